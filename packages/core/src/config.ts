@@ -1,0 +1,311 @@
+import type { Sink } from './sink.js'
+
+/** Per-type setting: one number for every type, or a map by type with an optional `default`. */
+export type PerType = number | { readonly [type: string]: number | undefined }
+
+/** Options accepted by {@link createMonitor}. Every field is optional; see {@link DEFAULTS}. */
+export interface MonitorOptions {
+  /** `false` makes every call a no-op and adapters install nothing. Default `true`. */
+  enabled?: boolean
+  /** Capacity of the ring buffer of kept events; the oldest is evicted. Default 1000. */
+  bufferSize?: number
+  /** Capacity of the slow log (slow and failed events only). Default 200. */
+  slowLogSize?: number
+  /** Share (0..1) of events whose details are kept, per type. Default 0.1. Counts are never sampled. */
+  sampling?: PerType
+  /** Duration in ms from which an event is slow (and always kept), per type. Default 1000. */
+  slowMs?: PerType
+  /** Length of the stats window in ms; a whole number of slices. Default 15 minutes. */
+  windowMs?: number
+  /** Length of one slice of the window in ms. Default 60 000. */
+  sliceMs?: number
+  /** Distinct names per type before further names fold into one overflow op. Default 2000. */
+  maxOps?: number
+  /** Metadata keys whose values are replaced by `"[REDACTED]"`; replaces the default list. */
+  redactKeys?: readonly (string | RegExp)[]
+  /** Cap on a kept event's serialised metadata, in bytes. Default 2048. */
+  metadataMaxBytes?: number
+  /** Receivers of kept events, slice aggregates and process samples. */
+  sinks?: readonly Sink[]
+  /** How often queued events are handed to sinks, in ms. Default 1000. */
+  sinkIntervalMs?: number
+  /** Kept events waiting for sinks before new ones are dropped (and counted). Default 10 000. */
+  sinkMaxQueue?: number
+}
+
+/** The resolved, validated configuration of a monitor (part of every snapshot). */
+export interface MonitorConfig {
+  readonly enabled: boolean
+  readonly bufferSize: number
+  readonly slowLogSize: number
+  readonly sampling: Readonly<Record<string, number>>
+  readonly slowMs: Readonly<Record<string, number>>
+  readonly windowMs: number
+  readonly sliceMs: number
+  readonly maxOps: number
+  readonly redactKeys: readonly string[]
+  readonly metadataMaxBytes: number
+  readonly sinkIntervalMs: number
+  readonly sinkMaxQueue: number
+}
+
+/** Metadata keys redacted by default (matched case-insensitively as substrings, nested too). */
+export const DEFAULT_REDACT_KEYS: readonly string[] = [
+  'password',
+  'passwd',
+  'pwd',
+  'secret',
+  'token',
+  'api_key',
+  'apikey',
+  'api-key',
+  'authorization',
+  'cookie',
+  'session',
+  'email',
+  'phone',
+  'ssn',
+  'credit_card',
+  'card_number',
+  'cardnumber',
+  'cvv',
+  'private_key',
+  'privatekey',
+  'jwt',
+  'bearer',
+]
+
+/** Default values for every option. */
+export const DEFAULTS: {
+  readonly bufferSize: 1000
+  readonly slowLogSize: 200
+  readonly sampling: 0.1
+  readonly slowMs: 1000
+  readonly windowMs: 900_000
+  readonly sliceMs: 60_000
+  readonly maxOps: 2000
+  readonly metadataMaxBytes: 2048
+  readonly sinkIntervalMs: 1000
+  readonly sinkMaxQueue: 10_000
+} = {
+  bufferSize: 1000,
+  slowLogSize: 200,
+  sampling: 0.1,
+  slowMs: 1000,
+  windowMs: 900_000,
+  sliceMs: 60_000,
+  maxOps: 2000,
+  metadataMaxBytes: 2048,
+  sinkIntervalMs: 1000,
+  sinkMaxQueue: 10_000,
+}
+
+/** Bounds of a numeric setting. */
+export interface Range {
+  readonly min: number
+  readonly max: number
+  readonly integer?: boolean
+}
+
+function describe(range: Range): string {
+  return `${range.integer ? 'an integer' : 'a number'} from ${range.min} to ${range.max}`
+}
+
+/**
+ * Checks a numeric setting and returns it, or throws a `RangeError` (a `TypeError` for a non-number)
+ * that names the setting, the value and the accepted range.
+ */
+export function checkNumber(label: string, value: unknown, range: Range): number {
+  if (typeof value !== 'number') {
+    throw new TypeError(`${label} = ${show(value)} is not valid: expected ${describe(range)}`)
+  }
+  if (
+    !Number.isFinite(value) ||
+    value < range.min ||
+    value > range.max ||
+    (range.integer === true && !Number.isInteger(value))
+  ) {
+    throw new RangeError(`${label} = ${show(value)} is not valid: expected ${describe(range)}`)
+  }
+  return value
+}
+
+/**
+ * Reads a numeric environment variable. Returns `undefined` when it is unset or empty; throws a
+ * `RangeError` naming the variable, its value and the accepted range when it does not parse or is out of range.
+ */
+export function envNumber(
+  env: Readonly<Record<string, string | undefined>>,
+  name: string,
+  range: Range,
+): number | undefined {
+  const raw = env[name]
+  if (raw === undefined || raw.trim() === '') return undefined
+  const n = Number(raw.trim())
+  if (!Number.isFinite(n)) {
+    throw new RangeError(`${name}=${show(raw)} is not valid: expected ${describe(range)}`)
+  }
+  return checkNumber(name, n, range)
+}
+
+/** Reads a boolean environment variable (`true/false`, `1/0`, `yes/no`, `on/off`). */
+export function envBoolean(env: Readonly<Record<string, string | undefined>>, name: string): boolean | undefined {
+  const raw = env[name]
+  if (raw === undefined || raw.trim() === '') return undefined
+  const v = raw.trim().toLowerCase()
+  if (v === 'true' || v === '1' || v === 'yes' || v === 'on') return true
+  if (v === 'false' || v === '0' || v === 'no' || v === 'off') return false
+  throw new RangeError(`${name}=${show(raw)} is not valid: expected one of true, false, 1, 0, yes, no, on, off`)
+}
+
+function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)
+  if (typeof value === 'bigint') return `${value}n`
+  if (typeof value === 'symbol' || typeof value === 'function') return typeof value
+  try {
+    return String(value)
+  } catch {
+    return typeof value
+  }
+}
+
+const RATE: Range = { min: 0, max: 1 }
+const SLOW: Range = { min: 0, max: 3_600_000 }
+const TYPE_KEY = /^[A-Za-z0-9_.:-]{1,64}$/
+
+/**
+ * Maps `PERF_*` environment variables onto {@link MonitorOptions}:
+ * `PERF_ENABLED`, `PERF_BUFFER_SIZE`, `PERF_SAMPLING_RATE`, `PERF_SAMPLING_<TYPE>`, `PERF_SLOW_MS`,
+ * `PERF_SLOW_<TYPE>_MS`, `PERF_WINDOW_MINUTES`, `PERF_MAX_OPS`. An invalid value throws an error
+ * naming the variable, the value and the accepted range.
+ */
+export function configFromEnv(env: Readonly<Record<string, string | undefined>>): MonitorOptions {
+  const out: MonitorOptions = {}
+  const enabled = envBoolean(env, 'PERF_ENABLED')
+  if (enabled !== undefined) out.enabled = enabled
+  const bufferSize = envNumber(env, 'PERF_BUFFER_SIZE', BUFFER_RANGE)
+  if (bufferSize !== undefined) out.bufferSize = bufferSize
+  const minutes = envNumber(env, 'PERF_WINDOW_MINUTES', { min: 1, max: 1440, integer: true })
+  if (minutes !== undefined) out.windowMs = minutes * 60_000
+  const maxOps = envNumber(env, 'PERF_MAX_OPS', MAX_OPS_RANGE)
+  if (maxOps !== undefined) out.maxOps = maxOps
+
+  const sampling: Record<string, number> = {}
+  const slowMs: Record<string, number> = {}
+  const rate = envNumber(env, 'PERF_SAMPLING_RATE', RATE)
+  if (rate !== undefined) sampling.default = rate
+  const slow = envNumber(env, 'PERF_SLOW_MS', SLOW)
+  if (slow !== undefined) slowMs.default = slow
+  for (const key of Object.keys(env)) {
+    if (key.startsWith('PERF_SAMPLING_') && key !== 'PERF_SAMPLING_RATE') {
+      const v = envNumber(env, key, RATE)
+      if (v !== undefined) sampling[key.slice('PERF_SAMPLING_'.length).toLowerCase()] = v
+    } else if (key.startsWith('PERF_SLOW_') && key.endsWith('_MS') && key !== 'PERF_SLOW_MS') {
+      const v = envNumber(env, key, SLOW)
+      if (v !== undefined) slowMs[key.slice('PERF_SLOW_'.length, -'_MS'.length).toLowerCase()] = v
+    }
+  }
+  if (Object.keys(sampling).length > 0) out.sampling = sampling
+  if (Object.keys(slowMs).length > 0) out.slowMs = slowMs
+  return out
+}
+
+const BUFFER_RANGE: Range = { min: 1, max: 1_000_000, integer: true }
+const MAX_OPS_RANGE: Range = { min: 1, max: 100_000, integer: true }
+
+function resolvePerType(label: string, value: PerType | undefined, fallback: number, range: Range) {
+  const out: Record<string, number> = { default: fallback }
+  if (value === undefined) return out
+  if (typeof value === 'number') {
+    out.default = checkNumber(label, value, range)
+    return out
+  }
+  if (typeof value !== 'object' || value === null) {
+    throw new TypeError(
+      `${label} = ${show(value)} is not valid: expected ${describe(range)} or an object of them by type`,
+    )
+  }
+  for (const [type, v] of Object.entries(value)) {
+    if (v === undefined) continue
+    if (!TYPE_KEY.test(type)) {
+      throw new RangeError(`${label} has an invalid type key ${show(type)}: expected 1-64 of [A-Za-z0-9_.:-]`)
+    }
+    out[type] = checkNumber(`${label}.${type}`, v, range)
+  }
+  return out
+}
+
+/** Validates options and fills in defaults. Throws a `TypeError`/`RangeError` naming the bad option. */
+export function resolveConfig(options: MonitorOptions = {}): MonitorConfig {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`createMonitor(options): options must be an object, got ${show(options)}`)
+  }
+  const enabled = options.enabled ?? true
+  if (typeof enabled !== 'boolean') {
+    throw new TypeError(`options.enabled = ${show(enabled)} is not valid: expected true or false`)
+  }
+  const sliceMs = checkNumber('options.sliceMs', options.sliceMs ?? DEFAULTS.sliceMs, {
+    min: 10,
+    max: 3_600_000,
+    integer: true,
+  })
+  const windowMs = checkNumber('options.windowMs', options.windowMs ?? DEFAULTS.windowMs, {
+    min: sliceMs,
+    max: 7 * 86_400_000,
+    integer: true,
+  })
+  if (windowMs % sliceMs !== 0 || windowMs / sliceMs > 1440) {
+    throw new RangeError(
+      `options.windowMs = ${windowMs} is not valid: expected a whole number (1 to 1440) of slices of ${sliceMs} ms`,
+    )
+  }
+  const redact = options.redactKeys ?? DEFAULT_REDACT_KEYS
+  if (!Array.isArray(redact) || redact.some((k) => typeof k !== 'string' && !(k instanceof RegExp))) {
+    throw new TypeError('options.redactKeys is not valid: expected an array of strings or RegExps')
+  }
+  const sinks = options.sinks ?? []
+  if (!Array.isArray(sinks)) throw new TypeError('options.sinks is not valid: expected an array of sinks')
+  return {
+    enabled,
+    bufferSize: checkNumber('options.bufferSize', options.bufferSize ?? DEFAULTS.bufferSize, BUFFER_RANGE),
+    slowLogSize: checkNumber('options.slowLogSize', options.slowLogSize ?? DEFAULTS.slowLogSize, {
+      min: 1,
+      max: 100_000,
+      integer: true,
+    }),
+    sampling: resolvePerType('options.sampling', options.sampling, DEFAULTS.sampling, RATE),
+    slowMs: resolvePerType('options.slowMs', options.slowMs, DEFAULTS.slowMs, SLOW),
+    windowMs,
+    sliceMs,
+    maxOps: checkNumber('options.maxOps', options.maxOps ?? DEFAULTS.maxOps, MAX_OPS_RANGE),
+    redactKeys: redact.map((k) => (typeof k === 'string' ? k : k.source)),
+    metadataMaxBytes: checkNumber(
+      'options.metadataMaxBytes',
+      options.metadataMaxBytes ?? DEFAULTS.metadataMaxBytes,
+      { min: 64, max: 1_048_576, integer: true },
+    ),
+    sinkIntervalMs: checkNumber('options.sinkIntervalMs', options.sinkIntervalMs ?? DEFAULTS.sinkIntervalMs, {
+      min: 1,
+      max: 3_600_000,
+      integer: true,
+    }),
+    sinkMaxQueue: checkNumber('options.sinkMaxQueue', options.sinkMaxQueue ?? DEFAULTS.sinkMaxQueue, {
+      min: 1,
+      max: 10_000_000,
+      integer: true,
+    }),
+  }
+}
+
+/** Checks a sampling rate (0..1). */
+export function checkRate(label: string, rate: unknown): number {
+  return checkNumber(label, rate, RATE)
+}
+
+/** Builds the matcher for redacted metadata keys. */
+export function redactMatcher(keys: readonly (string | RegExp)[] = DEFAULT_REDACT_KEYS): RegExp {
+  const parts = keys.map((k) =>
+    typeof k === 'string' ? k.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') : `(?:${k.source})`,
+  )
+  return new RegExp(parts.length > 0 ? parts.join('|') : '(?!)', 'i')
+}

@@ -1,0 +1,19 @@
+import { describe, expect, it } from 'vitest'
+import { BUCKETS, bucketIndex, bucketLower, bucketUpper, bucketValue } from './histogram.js'
+
+describe('bucketIndex', () => {
+  it('puts every value inside its bucket edges across 1 µs .. 1 h', () => {
+    for (let e = -3; e <= 6.5; e += 0.001) {
+      const v = 10 ** e
+      const i = bucketIndex(v)
+      expect(bucketLower(i)).toBeLessThanOrEqual(v)
+      expect(bucketUpper(i)).toBeGreaterThan(v)
+      expect(Math.abs(bucketValue(i) - v) / v).toBeLessThan(0.0155)
+    }
+  })
+  it('clamps zero, sub-nanosecond and huge values to the end buckets', () => {
+    expect(bucketIndex(0)).toBe(0)
+    expect(bucketIndex(1e-12)).toBe(0)
+    expect(bucketIndex(1e12)).toBe(BUCKETS - 1)
+  })
+})

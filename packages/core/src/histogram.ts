@@ -1,0 +1,238 @@
+/*
+ * Log-linear buckets indexed from the bits of the float (HDR-style): each power of two from
+ * 2^MIN_EXP ms (~1 ns) to 2^MAX_EXP ms (~70 min) is split into SUB linear buckets. A bucket is at
+ * most 1/SUB wide relative to its lower bound, so reporting the value that minimises the relative
+ * error to both edges is off by at most 1/(2*SUB+1) ≈ 1.54 % — inside the 2 % the docs promise.
+ */
+
+/** Linear sub-buckets per power of two. */
+export const SUB_BITS = 5
+const SUB = 1 << SUB_BITS
+/** Exponent (base 2, in ms) of the lowest bucket's lower edge. */
+export const MIN_EXP = -20
+/** Exponent (base 2, in ms) of the highest bucket's upper edge. */
+export const MAX_EXP = 22
+/** Number of buckets in the full range. */
+export const BUCKETS: number = (MAX_EXP - MIN_EXP) * SUB
+
+const f64 = new Float64Array(1)
+const u32 = new Uint32Array(f64.buffer)
+const HI = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0
+const MANT_SHIFT = 20 - SUB_BITS
+const BIAS = 1023 + MIN_EXP
+
+/** Index of the bucket holding `ms` (ms ≥ 0; values past the range clamp to the end buckets). */
+export function bucketIndex(ms: number): number {
+  f64[0] = ms
+  const hi = u32[HI]!
+  const octave = (hi >>> 20) - BIAS
+  if (octave < 0) return 0
+  const i = (octave << SUB_BITS) | ((hi >>> MANT_SHIFT) & (SUB - 1))
+  return i < BUCKETS ? i : BUCKETS - 1
+}
+
+/** Lower edge of bucket `i`, in ms. */
+export function bucketLower(i: number): number {
+  const octave = i >>> SUB_BITS
+  return 2 ** (octave + MIN_EXP) * (1 + (i & (SUB - 1)) / SUB)
+}
+
+/** Upper edge of bucket `i`, in ms. */
+export function bucketUpper(i: number): number {
+  return bucketLower(i + 1)
+}
+
+/** The value reported for bucket `i`: equal relative distance to both edges. */
+export function bucketValue(i: number): number {
+  const lo = bucketLower(i)
+  const hi = bucketLower(i + 1)
+  return (2 * lo * hi) / (lo + hi)
+}
+
+/** Counts of a contiguous run of buckets (sparse over the full range). */
+export interface HistogramData {
+  /** Index of the first bucket in `counts`. */
+  readonly offset: number
+  /** Counts for buckets `offset`, `offset + 1`, … */
+  readonly counts: ArrayLike<number>
+}
+
+/**
+ * A histogram that stores only the range of buckets it has seen, as 16-bit counters that widen to
+ * 32 bits the first time one would overflow. Small enough to keep one per op per slice.
+ */
+export class SliceHistogram {
+  /** First bucket index held. */
+  lo = 0
+  /** Bucket counts from `lo`; empty until the first value. */
+  counts: Uint16Array | Uint32Array = EMPTY16
+
+  /** Adds one observation to bucket `i`. */
+  add(i: number): void {
+    const c = this.counts
+    const j = i - this.lo
+    if (j >= 0 && j < c.length && c[j]! < 0xffff) c[j]!++
+    else this.addSlow(i)
+  }
+
+  private addSlow(i: number): void {
+    let j = i - this.lo
+    if (j < 0 || j >= this.counts.length) {
+      this.widen(i)
+      j = i - this.lo
+    }
+    const c = this.counts
+    if (c instanceof Uint16Array && c[j] === 0xffff) {
+      const wide = new Uint32Array(c.length)
+      wide.set(c)
+      this.counts = wide
+    }
+    this.counts[j]!++
+  }
+
+  private widen(i: number): void {
+    const c = this.counts
+    if (c.length === 0) {
+      // Start with the value's octave and a neighbour each side: most ops stay inside that.
+      const lo = Math.max(0, ((i >>> SUB_BITS) - 1) << SUB_BITS)
+      const hi = Math.min(BUCKETS, lo + 3 * SUB)
+      this.lo = lo
+      this.counts = new Uint16Array(hi - lo)
+      return
+    }
+    const lo = Math.min(this.lo, (i >>> SUB_BITS) << SUB_BITS)
+    const hi = Math.max(this.lo + c.length, ((i >>> SUB_BITS) + 1) << SUB_BITS)
+    const next = c instanceof Uint32Array ? new Uint32Array(hi - lo) : new Uint16Array(hi - lo)
+    next.set(c, this.lo - lo)
+    this.lo = lo
+    this.counts = next
+  }
+
+  /** Zeroes the counts, keeping the storage for reuse. */
+  reset(): void {
+    this.counts.fill(0)
+  }
+}
+
+const EMPTY16 = new Uint16Array(0)
+
+/** A growable histogram with float counters (never overflow), for all-time totals and merges. */
+export class WideHistogram {
+  lo = 0
+  counts: Float64Array = new Float64Array(0)
+
+  /** Adds `n` to bucket `i`. */
+  addCount(i: number, n: number): void {
+    if (n === 0) return
+    let j = i - this.lo
+    if (j < 0 || j >= this.counts.length) {
+      this.ensure(i, i + 1)
+      j = i - this.lo
+    }
+    this.counts[j]! += n
+  }
+
+  /** Adds every count of `h` into this histogram. */
+  addAll(h: HistogramData): void {
+    const c = h.counts
+    if (c.length === 0) return
+    this.ensure(h.offset, h.offset + c.length)
+    const base = h.offset - this.lo
+    const mine = this.counts
+    for (let k = 0; k < c.length; k++) mine[base + k]! += c[k]!
+  }
+
+  private ensure(from: number, to: number): void {
+    const c = this.counts
+    if (c.length === 0) {
+      this.lo = from
+      this.counts = new Float64Array(to - from)
+      return
+    }
+    const lo = Math.min(this.lo, from)
+    const hi = Math.max(this.lo + c.length, to)
+    if (lo === this.lo && hi === this.lo + c.length) return
+    const next = new Float64Array(hi - lo)
+    next.set(c, this.lo - lo)
+    this.lo = lo
+    this.counts = next
+  }
+
+  /** Zeroes the counts. */
+  reset(): void {
+    this.counts.fill(0)
+  }
+
+  /** The data as a plain JSON-friendly object, trimmed of empty ends. */
+  toJSON(): SparseHistogram {
+    return sparse(this.lo, this.counts)
+  }
+}
+
+/** JSON form of a histogram: `offset` of the first bucket and counts from there. */
+export interface SparseHistogram {
+  readonly offset: number
+  readonly counts: number[]
+}
+
+/** Trims zero runs at both ends of a count array. */
+export function sparse(lo: number, counts: ArrayLike<number>): SparseHistogram {
+  let a = 0
+  let b = counts.length
+  while (a < b && counts[a] === 0) a++
+  while (b > a && counts[b - 1] === 0) b--
+  const out: number[] = new Array(b - a)
+  for (let k = a; k < b; k++) out[k - a] = counts[k]!
+  return { offset: a === b ? 0 : lo + a, counts: out }
+}
+
+/** Percentiles reported for every op. */
+export interface Percentiles {
+  p50Ms: number
+  p90Ms: number
+  p95Ms: number
+  p99Ms: number
+}
+
+const QS = [0.5, 0.9, 0.95, 0.99] as const
+
+/**
+ * Nearest-rank quantile `q` (0..1) from bucket counts, clamped to the exact `min`/`max` seen.
+ * Returns 0 for an empty histogram.
+ */
+export function quantile(h: HistogramData, total: number, q: number, min: number, max: number): number {
+  if (total <= 0) return 0
+  const rank = Math.max(1, Math.ceil(q * total))
+  const c = h.counts
+  let seen = 0
+  for (let k = 0; k < c.length; k++) {
+    seen += c[k]!
+    if (seen >= rank) return clamp(bucketValue(h.offset + k), min, max)
+  }
+  return max
+}
+
+/** p50/p90/p95/p99 in one pass. */
+export function percentiles(h: HistogramData, total: number, min: number, max: number): Percentiles {
+  const out: Percentiles = { p50Ms: 0, p90Ms: 0, p95Ms: 0, p99Ms: 0 }
+  if (total <= 0) return out
+  const keys = ['p50Ms', 'p90Ms', 'p95Ms', 'p99Ms'] as const
+  const c = h.counts
+  let q = 0
+  let rank = Math.max(1, Math.ceil(QS[0] * total))
+  let seen = 0
+  for (let k = 0; k < c.length && q < QS.length; k++) {
+    seen += c[k]!
+    while (q < QS.length && seen >= rank) {
+      out[keys[q]!] = clamp(bucketValue(h.offset + k), min, max)
+      q++
+      if (q < QS.length) rank = Math.max(1, Math.ceil(QS[q]! * total))
+    }
+  }
+  for (; q < QS.length; q++) out[keys[q]!] = max
+  return out
+}
+
+function clamp(v: number, min: number, max: number): number {
+  return v < min ? min : v > max ? max : v
+}

@@ -1,0 +1,22 @@
+export { configFromEnv, DEFAULT_REDACT_KEYS, DEFAULTS, envBoolean, envNumber, checkNumber } from './config.js'
+export { createContextStorage } from './context.js'
+export { bucketIndex, bucketLower, bucketUpper, bucketValue, BUCKETS, quantile, percentiles } from './histogram.js'
+export { createMonitor, MAX_NAME_LENGTH, OVERFLOW_NAME } from './monitor.js'
+export { REDACTED, sanitizeMetadata } from './redact.js'
+export { newRequestId, requestIdFrom } from './request-id.js'
+
+export type { MonitorConfig, MonitorOptions, PerType, Range } from './config.js'
+export type { ContextStorage, RequestContext } from './context.js'
+export type { PerfEvent, RecordOptions } from './event.js'
+export type { HistogramData, Percentiles, SparseHistogram } from './histogram.js'
+export type { Monitor, OpHandle, SlowEventsQuery } from './monitor.js'
+export type { OpAggregate, ProcessSample, Sink } from './sink.js'
+export type {
+  Snapshot,
+  SnapshotOptions,
+  Stats,
+  StatusClasses,
+  Totals,
+  TypeSnapshot,
+  WindowStats,
+} from './snapshot.js'

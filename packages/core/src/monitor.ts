@@ -1,0 +1,805 @@
+import {
+  checkRate,
+  type MonitorConfig,
+  type MonitorOptions,
+  redactMatcher,
+  resolveConfig,
+} from './config.js'
+import { type ContextStorage, createContextStorage, type RequestContext } from './context.js'
+import type { PerfEvent, RecordOptions } from './event.js'
+import { BUCKETS, percentiles, type SparseHistogram, sparse } from './histogram.js'
+import { COUNT, ERRORS, FIELDS, MAX, MIN, OpStats, SLOW, STATUS, SUM } from './op-stats.js'
+import { sanitizeMetadata } from './redact.js'
+import { EventRing, FLAG_ERROR, FLAG_SLOW } from './ring-buffer.js'
+import type { OpAggregate, ProcessSample, Sink } from './sink.js'
+import type { Snapshot, SnapshotOptions, Stats, Totals, TypeSnapshot } from './snapshot.js'
+
+/** Names longer than this are truncated when interned. */
+export const MAX_NAME_LENGTH = 200
+/** Name of the op that collects a type's events past the cardinality cap. */
+export const OVERFLOW_NAME = '<overflow>'
+const MAX_ERROR_LENGTH = 500
+
+/** An interned op: records without looking its name up. */
+export interface OpHandle {
+  readonly type: string
+  readonly name: string
+  /** Records one event; returns whether its details were kept. */
+  record(durationMs: number, opts?: RecordOptions): boolean
+}
+
+/** Filter of {@link Monitor.slowEvents}. */
+export interface SlowEventsQuery {
+  /** Only events at least this slow (default: each type's `slowMs`); failed events are included at any duration. */
+  readonly thresholdMs?: number
+  readonly type?: string
+  readonly limit?: number
+}
+
+/** The monitor: see the package README. */
+export interface Monitor {
+  readonly enabled: boolean
+  readonly closed: boolean
+  readonly config: MonitorConfig
+  /** Records one event. Returns whether its details were kept. Throws `TypeError` on programmer errors. */
+  record(type: string, name: string, durationMs: number, opts?: RecordOptions): boolean
+  /** Interns an op once, for a hot path that records without a name lookup. */
+  op(type: string, name: string): OpHandle
+  /** Starts a timer; the returned function records the event and returns its duration in ms. */
+  start(type: string, name: string): (opts?: RecordOptions) => number
+  /** Times a sync or async function; a throw or rejection is recorded as an error and rethrown. */
+  time<T>(type: string, name: string, fn: () => T): T
+  /** Adds `n` (default 1) to a plain counter. */
+  count(type: string, name: string, n?: number): void
+  /** A JSON-serialisable picture of the monitor. */
+  snapshot(opts?: SnapshotOptions): Snapshot
+  /** Kept events, newest first. */
+  recent(n?: number): PerfEvent[]
+  /** Kept events of one type, newest first. */
+  byType(type: string, n?: number): PerfEvent[]
+  /** Slow and failed events, newest first. */
+  slowEvents(query?: SlowEventsQuery): PerfEvent[]
+  /** Changes a type's sampling rate (0..1). */
+  setSampling(type: string, rate: number): void
+  /** Forgets all stats, events and counters. Interned handles stay valid. */
+  clear(): void
+  /** Adds a sink. */
+  addSink(sink: Sink): void
+  /** Hands queued events to the sinks now. */
+  flush(): Promise<void>
+  /** Stops timers, flushes and closes sinks. Idempotent. Later records are no-ops (counted). */
+  close(): Promise<void>
+  /**
+   * Adds a section to every snapshot (e.g. `process` from `watchProcess`). The provider must be
+   * cheap and must not throw; a throw is counted and the section left out.
+   */
+  setSection(name: string, provider: (() => unknown) | undefined): void
+  /** Hands process-health samples to the sinks. */
+  writeSamples(samples: readonly ProcessSample[]): void
+  /** Counts a failure inside instrumentation (an adapter catching its own error). */
+  reportInternalError(source: string, error: unknown): void
+  /** Turns on request-scoped context (done by instrumentation that needs it, e.g. `@perf/sqlite`). */
+  enableRequestContext(): boolean
+  /** Whether request context is on; adapters skip it when off, so it costs nothing. */
+  readonly requestContextEnabled: boolean
+  /** Runs `fn` inside a request context (a plain call when context is off). */
+  runInRequest<R>(ctx: RequestContext, fn: () => R): R
+  /** Enters a request context for the rest of the current async execution. */
+  enterRequest(ctx: RequestContext): void
+  /** The current request's context, if any. */
+  currentRequest(): RequestContext | undefined
+}
+
+class TypeState {
+  readonly type: string
+  sampling: number
+  readonly slowMs: number
+  readonly ops: Map<string, OpStats> = new Map()
+  readonly list: OpStats[] = []
+  overflow: OpStats | undefined
+  folded = 0
+  readonly counters: Map<string, number> = new Map()
+  countersFolded = 0
+
+  constructor(type: string, config: MonitorConfig) {
+    this.type = type
+    this.sampling = config.sampling[type] ?? config.sampling.default!
+    this.slowMs = config.slowMs[type] ?? config.slowMs.default!
+  }
+}
+
+const NOOP_END = (): number => 0
+
+class MonitorImpl implements Monitor {
+  readonly enabled: boolean
+  closed = false
+  readonly config: MonitorConfig
+  private readonly secretKey: RegExp
+  private readonly slices: number
+  private readonly types: Map<string, TypeState> = new Map()
+  private readonly ops: OpStats[] = []
+  private lastType = ''
+  private lastState: TypeState | undefined
+  /** Index of the current slice. */
+  private cur = 0
+  private readonly sliceStart: Float64Array
+  private readonly ring: EventRing
+  private readonly slowLog: EventRing
+  private seq = 0
+  private readonly startedAt = Date.now()
+  private readonly pid: number
+  private readonly totals: Totals = {
+    events: 0,
+    kept: 0,
+    sampledOut: 0,
+    folded: 0,
+    rejected: 0,
+    droppedAfterClose: 0,
+    sinkQueued: 0,
+    sinkDropped: 0,
+    sinkErrors: 0,
+    internalErrors: 0,
+  }
+  private readonly sinks: Sink[] = []
+  private pending: PerfEvent[] = []
+  private sinkTimer: ReturnType<typeof setTimeout> | undefined
+  private rotateTimer: ReturnType<typeof setInterval> | undefined
+  private readonly sections: Map<string, () => unknown> = new Map()
+  private storage: ContextStorage<RequestContext> | undefined
+  private readonly scratch = new Float64Array(BUCKETS)
+  private readonly typeScratch = new Float64Array(BUCKETS)
+  private lastInternalError: string | undefined
+
+  constructor(options: MonitorOptions) {
+    this.config = resolveConfig(options)
+    this.enabled = this.config.enabled
+    this.secretKey = redactMatcher(options.redactKeys)
+    this.slices = this.config.windowMs / this.config.sliceMs
+    this.sliceStart = new Float64Array(this.slices)
+    this.sliceStart[0] = this.startedAt
+    this.pid = (globalThis as { process?: { pid?: number } }).process?.pid ?? 0
+    this.ring = new EventRing(this.enabled ? this.config.bufferSize : 1)
+    this.slowLog = new EventRing(this.enabled ? this.config.slowLogSize : 1)
+    if (!this.enabled) return
+    for (const sink of options.sinks ?? []) this.addSink(sink)
+    this.rotateTimer = setInterval(() => this.rotate(), this.config.sliceMs)
+    unref(this.rotateTimer)
+  }
+
+  get requestContextEnabled(): boolean {
+    return this.storage !== undefined
+  }
+
+  record(type: string, name: string, durationMs: number, opts?: RecordOptions): boolean {
+    if (!this.enabled || this.closed) return this.inactive()
+    const state = type === this.lastType && this.lastState !== undefined ? this.lastState : this.state(type)
+    let op = state.ops.get(name)
+    if (op === undefined) {
+      op = this.intern(state, name)
+      if (op === state.overflow) this.fold(state)
+    }
+    return this.recordOp(state, op, durationMs, opts)
+  }
+
+  op(type: string, name: string): OpHandle {
+    if (!this.enabled) return { type, name, record: () => false }
+    const state = this.state(type)
+    const op = state.ops.get(name) ?? this.intern(state, name)
+    const folded = op === state.overflow
+    return {
+      type: op.type,
+      name: op.name,
+      record: (durationMs: number, opts?: RecordOptions): boolean => {
+        if (this.closed) return this.inactive()
+        if (folded) this.fold(state)
+        return this.recordOp(state, op, durationMs, opts)
+      },
+    }
+  }
+
+  start(type: string, name: string): (opts?: RecordOptions) => number {
+    if (!this.enabled) return NOOP_END
+    const handle = this.op(type, name)
+    const t0 = performance.now()
+    let done = false
+    return (opts?: RecordOptions): number => {
+      const ms = performance.now() - t0
+      if (done) return ms
+      done = true
+      handle.record(ms, opts)
+      return ms
+    }
+  }
+
+  time<T>(type: string, name: string, fn: () => T): T {
+    if (typeof fn !== 'function') throw new TypeError(`time(type, name, fn): fn must be a function, got ${typeof fn}`)
+    if (!this.enabled) return fn()
+    const end = this.start(type, name)
+    let result: T
+    try {
+      result = fn()
+    } catch (err) {
+      end({ error: err })
+      throw err
+    }
+    if (result !== null && typeof (result as { then?: unknown })?.then === 'function') {
+      return (result as unknown as PromiseLike<unknown>).then(
+        (v) => {
+          end()
+          return v
+        },
+        (err) => {
+          end({ error: err })
+          throw err
+        },
+      ) as T
+    }
+    end()
+    return result
+  }
+
+  count(type: string, name: string, n = 1): void {
+    if (!this.enabled || this.closed) return
+    if (typeof n !== 'number' || !Number.isFinite(n)) {
+      this.totals.rejected++
+      throw new TypeError(`count(type, name, n): n must be a finite number, got ${String(n)}`)
+    }
+    const state = this.state(type)
+    const key = this.checkName(name)
+    const prev = state.counters.get(key)
+    if (prev !== undefined) state.counters.set(key, prev + n)
+    else if (state.counters.size < this.config.maxOps) state.counters.set(key, n)
+    else {
+      state.countersFolded++
+      this.totals.folded++
+      state.counters.set(OVERFLOW_NAME, (state.counters.get(OVERFLOW_NAME) ?? 0) + n)
+    }
+  }
+
+  private fold(state: TypeState): void {
+    state.folded++
+    this.totals.folded++
+  }
+
+  private inactive(): false {
+    if (this.closed) this.totals.droppedAfterClose++
+    return false
+  }
+
+  private state(type: string): TypeState {
+    let state = this.types.get(type)
+    if (state === undefined) {
+      if (typeof type !== 'string' || type.length === 0) {
+        this.totals.rejected++
+        throw new TypeError(`record: type must be a non-empty string, got ${describe(type)}`)
+      }
+      state = new TypeState(type.length > 64 ? type.slice(0, 64) : type, this.config)
+      const existing = this.types.get(state.type)
+      if (existing) state = existing
+      this.types.set(type, state)
+    }
+    this.lastType = type
+    this.lastState = state
+    return state
+  }
+
+  private checkName(name: string): string {
+    if (typeof name !== 'string' || name.length === 0) {
+      this.totals.rejected++
+      throw new TypeError(`record: name must be a non-empty string, got ${describe(name)}`)
+    }
+    return name.length > MAX_NAME_LENGTH ? name.slice(0, MAX_NAME_LENGTH) : name
+  }
+
+  private intern(state: TypeState, name: string): OpStats {
+    const key = this.checkName(name)
+    let op = state.ops.get(key)
+    if (op !== undefined) return op
+    if (state.list.length >= this.config.maxOps) {
+      // Past the cap, new names share one op; the count of folded events says how much.
+      if (state.overflow === undefined) state.overflow = this.newOp(state, OVERFLOW_NAME)
+      return state.overflow
+    }
+    op = this.newOp(state, key)
+    state.ops.set(key, op)
+    state.list.push(op)
+    return op
+  }
+
+  private newOp(state: TypeState, name: string): OpStats {
+    const op = new OpStats(this.ops.length, state.type, name, this.slices)
+    this.ops.push(op)
+    return op
+  }
+
+  private recordOp(state: TypeState, op: OpStats, durationMs: number, opts: RecordOptions | undefined): boolean {
+    if (typeof durationMs !== 'number' || !(durationMs >= 0) || durationMs === Number.POSITIVE_INFINITY) {
+      this.totals.rejected++
+      throw new TypeError(
+        `record: durationMs must be a finite number ≥ 0, got ${describe(durationMs)} (for ${state.type} ${op.name})`,
+      )
+    }
+    this.totals.events++
+    const slow = durationMs >= state.slowMs
+    if (opts === undefined) {
+      op.add(this.cur, durationMs, false, slow, 0)
+      if (slow || (state.sampling > 0 && Math.random() < state.sampling)) {
+        return this.keep(op, durationMs, slow, undefined, undefined)
+      }
+      this.totals.sampledOut++
+      return false
+    }
+    const err = opts.error
+    const failed = err !== undefined && err !== null && err !== false
+    op.add(this.cur, durationMs, failed, slow, opts.status ?? 0)
+    if (failed || slow || opts.force === true || (state.sampling > 0 && Math.random() < state.sampling)) {
+      return this.keep(op, durationMs, slow, failed ? errorText(err) : undefined, opts)
+    }
+    this.totals.sampledOut++
+    return false
+  }
+
+  private keep(
+    op: OpStats,
+    durationMs: number,
+    slow: boolean,
+    error: string | undefined,
+    opts: RecordOptions | undefined,
+  ): true {
+    this.totals.kept++
+    const seq = ++this.seq
+    const now = Date.now()
+    const flags = (error !== undefined ? FLAG_ERROR : 0) | (slow ? FLAG_SLOW : 0)
+    const requestId = typeof opts?.requestId === 'string' ? opts.requestId.slice(0, 128) : undefined
+    const metadata =
+      opts?.metadata === undefined
+        ? undefined
+        : sanitizeMetadata(opts.metadata, this.secretKey, this.config.metadataMaxBytes)
+    this.ring.push(seq, now, durationMs, op.id, flags, requestId, error, metadata)
+    if (flags !== 0) this.slowLog.push(seq, now, durationMs, op.id, flags, requestId, error, metadata)
+    if (this.sinks.length > 0) this.queue(this.event(op, now, durationMs, flags, requestId, error, metadata))
+    return true
+  }
+
+  private event(
+    op: OpStats,
+    timestamp: number,
+    durationMs: number,
+    flags: number,
+    requestId: string | undefined,
+    error: string | undefined,
+    metadata: Readonly<Record<string, unknown>> | undefined,
+  ): PerfEvent {
+    return {
+      type: op.type,
+      name: op.name,
+      timestamp,
+      durationMs,
+      pid: this.pid,
+      error: error ?? null,
+      slow: (flags & FLAG_SLOW) !== 0,
+      requestId: requestId ?? null,
+      metadata: metadata ?? null,
+    }
+  }
+
+  private read(ring: EventRing, slot: number): PerfEvent {
+    return this.event(
+      this.ops[ring.op[slot]!]!,
+      ring.timestamp[slot]!,
+      ring.duration[slot]!,
+      ring.flags[slot]!,
+      ring.requestId[slot],
+      ring.error[slot],
+      ring.metadata[slot],
+    )
+  }
+
+  private queue(event: PerfEvent): void {
+    if (this.pending.length >= this.config.sinkMaxQueue) {
+      this.totals.sinkDropped++
+      return
+    }
+    this.pending.push(event)
+    this.totals.sinkQueued++
+    if (this.sinkTimer === undefined) {
+      this.sinkTimer = setTimeout(() => {
+        this.sinkTimer = undefined
+        void this.deliver()
+      }, this.config.sinkIntervalMs)
+      unref(this.sinkTimer)
+    }
+  }
+
+  private async deliver(): Promise<void> {
+    const batch = this.pending
+    if (batch.length === 0) return
+    this.pending = []
+    this.totals.sinkQueued -= batch.length
+    await Promise.all(this.sinks.map((sink) => this.callSink(sink, 'write', batch)))
+  }
+
+  private async callSink(sink: Sink, hook: 'write' | 'writeAggregates' | 'writeSamples' | 'flush' | 'close', arg?: unknown) {
+    const fn = sink[hook] as ((arg?: unknown) => unknown) | undefined
+    if (typeof fn !== 'function') return
+    try {
+      await fn.call(sink, arg)
+    } catch (err) {
+      this.totals.sinkErrors++
+      this.lastInternalError = `sink ${sink.name ?? '?'} ${hook}: ${errorText(err)}`
+    }
+  }
+
+  /** Moves to the next slice: the completed one folds into all-time totals and goes to sinks. */
+  private rotate(): void {
+    const done = this.cur
+    const next = done + 1 === this.slices ? 0 : done + 1
+    const end = Date.now()
+    const wantAggregates = this.sinks.some((s) => typeof s.writeAggregates === 'function')
+    const aggregates: OpAggregate[] = []
+    for (const op of this.ops) {
+      if (wantAggregates && op.scalars[done * FIELDS + COUNT]! > 0) {
+        const s = op.scalars
+        const b = done * FIELDS
+        const h = op.slices[done]!
+        aggregates.push({
+          type: op.type,
+          name: op.name,
+          start: this.sliceStart[done]!,
+          end,
+          count: s[b + COUNT]!,
+          errors: s[b + ERRORS]!,
+          slow: s[b + SLOW]!,
+          sumMs: s[b + SUM]!,
+          minMs: s[b + MIN]!,
+          maxMs: s[b + MAX]!,
+          histogram: sparse(h.lo, h.counts),
+        })
+      }
+      op.retire(done)
+      op.clearSlice(next)
+    }
+    this.sliceStart[next] = end
+    this.cur = next
+    if (aggregates.length > 0) {
+      for (const sink of this.sinks) void this.callSink(sink, 'writeAggregates', aggregates)
+    }
+  }
+
+  snapshot(opts: SnapshotOptions = {}): Snapshot {
+    const now = Date.now()
+    const base = {
+      enabled: this.enabled,
+      pid: this.pid,
+      startedAt: this.startedAt,
+      timestamp: now,
+      uptimeMs: now - this.startedAt,
+      config: this.config,
+    }
+    if (!this.enabled) {
+      return { ...base, window: { ms: 0, sliceMs: 0, fromMs: now }, totals: { ...this.totals }, types: {}, counters: {}, recent: [], slow: [] }
+    }
+    const histograms = opts.histograms === true
+    const types: Record<string, TypeSnapshot> = {}
+    const counters: Record<string, Record<string, number>> = {}
+    for (const [key, state] of this.types) {
+      if (key !== state.type) continue
+      const ops = state.overflow ? [...state.list, state.overflow] : state.list
+      this.typeScratch.fill(0)
+      const typeAcc = newAcc()
+      const opSnaps = ops.map((op) => this.opSnapshot(op, typeAcc, histograms))
+      const typeStats = finish(typeAcc, this.typeScratch)
+      types[state.type] = {
+        ...typeStats.stats,
+        sampling: state.sampling,
+        slowMs: state.slowMs,
+        foldedEvents: state.folded,
+        ops: opSnaps,
+      }
+      if (state.counters.size > 0) counters[state.type] = Object.fromEntries(state.counters)
+    }
+    const snap: Snapshot = {
+      ...base,
+      window: { ms: this.config.windowMs, sliceMs: this.config.sliceMs, fromMs: this.windowFrom(now) },
+      totals: { ...this.totals },
+      types,
+      counters,
+      recent: this.recent(opts.recent ?? 50),
+      slow: this.slowEvents({ limit: opts.slow ?? 50 }),
+    }
+    if (this.lastInternalError !== undefined) snap.lastInternalError = this.lastInternalError
+    for (const [name, provider] of this.sections) {
+      try {
+        ;(snap as unknown as Record<string, unknown>)[name] = provider()
+      } catch (err) {
+        this.reportInternalError(`section ${name}`, err)
+      }
+    }
+    return snap
+  }
+
+  private windowFrom(now: number): number {
+    let from = now
+    for (let k = 0; k < this.slices; k++) {
+      const t = this.sliceStart[k]!
+      if (t > 0 && t < from) from = t
+    }
+    return from
+  }
+
+  private opSnapshot(op: OpStats, typeAcc: Acc, histograms: boolean): Stats {
+    const acc = newAcc()
+    const scratch = this.scratch
+    let lo = BUCKETS
+    let hi = 0
+    for (let k = 0; k < this.slices; k++) {
+      const b = k * FIELDS
+      const s = op.scalars
+      if (s[b + COUNT] === 0) continue
+      addRow(acc, s, b)
+      const h = op.slices[k]!
+      const c = h.counts
+      for (let j = 0; j < c.length; j++) {
+        const v = c[j]!
+        if (v !== 0) {
+          scratch[h.lo + j]! += v
+          this.typeScratch[h.lo + j]! += v
+        }
+      }
+      if (h.lo < lo) lo = h.lo
+      if (h.lo + c.length > hi) hi = h.lo + c.length
+    }
+    mergeAcc(typeAcc, acc)
+    const all = newAcc()
+    mergeAcc(all, acc)
+    addRow(all, op.totalScalars, 0)
+    // all-time also includes the current slice, which is part of the window but not yet retired.
+    const curRow = this.cur * FIELDS
+    const allCount = op.totalScalars[COUNT]! + op.scalars[curRow + COUNT]!
+    const out = finish(acc, scratch, lo, hi)
+    const snap: Stats = {
+      ...out.stats,
+      type: op.type,
+      name: op.name,
+      totalCount: allCount,
+      totalErrors: op.totalScalars[ERRORS]! + op.scalars[curRow + ERRORS]!,
+      totalSumMs: op.totalScalars[SUM]! + op.scalars[curRow + SUM]!,
+    } as Stats
+    if (acc.status.some((v) => v > 0) || op.totalScalars.subarray(STATUS, STATUS + 5).some((v) => v > 0)) {
+      snap.status = statusClasses(acc.status)
+      const total = [0, 0, 0, 0, 0]
+      for (let k = 0; k < 5; k++) total[k] = op.totalScalars[STATUS + k]! + op.scalars[curRow + STATUS + k]!
+      snap.totalStatus = statusClasses(total)
+    }
+    if (histograms) {
+      snap.histogram = out.histogram ?? { offset: 0, counts: [] }
+      snap.totalHistogram = this.totalHistogram(op)
+    }
+    scratch.fill(0, lo < hi ? lo : 0, lo < hi ? hi : 0)
+    return snap
+  }
+
+  private totalHistogram(op: OpStats): SparseHistogram {
+    const h = op.slices[this.cur]!
+    const t = op.total
+    if (h.counts.length === 0) return t.toJSON()
+    const lo = Math.min(t.counts.length ? t.lo : h.lo, h.lo)
+    const hi = Math.max(t.lo + t.counts.length, h.lo + h.counts.length)
+    const merged = new Float64Array(hi - lo)
+    for (let j = 0; j < t.counts.length; j++) merged[t.lo - lo + j]! += t.counts[j]!
+    for (let j = 0; j < h.counts.length; j++) merged[h.lo - lo + j]! += h.counts[j]!
+    return sparse(lo, merged)
+  }
+
+  recent(n = 50): PerfEvent[] {
+    const ring = this.ring
+    const k = Math.min(Math.max(0, Math.floor(n)), ring.size)
+    const out: PerfEvent[] = new Array(k)
+    for (let i = 0; i < k; i++) out[i] = this.read(ring, ring.slot(i))
+    return out
+  }
+
+  byType(type: string, n = Number.POSITIVE_INFINITY): PerfEvent[] {
+    const out: PerfEvent[] = []
+    const ring = this.ring
+    for (let i = 0; i < ring.size && out.length < n; i++) {
+      const slot = ring.slot(i)
+      if (this.ops[ring.op[slot]!]!.type === type) out.push(this.read(ring, slot))
+    }
+    return out
+  }
+
+  slowEvents(query: SlowEventsQuery = {}): PerfEvent[] {
+    const { thresholdMs, type, limit = Number.POSITIVE_INFINITY } = query
+    if (thresholdMs !== undefined && (typeof thresholdMs !== 'number' || !(thresholdMs >= 0))) {
+      throw new TypeError(`slowEvents: thresholdMs must be a number ≥ 0, got ${describe(thresholdMs)}`)
+    }
+    const picked: { seq: number; ring: EventRing; slot: number }[] = []
+    const seen = new Set<number>()
+    for (const ring of [this.slowLog, this.ring]) {
+      for (let i = 0; i < ring.size; i++) {
+        const slot = ring.slot(i)
+        const seq = ring.seq[slot]!
+        if (seen.has(seq)) continue
+        const op = this.ops[ring.op[slot]!]!
+        if (type !== undefined && op.type !== type) continue
+        const failed = (ring.flags[slot]! & FLAG_ERROR) !== 0
+        const slow =
+          thresholdMs === undefined ? (ring.flags[slot]! & FLAG_SLOW) !== 0 : ring.duration[slot]! >= thresholdMs
+        if (!slow && !failed) continue
+        seen.add(seq)
+        picked.push({ seq, ring, slot })
+      }
+    }
+    picked.sort((a, b) => b.seq - a.seq)
+    const k = Math.min(picked.length, limit)
+    const out: PerfEvent[] = new Array(k)
+    for (let i = 0; i < k; i++) out[i] = this.read(picked[i]!.ring, picked[i]!.slot)
+    return out
+  }
+
+  setSampling(type: string, rate: number): void {
+    checkRate(`setSampling(${JSON.stringify(type)}, rate): rate`, rate)
+    if (!this.enabled) return
+    this.state(type).sampling = rate
+  }
+
+  clear(): void {
+    for (const op of this.ops) op.reset()
+    for (const state of this.types.values()) {
+      state.folded = 0
+      state.counters.clear()
+      state.countersFolded = 0
+    }
+    this.ring.clear()
+    this.slowLog.clear()
+    for (const key of Object.keys(this.totals) as (keyof Totals)[]) this.totals[key] = 0
+    this.totals.sinkQueued = this.pending.length
+  }
+
+  addSink(sink: Sink): void {
+    if (sink === null || typeof sink !== 'object') throw new TypeError('addSink(sink): sink must be an object')
+    if (!this.enabled) return
+    this.sinks.push(sink)
+  }
+
+  async flush(): Promise<void> {
+    if (this.sinkTimer !== undefined) {
+      clearTimeout(this.sinkTimer)
+      this.sinkTimer = undefined
+    }
+    await this.deliver()
+    await Promise.all(this.sinks.map((sink) => this.callSink(sink, 'flush')))
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    if (this.rotateTimer !== undefined) clearInterval(this.rotateTimer)
+    await this.flush()
+    await Promise.all(this.sinks.map((sink) => this.callSink(sink, 'close')))
+  }
+
+  setSection(name: string, provider: (() => unknown) | undefined): void {
+    if (provider === undefined) this.sections.delete(name)
+    else this.sections.set(name, provider)
+  }
+
+  writeSamples(samples: readonly ProcessSample[]): void {
+    if (!this.enabled || this.closed) return
+    for (const sink of this.sinks) void this.callSink(sink, 'writeSamples', samples)
+  }
+
+  reportInternalError(source: string, error: unknown): void {
+    this.totals.internalErrors++
+    this.lastInternalError = `${source}: ${errorText(error)}`
+  }
+
+  enableRequestContext(): boolean {
+    if (this.enabled && this.storage === undefined) this.storage = createContextStorage<RequestContext>()
+    return this.storage !== undefined
+  }
+
+  runInRequest<R>(ctx: RequestContext, fn: () => R): R {
+    return this.storage === undefined ? fn() : this.storage.run(ctx, fn)
+  }
+
+  enterRequest(ctx: RequestContext): void {
+    this.storage?.enterWith(ctx)
+  }
+
+  currentRequest(): RequestContext | undefined {
+    return this.storage?.getStore()
+  }
+}
+
+interface Acc {
+  count: number
+  errors: number
+  slow: number
+  sum: number
+  min: number
+  max: number
+  status: number[]
+}
+
+function newAcc(): Acc {
+  return { count: 0, errors: 0, slow: 0, sum: 0, min: Number.POSITIVE_INFINITY, max: 0, status: [0, 0, 0, 0, 0] }
+}
+
+function addRow(acc: Acc, s: Float64Array, b: number): void {
+  acc.count += s[b + COUNT]!
+  acc.errors += s[b + ERRORS]!
+  acc.slow += s[b + SLOW]!
+  acc.sum += s[b + SUM]!
+  if (s[b + MIN]! < acc.min) acc.min = s[b + MIN]!
+  if (s[b + MAX]! > acc.max) acc.max = s[b + MAX]!
+  for (let k = 0; k < 5; k++) acc.status[k]! += s[b + STATUS + k]!
+}
+
+function mergeAcc(into: Acc, from: Acc): void {
+  into.count += from.count
+  into.errors += from.errors
+  into.slow += from.slow
+  into.sum += from.sum
+  if (from.min < into.min) into.min = from.min
+  if (from.max > into.max) into.max = from.max
+  for (let k = 0; k < 5; k++) into.status[k]! += from.status[k]!
+}
+
+function finish(acc: Acc, scratch: Float64Array, lo = 0, hi = BUCKETS) {
+  const min = acc.count > 0 ? acc.min : 0
+  const data = { offset: lo, counts: lo < hi ? scratch.subarray(lo, hi) : scratch.subarray(0, 0) }
+  const p = percentiles(data, acc.count, min, acc.max)
+  return {
+    stats: {
+      count: acc.count,
+      errors: acc.errors,
+      slow: acc.slow,
+      errorRate: acc.count > 0 ? acc.errors / acc.count : 0,
+      avgMs: acc.count > 0 ? acc.sum / acc.count : 0,
+      minMs: min,
+      maxMs: acc.max,
+      ...p,
+    },
+    histogram: acc.count > 0 ? sparse(data.offset, data.counts) : undefined,
+  }
+}
+
+function statusClasses(s: ArrayLike<number>): Record<'1xx' | '2xx' | '3xx' | '4xx' | '5xx', number> {
+  return { '1xx': s[0]!, '2xx': s[1]!, '3xx': s[2]!, '4xx': s[3]!, '5xx': s[4]! }
+}
+
+function errorText(err: unknown): string {
+  let text: string
+  if (err === true) text = 'error'
+  else if (typeof err === 'string') text = err
+  else if (err instanceof Error) text = err.message ? `${err.name}: ${err.message}` : err.name
+  else {
+    try {
+      text = String(err)
+    } catch {
+      text = 'error'
+    }
+  }
+  return text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH)}…` : text
+}
+
+function describe(v: unknown): string {
+  if (typeof v === 'string') return v.length === 0 ? 'an empty string' : JSON.stringify(v.slice(0, 40))
+  if (typeof v === 'number') return String(v)
+  return v === null ? 'null' : typeof v
+}
+
+function unref(timer: unknown): void {
+  const t = timer as { unref?: () => void }
+  if (typeof t?.unref === 'function') t.unref()
+}
+
+/**
+ * Creates a monitor. Options are validated (a bad one throws a `TypeError`/`RangeError` naming it and
+ * the accepted range); combine with {@link configFromEnv} to take `PERF_*` variables.
+ */
+export function createMonitor(options: MonitorOptions = {}): Monitor {
+  return new MonitorImpl(options)
+}

@@ -1,0 +1,104 @@
+import type { MonitorConfig } from './config.js'
+import type { PerfEvent } from './event.js'
+import type { SparseHistogram } from './histogram.js'
+
+/** Options of `monitor.snapshot()`. */
+export interface SnapshotOptions {
+  /** How many recent kept events to include (default 50). */
+  readonly recent?: number
+  /** How many slow/failed events to include (default 50). */
+  readonly slow?: number
+  /** Include each op's window and all-time histograms (for merging and Prometheus). */
+  readonly histograms?: boolean
+}
+
+/** Counters of everything the monitor took in or dropped. Nothing is dropped without a count here. */
+export interface Totals {
+  /** Events recorded (every one counts toward stats). */
+  events: number
+  /** Events whose details were kept. */
+  kept: number
+  /** Events whose details sampling left out (their counts and timings are still in the stats). */
+  sampledOut: number
+  /** Events and counter updates folded into `<overflow>` by the cardinality cap. */
+  folded: number
+  /** Calls rejected with a TypeError (bad duration, type or name). */
+  rejected: number
+  /** Calls made after `close()`. */
+  droppedAfterClose: number
+  /** Kept events waiting for sinks. */
+  sinkQueued: number
+  /** Kept events not handed to sinks because the sink queue was full. */
+  sinkDropped: number
+  /** Sink hooks that threw or rejected. */
+  sinkErrors: number
+  /** Failures inside instrumentation (adapters count their own failures here). */
+  internalErrors: number
+}
+
+/** Latency and outcome statistics over the window. */
+export interface WindowStats {
+  count: number
+  errors: number
+  slow: number
+  errorRate: number
+  avgMs: number
+  minMs: number
+  maxMs: number
+  p50Ms: number
+  p90Ms: number
+  p95Ms: number
+  p99Ms: number
+}
+
+/** Count of events per HTTP status class. */
+export type StatusClasses = Record<'1xx' | '2xx' | '3xx' | '4xx' | '5xx', number>
+
+/** One op in a snapshot: window stats plus all-time totals. */
+export interface Stats extends WindowStats {
+  type: string
+  name: string
+  /** All-time event count (since start or `clear()`). */
+  totalCount: number
+  totalErrors: number
+  totalSumMs: number
+  /** Window events per status class (present once a status was recorded). */
+  status?: StatusClasses
+  /** All-time events per status class. */
+  totalStatus?: StatusClasses
+  /** Window histogram (with `histograms: true`). */
+  histogram?: SparseHistogram
+  /** All-time histogram (with `histograms: true`). */
+  totalHistogram?: SparseHistogram
+}
+
+/** One type in a snapshot: its ops and their combined stats. */
+export interface TypeSnapshot extends WindowStats {
+  sampling: number
+  slowMs: number
+  /** Events recorded past the cardinality cap, into the `<overflow>` op. */
+  foldedEvents: number
+  ops: Stats[]
+}
+
+/** A JSON-serialisable picture of the monitor. */
+export interface Snapshot {
+  enabled: boolean
+  pid: number
+  startedAt: number
+  timestamp: number
+  uptimeMs: number
+  config: MonitorConfig
+  window: { ms: number; sliceMs: number; fromMs: number }
+  totals: Totals
+  types: Record<string, TypeSnapshot>
+  counters: Record<string, Record<string, number>>
+  /** Kept events, newest first. */
+  recent: PerfEvent[]
+  /** Slow and failed events, newest first. */
+  slow: PerfEvent[]
+  /** The last failure inside instrumentation or a sink, if any. */
+  lastInternalError?: string
+  /** Sections added with `monitor.setSection` (e.g. `process`). */
+  [section: string]: unknown
+}
