@@ -149,13 +149,18 @@ export function envNumber(
 }
 
 /** Reads a boolean environment variable (`true/false`, `1/0`, `yes/no`, `on/off`). */
-export function envBoolean(env: Readonly<Record<string, string | undefined>>, name: string): boolean | undefined {
+export function envBoolean(
+  env: Readonly<Record<string, string | undefined>>,
+  name: string,
+): boolean | undefined {
   const raw = env[name]
   if (raw === undefined || raw.trim() === '') return undefined
   const v = raw.trim().toLowerCase()
   if (v === 'true' || v === '1' || v === 'yes' || v === 'on') return true
   if (v === 'false' || v === '0' || v === 'no' || v === 'off') return false
-  throw new RangeError(`${name}=${show(raw)} is not valid: expected one of true, false, 1, 0, yes, no, on, off`)
+  throw new RangeError(
+    `${name}=${show(raw)} is not valid: expected one of true, false, 1, 0, yes, no, on, off`,
+  )
 }
 
 function show(value: unknown): string {

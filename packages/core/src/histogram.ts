@@ -234,5 +234,5 @@ export function percentiles(h: HistogramData, total: number, min: number, max: n
 }
 
 function clamp(v: number, min: number, max: number): number {
-  return v < min ? min : v > max ? max : v
+  return Math.min(Math.max(v, min), max)
 }

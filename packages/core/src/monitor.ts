@@ -1,10 +1,4 @@
-import {
-  checkRate,
-  type MonitorConfig,
-  type MonitorOptions,
-  redactMatcher,
-  resolveConfig,
-} from './config.js'
+import { checkRate, type MonitorConfig, type MonitorOptions, redactMatcher, resolveConfig } from './config.js'
 import { type ContextStorage, createContextStorage, type RequestContext } from './context.js'
 import type { PerfEvent, RecordOptions } from './event.js'
 import { BUCKETS, percentiles, type SparseHistogram, sparse } from './histogram.js'
@@ -92,7 +86,9 @@ export interface Monitor {
 
 class TypeState {
   readonly type: string
-  sampling: number
+  /** Sampling rate as a threshold on a uniform 32-bit integer: keep when `rand < threshold`. */
+  threshold = 0
+  private rate = 0
   readonly slowMs: number
   readonly ops: Map<string, OpStats> = new Map()
   readonly list: OpStats[] = []
@@ -100,6 +96,15 @@ class TypeState {
   folded = 0
   readonly counters: Map<string, number> = new Map()
   countersFolded = 0
+
+  get sampling(): number {
+    return this.rate
+  }
+
+  set sampling(rate: number) {
+    this.rate = rate
+    this.threshold = rate >= 1 ? 0x100000000 : Math.floor(rate * 0x100000000)
+  }
 
   constructor(type: string, config: MonitorConfig) {
     this.type = type
@@ -109,6 +114,18 @@ class TypeState {
 }
 
 const NOOP_END = (): number => 0
+
+// xorshift32: sampling needs a fast uniform draw, not a cryptographic one, and Math.random()
+// costs more than the rest of record() on some engines.
+let rngState = (Math.random() * 0xffffffff) >>> 0 || 0x9e3779b9
+function nextRandom(): number {
+  let x = rngState
+  x ^= x << 13
+  x ^= x >>> 17
+  x ^= x << 5
+  rngState = x
+  return x >>> 0
+}
 
 class MonitorImpl implements Monitor {
   readonly enabled: boolean
@@ -212,7 +229,8 @@ class MonitorImpl implements Monitor {
   }
 
   time<T>(type: string, name: string, fn: () => T): T {
-    if (typeof fn !== 'function') throw new TypeError(`time(type, name, fn): fn must be a function, got ${typeof fn}`)
+    if (typeof fn !== 'function')
+      throw new TypeError(`time(type, name, fn): fn must be a function, got ${typeof fn}`)
     if (!this.enabled) return fn()
     const end = this.start(type, name)
     let result: T
@@ -312,31 +330,48 @@ class MonitorImpl implements Monitor {
     return op
   }
 
-  private recordOp(state: TypeState, op: OpStats, durationMs: number, opts: RecordOptions | undefined): boolean {
+  private recordOp(
+    state: TypeState,
+    op: OpStats,
+    durationMs: number,
+    opts: RecordOptions | undefined,
+  ): boolean {
     if (typeof durationMs !== 'number' || !(durationMs >= 0) || durationMs === Number.POSITIVE_INFINITY) {
-      this.totals.rejected++
-      throw new TypeError(
-        `record: durationMs must be a finite number ≥ 0, got ${describe(durationMs)} (for ${state.type} ${op.name})`,
-      )
+      throw this.badDuration(state, op, durationMs)
     }
     this.totals.events++
     const slow = durationMs >= state.slowMs
+    op.add(this.cur, durationMs, slow)
     if (opts === undefined) {
-      op.add(this.cur, durationMs, false, slow, 0)
-      if (slow || (state.sampling > 0 && Math.random() < state.sampling)) {
-        return this.keep(op, durationMs, slow, undefined, undefined)
-      }
-      this.totals.sampledOut++
-      return false
+      // Not kept: nothing else to do (sampledOut is derived as events - kept).
+      return slow || nextRandom() < state.threshold
+        ? this.keep(op, durationMs, slow, undefined, undefined)
+        : false
     }
+    return this.recordOutcome(state, op, durationMs, slow, opts)
+  }
+
+  private recordOutcome(
+    state: TypeState,
+    op: OpStats,
+    durationMs: number,
+    slow: boolean,
+    opts: RecordOptions,
+  ) {
     const err = opts.error
     const failed = err !== undefined && err !== null && err !== false
-    op.add(this.cur, durationMs, failed, slow, opts.status ?? 0)
-    if (failed || slow || opts.force === true || (state.sampling > 0 && Math.random() < state.sampling)) {
+    op.addOutcome(this.cur, failed, opts.status ?? 0)
+    if (failed || slow || opts.force === true || nextRandom() < state.threshold) {
       return this.keep(op, durationMs, slow, failed ? errorText(err) : undefined, opts)
     }
-    this.totals.sampledOut++
     return false
+  }
+
+  private badDuration(state: TypeState, op: OpStats, durationMs: unknown): TypeError {
+    this.totals.rejected++
+    return new TypeError(
+      `record: durationMs must be a finite number ≥ 0, got ${describe(durationMs)} (for ${state.type} ${op.name})`,
+    )
   }
 
   private keep(
@@ -419,7 +454,11 @@ class MonitorImpl implements Monitor {
     await Promise.all(this.sinks.map((sink) => this.callSink(sink, 'write', batch)))
   }
 
-  private async callSink(sink: Sink, hook: 'write' | 'writeAggregates' | 'writeSamples' | 'flush' | 'close', arg?: unknown) {
+  private async callSink(
+    sink: Sink,
+    hook: 'write' | 'writeAggregates' | 'writeSamples' | 'flush' | 'close',
+    arg?: unknown,
+  ) {
     const fn = sink[hook] as ((arg?: unknown) => unknown) | undefined
     if (typeof fn !== 'function') return
     try {
@@ -477,7 +516,15 @@ class MonitorImpl implements Monitor {
       config: this.config,
     }
     if (!this.enabled) {
-      return { ...base, window: { ms: 0, sliceMs: 0, fromMs: now }, totals: { ...this.totals }, types: {}, counters: {}, recent: [], slow: [] }
+      return {
+        ...base,
+        window: { ms: 0, sliceMs: 0, fromMs: now },
+        totals: this.totalsNow(),
+        types: {},
+        counters: {},
+        recent: [],
+        slow: [],
+      }
     }
     const histograms = opts.histograms === true
     const types: Record<string, TypeSnapshot> = {}
@@ -501,7 +548,7 @@ class MonitorImpl implements Monitor {
     const snap: Snapshot = {
       ...base,
       window: { ms: this.config.windowMs, sliceMs: this.config.sliceMs, fromMs: this.windowFrom(now) },
-      totals: { ...this.totals },
+      totals: this.totalsNow(),
       types,
       counters,
       recent: this.recent(opts.recent ?? 50),
@@ -516,6 +563,10 @@ class MonitorImpl implements Monitor {
       }
     }
     return snap
+  }
+
+  private totalsNow(): Totals {
+    return { ...this.totals, sampledOut: this.totals.events - this.totals.kept }
   }
 
   private windowFrom(now: number): number {
@@ -625,7 +676,9 @@ class MonitorImpl implements Monitor {
         if (type !== undefined && op.type !== type) continue
         const failed = (ring.flags[slot]! & FLAG_ERROR) !== 0
         const slow =
-          thresholdMs === undefined ? (ring.flags[slot]! & FLAG_SLOW) !== 0 : ring.duration[slot]! >= thresholdMs
+          thresholdMs === undefined
+            ? (ring.flags[slot]! & FLAG_SLOW) !== 0
+            : ring.duration[slot]! >= thresholdMs
         if (!slow && !failed) continue
         seen.add(seq)
         picked.push({ seq, ring, slot })
@@ -658,7 +711,8 @@ class MonitorImpl implements Monitor {
   }
 
   addSink(sink: Sink): void {
-    if (sink === null || typeof sink !== 'object') throw new TypeError('addSink(sink): sink must be an object')
+    if (sink === null || typeof sink !== 'object')
+      throw new TypeError('addSink(sink): sink must be an object')
     if (!this.enabled) return
     this.sinks.push(sink)
   }
@@ -724,7 +778,15 @@ interface Acc {
 }
 
 function newAcc(): Acc {
-  return { count: 0, errors: 0, slow: 0, sum: 0, min: Number.POSITIVE_INFINITY, max: 0, status: [0, 0, 0, 0, 0] }
+  return {
+    count: 0,
+    errors: 0,
+    slow: 0,
+    sum: 0,
+    min: Number.POSITIVE_INFINITY,
+    max: 0,
+    status: [0, 0, 0, 0, 0],
+  }
 }
 
 function addRow(acc: Acc, s: Float64Array, b: number): void {

@@ -37,18 +37,23 @@ export class OpStats {
     for (let i = 0; i < slices; i++) resetRow(this.scalars, i * FIELDS)
   }
 
-  /** Counts one event in slice `slice`. */
-  add(slice: number, ms: number, error: boolean, slow: boolean, status: number): void {
+  /** Counts one event in slice `slice`: the hot path, kept small so the engine inlines it. */
+  add(slice: number, ms: number, slow: boolean): void {
     const s = this.scalars
     const b = slice * FIELDS
     s[b + COUNT]!++
     s[b + SUM]! += ms
     if (ms < s[b + MIN]!) s[b + MIN] = ms
     if (ms > s[b + MAX]!) s[b + MAX] = ms
-    if (error) s[b + ERRORS]!++
     if (slow) s[b + SLOW]!++
-    if (status >= 100 && status < 600) s[b + STATUS + ((status / 100) | 0) - 1]!++
     this.slices[slice]!.add(bucketIndex(ms))
+  }
+
+  /** Counts the outcome of an event already added to slice `slice`. */
+  addOutcome(slice: number, error: boolean, status: number): void {
+    const b = slice * FIELDS
+    if (error) this.scalars[b + ERRORS]!++
+    if (status >= 100 && status < 600) this.scalars[b + STATUS + ((status / 100) | 0) - 1]!++
   }
 
   /** Folds slice `slice` into the all-time totals and empties it. Returns its event count. */

@@ -24,10 +24,9 @@ export function sanitizeMetadata(
   } catch {
     return { '[unserialisable]': true }
   }
-  const out = (copy !== null && typeof copy === 'object' && !Array.isArray(copy) ? copy : { value: copy }) as Record<
-    string,
-    unknown
-  >
+  const out = (
+    copy !== null && typeof copy === 'object' && !Array.isArray(copy) ? copy : { value: copy }
+  ) as Record<string, unknown>
   let json: string
   try {
     json = JSON.stringify(out)
@@ -38,7 +37,13 @@ export function sanitizeMetadata(
   return { '[truncated]': json.length, preview: json.slice(0, Math.max(0, maxBytes - 64)) }
 }
 
-function copyValue(v: unknown, secretKey: RegExp, depth: number, stack: object[], budget: { left: number }): unknown {
+function copyValue(
+  v: unknown,
+  secretKey: RegExp,
+  depth: number,
+  stack: object[],
+  budget: { left: number },
+): unknown {
   switch (typeof v) {
     case 'string':
       budget.left -= v.length

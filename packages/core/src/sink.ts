@@ -1,5 +1,5 @@
-import type { SparseHistogram } from './histogram.js'
 import type { PerfEvent } from './event.js'
+import type { SparseHistogram } from './histogram.js'
 
 /** Aggregate of one op over one completed slice of the window (e.g. one minute). */
 export interface OpAggregate {

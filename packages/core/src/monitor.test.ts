@@ -1,0 +1,464 @@
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import type { PerfEvent } from './event.js'
+import { createMonitor, OVERFLOW_NAME } from './monitor.js'
+import type { Sink } from './sink.js'
+
+afterEach(() => {
+  vi.useRealTimers()
+})
+
+/** Deterministic PRNG so data sets are the same on every run. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0
+    let t = s
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+function exact(sorted: number[], q: number): number {
+  return sorted[Math.max(1, Math.ceil(q * sorted.length)) - 1]!
+}
+
+function normal(r: () => number): number {
+  return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r())
+}
+
+const datasets: Record<string, (r: () => number) => number> = {
+  // 1 µs .. 60 s, uniform on a log scale and on a linear scale
+  'log-uniform 1µs..60s': (r) => 0.001 * 60_000_000 ** r(),
+  'uniform 0..60s': (r) => 0.001 + r() * 60_000,
+  'log-normal': (r) => Math.min(60_000, Math.max(0.001, Math.exp(Math.log(20) + 1.5 * normal(r)))),
+  bimodal: (r) => (r() < 0.8 ? 0.05 + r() * 0.1 : 800 + r() * 400),
+}
+
+describe('percentiles', () => {
+  for (const [label, gen] of Object.entries(datasets)) {
+    it(`are within 2% of the exact value on ${label} data`, () => {
+      const m = createMonitor({ sampling: 0 })
+      const r = rng(42)
+      const values: number[] = []
+      for (let i = 0; i < 50_000; i++) {
+        const v = gen(r)
+        values.push(v)
+        m.record('db', 'SELECT t', v)
+      }
+      values.sort((a, b) => a - b)
+      const op = m.snapshot().types.db!.ops[0]!
+      expect(op.count).toBe(50_000)
+      for (const [q, key] of [
+        [0.5, 'p50Ms'],
+        [0.9, 'p90Ms'],
+        [0.95, 'p95Ms'],
+        [0.99, 'p99Ms'],
+      ] as const) {
+        const want = exact(values, q)
+        expect(Math.abs(op[key] - want) / want, `${key}: got ${op[key]}, exact ${want}`).toBeLessThanOrEqual(
+          0.02,
+        )
+      }
+      expect(op.minMs).toBe(values[0])
+      expect(op.maxMs).toBe(values[values.length - 1])
+      expect(op.avgMs).toBeCloseTo(values.reduce((a, b) => a + b, 0) / values.length, 6)
+      void m.close()
+    })
+  }
+})
+
+describe('counts are never sampled', () => {
+  it('counts every event at sampling 0 and keeps only slow and failed details', () => {
+    const m = createMonitor({ sampling: { http: 0 }, slowMs: { http: 100 } })
+    for (let i = 0; i < 1000; i++) m.record('http', 'GET /a', 5)
+    expect(m.record('http', 'GET /a', 150)).toBe(true)
+    expect(m.record('http', 'GET /a', 1, { error: new Error('boom') })).toBe(true)
+    const s = m.snapshot()
+    const op = s.types.http!.ops[0]!
+    expect(op.count).toBe(1002)
+    expect(op.errors).toBe(1)
+    expect(op.slow).toBe(1)
+    expect(s.totals).toMatchObject({ events: 1002, kept: 2, sampledOut: 1000 })
+    expect(s.recent.map((e) => e.durationMs)).toEqual([1, 150])
+    expect(s.slow[0]).toMatchObject({ error: 'Error: boom', slow: false })
+    expect(s.slow[1]).toMatchObject({ error: null, slow: true, durationMs: 150 })
+    void m.close()
+  })
+
+  it('keeps about the sampled share at sampling 0.1, all at 1.0', () => {
+    const m = createMonitor({ sampling: { db: 0.1, http: 1 }, bufferSize: 10 })
+    let kept = 0
+    for (let i = 0; i < 20_000; i++) if (m.record('db', 'q', 1)) kept++
+    expect(kept).toBeGreaterThan(1600)
+    expect(kept).toBeLessThan(2400)
+    for (let i = 0; i < 100; i++) expect(m.record('http', 'GET /', 1)).toBe(true)
+    expect(m.snapshot().types.db!.count).toBe(20_000)
+    void m.close()
+  })
+
+  it('honours force and setSampling, and rejects a bad rate', () => {
+    const m = createMonitor({ sampling: 0 })
+    expect(m.record('render', 'home', 1)).toBe(false)
+    expect(m.record('render', 'home', 1, { force: true })).toBe(true)
+    m.setSampling('render', 1)
+    expect(m.record('render', 'home', 1)).toBe(true)
+    expect(m.snapshot().types.render!.sampling).toBe(1)
+    expect(() => m.setSampling('render', 1.5)).toThrow(
+      /rate = 1.5 is not valid: expected a number from 0 to 1/,
+    )
+    void m.close()
+  })
+})
+
+describe('ring buffer and slow log', () => {
+  it('keeps the newest bufferSize events, newest first, and slow ones survive in the slow log', () => {
+    const m = createMonitor({ sampling: 1, bufferSize: 10, slowMs: 100 })
+    m.record('db', 'slow one', 500, { requestId: 'r-1' })
+    for (let i = 0; i < 25; i++) m.record('db', 'fast', i)
+    const recent = m.recent(100)
+    expect(recent).toHaveLength(10)
+    expect(recent.map((e) => e.durationMs)).toEqual([24, 23, 22, 21, 20, 19, 18, 17, 16, 15])
+    const slow = m.slowEvents()
+    expect(slow).toHaveLength(1)
+    expect(slow[0]).toMatchObject({ name: 'slow one', durationMs: 500, requestId: 'r-1', slow: true })
+    expect(m.slowEvents({ thresholdMs: 20 }).map((e) => e.durationMs)).toEqual([24, 23, 22, 21, 20, 500])
+    expect(m.byType('db', 3).map((e) => e.durationMs)).toEqual([24, 23, 22])
+    expect(m.byType('http')).toEqual([])
+    expect(() => m.slowEvents({ thresholdMs: -1 })).toThrow(TypeError)
+    void m.close()
+  })
+
+  it('gives events the documented shape', () => {
+    const m = createMonitor({ sampling: 1 })
+    m.record('http', 'GET /x', 12.5, { requestId: 'abc', metadata: { status: 200 } })
+    const e: PerfEvent = m.recent(1)[0]!
+    expect(Object.keys(e).sort()).toEqual(
+      ['durationMs', 'error', 'metadata', 'name', 'pid', 'requestId', 'slow', 'timestamp', 'type'].sort(),
+    )
+    expect(e).toMatchObject({
+      type: 'http',
+      name: 'GET /x',
+      durationMs: 12.5,
+      pid: process.pid,
+      requestId: 'abc',
+    })
+    expect(Math.abs(e.timestamp - Date.now())).toBeLessThan(5000)
+    void m.close()
+  })
+})
+
+describe('window', () => {
+  it('drops slices older than the window from window stats but keeps all-time totals', () => {
+    vi.useFakeTimers()
+    const m = createMonitor({ windowMs: 3 * 60_000, sampling: 0 })
+    m.record('http', 'GET /', 10)
+    vi.advanceTimersByTime(60_000)
+    m.record('http', 'GET /', 20)
+    m.record('http', 'GET /', 30)
+    let op = m.snapshot().types.http!.ops[0]!
+    expect(op).toMatchObject({ count: 3, totalCount: 3, minMs: 10, maxMs: 30 })
+    vi.advanceTimersByTime(2 * 60_000)
+    op = m.snapshot().types.http!.ops[0]!
+    expect(op).toMatchObject({ count: 2, totalCount: 3, minMs: 20, maxMs: 30 })
+    vi.advanceTimersByTime(60_000)
+    op = m.snapshot().types.http!.ops[0]!
+    expect(op).toMatchObject({ count: 0, totalCount: 3, p99Ms: 0 })
+    m.record('http', 'GET /', 5, { status: 404 })
+    op = m.snapshot({ histograms: true }).types.http!.ops[0]!
+    expect(op.totalCount).toBe(4)
+    expect(op.totalStatus).toMatchObject({ '4xx': 1 })
+    expect(op.totalHistogram!.counts.reduce((a, b) => a + b, 0)).toBe(4)
+    expect(op.histogram!.counts.reduce((a, b) => a + b, 0)).toBe(1)
+    void m.close()
+  })
+
+  it('rejects a window that is not a whole number of slices', () => {
+    expect(() => createMonitor({ windowMs: 90_000 })).toThrow(/options.windowMs = 90000 is not valid/)
+  })
+})
+
+describe('cardinality cap', () => {
+  it('folds names past maxOps into one overflow op and counts them', () => {
+    const m = createMonitor({ maxOps: 5, sampling: 0 })
+    for (let i = 0; i < 50; i++) m.record('db', `q${i % 10}`, 1)
+    const handle = m.op('db', 'q-new')
+    expect(handle.name).toBe(OVERFLOW_NAME)
+    handle.record(1)
+    const t = m.snapshot().types.db!
+    expect(t.ops.map((o) => o.name)).toEqual(['q0', 'q1', 'q2', 'q3', 'q4', OVERFLOW_NAME])
+    expect(t.ops.find((o) => o.name === OVERFLOW_NAME)!.count).toBe(26)
+    expect(t.foldedEvents).toBe(26)
+    expect(t.count).toBe(51)
+    expect(m.snapshot().totals.folded).toBe(26)
+    void m.close()
+  })
+})
+
+describe('bad input', () => {
+  it.each([
+    [Number.NaN, /durationMs must be a finite number ≥ 0, got NaN/],
+    [Number.POSITIVE_INFINITY, /got Infinity/],
+    [Number.NEGATIVE_INFINITY, /got -Infinity/],
+    [-1, /got -1/],
+    ['5', /got "5"/],
+  ])('rejects duration %s with a TypeError naming it', (ms, msg) => {
+    const m = createMonitor()
+    expect(() => m.record('http', 'GET /', ms as number)).toThrow(TypeError)
+    expect(() => m.record('http', 'GET /', ms as number)).toThrow(msg)
+    expect(m.snapshot().totals.rejected).toBe(2)
+    void m.close()
+  })
+
+  it('rejects a non-string or empty type or name, naming the argument', () => {
+    const m = createMonitor()
+    expect(() => m.record('', 'x', 1)).toThrow(/type must be a non-empty string, got an empty string/)
+    expect(() => m.record(42 as unknown as string, 'x', 1)).toThrow(/type must be a non-empty string, got 42/)
+    expect(() => m.record('http', '', 1)).toThrow(/name must be a non-empty string/)
+    expect(() => m.record('http', null as unknown as string, 1)).toThrow(
+      /name must be a non-empty string, got null/,
+    )
+    expect(m.snapshot().totals.rejected).toBe(4)
+    expect(m.snapshot().totals.events).toBe(0)
+    void m.close()
+  })
+
+  it('truncates names over 200 characters instead of rejecting them', () => {
+    const m = createMonitor()
+    const long = 'x'.repeat(5000)
+    m.record('http', long, 1)
+    m.record('http', long, 1)
+    const ops = m.snapshot().types.http!.ops
+    expect(ops).toHaveLength(1)
+    expect(ops[0]!.name).toHaveLength(200)
+    expect(ops[0]!.count).toBe(2)
+    void m.close()
+  })
+
+  it('stores hostile metadata safely and snapshot() never throws', () => {
+    const m = createMonitor({ sampling: 1 })
+    const circular: Record<string, unknown> = { a: 1 }
+    circular.self = circular
+    m.record('x', 'circular', 1, { metadata: circular })
+    m.record('x', 'odd', 1, {
+      metadata: {
+        big: 10n,
+        fn: () => 1,
+        sym: Symbol('s'),
+        when: new Date(0),
+        err: new Error('e'),
+        nan: Number.NaN,
+      },
+    })
+    m.record('x', 'huge', 1, { metadata: { blob: 'y'.repeat(1_000_000), list: new Array(100_000).fill(7) } })
+    const getter = Object.defineProperty({}, 'bad', {
+      enumerable: true,
+      get() {
+        throw new Error('no')
+      },
+    })
+    m.record('x', 'getter', 1, { metadata: getter })
+    const snap = m.snapshot()
+    const json = JSON.stringify(snap)
+    expect(json.length).toBeLessThan(50_000)
+    const by = Object.fromEntries(m.recent(10).map((e) => [e.name, e.metadata]))
+    expect(by.circular).toEqual({ a: 1, self: '[Circular]' })
+    expect(by.odd).toEqual({
+      big: '10n',
+      fn: '[Function fn]',
+      sym: '[Symbol(s)]',
+      when: '1970-01-01T00:00:00.000Z',
+      err: { name: 'Error', message: 'e' },
+      nan: 'NaN',
+    })
+    expect(by.huge).toHaveProperty('[truncated]')
+    expect(JSON.stringify(by.huge).length).toBeLessThanOrEqual(2048)
+    expect(by.getter).toEqual({ bad: '[Getter threw]' })
+    void m.close()
+  })
+
+  it('redacts secret and PII keys, nested and case-insensitive, with a configurable list', () => {
+    const m = createMonitor({ sampling: 1 })
+    m.record('x', 'a', 1, {
+      metadata: {
+        Password: 'p',
+        user: { email: 'a@b.c', name: 'Ann', nested: [{ API_KEY: 'k' }] },
+        headers: { Authorization: 'Bearer t', cookie: 'c', 'x-session-id': 's' },
+        refresh_token: 'r',
+        status: 200,
+      },
+    })
+    expect(m.recent(1)[0]!.metadata).toEqual({
+      Password: '[REDACTED]',
+      user: { email: '[REDACTED]', name: 'Ann', nested: [{ API_KEY: '[REDACTED]' }] },
+      headers: { Authorization: '[REDACTED]', cookie: '[REDACTED]', 'x-session-id': '[REDACTED]' },
+      refresh_token: '[REDACTED]',
+      status: 200,
+    })
+    const custom = createMonitor({ sampling: 1, redactKeys: ['ssn', /^card_/] })
+    custom.record('x', 'a', 1, { metadata: { password: 'visible', SSN: '1', card_no: '2', cardinality: 3 } })
+    expect(custom.recent(1)[0]!.metadata).toEqual({
+      password: 'visible',
+      SSN: '[REDACTED]',
+      card_no: '[REDACTED]',
+      cardinality: 3,
+    })
+    void m.close()
+    void custom.close()
+  })
+})
+
+describe('start, time and count', () => {
+  it('start() measures and records once', async () => {
+    const m = createMonitor({ sampling: 1 })
+    const end = m.start('render', 'page')
+    await new Promise((r) => setTimeout(r, 20))
+    const ms = end({ metadata: { a: 1 } })
+    expect(ms).toBeGreaterThanOrEqual(15)
+    end()
+    const op = m.snapshot().types.render!.ops[0]!
+    expect(op.count).toBe(1)
+    expect(op.maxMs).toBe(ms)
+    void m.close()
+  })
+
+  it('time() records sync and async results and rethrows failures unchanged', async () => {
+    const m = createMonitor({ sampling: 1 })
+    expect(m.time('job', 'sync', () => 7)).toBe(7)
+    await expect(m.time('job', 'async', async () => 8)).resolves.toBe(8)
+    const err = new RangeError('nope')
+    expect(() =>
+      m.time('job', 'sync-fail', () => {
+        throw err
+      }),
+    ).toThrow(err)
+    await expect(m.time('job', 'async-fail', () => Promise.reject(err))).rejects.toBe(err)
+    const ops = Object.fromEntries(m.snapshot().types.job!.ops.map((o) => [o.name, o]))
+    expect(ops.sync!.count).toBe(1)
+    expect(ops.async!.count).toBe(1)
+    expect(ops['sync-fail']!.errors).toBe(1)
+    expect(ops['async-fail']!.errors).toBe(1)
+    expect(m.slowEvents().map((e) => e.error)).toEqual(['RangeError: nope', 'RangeError: nope'])
+    void m.close()
+  })
+
+  it('count() keeps plain counters', () => {
+    const m = createMonitor()
+    m.count('cache', 'hit')
+    m.count('cache', 'hit', 4)
+    m.count('notes', 'created', 2)
+    expect(m.snapshot().counters).toEqual({ cache: { hit: 5 }, notes: { created: 2 } })
+    expect(() => m.count('cache', 'hit', Number.NaN)).toThrow(TypeError)
+    void m.close()
+  })
+})
+
+describe('lifecycle', () => {
+  it('disabled: every call is a no-op', () => {
+    const m = createMonitor({ enabled: false })
+    expect(m.enabled).toBe(false)
+    expect(m.record('http', 'GET /', 1)).toBe(false)
+    expect(m.op('http', 'GET /').record(1)).toBe(false)
+    expect(m.time('x', 'y', () => 3)).toBe(3)
+    m.count('a', 'b')
+    const s = m.snapshot()
+    expect(s.enabled).toBe(false)
+    expect(s.types).toEqual({})
+    expect(s.totals.events).toBe(0)
+  })
+
+  it('clear() forgets data but interned handles keep working', () => {
+    const m = createMonitor({ sampling: 1 })
+    const h = m.op('db', 'q')
+    h.record(1)
+    m.count('c', 'n')
+    m.clear()
+    let s = m.snapshot()
+    expect(s.types.db!.ops[0]!.count).toBe(0)
+    expect(s.recent).toEqual([])
+    expect(s.counters).toEqual({})
+    expect(s.totals.events).toBe(0)
+    h.record(2)
+    s = m.snapshot()
+    expect(s.types.db!.ops[0]!.count).toBe(1)
+    void m.close()
+  })
+
+  it('close() makes later records no-ops that are counted, and is idempotent', async () => {
+    const m = createMonitor()
+    const h = m.op('db', 'q')
+    await m.close()
+    await m.close()
+    expect(m.closed).toBe(true)
+    expect(m.record('db', 'q', 1)).toBe(false)
+    expect(h.record(1)).toBe(false)
+    expect(m.snapshot().totals.droppedAfterClose).toBe(2)
+    expect(m.snapshot().totals.events).toBe(0)
+  })
+})
+
+describe('sinks', () => {
+  it('receive kept events in batches outside record(), and slice aggregates on rotation', async () => {
+    vi.useFakeTimers()
+    const batches: PerfEvent[][] = []
+    const aggregates: unknown[] = []
+    const sink: Sink = {
+      name: 'mem',
+      write: (events) => {
+        batches.push([...events])
+      },
+      writeAggregates: (aggs) => {
+        aggregates.push(...aggs)
+      },
+    }
+    const m = createMonitor({ sampling: 1, sinks: [sink], sinkIntervalMs: 100 })
+    for (let i = 0; i < 5; i++) m.record('db', 'q', i)
+    expect(batches).toHaveLength(0)
+    expect(m.snapshot().totals.sinkQueued).toBe(5)
+    vi.advanceTimersByTime(100)
+    await vi.runOnlyPendingTimersAsync()
+    expect(batches).toHaveLength(1)
+    expect(batches[0]!.map((e) => e.durationMs)).toEqual([0, 1, 2, 3, 4])
+    vi.advanceTimersByTime(60_000)
+    expect(aggregates).toHaveLength(1)
+    expect(aggregates[0]).toMatchObject({ type: 'db', name: 'q', count: 5, sumMs: 10, minMs: 0, maxMs: 4 })
+    await m.close()
+  })
+
+  it('count a failing sink and a full queue instead of throwing into the app', async () => {
+    const m = createMonitor({
+      sampling: 1,
+      sinkMaxQueue: 3,
+      sinks: [
+        {
+          write: () => {
+            throw new Error('disk full')
+          },
+        },
+      ],
+    })
+    for (let i = 0; i < 5; i++) expect(m.record('db', 'q', 1)).toBe(true)
+    await m.flush()
+    const s = m.snapshot()
+    expect(s.totals).toMatchObject({ sinkDropped: 2, sinkErrors: 1, sinkQueued: 0 })
+    expect(s.lastInternalError).toMatch(/disk full/)
+    await m.close()
+  })
+})
+
+describe('request context', () => {
+  it('is off by default and carries the request through async work once enabled', async () => {
+    const m = createMonitor()
+    expect(m.requestContextEnabled).toBe(false)
+    const ctx = { requestId: 'r1', dbQueries: 0, dbMs: 0 }
+    expect(m.runInRequest(ctx, () => m.currentRequest())).toBeUndefined()
+    expect(m.enableRequestContext()).toBe(true)
+    const seen = await m.runInRequest(ctx, async () => {
+      await new Promise((r) => setTimeout(r, 1))
+      return m.currentRequest()
+    })
+    expect(seen).toBe(ctx)
+    expect(m.currentRequest()).toBeUndefined()
+    void m.close()
+  })
+})
