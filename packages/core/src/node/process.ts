@@ -425,7 +425,7 @@ class Watcher implements ProcessWatcher {
 /** Converts a histogram value (ns, a whole timer interval) to the delay beyond the resolution, in ms. */
 function lag(ns: number): number {
   const ms = ns / 1e6 - RESOLUTION_MS
-  return ms > 0 ? ms : 0
+  return Math.max(ms, 0)
 }
 
 function memory(s: ProcessHealthSample, timestamp: number): MemoryFigures & { timestamp: number } {
