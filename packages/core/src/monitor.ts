@@ -3,7 +3,7 @@ import { type ContextStorage, createContextStorage, type RequestContext } from '
 import type { PerfEvent, RecordOptions } from './event.js'
 import { BUCKETS, percentiles, type SparseHistogram, sparse } from './histogram.js'
 import { COUNT, ERRORS, FIELDS, MAX, MIN, OpStats, SLOW, STATUS, SUM } from './op-stats.js'
-import { sanitizeMetadata } from './redact.js'
+import { Redactor } from './redact.js'
 import { EventRing, FLAG_ERROR, FLAG_SLOW } from './ring-buffer.js'
 import type { OpAggregate, ProcessSample, Sink } from './sink.js'
 import type { Snapshot, SnapshotOptions, Stats, Totals, TypeSnapshot } from './snapshot.js'
@@ -131,7 +131,7 @@ class MonitorImpl implements Monitor {
   readonly enabled: boolean
   closed = false
   readonly config: MonitorConfig
-  private readonly secretKey: RegExp
+  private readonly redactor: Redactor
   private readonly slices: number
   private readonly types: Map<string, TypeState> = new Map()
   private readonly ops: OpStats[] = []
@@ -170,7 +170,7 @@ class MonitorImpl implements Monitor {
   constructor(options: MonitorOptions) {
     this.config = resolveConfig(options)
     this.enabled = this.config.enabled
-    this.secretKey = redactMatcher(options.redactKeys)
+    this.redactor = new Redactor(redactMatcher(options.redactKeys), this.config.metadataMaxBytes)
     this.slices = this.config.windowMs / this.config.sliceMs
     this.sliceStart = new Float64Array(this.slices)
     this.sliceStart[0] = this.startedAt
@@ -386,10 +386,7 @@ class MonitorImpl implements Monitor {
     const now = Date.now()
     const flags = (error !== undefined ? FLAG_ERROR : 0) | (slow ? FLAG_SLOW : 0)
     const requestId = typeof opts?.requestId === 'string' ? opts.requestId.slice(0, 128) : undefined
-    const metadata =
-      opts?.metadata === undefined
-        ? undefined
-        : sanitizeMetadata(opts.metadata, this.secretKey, this.config.metadataMaxBytes)
+    const metadata = opts?.metadata === undefined ? undefined : this.redactor.sanitize(opts.metadata)
     this.ring.push(seq, now, durationMs, op.id, flags, requestId, error, metadata)
     if (flags !== 0) this.slowLog.push(seq, now, durationMs, op.id, flags, requestId, error, metadata)
     if (this.sinks.length > 0) this.queue(this.event(op, now, durationMs, flags, requestId, error, metadata))
@@ -535,7 +532,7 @@ class MonitorImpl implements Monitor {
       this.typeScratch.fill(0)
       const typeAcc = newAcc()
       const opSnaps = ops.map((op) => this.opSnapshot(op, typeAcc, histograms))
-      const typeStats = finish(typeAcc, this.typeScratch)
+      const typeStats = finish(typeAcc, this.typeScratch, false)
       types[state.type] = {
         ...typeStats.stats,
         sampling: state.sampling,
@@ -590,24 +587,17 @@ class MonitorImpl implements Monitor {
       addRow(acc, s, b)
       const h = op.slices[k]!
       const c = h.counts
-      for (let j = 0; j < c.length; j++) {
-        const v = c[j]!
-        if (v !== 0) {
-          scratch[h.lo + j]! += v
-          this.typeScratch[h.lo + j]! += v
-        }
-      }
+      for (let j = 0; j < c.length; j++) scratch[h.lo + j]! += c[j]!
       if (h.lo < lo) lo = h.lo
       if (h.lo + c.length > hi) hi = h.lo + c.length
     }
     mergeAcc(typeAcc, acc)
-    const all = newAcc()
-    mergeAcc(all, acc)
-    addRow(all, op.totalScalars, 0)
+    const typeScratch = this.typeScratch
+    for (let j = lo; j < hi; j++) typeScratch[j]! += scratch[j]!
     // all-time also includes the current slice, which is part of the window but not yet retired.
     const curRow = this.cur * FIELDS
     const allCount = op.totalScalars[COUNT]! + op.scalars[curRow + COUNT]!
-    const out = finish(acc, scratch, lo, hi)
+    const out = finish(acc, scratch, histograms, lo, hi)
     const snap: Stats = {
       ...out.stats,
       type: op.type,
@@ -809,7 +799,7 @@ function mergeAcc(into: Acc, from: Acc): void {
   for (let k = 0; k < 5; k++) into.status[k]! += from.status[k]!
 }
 
-function finish(acc: Acc, scratch: Float64Array, lo = 0, hi = BUCKETS) {
+function finish(acc: Acc, scratch: Float64Array, withHistogram: boolean, lo = 0, hi = BUCKETS) {
   const min = acc.count > 0 ? acc.min : 0
   const data = { offset: lo, counts: lo < hi ? scratch.subarray(lo, hi) : scratch.subarray(0, 0) }
   const p = percentiles(data, acc.count, min, acc.max)
@@ -824,7 +814,7 @@ function finish(acc: Acc, scratch: Float64Array, lo = 0, hi = BUCKETS) {
       maxMs: acc.max,
       ...p,
     },
-    histogram: acc.count > 0 ? sparse(data.offset, data.counts) : undefined,
+    histogram: withHistogram && acc.count > 0 ? sparse(data.offset, data.counts) : undefined,
   }
 }
 

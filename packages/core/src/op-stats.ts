@@ -46,7 +46,13 @@ export class OpStats {
     if (ms < s[b + MIN]!) s[b + MIN] = ms
     if (ms > s[b + MAX]!) s[b + MAX] = ms
     if (slow) s[b + SLOW]!++
-    this.slices[slice]!.add(bucketIndex(ms))
+    const h = this.slices[slice]!
+    const i = bucketIndex(ms)
+    const c = h.counts
+    const j = i - h.lo
+    // Inlined SliceHistogram.add: the common case is one bounds check and one increment.
+    if (j >= 0 && j < c.length && c[j]! < 0xffff) c[j]!++
+    else h.add(i)
   }
 
   /** Counts the outcome of an event already added to slice `slice`. */

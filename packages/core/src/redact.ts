@@ -37,6 +37,67 @@ export function sanitizeMetadata(
   return { '[truncated]': json.length, preview: json.slice(0, Math.max(0, maxBytes - 64)) }
 }
 
+/**
+ * Sanitises metadata for one monitor, with a fast path for the common case — a flat object of short
+ * primitives — that skips the deep copy and the JSON size check, and a cache of which keys are secret.
+ */
+export class Redactor {
+  private readonly secretKey: RegExp
+  private readonly maxBytes: number
+  private readonly verdicts: Map<string, boolean> = new Map()
+
+  constructor(secretKey: RegExp, maxBytes: number) {
+    this.secretKey = secretKey
+    this.maxBytes = maxBytes
+  }
+
+  /** Same result as {@link sanitizeMetadata}, faster for flat metadata. */
+  sanitize(metadata: unknown): Readonly<Record<string, unknown>> | undefined {
+    if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
+      return sanitizeMetadata(metadata, this.secretKey, this.maxBytes)
+    }
+    try {
+      const proto = Object.getPrototypeOf(metadata)
+      if (proto !== Object.prototype && proto !== null)
+        return sanitizeMetadata(metadata, this.secretKey, this.maxBytes)
+      const out: Record<string, unknown> = {}
+      // Upper bound on the JSON size: every character may escape to at most 6 (\uXXXX).
+      let size = 2
+      let n = 0
+      for (const key in metadata) {
+        const v = (metadata as Record<string, unknown>)[key]
+        if (typeof v === 'string') {
+          if (v.length > MAX_STRING) return sanitizeMetadata(metadata, this.secretKey, this.maxBytes)
+          size += v.length * 6 + 2
+        } else if (typeof v === 'number') {
+          if (!Number.isFinite(v)) return sanitizeMetadata(metadata, this.secretKey, this.maxBytes)
+          size += 24
+        } else if (typeof v === 'boolean' || v === null) {
+          size += 5
+        } else {
+          return sanitizeMetadata(metadata, this.secretKey, this.maxBytes)
+        }
+        size += key.length * 6 + 3
+        if (++n > MAX_KEYS || size > this.maxBytes)
+          return sanitizeMetadata(metadata, this.secretKey, this.maxBytes)
+        out[key] = this.isSecret(key) ? REDACTED : v
+      }
+      return out
+    } catch {
+      return sanitizeMetadata(metadata, this.secretKey, this.maxBytes)
+    }
+  }
+
+  private isSecret(key: string): boolean {
+    let verdict = this.verdicts.get(key)
+    if (verdict === undefined) {
+      verdict = this.secretKey.test(key)
+      if (this.verdicts.size < 4096) this.verdicts.set(key, verdict)
+    }
+    return verdict
+  }
+}
+
 function copyValue(
   v: unknown,
   secretKey: RegExp,

@@ -1,0 +1,219 @@
+#!/usr/bin/env node
+// Core benchmark: record() cost vs prom-client, garbage per sampled-out event, snapshot() cost,
+// and percentile accuracy vs prom-client's Summary. Run: pnpm bench:core [--quick]
+// Imports the built packages: run `pnpm build` first (pnpm bench does).
+import { createMonitor } from '@perf/core'
+import client from 'prom-client'
+
+const quick = process.argv.includes('--quick')
+const ROUNDS = quick ? 3 : 9
+const N = quick ? 300_000 : 2_000_000
+const rows = []
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const fmt = (x, d = 1) => x.toFixed(d)
+
+/** Runs each case once per round, interleaved, and returns median/min/max ns per call. */
+function race(cases) {
+  const times = Object.fromEntries(Object.keys(cases).map((k) => [k, []]))
+  for (const fn of Object.values(cases)) fn(Math.min(N, 200_000)) // warm-up: let the JIT settle
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const [name, fn] of Object.entries(cases)) {
+      const t0 = process.hrtime.bigint()
+      fn(N)
+      times[name].push(Number(process.hrtime.bigint() - t0) / N)
+    }
+  }
+  return Object.fromEntries(
+    Object.entries(times).map(([k, v]) => [
+      k,
+      { median: median(v), min: Math.min(...v), max: Math.max(...v) },
+    ]),
+  )
+}
+
+const names = Array.from({ length: 100 }, (_, i) => `GET /route/${i}`)
+const durations = Float64Array.from({ length: 4096 }, () =>
+  Math.exp(Math.log(5) + 0.7 * (Math.random() * 2 - 1)),
+)
+
+const sampled = createMonitor({ sampling: 0.1 })
+const handles = names.map((n) => sampled.op('http', n))
+const full = createMonitor({ sampling: 1 })
+const meta = { method: 'GET', status: 200, path: '/route/1' }
+const registry = new client.Registry()
+const histogram = new client.Histogram({
+  name: 'http_request_duration_ms',
+  help: 'duration',
+  labelNames: ['route'],
+  buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000],
+  registers: [registry],
+})
+const summary = new client.Summary({
+  name: 'http_request_duration_summary_ms',
+  help: 'duration',
+  labelNames: ['route'],
+  percentiles: [0.5, 0.9, 0.95, 0.99],
+  registers: [registry],
+})
+
+let sink = 0
+const result = race({
+  'record by name (100 ops, sampling 0.1)': (n) => {
+    for (let i = 0; i < n; i++) sampled.record('http', names[i % 100], durations[i & 4095])
+  },
+  'interned handle op.record (sampling 0.1)': (n) => {
+    for (let i = 0; i < n; i++) handles[i % 100].record(durations[i & 4095])
+  },
+  'record by name, sampling 1.0, small metadata': (n) => {
+    for (let i = 0; i < n; i++) full.record('http', names[i % 100], durations[i & 4095], { metadata: meta })
+  },
+  'prom-client Histogram.observe (1 label)': (n) => {
+    for (let i = 0; i < n; i++) histogram.observe({ route: names[i % 100] }, durations[i & 4095])
+  },
+  'prom-client Summary.observe (1 label)': (n) => {
+    for (let i = 0; i < n / 10; i++) summary.observe({ route: names[i % 100] }, durations[i & 4095])
+    sink += 0
+  },
+})
+// Summary is ~10x slower; it ran n/10 calls, so scale its per-call figure back.
+for (const k of ['min', 'median', 'max']) result['prom-client Summary.observe (1 label)'][k] *= 10
+
+const targets = {
+  'record by name (100 ops, sampling 0.1)': 50,
+  'interned handle op.record (sampling 0.1)': 20,
+  'record by name, sampling 1.0, small metadata': 200,
+}
+console.log(`record cost, ns per call: median (min–max) of ${ROUNDS} interleaved rounds of ${N} calls`)
+for (const [name, r] of Object.entries(result)) {
+  const target = targets[name]
+  const pass = target === undefined ? undefined : r.median <= target
+  console.log(
+    `  ${name.padEnd(48)} ${fmt(r.median).padStart(7)}  (${fmt(r.min)}–${fmt(r.max)})${target ? `  target ≤ ${target}: ${pass ? 'PASS' : 'FAIL'}` : ''}`,
+  )
+  rows.push({
+    name,
+    value: +fmt(r.median),
+    unit: 'ns/call',
+    min: +fmt(r.min),
+    max: +fmt(r.max),
+    target: target && `≤ ${target}`,
+    pass,
+  })
+}
+const ratio =
+  result['prom-client Histogram.observe (1 label)'].median /
+  result['record by name (100 ops, sampling 0.1)'].median
+console.log(
+  `  prom-client Histogram.observe / our record by name: ${fmt(ratio, 2)}× (target ≥ 5×: ${ratio >= 5 ? 'PASS' : 'FAIL'})`,
+)
+rows.push({
+  name: 'speed-up vs prom-client Histogram.observe',
+  value: +fmt(ratio, 2),
+  unit: '×',
+  target: '≥ 5',
+  pass: ratio >= 5,
+})
+
+// Garbage: 10 M sampled-out records must not grow the heap.
+if (global.gc) {
+  const m = createMonitor({ sampling: 0 })
+  const hs = names.map((n) => m.op('http', n))
+  for (let i = 0; i < 100_000; i++) m.record('http', names[i % 100], 1)
+  global.gc()
+  global.gc()
+  const before = process.memoryUsage().heapUsed
+  const total = quick ? 2_000_000 : 10_000_000
+  for (let i = 0; i < total; i++) m.record('http', names[i % 100], durations[i & 4095])
+  for (let i = 0; i < total / 10; i++) hs[i % 100].record(durations[i & 4095])
+  global.gc()
+  global.gc()
+  const growth = (process.memoryUsage().heapUsed - before) / 1024 / 1024
+  console.log(
+    `heap growth after ${total / 1e6} M sampled-out records, after GC: ${fmt(growth, 3)} MB (target ≤ 1 MB: ${growth <= 1 ? 'PASS' : 'FAIL'})`,
+  )
+  rows.push({
+    name: `heap growth after ${total / 1e6} M sampled-out records`,
+    value: +fmt(growth, 3),
+    unit: 'MB',
+    target: '≤ 1',
+    pass: growth <= 1,
+  })
+} else {
+  console.log('heap growth: skipped (run with node --expose-gc)')
+}
+
+// snapshot() with 2,000 active ops.
+{
+  const m = createMonitor({ sampling: 0 })
+  for (let op = 0; op < 2000; op++) {
+    const h = m.op('http', `GET /r/${op}`)
+    for (let i = 0; i < 200; i++) h.record(durations[(op * 200 + i) & 4095] * (1 + (op % 7)))
+  }
+  const times = []
+  for (let r = 0; r < (quick ? 5 : 21); r++) {
+    const t0 = process.hrtime.bigint()
+    m.snapshot()
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6)
+  }
+  const med = median(times)
+  console.log(
+    `snapshot() with 2,000 active ops: ${fmt(med, 2)} ms median (${fmt(Math.min(...times), 2)}–${fmt(Math.max(...times), 2)}) (target ≤ 20 ms: ${med <= 20 ? 'PASS' : 'FAIL'})`,
+  )
+  rows.push({
+    name: 'snapshot() with 2,000 active ops',
+    value: +fmt(med, 2),
+    unit: 'ms',
+    min: +fmt(Math.min(...times), 2),
+    max: +fmt(Math.max(...times), 2),
+    target: '≤ 20',
+    pass: med <= 20,
+  })
+}
+
+// Percentile accuracy: ours vs prom-client Summary on the same log-normal data.
+{
+  const m = createMonitor({ sampling: 0 })
+  const reg = new client.Registry()
+  const s = new client.Summary({ name: 'acc', help: 'acc', percentiles: [0.5, 0.9, 0.99], registers: [reg] })
+  const values = []
+  for (let i = 0; i < 200_000; i++) {
+    const u = 1 - Math.random()
+    const v = Math.exp(
+      Math.log(20) + 1.5 * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * Math.random()),
+    )
+    values.push(v)
+    m.record('db', 'q', v)
+    s.observe(v)
+  }
+  values.sort((a, b) => a - b)
+  const op = m.snapshot().types.db.ops[0]
+  const theirs = Object.fromEntries((await s.get()).values.map((x) => [x.labels.quantile, x.value]))
+  console.log('percentile accuracy on 200k log-normal values (relative error vs exact):')
+  for (const [q, key] of [
+    [0.5, 'p50Ms'],
+    [0.9, 'p90Ms'],
+    [0.99, 'p99Ms'],
+  ]) {
+    const exact = values[Math.ceil(q * values.length) - 1]
+    const ours = Math.abs(op[key] - exact) / exact
+    const them = Math.abs(theirs[q] - exact) / exact
+    console.log(`  p${q * 100}: @perf ${fmt(ours * 100, 3)}%   prom-client Summary ${fmt(them * 100, 3)}%`)
+    rows.push({
+      name: `p${q * 100} relative error, @perf`,
+      value: +fmt(ours * 100, 3),
+      unit: '%',
+      target: '≤ 2',
+      pass: ours <= 0.02,
+    })
+    rows.push({
+      name: `p${q * 100} relative error, prom-client Summary`,
+      value: +fmt(them * 100, 3),
+      unit: '%',
+    })
+  }
+}
+
+if (sink === -1) console.log(sink)
+console.log(
+  `BENCH_JSON ${JSON.stringify({ title: 'Core: record() and snapshot()', command: 'pnpm bench:core', rows })}`,
+)
