@@ -2,7 +2,9 @@ export { configFromEnv, DEFAULT_REDACT_KEYS, DEFAULTS, envBoolean, envNumber, ch
 export { createContextStorage } from './context.js'
 export { bucketIndex, bucketLower, bucketUpper, bucketValue, BUCKETS, quantile, percentiles } from './histogram.js'
 export { mergeSnapshots } from './merge.js'
+export { createMetricsHandler } from './metrics-handler.js'
 export { createMonitor, MAX_NAME_LENGTH, OVERFLOW_NAME } from './monitor.js'
+export { escapeLabelValue, PROMETHEUS_CONTENT_TYPE, sanitizeMetricName, toPrometheus } from './prometheus.js'
 export { REDACTED, sanitizeMetadata } from './redact.js'
 export { newRequestId, requestIdFrom } from './request-id.js'
 
@@ -11,7 +13,9 @@ export type { ContextStorage, RequestContext } from './context.js'
 export type { PerfEvent, RecordOptions } from './event.js'
 export type { HistogramData, Percentiles, SparseHistogram } from './histogram.js'
 export type { MergedSnapshot } from './merge.js'
+export type { MetricsHandler, MetricsHandlerOptions } from './metrics-handler.js'
 export type { Monitor, OpHandle, SlowEventsQuery } from './monitor.js'
+export type { PrometheusOptions } from './prometheus.js'
 export type { OpAggregate, ProcessSample, Sink } from './sink.js'
 export type {
   Snapshot,

@@ -1,0 +1,385 @@
+import { spawnSync } from 'node:child_process'
+import { afterEach, describe, expect, it } from 'vitest'
+import { bucketLower } from './histogram.js'
+import { createMetricsHandler } from './metrics-handler.js'
+import { createMonitor } from './monitor.js'
+import type { Monitor } from './monitor.js'
+import { escapeLabelValue, PROMETHEUS_CONTENT_TYPE, sanitizeMetricName, toPrometheus } from './prometheus.js'
+
+interface Sample {
+  name: string
+  labels: Record<string, string>
+  value: number
+}
+
+/** A strict parser of the text format: unescapes label values the way Prometheus does. */
+function parse(text: string): { samples: Sample[]; types: Map<string, string> } {
+  const samples: Sample[] = []
+  const types = new Map<string, string>()
+  expect(text.endsWith('\n')).toBe(true)
+  for (const line of text.slice(0, -1).split('\n')) {
+    if (line.startsWith('# TYPE ')) {
+      const [name, type] = line.slice(7).split(' ')
+      expect(types.has(name!), `family ${name} declared twice`).toBe(false)
+      types.set(name!, type!)
+      continue
+    }
+    if (line.startsWith('#')) continue
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$/.exec(line)
+    expect(m, line).not.toBeNull()
+    const labels: Record<string, string> = {}
+    const body = m![2] ?? ''
+    let k = 1
+    while (k < body.length - 1) {
+      const eq = body.indexOf('="', k)
+      const key = body.slice(k, eq)
+      let v = ''
+      let j = eq + 2
+      for (; body[j] !== '"'; j++) {
+        if (body[j] === '\\') {
+          j++
+          v += body[j] === 'n' ? '\n' : body[j]
+        } else v += body[j]
+      }
+      labels[key] = v
+      k = j + 2 // past `",`
+    }
+    const raw = m![3]!
+    samples.push({ name: m![1]!, labels, value: raw === '+Inf' ? Number.POSITIVE_INFINITY : Number(raw) })
+  }
+  return { samples, types }
+}
+
+function find(samples: Sample[], name: string, labels: Record<string, string>): Sample[] {
+  return samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+}
+
+/** `histogram_quantile` as Prometheus computes it (linear inside the bucket; first bucket from 0). */
+function histogramQuantile(q: number, buckets: { le: number; count: number }[]): number {
+  const total = buckets[buckets.length - 1]!.count
+  const rank = q * total
+  let k = 0
+  while (buckets[k]!.count < rank) k++
+  if (k === buckets.length - 1) return buckets[k - 1]!.le
+  const lo = k === 0 ? 0 : buckets[k - 1]!.le
+  const below = k === 0 ? 0 : buckets[k - 1]!.count
+  return lo + ((buckets[k]!.le - lo) * (rank - below)) / (buckets[k]!.count - below)
+}
+
+function bucketsOf(samples: Sample[], type: string, name: string): { le: number; count: number }[] {
+  return find(samples, 'perf_duration_seconds_bucket', { type, name })
+    .map((s) => ({
+      le: s.labels.le === '+Inf' ? Number.POSITIVE_INFINITY : Number(s.labels.le),
+      count: s.value,
+    }))
+    .sort((a, b) => a.le - b.le)
+}
+
+const HOSTILE = [
+  'GET /a"b',
+  'back\\slash\\',
+  'new\nline',
+  '\\n literal',
+  'ünï © 😀',
+  '"}\n# TYPE x counter\nx 1',
+]
+
+let monitor: Monitor
+afterEach(async () => {
+  await monitor?.close()
+})
+
+/** A monitor with http (several statuses), db, a custom type, hostile names, counters and a process section. */
+function populated(): Monitor {
+  const m = createMonitor({ sampling: 0 })
+  let seed = 7
+  const rand = () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff
+    return seed / 0x80000000
+  }
+  for (let i = 0; i < 2000; i++) {
+    const status = i % 50 === 0 ? 503 : i % 10 === 0 ? 404 : 200
+    m.record('http', 'GET /notes/:id', 2 * Math.exp(1.2 * (rand() - 0.5) * 3), {
+      status,
+      error: status >= 500,
+    })
+  }
+  for (let i = 0; i < 300; i++) m.record('db', 'SELECT notes', 0.05 + rand() * 0.5)
+  m.record('render', 'home', 12)
+  for (const name of HOSTILE) m.record('http', name, 3, { status: 200 })
+  m.record('we"ird\ntype', 'x', 1)
+  m.count('cache', 'hits', 5)
+  m.count('cache', 'mi"ss', 2)
+  m.setSection('process', () => ({
+    pid: 1,
+    current: {
+      rssBytes: 123_000_000,
+      heapUsedBytes: 40_000_000,
+      heapTotalBytes: 60_000_000,
+      externalBytes: 1_000_000,
+      cpuUserMsTotal: 1500,
+      cpuSystemMsTotal: 500,
+      eventLoopDelayP50Ms: 10.5,
+      eventLoopDelayP99Ms: 25,
+      eventLoopDelayMaxMs: 40,
+      eventLoopDelayMeanMs: 11,
+      eventLoopUtilization: 0.25,
+      gcCountTotal: 12,
+      gcPauseMsTotal: 30,
+      activeHandles: 4,
+    },
+  }))
+  return m
+}
+
+describe('toPrometheus', () => {
+  it('passes promtool check metrics on real output (hostile names, all families, process section)', (ctx) => {
+    monitor = populated()
+    const text = toPrometheus(monitor.snapshot({ histograms: true }))
+    const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' })
+    if (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT') {
+      ctx.skip('promtool is not installed (Debian package "prometheus"): cannot check the output with it')
+      return
+    }
+    expect(`${r.stdout}${r.stderr}`).toBe('')
+    expect(r.status).toBe(0)
+    // promtool does fail on a bad exposition: the check above can fail.
+    const bad = spawnSync('promtool', ['check', 'metrics'], {
+      input: `${text}perf_events_total{name="x} 1\n`,
+    })
+    expect(bad.status).not.toBe(0)
+  })
+
+  it('round-trips hostile op, type and counter names exactly through escaping', () => {
+    monitor = populated()
+    const { samples } = parse(toPrometheus(monitor.snapshot({ histograms: true })))
+    for (const name of HOSTILE) {
+      expect(find(samples, 'perf_events_total', { type: 'http', name, status_class: '2xx' })[0]?.value).toBe(
+        1,
+      )
+      expect(find(samples, 'perf_duration_seconds_count', { type: 'http', name })[0]?.value).toBe(1)
+    }
+    expect(find(samples, 'perf_events_total', { type: 'we"ird\ntype', name: 'x' })[0]?.value).toBe(1)
+    expect(find(samples, 'perf_count_value', { type: 'cache', name: 'mi"ss' })[0]?.value).toBe(2)
+    // The injection attempt stayed inside its label: no family called x appeared.
+    expect(samples.some((s) => s.name === 'x')).toBe(false)
+  })
+
+  it('counts equal the monitor’s all-time numbers, http split by status class', () => {
+    monitor = populated()
+    const snap = monitor.snapshot({ histograms: true })
+    const { samples, types } = parse(toPrometheus(snap))
+    const http = snap.types.http!.ops.find((o) => o.name === 'GET /notes/:id')!
+    const labels = { type: 'http', name: 'GET /notes/:id' }
+    const byClass = Object.fromEntries(
+      find(samples, 'perf_events_total', labels).map((s) => [s.labels.status_class, s.value]),
+    )
+    expect(byClass).toEqual({ '2xx': 1800, '4xx': 160, '5xx': 40 })
+    expect(find(samples, 'perf_errors_total', labels)[0]!.value).toBe(40)
+    expect(find(samples, 'perf_duration_seconds_count', labels)[0]!.value).toBe(2000)
+    expect(find(samples, 'perf_duration_seconds_sum', labels)[0]!.value).toBeCloseTo(
+      http.totalSumMs / 1000,
+      9,
+    )
+    // Non-http ops carry no status_class.
+    const db = find(samples, 'perf_events_total', { type: 'db', name: 'SELECT notes' })
+    expect(db).toHaveLength(1)
+    expect(db[0]!.labels.status_class).toBeUndefined()
+    expect(db[0]!.value).toBe(300)
+    expect(types.get('perf_events_total')).toBe('counter')
+    expect(types.get('perf_duration_seconds')).toBe('histogram')
+    // @perf's own totals.
+    expect(find(samples, 'perf_monitor_events_total', {})[0]!.value).toBe(snap.totals.events)
+    expect(find(samples, 'perf_monitor_sampled_out_total', {})[0]!.value).toBe(snap.totals.sampledOut)
+    expect(find(samples, 'perf_monitor_kept_total', {})[0]!.value).toBe(snap.totals.kept)
+    expect(find(samples, 'perf_monitor_folded_total', {})[0]!.value).toBe(0)
+    expect(find(samples, 'perf_monitor_dropped_total', { reason: 'sink_queue_full' })[0]!.value).toBe(0)
+  })
+
+  it('maps the process section to the conventional names and units', () => {
+    monitor = populated()
+    const { samples, types } = parse(toPrometheus(monitor.snapshot({ histograms: true })))
+    const value = (name: string) => find(samples, name, {})[0]?.value
+    expect(value('process_resident_memory_bytes')).toBe(123_000_000)
+    expect(value('process_cpu_seconds_total')).toBe(2)
+    expect(types.get('process_cpu_seconds_total')).toBe('counter')
+    expect(value('nodejs_heap_size_used_bytes')).toBe(40_000_000)
+    expect(value('nodejs_heap_size_total_bytes')).toBe(60_000_000)
+    expect(value('nodejs_eventloop_lag_p99_seconds')).toBe(0.025)
+    expect(value('nodejs_gc_runs_total')).toBe(12)
+    expect(value('nodejs_gc_pause_seconds_total')).toBe(0.03)
+  })
+
+  it('leaves process metrics out when the section is missing or not sampled yet', () => {
+    monitor = createMonitor()
+    monitor.record('db', 'q', 1)
+    expect(toPrometheus(monitor.snapshot({ histograms: true }))).not.toMatch(/process_|nodejs_/)
+    monitor.setSection('process', () => ({ pid: 1, current: null }))
+    expect(toPrometheus(monitor.snapshot({ histograms: true }))).not.toMatch(/process_|nodejs_/)
+  })
+
+  it('gives cumulative buckets whose histogram_quantile is within bucket resolution of the monitor’s p95', () => {
+    monitor = populated()
+    const snap = monitor.snapshot({ histograms: true })
+    const { samples } = parse(toPrometheus(snap))
+    for (const [type, name] of [
+      ['http', 'GET /notes/:id'],
+      ['db', 'SELECT notes'],
+    ] as const) {
+      const op = snap.types[type]!.ops.find((o) => o.name === name)!
+      const buckets = bucketsOf(samples, type, name)
+      for (let k = 1; k < buckets.length; k++)
+        expect(buckets[k]!.count).toBeGreaterThanOrEqual(buckets[k - 1]!.count)
+      expect(buckets.at(-1)).toEqual({ le: Number.POSITIVE_INFINITY, count: op.totalCount })
+      const promP95 = histogramQuantile(0.95, buckets)
+      const monitorP95 = op.p95Ms / 1000
+      // Resolution: the exposed bucket holding the monitor's p95, widened by the monitor's own bucket.
+      const k = buckets.findIndex((b) => b.le >= monitorP95)
+      const width = buckets[k]!.le - (buckets[k - 1]?.le ?? 0)
+      expect(Math.abs(promP95 - monitorP95)).toBeLessThanOrEqual(width + monitorP95 / 32)
+      // 8 buckets per octave: a bucket is at most 1/8 of its lower edge wide.
+      expect(width / buckets[k - 1]!.le).toBeLessThanOrEqual(1 / 8 + 1e-9)
+    }
+  })
+
+  it('never shrinks a series’ le set between scrapes; new edges appear where new events land', () => {
+    monitor = createMonitor()
+    for (let i = 0; i < 100; i++) monitor.record('db', 'q', 1 + (i % 10) / 10)
+    const les = (text: string) => new Set(bucketsOf(parse(text).samples, 'db', 'q').map((b) => b.le))
+    const first = les(toPrometheus(monitor.snapshot({ histograms: true })))
+    monitor.record('db', 'q', 0.01)
+    monitor.record('db', 'q', 500)
+    const second = les(toPrometheus(monitor.snapshot({ histograms: true })))
+    for (const le of first) expect(second.has(le)).toBe(true)
+    expect(second.size).toBeGreaterThan(first.size)
+    // Each non-empty region is bounded by its own edges: 0.01 ms and 500 ms got tight buckets.
+    const sorted = [...second].sort((a, b) => a - b)
+    const around = (v: number) => sorted.find((le) => le >= v)! - sorted.filter((le) => le < v).at(-1)!
+    expect(around(0.00001) / 0.00001).toBeLessThanOrEqual(1 / 8 + 1e-9)
+    expect(around(0.5) / 0.5).toBeLessThanOrEqual(1 / 8 + 1e-9)
+  })
+
+  it('uses the monitor’s own bucket edges, in seconds, at the chosen resolution', () => {
+    monitor = createMonitor()
+    monitor.record('db', 'q', 1.01)
+    const fine = bucketsOf(
+      parse(toPrometheus(monitor.snapshot({ histograms: true }), { bucketsPerOctave: 32 })).samples,
+      'db',
+      'q',
+    )
+    // 1.01 ms sits in the monitor's bucket [1, 1 + 1/32) ms.
+    expect(fine.map((b) => b.le)).toEqual([
+      bucketLower(640) / 1000,
+      bucketLower(641) / 1000,
+      Number.POSITIVE_INFINITY,
+    ])
+    const coarse = bucketsOf(
+      parse(toPrometheus(monitor.snapshot({ histograms: true }), { bucketsPerOctave: 1 })).samples,
+      'db',
+      'q',
+    )
+    expect(coarse.map((b) => b.le)).toEqual([0.001, 0.002, Number.POSITIVE_INFINITY])
+  })
+
+  it('keeps counters monotonic: numbers are all-time, not the window', async () => {
+    monitor = createMonitor({ windowMs: 2000, sliceMs: 1000 })
+    monitor.record('db', 'q', 1)
+    const before = find(
+      parse(toPrometheus(monitor.snapshot({ histograms: true }))).samples,
+      'perf_events_total',
+      {},
+    )
+    await new Promise((r) => setTimeout(r, 2600))
+    const snap = monitor.snapshot({ histograms: true })
+    expect(snap.types.db!.ops[0]!.count).toBe(0) // out of the window…
+    const after = find(parse(toPrometheus(snap)).samples, 'perf_events_total', {})
+    expect(after[0]!.value).toBe(before[0]!.value) // …still counted
+    expect(after[0]!.value).toBe(1)
+  })
+
+  it('rejects bad options and snapshots without histograms with clear errors', () => {
+    monitor = createMonitor()
+    monitor.record('db', 'q', 1)
+    expect(() => toPrometheus(monitor.snapshot())).toThrow(/histograms: true/)
+    const snap = monitor.snapshot({ histograms: true })
+    expect(() => toPrometheus(snap, { bucketsPerOctave: 3 as never })).toThrow(
+      /bucketsPerOctave = 3 .*1, 2, 4, 8, 16, 32/,
+    )
+    expect(() => toPrometheus(snap, { prefix: 5 as never })).toThrow(/prefix must be a string/)
+  })
+
+  it('sanitises metric names and escapes label values', () => {
+    expect(sanitizeMetricName('my app-metrics.')).toBe('my_app_metrics_')
+    expect(sanitizeMetricName('9lives')).toBe('_9lives')
+    expect(escapeLabelValue('a\\b"c\nd')).toBe('a\\\\b\\"c\\nd')
+    monitor = createMonitor()
+    monitor.record('db', 'q', 1)
+    const text = toPrometheus(monitor.snapshot({ histograms: true }), { prefix: 'my-app.' })
+    expect(text).toMatch(/^my_app_events_total\{/m)
+    expect(text).not.toMatch(/^perf_/m)
+  })
+})
+
+describe('createMetricsHandler', () => {
+  it('serves the exposition with its content type, to GET and HEAD only', async () => {
+    monitor = createMonitor()
+    monitor.record('db', 'q', 1)
+    const handler = createMetricsHandler(monitor, { env: {} })
+    const res = await handler(new Request('http://x/metrics'))
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toBe(PROMETHEUS_CONTENT_TYPE)
+    expect(await res.text()).toMatch(/^perf_events_total\{type="db",name="q"\} 1$/m)
+    const head = await handler(new Request('http://x/metrics', { method: 'HEAD' }))
+    expect(head.status).toBe(200)
+    expect(await head.text()).toBe('')
+    const post = await handler(new Request('http://x/metrics', { method: 'POST' }))
+    expect(post.status).toBe(405)
+    expect(post.headers.get('allow')).toBe('GET, HEAD')
+  })
+
+  it('requires the bearer token when one is set (option or PERF_ADMIN_TOKEN)', async () => {
+    monitor = createMonitor()
+    for (const handler of [
+      createMetricsHandler(monitor, { token: 's3cret', env: {} }),
+      createMetricsHandler(monitor, { env: { PERF_ADMIN_TOKEN: 's3cret' } }),
+    ]) {
+      const get = (auth?: string) =>
+        handler(new Request('http://x/metrics', auth ? { headers: { authorization: auth } } : {}))
+      const none = await get()
+      expect(none.status).toBe(401)
+      expect(none.headers.get('www-authenticate')).toMatch(/^Bearer/)
+      expect((await get('Bearer wrong')).status).toBe(401)
+      expect((await get('Bearer s3cre')).status).toBe(401)
+      expect((await get('Basic s3cret')).status).toBe(401)
+      expect((await get('Bearer s3cret')).status).toBe(200)
+    }
+    // token: false opts out even with the variable set.
+    const open = createMetricsHandler(monitor, { token: false, env: { PERF_ADMIN_TOKEN: 's3cret' } })
+    expect((await open(new Request('http://x/metrics'))).status).toBe(200)
+  })
+
+  it('accepts a custom auth hook, and counts a hook that throws as a refusal', async () => {
+    monitor = createMonitor()
+    const handler = createMetricsHandler(monitor, {
+      env: {},
+      auth: (req) => {
+        if (req.headers.get('x-boom')) throw new Error('boom')
+        return req.headers.get('x-scraper') === 'prom'
+      },
+    })
+    expect((await handler(new Request('http://x/m'))).status).toBe(401)
+    expect((await handler(new Request('http://x/m', { headers: { 'x-scraper': 'prom' } }))).status).toBe(200)
+    expect((await handler(new Request('http://x/m', { headers: { 'x-boom': '1' } }))).status).toBe(401)
+    expect(monitor.snapshot().totals.internalErrors).toBe(1)
+  })
+
+  it('rejects bad options when created', () => {
+    monitor = createMonitor()
+    expect(() => createMetricsHandler({} as never)).toThrow(/expected a monitor/)
+    expect(() => createMetricsHandler(monitor, { token: '' })).toThrow(/token must be a non-empty string/)
+    expect(() => createMetricsHandler(monitor, { auth: 'yes' as never })).toThrow(/auth must be a function/)
+    expect(() => createMetricsHandler(monitor, { prometheus: { bucketsPerOctave: 5 as never } })).toThrow(
+      /bucketsPerOctave/,
+    )
+  })
+})

@@ -1,0 +1,396 @@
+/*
+ * Prometheus text exposition (format 0.0.4) of a snapshot. Web-standard: no Node imports.
+ *
+ * Everything exposed as a counter comes from the all-time numbers of the snapshot, never the
+ * window, because Prometheus counters must only go up (a `clear()` looks like a process restart,
+ * which Prometheus handles as a counter reset).
+ *
+ * Histogram buckets are the monitor's own log-linear buckets, merged `32 / bucketsPerOctave` at a
+ * time, and emitted sparsely: an edge is printed when the coarse bucket just below or just above
+ * it has ever held an event. All-time counts never go down, so the `le` set of a series only grows,
+ * and every non-empty bucket is bounded by its own two edges, so `histogram_quantile`'s linear
+ * interpolation never spans an empty region.
+ */
+
+import { BUCKETS, bucketLower } from './histogram.js'
+import type { Snapshot, Stats, StatusClasses, Totals } from './snapshot.js'
+
+/** `Content-Type` of the text exposition format. */
+export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
+
+/** Options of {@link toPrometheus}. */
+export interface PrometheusOptions {
+  /** Prefix of @perf's own metric names (sanitised to `[a-zA-Z0-9_:]`). Default `perf_`. */
+  readonly prefix?: string
+  /**
+   * Histogram buckets per power of two: 1, 2, 4, 8, 16 or 32 (the monitor's full resolution).
+   * A bucket is at most `1 / bucketsPerOctave` wide relative to its lower edge. Default 8 (≤ 12.5 %).
+   */
+  readonly bucketsPerOctave?: 1 | 2 | 4 | 8 | 16 | 32
+}
+
+const SUB = 32
+const STATUS_KEYS = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const
+const LABEL_ESCAPE = /[\\"\n]/
+const NAME_INVALID = /[^a-zA-Z0-9_:]/g
+
+/** Formatted `le="…"} ` label endings per coarse step, built once per step on first use. */
+const leCache: Map<number, string[]> = new Map()
+
+function leLabels(step: number): string[] {
+  let cached = leCache.get(step)
+  if (cached === undefined) {
+    cached = new Array(BUCKETS / step + 1)
+    for (let e = 0; e <= BUCKETS / step; e++) cached[e] = `${formatFloat(bucketLower(e * step) / 1000)}"} `
+    leCache.set(step, cached)
+  }
+  return cached
+}
+
+/** Escapes a label value: backslash, double quote and line feed, as the text format requires. */
+export function escapeLabelValue(value: string): string {
+  if (!LABEL_ESCAPE.test(value)) return value
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
+}
+
+/** Makes a valid metric name: invalid characters become `_`, and a leading digit gets a `_` before it. */
+export function sanitizeMetricName(name: string): string {
+  const out = name.replace(NAME_INVALID, '_')
+  return out === '' || (out.charCodeAt(0) >= 48 && out.charCodeAt(0) <= 57) ? `_${out}` : out
+}
+
+function formatFloat(n: number): string {
+  if (Number.isFinite(n)) return String(n)
+  return n > 0 ? '+Inf' : n < 0 ? '-Inf' : 'NaN'
+}
+
+function checkStep(bucketsPerOctave: unknown): number {
+  if (bucketsPerOctave === undefined) return 4
+  if (
+    typeof bucketsPerOctave !== 'number' ||
+    !Number.isInteger(bucketsPerOctave) ||
+    bucketsPerOctave < 1 ||
+    bucketsPerOctave > SUB ||
+    (bucketsPerOctave & (bucketsPerOctave - 1)) !== 0
+  ) {
+    throw new RangeError(
+      `toPrometheus: bucketsPerOctave = ${String(bucketsPerOctave)} is not valid: expected one of 1, 2, 4, 8, 16, 32`,
+    )
+  }
+  return SUB / bucketsPerOctave
+}
+
+function checkPrefix(prefix: unknown): string {
+  if (prefix === undefined) return 'perf_'
+  if (typeof prefix !== 'string') {
+    throw new TypeError(`toPrometheus: prefix must be a string, got ${typeof prefix}`)
+  }
+  return prefix
+}
+
+/** Checks rendering options, throwing the error {@link toPrometheus} would. */
+export function checkPrometheusOptions(options: PrometheusOptions): void {
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError(`toPrometheus: options must be an object, got ${String(options)}`)
+  }
+  checkStep(options.bucketsPerOctave)
+  checkPrefix(options.prefix)
+}
+
+/** Output under construction: pieces joined once at the end. */
+type Out = string[]
+
+function family(out: Out, name: string, type: string, help: string): void {
+  out.push(`# HELP ${name} ${help}\n# TYPE ${name} ${type}\n`)
+}
+
+function sample(out: Out, name: string, labels: string, value: number): void {
+  out.push(labels === '' ? `${name} ` : `${name}{${labels}} `, formatFloat(value), '\n')
+}
+
+/**
+ * Renders a snapshot in the Prometheus text exposition format (version 0.0.4), valid for
+ * `promtool check metrics`. Take the snapshot with `monitor.snapshot({ histograms: true, recent: 0, slow: 0 })`.
+ *
+ * Per op (labels `type`, `name`): `perf_events_total` (plus `status_class` for `http` ops),
+ * `perf_errors_total`, and the histogram `perf_duration_seconds` whose buckets are the monitor's own
+ * (see {@link PrometheusOptions.bucketsPerOctave}). Then the monitor's own totals
+ * (`perf_monitor_*_total`), plain counters (`perf_count_value`), and process health under the
+ * conventional names (`process_resident_memory_bytes`, `nodejs_heap_size_used_bytes`, …) when the
+ * snapshot has a `process` section. All numbers are all-time, so counters never go down.
+ *
+ * @throws TypeError when an op has no `totalHistogram` (the snapshot was taken without `histograms: true`).
+ */
+export function toPrometheus(snapshot: Snapshot, options: PrometheusOptions = {}): string {
+  const step = checkStep(options.bucketsPerOctave)
+  const prefix = checkPrefix(options.prefix)
+  const p = prefix === '' ? '' : sanitizeMetricName(prefix)
+  const les = leLabels(step)
+
+  const ops: Stats[] = []
+  const labels: string[] = []
+  for (const type of Object.keys(snapshot.types)) {
+    const t = snapshot.types[type]!
+    const typeLabel = `type="${escapeLabelValue(type)}",name="`
+    for (const op of t.ops) {
+      ops.push(op)
+      labels.push(`${typeLabel}${escapeLabelValue(op.name)}"`)
+    }
+  }
+
+  const out: Out = []
+  const events = `${p}events_total`
+  family(
+    out,
+    events,
+    'counter',
+    'Events recorded per op since start (every event counts; http ops by status class).',
+  )
+  for (let k = 0; k < ops.length; k++) {
+    const op = ops[k]!
+    if (op.type === 'http') httpEvents(out, events, labels[k]!, op.totalCount, op.totalStatus)
+    else sample(out, events, labels[k]!, op.totalCount)
+  }
+
+  const errors = `${p}errors_total`
+  family(out, errors, 'counter', 'Failed events per op since start.')
+  for (let k = 0; k < ops.length; k++) sample(out, errors, labels[k]!, ops[k]!.totalErrors)
+
+  const dur = `${p}duration_seconds`
+  family(out, dur, 'histogram', "Event duration per op since start, in the monitor's own log-linear buckets.")
+  for (let k = 0; k < ops.length; k++) histogram(out, dur, labels[k]!, ops[k]!, les, step)
+
+  monitorTotals(out, p, snapshot.totals)
+  plainCounters(out, p, snapshot.counters)
+  processMetrics(out, snapshot.process)
+  return out.join('')
+}
+
+function httpEvents(
+  out: Out,
+  name: string,
+  labels: string,
+  total: number,
+  status: StatusClasses | undefined,
+): void {
+  let rest = total
+  if (status !== undefined) {
+    for (const key of STATUS_KEYS) {
+      const n = status[key]
+      if (n > 0) {
+        out.push(`${name}{${labels},status_class="${key}"} `, formatFloat(n), '\n')
+        rest -= n
+      }
+    }
+  }
+  // Events recorded without a status (none from the adapters) still count, under their own class.
+  if (rest > 0 || total === 0) out.push(`${name}{${labels},status_class="unknown"} `, formatFloat(rest), '\n')
+}
+
+function histogram(out: Out, name: string, labels: string, op: Stats, les: string[], step: number): void {
+  const h = op.totalHistogram
+  if (h === undefined) {
+    throw new TypeError(
+      `toPrometheus: op ${JSON.stringify(op.type)} ${JSON.stringify(op.name)} has no totalHistogram: take the snapshot with monitor.snapshot({ histograms: true })`,
+    )
+  }
+  const bucket = `${name}_bucket{${labels},le="`
+  const c = h.counts
+  let cum = 0
+  let lastEdge = -1
+  let k = 0
+  while (k < c.length) {
+    const coarse = Math.floor((h.offset + k) / step)
+    const end = Math.min(c.length, (coarse + 1) * step - h.offset)
+    let n = 0
+    for (; k < end; k++) n += c[k]!
+    if (n === 0) continue
+    let s = ''
+    if (lastEdge !== coarse) s = `${bucket}${les[coarse]!}${cum}\n`
+    cum += n
+    lastEdge = coarse + 1
+    out.push(`${s}${bucket}${les[lastEdge]!}${cum}\n`)
+  }
+  out.push(`${bucket}+Inf"} ${cum}\n`)
+  out.push(`${name}_sum{${labels}} `, formatFloat(op.totalSumMs / 1000), '\n')
+  out.push(`${name}_count{${labels}} `, formatFloat(cum), '\n')
+}
+
+const TOTALS: readonly (readonly [keyof Totals, string, string])[] = [
+  ['events', 'monitor_events_total', 'Events recorded by the monitor (every event counts toward stats).'],
+  ['kept', 'monitor_kept_total', 'Events whose details were kept in the ring buffer.'],
+  [
+    'sampledOut',
+    'monitor_sampled_out_total',
+    'Events whose details sampling left out (still counted in stats).',
+  ],
+  [
+    'folded',
+    'monitor_folded_total',
+    'Events and counter updates folded into <overflow> by the cardinality cap.',
+  ],
+  ['sinkErrors', 'monitor_sink_errors_total', 'Sink hooks that threw or rejected.'],
+  ['internalErrors', 'monitor_internal_errors_total', 'Failures inside instrumentation.'],
+]
+
+const DROPPED: readonly (readonly [keyof Totals, string])[] = [
+  ['sinkDropped', 'sink_queue_full'],
+  ['droppedAfterClose', 'after_close'],
+  ['rejected', 'rejected'],
+]
+
+function monitorTotals(out: Out, p: string, totals: Totals | undefined): void {
+  if (totals === undefined) return
+  for (const [key, suffix, help] of TOTALS) {
+    family(out, p + suffix, 'counter', help)
+    sample(out, p + suffix, '', totals[key] ?? 0)
+  }
+  const dropped = `${p}monitor_dropped_total`
+  family(out, dropped, 'counter', 'Data the monitor dropped, by reason (each is also a snapshot total).')
+  for (const [key, reason] of DROPPED) sample(out, dropped, `reason="${reason}"`, totals[key] ?? 0)
+  const queued = `${p}monitor_sink_queued`
+  family(out, queued, 'gauge', 'Kept events waiting for sinks.')
+  sample(out, queued, '', totals.sinkQueued ?? 0)
+}
+
+function plainCounters(out: Out, p: string, counters: Snapshot['counters'] | undefined): void {
+  if (counters === undefined) return
+  const types = Object.keys(counters)
+  if (types.length === 0) return
+  // A gauge: monitor.count() accepts negative steps, so these may go down.
+  const name = `${p}count_value`
+  family(out, name, 'gauge', 'Plain counters from monitor.count(), by type and name.')
+  for (const type of types) {
+    const byName = counters[type]!
+    const typeLabel = `type="${escapeLabelValue(type)}",name="`
+    for (const key of Object.keys(byName))
+      sample(out, name, `${typeLabel}${escapeLabelValue(key)}"`, byName[key]!)
+  }
+}
+
+/** A field of the process section's current sample and the conventional metric it becomes. */
+interface ProcessMetric {
+  readonly field: string
+  readonly name: string
+  readonly type: 'gauge' | 'counter'
+  readonly help: string
+  /** Multiplier to the metric's unit (1e-3 for ms → seconds). */
+  readonly scale: number
+}
+
+const MS = 1e-3
+const PROCESS: readonly ProcessMetric[] = [
+  {
+    field: 'rssBytes',
+    name: 'process_resident_memory_bytes',
+    type: 'gauge',
+    help: 'Resident memory size in bytes.',
+    scale: 1,
+  },
+  {
+    field: 'heapUsedBytes',
+    name: 'nodejs_heap_size_used_bytes',
+    type: 'gauge',
+    help: 'Process heap size used from Node.js in bytes.',
+    scale: 1,
+  },
+  {
+    field: 'heapTotalBytes',
+    name: 'nodejs_heap_size_total_bytes',
+    type: 'gauge',
+    help: 'Process heap size from Node.js in bytes.',
+    scale: 1,
+  },
+  {
+    field: 'externalBytes',
+    name: 'nodejs_external_memory_bytes',
+    type: 'gauge',
+    help: 'Node.js external memory size in bytes.',
+    scale: 1,
+  },
+  {
+    field: 'eventLoopDelayP50Ms',
+    name: 'nodejs_eventloop_lag_p50_seconds',
+    type: 'gauge',
+    help: 'The 50th percentile of the recorded event loop delays.',
+    scale: MS,
+  },
+  {
+    field: 'eventLoopDelayP99Ms',
+    name: 'nodejs_eventloop_lag_p99_seconds',
+    type: 'gauge',
+    help: 'The 99th percentile of the recorded event loop delays.',
+    scale: MS,
+  },
+  {
+    field: 'eventLoopDelayMaxMs',
+    name: 'nodejs_eventloop_lag_max_seconds',
+    type: 'gauge',
+    help: 'The maximum recorded event loop delay.',
+    scale: MS,
+  },
+  {
+    field: 'eventLoopDelayMeanMs',
+    name: 'nodejs_eventloop_lag_mean_seconds',
+    type: 'gauge',
+    help: 'The mean of the recorded event loop delays.',
+    scale: MS,
+  },
+  {
+    field: 'eventLoopUtilization',
+    name: 'nodejs_eventloop_utilization_ratio',
+    type: 'gauge',
+    help: 'Share of the last interval the event loop was busy (0..1).',
+    scale: 1,
+  },
+  {
+    field: 'gcCountTotal',
+    name: 'nodejs_gc_runs_total',
+    type: 'counter',
+    help: 'Garbage collections since the watcher started.',
+    scale: 1,
+  },
+  {
+    field: 'gcPauseMsTotal',
+    name: 'nodejs_gc_pause_seconds_total',
+    type: 'counter',
+    help: 'Time spent in garbage collection pauses since the watcher started, in seconds.',
+    scale: MS,
+  },
+  {
+    field: 'activeHandles',
+    name: 'nodejs_active_handles',
+    type: 'gauge',
+    help: 'Number of active libuv handles.',
+    scale: 1,
+  },
+]
+
+/**
+ * Process health from the `process` section that `watchProcess` (in `@perf/core/node`) adds: its
+ * latest sample (`current`). Absent until the first sample, and ignored when the section is missing.
+ */
+function processMetrics(out: Out, section: unknown): void {
+  const current = isRecord(section) && isRecord(section.current) ? section.current : undefined
+  if (current === undefined) return
+  const user = current.cpuUserMsTotal
+  const system = current.cpuSystemMsTotal
+  if (isNumber(user) && isNumber(system)) {
+    family(out, 'process_cpu_seconds_total', 'counter', 'Total user and system CPU time spent in seconds.')
+    sample(out, 'process_cpu_seconds_total', '', (user + system) * MS)
+  }
+  for (const m of PROCESS) {
+    const v = current[m.field]
+    if (!isNumber(v)) continue
+    family(out, m.name, m.type, m.help)
+    sample(out, m.name, '', v * m.scale)
+  }
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object'
+}
+
+function isNumber(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v)
+}
