@@ -2,8 +2,24 @@ export { configFromEnv, DEFAULT_REDACT_KEYS, DEFAULTS, envBoolean, envNumber, ch
 export { createContextStorage } from './context.js'
 export { bucketIndex, bucketLower, bucketUpper, bucketValue, BUCKETS, quantile, percentiles } from './histogram.js'
 export { mergeSnapshots } from './merge.js'
+export {
+  ABORTED,
+  contentLength,
+  createHttpRecorder,
+  DEFAULT_REQUEST_ID_HEADER,
+  HTTP_METHODS,
+  HTTP_TYPE,
+  HttpRecorder,
+  isUnrecorded,
+  markUnrecorded,
+  normalizeMethod,
+  OTHER_METHOD,
+  pathOf,
+  UNMATCHED,
+} from './http.js'
 export { createMetricsHandler } from './metrics-handler.js'
 export { createMonitor, MAX_NAME_LENGTH, OVERFLOW_NAME } from './monitor.js'
+export { MAX_WEB_BODY_BYTES, serveWebHandler } from './node-web.js'
 export { escapeLabelValue, PROMETHEUS_CONTENT_TYPE, sanitizeMetricName, toPrometheus } from './prometheus.js'
 export { REDACTED, sanitizeMetadata } from './redact.js'
 export { newRequestId, requestIdFrom } from './request-id.js'
@@ -12,9 +28,11 @@ export type { MonitorConfig, MonitorOptions, PerType, Range } from './config.js'
 export type { ContextStorage, RequestContext } from './context.js'
 export type { PerfEvent, RecordOptions } from './event.js'
 export type { HistogramData, Percentiles, SparseHistogram } from './histogram.js'
+export type { HttpIgnore, HttpOptions, HttpOutcome, WebHandler, WebHandlerInfo } from './http.js'
 export type { MergedSnapshot } from './merge.js'
 export type { MetricsHandler, MetricsHandlerOptions } from './metrics-handler.js'
 export type { Monitor, OpHandle, SlowEventsQuery } from './monitor.js'
+export type { NodeRequestLike, NodeResponseLike } from './node-web.js'
 export type { PrometheusOptions } from './prometheus.js'
 export type { OpAggregate, ProcessSample, Sink } from './sink.js'
 export type {

@@ -1,0 +1,159 @@
+import { describe, expect, it } from 'vitest'
+import {
+  contentLength,
+  createHttpRecorder,
+  isUnrecorded,
+  markUnrecorded,
+  normalizeMethod,
+  OTHER_METHOD,
+  pathOf,
+  UNMATCHED,
+} from './http.js'
+import { createMonitor } from './monitor.js'
+
+describe('http helpers', () => {
+  it('keeps standard methods and folds every other one into _OTHER', () => {
+    expect(normalizeMethod('GET')).toBe('GET')
+    expect(normalizeMethod('delete')).toBe('DELETE')
+    expect(normalizeMethod('PROPFIND')).toBe(OTHER_METHOD)
+    expect(normalizeMethod('')).toBe(OTHER_METHOD)
+    expect(normalizeMethod(undefined)).toBe(OTHER_METHOD)
+  })
+
+  it('strips query string and fragment from a URL', () => {
+    expect(pathOf('/a/b?x=1#f')).toBe('/a/b')
+    expect(pathOf('/a#f?x')).toBe('/a')
+    expect(pathOf('/a')).toBe('/a')
+  })
+
+  it('reads only sane Content-Length values', () => {
+    expect(contentLength('12')).toBe(12)
+    expect(contentLength(7)).toBe(7)
+    expect(contentLength('-1')).toBeUndefined()
+    expect(contentLength('1.5')).toBeUndefined()
+    expect(contentLength('9'.repeat(40))).toBeUndefined()
+    expect(contentLength(undefined)).toBeUndefined()
+  })
+
+  it('marks requests that must not be recorded', () => {
+    const req = {}
+    expect(isUnrecorded(req)).toBe(false)
+    markUnrecorded(req)
+    expect(isUnrecorded(req)).toBe(true)
+  })
+})
+
+describe('HttpRecorder', () => {
+  it('rejects bad options with a message naming the option and what is accepted', () => {
+    const m = createMonitor()
+    expect(() => createHttpRecorder(m, { ignore: ['health'] }, 'x')).toThrow(
+      /options\.ignore.*starting with "\/"/,
+    )
+    expect(() => createHttpRecorder(m, { ignore: 'nope' as never }, 'x')).toThrow(TypeError)
+    expect(() => createHttpRecorder(m, { requestIdHeader: 'a b' }, 'x')).toThrow(
+      /options\.requestIdHeader = "a b"/,
+    )
+    expect(() => createHttpRecorder(m, { requestIdHeader: true as never }, 'x')).toThrow(
+      /header name .* or false/,
+    )
+    expect(() => createHttpRecorder({} as never, {}, 'x')).toThrow(/expected a monitor/)
+    expect(createHttpRecorder(m, { requestIdHeader: 'X-Trace' }, 'x').header).toBe('x-trace')
+    expect(createHttpRecorder(m, { requestIdHeader: false }, 'x').header).toBeUndefined()
+    expect(createHttpRecorder(m, undefined, 'x').header).toBe('x-request-id')
+  })
+
+  it('matches ignore paths exactly, prefixes on segment boundaries, and predicates', () => {
+    const m = createMonitor()
+    const r = createHttpRecorder(m, { ignore: ['/health', '/admin/*'] }, 'x')
+    expect(r.ignores).toBe(true)
+    expect(r.isIgnored('/health', 'GET')).toBe(true)
+    expect(r.isIgnored('/healthz', 'GET')).toBe(false)
+    expect(r.isIgnored('/admin', 'GET')).toBe(true)
+    expect(r.isIgnored('/admin/x/y', 'GET')).toBe(true)
+    expect(r.isIgnored('/administrator', 'GET')).toBe(false)
+    expect(createHttpRecorder(m, {}, 'x').ignores).toBe(false)
+    const throwing = createHttpRecorder(
+      m,
+      {
+        ignore: () => {
+          throw new Error('bad predicate')
+        },
+      },
+      'x',
+    )
+    expect(throwing.isIgnored('/a', 'GET')).toBe(false)
+    expect(m.snapshot().totals.internalErrors).toBe(1)
+  })
+
+  it('interns one op per method and route, and one unmatched op per method', () => {
+    const m = createMonitor()
+    const r = createHttpRecorder(m, {}, 'x')
+    const a = r.op('GET', '/users/:id')
+    expect(r.op('GET', '/users/:id')).toBe(a)
+    expect(a.name).toBe('GET /users/:id')
+    expect(r.op('PROPFIND', undefined).name).toBe(`_OTHER ${UNMATCHED}`)
+    expect(r.op('post', '').name).toBe(`POST ${UNMATCHED}`)
+  })
+
+  it('records metadata, status classes, errors and db context', () => {
+    const m = createMonitor({ sampling: 1 })
+    const r = createHttpRecorder(m, {}, 'x')
+    const op = r.op('GET', '/a')
+    const ctx = r.newContext('id-1')
+    ctx.dbQueries = 3
+    ctx.dbMs = 4.5
+    r.record(op, 12, {
+      method: 'GET',
+      url: '/a?x=1',
+      status: 200,
+      requestId: 'id-1',
+      context: ctx,
+      responseBytes: 9,
+    })
+    r.record(op, 1, { method: 'GET', url: '/a', status: 503 })
+    r.record(op, 1, { method: 'GET', url: '/a', status: 200, aborted: true })
+    r.record(op, 1, { method: 'HEAD', url: '/a', status: 200, responseBytes: 50 })
+    const [head, aborted, failed, ok] = m.byType('http')
+    expect(ok?.metadata).toEqual({
+      method: 'GET',
+      path: '/a',
+      status: 200,
+      requestBytes: null,
+      responseBytes: 9,
+      requestId: 'id-1',
+      dbQueries: 3,
+      dbMs: 4.5,
+    })
+    expect(ok?.requestId).toBe('id-1')
+    expect(failed?.error).toBe('HTTP 503')
+    expect(aborted?.error).toBe('aborted')
+    expect(head?.metadata?.responseBytes).toBe(0)
+    const stats = m.snapshot().types.http!.ops[0]!
+    expect(stats.errors).toBe(2)
+    // The aborted request is an error but in no status class.
+    expect(stats.status).toEqual({ '1xx': 0, '2xx': 2, '3xx': 0, '4xx': 0, '5xx': 1 })
+  })
+
+  it('never throws when the monitor does, and counts the failure', () => {
+    const m = createMonitor()
+    const r = createHttpRecorder(m, {}, '@perf/test')
+    const bad = {
+      type: 'http',
+      name: 'x',
+      record: () => {
+        throw new Error('kaput')
+      },
+    }
+    expect(() => r.record(bad, 1, { method: 'GET', url: '/', status: 200 })).not.toThrow()
+    expect(m.snapshot().totals.internalErrors).toBe(1)
+    expect(m.snapshot().lastInternalError).toBe('@perf/test record: Error: kaput')
+  })
+
+  it('uses a plain incoming id and replaces anything else', () => {
+    const r = createHttpRecorder(createMonitor(), {}, 'x')
+    expect(r.requestId('abc-1')).toBe('abc-1')
+    expect(r.requestId(['a', 'b'])).not.toBe('a')
+    expect(r.requestId('a, b')).not.toBe('a, b')
+    expect(r.requestId('x'.repeat(129))).toHaveLength(36)
+  })
+})

@@ -1,0 +1,312 @@
+import type { RequestContext } from './context.js'
+import type { Monitor, OpHandle } from './monitor.js'
+import { requestIdFrom } from './request-id.js'
+
+/** Event type of HTTP requests. */
+export const HTTP_TYPE = 'http'
+/** Route part of the op name of requests that matched no route (`GET <unmatched>`). */
+export const UNMATCHED = '<unmatched>'
+/** Method part of the op name of requests with a method outside {@link HTTP_METHODS}. */
+export const OTHER_METHOD = '_OTHER'
+/** Error reason of requests whose client went away before the response finished. */
+export const ABORTED = 'aborted'
+/** Header carrying the request id, unless an adapter is told otherwise. */
+export const DEFAULT_REQUEST_ID_HEADER = 'x-request-id'
+
+/** Methods named as themselves in op names; any other is {@link OTHER_METHOD}, so names stay bounded. */
+export const HTTP_METHODS: ReadonlySet<string> = new Set([
+  'GET',
+  'HEAD',
+  'POST',
+  'PUT',
+  'DELETE',
+  'PATCH',
+  'OPTIONS',
+  'CONNECT',
+  'TRACE',
+  'QUERY',
+])
+
+/** Which requests not to record: exact paths (`'/health'`), prefixes (`'/internal/*'`), or a predicate. */
+export type HttpIgnore = readonly string[] | ((path: string, method: string) => boolean)
+
+/** Options shared by `@perf/express`, `@perf/fastify` and `@perf/hono`. */
+export interface HttpOptions {
+  /**
+   * Requests not to record. Strings match the path (without query string) exactly, or as a prefix
+   * when they end in `/*` (`'/admin/*'` matches `/admin` and everything below). A predicate gets the
+   * path and the upper-case method. Handlers mounted with the adapter's web-handler utility are never
+   * recorded, whatever this says.
+   */
+  ignore?: HttpIgnore
+  /**
+   * Header that carries the request id in and out (default `x-request-id`), or `false` to neither
+   * read nor send one (events then carry no request id).
+   */
+  requestIdHeader?: string | false
+}
+
+/** What an adapter passes to a mounted {@link WebHandler} besides the request. */
+export interface WebHandlerInfo {
+  /** Address of the peer that connected (the socket's, never a forwarded header). */
+  remoteAddress?: string
+  /**
+   * Path the handler is mounted at (`'/admin/performance'`, `''` at the root). The request's URL is
+   * relative to it, as with express sub-apps and `app.mount` in hono; use it to build absolute links.
+   */
+  basePath?: string
+}
+
+/** A web-standard request handler, mountable in every framework with the adapters' utilities. */
+export type WebHandler = (req: Request, info?: WebHandlerInfo) => Promise<Response>
+
+/** The outcome of one request, as an adapter saw it. */
+export interface HttpOutcome {
+  /** The request's method as received. */
+  readonly method: string
+  /** The request URL as received (path and query); the query string is never kept. */
+  readonly url: string
+  readonly status: number
+  readonly requestBytes?: number | undefined
+  readonly responseBytes?: number | undefined
+  readonly requestId?: string | undefined
+  /** The request context the request ran in, if context was on. */
+  readonly context?: RequestContext | undefined
+  /** `true` when the client went away before the response finished. */
+  readonly aborted?: boolean
+  /** The error a handler threw, if the adapter saw it (described in the event when status ≥ 500). */
+  readonly thrown?: unknown
+}
+
+const SKIP = Symbol.for('@perf/unrecorded')
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/
+const CACHE_FACTOR = 2
+
+/**
+ * Marks a framework request object (express `req`, fastify `request.raw`, hono `c.req.raw`) so that
+ * `perf` does not record it. The web-handler utilities do this for the handlers they mount.
+ */
+export function markUnrecorded(request: object): void {
+  ;(request as Record<symbol, unknown>)[SKIP] = true
+}
+
+/** Whether {@link markUnrecorded} marked this request. */
+export function isUnrecorded(request: object): boolean {
+  return (request as Record<symbol, unknown>)[SKIP] === true
+}
+
+/** The method as it appears in op names: itself when standard, else {@link OTHER_METHOD}. */
+export function normalizeMethod(method: unknown): string {
+  if (typeof method !== 'string') return OTHER_METHOD
+  if (HTTP_METHODS.has(method)) return method
+  const upper = method.toUpperCase()
+  return HTTP_METHODS.has(upper) ? upper : OTHER_METHOD
+}
+
+/** The path of a request URL without its query string (and without a fragment). */
+export function pathOf(url: string): string {
+  const q = url.indexOf('?')
+  const h = url.indexOf('#')
+  const end = q < 0 ? h : h < 0 ? q : Math.min(q, h)
+  return end < 0 ? url : url.slice(0, end)
+}
+
+/** A numeric `Content-Length`, or `undefined` when absent or malformed. */
+export function contentLength(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined
+  if (typeof value !== 'string' || value.length === 0 || value.length > 16) return undefined
+  const n = Number(value)
+  return Number.isInteger(n) && n >= 0 ? n : undefined
+}
+
+const NOOP_OP: OpHandle = { type: HTTP_TYPE, name: 'noop', record: () => false }
+
+/**
+ * The framework-independent half of an HTTP adapter: option checking, op naming and interning,
+ * request ids, ignore rules and the recording itself. Adapters only translate their framework's
+ * request into calls on this; none of its methods throws at request time.
+ */
+export class HttpRecorder {
+  readonly monitor: Monitor
+  /** Lower-case request id header, or `undefined` when request ids are off. */
+  readonly header: string | undefined
+  private readonly source: string
+  private readonly exact: ReadonlySet<string> | undefined
+  private readonly prefixes: readonly string[]
+  private readonly predicate: ((path: string, method: string) => boolean) | undefined
+  /** Whether any ignore rule exists, so adapters skip the check (and the path) when none does. */
+  readonly ignores: boolean
+  /** method → route → interned op. Bounded: past the cap, lookups go to `monitor.op` uncached. */
+  private readonly ops: Map<string, Map<string, OpHandle>> = new Map()
+  private cached = 0
+  private readonly maxCached: number
+
+  /**
+   * Checks `options` (a bad one throws a `TypeError` naming it and what is accepted).
+   * `source` names the adapter in counted internal errors.
+   */
+  constructor(monitor: Monitor, options: HttpOptions | undefined, source: string) {
+    if (monitor === null || typeof monitor !== 'object' || typeof monitor.op !== 'function') {
+      throw new TypeError(`${source}: expected a monitor from createMonitor(), got ${describe(monitor)}`)
+    }
+    const opts = options ?? {}
+    if (typeof opts !== 'object')
+      throw new TypeError(`${source}: options must be an object, got ${describe(opts)}`)
+    this.monitor = monitor
+    this.source = source
+    this.header = checkHeader(source, opts.requestIdHeader)
+    const ignore = opts.ignore
+    const exact = new Set<string>()
+    const prefixes: string[] = []
+    if (typeof ignore === 'function') this.predicate = ignore
+    else if (ignore !== undefined) {
+      if (!Array.isArray(ignore) || ignore.some((p) => typeof p !== 'string' || !p.startsWith('/'))) {
+        throw new TypeError(
+          `${source}: options.ignore = ${describe(ignore)} is not valid: expected an array of paths starting with "/" (a trailing "/*" matches a prefix) or a function (path, method) => boolean`,
+        )
+      }
+      for (const p of ignore as readonly string[]) {
+        if (p.endsWith('/*')) prefixes.push(p.slice(0, -2))
+        else exact.add(p)
+      }
+    }
+    this.exact = exact.size > 0 ? exact : undefined
+    this.prefixes = prefixes
+    this.ignores = this.predicate !== undefined || this.exact !== undefined || prefixes.length > 0
+    this.maxCached = CACHE_FACTOR * (monitor.config?.maxOps ?? 2000) + 64
+  }
+
+  /** Whether request context is on (then adapters run the request in {@link newContext}). */
+  get contextEnabled(): boolean {
+    return this.monitor.requestContextEnabled === true
+  }
+
+  /** Whether an ignore rule matches this path (without query string). Never throws. */
+  isIgnored(path: string, method: string): boolean {
+    if (this.exact?.has(path)) return true
+    for (const prefix of this.prefixes) {
+      if (
+        path.startsWith(prefix) &&
+        (path.length === prefix.length || path.charCodeAt(prefix.length) === 47)
+      ) {
+        return true
+      }
+    }
+    if (this.predicate === undefined) return false
+    try {
+      return this.predicate(path, method) === true
+    } catch (err) {
+      this.fail('ignore predicate', err)
+      return false
+    }
+  }
+
+  /**
+   * The id for a request given its incoming header value: echoed when it is one plain value
+   * (1–128 of `[A-Za-z0-9._-]`), else fresh. Duplicate headers (an array, or values joined by `, `)
+   * are never echoed.
+   */
+  requestId(incoming: unknown): string {
+    return requestIdFrom(incoming)
+  }
+
+  /** A fresh request context for a request id. */
+  newContext(requestId: string): RequestContext {
+    return { requestId, dbQueries: 0, dbMs: 0 }
+  }
+
+  /**
+   * The interned op of a route (`route` is the full template, e.g. `/api/notes/:id`), or of the
+   * method's unmatched requests when `route` is `undefined`. Cached, so a request builds no name.
+   */
+  op(method: string, route: string | undefined): OpHandle {
+    const m = normalizeMethod(method)
+    const r = route === undefined || route === '' ? UNMATCHED : route
+    let byRoute = this.ops.get(m)
+    if (byRoute === undefined) this.ops.set(m, (byRoute = new Map()))
+    const hit = byRoute.get(r)
+    if (hit !== undefined) return hit
+    let op: OpHandle
+    try {
+      op = this.monitor.op(HTTP_TYPE, r === UNMATCHED ? `${m} ${UNMATCHED}` : `${m} ${r}`)
+    } catch (err) {
+      this.fail('op', err)
+      return NOOP_OP
+    }
+    if (this.cached < this.maxCached) {
+      this.cached++
+      byRoute.set(r, op)
+    }
+    return op
+  }
+
+  /**
+   * Records one finished request on its op: error when aborted or status ≥ 500, metadata on kept
+   * events. Never throws: a failing or closed monitor is counted, the request is not affected.
+   */
+  record(op: OpHandle, durationMs: number, outcome: HttpOutcome): void {
+    try {
+      const status = outcome.status
+      const ctx = outcome.context
+      let error: unknown
+      if (outcome.aborted === true) error = ABORTED
+      else if (status >= 500) error = outcome.thrown ?? `HTTP ${status}`
+      const metadata: Record<string, unknown> = {
+        method: outcome.method,
+        path: pathOf(outcome.url),
+        status,
+        requestBytes: outcome.requestBytes,
+        // A HEAD response declares the GET body's length but sends none.
+        responseBytes: outcome.method === 'HEAD' ? 0 : outcome.responseBytes,
+        requestId: outcome.requestId,
+      }
+      if (ctx !== undefined) {
+        metadata.dbQueries = ctx.dbQueries
+        metadata.dbMs = ctx.dbMs
+      }
+      // An aborted request has no real status: it is counted as an error, not in a status class.
+      op.record(Number.isFinite(durationMs) && durationMs > 0 ? durationMs : 0, {
+        status: status > 0 && error !== ABORTED ? status : undefined,
+        requestId: outcome.requestId,
+        error,
+        metadata,
+      })
+    } catch (err) {
+      this.fail('record', err)
+    }
+  }
+
+  /** Counts a failure inside the adapter on the monitor; never throws, even if the monitor does. */
+  fail(where: string, err: unknown): void {
+    try {
+      this.monitor.reportInternalError(`${this.source} ${where}`, err)
+    } catch {
+      // The monitor itself is broken; the request must still go on.
+    }
+  }
+}
+
+function checkHeader(source: string, value: unknown): string | undefined {
+  if (value === undefined) return DEFAULT_REQUEST_ID_HEADER
+  if (value === false) return undefined
+  if (typeof value === 'string' && TOKEN.test(value)) return value.toLowerCase()
+  throw new TypeError(
+    `${source}: options.requestIdHeader = ${describe(value)} is not valid: expected a header name (1-64 token characters) or false`,
+  )
+}
+
+function describe(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)
+  if (Array.isArray(v)) return 'an array with a non-path entry'
+  if (v === null) return 'null'
+  return typeof v
+}
+
+/** Creates the shared recorder an HTTP adapter translates into. Throws on invalid options. */
+export function createHttpRecorder(
+  monitor: Monitor,
+  options: HttpOptions | undefined,
+  source: string,
+): HttpRecorder {
+  return new HttpRecorder(monitor, options, source)
+}

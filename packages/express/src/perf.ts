@@ -1,0 +1,119 @@
+import {
+  contentLength,
+  createHttpRecorder,
+  type HttpOptions,
+  type HttpRecorder,
+  isUnrecorded,
+  type Monitor,
+  pathOf,
+  type RequestContext,
+} from '@perf/core'
+
+/** Options of {@link perf}: see `HttpOptions` in `@perf/core`. */
+export interface ExpressPerfOptions extends HttpOptions {}
+
+/** The parts of express's `req` the middleware reads (duck-typed, so express stays a peer). */
+export interface ExpressRequestLike {
+  method: string
+  url: string
+  originalUrl?: string
+  baseUrl?: string
+  headers: Record<string, string | string[] | undefined>
+  route?: { path?: unknown } | undefined
+  /** The request id, set by {@link perf}. */
+  id?: string
+}
+
+/** The parts of express's `res` the middleware uses. */
+export interface ExpressResponseLike {
+  statusCode: number
+  readonly writableFinished: boolean
+  setHeader(name: string, value: string): unknown
+  getHeader(name: string): unknown
+  on(event: 'close', listener: (this: ExpressResponseLike) => void): unknown
+}
+
+/** An express middleware. */
+export type ExpressMiddleware = (
+  req: ExpressRequestLike,
+  res: ExpressResponseLike,
+  next: (err?: unknown) => void,
+) => void
+
+const STATE = Symbol('perf')
+
+/** What a request carries from its start to its `close` event: one object, no closure. */
+class Pending {
+  constructor(
+    readonly recorder: HttpRecorder,
+    readonly req: ExpressRequestLike,
+    readonly start: number,
+    readonly requestId: string | undefined,
+    readonly context: RequestContext | undefined,
+  ) {}
+}
+
+/**
+ * Express middleware that times every request as `http` `METHOD /route` (router prefixes included,
+ * `METHOD <unmatched>` for 404s), sends `X-Request-ID` and exposes it as `req.id`. Install it first:
+ * `app.use(perf(monitor))`. With a disabled monitor it does nothing. Throws a `TypeError` for bad options.
+ */
+export function perf(monitor: Monitor, options?: ExpressPerfOptions): ExpressMiddleware {
+  const recorder = createHttpRecorder(monitor, options, '@perf/express')
+  if (!monitor.enabled) return (_req, _res, next) => next()
+  const header = recorder.header
+  return (req, res, next) => {
+    let pending: Pending | undefined
+    try {
+      if (recorder.ignores && recorder.isIgnored(pathOf(req.url), req.method)) return next()
+      let id: string | undefined
+      if (header !== undefined) {
+        id = recorder.requestId(req.headers[header])
+        req.id = id
+        res.setHeader(header, id)
+      }
+      const ctx = recorder.contextEnabled
+        ? recorder.newContext(id ?? recorder.requestId(undefined))
+        : undefined
+      pending = new Pending(recorder, req, performance.now(), id, ctx)
+      ;(res as unknown as Record<symbol, Pending>)[STATE] = pending
+      res.on('close', onClose)
+      // enterWith (not run) so the context survives callbacks express runs from stream events, such
+      // as `next()` after a body parser read the body.
+      if (ctx !== undefined) monitor.enterRequest(ctx)
+    } catch (err) {
+      recorder.fail('request', err)
+    }
+    next()
+  }
+}
+
+/** Shared `close` listener: the response finished or the client went away. */
+function onClose(this: ExpressResponseLike): void {
+  const pending = (this as unknown as Record<symbol, Pending | undefined>)[STATE]
+  if (pending === undefined) return
+  ;(this as unknown as Record<symbol, Pending | undefined>)[STATE] = undefined
+  const { recorder, req } = pending
+  try {
+    if (isUnrecorded(req)) return
+    const ms = performance.now() - pending.start
+    const route = req.route?.path
+    let template: string | undefined
+    if (typeof route === 'string') {
+      const base = req.baseUrl ?? ''
+      template = base === '' ? route : route === '/' ? base : base + route
+    } else if (route !== undefined) template = String(route)
+    recorder.record(recorder.op(req.method, template), ms, {
+      method: req.method,
+      url: req.originalUrl ?? req.url,
+      status: this.statusCode,
+      requestBytes: contentLength(req.headers['content-length']),
+      responseBytes: contentLength(this.getHeader('content-length')),
+      requestId: pending.requestId,
+      context: pending.context,
+      aborted: !this.writableFinished,
+    })
+  } catch (err) {
+    recorder.fail('response', err)
+  }
+}

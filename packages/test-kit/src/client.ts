@@ -1,0 +1,103 @@
+import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http'
+import { connect } from 'node:net'
+
+/** A response as the suite's client saw it. */
+export interface ClientResponse {
+  status: number
+  headers: IncomingHttpHeaders
+  body: string
+}
+
+/** One request with `node:http` (any method the parser knows, headers as given). */
+export function send(
+  base: string,
+  path: string,
+  init: {
+    method?: string
+    headers?: Record<string, string | string[]>
+    body?: string | Buffer
+    agent?: Agent
+  } = {},
+): Promise<ClientResponse> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      `${base}${path}`,
+      { method: init.method ?? 'GET', headers: init.headers, agent: init.agent ?? false },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString(),
+          }),
+        )
+        res.on('error', reject)
+      },
+    )
+    req.on('error', reject)
+    req.end(init.body)
+  })
+}
+
+/** Starts a request and destroys it after `afterMs`, before the server answered. */
+export function abortAfter(base: string, path: string, afterMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const req = httpRequest(`${base}${path}`, { agent: false })
+    req.on('error', () => resolve())
+    req.on('close', () => resolve())
+    req.end()
+    setTimeout(() => req.destroy(), afterMs)
+  })
+}
+
+/**
+ * Writes raw bytes to the server and reads until the connection closes: for requests `node:http`
+ * refuses to send (bare CR in a header, non-ASCII bytes, duplicate headers). Returns the status and
+ * the `header` value of the response, if any.
+ */
+export function sendRaw(
+  base: string,
+  raw: Buffer,
+  header: string,
+): Promise<{ status: number; id: string | undefined }> {
+  const { hostname, port } = new URL(base)
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname)
+    const chunks: Buffer[] = []
+    socket.on('data', (c: Buffer) => chunks.push(c))
+    socket.on('error', reject)
+    socket.on('close', () => {
+      const text = Buffer.concat(chunks).toString('latin1')
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0)
+      const head = text.split('\r\n\r\n')[0] ?? ''
+      const line = head.split('\r\n').find((l) => l.toLowerCase().startsWith(`${header.toLowerCase()}:`))
+      resolve({ status, id: line?.slice(header.length + 1).trim() })
+    })
+    socket.end(raw)
+  })
+}
+
+/** A keep-alive agent for bulk traffic. */
+export function bulkAgent(maxSockets = 64): Agent {
+  return new Agent({ keepAlive: true, maxSockets })
+}
+
+/** Runs `fn` for 0..n-1 with at most `limit` at a time. */
+export async function inParallel(n: number, limit: number, fn: (i: number) => Promise<void>): Promise<void> {
+  let next = 0
+  const workers = Array.from({ length: Math.min(limit, n) }, async () => {
+    while (next < n) await fn(next++)
+  })
+  await Promise.all(workers)
+}
+
+/** Polls `check` until it returns true (events are recorded when the response closes, just after the client saw it). */
+export async function waitFor(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const until = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}

@@ -1,0 +1,478 @@
+import {
+  createMonitor,
+  type HttpOptions,
+  type Monitor,
+  type MonitorOptions,
+  type PerfEvent,
+  type Stats,
+} from '@perf/core'
+import { afterEach, describe, expect, it } from 'vitest'
+import { abortAfter, bulkAgent, inParallel, send, sendRaw, waitFor } from './client.js'
+import { ADMIN_PREFIX, BIG_BYTES, SLOW_MS, STREAM_CHUNKS, STREAM_DELAY_MS } from './routes.js'
+
+/** A running test app on 127.0.0.1. */
+export interface TestServer {
+  /** `http://127.0.0.1:<port>` */
+  readonly url: string
+  close(): Promise<void>
+}
+
+/** Builds the app of `ROUTES` with the adapter's `perf` installed app-wide with `options`, listening on port 0. */
+export type MakeServer = (monitor: Monitor, options?: HttpOptions) => Promise<TestServer>
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
+
+function httpOps(monitor: Monitor): Stats[] {
+  return monitor.snapshot().types.http?.ops ?? []
+}
+
+function opNamed(monitor: Monitor, name: string): Stats | undefined {
+  return httpOps(monitor).find((op) => op.name === name)
+}
+
+function countOf(monitor: Monitor, name: string): number {
+  return opNamed(monitor, name)?.totalCount ?? 0
+}
+
+function eventAt(monitor: Monitor, path: string): PerfEvent | undefined {
+  return monitor.byType('http').find((e) => e.metadata?.path === path)
+}
+
+/**
+ * The conformance suite of the HTTP adapters: the same requests and the same assertions against
+ * each adapter's app over a real listening server, so express, fastify and hono cannot drift apart.
+ */
+export function runConformance(name: string, makeServer: MakeServer): void {
+  describe(`${name} conformance`, () => {
+    const open: { server: TestServer; monitor: Monitor }[] = []
+
+    afterEach(async () => {
+      for (const { server, monitor } of open.splice(0)) {
+        await server.close()
+        await monitor.close()
+      }
+    })
+
+    async function start(
+      options?: HttpOptions,
+      monitorOptions: MonitorOptions = { sampling: 1, bufferSize: 5000 },
+      monitor: Monitor = createMonitor(monitorOptions),
+    ): Promise<{ url: string; monitor: Monitor }> {
+      const server = await makeServer(monitor, options)
+      open.push({ server, monitor })
+      return { url: server.url, monitor }
+    }
+
+    async function recorded(monitor: Monitor, op: string, n = 1): Promise<void> {
+      await waitFor(() => countOf(monitor, op) >= n, `${n} event(s) on ${op}`)
+    }
+
+    it('times a static route as METHOD /route with metadata and an X-Request-ID', async () => {
+      const { url, monitor } = await start()
+      const res = await send(url, '/hello')
+      expect(res.status).toBe(200)
+      expect(res.body).toBe('hello')
+      const id = res.headers['x-request-id']
+      expect(id).toMatch(UUID)
+      await recorded(monitor, 'GET /hello')
+      const event = eventAt(monitor, '/hello')!
+      expect(event.type).toBe('http')
+      expect(event.name).toBe('GET /hello')
+      expect(event.requestId).toBe(id)
+      expect(event.error).toBeNull()
+      expect(event.metadata).toMatchObject({ method: 'GET', path: '/hello', status: 200, requestId: id })
+      expect(event.metadata?.responseBytes).toBe(5)
+      expect(opNamed(monitor, 'GET /hello')?.status?.['2xx']).toBe(1)
+    })
+
+    it('names a param route by its template and keeps no query string', async () => {
+      const { url, monitor } = await start()
+      expect((await send(url, '/users/42?q=hunter2xyz&x=1')).body).toBe('user 42')
+      await send(url, '/users/43')
+      await recorded(monitor, 'GET /users/:id', 2)
+      expect(httpOps(monitor).map((o) => o.name)).toEqual(['GET /users/:id'])
+      expect(eventAt(monitor, '/users/42')?.metadata?.path).toBe('/users/42')
+      expect(JSON.stringify(monitor.snapshot())).not.toContain('hunter2xyz')
+    })
+
+    it('includes router prefixes in the name of a nested route', async () => {
+      const { url, monitor } = await start()
+      expect((await send(url, '/api/notes/7')).body).toBe('note 7')
+      await recorded(monitor, 'GET /api/notes/:id')
+      expect(eventAt(monitor, '/api/notes/7')?.name).toBe('GET /api/notes/:id')
+    })
+
+    it('records a request that matches no route as METHOD <unmatched>, never the raw path', async () => {
+      const { url, monitor } = await start()
+      expect((await send(url, '/no/such/path')).status).toBe(404)
+      expect((await send(url, '/api/nothing-here')).status).toBe(404)
+      await recorded(monitor, 'GET <unmatched>', 2)
+      const op = opNamed(monitor, 'GET <unmatched>')!
+      expect(op.errors).toBe(0)
+      expect(op.status?.['4xx']).toBe(2)
+      expect(httpOps(monitor)).toHaveLength(1)
+    })
+
+    it('records a thrown handler error as a failed 500', async () => {
+      const { url, monitor } = await start()
+      expect((await send(url, '/throw')).status).toBe(500)
+      await recorded(monitor, 'GET /throw')
+      const op = opNamed(monitor, 'GET /throw')!
+      expect(op.errors).toBe(1)
+      expect(op.status?.['5xx']).toBe(1)
+      expect(eventAt(monitor, '/throw')?.error).toBeTruthy()
+      expect(monitor.slowEvents({ type: 'http' })).toHaveLength(1)
+    })
+
+    it('records a 500 response as an error', async () => {
+      const { url, monitor } = await start()
+      expect((await send(url, '/fail')).status).toBe(500)
+      await recorded(monitor, 'GET /fail')
+      expect(opNamed(monitor, 'GET /fail')?.errors).toBe(1)
+      expect(eventAt(monitor, '/fail')?.error).toBe('HTTP 500')
+    })
+
+    it('counts status classes per op; only 5xx are errors', async () => {
+      const { url, monitor } = await start()
+      for (const code of [201, 302, 404, 503]) expect((await send(url, `/status/${code}`)).status).toBe(code)
+      await recorded(monitor, 'GET /status/:code', 4)
+      const op = opNamed(monitor, 'GET /status/:code')!
+      expect(op.status).toEqual({ '1xx': 0, '2xx': 1, '3xx': 1, '4xx': 1, '5xx': 1 })
+      expect(op.errors).toBe(1)
+    })
+
+    it('times a streamed response until its last byte', async () => {
+      const { url, monitor } = await start()
+      const res = await send(url, '/stream')
+      expect(res.body.split('\n').filter(Boolean)).toHaveLength(STREAM_CHUNKS)
+      await recorded(monitor, 'GET /stream')
+      // A lower bound only: the stream pauses before each chunk, so a shorter duration stopped early.
+      expect(eventAt(monitor, '/stream')!.durationMs).toBeGreaterThanOrEqual(
+        STREAM_CHUNKS * STREAM_DELAY_MS * 0.9,
+      )
+    })
+
+    it('reports request and response bytes of large bodies', async () => {
+      const { url, monitor } = await start()
+      const body = Buffer.alloc(1024 * 1024, 'a')
+      const up = await send(url, '/upload', {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/octet-stream' },
+      })
+      expect(up.body).toBe(String(body.length))
+      const big = await send(url, '/big')
+      expect(big.body.length).toBe(BIG_BYTES)
+      await recorded(monitor, 'GET /big')
+      await recorded(monitor, 'POST /upload')
+      expect(eventAt(monitor, '/upload')?.metadata?.requestBytes).toBe(body.length)
+      expect(eventAt(monitor, '/big')?.metadata?.responseBytes).toBe(BIG_BYTES)
+    })
+
+    it('records HEAD as its own op with no response bytes', async () => {
+      const { url, monitor } = await start()
+      const res = await send(url, '/hello', { method: 'HEAD' })
+      expect(res.status).toBe(200)
+      expect(res.body).toBe('')
+      await recorded(monitor, 'HEAD /hello')
+      expect(eventAt(monitor, '/hello')?.metadata).toMatchObject({ method: 'HEAD', responseBytes: 0 })
+    })
+
+    it('names an unknown method _OTHER', async () => {
+      const { url, monitor } = await start()
+      await send(url, '/hello', { method: 'PROPFIND' })
+      await send(url, '/nowhere', { method: 'MKCOL' })
+      await waitFor(() => httpOps(monitor).reduce((n, o) => n + o.totalCount, 0) === 2, 'two events')
+      const names = httpOps(monitor).map((o) => o.name)
+      expect(names.every((n) => n.startsWith('_OTHER '))).toBe(true)
+      expect(names.join()).not.toMatch(/PROPFIND|MKCOL|nowhere/)
+    })
+
+    it('records an aborted request once, as an error with reason aborted', async () => {
+      const { url, monitor } = await start()
+      await abortAfter(url, '/slow', 50)
+      await recorded(monitor, 'GET /slow')
+      // The handler still answers later; that must not record the request a second time.
+      await new Promise((resolve) => setTimeout(resolve, SLOW_MS + 150))
+      const op = opNamed(monitor, 'GET /slow')!
+      expect(op.totalCount).toBe(1)
+      expect(op.errors).toBe(1)
+      expect(eventAt(monitor, '/slow')?.error).toBe('aborted')
+      expect((await send(url, '/hello')).status).toBe(200)
+    })
+
+    it('echoes a plain X-Request-ID and hands it to the handler and the event', async () => {
+      const { url, monitor } = await start()
+      const res = await send(url, '/id', { headers: { 'x-request-id': 'req-1.A_b' } })
+      expect(res.headers['x-request-id']).toBe('req-1.A_b')
+      expect(res.body).toBe('req-1.A_b')
+      await recorded(monitor, 'GET /id')
+      expect(eventAt(monitor, '/id')?.requestId).toBe('req-1.A_b')
+    })
+
+    it('replaces hostile request ids with a fresh one and never throws', async () => {
+      const { url, monitor } = await start()
+      const viaClient: Record<string, string | string[]> = {
+        '1 MB': 'a'.repeat(1024 * 1024),
+        '129 characters': 'a'.repeat(129),
+        script: '<script>alert(1)</script>',
+        'encoded CR/LF': 'abc%0d%0aSet-Cookie:%20x=1',
+        'spaces and comma': 'a, b',
+        'duplicate headers': ['dup-one', 'dup-two'],
+      }
+      for (const [what, incoming] of Object.entries(viaClient)) {
+        const res = await send(url, '/id', { headers: { 'x-request-id': incoming } })
+        expect(res.status, what).toBe(200)
+        expect(res.headers['x-request-id'], what).toMatch(UUID)
+        expect(res.body, what).toBe(res.headers['x-request-id'])
+      }
+      const host = new URL(url).host
+      const raw: Record<string, Buffer> = {
+        'non-ASCII bytes': Buffer.from(
+          `GET /id HTTP/1.1\r\nHost: ${host}\r\nX-Request-ID: é-ü-中\r\nConnection: close\r\n\r\n`,
+        ),
+        'duplicate raw headers': Buffer.from(
+          `GET /id HTTP/1.1\r\nHost: ${host}\r\nX-Request-ID: one\r\nX-Request-ID: two\r\nConnection: close\r\n\r\n`,
+        ),
+        'bare CR': Buffer.from(
+          `GET /id HTTP/1.1\r\nHost: ${host}\r\nX-Request-ID: a\rb\r\nConnection: close\r\n\r\n`,
+        ),
+        'LF injection': Buffer.from(
+          `GET /id HTTP/1.1\r\nHost: ${host}\r\nX-Request-ID: a\nSet-Cookie: x=1\r\nConnection: close\r\n\r\n`,
+        ),
+      }
+      for (const [what, bytes] of Object.entries(raw)) {
+        const res = await sendRaw(url, bytes, 'x-request-id')
+        // Node's parser may refuse a malformed header (400) before any app code runs; otherwise the
+        // app must answer with a fresh id.
+        if (res.status === 400) expect(res.id, what).toBeUndefined()
+        else {
+          expect(res.status, what).toBe(200)
+          expect(res.id, what).toMatch(UUID)
+        }
+      }
+      expect((await send(url, '/hello')).status).toBe(200)
+      await waitFor(() => countOf(monitor, 'GET /id') >= 8, 'id events')
+      for (const e of monitor.byType('http')) {
+        if (e.requestId !== null) expect(e.requestId).toMatch(UUID)
+      }
+      expect(monitor.snapshot().totals.internalErrors).toBe(0)
+    })
+
+    it('gives each of 1,000 concurrent requests its own id, on the response and on its event', async () => {
+      const { url, monitor } = await start()
+      const agent = bulkAgent(100)
+      const got = new Map<string, string>()
+      await Promise.all(
+        Array.from({ length: 1000 }, async (_, i) => {
+          const headers: Record<string, string> = i % 2 === 0 ? { 'x-request-id': `client-${i}` } : {}
+          const res = await send(url, `/users/${i}`, { headers, agent })
+          expect(res.body).toBe(`user ${i}`)
+          const id = String(res.headers['x-request-id'])
+          if (i % 2 === 0) expect(id).toBe(`client-${i}`)
+          else expect(id).toMatch(UUID)
+          got.set(`/users/${i}`, id)
+        }),
+      )
+      agent.destroy()
+      await recorded(monitor, 'GET /users/:id', 1000)
+      const events = monitor.byType('http')
+      expect(events).toHaveLength(1000)
+      for (const e of events) expect(e.requestId).toBe(got.get(String(e.metadata?.path)))
+      expect(new Set(events.map((e) => e.requestId)).size).toBe(1000)
+    })
+
+    it('keeps cardinality bounded: 10,000 random 404s and 5,000 param hits make two ops', async () => {
+      const { url, monitor } = await start(undefined, { sampling: 0.1 })
+      const agent = bulkAgent(32)
+      await send(url, '/users/warmup', { agent })
+      monitor.clear()
+      const heapBefore = process.memoryUsage().heapUsed
+      await inParallel(15_000, 32, async (i) => {
+        const path =
+          i % 3 === 2
+            ? `/users/${i}`
+            : `/random/${Math.random().toString(36).slice(2)}/${i}?q=${Math.random()}`
+        await send(url, path, { agent })
+      })
+      agent.destroy()
+      await waitFor(
+        () => countOf(monitor, 'GET <unmatched>') + countOf(monitor, 'GET /users/:id') >= 15_000,
+        'all 15,000 events',
+      )
+      const heapAfter = process.memoryUsage().heapUsed
+      const ops = httpOps(monitor)
+      expect(ops.map((o) => o.name).sort()).toEqual(['GET /users/:id', 'GET <unmatched>'])
+      expect(countOf(monitor, 'GET <unmatched>')).toBe(10_000)
+      expect(countOf(monitor, 'GET /users/:id')).toBe(5_000)
+      expect(monitor.snapshot().types.http?.foldedEvents).toBe(0)
+      console.log(
+        `[${name}] cardinality: 15,000 requests, ${ops.length} ops, heap ${(heapBefore / 1e6).toFixed(1)} MB → ${(heapAfter / 1e6).toFixed(1)} MB`,
+      )
+    })
+
+    it('serves requests when the monitor is closed, counting what it dropped', async () => {
+      const { url, monitor } = await start()
+      await monitor.close()
+      const res = await send(url, '/hello')
+      expect(res.status).toBe(200)
+      expect(res.body).toBe('hello')
+      await waitFor(() => monitor.snapshot().totals.droppedAfterClose >= 1, 'the dropped event')
+    })
+
+    it('serves requests when the monitor throws, counting the failure', async () => {
+      const real = createMonitor({ sampling: 1 })
+      const throwing = new Proxy(real, {
+        get(target, prop, receiver) {
+          if (prop === 'op') {
+            return (type: string, opName: string) => ({
+              type,
+              name: opName,
+              record: () => {
+                throw new Error('monitor exploded')
+              },
+            })
+          }
+          const v = Reflect.get(target, prop, receiver)
+          return typeof v === 'function' ? v.bind(target) : v
+        },
+      })
+      const { url } = await start(undefined, undefined, throwing)
+      for (const path of ['/hello', '/users/1', '/nope', '/fail']) {
+        expect((await send(url, path)).status).toBe(path === '/nope' ? 404 : path === '/fail' ? 500 : 200)
+      }
+      await waitFor(() => real.snapshot().totals.internalErrors >= 4, 'four counted failures')
+      expect(real.snapshot().lastInternalError).toContain('monitor exploded')
+    })
+
+    it('serves requests when even counting the failure throws', async () => {
+      const real = createMonitor({ sampling: 1 })
+      const broken = new Proxy(real, {
+        get(target, prop, receiver) {
+          if (prop === 'op' || prop === 'reportInternalError') {
+            return () => {
+              throw new Error('broken')
+            }
+          }
+          const v = Reflect.get(target, prop, receiver)
+          return typeof v === 'function' ? v.bind(target) : v
+        },
+      })
+      const { url } = await start(undefined, undefined, broken)
+      expect((await send(url, '/hello')).body).toBe('hello')
+      expect((await send(url, '/users/2')).body).toBe('user 2')
+    })
+
+    it('does not record ignored paths (exact and prefix)', async () => {
+      const { url, monitor } = await start({ ignore: ['/hello', '/users/*'] })
+      await send(url, '/hello')
+      await send(url, '/users/1')
+      await send(url, '/hello?x=1')
+      await send(url, '/api/notes/1')
+      await recorded(monitor, 'GET /api/notes/:id')
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      expect(httpOps(monitor).map((o) => o.name)).toEqual(['GET /api/notes/:id'])
+    })
+
+    it('does not record paths an ignore predicate picks', async () => {
+      const seen: string[] = []
+      const { url, monitor } = await start({
+        ignore: (path, method) => {
+          seen.push(`${method} ${path}`)
+          return path.startsWith('/api/')
+        },
+      })
+      await send(url, '/api/notes/1?secret=1')
+      await send(url, '/hello')
+      await recorded(monitor, 'GET /hello')
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      expect(httpOps(monitor).map((o) => o.name)).toEqual(['GET /hello'])
+      expect(seen).toContain('GET /api/notes/1')
+    })
+
+    it('rejects invalid options with an error naming them', async () => {
+      const monitor = createMonitor()
+      await expect(makeServer(monitor, { ignore: ['no-slash'] })).rejects.toThrow(/options\.ignore/)
+      await expect(makeServer(monitor, { requestIdHeader: 'bad header\n' })).rejects.toThrow(
+        /options\.requestIdHeader/,
+      )
+      await monitor.close()
+    })
+
+    it('uses a custom request id header, or none when switched off', async () => {
+      const custom = await start({ requestIdHeader: 'X-Trace-Id' })
+      const res = await send(custom.url, '/id', { headers: { 'x-trace-id': 'trace-9' } })
+      expect(res.headers['x-trace-id']).toBe('trace-9')
+      expect(res.headers['x-request-id']).toBeUndefined()
+      expect(res.body).toBe('trace-9')
+      const off = await start({ requestIdHeader: false })
+      const res2 = await send(off.url, '/hello', { headers: { 'x-request-id': 'abc' } })
+      expect(res2.headers['x-request-id']).toBeUndefined()
+      await recorded(off.monitor, 'GET /hello')
+      expect(eventAt(off.monitor, '/hello')?.requestId).toBeNull()
+    })
+
+    it('runs the request in a context that carries its id and collects db time', async () => {
+      const monitor = createMonitor({ sampling: 1 })
+      expect(monitor.enableRequestContext()).toBe(true)
+      const { url } = await start(undefined, undefined, monitor)
+      const res = await send(url, '/db', { headers: { 'x-request-id': 'ctx-1' } })
+      expect(res.body).toBe('ctx-1')
+      const posted = await send(url, '/db', {
+        method: 'POST',
+        body: JSON.stringify({ a: 1 }),
+        headers: { 'content-type': 'application/json' },
+      })
+      expect(posted.body).toBe(posted.headers['x-request-id'])
+      await recorded(monitor, 'GET /db')
+      await recorded(monitor, 'POST /db')
+      for (const e of monitor.byType('http')) {
+        expect(e.metadata).toMatchObject({ dbQueries: 2, dbMs: 3, requestId: e.requestId })
+      }
+      // Concurrent requests each see their own context.
+      const ids = Array.from({ length: 50 }, (_, i) => `par-${i}`)
+      const bodies = await Promise.all(ids.map((id) => send(url, '/db', { headers: { 'x-request-id': id } })))
+      expect(bodies.map((b) => b.body)).toEqual(ids)
+    })
+
+    it('leaves request context alone when nothing turned it on', async () => {
+      const { url, monitor } = await start()
+      expect((await send(url, '/db')).body).toBe('no-context')
+      await recorded(monitor, 'GET /db')
+      expect(eventAt(monitor, '/db')?.metadata).not.toHaveProperty('dbQueries')
+    })
+
+    it('mounts a web handler that sees the client address and is never recorded', async () => {
+      const { url, monitor } = await start()
+      const res = await send(url, `${ADMIN_PREFIX}/api/stats?range=5m`)
+      expect(res.status).toBe(200)
+      expect(res.headers['set-cookie']).toEqual(['a=1'])
+      const info = JSON.parse(res.body)
+      expect(info).toMatchObject({
+        method: 'GET',
+        path: '/api/stats',
+        query: '?range=5m',
+        basePath: ADMIN_PREFIX,
+      })
+      expect(info.remoteAddress).toMatch(/^(127\.0\.0\.1|::ffff:127\.0\.0\.1|::1)$/)
+      const posted = JSON.parse(
+        (await send(url, `${ADMIN_PREFIX}/login`, { method: 'POST', body: 'token=x' })).body,
+      )
+      expect(posted).toMatchObject({ method: 'POST', path: '/login', body: 'token=x' })
+      const root = JSON.parse((await send(url, ADMIN_PREFIX)).body)
+      expect(root.path).toBe('/')
+      await send(url, '/hello')
+      await recorded(monitor, 'GET /hello')
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      expect(httpOps(monitor).map((o) => o.name)).toEqual(['GET /hello'])
+    })
+
+    it('installs nothing for a disabled monitor', async () => {
+      const { url, monitor } = await start(undefined, { enabled: false })
+      const res = await send(url, '/hello')
+      expect(res.body).toBe('hello')
+      expect(res.headers['x-request-id']).toBeUndefined()
+      expect(monitor.snapshot().totals.events).toBe(0)
+    })
+  })
+}

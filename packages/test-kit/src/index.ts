@@ -1,0 +1,20 @@
+export { abortAfter, bulkAgent, inParallel, send, sendRaw, waitFor } from './client.js'
+export { runConformance } from './conformance.js'
+export {
+  ADMIN_PREFIX,
+  BIG_BYTES,
+  dbWork,
+  echoWebHandler,
+  MAX_HEADER_SIZE,
+  ROUTES,
+  SLOW_MS,
+  STREAM_CHUNKS,
+  STREAM_DELAY_MS,
+  slowWork,
+  streamChunks,
+  THROWN_MESSAGE,
+  webStream,
+} from './routes.js'
+
+export type { ClientResponse } from './client.js'
+export type { MakeServer, TestServer } from './conformance.js'

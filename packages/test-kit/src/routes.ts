@@ -1,0 +1,103 @@
+import type { Monitor, WebHandler } from '@perf/core'
+
+/**
+ * The app every adapter builds for the conformance suite (same routes, same bodies):
+ *
+ * | route | behaviour |
+ * | --- | --- |
+ * | `GET /hello` | `hello` |
+ * | `GET /users/:id` | `user <id>` |
+ * | `GET /api/notes/:id` | `note <id>`, declared as `/:id` in a `/notes` router inside an `/api` router |
+ * | `GET /throw` | throws `new Error(THROWN_MESSAGE)`; the framework's default handling answers 500 |
+ * | `GET /fail` | status 500, `fail` |
+ * | `GET /status/:code` | status `code`, `status` (302 adds `location: /hello`) |
+ * | `GET /stream` | {@link streamChunks} written as they come (chunked) |
+ * | `POST /upload` | reads the body, answers its byte count as text |
+ * | `GET /big` | {@link BIG_BYTES} bytes of `x` |
+ * | `GET /slow` | answers `late` after {@link SLOW_MS} (the suite's client gives up before) |
+ * | `GET /id` | the request id as the handler reads it (`req.id`, `request.id`, `c.get('requestId')`) |
+ * | `GET /db` | `await dbWork(monitor)`, answers its text |
+ * | `POST /db` | parses the JSON body with the framework's parser, then as `GET /db` |
+ * | `/admin/perf/*` | {@link echoWebHandler} mounted with the adapter's web-handler utility at `/admin/perf` |
+ */
+export const ROUTES: readonly string[] = [
+  'GET /hello',
+  'GET /users/:id',
+  'GET /api/notes/:id',
+  'GET /throw',
+  'GET /fail',
+  'GET /status/:code',
+  'GET /stream',
+  'POST /upload',
+  'GET /big',
+  'GET /slow',
+  'GET /id',
+  'GET /db',
+  'POST /db',
+]
+
+/** Message of the error `GET /throw` throws. */
+export const THROWN_MESSAGE = 'boom'
+/** Size of the `GET /big` response. */
+export const BIG_BYTES: number = 512 * 1024
+/** Delay before `GET /slow` answers. */
+export const SLOW_MS = 400
+/** Chunks of `GET /stream` and the pause before each. */
+export const STREAM_CHUNKS = 3
+/** Pause before each chunk of `GET /stream`. */
+export const STREAM_DELAY_MS = 40
+/** Mount path of {@link echoWebHandler}. */
+export const ADMIN_PREFIX = '/admin/perf'
+/** Largest request header the servers accept (so the 1 MB request-id test reaches the app). */
+export const MAX_HEADER_SIZE: number = 2 * 1024 * 1024
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** The chunks of `GET /stream`, each after {@link STREAM_DELAY_MS}. */
+export async function* streamChunks(): AsyncGenerator<string> {
+  for (let i = 0; i < STREAM_CHUNKS; i++) {
+    await sleep(STREAM_DELAY_MS)
+    yield `chunk ${i}\n`
+  }
+}
+
+/** {@link streamChunks} as a web `ReadableStream` of bytes. */
+export function webStream(): ReadableStream<Uint8Array> {
+  const it = streamChunks()
+  const enc = new TextEncoder()
+  return new ReadableStream({
+    async pull(controller) {
+      const { done, value } = await it.next()
+      if (done) controller.close()
+      else controller.enqueue(enc.encode(value))
+    },
+  })
+}
+
+/** Waits {@link SLOW_MS}. */
+export function slowWork(): Promise<void> {
+  return sleep(SLOW_MS)
+}
+
+/**
+ * Stands in for database instrumentation: after an await, adds 2 queries and 3 ms to the current
+ * request context. Answers `<requestId>` of the context, or `no-context`.
+ */
+export async function dbWork(monitor: Monitor): Promise<string> {
+  await sleep(2)
+  const ctx = monitor.currentRequest()
+  if (ctx === undefined) return 'no-context'
+  ctx.dbQueries += 2
+  ctx.dbMs += 3
+  return ctx.requestId
+}
+
+/** The handler mounted at {@link ADMIN_PREFIX}: answers JSON describing what it was given. */
+export const echoWebHandler: WebHandler = async (req, info) => {
+  const url = new URL(req.url)
+  const body = req.method === 'POST' ? await req.text() : null
+  return new Response(
+    JSON.stringify({ method: req.method, path: url.pathname, query: url.search, body, ...info }),
+    { headers: { 'content-type': 'application/json', 'set-cookie': 'a=1' } },
+  )
+}
