@@ -5,6 +5,7 @@ export default defineConfig({
   resolve: { conditions: ['@perf/source'] },
   ssr: { resolve: { conditions: ['@perf/source'] } },
   test: {
-    projects: ['packages/*', 'apps/*'],
+    projects: ['packages/*', 'apps/*', 'tests'],
+    reporters: ['default', './tests/summary-reporter.ts'],
   },
 })
