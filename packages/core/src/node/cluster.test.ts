@@ -1,0 +1,134 @@
+import cluster, { type Worker } from 'node:cluster'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createMonitor } from '../monitor.js'
+import { compileCore } from '../test-support/compile-core.js'
+import { EVENTS_PER_WORKER, workerDurations } from '../test-support/cluster-load.js'
+import { type ClusterShare, shareCluster } from './cluster.js'
+
+const WORKERS = 4
+
+/** Exact nearest-rank p99 over every duration of the given workers. */
+function exactP99(indexes: number[]): number {
+  const all = Float64Array.from(indexes.flatMap((i) => Array.from(workerDurations(i)))).sort()
+  return all[Math.ceil(0.99 * all.length) - 1]!
+}
+
+/** Polls `check` until it holds; a generous deadline only turns a hang into a clear failure. */
+async function until(what: string, check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 15_000
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await sleep(25)
+  }
+}
+
+interface View {
+  index: number
+  count: number
+  p99Ms: number
+  pids: number[]
+  processPids: string[]
+  workersLost: number
+  viewCount: number
+  viewHasHistograms: boolean
+}
+
+describe('shareCluster with 4 real node:cluster workers', () => {
+  let compiled: ReturnType<typeof compileCore>
+  let share: ClusterShare
+  const workers: Worker[] = []
+  const recorded = new Set<number>()
+  const views: View[] = []
+
+  beforeAll(() => {
+    compiled = compileCore()
+    cluster.setupPrimary({ exec: join(compiled.dir, 'test-support/cluster-worker.js') })
+    share = shareCluster(createMonitor(), { intervalMs: 100 })
+    for (let i = 0; i < WORKERS; i++) {
+      const w = cluster.fork({ PERF_TEST_WORKER: String(i), NODE_ENV: 'production' })
+      w.on('message', (m: { test?: string; index: number }) => {
+        if (m.test === 'recorded') recorded.add(m.index)
+        if (m.test === 'view') views.push(m as unknown as View)
+      })
+      workers.push(w)
+    }
+  })
+
+  afterAll(async () => {
+    share?.stop()
+    for (const w of workers) if (!w.isDead()) w.kill()
+    await until('workers to exit', () => workers.every((w) => w.isDead()))
+    compiled?.cleanup()
+  })
+
+  async function view(worker: Worker): Promise<View> {
+    const before = views.length
+    worker.send({ test: 'view' })
+    await until('a worker view', () => views.length > before)
+    return views.at(-1)!
+  }
+
+  it('merges exactly: the count is the sum, p99 within 2 % of the exact p99 over all events', async () => {
+    expect(share.role).toBe('primary')
+    await until('all workers to record', () => recorded.size === WORKERS)
+    const total = WORKERS * EVENTS_PER_WORKER
+    await until('the merge to hold every event', () => share.snapshot()?.types.http?.count === total)
+    const merged = share.snapshot()!
+    expect(merged.types.http!.count).toBe(total)
+    expect(merged.types.http!.ops.reduce((n, op) => n + op.count, 0)).toBe(total)
+    expect(merged.cluster.workers).toBe(WORKERS)
+    expect(merged.pids).toHaveLength(WORKERS + 1) // the workers and the primary
+    expect(Object.keys(merged.processes).sort()).toEqual(workers.map((w) => String(w.process.pid)).sort())
+    const exact = exactP99([0, 1, 2, 3])
+    expect(Math.abs(merged.types.http!.p99Ms - exact) / exact).toBeLessThan(0.02)
+
+    // Any worker sees the same cluster-wide numbers, through refresh() and through share.monitor.
+    const v = await view(workers[1]!)
+    expect(v.count).toBe(total)
+    expect(v.viewCount).toBe(total)
+    expect(v.viewHasHistograms).toBe(false)
+    expect(v.p99Ms).toBe(merged.types.http!.p99Ms)
+    expect(v.processPids).toHaveLength(WORKERS)
+  })
+
+  it('drops a killed worker from the merge, counts it, and keeps serving the others', async () => {
+    const victim = workers[3]!
+    victim.process.kill('SIGKILL')
+    await until('the killed worker to exit', () => victim.isDead())
+    await until('the loss to be counted', () => share.workersLost === 1)
+    const merged = share.snapshot()!
+    expect(merged.cluster.workersLost).toBe(1)
+    expect(merged.cluster.workers).toBe(WORKERS - 1)
+    expect(merged.types.http!.count).toBe((WORKERS - 1) * EVENTS_PER_WORKER)
+    expect(Object.keys(merged.processes)).not.toContain(String(victim.process.pid))
+    const exact = exactP99([0, 1, 2])
+    expect(Math.abs(merged.types.http!.p99Ms - exact) / exact).toBeLessThan(0.02)
+
+    const v = await view(workers[0]!)
+    expect(v.count).toBe((WORKERS - 1) * EVENTS_PER_WORKER)
+    expect(v.workersLost).toBe(1)
+  })
+})
+
+describe('shareCluster outside a cluster', () => {
+  it('acts as a primary of one: the merge is the local monitor', async () => {
+    const monitor = createMonitor()
+    monitor.record('db', 'SELECT 1', 2)
+    const share = shareCluster(monitor)
+    const merged = await share.refresh()
+    expect(merged.types.db!.count).toBe(1)
+    expect(merged.cluster.workers).toBe(0)
+    expect(share.monitor.snapshot().types.db!.ops[0]!.histogram).toBeUndefined()
+    expect(share.monitor.snapshot({ histograms: true }).types.db!.ops[0]!.histogram).toBeDefined()
+    share.monitor.record('db', 'SELECT 1', 3) // everything else goes to the real monitor
+    expect(monitor.snapshot().types.db!.count).toBe(2)
+    share.stop()
+  })
+
+  it('rejects invalid options', () => {
+    expect(() => shareCluster(createMonitor(), { intervalMs: 10 })).toThrow(/intervalMs = 10 .*from 100/)
+    expect(() => shareCluster({} as never)).toThrow(/monitor must be a monitor/)
+  })
+})

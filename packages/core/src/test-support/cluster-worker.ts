@@ -1,0 +1,42 @@
+// A node:cluster worker for cluster.test.ts (run after compileCore): records a known set of durations
+// in chunks, as a loaded server would, shares its numbers, and answers the test's questions over IPC.
+import { createMonitor } from '../index.js'
+import { shareCluster } from '../node/cluster.js'
+import { watchProcess } from '../node/process.js'
+import { workerDurations } from './cluster-load.js'
+
+const index = Number(process.env.PERF_TEST_WORKER)
+const monitor = createMonitor({ sampling: 0.01 })
+const watcher = watchProcess(monitor, { intervalMs: 100, baselineDelayMs: 0, force: true })
+const share = shareCluster(monitor, { intervalMs: 100, timeoutMs: 5000 })
+
+const durations = workerDurations(index)
+let i = 0
+function chunk(): void {
+  const end = Math.min(durations.length, i + 1000)
+  for (; i < end; i++) monitor.record('http', `GET /r${i % 3}`, durations[i]!, { status: 200 })
+  if (i < durations.length) setImmediate(chunk)
+  else process.send!({ test: 'recorded', index })
+}
+chunk()
+
+process.on('message', async (m: { test?: string }) => {
+  if (m?.test !== 'view') return
+  const merged = await share.refresh()
+  const viaMonitor = share.monitor.snapshot()
+  process.send!({
+    test: 'view',
+    index,
+    count: merged.types.http?.count ?? 0,
+    p99Ms: merged.types.http?.p99Ms ?? 0,
+    pids: merged.pids,
+    processPids: Object.keys(merged.processes),
+    workersLost: share.workersLost,
+    viewCount: viaMonitor.types.http?.count ?? 0,
+    viewHasHistograms: viaMonitor.types.http?.ops.some((o) => o.histogram !== undefined) ?? false,
+  })
+})
+process.on('disconnect', () => {
+  share.stop()
+  watcher.stop()
+})
