@@ -1,0 +1,53 @@
+import { readFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
+
+/** A static file of the page. */
+export interface Asset {
+  readonly body: Uint8Array
+  readonly type: string
+}
+
+/** The files served under `assets/`, by name: where they live next to this module, and their type. */
+const FILES: Record<string, { file: string; vendor?: string; type: string }> = {
+  'app.js': { file: 'client/app.js', type: 'text/javascript; charset=utf-8' },
+  'app.css': { file: 'client/app.css', type: 'text/css; charset=utf-8' },
+  'uplot.js': {
+    file: 'client/vendor/uPlot.iife.min.js',
+    vendor: 'uplot/dist/uPlot.iife.min.js',
+    type: 'text/javascript; charset=utf-8',
+  },
+  'uplot.css': {
+    file: 'client/vendor/uPlot.min.css',
+    vendor: 'uplot/dist/uPlot.min.css',
+    type: 'text/css; charset=utf-8',
+  },
+}
+
+const cache = new Map<string, Promise<Asset | undefined>>()
+
+/**
+ * Loads a static asset once and keeps it in memory. The build copies uPlot into `dist/client/vendor`;
+ * running from source (tests, development) it comes from the `uplot` package instead.
+ */
+export function loadAsset(name: string): Promise<Asset | undefined> {
+  const entry = Object.hasOwn(FILES, name) ? FILES[name] : undefined
+  if (entry === undefined) return Promise.resolve(undefined)
+  let pending = cache.get(name)
+  if (pending === undefined) {
+    pending = read(entry.file, entry.vendor).then((body) => ({ body, type: entry.type }))
+    // A failed read is not cached, so a later request can succeed.
+    pending.catch(() => cache.delete(name))
+    cache.set(name, pending)
+  }
+  return pending
+}
+
+async function read(file: string, vendor: string | undefined): Promise<Uint8Array> {
+  try {
+    return await readFile(fileURLToPath(new URL(file, import.meta.url)))
+  } catch (err) {
+    if (vendor === undefined) throw err
+    return await readFile(createRequire(import.meta.url).resolve(vendor))
+  }
+}

@@ -1,0 +1,530 @@
+// The dashboard page. Loaded as a static file under a CSP without inline script. Everything the
+// monitor recorded (paths, SQL, error messages, request ids) is untrusted: it reaches the DOM only
+// through textContent, never innerHTML.
+;(() => {
+  const $ = (id) => document.getElementById(id)
+  const state = {
+    paused: false,
+    range: 'live',
+    timer: undefined,
+    refreshMs: 5000,
+    refreshes: 0,
+    last: undefined,
+    history: undefined,
+    historyAt: 0,
+    sort: {
+      endpoints: { key: 'count', dir: -1 },
+      db: { key: 'count', dir: -1 },
+    },
+    filter: { endpoints: '', db: '' },
+  }
+  const charts = {}
+  // For tests and the curious: the chart instances and how many refreshes ran.
+  window.__perfDashboard = { charts, state }
+
+  // ---------- formatting ----------
+  const nf = new Intl.NumberFormat('en-US')
+  function fmtInt(n) {
+    return Number.isFinite(n) ? nf.format(Math.round(n)) : '–'
+  }
+  function fmtMs(ms) {
+    if (!Number.isFinite(ms)) return '–'
+    if (ms === 0) return '0 ms'
+    if (ms < 1) return `${ms.toFixed(2)} ms`
+    if (ms < 100) return `${ms.toFixed(1)} ms`
+    if (ms < 1000) return `${Math.round(ms)} ms`
+    return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`
+  }
+  function fmtBytes(b) {
+    if (!Number.isFinite(b)) return '–'
+    const mb = b / 1048576
+    return mb >= 1024 ? `${(mb / 1024).toFixed(2)} GB` : `${mb.toFixed(mb < 10 ? 1 : 0)} MB`
+  }
+  function fmtSigned(b) {
+    if (!Number.isFinite(b)) return '–'
+    return `${b >= 0 ? '+' : '−'}${fmtBytes(Math.abs(b))}`
+  }
+  function fmtPct(r) {
+    if (!Number.isFinite(r)) return '–'
+    return `${(r * 100).toFixed(r > 0 && r < 0.001 ? 3 : r < 0.1 ? 2 : 1)}%`
+  }
+  function fmtDuration(ms) {
+    const s = Math.floor(ms / 1000)
+    const d = Math.floor(s / 86400)
+    const h = Math.floor((s % 86400) / 3600)
+    const m = Math.floor((s % 3600) / 60)
+    if (d > 0) return `${d}d ${h}h`
+    if (h > 0) return `${h}h ${String(m).padStart(2, '0')}m`
+    if (m > 0) return `${m}m ${String(s % 60).padStart(2, '0')}s`
+    return `${s}s`
+  }
+  function fmtTime(ts) {
+    const d = new Date(ts)
+    return d.toLocaleTimeString([], { hour12: false })
+  }
+
+  // ---------- DOM helpers (text only) ----------
+  function el(tag, className, text) {
+    const node = document.createElement(tag)
+    if (className) node.className = className
+    if (text !== undefined && text !== null) node.textContent = String(text)
+    return node
+  }
+
+  function card(label, value, sub, flag) {
+    const c = el('div', flag ? `card ${flag}` : 'card')
+    c.append(el('div', 'card-label', label), el('div', 'card-value', value))
+    if (sub) c.append(el('div', 'card-sub', sub))
+    return c
+  }
+
+  // ---------- summary ----------
+  function renderCards(data) {
+    const s = data.dashboard.summary
+    const p = data.dashboard.process
+    const started = new Date(data.startedAt)
+    const sameDay = started.toDateString() === new Date(data.timestamp).toDateString()
+    const cards = [
+      card(
+        'Uptime',
+        fmtDuration(s.uptimeMs),
+        `since ${sameDay ? fmtTime(data.startedAt) : started.toLocaleDateString()}`,
+      ),
+      card('Requests', fmtInt(s.totalRequests), `${fmtInt(s.windowRequests)} in window`),
+      card('Requests/s', s.requestsPerSec.toFixed(s.requestsPerSec < 10 ? 2 : 1), 'window average'),
+      card('Avg response', fmtMs(s.avgMs), 'window'),
+      card('p95 response', fmtMs(s.p95Ms), 'window'),
+      card(
+        'Error rate',
+        fmtPct(s.errorRate),
+        `${s.errorRateHigh ? 'over' : 'limit'} ${fmtPct(data.dashboard.errorRateThreshold)}`,
+        s.errorRateHigh ? 'bad' : '',
+      ),
+    ]
+    if (p) {
+      cards.push(
+        card(
+          'Memory',
+          fmtBytes(p.rssBytes),
+          `RSS · peak ${fmtBytes(p.rssHighWaterBytes)}`,
+          p.warning ? 'warn' : '',
+        ),
+        card(
+          'Growth',
+          fmtSigned(p.rssGrowthBytes),
+          `heap ${fmtBytes(p.heapUsedBytes)}`,
+          p.warning ? 'warn' : '',
+        ),
+        card('CPU', Number.isFinite(p.cpuPercent) ? `${p.cpuPercent.toFixed(1)}%` : '–', 'of one core'),
+        card(
+          'Loop delay',
+          fmtMs(p.eventLoopDelayMs),
+          Number.isFinite(p.eventLoopDelayP99Ms) ? `p99 ${fmtMs(p.eventLoopDelayP99Ms)}` : 'event loop',
+        ),
+      )
+    } else {
+      cards.push(card('Process', 'not watched', 'see watchProcess()'))
+    }
+    $('cards').replaceChildren(...cards)
+    const warning = $('warning')
+    const messages = []
+    if (p?.warning) messages.push(`Memory: ${p.warning}`)
+    if (s.errorRateHigh)
+      messages.push(`Error rate ${fmtPct(s.errorRate)} is over ${fmtPct(data.dashboard.errorRateThreshold)}`)
+    warning.hidden = messages.length === 0
+    warning.textContent = messages.join(' · ')
+  }
+
+  // ---------- charts ----------
+  const COLORS = {
+    p50: '#2563eb',
+    p95: '#d97706',
+    p99: '#dc2626',
+    rpm: '#0d9488',
+    rss: '#7c3aed',
+    heap: '#0891b2',
+    eld: '#db2777',
+  }
+
+  // The legend sits under the canvas, inside the same box.
+  function chartSize(host) {
+    return { width: Math.max(200, host.clientWidth), height: 150 }
+  }
+
+  function makeChart(id, series, opts = {}) {
+    const host = $(id)
+    const size = chartSize(host)
+    const axis = {
+      stroke: '#6b7280',
+      grid: { stroke: '#eef0f3', width: 1 },
+      ticks: { stroke: '#e5e7eb', width: 1 },
+      font: '11px system-ui, sans-serif',
+    }
+    const u = new uPlot(
+      {
+        ...size,
+        legend: { show: true, live: false },
+        cursor: { drag: { x: false, y: false }, points: { size: 6 } },
+        scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+        axes: [{ ...axis }, { ...axis, size: 48, values: opts.values }],
+        series: [{}, ...series],
+      },
+      [[], ...series.map(() => [])],
+      host,
+    )
+    charts[id] = u
+    return u
+  }
+
+  function line(label, color, extra = {}) {
+    return { label, stroke: color, width: 1.6, points: { show: true, size: 4 }, spanGaps: false, ...extra }
+  }
+
+  function initCharts() {
+    const bars = uPlot.paths?.bars ? uPlot.paths.bars({ size: [0.7, 40] }) : undefined
+    makeChart('chart-latency', [line('p50', COLORS.p50), line('p95', COLORS.p95), line('p99', COLORS.p99)], {
+      values: (_u, ticks) => ticks.map((v) => (v >= 1000 ? `${(v / 1000).toFixed(1)}s` : `${+v.toFixed(1)}`)),
+    })
+    makeChart('chart-rpm', [
+      line('req/min', COLORS.rpm, { fill: 'rgba(13,148,136,0.25)', paths: bars, points: { show: false } }),
+    ])
+    makeChart('chart-memory', [line('RSS', COLORS.rss), line('heap used', COLORS.heap)])
+    makeChart('chart-eld', [line('delay', COLORS.eld, { fill: 'rgba(219,39,119,0.08)' })])
+    let pending
+    window.addEventListener('resize', () => {
+      clearTimeout(pending)
+      pending = setTimeout(() => {
+        for (const [id, u] of Object.entries(charts)) {
+          const host = $(id)
+          u.setSize(chartSize(host))
+        }
+      }, 100)
+    })
+  }
+
+  function setEmpty(id, message) {
+    const host = $(id).parentElement
+    let note = host.querySelector('.empty')
+    if (!message) {
+      note?.remove()
+      return
+    }
+    if (!note) {
+      note = el('div', 'empty')
+      host.append(note)
+    }
+    note.textContent = message
+  }
+
+  function renderCharts(data) {
+    const tl = data.dashboard.timeline
+    let points = tl.series.http ?? []
+    let minutes = tl.sliceMs / 60000
+    const live = state.range === 'live' || !state.history
+    if (!live) {
+      points = state.history.series.http ?? []
+      minutes = state.history.bucketMs / 60000
+    }
+    const t = points.map((p) => Math.round(p.end / 1000))
+    const lat = [t, points.map((p) => p.p50Ms), points.map((p) => p.p95Ms), points.map((p) => p.p99Ms)]
+    const rpmT = t.slice()
+    const rpm = points.map((p) => p.count / minutes)
+    if (live && tl.current.count > 0) {
+      // The slice in progress: its rate so far (percentiles arrive when it completes).
+      const elapsedMin = Math.max(1 / 60, (data.timestamp - tl.current.start) / 60000)
+      rpmT.push(Math.round(data.timestamp / 1000))
+      rpm.push(tl.current.count / elapsedMin)
+    }
+    charts['chart-latency'].setData(lat)
+    charts['chart-rpm'].setData([rpmT, rpm])
+    const sliceText = minutes >= 1 ? `${minutes} min` : `${Math.round(minutes * 60)} s`
+    setEmpty(
+      'chart-latency',
+      points.length === 0 ? `Collecting: the first point comes after one slice (${sliceText})` : '',
+    )
+    setEmpty('chart-rpm', rpm.length === 0 ? 'No requests yet' : '')
+    const p = data.dashboard.process
+    const s = p?.series
+    if (s && s.t.length > 0) {
+      const pt = s.t.map((x) => Math.round(x / 1000))
+      charts['chart-memory'].setData([
+        pt,
+        s.rss.map((b) => (b === null ? null : b / 1048576)),
+        s.heapUsed.map((b) => (b === null ? null : b / 1048576)),
+      ])
+      charts['chart-eld'].setData([pt, s.eventLoopDelayMs])
+      setEmpty('chart-memory', '')
+      setEmpty('chart-eld', '')
+    } else {
+      charts['chart-memory'].setData([[], [], []])
+      charts['chart-eld'].setData([[], []])
+      const why = p ? 'Collecting samples…' : 'Process watcher not running: call watchProcess(monitor)'
+      setEmpty('chart-memory', why)
+      setEmpty('chart-eld', why)
+    }
+  }
+
+  // ---------- tables ----------
+  function statusOf(row, k) {
+    return row.status ? row.status[k] : 0
+  }
+
+  const OP_COLUMNS = [
+    { key: 'count', label: 'Calls', num: true, fmt: fmtInt },
+    { key: 'avgMs', label: 'Avg', num: true, fmt: fmtMs },
+    { key: 'p50Ms', label: 'p50', num: true, fmt: fmtMs },
+    { key: 'p95Ms', label: 'p95', num: true, fmt: fmtMs },
+    { key: 'p99Ms', label: 'p99', num: true, fmt: fmtMs },
+    { key: 'maxMs', label: 'Max', num: true, fmt: fmtMs },
+    { key: 'errors', label: 'Errors', num: true, fmt: fmtInt, flag: (r) => (r.errors > 0 ? 'bad' : '') },
+  ]
+  const ENDPOINT_COLUMNS = [
+    { key: 'name', label: 'Endpoint', cls: 'name' },
+    ...OP_COLUMNS,
+    { key: 'errorRate', label: 'Err %', num: true, fmt: fmtPct },
+    ...['2xx', '3xx', '4xx', '5xx'].map((k) => ({
+      key: k,
+      label: k,
+      num: true,
+      fmt: fmtInt,
+      get: (r) => statusOf(r, k),
+      cls: 'st',
+      flag: (r) => (statusOf(r, k) > 0 && k >= '4' ? `st${k[0]}` : ''),
+    })),
+  ]
+  const DB_COLUMNS = [{ key: 'name', label: 'Query', cls: 'name' }, ...OP_COLUMNS]
+
+  function renderOpTable(tableId, rows, columns, which) {
+    const table = $(tableId)
+    const sort = state.sort[which]
+    const filter = state.filter[which].toLowerCase()
+    const value = (col, r) => (col.get ? col.get(r) : r[col.key])
+    const shown = rows.filter((r) => filter === '' || r.name.toLowerCase().includes(filter))
+    const col = columns.find((c) => c.key === sort.key) ?? columns[1]
+    shown.sort((a, b) => {
+      const va = value(col, a)
+      const vb = value(col, b)
+      const c = typeof va === 'string' ? va.localeCompare(vb) : (va ?? 0) - (vb ?? 0)
+      return c * sort.dir || a.name.localeCompare(b.name)
+    })
+    const thead = el('thead')
+    const hr = el('tr')
+    for (const c of columns) {
+      const th = el('th', c.num ? 'num' : '')
+      const b = el('button', 'sort', c.label)
+      b.type = 'button'
+      if (c.key === sort.key) {
+        th.setAttribute('aria-sort', sort.dir > 0 ? 'ascending' : 'descending')
+        b.append(el('span', 'arrow', sort.dir > 0 ? ' ▲' : ' ▼'))
+      }
+      b.addEventListener('click', () => {
+        state.sort[which] = { key: c.key, dir: c.key === sort.key ? -sort.dir : c.num ? -1 : 1 }
+        if (state.last) renderTables(state.last)
+      })
+      th.append(b)
+      hr.append(th)
+    }
+    thead.append(hr)
+    const tbody = el('tbody')
+    for (const r of shown) {
+      const tr = el('tr')
+      for (const c of columns) {
+        const v = value(c, r)
+        const td = el(
+          'td',
+          [c.num ? 'num' : '', c.cls ?? '', c.flag ? c.flag(r) : ''].filter(Boolean).join(' '),
+          c.fmt ? c.fmt(v) : v,
+        )
+        if (c.key === 'name') td.title = r.name
+        tr.append(td)
+      }
+      tbody.append(tr)
+    }
+    if (shown.length === 0) {
+      const tr = el('tr')
+      const td = el('td', 'none', rows.length === 0 ? 'Nothing recorded yet' : 'No match')
+      td.colSpan = columns.length
+      tr.append(td)
+      tbody.append(tr)
+    }
+    table.replaceChildren(thead, tbody)
+  }
+
+  function renderEventTable(tableId, headers, rows, emptyText) {
+    const table = $(tableId)
+    const thead = el('thead')
+    const hr = el('tr')
+    for (const h of headers) hr.append(el('th', h.num ? 'num' : '', h.label))
+    thead.append(hr)
+    const tbody = el('tbody')
+    for (const cells of rows) {
+      const tr = el('tr')
+      cells.forEach((v, i) => {
+        const td = el('td', headers[i].cls ?? (headers[i].num ? 'num' : ''), v)
+        if (headers[i].cls?.includes('name')) td.title = String(v)
+        tr.append(td)
+      })
+      tbody.append(tr)
+    }
+    if (rows.length === 0) {
+      const tr = el('tr')
+      const td = el('td', 'none', emptyText)
+      td.colSpan = headers.length
+      tr.append(td)
+      tbody.append(tr)
+    }
+    table.replaceChildren(thead, tbody)
+  }
+
+  function sqlOf(event) {
+    const m = event.metadata
+    const sql = m && (m.sql ?? m.query ?? m.statement)
+    return typeof sql === 'string' ? sql : event.name
+  }
+
+  function renderTables(data) {
+    renderOpTable('endpoints', data.types.http?.ops ?? [], ENDPOINT_COLUMNS, 'endpoints')
+    renderOpTable('db', data.types.db?.ops ?? [], DB_COLUMNS, 'db')
+    const slow = data.slow.filter((e) => e.type === 'db' && e.slow).slice(0, 25)
+    renderEventTable(
+      'slow',
+      [
+        { label: 'When' },
+        { label: 'Duration', num: true },
+        { label: 'SQL', cls: 'name sql' },
+        { label: 'Request id', cls: 'mono' },
+      ],
+      slow.map((e) => [fmtTime(e.timestamp), fmtMs(e.durationMs), sqlOf(e), e.requestId ?? '–']),
+      'No slow queries',
+    )
+    const errors = data.slow.filter((e) => e.error !== null).slice(0, 25)
+    renderEventTable(
+      'errors',
+      [
+        { label: 'When' },
+        { label: 'Op', cls: 'name' },
+        { label: 'Error', cls: 'name err' },
+        { label: 'Request id', cls: 'mono' },
+      ],
+      errors.map((e) => [fmtTime(e.timestamp), `${e.type} ${e.name}`, e.error, e.requestId ?? '–']),
+      'No errors',
+    )
+  }
+
+  function renderFooter(data) {
+    const t = data.totals
+    const parts = [
+      `pid ${data.pid}`,
+      `window ${Math.round(data.window.ms / 60000)} min`,
+      `${fmtInt(t.events)} events`,
+      `${fmtInt(t.kept)} kept`,
+      `${fmtInt(t.sampledOut)} sampled out`,
+      `${fmtInt(t.folded)} folded`,
+      `${fmtInt(t.sinkDropped)} sink drops`,
+      `${fmtInt(t.sinkErrors)} sink errors`,
+      `${fmtInt(t.internalErrors)} internal errors`,
+    ]
+    $('footer').textContent = parts.join(' · ')
+    if (data.lastInternalError) {
+      const last = el('div', 'last-error', `Last internal error: ${data.lastInternalError}`)
+      $('footer').append(last)
+    }
+  }
+
+  // ---------- refresh loop ----------
+  function setStatus(text, cls) {
+    const s = $('status')
+    s.textContent = text
+    s.className = `status ${cls ?? ''}`
+  }
+
+  async function loadHistory(force) {
+    if (state.range === 'live') {
+      state.history = undefined
+      return
+    }
+    if (!force && state.history && Date.now() - state.historyAt < 60_000) return
+    const res = await fetch(`api/history?range=${encodeURIComponent(state.range)}`, {
+      credentials: 'same-origin',
+    })
+    if (!res.ok) throw new Error(`history: HTTP ${res.status}`)
+    state.history = await res.json()
+    state.historyAt = Date.now()
+  }
+
+  async function refresh(forceHistory) {
+    try {
+      const res = await fetch('api/snapshot', {
+        credentials: 'same-origin',
+        headers: { accept: 'application/json' },
+      })
+      if (res.status === 401) {
+        location.reload()
+        return
+      }
+      if (!res.ok) throw new Error(`HTTP ${res.status}`)
+      const data = await res.json()
+      state.last = data
+      state.refreshMs = data.dashboard.refreshMs
+      $('range').disabled = !data.dashboard.history
+      if (!data.dashboard.history) $('range').title = 'History needs a store (e.g. SqliteStore)'
+      await loadHistory(forceHistory).catch((err) => setStatus(String(err.message), 'bad'))
+      renderCards(data)
+      renderCharts(data)
+      renderTables(data)
+      renderFooter(data)
+      state.refreshes++
+      setStatus(
+        state.paused ? `Paused · ${fmtTime(data.timestamp)}` : `Live · updated ${fmtTime(data.timestamp)}`,
+        state.paused ? 'paused' : 'live',
+      )
+    } catch (err) {
+      setStatus(`Update failed: ${err.message}`, 'bad')
+    }
+  }
+
+  function schedule() {
+    clearTimeout(state.timer)
+    if (state.paused) return
+    state.timer = setTimeout(async () => {
+      await refresh(false)
+      schedule()
+    }, state.refreshMs)
+  }
+
+  function init() {
+    initCharts()
+    $('pause').addEventListener('click', () => {
+      state.paused = !state.paused
+      $('pause').textContent = state.paused ? 'Resume' : 'Pause'
+      $('pause').setAttribute('aria-pressed', String(state.paused))
+      if (state.paused) setStatus('Paused', 'paused')
+      else refresh(false).then(schedule)
+      schedule()
+    })
+    $('range').addEventListener('change', () => {
+      state.range = $('range').value
+      refresh(true)
+    })
+    for (const which of ['endpoints', 'db']) {
+      $(`${which}-filter`).addEventListener('input', (e) => {
+        state.filter[which] = e.target.value
+        if (state.last) renderTables(state.last)
+      })
+    }
+    $('clear').addEventListener('click', async () => {
+      if (!window.confirm('Clear all statistics and recent events?')) return
+      const res = await fetch('api/clear', { method: 'POST', credentials: 'same-origin' })
+      if (!res.ok) setStatus(`Clear failed: HTTP ${res.status}`, 'bad')
+      refresh(true)
+    })
+    $('logout').addEventListener('click', async () => {
+      await fetch('logout', { method: 'POST', credentials: 'same-origin' })
+      location.reload()
+    })
+    refresh(true).then(schedule)
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init)
+  else init()
+})()
