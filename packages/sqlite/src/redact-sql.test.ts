@@ -5,16 +5,28 @@ describe('redactSql', () => {
   it.each([
     ["SELECT * FROM users WHERE email = 'alice@example.com'", 'SELECT * FROM users WHERE email = ?'],
     ["SELECT * FROM t WHERE name = 'O''Brien' AND x = 'it''s'", 'SELECT * FROM t WHERE name = ? AND x = ?'],
-    ['SELECT * FROM t WHERE a = 42 AND b = 3.14 AND c = .5 AND d = 1e-3 AND e = 0x1F', 'SELECT * FROM t WHERE a = ? AND b = ? AND c = ? AND d = ? AND e = ?'],
+    [
+      'SELECT * FROM t WHERE a = 42 AND b = 3.14 AND c = .5 AND d = 1e-3 AND e = 0x1F',
+      'SELECT * FROM t WHERE a = ? AND b = ? AND c = ? AND d = ? AND e = ?',
+    ],
     ["INSERT INTO blobs VALUES (X'DEADBEEF', x'00')", 'INSERT INTO blobs VALUES (?, ?)'],
     ['SELECT * FROM t WHERE ok = TRUE OR ok = false', 'SELECT * FROM t WHERE ok = ? OR ok = ?'],
     ['SELECT * FROM t WHERE id IN (1, 2, 3)', 'SELECT * FROM t WHERE id IN (?)'],
     ["SELECT * FROM t WHERE id in ('a','b', -3)", 'SELECT * FROM t WHERE id in (?)'],
     ['SELECT * FROM t WHERE id IN (?, ?, ?)', 'SELECT * FROM t WHERE id IN (?)'],
-    ['SELECT * FROM t WHERE id IN (SELECT id FROM u WHERE n = 5)', 'SELECT * FROM t WHERE id IN (SELECT id FROM u WHERE n = ?)'],
+    [
+      'SELECT * FROM t WHERE id IN (SELECT id FROM u WHERE n = 5)',
+      'SELECT * FROM t WHERE id IN (SELECT id FROM u WHERE n = ?)',
+    ],
     ['SELECT * FROM t -- secret 123\nWHERE a = 1 /* pw: hunter2 */', 'SELECT * FROM t WHERE a = ?'],
-    ['SELECT * FROM t WHERE a = ? AND b = ?1 AND c = :name AND d = @who AND e = $v', 'SELECT * FROM t WHERE a = ? AND b = ?1 AND c = :name AND d = @who AND e = $v'],
-    ['SELECT "weird col", `t2`.[x y] FROM "My Table" t2', 'SELECT "weird col", `t2`.[x y] FROM "My Table" t2'],
+    [
+      'SELECT * FROM t WHERE a = ? AND b = ?1 AND c = :name AND d = @who AND e = $v',
+      'SELECT * FROM t WHERE a = ? AND b = ?1 AND c = :name AND d = @who AND e = $v',
+    ],
+    [
+      'SELECT "weird col", `t2`.[x y] FROM "My Table" t2',
+      'SELECT "weird col", `t2`.[x y] FROM "My Table" t2',
+    ],
     ['SELECT col1, t2.col3 FROM tab1 WHERE x1 = 7', 'SELECT col1, t2.col3 FROM tab1 WHERE x1 = ?'],
     ['  SELECT\n\t1  ;  ', 'SELECT ?;'],
     ["SELECT 'unterminated", 'SELECT ?'],

@@ -113,7 +113,12 @@ export function redactSql(sql: string, maxLength: number = MAX_SQL_LENGTH): stri
       literal()
       continue
     }
-    if (c === QMARK || c === 58 /* : */ || c === 64 /* @ */ || (c === 36 /* $ */ && isIdent(sql.charCodeAt(i + 1)))) {
+    if (
+      c === QMARK ||
+      c === 58 /* : */ ||
+      c === 64 /* @ */ ||
+      (c === 36 /* $ */ && isIdent(sql.charCodeAt(i + 1)))
+    ) {
       let j = i + 1
       while (j < n && isIdent(sql.charCodeAt(j))) j++
       if (c === QMARK && j === i + 1) {
@@ -241,4 +246,3 @@ function skipNumber(sql: string, from: number): number {
   while (i < n && isIdent(sql.charCodeAt(i))) i++
   return i
 }
-

@@ -97,7 +97,10 @@ export function onShutdown(handler: ShutdownHandler, options: OnShutdownOptions 
   if (typeof handler !== 'function') {
     throw new TypeError(`onShutdown(handler): handler must be a function, got ${typeof handler}`)
   }
-  const timeoutMs = checkNumber('onShutdown options.timeoutMs', options.timeoutMs ?? 10_000, { min: 0, max: 600_000 })
+  const timeoutMs = checkNumber('onShutdown options.timeoutMs', options.timeoutMs ?? 10_000, {
+    min: 0,
+    max: 600_000,
+  })
   const entry = { fn: handler, timeoutMs }
   handlers.push(entry)
   install()

@@ -1,0 +1,373 @@
+import { mkdtempSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createMonitor, type Monitor, type PerfEvent, type RequestContext } from '@perf/core'
+import Database from 'better-sqlite3'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { monitorDatabase } from './monitor-database.js'
+
+let dir: string
+let monitor: Monitor
+let db: Database.Database
+let bare: Database.Database
+
+const SCHEMA = `
+  CREATE TABLE notes (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, body TEXT NOT NULL UNIQUE, big INTEGER);
+  CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+`
+
+function events(name?: string): PerfEvent[] {
+  return monitor.byType('db').filter((e) => name === undefined || e.name === name)
+}
+
+function opCount(name: string): number {
+  return monitor.snapshot().types.db?.ops.find((o) => o.name === name)?.count ?? 0
+}
+
+function errorCount(name: string): number {
+  return monitor.snapshot().types.db?.ops.find((o) => o.name === name)?.errors ?? 0
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'perf-sqlite-'))
+  monitor = createMonitor({ sampling: 1 })
+  const file = join(dir, 'app.db')
+  db = monitorDatabase(new Database(file), monitor)
+  db.exec(SCHEMA)
+  bare = new Database(file)
+})
+
+afterEach(async () => {
+  bare.close()
+  if (db.open) db.close()
+  await monitor.close()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+describe('monitorDatabase: the same Database', () => {
+  it('returns the same object, still instanceof Database, with the same enumerable shape', () => {
+    const raw = new Database(':memory:')
+    const keys = Object.keys(raw)
+    expect(monitorDatabase(raw, createMonitor())).toBe(raw)
+    expect(raw).toBeInstanceOf(Database)
+    expect(Object.keys(raw)).toEqual(keys)
+    raw.close()
+  })
+
+  it('statements stay better-sqlite3 Statements with the same enumerable shape', () => {
+    const Statement = Object.getPrototypeOf(bare.prepare('SELECT 1')).constructor
+    const stmt = db.prepare('SELECT * FROM notes')
+    expect(stmt).toBeInstanceOf(Statement)
+    expect(Object.keys(stmt)).toEqual(Object.keys(bare.prepare('SELECT * FROM notes')))
+    expect(stmt.source).toBe('SELECT * FROM notes')
+    expect(stmt.reader).toBe(true)
+    expect(stmt.readonly).toBe(true)
+    expect(stmt.database).toBe(db)
+  })
+
+  it('run/get/all/iterate return exactly what a bare connection returns', () => {
+    const insert = db.prepare('INSERT INTO notes (user_id, body) VALUES (?, ?)')
+    const info = insert.run(1, 'a')
+    expect(info).toEqual({ changes: 1, lastInsertRowid: 1 })
+    insert.run(2, 'b')
+    const q = 'SELECT * FROM notes ORDER BY id'
+    expect(db.prepare(q).all()).toEqual(bare.prepare(q).all())
+    expect(db.prepare('SELECT * FROM notes WHERE id = ?').get(2)).toEqual(
+      bare.prepare('SELECT * FROM notes WHERE id = ?').get(2),
+    )
+    expect(db.prepare('SELECT * FROM notes WHERE id = ?').get(99)).toBeUndefined()
+    expect([...db.prepare(q).iterate()]).toEqual(bare.prepare(q).all())
+    expect(db.prepare('SELECT * FROM notes WHERE id = @id').get({ id: 1 })).toMatchObject({ body: 'a' })
+  })
+
+  it('pluck/expand/raw/columns/bind/safeIntegers chain on the same statement and stay timed', () => {
+    db.prepare('INSERT INTO notes (user_id, body, big) VALUES (?, ?, ?)').run(1, 'x', 2n ** 60n)
+    db.prepare('INSERT INTO users (id, name) VALUES (1, ?)').run('ann')
+    const s = db.prepare('SELECT id FROM notes')
+    expect(s.pluck()).toBe(s)
+    expect(s.all()).toEqual([1])
+    expect(s.pluck(false).all()).toEqual([{ id: 1 }])
+    const j = db.prepare('SELECT n.id, u.name FROM notes n JOIN users u ON u.id = n.user_id')
+    expect(j.expand().get()).toEqual({ notes: { id: 1 }, users: { name: 'ann' } })
+    expect(j.raw().get()).toEqual([1, 'ann'])
+    expect(j.columns().map((c) => c.name)).toEqual(['id', 'name'])
+    const bound = db.prepare('SELECT body FROM notes WHERE id = ?').pluck().bind(1)
+    expect(bound.get()).toBe('x')
+    expect(() => bound.get(1)).toThrow(TypeError)
+    const big = db.prepare('SELECT big FROM notes').pluck()
+    expect(big.safeIntegers().get()).toBe(2n ** 60n)
+    // 6 results and the rejected bound.get(1), which counts as a failed execution
+    expect(opCount('SELECT notes')).toBe(7)
+    expect(errorCount('SELECT notes')).toBe(1)
+  })
+
+  it('exec, pragma, function, aggregate, table, serialize, backup, defaultSafeIntegers, unsafeMode and close work unchanged', async () => {
+    expect(db.exec('INSERT INTO users (name) VALUES (1)')).toBe(db)
+    expect(db.pragma('user_version', { simple: true })).toBe(0)
+    expect(db.pragma('table_info(users)')).toEqual(bare.pragma('table_info(users)'))
+    expect(opCount('PRAGMA user_version')).toBe(1)
+    expect(opCount('INSERT users')).toBe(1)
+
+    expect(db.function('twice', (x: number) => x * 2)).toBe(db)
+    expect(db.prepare('SELECT twice(21) AS v').pluck().get()).toBe(42)
+    db.aggregate('total', { start: 0, step: (t: number, v: number) => t + v })
+    db.exec('INSERT INTO users (name) VALUES (2), (3)')
+    expect(db.prepare('SELECT total(id) FROM users').pluck().get()).toBe(6)
+    db.table('seq', {
+      columns: ['v'],
+      *rows() {
+        for (let i = 0; i < 3; i++) yield { v: i }
+      },
+    })
+    expect(db.prepare('SELECT v FROM seq').pluck().all()).toEqual([0, 1, 2])
+    expect(opCount('SELECT seq')).toBe(1)
+
+    const buf = db.serialize()
+    expect(Buffer.isBuffer(buf)).toBe(true)
+    const copy = new Database(buf)
+    expect(copy.prepare('SELECT count(*) FROM users').pluck().get()).toBe(3)
+    copy.close()
+    const target = join(dir, 'backup.db')
+    const meta = await db.backup(target)
+    expect(meta.remainingPages).toBe(0)
+    expect(statSync(target).size).toBeGreaterThan(0)
+
+    expect(db.defaultSafeIntegers(false)).toBe(db)
+    expect(db.unsafeMode(false)).toBe(db)
+    expect(db.name).toBe(join(dir, 'app.db'))
+    expect(db.memory).toBe(false)
+    expect(db.readonly).toBe(false)
+    expect(db.close()).toBe(db)
+    expect(db.open).toBe(false)
+    expect(() => db.prepare('SELECT 1')).toThrow(TypeError)
+  })
+})
+
+describe('monitorDatabase: recording', () => {
+  it('names ops VERB table and interns each statement once, at prepare', () => {
+    const spy = vi.spyOn(monitor, 'op')
+    const insert = db.prepare('INSERT INTO notes (user_id, body) VALUES (?, ?)')
+    for (let i = 0; i < 10; i++) insert.run(i, `n${i}`)
+    db.prepare('UPDATE notes SET body = ? WHERE id = ?').run('z', 1)
+    db.prepare('DELETE FROM notes WHERE id = ?').run(2)
+    const get = db.prepare('SELECT * FROM notes WHERE id = ?')
+    for (let i = 0; i < 5; i++) get.get(i)
+    expect(spy.mock.calls.map((c) => c.join(' '))).toEqual([
+      'db INSERT notes',
+      'db UPDATE notes',
+      'db DELETE notes',
+      'db SELECT notes',
+    ])
+    expect(opCount('INSERT notes')).toBe(10)
+    expect(opCount('UPDATE notes')).toBe(1)
+    expect(opCount('DELETE notes')).toBe(1)
+    expect(opCount('SELECT notes')).toBe(5)
+  })
+
+  it('keeps redacted SQL and row counts, never bound values or literals', () => {
+    db.prepare('INSERT INTO notes (user_id, body) VALUES (?, ?)').run(7, 'secret-bound-value')
+    db.prepare("SELECT * FROM notes WHERE body != 'secret-literal' AND user_id IN (7, 8, 9)").all()
+    const json = JSON.stringify(monitor.recent(100))
+    expect(json).not.toContain('secret-bound-value')
+    expect(json).not.toContain('secret-literal')
+    const [sel] = events('SELECT notes')
+    expect(sel?.metadata).toEqual({ sql: 'SELECT * FROM notes WHERE body != ? AND user_id IN (?)', rows: 1 })
+    const [ins] = events('INSERT notes')
+    expect(ins?.metadata).toEqual({ sql: 'INSERT INTO notes (user_id, body) VALUES (?, ?)', rows: 1 })
+  })
+
+  it("sql: 'none' keeps no text, 'raw' keeps it as written", async () => {
+    for (const [mode, expected] of [
+      ['none', undefined],
+      ['raw', "SELECT 'lit' AS v"],
+    ] as const) {
+      const m = createMonitor({ sampling: 1 })
+      const d = monitorDatabase(new Database(':memory:'), m, { sql: mode })
+      d.prepare("SELECT 'lit' AS v").get()
+      expect(m.recent(1)[0]?.metadata?.sql).toBe(expected)
+      expect(m.recent(1)[0]?.metadata?.rows).toBe(1)
+      d.close()
+      await m.close()
+    }
+  })
+
+  it('a failing statement is recorded as an error and the very same error object is rethrown', () => {
+    const boom = new Error('boom from a user function')
+    db.function('explode', () => {
+      throw boom
+    })
+    const stmt = db.prepare('SELECT explode() FROM users')
+    db.exec("INSERT INTO users (name) VALUES ('a')")
+    let caught: unknown
+    try {
+      stmt.get()
+    } catch (err) {
+      caught = err
+    }
+    expect(caught).toBe(boom)
+    expect(errorCount('SELECT users')).toBe(1)
+    expect(events('SELECT users')[0]?.error).toContain('boom from a user function')
+
+    const insert = db.prepare('INSERT INTO notes (user_id, body) VALUES (?, ?)')
+    insert.run(1, 'dup')
+    let unique: unknown
+    try {
+      insert.run(1, 'dup')
+    } catch (err) {
+      unique = err
+    }
+    expect(unique).toBeInstanceOf(Database.SqliteError)
+    expect((unique as { code: string }).code).toBe('SQLITE_CONSTRAINT_UNIQUE')
+    expect(errorCount('INSERT notes')).toBe(1)
+
+    // A statement that does not compile counts as a failed query of its op.
+    expect(() => db.prepare('SELECT * FROM missing_table')).toThrow(Database.SqliteError)
+    expect(errorCount('SELECT missing_table')).toBe(1)
+    // Bad arguments too.
+    expect(() => db.prepare('SELECT * FROM notes WHERE id = ?').get()).toThrow(RangeError)
+    expect(() => db.exec('NOT SQL')).toThrow(Database.SqliteError)
+    expect(errorCount('NOT')).toBe(1)
+  })
+
+  it('iterate() is recorded once, when exhausted or closed, with the rows it yielded', () => {
+    const insert = db.prepare('INSERT INTO notes (user_id, body) VALUES (?, ?)')
+    for (let i = 0; i < 10; i++) insert.run(i, `n${i}`)
+    const stmt = db.prepare('SELECT * FROM notes')
+    const it = stmt.iterate()
+    expect(it.next().done).toBe(false)
+    expect(opCount('SELECT notes')).toBe(0)
+    let n = 1
+    for (const _ of it) n++
+    expect(n).toBe(10)
+    expect(opCount('SELECT notes')).toBe(1)
+    expect(events('SELECT notes')[0]?.metadata?.rows).toBe(10)
+    expect(it.next()).toEqual({ value: undefined, done: true })
+    expect(opCount('SELECT notes')).toBe(1)
+
+    // break → return() closes the iterator and the database is free again
+    let seen = 0
+    for (const _ of stmt.iterate()) {
+      if (++seen === 3) break
+    }
+    expect(opCount('SELECT notes')).toBe(2)
+    expect(events('SELECT notes')[0]?.metadata?.rows).toBe(3)
+    expect(db.prepare('SELECT count(*) FROM notes').pluck().get()).toBe(10)
+
+    // explicit return()
+    const it2 = stmt.iterate()
+    it2.next()
+    expect(it2.return?.()).toEqual({ value: undefined, done: true })
+    // 2 iterations, the count(*) above, this one
+    expect(opCount('SELECT notes')).toBe(4)
+
+    // an error in the middle is recorded once, and rethrown as is
+    const err = new Error('row 4')
+    db.function('check_id', (id: number) => {
+      if (id === 4) throw err
+      return id
+    })
+    const failing = db.prepare('SELECT check_id(id) FROM notes ORDER BY id')
+    expect(() => [...failing.iterate()]).toThrow(err)
+    expect(errorCount('SELECT notes')).toBe(1)
+    expect(events('SELECT notes')[0]?.metadata?.rows).toBe(3)
+  })
+
+  it('transactions (and their deferred/immediate/exclusive forms, nested) work unchanged and are timed', () => {
+    const insert = db.prepare('INSERT INTO notes (user_id, body) VALUES (?, ?)')
+    const inner = db.transaction((body: string) => {
+      insert.run(2, body)
+      if (body === 'bad') throw new Error('inner failed')
+    })
+    const outer = db.transaction((bodies: string[]) => {
+      expect(db.inTransaction).toBe(true)
+      for (const b of bodies) {
+        try {
+          inner(b)
+        } catch (err) {
+          if ((err as Error).message !== 'inner failed') throw err
+        }
+      }
+      return bodies.length
+    })
+    expect(outer.database).toBe(db)
+    expect(outer.default).toBe(outer)
+    expect(outer.deferred.immediate).toBe(outer.immediate)
+    expect(outer.exclusive.default).toBe(outer)
+    expect(outer(['a', 'bad', 'b'])).toBe(3)
+    expect(db.inTransaction).toBe(false)
+    expect(db.prepare('SELECT body FROM notes ORDER BY id').pluck().all()).toEqual(['a', 'b'])
+    expect(outer.immediate(['c'])).toBe(1)
+    expect(outer.exclusive(['d'])).toBe(1)
+    expect(outer.deferred(['e'])).toBe(1)
+    expect(db.prepare('SELECT count(*) FROM notes').pluck().get()).toBe(5)
+
+    const fail = new Error('whole transaction fails')
+    const bad = db.transaction(() => {
+      insert.run(3, 'rolled back')
+      throw fail
+    })
+    expect(() => bad()).toThrow(fail)
+    expect(db.prepare('SELECT count(*) FROM notes WHERE body = ?').pluck().get('rolled back')).toBe(0)
+    expect(() => db.transaction(async () => {})()).toThrow(/cannot return a promise/)
+    expect(() => db.transaction('nope' as never)).toThrow(TypeError)
+    // outer: 4 calls; inner: 6 calls, one failed; bad: 1 failed; async: 1 failed
+    expect(opCount('TRANSACTION')).toBe(12)
+    expect(errorCount('TRANSACTION')).toBe(3)
+  })
+
+  it('inside a request: counts queries and time on the context and tags events with its id', async () => {
+    const ctx: RequestContext = { requestId: 'req-42', dbQueries: 0, dbMs: 0 }
+    await monitor.runInRequest(ctx, async () => {
+      db.prepare('INSERT INTO notes (user_id, body) VALUES (?, ?)').run(1, 'x')
+      await new Promise((r) => setTimeout(r, 1))
+      db.prepare('SELECT * FROM notes').all()
+      db.pragma('user_version')
+    })
+    expect(ctx.dbQueries).toBe(3)
+    expect(ctx.dbMs).toBeGreaterThan(0)
+    expect(events('SELECT notes')[0]?.requestId).toBe('req-42')
+    db.prepare('SELECT * FROM users').all()
+    expect(events('SELECT users')[0]?.requestId).toBeNull()
+    expect(ctx.dbQueries).toBe(3)
+  })
+
+  it('slowMs forces slow queries to be kept even at sampling 0; explainSlow attaches the plan once per op per window', async () => {
+    const m = createMonitor({ sampling: 0 })
+    const d = monitorDatabase(new Database(':memory:'), m, { slowMs: 0, explainSlow: true })
+    d.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)')
+    const q = d.prepare('SELECT * FROM t WHERE id = ?')
+    q.get(1)
+    q.get(2)
+    d.prepare('SELECT * FROM t WHERE v = ?').all('x')
+    const kept = m.byType('db').filter((e) => e.name === 'SELECT t')
+    expect(kept).toHaveLength(3)
+    const plans = kept.map((e) => e.metadata?.plan)
+    expect(plans.filter((p) => p !== undefined)).toHaveLength(1)
+    expect(plans[2]).toMatch(/SEARCH t USING INTEGER PRIMARY KEY/)
+    expect(JSON.stringify(kept)).not.toContain('"x"')
+    d.close()
+    await m.close()
+  })
+
+  it('a disabled monitor installs nothing', () => {
+    const raw = new Database(':memory:')
+    const out = monitorDatabase(raw, createMonitor({ enabled: false }))
+    expect(out).toBe(raw)
+    expect(Object.getOwnPropertyNames(raw)).toEqual(Object.getOwnPropertyNames(new Database(':memory:')))
+    expect(raw.prepare).toBe(Database.prototype.prepare)
+    raw.close()
+  })
+
+  it('rejects bad input with errors that say what is accepted', () => {
+    const m = createMonitor()
+    expect(() => monitorDatabase({} as never, m)).toThrow(/db must be a better-sqlite3 Database/)
+    expect(() => monitorDatabase(new Database(':memory:'), {} as never)).toThrow(/monitor must be a monitor/)
+    expect(() => monitorDatabase(new Database(':memory:'), m, { sql: 'full' as never })).toThrow(
+      /'none', 'redacted' or 'raw'/,
+    )
+    expect(() => monitorDatabase(new Database(':memory:'), m, { slowMs: -1 })).toThrow(
+      /slowMs = -1.*0 to 3600000/,
+    )
+    expect(() => monitorDatabase(db, m)).toThrow(/already monitored/)
+  })
+})

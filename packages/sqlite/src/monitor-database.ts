@@ -1,0 +1,402 @@
+import { checkNumber, type Monitor, type OpHandle, type RequestContext } from '@perf/core'
+import type BetterSqlite3 from 'better-sqlite3'
+import { redactSql } from './redact-sql.js'
+import { statementName } from './statement-name.js'
+
+/** How much SQL text kept events carry. */
+export type SqlTextMode = 'none' | 'redacted' | 'raw'
+
+/** Options of {@link monitorDatabase}. */
+export interface MonitorDatabaseOptions {
+  /**
+   * Queries at least this slow are always kept (and explained with `explainSlow`). Default: the
+   * monitor's `slowMs` for type `db`. The monitor's own slow flag and counts follow its config.
+   */
+  slowMs?: number
+  /**
+   * SQL text on kept events: `'redacted'` (default) replaces every literal by `?`; `'raw'` keeps
+   * the statement as written (only when you know it holds no personal data); `'none'` keeps none.
+   * Bound parameter values are never kept.
+   */
+  sql?: SqlTextMode
+  /** Attach `EXPLAIN QUERY PLAN` to a slow SELECT, once per op per monitor window. Default false. */
+  explainSlow?: boolean
+}
+
+const MONITORED: unique symbol = Symbol.for('@perf/sqlite.monitored')
+const PLAN_MAX = 1000
+
+type Fn = (...args: unknown[]) => unknown
+type Db = BetterSqlite3.Database
+type Stmt = BetterSqlite3.Statement
+
+/** Mutable metadata reused across a statement's executions (the monitor copies what it keeps). */
+interface Meta {
+  [key: string]: unknown
+  sql?: string
+  rows?: number
+  plan?: string
+}
+
+/** Per-statement state, built once at `prepare`. */
+interface StatementState {
+  readonly op: OpHandle
+  readonly source: string
+  readonly select: boolean
+  readonly meta: Meta
+  readonly opts: { metadata: Meta; requestId: string | undefined; error: unknown; force: boolean | undefined }
+}
+
+/**
+ * Instruments a better-sqlite3 `Database` in place and returns it: every statement execution
+ * (`run`, `get`, `all`, `iterate`), `exec`, `pragma` and transaction is timed and recorded as type
+ * `db`, named `VERB table` from its SQL (computed once, at `prepare`). The object stays the same
+ * `Database` (same identity, same `instanceof`); statements stay better-sqlite3 `Statement`s;
+ * return values and thrown errors are untouched. Statements prepared before this call are not timed.
+ *
+ * Inside a request tracked by an HTTP adapter, each query adds to the request's `dbQueries` and
+ * `dbMs` and its kept event carries the request id.
+ *
+ * @example
+ * const db = monitorDatabase(new Database('app.db'), monitor, { slowMs: 100, sql: 'redacted' })
+ */
+export function monitorDatabase<D extends Db>(
+  db: D,
+  monitor: Monitor,
+  options: MonitorDatabaseOptions = {},
+): D {
+  if (db === null || typeof db !== 'object' || typeof (db as { prepare?: unknown }).prepare !== 'function') {
+    throw new TypeError(
+      `monitorDatabase(db): db must be a better-sqlite3 Database, got ${db === null ? 'null' : typeof db}`,
+    )
+  }
+  if (monitor === null || typeof monitor !== 'object' || typeof monitor.op !== 'function') {
+    throw new TypeError('monitorDatabase(db, monitor): monitor must be a monitor from createMonitor()')
+  }
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError('monitorDatabase(db, monitor, options): options must be an object')
+  }
+  const config = monitor.config
+  const slowMs = checkNumber(
+    'monitorDatabase options.slowMs',
+    options.slowMs ?? config.slowMs.db ?? config.slowMs.default,
+    {
+      min: 0,
+      max: 3_600_000,
+    },
+  )
+  const mode = options.sql ?? 'redacted'
+  if (mode !== 'none' && mode !== 'redacted' && mode !== 'raw') {
+    throw new TypeError(
+      `monitorDatabase options.sql = ${JSON.stringify(mode)} is not valid: expected 'none', 'redacted' or 'raw'`,
+    )
+  }
+  const explainSlow = options.explainSlow ?? false
+  if (typeof explainSlow !== 'boolean') {
+    throw new TypeError(
+      `monitorDatabase options.explainSlow = ${String(explainSlow)} is not valid: expected true or false`,
+    )
+  }
+  if (!monitor.enabled) return db
+  const record = db as unknown as Record<PropertyKey, unknown>
+  if (record[MONITORED] !== undefined) {
+    throw new Error('monitorDatabase(db): this database is already monitored; monitor it once')
+  }
+  define(db, MONITORED, true)
+  const contextOn = monitor.enableRequestContext()
+  const rawPrepare = db.prepare as unknown as (this: Db, sql: string) => Stmt
+  const rawExec = db.exec as unknown as Fn
+  const rawPragma = db.pragma as unknown as Fn
+  const rawTransaction = db.transaction as unknown as (this: Db, fn: Fn) => Fn & Record<string, Fn>
+  /** When each op was last explained (explainSlow). */
+  const explained = new Map<string, number>()
+
+  const sqlText = (source: string): string | undefined =>
+    mode === 'redacted' ? redactSql(source) : mode === 'raw' ? source.slice(0, 2000) : undefined
+
+  const newState = (source: string, name: string): StatementState => {
+    const meta: Meta = {}
+    const text = sqlText(source)
+    if (text !== undefined) meta.sql = text
+    return {
+      op: monitor.op('db', name),
+      source,
+      select: /^\s*(?:SELECT|WITH|VALUES)\b/i.test(source),
+      meta,
+      opts: { metadata: meta, requestId: undefined, error: undefined, force: undefined },
+    }
+  }
+
+  /** Records one execution. Never throws: a failure here is counted by the monitor. */
+  const finish = (
+    st: StatementState,
+    ms: number,
+    rows: number,
+    error: unknown,
+    db: Db,
+    args: unknown[],
+  ): void => {
+    try {
+      let ctx: RequestContext | undefined
+      if (contextOn) {
+        ctx = monitor.currentRequest()
+        if (ctx !== undefined) {
+          ctx.dbQueries++
+          ctx.dbMs += ms
+        }
+      }
+      const opts = st.opts
+      const slow = ms >= slowMs
+      let metadata = st.meta
+      metadata.rows = rows
+      if (slow && explainSlow && st.select && error === undefined) {
+        const plan = explain(st, db, args)
+        if (plan !== undefined) metadata = { ...metadata, plan }
+      }
+      opts.metadata = metadata
+      opts.requestId = ctx?.requestId
+      opts.error = error
+      opts.force = slow ? true : undefined
+      st.op.record(ms, opts)
+      opts.metadata = st.meta
+    } catch (err) {
+      monitor.reportInternalError('@perf/sqlite', err)
+    }
+  }
+
+  const explain = (st: StatementState, db: Db, args: unknown[]): string | undefined => {
+    const now = Date.now()
+    const last = explained.get(st.op.name)
+    if (last !== undefined && now - last < config.windowMs) return undefined
+    explained.set(st.op.name, now)
+    try {
+      const rows = rawPrepare.call(db, `EXPLAIN QUERY PLAN ${st.source}`).all(...args) as {
+        id: number
+        parent: number
+        detail: string
+      }[]
+      const depth = new Map<number, number>()
+      const lines = rows.map((r) => {
+        const d = (depth.get(r.parent) ?? -1) + 1
+        depth.set(r.id, d)
+        return `${'  '.repeat(d)}${r.detail}`
+      })
+      const plan = lines.join('\n')
+      return plan.length > PLAN_MAX ? `${plan.slice(0, PLAN_MAX - 1)}…` : plan
+    } catch (err) {
+      return `unavailable: ${err instanceof Error ? err.message : String(err)}`.slice(0, 200)
+    }
+  }
+
+  const instrument = (stmt: Stmt, st: StatementState): void => {
+    const proto = stmt as unknown as Record<string, Fn>
+    const nativeRun = proto.run!
+    const nativeGet = proto.get!
+    const nativeAll = proto.all!
+    const nativeIterate = proto.iterate!
+    define(stmt, 'run', function run(this: Stmt, ...args: unknown[]) {
+      const t0 = performance.now()
+      let out: BetterSqlite3.RunResult
+      try {
+        out = nativeRun.apply(this, args) as BetterSqlite3.RunResult
+      } catch (err) {
+        finish(st, performance.now() - t0, 0, err, this.database, args)
+        throw err
+      }
+      finish(st, performance.now() - t0, out.changes, undefined, this.database, args)
+      return out
+    })
+    define(stmt, 'get', function get(this: Stmt, ...args: unknown[]) {
+      const t0 = performance.now()
+      let out: unknown
+      try {
+        out = nativeGet.apply(this, args)
+      } catch (err) {
+        finish(st, performance.now() - t0, 0, err, this.database, args)
+        throw err
+      }
+      finish(st, performance.now() - t0, out === undefined ? 0 : 1, undefined, this.database, args)
+      return out
+    })
+    define(stmt, 'all', function all(this: Stmt, ...args: unknown[]) {
+      const t0 = performance.now()
+      let out: unknown[]
+      try {
+        out = nativeAll.apply(this, args) as unknown[]
+      } catch (err) {
+        finish(st, performance.now() - t0, 0, err, this.database, args)
+        throw err
+      }
+      finish(st, performance.now() - t0, out.length, undefined, this.database, args)
+      return out
+    })
+    define(stmt, 'iterate', function iterate(this: Stmt, ...args: unknown[]) {
+      const t0 = performance.now()
+      const database = this.database
+      let it: IterableIterator<unknown>
+      try {
+        it = nativeIterate.apply(this, args) as IterableIterator<unknown>
+      } catch (err) {
+        finish(st, performance.now() - t0, 0, err, database, args)
+        throw err
+      }
+      // Time spent inside SQLite: the iterate() call and every next()/return() until the end.
+      let spent = performance.now() - t0
+      let rows = 0
+      let open = true
+      const nativeNext = it.next as unknown as Fn
+      const nativeReturn = it.return as unknown as Fn
+      const close = (error: unknown): void => {
+        if (!open) return
+        open = false
+        finish(st, spent, rows, error, database, args)
+      }
+      define(it, 'next', function next(this: unknown, ...a: unknown[]) {
+        const t = performance.now()
+        let r: IteratorResult<unknown>
+        try {
+          r = nativeNext.apply(this, a) as IteratorResult<unknown>
+        } catch (err) {
+          spent += performance.now() - t
+          close(err)
+          throw err
+        }
+        spent += performance.now() - t
+        if (r.done === true) close(undefined)
+        else if (open) rows++
+        return r
+      })
+      define(it, 'return', function return_(this: unknown, ...a: unknown[]) {
+        const t = performance.now()
+        let r: unknown
+        try {
+          r = nativeReturn.apply(this, a)
+        } catch (err) {
+          spent += performance.now() - t
+          close(err)
+          throw err
+        }
+        spent += performance.now() - t
+        close(undefined)
+        return r
+      })
+      return it
+    })
+  }
+
+  define(db, 'prepare', function prepare(this: Db, sql: string) {
+    if (typeof sql !== 'string') return rawPrepare.call(this, sql)
+    let st: StatementState | undefined
+    try {
+      st = newState(sql, statementName(sql))
+    } catch (err) {
+      monitor.reportInternalError('@perf/sqlite prepare', err)
+    }
+    const t0 = performance.now()
+    let stmt: Stmt
+    try {
+      stmt = rawPrepare.call(this, sql)
+    } catch (err) {
+      // A statement that does not compile is a failed query of its op.
+      if (st !== undefined) finish(st, performance.now() - t0, 0, err, this, [])
+      throw err
+    }
+    if (st !== undefined) instrument(stmt, st)
+    return stmt
+  })
+
+  /** States of SQL run through exec/pragma, by text (bounded: these are a program's fixed strings). */
+  const adhoc = new Map<string, StatementState>()
+  const adhocState = (sql: string, name: () => string): StatementState | undefined => {
+    let st = adhoc.get(sql)
+    if (st === undefined) {
+      try {
+        st = newState(sql, name())
+      } catch (err) {
+        monitor.reportInternalError('@perf/sqlite', err)
+        return undefined
+      }
+      if (adhoc.size < 500) adhoc.set(sql, st)
+    }
+    return st
+  }
+
+  define(db, 'exec', function exec(this: Db, sql: string) {
+    const st = typeof sql === 'string' ? adhocState(sql, () => statementName(sql)) : undefined
+    const t0 = performance.now()
+    try {
+      rawExec.call(this, sql)
+    } catch (err) {
+      if (st !== undefined) finish(st, performance.now() - t0, 0, err, this, [])
+      throw err
+    }
+    if (st !== undefined) finish(st, performance.now() - t0, 0, undefined, this, [])
+    return this
+  })
+
+  define(db, 'pragma', function pragma(this: Db, source: string, opts?: unknown) {
+    const st =
+      typeof source === 'string'
+        ? adhocState(`PRAGMA ${source}`, () => statementName(`PRAGMA ${source}`))
+        : undefined
+    const t0 = performance.now()
+    let out: unknown
+    try {
+      out = rawPragma.call(this, source, opts)
+    } catch (err) {
+      if (st !== undefined) finish(st, performance.now() - t0, 0, err, this, [])
+      throw err
+    }
+    if (st !== undefined)
+      finish(st, performance.now() - t0, Array.isArray(out) ? out.length : 1, undefined, this, [])
+    return out
+  })
+
+  const txState = newState('', 'TRANSACTION')
+  delete txState.meta.sql
+  define(db, 'transaction', function transaction(this: Db, fn: Fn) {
+    const original = rawTransaction.call(this, fn)
+    const variants = ['default', 'deferred', 'immediate', 'exclusive'] as const
+    const wrapped: Record<string, Fn> = {}
+    for (const v of variants) {
+      const inner = original[v]!
+      wrapped[v] = function sqliteTransaction(this: unknown, ...args: unknown[]) {
+        const t0 = performance.now()
+        let out: unknown
+        try {
+          out = inner.apply(this, args)
+        } catch (err) {
+          recordTx(performance.now() - t0, err)
+          throw err
+        }
+        recordTx(performance.now() - t0, undefined)
+        return out
+      }
+    }
+    // Same shape as better-sqlite3's: every variant carries all variants and `database`.
+    const props: PropertyDescriptorMap = { database: { value: this, enumerable: true } }
+    for (const v of variants) props[v] = { value: wrapped[v] }
+    for (const v of variants) Object.defineProperties(wrapped[v]!, props)
+    return wrapped.default!
+  })
+
+  /** A transaction's own time; its statements are already counted in the request. */
+  const recordTx = (ms: number, error: unknown): void => {
+    try {
+      const ctx = contextOn ? monitor.currentRequest() : undefined
+      const opts = txState.opts
+      opts.requestId = ctx?.requestId
+      opts.error = error
+      opts.force = ms >= slowMs ? true : undefined
+      txState.op.record(ms, opts)
+    } catch (err) {
+      monitor.reportInternalError('@perf/sqlite', err)
+    }
+  }
+
+  return db
+}
+
+function define(target: object, key: PropertyKey, value: unknown): void {
+  Object.defineProperty(target, key, { value, writable: true, configurable: true, enumerable: false })
+}
