@@ -177,13 +177,23 @@ export interface SparseHistogram {
 
 /** Trims zero runs at both ends of a count array. */
 export function sparse(lo: number, counts: ArrayLike<number>): SparseHistogram {
-  let a = 0
-  let b = counts.length
+  return sparseOf(counts, 0, counts.length, lo)
+}
+
+/** Like {@link sparse} over `counts[from..to)`, where `counts[k]` is bucket `offset + k`. */
+export function sparseOf(
+  counts: ArrayLike<number>,
+  from: number,
+  to: number,
+  offset: number,
+): SparseHistogram {
+  let a = from
+  let b = to
   while (a < b && counts[a] === 0) a++
   while (b > a && counts[b - 1] === 0) b--
   const out: number[] = new Array(b - a)
   for (let k = a; k < b; k++) out[k - a] = counts[k]!
-  return { offset: a === b ? 0 : lo + a, counts: out }
+  return { offset: a === b ? 0 : offset + a, counts: out }
 }
 
 /** Percentiles reported for every op. */
@@ -214,17 +224,29 @@ export function quantile(h: HistogramData, total: number, q: number, min: number
 
 /** p50/p90/p95/p99 in one pass. */
 export function percentiles(h: HistogramData, total: number, min: number, max: number): Percentiles {
+  return percentilesOf(h.counts, 0, h.counts.length, h.offset, total, min, max)
+}
+
+/** p50/p90/p95/p99 over `counts[from..to)`, where `counts[k]` is bucket `offset + k`. */
+export function percentilesOf(
+  counts: ArrayLike<number>,
+  from: number,
+  to: number,
+  offset: number,
+  total: number,
+  min: number,
+  max: number,
+): Percentiles {
   const out: Percentiles = { p50Ms: 0, p90Ms: 0, p95Ms: 0, p99Ms: 0 }
   if (total <= 0) return out
   const keys = ['p50Ms', 'p90Ms', 'p95Ms', 'p99Ms'] as const
-  const c = h.counts
   let q = 0
   let rank = Math.max(1, Math.ceil(QS[0] * total))
   let seen = 0
-  for (let k = 0; k < c.length && q < QS.length; k++) {
-    seen += c[k]!
+  for (let k = from; k < to && q < QS.length; k++) {
+    seen += counts[k]!
     while (q < QS.length && seen >= rank) {
-      out[keys[q]!] = clamp(bucketValue(h.offset + k), min, max)
+      out[keys[q]!] = clamp(bucketValue(offset + k), min, max)
       q++
       if (q < QS.length) rank = Math.max(1, Math.ceil(QS[q]! * total))
     }

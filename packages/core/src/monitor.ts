@@ -1,12 +1,12 @@
 import { checkRate, type MonitorConfig, type MonitorOptions, redactMatcher, resolveConfig } from './config.js'
 import { type ContextStorage, createContextStorage, type RequestContext } from './context.js'
 import type { PerfEvent, RecordOptions } from './event.js'
-import { BUCKETS, percentiles, type SparseHistogram, sparse } from './histogram.js'
+import { BUCKETS, percentilesOf, type SparseHistogram, sparse, sparseOf } from './histogram.js'
 import { COUNT, ERRORS, FIELDS, MAX, MIN, OpStats, SLOW, STATUS, SUM } from './op-stats.js'
 import { Redactor } from './redact.js'
 import { EventRing, FLAG_ERROR, FLAG_SLOW } from './ring-buffer.js'
 import type { OpAggregate, ProcessSample, Sink } from './sink.js'
-import type { Snapshot, SnapshotOptions, Stats, Totals, TypeSnapshot } from './snapshot.js'
+import type { Snapshot, SnapshotOptions, Stats, Totals, TypeSnapshot, WindowStats } from './snapshot.js'
 
 /** Names longer than this are truncated when interned. */
 export const MAX_NAME_LENGTH = 200
@@ -532,9 +532,8 @@ class MonitorImpl implements Monitor {
       this.typeScratch.fill(0)
       const typeAcc = newAcc()
       const opSnaps = ops.map((op) => this.opSnapshot(op, typeAcc, histograms))
-      const typeStats = finish(typeAcc, this.typeScratch, false)
       types[state.type] = {
-        ...typeStats.stats,
+        ...windowStats(typeAcc, this.typeScratch, 0, BUCKETS),
         sampling: state.sampling,
         slowMs: state.slowMs,
         foldedEvents: state.folded,
@@ -594,29 +593,42 @@ class MonitorImpl implements Monitor {
     mergeAcc(typeAcc, acc)
     const typeScratch = this.typeScratch
     for (let j = lo; j < hi; j++) typeScratch[j]! += scratch[j]!
-    // all-time also includes the current slice, which is part of the window but not yet retired.
-    const curRow = this.cur * FIELDS
-    const allCount = op.totalScalars[COUNT]! + op.scalars[curRow + COUNT]!
-    const out = finish(acc, scratch, histograms, lo, hi)
+    // All-time figures are the retired totals plus the current slice (not yet retired).
+    const t = op.totalScalars
+    const c = op.scalars
+    const cr = this.cur * FIELDS
     const snap: Stats = {
-      ...out.stats,
       type: op.type,
       name: op.name,
-      totalCount: allCount,
-      totalErrors: op.totalScalars[ERRORS]! + op.scalars[curRow + ERRORS]!,
-      totalSumMs: op.totalScalars[SUM]! + op.scalars[curRow + SUM]!,
-    } as Stats
-    if (acc.status.some((v) => v > 0) || op.totalScalars.subarray(STATUS, STATUS + 5).some((v) => v > 0)) {
-      snap.status = statusClasses(acc.status)
+      ...windowStats(acc, scratch, lo, hi),
+      totalCount: t[COUNT]! + c[cr + COUNT]!,
+      totalErrors: t[ERRORS]! + c[cr + ERRORS]!,
+      totalSumMs: t[SUM]! + c[cr + SUM]!,
+    }
+    const st = acc.status
+    if (
+      st[0]! +
+        st[1]! +
+        st[2]! +
+        st[3]! +
+        st[4]! +
+        t[STATUS]! +
+        t[STATUS + 1]! +
+        t[STATUS + 2]! +
+        t[STATUS + 3]! +
+        t[STATUS + 4]! >
+      0
+    ) {
+      snap.status = statusClasses(st)
       const total = [0, 0, 0, 0, 0]
-      for (let k = 0; k < 5; k++) total[k] = op.totalScalars[STATUS + k]! + op.scalars[curRow + STATUS + k]!
+      for (let k = 0; k < 5; k++) total[k] = t[STATUS + k]! + c[cr + STATUS + k]!
       snap.totalStatus = statusClasses(total)
     }
     if (histograms) {
-      snap.histogram = out.histogram ?? { offset: 0, counts: [] }
+      snap.histogram = sparseOf(scratch, lo, Math.max(lo, hi), 0)
       snap.totalHistogram = this.totalHistogram(op)
     }
-    scratch.fill(0, lo < hi ? lo : 0, lo < hi ? hi : 0)
+    if (lo < hi) scratch.fill(0, lo, hi)
     return snap
   }
 
@@ -799,22 +811,18 @@ function mergeAcc(into: Acc, from: Acc): void {
   for (let k = 0; k < 5; k++) into.status[k]! += from.status[k]!
 }
 
-function finish(acc: Acc, scratch: Float64Array, withHistogram: boolean, lo = 0, hi = BUCKETS) {
-  const min = acc.count > 0 ? acc.min : 0
-  const data = { offset: lo, counts: lo < hi ? scratch.subarray(lo, hi) : scratch.subarray(0, 0) }
-  const p = percentiles(data, acc.count, min, acc.max)
+function windowStats(acc: Acc, counts: Float64Array, lo: number, hi: number): WindowStats {
+  const n = acc.count
+  const min = n > 0 ? acc.min : 0
   return {
-    stats: {
-      count: acc.count,
-      errors: acc.errors,
-      slow: acc.slow,
-      errorRate: acc.count > 0 ? acc.errors / acc.count : 0,
-      avgMs: acc.count > 0 ? acc.sum / acc.count : 0,
-      minMs: min,
-      maxMs: acc.max,
-      ...p,
-    },
-    histogram: withHistogram && acc.count > 0 ? sparse(data.offset, data.counts) : undefined,
+    count: n,
+    errors: acc.errors,
+    slow: acc.slow,
+    errorRate: n > 0 ? acc.errors / n : 0,
+    avgMs: n > 0 ? acc.sum / n : 0,
+    minMs: min,
+    maxMs: acc.max,
+    ...percentilesOf(counts, lo, Math.max(lo, hi), 0, n, min, acc.max),
   }
 }
 
