@@ -1,0 +1,398 @@
+// HTTP overhead: hello-world throughput per framework, bare vs @perf (sampling 0.1 and 1.0) vs the
+// monitors a user would pick instead. Method in bench/README.md; contract of the output in the same file.
+//
+//   node http.mjs [--quick] [--rounds 5] [--duration 5] [--warmup 1]
+//                 [--frameworks express,fastify,hono] [--variants bare,perf-0.1,...]
+import { execFile, execFileSync, spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { cpus } from 'node:os'
+import autocannon from 'autocannon'
+import { emit, flag, quick, round, summary } from './lib/result.mjs'
+
+const ROUNDS = Number(flag('rounds', quick ? '1' : '5'))
+const DURATION = Number(flag('duration', quick ? '1' : '5'))
+const WARMUP = Number(flag('warmup', quick ? '0.5' : '1'))
+const FIRST_WARMUP = quick ? 1 : 3
+const CONNECTIONS = 100
+const PIPELINING = 10
+const TARGETS = { express: 1, fastify: 2, hono: 2 }
+// wrk (C) is the default where installed: autocannon (JS) saturates its own CPU before fastify or hono do.
+const LOADER = flag('loader', hasWrk() ? 'wrk' : 'autocannon')
+if (LOADER !== 'wrk' && LOADER !== 'autocannon') {
+  throw new RangeError(`--loader ${LOADER} is not valid: expected wrk or autocannon`)
+}
+
+const VARIANTS = {
+  express: ['perf-0.1', 'perf-1.0', 'express-prom-bundle', 'express-status-monitor', 'otel'],
+  fastify: ['perf-0.1', 'perf-1.0', 'fastify-metrics', 'otel'],
+  hono: ['perf-0.1', 'perf-1.0', '@hono/prometheus', 'otel'],
+}
+const LABELS = {
+  bare: 'bare',
+  'perf-0.1': '@perf, sampling 0.1',
+  'perf-1.0': '@perf, sampling 1.0',
+  otel: 'OpenTelemetry (sdk-node, http + framework instrumentation)',
+}
+const frameworks = flag('frameworks', 'express,fastify,hono').split(',')
+const onlyVariants = flag('variants')?.split(',')
+
+for (const [name, value] of [
+  ['rounds', ROUNDS],
+  ['duration', DURATION],
+  ['warmup', WARMUP],
+]) {
+  if (!Number.isFinite(value) || value <= 0 || value > 600) {
+    throw new RangeError(`--${name} ${value} is not valid: expected a number from 0 to 600`)
+  }
+}
+for (const fw of frameworks) {
+  if (!(fw in VARIANTS)) throw new RangeError(`--frameworks: unknown ${fw}; expected express, fastify, hono`)
+}
+
+// Pin ourselves (the load generator) to CPU 1 and the servers to CPU 0 where we can.
+const pinning = canPin()
+if (pinning) execFileSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' })
+const CLK_TCK = clockTicks()
+
+let failed = false
+const notes = [
+  `Hello-world GET / on 127.0.0.1; ${LOADER === 'wrk' ? 'wrk (1 thread)' : 'autocannon'} with ${CONNECTIONS} connections, pipelining ${PIPELINING}; ` +
+    `${ROUNDS} interleaved round(s) of ${DURATION} s per variant after ${WARMUP} s of warm-up each ` +
+    `(${FIRST_WARMUP} s when a server starts). ` +
+    (pinning
+      ? 'Each server in its own process pinned to CPU 0 (taskset), the load generator on CPU 1.'
+      : 'CPU pinning unavailable (fewer than 2 CPUs or no taskset): server and load generator share CPUs.'),
+  'Loss = 1 − (variant req/s ÷ mean of the bare runs bracketing it in the same round); the figure is the ' +
+    'median over rounds, with min–max. CPU µs/req is the server process’s CPU time over requests answered.',
+]
+
+const tables = []
+for (const fw of frameworks) {
+  const variants = ['bare', ...VARIANTS[fw]].filter(
+    (v) => onlyVariants === undefined || onlyVariants.includes(v),
+  )
+  if (!variants.includes('bare')) variants.unshift('bare')
+  tables.push(await benchFramework(fw, variants))
+}
+
+for (const t of tables) emit(t)
+process.exit(failed ? 1 : 0)
+
+/**
+ * Starts every variant's server, warms each, then measures in interleaved rounds.
+ * @param {string} fw
+ * @param {string[]} variants
+ */
+async function benchFramework(fw, variants) {
+  console.log(`\n== ${fw}: ${variants.join(', ')}`)
+  /** @type {Map<string, Server>} */
+  const servers = new Map()
+  const skipped = []
+  for (const v of variants) {
+    try {
+      servers.set(v, await startServer(fw, v))
+    } catch (err) {
+      const msg = String(err instanceof Error ? err.message : err)
+      const missing = /ERR_MODULE_NOT_FOUND|Cannot find (module|package)/.test(msg)
+      console.log(`  ${v}: not available — ${msg.split('\n')[0]}`)
+      skipped.push(
+        `${label(v)}: not measured (${missing ? 'package not built or not installed' : msg.split('\n')[0]})`,
+      )
+      if (v === 'bare' || !missing) failed = true
+    }
+  }
+  try {
+    const bare = servers.get('bare')
+    if (bare === undefined) throw new Error(`${fw}: the bare server did not start`)
+    for (const [v, s] of servers) {
+      await load(s, FIRST_WARMUP)
+      console.log(`  warmed ${v}`)
+    }
+    const others = [...servers.keys()].filter((v) => v !== 'bare')
+    /** @type {Map<string, { rps: number[], cpu: number[], ratio: number[] }>} */
+    const data = new Map([...servers.keys()].map((v) => [v, { rps: [], cpu: [], ratio: [] }]))
+    const bareRuns = []
+    bareRuns.push(await measure(bare, data.get('bare')))
+    for (let r = 0; r < ROUNDS; r++) {
+      const order = others.map((_, i) => others[(i + r) % others.length])
+      const runs = []
+      for (const v of order) runs.push([v, await measure(servers.get(v), data.get(v))])
+      const after = await measure(bare, data.get('bare'))
+      const reference = (bareRuns[bareRuns.length - 1] + after) / 2
+      bareRuns.push(after)
+      for (const [v, rps] of runs) data.get(v).ratio.push(rps / reference)
+      console.log(
+        `  round ${r + 1}/${ROUNDS}: bare ${fmt(reference)} req/s; ` +
+          runs.map(([v, rps]) => `${v} ${fmt(rps)} (${pct(1 - rps / reference)})`).join('; '),
+      )
+    }
+
+    // Every monitor must have seen the traffic it was sent (ours exactly: counts are never sampled).
+    const checks = new Map()
+    for (const [v, s] of servers) {
+      if (v === 'bare') continue
+      const c = await s.check()
+      checks.set(v, c)
+      const ok = c.recorded >= s.answered && c.recorded <= s.sent
+      const line = `  ${v}: recorded ${c.recorded} of ${s.answered} answered (${s.sent} sent)${c.note ? `; ${c.note}` : ''}`
+      console.log(ok || !c.exact ? line : `${line}  << MISMATCH`)
+      if (v.startsWith('perf-') && !ok) failed = true
+    }
+    for (const [v, s] of servers) {
+      if (s.errors > 0) {
+        console.log(`  ${v}: ${s.errors} failed or non-2xx responses`)
+        if (v === 'bare' || v.startsWith('perf-')) failed = true
+      }
+    }
+
+    const bareRps = summary(data.get('bare').rps)
+    const bareCpu = summary(data.get('bare').cpu).median
+    const util = bareCpu * bareRps.median * 1e-6
+    if (util < 0.9) {
+      notes.push(
+        `${fw}: the bare server used ${Math.round(util * 100)}% of its CPU, so the load generator (or another ` +
+          'process on the machine) limited throughput; CPU µs/req is then the fairer comparison.',
+      )
+    }
+    const rows = [
+      {
+        name: `${fw} bare`,
+        value: round(bareRps.median, 4),
+        unit: 'req/s',
+        min: round(bareRps.min, 4),
+        max: round(bareRps.max, 4),
+        note: `${round(bareCpu)} µs CPU/req; ${Math.round(util * 100)}% of a CPU; RSS ${servers.get('bare').rssMb()} MB`,
+      },
+    ]
+    const losses = new Map()
+    for (const v of others) {
+      const d = data.get(v)
+      const loss = summary(d.ratio.map((x) => (1 - x) * 100))
+      losses.set(v, loss.median)
+      const rps = summary(d.rps)
+      const cpu = summary(d.cpu).median
+      const c = checks.get(v)
+      const row = {
+        name: `${fw} + ${label(v)}`,
+        value: round(loss.median, 3),
+        unit: '% throughput loss',
+        min: round(loss.min, 3),
+        max: round(loss.max, 3),
+        note:
+          `${fmt(rps.median)} req/s (${fmt(rps.min)}–${fmt(rps.max)}); ${round(cpu)} µs CPU/req ` +
+          `(${cpu >= bareCpu ? '+' : ''}${round(cpu - bareCpu)}); RSS ${servers.get(v).rssMb()} MB; ` +
+          `recorded ${c.recorded}/${servers.get(v).answered}${c.note ? ` (${c.note})` : ''}`,
+      }
+      if (v === 'perf-0.1') {
+        row.target = `≤ ${TARGETS[fw]}%`
+        row.pass = loss.median <= TARGETS[fw]
+      }
+      rows.push(row)
+    }
+    if (losses.has('perf-0.1') && losses.size > 2) {
+      const ours = losses.get('perf-0.1')
+      const peers = [...losses].filter(([v]) => !v.startsWith('perf-'))
+      const best = peers.reduce((a, b) => (b[1] < a[1] ? b : a))
+      rows.push({
+        name: `${fw}: @perf (0.1) loss vs the lightest peer (${label(best[0])})`,
+        value: round(ours - best[1], 3),
+        unit: 'percentage points',
+        target: '< 0 (ours smallest)',
+        pass: ours < best[1],
+      })
+    }
+    for (const [v, s] of servers) console.log(`  ${v}: ${s.answered} answered, RSS ${s.rssMb()} MB`)
+    return {
+      title: `HTTP: ${fw} hello world — throughput loss vs bare`,
+      command: `pnpm bench:http -- --frameworks ${fw}`,
+      rows,
+      notes: [...notes.splice(0), ...skipped],
+    }
+  } finally {
+    for (const s of servers.values()) s.stop()
+  }
+}
+
+/**
+ * @typedef {object} Server
+ * @property {number} port
+ * @property {number} pid
+ * @property {number} sent      requests sent, all runs
+ * @property {number} answered  responses received, all runs
+ * @property {number} errors    failed requests and non-2xx responses
+ * @property {() => Promise<{ recorded: number, exact: boolean, note?: string }>} check
+ * @property {() => number} rssMb
+ * @property {() => void} stop
+ */
+
+/**
+ * @param {string} fw
+ * @param {string} variant
+ * @returns {Promise<Server>}
+ */
+function startServer(fw, variant) {
+  const args = ['http-server.mjs', fw, variant]
+  const child = pinning
+    ? spawn('taskset', ['-c', '0', process.execPath, ...args], {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      })
+    : spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`${fw} ${variant}: no ready message within 30 s`))
+    }, 30_000)
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`${fw} ${variant}: exited with code ${code} before it was ready`))
+    })
+    child.once('message', (msg) => {
+      clearTimeout(timer)
+      if (msg?.error) {
+        child.kill('SIGKILL')
+        reject(new Error(msg.error))
+        return
+      }
+      child.removeAllListeners('exit')
+      /** @type {Server} */
+      const server = {
+        port: msg.ready,
+        pid: child.pid,
+        sent: 0,
+        answered: 0,
+        errors: 0,
+        check: () =>
+          new Promise((res, rej) => {
+            const t = setTimeout(() => rej(new Error(`${fw} ${variant}: no check answer in 10 s`)), 10_000)
+            child.once('message', (m) => {
+              clearTimeout(t)
+              res(m.check)
+            })
+            child.send({ cmd: 'check' })
+          }),
+        rssMb: () => {
+          const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))
+          return m ? Math.round(Number(m[1]) / 1024) : Number.NaN
+        },
+        stop: () => {
+          if (child.exitCode === null) child.kill('SIGKILL')
+        },
+      }
+      resolve(server)
+    })
+  })
+}
+
+/** Runs load for `seconds`; adds its counts to the server's; returns { total, duration } (s). */
+async function load(server, seconds) {
+  const r = LOADER === 'wrk' ? await runWrk(server.port, seconds) : await runAutocannon(server.port, seconds)
+  server.sent += r.sent
+  server.answered += r.total
+  server.errors += r.errors
+  return r
+}
+
+async function runAutocannon(port, seconds) {
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}/`,
+    connections: CONNECTIONS,
+    pipelining: PIPELINING,
+    duration: seconds,
+  })
+  return {
+    total: result.requests.total,
+    sent: result.requests.sent,
+    duration: result.duration,
+    errors: result.errors + result.timeouts + result.non2xx,
+  }
+}
+
+function runWrk(port, seconds) {
+  // wrk takes whole seconds.
+  const args = ['-t1', `-c${CONNECTIONS}`, `-d${Math.max(1, Math.round(seconds))}s`]
+  args.push('-s', new URL('./lib/pipeline.lua', import.meta.url).pathname, `http://127.0.0.1:${port}/`)
+  args.push('--', String(PIPELINING))
+  const [cmd, argv] = pinning ? ['taskset', ['-c', '1', 'wrk', ...args]] : ['wrk', args]
+  return new Promise((resolve, reject) => {
+    execFile(cmd, argv, { timeout: (seconds + 30) * 1000 }, (err, stdout) => {
+      if (err) return reject(new Error(`wrk failed: ${err.message}`))
+      const m = /(\d+) requests in ([\d.]+)(us|ms|s|m)/.exec(stdout)
+      if (m === null) return reject(new Error(`unexpected wrk output: ${stdout}`))
+      const unit = { us: 1e-6, ms: 1e-3, s: 1, m: 60 }[m[3]]
+      const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout)
+      const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(stdout)
+      const total = Number(m[1])
+      resolve({
+        total,
+        // wrk does not count what it sent; at most one pipelined batch per connection was in flight.
+        sent: total + CONNECTIONS * PIPELINING,
+        duration: Number(m[2]) * unit,
+        // Read errors at the end of a run are wrk closing its sockets, not failed requests.
+        errors: (socket ? Number(socket[1]) + Number(socket[4]) : 0) + (non2xx ? Number(non2xx[1]) : 0),
+      })
+    })
+  })
+}
+
+function hasWrk() {
+  try {
+    execFileSync('wrk', ['--version'], { stdio: 'ignore' })
+    return true
+  } catch (err) {
+    // wrk --version exits 1 after printing its usage.
+    return err?.status === 1
+  }
+}
+
+/** Warms up, then measures one run; appends req/s and CPU µs/req to `into`; returns req/s. */
+async function measure(server, into) {
+  await load(server, WARMUP)
+  const cpu0 = cpuTicks(server.pid)
+  const result = await load(server, DURATION)
+  const cpu1 = cpuTicks(server.pid)
+  const rps = result.total / result.duration
+  into.rps.push(rps)
+  into.cpu.push((((cpu1 - cpu0) / CLK_TCK) * 1e6) / Math.max(1, result.total))
+  return rps
+}
+
+/** utime + stime of a process, in clock ticks (Linux), or NaN elsewhere. */
+function cpuTicks(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return Number(fields[11]) + Number(fields[12])
+  } catch {
+    return Number.NaN
+  }
+}
+
+function clockTicks() {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+  } catch {
+    return 100
+  }
+}
+
+function canPin() {
+  if (process.platform !== 'linux' || cpus().length < 2) return false
+  try {
+    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+function label(v) {
+  return LABELS[v] ?? v
+}
+
+function fmt(n) {
+  return Math.round(n).toLocaleString('en-US')
+}
+
+function pct(x) {
+  return `${x >= 0 ? '-' : '+'}${Math.abs(x * 100).toFixed(1)}%`
+}

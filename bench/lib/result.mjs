@@ -1,0 +1,103 @@
+// Helpers every bench script may use: command-line flags, summary statistics and the BENCH_JSON
+// line that run-all.mjs reads (the contract is in bench/README.md).
+
+/** True when `--quick` was passed (CI: one short round, never fail on timing). */
+export const quick = process.argv.includes('--quick')
+
+/**
+ * Value of `--name value` or `--name=value`, else `fallback`.
+ * @param {string} name
+ * @param {string | undefined} [fallback]
+ * @returns {string | undefined}
+ */
+export function flag(name, fallback) {
+  const argv = process.argv
+  for (let i = 2; i < argv.length; i++) {
+    const a = argv[i]
+    if (a === `--${name}`) return argv[i + 1] ?? fallback
+    if (a.startsWith(`--${name}=`)) return a.slice(name.length + 3)
+  }
+  return fallback
+}
+
+/**
+ * Parses a duration such as `30s`, `10m`, `1500ms`, `2h` or a bare number of seconds into ms.
+ * @param {string} text
+ * @returns {number}
+ */
+export function parseDuration(text) {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(String(text).trim())
+  if (m === null) {
+    throw new RangeError(`duration ${JSON.stringify(text)} is not valid: expected e.g. 500ms, 30s, 10m, 1h`)
+  }
+  const n = Number(m[1])
+  const unit = m[2] ?? 's'
+  return n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000)
+}
+
+/**
+ * Median of a list of numbers (the mean of the middle two for an even count).
+ * @param {readonly number[]} values
+ */
+export function median(values) {
+  if (values.length === 0) return Number.NaN
+  const s = [...values].sort((a, b) => a - b)
+  const mid = s.length >> 1
+  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2
+}
+
+/**
+ * Median, min and max of a list of numbers.
+ * @param {readonly number[]} values
+ * @returns {{ median: number, min: number, max: number, n: number }}
+ */
+export function summary(values) {
+  return { median: median(values), min: Math.min(...values), max: Math.max(...values), n: values.length }
+}
+
+/**
+ * Rounds to `digits` significant figures for printing (keeps integers above that as integers).
+ * @param {number} x
+ * @param {number} [digits]
+ */
+export function round(x, digits = 3) {
+  if (!Number.isFinite(x) || x === 0) return x
+  const p = 10 ** (digits - 1 - Math.floor(Math.log10(Math.abs(x))))
+  return p >= 1 ? Math.round(x * p) / p : Math.round(x)
+}
+
+/**
+ * @typedef {object} BenchRow
+ * @property {string} name      what was measured
+ * @property {number} value     the figure (a median where there are rounds)
+ * @property {string} unit      e.g. 'ns/op', 'req/s', '%', 'MB'
+ * @property {number} [min]     smallest of the rounds
+ * @property {number} [max]     largest of the rounds
+ * @property {string} [target]  the goal, as text (e.g. '≤ 1%')
+ * @property {boolean} [pass]   whether `value` meets `target`
+ * @property {string} [note]    anything the reader needs for this row
+ */
+
+/**
+ * @typedef {object} BenchResult
+ * @property {string} title     section heading in BENCHMARKS.md
+ * @property {string} command   the command that reproduces it
+ * @property {BenchRow[]} rows
+ * @property {string | string[]} [notes]  method and caveats, one paragraph per string
+ */
+
+/**
+ * Prints the machine-readable result line. Call it last (after the human-readable lines); a script
+ * with several tables calls it once per table.
+ * @param {BenchResult} result
+ */
+export function emit(result) {
+  for (const row of result.rows) {
+    if (typeof row.name !== 'string' || typeof row.unit !== 'string' || typeof row.value !== 'number') {
+      throw new TypeError(
+        `BENCH_JSON row ${JSON.stringify(row)} needs name (string), value (number), unit (string)`,
+      )
+    }
+  }
+  process.stdout.write(`BENCH_JSON ${JSON.stringify(result)}\n`)
+}
