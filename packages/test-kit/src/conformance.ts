@@ -22,8 +22,9 @@ export type MakeServer = (monitor: Monitor, options?: HttpOptions) => Promise<Te
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
 
+/** Ops that saw traffic (an adapter may intern a route's op before its first request). */
 function httpOps(monitor: Monitor): Stats[] {
-  return monitor.snapshot().types.http?.ops ?? []
+  return (monitor.snapshot().types.http?.ops ?? []).filter((op) => op.totalCount > 0)
 }
 
 function opNamed(monitor: Monitor, name: string): Stats | undefined {

@@ -1,0 +1,75 @@
+import { createServer } from 'node:http'
+import { Readable } from 'node:stream'
+import type { HttpOptions, Monitor } from '@perf/core'
+import {
+  ADMIN_PREFIX,
+  BIG_BYTES,
+  dbWork,
+  echoWebHandler,
+  MAX_HEADER_SIZE,
+  runConformance,
+  slowWork,
+  streamChunks,
+  THROWN_MESSAGE,
+} from '@perf/test-kit'
+import Fastify from 'fastify'
+import { perf, webHandlerPlugin } from './index.js'
+
+async function makeServer(monitor: Monitor, options?: HttpOptions) {
+  const app = Fastify({
+    bodyLimit: 10 * 1024 * 1024,
+    serverFactory: (handler) => createServer({ maxHeaderSize: MAX_HEADER_SIZE }, handler),
+  })
+  try {
+    await app.register(perf, { monitor, ...options })
+  } catch (err) {
+    await app.close()
+    throw err
+  }
+  await app.register(webHandlerPlugin, { prefix: ADMIN_PREFIX, handler: echoWebHandler })
+  app.get('/hello', async () => 'hello')
+  app.get<{ Params: { id: string } }>('/users/:id', async (request) => `user ${request.params.id}`)
+  await app.register(
+    async (api) => {
+      await api.register(
+        async (notes) => {
+          notes.get<{ Params: { id: string } }>('/:id', async (request) => `note ${request.params.id}`)
+        },
+        { prefix: '/notes' },
+      )
+    },
+    { prefix: '/api' },
+  )
+  app.get('/throw', async () => {
+    throw new Error(THROWN_MESSAGE)
+  })
+  app.get('/fail', async (_request, reply) => reply.code(500).send('fail'))
+  app.get<{ Params: { code: string } }>('/status/:code', async (request, reply) => {
+    const code = Number(request.params.code)
+    if (code === 302) reply.header('location', '/hello')
+    return reply.code(code).send('status')
+  })
+  app.get('/stream', async (_request, reply) => reply.send(Readable.from(streamChunks())))
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_request, body, done) =>
+    done(null, body),
+  )
+  app.post('/upload', async (request) => String((request.body as Buffer).length))
+  app.get('/big', async () => 'x'.repeat(BIG_BYTES))
+  app.get('/slow', async () => {
+    await slowWork()
+    return 'late'
+  })
+  app.get('/id', async (request) => request.id)
+  app.get('/db', async () => dbWork(monitor))
+  app.post('/db', async () => dbWork(monitor))
+  const address = await app.listen({ port: 0, host: '127.0.0.1' })
+  return {
+    url: address,
+    close: async () => {
+      app.server.closeAllConnections()
+      await app.close()
+    },
+  }
+}
+
+runConformance('fastify', makeServer)

@@ -1,0 +1,5 @@
+export { perf } from './perf.js'
+export { webHandlerPlugin } from './web-handler.js'
+
+export type { FastifyPerfOptions } from './perf.js'
+export type { WebHandlerPluginOptions } from './web-handler.js'
