@@ -202,16 +202,14 @@ class MonitorImpl implements Monitor {
     if (!this.enabled) return { type, name, record: () => false }
     const state = this.state(type)
     const op = state.ops.get(name) ?? this.intern(state, name)
-    const folded = op === state.overflow
-    return {
-      type: op.type,
-      name: op.name,
-      record: (durationMs: number, opts?: RecordOptions): boolean => {
-        if (this.closed) return this.inactive()
-        if (folded) this.fold(state)
-        return this.recordOp(state, op, durationMs, opts)
-      },
-    }
+    return new Handle(this, state, op, op === state.overflow)
+  }
+
+  /** The record path of an interned handle (see {@link Handle}). */
+  recordHandle(h: Handle, durationMs: number, opts: RecordOptions | undefined): boolean {
+    if (this.closed) return this.inactive()
+    if (h.folded) this.fold(h.state)
+    return this.recordOp(h.state, h.op, durationMs, opts)
   }
 
   start(type: string, name: string): (opts?: RecordOptions) => number {
@@ -854,6 +852,28 @@ function describe(v: unknown): string {
 function unref(timer: unknown): void {
   const t = timer as { unref?: () => void }
   if (typeof t?.unref === 'function') t.unref()
+}
+
+/**
+ * An interned op. One class for every handle keeps the call site `handle.record(ms)` monomorphic, so
+ * the engine can inline it into the caller's hot loop.
+ */
+class Handle implements OpHandle {
+  readonly type: string
+  readonly name: string
+  constructor(
+    private readonly monitor: MonitorImpl,
+    readonly state: TypeState,
+    readonly op: OpStats,
+    readonly folded: boolean,
+  ) {
+    this.type = op.type
+    this.name = op.name
+  }
+
+  record(durationMs: number, opts?: RecordOptions): boolean {
+    return this.monitor.recordHandle(this, durationMs, opts)
+  }
 }
 
 /**
