@@ -75,7 +75,7 @@ describe('token', () => {
     const page = await dashboard(get(''))
     expect(page.status).toBe(401)
     expect(page.headers.get('content-type')).toMatch(/^text\/html/)
-    expect(await page.text()).toContain('<form method="post" action="login"')
+    expect(await page.text()).toContain('<form method="post" action="/admin/performance/login"')
     const api = await dashboard(get('api/snapshot'))
     expect(api.status).toBe(401)
     expect(api.headers.get('content-type')).toMatch(/^application\/json/)
@@ -108,11 +108,11 @@ describe('token', () => {
 
     const res = await dashboard(post('login', form, `token=${encodeURIComponent(TOKEN)}`))
     expect(res.status).toBe(303)
-    expect(res.headers.get('location')).toBe('./')
+    expect(res.headers.get('location')).toBe('/admin/performance/')
     const cookie = res.headers.get('set-cookie') ?? ''
     expect(cookie).toMatch(/HttpOnly/)
     expect(cookie).toMatch(/SameSite=Strict/)
-    expect(cookie).toMatch(/Path=\/admin\/performance\//)
+    expect(cookie).toMatch(/Path=\/admin\/performance;/)
     expect(cookie).not.toContain(TOKEN)
     const pair = cookie.split(';')[0]!
     expect(pair).toBe(`perf_admin=${sessionValue(TOKEN)}`)
@@ -175,7 +175,7 @@ describe('headers and content', () => {
     expect(html).not.toMatch(/<script>/)
     expect(html).toContain('Ops &#60;script&#62;')
     for (const m of html.matchAll(/<script([^>]*)>([\s\S]*?)<\/script>/g)) {
-      expect(m[1]).toMatch(/src="assets\//)
+      expect(m[1]).toMatch(/src="\/admin\/performance\/assets\//)
       expect(m[2]).toBe('')
     }
   })
@@ -236,13 +236,26 @@ describe('headers and content', () => {
     expect(res.headers.get('location')).toBe('/admin/performance/?x=1')
   })
 
-  it('routes only below basePath when one is given', async () => {
-    const { dashboard } = setup({ token: TOKEN, basePath: '/admin/performance' })
-    expect(
-      (await dashboard(new Request('http://app.test/other/api/snapshot', { headers: bearer() }))).status,
-    ).toBe(404)
-    expect((await dashboard(get('api/snapshot', bearer()))).status).toBe(200)
-    expect((await dashboard(get('nope', bearer()))).status).toBe(404)
+  it('takes URLs relative to info.basePath when mounted, and links from it', async () => {
+    const { dashboard } = setup()
+    const info = { basePath: '/admin/performance', remoteAddress: '10.0.0.1' }
+    const at = (path: string, headers: Record<string, string> = bearer()) =>
+      new Request(`http://app.test${path}`, { headers })
+    expect((await dashboard(at('/api/snapshot'), info)).status).toBe(200)
+    expect((await dashboard(at('/nope'), info)).status).toBe(404)
+    // An adapter hands the root as `/` whether or not the browser added the slash: links are absolute.
+    const html = await (await dashboard(at('/'), info)).text()
+    expect(html).toContain('src="/admin/performance/assets/app.js"')
+    expect(html).toContain('data-base="/admin/performance/"')
+    const login = await (await dashboard(at('/', {}), info)).text()
+    expect(login).toContain('action="/admin/performance/login"')
+    const form = { 'content-type': 'application/x-www-form-urlencoded', origin: 'http://app.test' }
+    const res = await dashboard(
+      new Request('http://app.test/login', { method: 'POST', headers: form, body: `token=${TOKEN}` }),
+      info,
+    )
+    expect(res.headers.get('location')).toBe('/admin/performance/')
+    expect(res.headers.get('set-cookie')).toMatch(/Path=\/admin\/performance;/)
   })
 })
 

@@ -1,17 +1,30 @@
-import { checkNumber, type Monitor, type Snapshot } from '@perf/core'
+import { checkNumber, type Monitor, type Snapshot, type WebHandlerInfo } from '@perf/core'
 import { loadAsset } from './assets.js'
 import { hasToken, isLoopback, SESSION_COOKIE, safeEqual, sameOrigin, sessionValue } from './auth.js'
-import { bucketRows, type HistoryStore, parseHistoryRange } from './history.js'
+import {
+  bucketRows,
+  type HistoryResult,
+  type HistoryRow,
+  type HistoryStore,
+  MAX_POINTS,
+  parseHistoryRange,
+  sampleSeries,
+} from './history.js'
 import { dashboardPage, disabledPage, loginPage, messagePage, notConfiguredPage } from './pages.js'
 import { Timeline } from './timeline.js'
 import { buildView, type DashboardView } from './view.js'
 
-/** Who sent a request, as the server saw it (the socket, never a forwarded header). */
-export interface DashboardRequestInfo {
-  readonly remoteAddress?: string | undefined
-}
+/**
+ * What the server tells the dashboard besides the request: the socket's address (never a forwarded
+ * header) and the path it is mounted at, when the request URL is relative to it (as the adapters'
+ * `mountWebHandler` does). Without `basePath` the URL is taken as the full path.
+ */
+export type DashboardRequestInfo = WebHandlerInfo
 
-/** The dashboard: a web-standard request handler, mounted by `@perf/express`, `@perf/fastify`, `@perf/hono` or any server. */
+/**
+ * The dashboard: a web-standard request handler (a core `WebHandler`), mounted by `@perf/express`,
+ * `@perf/fastify`, `@perf/hono` or any server that speaks `Request`/`Response`.
+ */
 export type DashboardHandler = (request: Request, info?: DashboardRequestInfo) => Promise<Response>
 
 /** Options of {@link createDashboard}. */
@@ -36,11 +49,6 @@ export interface DashboardOptions {
   refreshMs?: number | undefined
   /** HTTP error rate (0..1) above which the page flags it. Default 0.1. */
   errorRateThreshold?: number | undefined
-  /**
-   * The path the dashboard is mounted at (e.g. `/admin/performance`). Adapters set it; without it the
-   * dashboard finds its routes by their endings, which works wherever it is mounted.
-   */
-  basePath?: string | undefined
   /** Where `PERF_ADMIN_TOKEN` is read from. Default `process.env`. */
   env?: Readonly<Record<string, string | undefined>> | undefined
 }
@@ -128,7 +136,6 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
     min: 0,
     max: 1,
   })
-  const basePath = options.basePath === undefined ? undefined : normaliseBase(options.basePath)
   const { auth, store } = options
   const allowLocal = options.allowUnauthenticatedLocalhost === true
   const session = token === undefined ? undefined : sessionValue(token)
@@ -164,41 +171,44 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
 
   return async (request: Request, info?: DashboardRequestInfo): Promise<Response> => {
     const url = new URL(request.url)
-    const route = resolve(url.pathname, basePath)
-    if (route === undefined)
-      return html(404, messagePage(title, 'Not found', 'There is no such dashboard page.'))
-    if (route.redirect) return redirect(`${url.pathname}/${url.search}`)
+    const route = resolve(url.pathname, info?.basePath)
+    if (route.redirect) return redirect(`${route.root}${url.search}`)
     const method = request.method.toUpperCase()
     const asset = route.sub.startsWith('assets/') ? ASSET.exec(route.sub) : null
     if (route.sub.startsWith('assets/')) {
       // Static code and styles reveal no data; the sign-in page needs them before there is a session.
       if (method !== 'GET' && method !== 'HEAD') return notAllowed('GET')
       const file = asset === null ? undefined : await loadAsset(asset[1]!).catch(() => undefined)
-      if (file === undefined) return html(404, messagePage(title, 'Not found', 'There is no such asset.'))
+      if (file === undefined)
+        return html(404, messagePage(title, route.root, 'Not found', 'There is no such asset.'))
       return new Response(method === 'HEAD' ? null : (file.body as Uint8Array<ArrayBuffer>), {
         headers: { ...SECURITY_HEADERS, 'content-type': file.type, 'cache-control': 'public, max-age=300' },
       })
     }
     if (token === undefined && auth === undefined && !(allowLocal && isLoopback(info?.remoteAddress))) {
-      return html(403, notConfiguredPage(title))
+      return html(403, notConfiguredPage(title, route.root))
     }
     if (route.sub === 'login') {
-      if (method !== 'POST') return html(token === undefined ? 404 : 401, loginPage(title, false))
-      if (!sameOrigin(request)) return forbiddenOrigin(title)
+      if (method !== 'POST') return html(token === undefined ? 404 : 401, loginPage(title, route.root, false))
+      if (!sameOrigin(request)) return forbiddenOrigin(title, route.root)
       if (token === undefined || session === undefined)
-        return html(404, messagePage(title, 'Not found', 'Sign-in uses a token, and none is configured.'))
+        return html(
+          404,
+          messagePage(title, route.root, 'Not found', 'Sign-in uses a token, and none is configured.'),
+        )
       const given = await formField(request, 'token')
-      if (given === undefined || !safeEqual(given, token)) return html(401, loginPage(title, true))
-      return redirect('./', sessionCookie(session, route.root, url.protocol === 'https:', 43_200))
+      if (given === undefined || !safeEqual(given, token))
+        return html(401, loginPage(title, route.root, true))
+      return redirect(route.root, sessionCookie(session, route.root, url.protocol === 'https:', 43_200))
     }
     if (route.sub === 'logout') {
       if (method !== 'POST') return notAllowed('POST')
-      if (!sameOrigin(request)) return forbiddenOrigin(title)
-      return redirect('./', sessionCookie('', route.root, url.protocol === 'https:', 0))
+      if (!sameOrigin(request)) return forbiddenOrigin(title, route.root)
+      return redirect(route.root, sessionCookie('', route.root, url.protocol === 'https:', 0))
     }
     if (!(await allowed(request, info))) {
       if (route.sub === '')
-        return html(401, loginPage(title, false), { 'www-authenticate': 'Bearer realm="perf"' })
+        return html(401, loginPage(title, route.root, false), { 'www-authenticate': 'Bearer realm="perf"' })
       return json(
         401,
         { error: 'unauthorized: send Authorization: Bearer <token> or sign in' },
@@ -208,8 +218,8 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
     switch (route.sub) {
       case '':
         if (method !== 'GET' && method !== 'HEAD') return notAllowed('GET')
-        if (!monitor.enabled) return html(200, disabledPage(title))
-        return html(200, dashboardPage(title))
+        if (!monitor.enabled) return html(200, disabledPage(title, route.root))
+        return html(200, dashboardPage(title, route.root))
       case 'api/snapshot':
         if (method !== 'GET') return notAllowed('GET')
         return json(200, view())
@@ -228,19 +238,21 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
         const until = Date.now()
         const since = until - range.ms
         try {
+          const { bucketMs } = range
           const [http, db] = await Promise.all([
-            store.history({ type: 'http', since, until }),
-            store.history({ type: 'db', since, until }),
+            store.history({ type: 'http', since, until, bucketMs, limit: MAX_POINTS }),
+            store.history({ type: 'db', since, until, bucketMs, limit: 0 }),
           ])
           return json(200, {
             range: range.label,
             since,
             until,
-            bucketMs: range.bucketMs,
+            bucketMs,
             series: {
-              http: bucketRows(http, since, range.bucketMs, until),
-              db: bucketRows(db, since, range.bucketMs, until),
+              http: bucketRows(rowsOf(http), since, bucketMs, until),
+              db: bucketRows(rowsOf(db), since, bucketMs, until),
             },
+            process: sampleSeries(Array.isArray(http) ? undefined : (http as { samples?: [] }).samples),
           })
         } catch (err) {
           monitor.reportInternalError('dashboard history', err)
@@ -256,9 +268,15 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
         cached = undefined
         return json(200, { cleared: true })
       default:
-        return html(404, messagePage(title, 'Not found', 'There is no such dashboard page.'))
+        return html(404, messagePage(title, route.root, 'Not found', 'There is no such dashboard page.'))
     }
   }
+}
+
+function rowsOf(result: HistoryResult): readonly HistoryRow[] {
+  if (Array.isArray(result)) return result
+  const points = (result as { points?: unknown }).points
+  return Array.isArray(points) ? points : []
 }
 
 function checkToken(label: string, token: unknown): string | undefined {
@@ -269,27 +287,20 @@ function checkToken(label: string, token: unknown): string | undefined {
   return token
 }
 
-function normaliseBase(path: string): string {
-  if (typeof path !== 'string' || !path.startsWith('/')) {
-    throw new TypeError(`basePath = ${JSON.stringify(path)} is not valid: expected a path starting with "/"`)
-  }
-  return path.replace(/\/+$/, '')
-}
-
 interface Route {
   /** Path of the dashboard's root, ending in `/`. */
   root: string
   /** Path below the root, e.g. `api/snapshot` (empty for the page). */
   sub: string
-  /** The root was asked for without its trailing slash: relative links need it. */
+  /** The root was asked for without its trailing slash (only when the full path is known). */
   redirect: boolean
 }
 
-function resolve(pathname: string, basePath: string | undefined): Route | undefined {
+function resolve(pathname: string, basePath: string | undefined): Route {
   if (basePath !== undefined) {
-    if (pathname === basePath) return { root: `${basePath}/`, sub: '', redirect: basePath !== '' }
-    if (!pathname.startsWith(`${basePath}/`)) return undefined
-    return { root: `${basePath}/`, sub: pathname.slice(basePath.length + 1), redirect: false }
+    // The adapter stripped the mount path: the URL is relative to it.
+    const base = basePath.replace(/\/+$/, '')
+    return { root: `${base}/`, sub: pathname.replace(/^\/+/, ''), redirect: false }
   }
   for (const sub of SUBROUTES) {
     if (pathname.endsWith(`/${sub}`)) return { root: pathname.slice(0, -sub.length), sub, redirect: false }
@@ -338,14 +349,21 @@ function notAllowed(allow: string): Response {
   })
 }
 
-function forbiddenOrigin(title: string): Response {
+function forbiddenOrigin(title: string, root: string): Response {
   return html(
     403,
-    messagePage(title, 'Refused', 'Cross-origin request refused: the Origin header must match this host.'),
+    messagePage(
+      title,
+      root,
+      'Refused',
+      'Cross-origin request refused: the Origin header must match this host.',
+    ),
   )
 }
 
-function sessionCookie(value: string, path: string, secure: boolean, maxAge: number): string {
+function sessionCookie(value: string, root: string, secure: boolean, maxAge: number): string {
+  // Without the trailing slash the cookie also goes with the root asked for without one.
+  const path = root.length > 1 ? root.slice(0, -1) : '/'
   const cookiePath = /^[\x21-\x7e]+$/.test(path) && !path.includes(';') ? path : '/'
   return `${SESSION_COOKIE}=${value}; Path=${cookiePath}; HttpOnly; SameSite=Strict; Max-Age=${maxAge}${secure ? '; Secure' : ''}`
 }

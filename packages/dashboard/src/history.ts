@@ -1,13 +1,17 @@
 import { percentiles } from '@perf/core'
 import type { TimelinePoint } from './timeline.js'
 
-/** Query of {@link HistoryStore.history}. */
+/** Query of {@link HistoryStore.history} (what `SqliteStore.history()` accepts). */
 export interface HistoryQuery {
   readonly type?: string
   readonly name?: string
   /** Range start and end, ms since the epoch. */
   readonly since?: number
   readonly until?: number
+  /** Width of each point, a whole number of minutes in ms. */
+  readonly bucketMs?: number
+  /** Most events and process samples returned. */
+  readonly limit?: number
 }
 
 /** A persisted slice aggregate, as `SqliteStore.history()` returns it (extra fields are ignored). */
@@ -27,9 +31,17 @@ export interface HistoryRow {
   readonly histogram?: { readonly offset: number; readonly counts: ArrayLike<number> } | null
 }
 
+/** A store's answer: per-op rows (as an array, or as `points` with process `samples` beside them). */
+export type HistoryResult =
+  | readonly HistoryRow[]
+  | {
+      readonly points: readonly HistoryRow[]
+      readonly samples?: readonly Readonly<Record<string, unknown>>[]
+    }
+
 /** What the dashboard needs of a store (e.g. `SqliteStore` from `@perf/sqlite`) to show history. */
 export interface HistoryStore {
-  history(query: HistoryQuery): readonly HistoryRow[] | Promise<readonly HistoryRow[]>
+  history(query: HistoryQuery): HistoryResult | Promise<HistoryResult>
 }
 
 /** A resolved history request: the range and the width of one chart point. */
@@ -85,6 +97,30 @@ function formatRange(ms: number): string {
   if (ms > DAY && ms % DAY === 0) return `${ms / DAY}d`
   if (ms % HOUR === 0) return `${ms / HOUR}h`
   return `${Math.round(ms / MINUTE)}m`
+}
+
+/** Process samples of a history, as chart columns (memory in bytes, event-loop delay p99 in ms). */
+export interface SampleSeries {
+  t: number[]
+  rss: number[]
+  heapUsed: number[]
+  eventLoopDelayMs: number[]
+}
+
+/** Turns stored process samples into chart columns; fields a sample lacks become gaps. */
+export function sampleSeries(
+  samples: readonly Readonly<Record<string, unknown>>[] | undefined,
+): SampleSeries {
+  const out: SampleSeries = { t: [], rss: [], heapUsed: [], eventLoopDelayMs: [] }
+  for (const s of samples ?? []) {
+    if (typeof s?.timestamp !== 'number') continue
+    const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : Number.NaN)
+    out.t.push(s.timestamp)
+    out.rss.push(n(s.rssBytes))
+    out.heapUsed.push(n(s.heapUsedBytes))
+    out.eventLoopDelayMs.push(n(s.eventLoopDelayP99Ms))
+  }
+  return out
 }
 
 /**

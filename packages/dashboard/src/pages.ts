@@ -3,36 +3,42 @@ export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 }
 
-function layout(title: string, body: string, script = false): string {
+/**
+ * Links are absolute paths from the dashboard's root (`root` ends in `/`), so the page works whether it
+ * was asked for with or without the trailing slash.
+ */
+function layout(title: string, root: string, body: string, script = false): string {
   const t = escapeHtml(title)
+  const r = escapeHtml(root)
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${t}</title>
-<link rel="stylesheet" href="assets/uplot.css">
-<link rel="stylesheet" href="assets/app.css">
-${script ? '<script src="assets/uplot.js" defer></script>\n<script src="assets/app.js" defer></script>' : ''}
+<link rel="stylesheet" href="${r}assets/uplot.css">
+<link rel="stylesheet" href="${r}assets/app.css">
+${script ? `<script src="${r}assets/uplot.js" defer></script>\n<script src="${r}assets/app.js" defer></script>` : ''}
 </head>
-<body>
+<body data-base="${r}">
 ${body}
 </body>
 </html>
 `
 }
 
-function notice(title: string, heading: string, inner: string): string {
-  return layout(title, `<main class="notice"><h1>${escapeHtml(heading)}</h1>${inner}</main>`)
+function notice(title: string, root: string, heading: string, inner: string): string {
+  return layout(title, root, `<main class="notice"><h1>${escapeHtml(heading)}</h1>${inner}</main>`)
 }
 
 /**
  * The dashboard page. It holds no data: `app.js` fetches `api/snapshot` and fills the page with
  * `textContent`, so nothing the monitor recorded is ever parsed as HTML.
  */
-export function dashboardPage(title: string): string {
+export function dashboardPage(title: string, root: string): string {
   return layout(
     title,
+    root,
     `<header class="top">
   <h1 id="title">${escapeHtml(title)}</h1>
   <span id="status" class="status" role="status">loading…</span>
@@ -54,7 +60,7 @@ export function dashboardPage(title: string): string {
   <figure class="chart"><figcaption>Response time (ms)</figcaption><div id="chart-latency" class="plot"></div></figure>
   <figure class="chart"><figcaption>Requests per minute</figcaption><div id="chart-rpm" class="plot"></div></figure>
   <figure class="chart"><figcaption>Memory (MB)</figcaption><div id="chart-memory" class="plot"></div></figure>
-  <figure class="chart"><figcaption>Event-loop delay (ms)</figcaption><div id="chart-eld" class="plot"></div></figure>
+  <figure class="chart"><figcaption>Event-loop delay p99 (ms)</figcaption><div id="chart-eld" class="plot"></div></figure>
 </section>
 <section class="panel" id="endpoints-panel">
   <div class="panel-head"><h2>Endpoints</h2><input id="endpoints-filter" type="search" placeholder="Filter endpoints" aria-label="Filter endpoints"></div>
@@ -74,13 +80,14 @@ export function dashboardPage(title: string): string {
 }
 
 /** Sign-in form (served with 401). Posting it sets an HttpOnly, SameSite=Strict cookie. */
-export function loginPage(title: string, failed: boolean): string {
+export function loginPage(title: string, root: string, failed: boolean): string {
   return notice(
     title,
+    root,
     'Sign in',
     `<p>This page needs the admin token (the value of <code>PERF_ADMIN_TOKEN</code> or the <code>token</code> option).</p>
 ${failed ? '<p class="error" role="alert">That token is not valid.</p>' : ''}
-<form method="post" action="login" class="login">
+<form method="post" action="${escapeHtml(root)}login" class="login">
   <label>Admin token <input name="token" type="password" autocomplete="current-password" required autofocus></label>
   <button type="submit">Sign in</button>
 </form>`,
@@ -88,9 +95,10 @@ ${failed ? '<p class="error" role="alert">That token is not valid.</p>' : ''}
 }
 
 /** The 403 page shown while no token and no auth hook are configured. */
-export function notConfiguredPage(title: string): string {
+export function notConfiguredPage(title: string, root: string): string {
   return notice(
     title,
+    root,
     'Dashboard not configured',
     `<p>The performance dashboard is off because no admin token is set, so it would be open to anyone.</p>
 <p>Set an environment variable and restart the service:</p>
@@ -102,9 +110,10 @@ computer (loopback) without a token.</p>`,
 }
 
 /** Shown instead of the dashboard when the monitor is disabled. */
-export function disabledPage(title: string): string {
+export function disabledPage(title: string, root: string): string {
   return notice(
     title,
+    root,
     'Monitoring is disabled',
     `<p>The monitor was created with <code>enabled: false</code> (or <code>PERF_ENABLED=false</code>), so
 nothing is being measured and there is nothing to show.</p>
@@ -113,6 +122,6 @@ nothing is being measured and there is nothing to show.</p>
 }
 
 /** A plain notice page, e.g. for 404 or a rejected POST. */
-export function messagePage(title: string, heading: string, message: string): string {
-  return notice(title, heading, `<p>${escapeHtml(message)}</p>`)
+export function messagePage(title: string, root: string, heading: string, message: string): string {
+  return notice(title, root, heading, `<p>${escapeHtml(message)}</p>`)
 }

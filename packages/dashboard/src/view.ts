@@ -30,10 +30,11 @@ export interface ProcessView {
   rssGrowthBytes?: number
   heapGrowthBytes?: number
   cpuPercent?: number
+  /** Mean event-loop delay since the last sample. */
   eventLoopDelayMs?: number
   eventLoopDelayP99Ms?: number
   warning?: string | null
-  /** Time series for the charts (timestamps in ms, sizes in bytes). */
+  /** Time series for the charts (timestamps in ms, sizes in bytes, event-loop delay p99 in ms). */
   series: { t: number[]; rss: number[]; heapUsed: number[]; eventLoopDelayMs: number[] }
 }
 
@@ -116,119 +117,54 @@ function num(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isFinite(v) ? v : undefined
 }
 
-/** The first finite number found at any of the dotted paths. */
-function pick(from: Obj | undefined, ...paths: string[]): number | undefined {
-  if (from === undefined) return undefined
-  for (const path of paths) {
-    let cur: unknown = from
-    for (const key of path.split('.')) cur = obj(cur)?.[key]
-    const n = num(cur)
-    if (n !== undefined) return n
-  }
-  return undefined
+function column(series: Obj | undefined, name: string): unknown[] {
+  const c = series?.[name]
+  return Array.isArray(c) ? c : []
 }
 
 /**
- * Reads the `process` section that `watchProcess` adds to snapshots. The dashboard does not depend on
- * its exact shape: it looks for the usual names and leaves out what it cannot find, so the page works
- * with or without the watcher.
+ * Reads the `process` section that `watchProcess` (from `@perf/core/node`) adds to snapshots. Every
+ * field is checked, so a missing watcher (`null`), a watcher before its first tick, or a section of
+ * another shape leaves figures out instead of breaking the page.
  */
 export function processView(section: unknown): ProcessView | null {
   const p = obj(section)
   if (p === undefined) return null
-  const cur = obj(p.current) ?? obj(p.now) ?? obj(p.latest) ?? p
   const view: ProcessView = { series: { t: [], rss: [], heapUsed: [], eventLoopDelayMs: [] } }
   const set = <K extends keyof ProcessView>(key: K, value: ProcessView[K] | undefined) => {
     if (value !== undefined) view[key] = value
   }
-  set('rssBytes', pick(cur, 'rss', 'rssBytes', 'memory.rss'))
-  set('heapUsedBytes', pick(cur, 'heapUsed', 'heapUsedBytes', 'memory.heapUsed'))
-  set('heapTotalBytes', pick(cur, 'heapTotal', 'heapTotalBytes', 'memory.heapTotal'))
-  set('cpuPercent', pick(cur, 'cpu', 'cpuPercent', 'cpu.percent'))
-  set(
-    'eventLoopDelayMs',
-    pick(
-      cur,
-      'eventLoopDelayMs',
-      'eventLoopDelay',
-      'eld',
-      'eventLoopDelay.meanMs',
-      'eventLoopDelay.mean',
-      'elDelayMs',
-      'loopDelayMs',
-    ),
-  )
-  set(
-    'eventLoopDelayP99Ms',
-    pick(cur, 'eventLoopDelayP99Ms', 'eventLoopDelay.p99Ms', 'eventLoopDelay.p99', 'elDelayP99Ms'),
-  )
-  const high = obj(p.highWater) ?? obj(p.max) ?? obj(p.peak)
-  set(
-    'rssHighWaterBytes',
-    pick(high, 'rss', 'rssBytes') ?? pick(p, 'highWater.rss', 'rssHighWater', 'maxRss'),
-  )
-  set('heapHighWaterBytes', pick(high, 'heapUsed', 'heapUsedBytes') ?? pick(p, 'heapHighWater'))
+  const cur = obj(p.current)
+  set('rssBytes', num(cur?.rssBytes))
+  set('heapUsedBytes', num(cur?.heapUsedBytes))
+  set('heapTotalBytes', num(cur?.heapTotalBytes))
+  set('cpuPercent', num(cur?.cpuPercent))
+  set('eventLoopDelayMs', num(cur?.eventLoopDelayMeanMs))
+  set('eventLoopDelayP99Ms', num(cur?.eventLoopDelayP99Ms))
+  const peak = obj(p.peak)
+  set('rssHighWaterBytes', num(peak?.rssBytes))
+  set('heapHighWaterBytes', num(peak?.heapUsedBytes))
   const growth = obj(p.growth)
-  const base = obj(p.baseline)
-  const rssGrowth =
-    pick(growth, 'rss', 'rssBytes') ??
-    (view.rssBytes !== undefined && pick(base, 'rss', 'rssBytes') !== undefined
-      ? view.rssBytes - pick(base, 'rss', 'rssBytes')!
-      : undefined)
-  set('rssGrowthBytes', rssGrowth)
-  const heapGrowth =
-    pick(growth, 'heapUsed', 'heapUsedBytes') ??
-    (view.heapUsedBytes !== undefined && pick(base, 'heapUsed', 'heapUsedBytes') !== undefined
-      ? view.heapUsedBytes - pick(base, 'heapUsed', 'heapUsedBytes')!
-      : undefined)
-  set('heapGrowthBytes', heapGrowth)
-  const warning = p.warning ?? p.warnings
-  if (typeof warning === 'string') view.warning = warning
-  else if (warning === true) view.warning = 'memory keeps growing'
-  else if (Array.isArray(warning) && warning.length > 0) view.warning = warning.map(String).join('; ')
-  const samples = p.series ?? p.samples ?? p.history ?? p.timeSeries
-  if (Array.isArray(samples)) {
-    for (const s of samples) {
-      const o = obj(s)
-      const t = pick(o, 'timestamp', 't', 'time')
-      if (t === undefined) continue
-      view.series.t.push(t)
-      view.series.rss.push(pick(o, 'rss', 'rssBytes', 'memory.rss') ?? Number.NaN)
-      view.series.heapUsed.push(pick(o, 'heapUsed', 'heapUsedBytes', 'memory.heapUsed') ?? Number.NaN)
-      view.series.eventLoopDelayMs.push(
-        pick(
-          o,
-          'eventLoopDelayMs',
-          'eventLoopDelay',
-          'eld',
-          'eventLoopDelay.meanMs',
-          'elDelayMs',
-          'loopDelayMs',
-          'eventLoopDelayP99Ms',
-        ) ?? Number.NaN,
-      )
-    }
-  } else {
-    // Column-oriented series: { t|timestamp: [], rss: [], ... }
-    const cols = obj(samples)
-    const t = cols?.t ?? cols?.timestamp
-    if (cols && Array.isArray(t)) {
-      const col = (...names: string[]) => {
-        for (const n of names) if (Array.isArray(cols[n])) return cols[n] as unknown[]
-        return []
-      }
-      const rss = col('rss', 'rssBytes')
-      const heap = col('heapUsed', 'heapUsedBytes')
-      const eld = col('eventLoopDelayMs', 'eventLoopDelay', 'eld')
-      for (let i = 0; i < t.length; i++) {
-        const ts = num(t[i])
-        if (ts === undefined) continue
-        view.series.t.push(ts)
-        view.series.rss.push(num(rss[i]) ?? Number.NaN)
-        view.series.heapUsed.push(num(heap[i]) ?? Number.NaN)
-        view.series.eventLoopDelayMs.push(num(eld[i]) ?? Number.NaN)
-      }
-    }
+  set('rssGrowthBytes', num(growth?.rssBytes))
+  set('heapGrowthBytes', num(growth?.heapUsedBytes))
+  if (p.growthWarning === true) {
+    const mb = num(p.growthMb)
+    const limit = num(p.growthWarnMb)
+    view.warning = `heap + external memory grew ${mb === undefined ? '' : `${mb.toFixed(0)} MB `}over its baseline${limit === undefined ? '' : ` (warning at ${limit} MB)`}`
+  }
+  const series = obj(p.series)
+  const t = column(series, 'timestamp')
+  const rss = column(series, 'rssBytes')
+  const heap = column(series, 'heapUsedBytes')
+  const eld = column(series, 'eventLoopDelayP99Ms')
+  for (let i = 0; i < t.length; i++) {
+    const ts = num(t[i])
+    if (ts === undefined) continue
+    view.series.t.push(ts)
+    // NaN becomes null in JSON: a gap in the chart rather than a made-up value.
+    view.series.rss.push(num(rss[i]) ?? Number.NaN)
+    view.series.heapUsed.push(num(heap[i]) ?? Number.NaN)
+    view.series.eventLoopDelayMs.push(num(eld[i]) ?? Number.NaN)
   }
   return view
 }

@@ -3,6 +3,8 @@
 // through textContent, never innerHTML.
 ;(() => {
   const $ = (id) => document.getElementById(id)
+  // The dashboard's root path (ends in /), set by the server: the page works with or without the slash.
+  const base = document.body.dataset.base || './'
   const state = {
     paused: false,
     range: 'live',
@@ -117,9 +119,9 @@
         ),
         card('CPU', Number.isFinite(p.cpuPercent) ? `${p.cpuPercent.toFixed(1)}%` : '–', 'of one core'),
         card(
-          'Loop delay',
-          fmtMs(p.eventLoopDelayMs),
-          Number.isFinite(p.eventLoopDelayP99Ms) ? `p99 ${fmtMs(p.eventLoopDelayP99Ms)}` : 'event loop',
+          'Loop delay p99',
+          fmtMs(p.eventLoopDelayP99Ms),
+          Number.isFinite(p.eventLoopDelayMs) ? `mean ${fmtMs(p.eventLoopDelayMs)}` : 'event loop',
         ),
       )
     } else {
@@ -189,7 +191,7 @@
       line('req/min', COLORS.rpm, { fill: 'rgba(13,148,136,0.25)', paths: bars, points: { show: false } }),
     ])
     makeChart('chart-memory', [line('RSS', COLORS.rss), line('heap used', COLORS.heap)])
-    makeChart('chart-eld', [line('delay', COLORS.eld, { fill: 'rgba(219,39,119,0.08)' })])
+    makeChart('chart-eld', [line('p99 delay', COLORS.eld, { fill: 'rgba(219,39,119,0.08)' })])
     let pending
     window.addEventListener('resize', () => {
       clearTimeout(pending)
@@ -244,7 +246,7 @@
     )
     setEmpty('chart-rpm', rpm.length === 0 ? 'No requests yet' : '')
     const p = data.dashboard.process
-    const s = p?.series
+    const s = live ? p?.series : state.history.process
     if (s && s.t.length > 0) {
       const pt = s.t.map((x) => Math.round(x / 1000))
       charts['chart-memory'].setData([
@@ -444,7 +446,7 @@
       return
     }
     if (!force && state.history && Date.now() - state.historyAt < 60_000) return
-    const res = await fetch(`api/history?range=${encodeURIComponent(state.range)}`, {
+    const res = await fetch(`${base}api/history?range=${encodeURIComponent(state.range)}`, {
       credentials: 'same-origin',
     })
     if (!res.ok) throw new Error(`history: HTTP ${res.status}`)
@@ -454,7 +456,7 @@
 
   async function refresh(forceHistory) {
     try {
-      const res = await fetch('api/snapshot', {
+      const res = await fetch(`${base}api/snapshot`, {
         credentials: 'same-origin',
         headers: { accept: 'application/json' },
       })
@@ -514,12 +516,12 @@
     }
     $('clear').addEventListener('click', async () => {
       if (!window.confirm('Clear all statistics and recent events?')) return
-      const res = await fetch('api/clear', { method: 'POST', credentials: 'same-origin' })
+      const res = await fetch(`${base}api/clear`, { method: 'POST', credentials: 'same-origin' })
       if (!res.ok) setStatus(`Clear failed: HTTP ${res.status}`, 'bad')
       refresh(true)
     })
     $('logout').addEventListener('click', async () => {
-      await fetch('logout', { method: 'POST', credentials: 'same-origin' })
+      await fetch(`${base}logout`, { method: 'POST', credentials: 'same-origin' })
       location.reload()
     })
     refresh(true).then(schedule)
