@@ -352,10 +352,15 @@ export function monitorDatabase<D extends Db>(
     return out
   })
 
-  const txState = newState('', 'TRANSACTION')
-  delete txState.meta.sql
+  /** Interned on the first transaction(), so a database that never uses one shows no such op. */
+  let txState: StatementState | undefined
   define(db, 'transaction', function transaction(this: Db, fn: Fn) {
     const original = rawTransaction.call(this, fn)
+    if (txState === undefined) {
+      txState = newState('', 'TRANSACTION')
+      delete txState.meta.sql
+    }
+    const st = txState
     const variants = ['default', 'deferred', 'immediate', 'exclusive'] as const
     const wrapped: Record<string, Fn> = {}
     for (const v of variants) {
@@ -366,10 +371,10 @@ export function monitorDatabase<D extends Db>(
         try {
           out = inner.apply(this, args)
         } catch (err) {
-          recordTx(performance.now() - t0, err)
+          recordTx(st, performance.now() - t0, err)
           throw err
         }
-        recordTx(performance.now() - t0, undefined)
+        recordTx(st, performance.now() - t0, undefined)
         return out
       }
     }
@@ -381,7 +386,7 @@ export function monitorDatabase<D extends Db>(
   })
 
   /** A transaction's own time; its statements are already counted in the request. */
-  const recordTx = (ms: number, error: unknown): void => {
+  const recordTx = (txState: StatementState, ms: number, error: unknown): void => {
     try {
       const ctx = contextOn ? monitor.currentRequest() : undefined
       const opts = txState.opts

@@ -1,0 +1,14 @@
+export { monitorDatabase } from './monitor-database.js'
+export { MAX_SQL_LENGTH, redactSql } from './redact-sql.js'
+export { SqliteStore } from './sqlite-store.js'
+export { statementName } from './statement-name.js'
+export { SCHEMA_VERSION } from './store-schema.js'
+
+export type { MonitorDatabaseOptions, SqlTextMode } from './monitor-database.js'
+export type {
+  History,
+  HistoryPoint,
+  HistoryQuery,
+  SqliteStoreOptions,
+  SqliteStoreStats,
+} from './sqlite-store.js'

@@ -1,0 +1,76 @@
+import type BetterSqlite3 from 'better-sqlite3'
+
+/**
+ * The store's schema, one migration per version. Version N is reached by running migrations
+ * 0..N-1 in order, each in its own transaction; the version lives in `perf_meta` (not
+ * `PRAGMA user_version`, which an application sharing the file may use for its own migrations).
+ * Append new migrations; never edit a released one.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE perf_events (
+    id INTEGER PRIMARY KEY,
+    ts INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    name TEXT NOT NULL,
+    duration_ms REAL NOT NULL,
+    pid INTEGER NOT NULL,
+    error TEXT,
+    slow INTEGER NOT NULL,
+    request_id TEXT,
+    metadata TEXT
+  );
+  CREATE INDEX perf_events_ts ON perf_events (ts);
+  CREATE INDEX perf_events_op_ts ON perf_events (type, name, ts);
+  CREATE TABLE perf_aggregates (
+    type TEXT NOT NULL,
+    name TEXT NOT NULL,
+    minute INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    slow INTEGER NOT NULL,
+    sum_ms REAL NOT NULL,
+    min_ms REAL NOT NULL,
+    max_ms REAL NOT NULL,
+    histogram TEXT NOT NULL,
+    PRIMARY KEY (type, name, minute)
+  ) WITHOUT ROWID;
+  CREATE INDEX perf_aggregates_minute ON perf_aggregates (minute);
+  CREATE TABLE perf_samples (
+    id INTEGER PRIMARY KEY,
+    ts INTEGER NOT NULL,
+    pid INTEGER NOT NULL,
+    data TEXT NOT NULL
+  );
+  CREATE INDEX perf_samples_ts ON perf_samples (ts);
+  `,
+]
+
+/** The schema version this code writes. */
+export const SCHEMA_VERSION: number = MIGRATIONS.length
+
+/** Brings the file's schema up to {@link SCHEMA_VERSION}; throws if the file is newer than this code. */
+export function migrate(db: BetterSqlite3.Database, path: string): void {
+  db.exec('CREATE TABLE IF NOT EXISTS perf_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)')
+  const row = db.prepare("SELECT value FROM perf_meta WHERE key = 'schema_version'").get() as
+    | { value: string }
+    | undefined
+  const current = row === undefined ? 0 : Number(row.value)
+  if (!Number.isInteger(current) || current < 0) {
+    throw new Error(`SqliteStore: ${path} has an unreadable schema version ${JSON.stringify(row?.value)}`)
+  }
+  if (current > SCHEMA_VERSION) {
+    throw new Error(
+      `SqliteStore: ${path} has schema version ${current}, newer than this @perf/sqlite understands (${SCHEMA_VERSION}); upgrade @perf/sqlite or use another file`,
+    )
+  }
+  const setVersion = db.prepare(
+    "INSERT INTO perf_meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+  )
+  for (let v = current; v < SCHEMA_VERSION; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!)
+      setVersion.run(String(v + 1))
+    }).immediate()
+  }
+}
