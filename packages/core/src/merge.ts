@@ -2,7 +2,10 @@ import type { PerfEvent } from './event.js'
 import { percentiles, type SparseHistogram, WideHistogram } from './histogram.js'
 import type { Snapshot, Stats, StatusClasses, Totals, TypeSnapshot, WindowStats } from './snapshot.js'
 
-/** A snapshot merged from several processes: a {@link Snapshot} plus who is in it. */
+/**
+ * A snapshot merged from several processes: a {@link Snapshot} plus who is in it. Its `pid` and
+ * `config` are the first input's; `startedAt` is the earliest and `timestamp` the latest.
+ */
 export interface MergedSnapshot extends Snapshot {
   /** Pids of every process merged in. */
   pids: number[]
