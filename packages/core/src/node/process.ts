@@ -368,7 +368,8 @@ class Watcher implements ProcessWatcher {
     this.series.push(s)
     if (this.baseline === null) {
       // 1 ms of slack: libuv timers run on a millisecond clock and can fire a fraction of one early.
-      if (performance.now() - this.startedAt >= this.baselineDelayMs - 1) this.baseline = memory(s, s.timestamp)
+      if (performance.now() - this.startedAt >= this.baselineDelayMs - 1)
+        this.baseline = memory(s, s.timestamp)
       return
     }
     const growthMb = this.growthMb()
