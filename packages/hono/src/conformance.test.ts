@@ -1,0 +1,73 @@
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { serve } from '@hono/node-server'
+import type { HttpOptions, Monitor } from '@perf/core'
+import {
+  ADMIN_PREFIX,
+  BIG_BYTES,
+  dbWork,
+  echoWebHandler,
+  MAX_HEADER_SIZE,
+  runConformance,
+  slowWork,
+  THROWN_MESSAGE,
+  webStream,
+} from '@perf/test-kit'
+import { Hono } from 'hono'
+import { type PerfVariables, perf, webHandlerApp } from './index.js'
+
+async function makeServer(monitor: Monitor, options?: HttpOptions) {
+  const app = new Hono<{ Variables: PerfVariables }>()
+  app.use(perf(monitor, options))
+  app.route(ADMIN_PREFIX, webHandlerApp(echoWebHandler))
+  app.get('/hello', (c) => c.text('hello'))
+  app.get('/users/:id', (c) => c.text(`user ${c.req.param('id')}`))
+  const notes = new Hono()
+  notes.get('/:id', (c) => c.text(`note ${c.req.param('id')}`))
+  const api = new Hono()
+  api.route('/notes', notes)
+  app.route('/api', api)
+  app.get('/throw', () => {
+    throw new Error(THROWN_MESSAGE)
+  })
+  app.get('/fail', (c) => c.text('fail', 500))
+  app.get('/status/:code', (c) => {
+    const code = Number(c.req.param('code'))
+    if (code === 302) c.header('location', '/hello')
+    return c.body('status', code as 200)
+  })
+  app.get('/stream', () => new Response(webStream(), { headers: { 'content-type': 'text/plain' } }))
+  app.post('/upload', async (c) => c.text(String((await c.req.arrayBuffer()).byteLength)))
+  app.get('/big', (c) => c.text('x'.repeat(BIG_BYTES)))
+  app.get('/slow', async (c) => {
+    await slowWork()
+    return c.text('late')
+  })
+  app.get('/id', (c) => c.text(String(c.get('requestId'))))
+  app.get('/db', async (c) => c.text(await dbWork(monitor)))
+  app.post('/db', async (c) => {
+    await c.req.json()
+    return c.text(await dbWork(monitor))
+  })
+  const server = serve({
+    fetch: app.fetch,
+    port: 0,
+    hostname: '127.0.0.1',
+    createServer,
+    serverOptions: { maxHeaderSize: MAX_HEADER_SIZE },
+  })
+  await new Promise<void>((resolve) =>
+    server.listening ? resolve() : server.once('listening', () => resolve()),
+  )
+  const { port } = server.address() as AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        if ('closeAllConnections' in server) server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}
+
+runConformance('hono', makeServer)

@@ -1,0 +1,5 @@
+export { dashboard } from './dashboard.js'
+export { perf } from './perf.js'
+export { webHandlerApp } from './web-handler.js'
+
+export type { HonoPerfOptions, PerfVariables } from './perf.js'

@@ -1,0 +1,151 @@
+import {
+  contentLength,
+  createHttpRecorder,
+  type HttpOptions,
+  type HttpRecorder,
+  isUnrecorded,
+  type Monitor,
+  type RequestContext,
+} from '@perf/core'
+import type { Context, MiddlewareHandler } from 'hono'
+
+/** Options of {@link perf}: see `HttpOptions` in `@perf/core`. */
+export interface HonoPerfOptions extends HttpOptions {}
+
+/** Context variables {@link perf} sets: `c.get('requestId')`. */
+export type PerfVariables = { requestId: string }
+
+/** The parts of Node's `ServerResponse` read when the app runs on `@hono/node-server`. */
+interface Outgoing {
+  readonly statusCode: number
+  readonly writableFinished: boolean
+  setHeader(name: string, value: string): unknown
+  getHeader(name: string): unknown
+  on(event: 'close', listener: (this: Outgoing) => void): unknown
+}
+
+interface MatchedRoute {
+  readonly path: string
+  readonly method: string
+  readonly handler: { readonly length: number }
+}
+
+const STATE = Symbol('perf')
+
+/** What a request carries from its start to its end: one object, no closure. */
+class Pending {
+  constructor(
+    readonly recorder: HttpRecorder,
+    readonly c: Context,
+    readonly start: number,
+    readonly requestId: string | undefined,
+    readonly context: RequestContext | undefined,
+  ) {}
+}
+
+/**
+ * Hono middleware that times every request as `http` `METHOD /route` (`app.route`/`basePath` prefixes
+ * included, `METHOD <unmatched>` for 404s), sends `X-Request-ID` and sets `c.get('requestId')`.
+ * Install it first: `app.use(perf(monitor))`. On `@hono/node-server` the duration runs until the
+ * response's last byte is written; elsewhere it ends when the handler returns its `Response`.
+ * With a disabled monitor it does nothing. Throws a `TypeError` for bad options.
+ */
+export function perf(
+  monitor: Monitor,
+  options?: HonoPerfOptions,
+): MiddlewareHandler<{ Variables: PerfVariables }> {
+  const recorder = createHttpRecorder(monitor, options, '@perf/hono')
+  if (!monitor.enabled) return (_c, next) => next()
+  const header = recorder.header
+  return async (c, next) => {
+    let pending: Pending | undefined
+    let outgoing: Outgoing | undefined
+    try {
+      if (recorder.ignores && recorder.isIgnored(c.req.path, c.req.method)) return next()
+      let id: string | undefined
+      if (header !== undefined) {
+        id = recorder.requestId(c.req.raw.headers.get(header))
+        c.set('requestId', id)
+      }
+      const ctx = recorder.contextEnabled
+        ? recorder.newContext(id ?? recorder.requestId(undefined))
+        : undefined
+      pending = new Pending(recorder, c, performance.now(), id, ctx)
+      outgoing = nodeResponse(c)
+      if (outgoing !== undefined) {
+        // Setting a header on the Node response first makes its other headers (Content-Length)
+        // readable later, and puts the id on responses that bypass `c.res`.
+        if (id !== undefined) outgoing.setHeader(header!, id)
+        ;(outgoing as unknown as Record<symbol, Pending>)[STATE] = pending
+        outgoing.on('close', onClose)
+      }
+    } catch (err) {
+      recorder.fail('request', err)
+    }
+    if (pending?.context !== undefined) await monitor.runInRequest(pending.context, next)
+    else await next()
+    if (pending === undefined) return
+    try {
+      if (pending.requestId !== undefined) c.header(header!, pending.requestId)
+    } catch (err) {
+      recorder.fail('response', err)
+    }
+    if (outgoing === undefined) finish(pending, undefined)
+  }
+}
+
+/** The Node `ServerResponse` when running on `@hono/node-server`. */
+function nodeResponse(c: Context): Outgoing | undefined {
+  const out = (c.env as { outgoing?: Outgoing } | undefined)?.outgoing
+  return out !== undefined && typeof out.on === 'function' && typeof out.getHeader === 'function'
+    ? out
+    : undefined
+}
+
+/** Shared `close` listener of the Node response: the last byte went out or the client went away. */
+function onClose(this: Outgoing): void {
+  const pending = (this as unknown as Record<symbol, Pending | undefined>)[STATE]
+  if (pending === undefined) return
+  ;(this as unknown as Record<symbol, Pending | undefined>)[STATE] = undefined
+  finish(pending, this)
+}
+
+function finish(pending: Pending, outgoing: Outgoing | undefined): void {
+  const { recorder, c } = pending
+  try {
+    const raw = c.req.raw
+    if (isUnrecorded(raw)) return
+    const ms = performance.now() - pending.start
+    const aborted = outgoing !== undefined && !outgoing.writableFinished
+    const res = aborted ? undefined : c.res
+    const status = outgoing?.statusCode ?? res?.status ?? 0
+    recorder.record(recorder.op(raw.method, routeOf(c, status)), ms, {
+      method: raw.method,
+      url: c.req.path,
+      status,
+      requestBytes: contentLength(raw.headers.get('content-length')),
+      responseBytes: contentLength(
+        outgoing?.getHeader('content-length') ?? res?.headers.get('content-length'),
+      ),
+      requestId: pending.requestId,
+      context: pending.context,
+      aborted,
+      thrown: c.error,
+    })
+  } catch (err) {
+    recorder.fail('response', err)
+  }
+}
+
+/**
+ * The template of the route that answered, or `undefined` when none did. Hono leaves `routeIndex` at
+ * the last handler it ran; when that is a middleware (`app.use`: method ALL, takes `next`) that passed
+ * the request on and the answer is 404, the not-found handler answered.
+ */
+function routeOf(c: Context, status: number): string | undefined {
+  const routes = (c.req as unknown as { matchedRoutes?: readonly MatchedRoute[] }).matchedRoutes
+  const route = routes?.[c.req.routeIndex]
+  if (route === undefined) return undefined
+  if (status === 404 && route.method === 'ALL' && route.handler.length >= 2) return undefined
+  return route.path
+}
