@@ -57,65 +57,6 @@ export interface HistogramData {
   readonly counts: ArrayLike<number>
 }
 
-/**
- * A histogram that stores only the range of buckets it has seen, as 16-bit counters that widen to
- * 32 bits the first time one would overflow. Small enough to keep one per op per slice.
- */
-export class SliceHistogram {
-  /** First bucket index held. */
-  lo = 0
-  /** Bucket counts from `lo`; empty until the first value. */
-  counts: Uint16Array | Uint32Array = EMPTY16
-
-  /** Adds one observation to bucket `i`. */
-  add(i: number): void {
-    const c = this.counts
-    const j = i - this.lo
-    if (j >= 0 && j < c.length && c[j]! < 0xffff) c[j]!++
-    else this.addSlow(i)
-  }
-
-  private addSlow(i: number): void {
-    let j = i - this.lo
-    if (j < 0 || j >= this.counts.length) {
-      this.widen(i)
-      j = i - this.lo
-    }
-    const c = this.counts
-    if (c instanceof Uint16Array && c[j] === 0xffff) {
-      const wide = new Uint32Array(c.length)
-      wide.set(c)
-      this.counts = wide
-    }
-    this.counts[j]!++
-  }
-
-  private widen(i: number): void {
-    const c = this.counts
-    if (c.length === 0) {
-      // Start with the value's octave and a neighbour each side: most ops stay inside that.
-      const lo = Math.max(0, ((i >>> SUB_BITS) - 1) << SUB_BITS)
-      const hi = Math.min(BUCKETS, lo + 3 * SUB)
-      this.lo = lo
-      this.counts = new Uint16Array(hi - lo)
-      return
-    }
-    const lo = Math.min(this.lo, (i >>> SUB_BITS) << SUB_BITS)
-    const hi = Math.max(this.lo + c.length, ((i >>> SUB_BITS) + 1) << SUB_BITS)
-    const next = c instanceof Uint32Array ? new Uint32Array(hi - lo) : new Uint16Array(hi - lo)
-    next.set(c, this.lo - lo)
-    this.lo = lo
-    this.counts = next
-  }
-
-  /** Zeroes the counts, keeping the storage for reuse. */
-  reset(): void {
-    this.counts.fill(0)
-  }
-}
-
-const EMPTY16 = new Uint16Array(0)
-
 /** A growable histogram with float counters (never overflow), for all-time totals and merges. */
 export class WideHistogram {
   lo = 0

@@ -475,7 +475,6 @@ class MonitorImpl implements Monitor {
       if (wantAggregates && op.scalars[done * FIELDS + COUNT]! > 0) {
         const s = op.scalars
         const b = done * FIELDS
-        const h = op.slices[done]!
         aggregates.push({
           type: op.type,
           name: op.name,
@@ -487,7 +486,7 @@ class MonitorImpl implements Monitor {
           sumMs: s[b + SUM]!,
           minMs: s[b + MIN]!,
           maxMs: s[b + MAX]!,
-          histogram: sparse(h.lo, h.counts),
+          histogram: sparseOf(op.counts, done * op.width, (done + 1) * op.width, op.lo - done * op.width),
         })
       }
       op.retire(done)
@@ -582,11 +581,14 @@ class MonitorImpl implements Monitor {
       const s = op.scalars
       if (s[b + COUNT] === 0) continue
       addRow(acc, s, b)
-      const h = op.slices[k]!
-      const c = h.counts
-      for (let j = 0; j < c.length; j++) scratch[h.lo + j]! += c[j]!
-      if (h.lo < lo) lo = h.lo
-      if (h.lo + c.length > hi) hi = h.lo + c.length
+      const c = op.counts
+      const w = op.width
+      const from = k * w
+      for (let j = 0; j < w; j++) scratch[op.lo + j]! += c[from + j]!
+    }
+    if (acc.count > 0) {
+      lo = op.lo
+      hi = op.lo + op.width
     }
     mergeAcc(typeAcc, acc)
     const typeScratch = this.typeScratch
@@ -631,14 +633,14 @@ class MonitorImpl implements Monitor {
   }
 
   private totalHistogram(op: OpStats): SparseHistogram {
-    const h = op.slices[this.cur]!
+    const h = op.row(this.cur)
     const t = op.total
     if (h.counts.length === 0) return t.toJSON()
-    const lo = Math.min(t.counts.length ? t.lo : h.lo, h.lo)
-    const hi = Math.max(t.lo + t.counts.length, h.lo + h.counts.length)
+    const lo = Math.min(t.counts.length ? t.lo : h.offset, h.offset)
+    const hi = Math.max(t.lo + t.counts.length, h.offset + h.counts.length)
     const merged = new Float64Array(hi - lo)
     for (let j = 0; j < t.counts.length; j++) merged[t.lo - lo + j]! += t.counts[j]!
-    for (let j = 0; j < h.counts.length; j++) merged[h.lo - lo + j]! += h.counts[j]!
+    for (let j = 0; j < h.counts.length; j++) merged[h.offset - lo + j]! += h.counts[j]!
     return sparse(lo, merged)
   }
 

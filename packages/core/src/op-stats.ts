@@ -1,4 +1,4 @@
-import { bucketIndex, SliceHistogram, WideHistogram } from './histogram.js'
+import { bucketIndex, type HistogramData, WideHistogram } from './histogram.js'
 
 /** Offsets of the per-slice scalar fields. */
 export const COUNT = 0
@@ -11,15 +11,27 @@ export const MAX = 5
 export const STATUS = 6
 export const FIELDS = 11
 
+/** Rows widen in steps of half a power of two (16 buckets). */
+const GRAIN = 16
+
 /**
- * Windowed statistics of one op: a ring of slices (one histogram and a row of scalars each) plus
- * all-time totals that completed slices fold into. `record` touches only the current slice.
+ * Windowed statistics of one op: a ring of slices, each a row of scalars and a row of histogram
+ * counts, plus all-time totals that completed slices fold into. `record` touches only the current
+ * slice. All slices share one bucket range and one buffer (`slices × width` 16-bit counters that widen
+ * to 32 bits the first time one would overflow): real ops touch a few powers of two, and one buffer
+ * per op instead of one per slice keeps 6,000 ops × 15 slices affordable.
  */
 export class OpStats {
   readonly id: number
   readonly type: string
   readonly name: string
-  readonly slices: SliceHistogram[]
+  /** First bucket index held by every row. */
+  lo = 0
+  /** Buckets per row. */
+  width = 0
+  /** Row `k` (slice `k`) holds buckets `lo .. lo + width` at `k * width`. */
+  counts: Uint16Array | Uint32Array = EMPTY
+  private readonly rows: number
   /** `FIELDS` scalars per slice. */
   readonly scalars: Float64Array
   /** All-time histogram of every completed slice. */
@@ -31,8 +43,7 @@ export class OpStats {
     this.id = id
     this.type = type
     this.name = name
-    this.slices = new Array(slices)
-    for (let i = 0; i < slices; i++) this.slices[i] = new SliceHistogram()
+    this.rows = slices
     this.scalars = new Float64Array(slices * FIELDS)
     for (let i = 0; i < slices; i++) resetRow(this.scalars, i * FIELDS)
   }
@@ -46,13 +57,44 @@ export class OpStats {
     if (ms < s[b + MIN]!) s[b + MIN] = ms
     if (ms > s[b + MAX]!) s[b + MAX] = ms
     if (slow) s[b + SLOW]!++
-    const h = this.slices[slice]!
     const i = bucketIndex(ms)
-    const c = h.counts
-    const j = i - h.lo
-    // Inlined SliceHistogram.add: the common case is one bounds check and one increment.
-    if (j >= 0 && j < c.length && c[j]! < 0xffff) c[j]!++
-    else h.add(i)
+    const j = i - this.lo
+    const c = this.counts
+    if (j >= 0 && j < this.width) {
+      const k = slice * this.width + j
+      if (c[k]! < 0xffff) {
+        c[k]!++
+        return
+      }
+    }
+    this.addSlow(slice, i)
+  }
+
+  private addSlow(slice: number, i: number): void {
+    if (i < this.lo || i >= this.lo + this.width) this.widen(i)
+    const k = slice * this.width + i - this.lo
+    if (this.counts instanceof Uint16Array && this.counts[k] === 0xffff)
+      this.counts = Uint32Array.from(this.counts)
+    this.counts[k]!++
+  }
+
+  private widen(i: number): void {
+    const step = (i / GRAIN) | 0
+    const lo = this.width === 0 ? step * GRAIN : Math.min(this.lo, step * GRAIN)
+    const hi = this.width === 0 ? lo + GRAIN : Math.max(this.lo + this.width, (step + 1) * GRAIN)
+    const width = hi - lo
+    const next =
+      this.counts instanceof Uint32Array
+        ? new Uint32Array(this.rows * width)
+        : new Uint16Array(this.rows * width)
+    if (this.width > 0) {
+      for (let r = 0; r < this.rows; r++) {
+        next.set(this.counts.subarray(r * this.width, (r + 1) * this.width), r * width + this.lo - lo)
+      }
+    }
+    this.lo = lo
+    this.width = width
+    this.counts = next
   }
 
   /** Counts the outcome of an event already added to slice `slice`. */
@@ -62,7 +104,12 @@ export class OpStats {
     if (status >= 100 && status < 600) this.scalars[b + STATUS + ((status / 100) | 0) - 1]!++
   }
 
-  /** Folds slice `slice` into the all-time totals and empties it. Returns its event count. */
+  /** Slice `slice`'s counts as histogram data (a view; valid until the next record). */
+  row(slice: number): HistogramData {
+    return { offset: this.lo, counts: this.counts.subarray(slice * this.width, (slice + 1) * this.width) }
+  }
+
+  /** Folds slice `slice` into the all-time totals. Returns its event count. */
   retire(slice: number): number {
     const s = this.scalars
     const b = slice * FIELDS
@@ -76,24 +123,26 @@ export class OpStats {
     if (s[b + MIN]! < t[MIN]!) t[MIN] = s[b + MIN]!
     if (s[b + MAX]! > t[MAX]!) t[MAX] = s[b + MAX]!
     for (let k = 0; k < 5; k++) t[STATUS + k]! += s[b + STATUS + k]!
-    const h = this.slices[slice]!
-    this.total.addAll({ offset: h.lo, counts: h.counts })
+    this.total.addAll(this.row(slice))
     return count
   }
 
   /** Empties slice `slice` (after `retire`). */
   clearSlice(slice: number): void {
     resetRow(this.scalars, slice * FIELDS)
-    this.slices[slice]!.reset()
+    this.counts.fill(0, slice * this.width, (slice + 1) * this.width)
   }
 
   /** Forgets everything, keeping the op's identity (interned handles stay valid). */
   reset(): void {
-    for (let i = 0; i < this.slices.length; i++) this.clearSlice(i)
+    for (let i = 0; i < this.rows; i++) resetRow(this.scalars, i * FIELDS)
+    this.counts.fill(0)
     resetRow(this.totalScalars, 0)
     this.total.reset()
   }
 }
+
+const EMPTY = new Uint16Array(0)
 
 function emptyRow(): Float64Array {
   const row = new Float64Array(FIELDS)
