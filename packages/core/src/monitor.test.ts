@@ -68,6 +68,36 @@ describe('percentiles', () => {
   }
 })
 
+describe('histogram storage', () => {
+  it('widens 16-bit counters to 32 bits past 65,535 in one bucket without losing counts', () => {
+    const m = createMonitor({ sampling: 0 })
+    const h = m.op('http', 'GET /hot')
+    for (let i = 0; i < 70_000; i++) h.record(2)
+    h.record(4)
+    const op = m.snapshot({ histograms: true }).types.http!.ops[0]!
+    expect(op.count).toBe(70_001)
+    expect(Math.abs(op.p50Ms - 2) / 2).toBeLessThan(0.016)
+    expect(op.histogram!.counts.reduce((a, b) => a + b, 0)).toBe(70_001)
+    void m.close()
+  })
+
+  it('keeps earlier slices intact when a later value widens the bucket range', () => {
+    vi.useFakeTimers()
+    const m = createMonitor({ windowMs: 3 * 60_000, sampling: 0 })
+    for (let i = 0; i < 100; i++) m.record('db', 'q', 1)
+    vi.advanceTimersByTime(60_000)
+    m.record('db', 'q', 0.001)
+    m.record('db', 'q', 50_000)
+    const op = m.snapshot({ histograms: true }).types.db!.ops[0]!
+    expect(op.count).toBe(102)
+    expect(Math.abs(op.p50Ms - 1)).toBeLessThan(0.016)
+    expect(op.minMs).toBe(0.001)
+    expect(op.maxMs).toBe(50_000)
+    expect(op.histogram!.counts.reduce((a, b) => a + b, 0)).toBe(102)
+    void m.close()
+  })
+})
+
 describe('counts are never sampled', () => {
   it('counts every event at sampling 0 and keeps only slow and failed details', () => {
     const m = createMonitor({ sampling: { http: 0 }, slowMs: { http: 100 } })
