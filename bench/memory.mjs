@@ -124,7 +124,7 @@ const hundred = await fullWindow({
   types: ['http'],
   opsPerType: 100,
   perSlice: 200,
-  sliceMs: 100,
+  sliceMs: 250,
 })
 rows.push({
   name: '100 active ops, all 15 slices full (200 events/op/slice)',
@@ -203,7 +203,7 @@ notes.push(
   'Memory is process.memoryUsage() heapUsed + arrayBuffers after two forced collections (node --expose-gc), ' +
     'before the monitor is created and after its window is full, so it counts the monitor and everything it holds ' +
     '(op stats, histograms, ring buffer and slow log with their kept events). Latencies are log-normal, one ' +
-    'distribution per op (medians 0.2–300 ms). The window is driven by short slices (sliceMs 100 / 1000 ms, ' +
+    'distribution per op (medians 0.2–300 ms). The window is driven by short slices (sliceMs 250 / 1000 ms, ' +
     '15 slices) so every slice holds data, exactly as 15 one-minute slices would; one slice more than the window is ' +
     'filled, so the all-time totals hold data too (the steady state of a long-running process).',
   'Allocation per event is estimated from V8 GC statistics (heap used at the end minus at the start plus what ' +

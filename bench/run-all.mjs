@@ -1,0 +1,269 @@
+// Runs every benchmark and rewrites BENCHMARKS.md (repo root) from their printed figures.
+//
+//   node run-all.mjs                       build, run all, rewrite BENCHMARKS.md
+//   node run-all.mjs --quick               CI: build, one short round of each, print, write nothing
+//   node run-all.mjs --only http,memory    rerun some; replace only their sections of BENCHMARKS.md
+//   flags: --skip-build, --write (write even with --quick), --soak-duration 10m, --no-soak
+//
+// THE CONTRACT (details and an example in bench/README.md). Every bench script `bench/<name>.mjs`:
+//   1. prints human-readable lines;
+//   2. then prints one or more lines `BENCH_JSON {...}` — the last line of stdout is one — where the
+//      JSON is { title, command, rows: [{ name, value, unit, min?, max?, target?, pass?, note? }],
+//      notes? }; each becomes one table here;
+//   3. honours `--quick` (one short round, well under a minute);
+//   4. exits non-zero only on a correctness failure, never because a timing target was missed
+//      (that is `pass: false`).
+// A script that prints no BENCH_JSON still gets a section: its output, verbatim.
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg, release, totalmem } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { flag, quick } from './lib/result.mjs'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const root = dirname(here)
+const OUT = join(root, 'BENCHMARKS.md')
+
+/** Scripts in the order they run and appear in BENCHMARKS.md. */
+const SCRIPTS = ['core', 'http', 'sqlite', 'memory', 'process', 'prometheus', 'dashboard', 'soak']
+const only = flag('only')?.split(',')
+for (const name of only ?? []) {
+  if (!SCRIPTS.includes(name))
+    throw new RangeError(`--only: unknown script ${name}; expected some of ${SCRIPTS}`)
+}
+const noSoak = process.argv.includes('--no-soak')
+const soakDuration = flag('soak-duration')
+// CI runs its own short soak, so --quick leaves it out unless a duration is asked for.
+const runSoak = !noSoak && (!quick || soakDuration !== undefined)
+const write = !quick || process.argv.includes('--write')
+const TIMEOUT_MS = quick ? 5 * 60_000 : 45 * 60_000
+
+if (!process.argv.includes('--skip-build') && !build()) {
+  console.error('build failed: the benchmarks measure the built packages, so they cannot run')
+  process.exit(1)
+}
+
+const machine = describeMachine()
+console.log(`machine: ${machine}`)
+
+/** @type {Map<string, string>} section markdown by script */
+const sections = new Map()
+const missed = []
+const failures = []
+for (const name of SCRIPTS) {
+  if (only !== undefined && !only.includes(name)) continue
+  const file = join(here, `${name}.mjs`)
+  if (!existsSync(file)) {
+    console.log(`\n### ${name}.mjs: not present, skipped`)
+    continue
+  }
+  if (name === 'soak' && !runSoak) {
+    console.log('\n### soak.mjs: skipped (--quick runs no soak; CI runs `pnpm soak --duration 30s` itself)')
+    continue
+  }
+  const args = [file]
+  if (quick) args.push('--quick')
+  if (name === 'soak' && soakDuration !== undefined) args.push('--duration', soakDuration)
+  console.log(`\n### node ${name}.mjs ${args.slice(1).join(' ')}`)
+  const started = Date.now()
+  const { code, stdout } = await run(args)
+  const seconds = Math.round((Date.now() - started) / 1000)
+  const results = []
+  for (const line of stdout.split('\n')) {
+    if (!line.startsWith('BENCH_JSON ')) continue
+    try {
+      results.push(JSON.parse(line.slice('BENCH_JSON '.length)))
+    } catch (err) {
+      failures.push(`${name}.mjs printed a BENCH_JSON line that is not JSON (${err.message})`)
+    }
+  }
+  if (code !== 0) failures.push(`${name}.mjs exited with ${code}`)
+  for (const r of results) {
+    for (const row of r.rows ?? []) if (row.pass === false) missed.push(`${r.title}: ${row.name}`)
+  }
+  sections.set(name, section(name, args.slice(1), results, stdout, code, seconds))
+}
+
+console.log('\n== summary')
+console.log(`machine: ${machine}`)
+console.log(missed.length === 0 ? 'every target met' : `targets missed (timing: reported, not failed):`)
+for (const m of missed) console.log(`  - ${m}`)
+for (const f of failures) console.log(`FAILED: ${f}`)
+
+if (write) {
+  writeFileSync(OUT, document(sections))
+  console.log(`\nwrote ${OUT}`)
+} else {
+  console.log('\n(--quick: BENCHMARKS.md left as it is; pass --write to write it)')
+}
+process.exit(failures.length === 0 ? 0 : 1)
+
+/**
+ * Builds the workspace with turbo (`turbo run build`). turbo needs the pnpm binary on PATH, which is
+ * there under `pnpm bench`; when it is not (plain `node run-all.mjs`), builds each package with tsc
+ * in dependency order instead.
+ */
+function build() {
+  console.log('building the packages (turbo run build)…')
+  const turbo = join(root, 'node_modules', '.bin', 'turbo')
+  const r = spawnSync(turbo, ['run', 'build', '--output-logs=errors-only'], { cwd: root, encoding: 'utf8' })
+  if (r.status === 0) return true
+  const output = `${r.stdout ?? ''}${r.stderr ?? ''}`
+  if (!/package manager binary/i.test(output)) {
+    process.stdout.write(output)
+    return false
+  }
+  console.log('turbo cannot find pnpm on PATH; building each package with tsc in dependency order')
+  const tsc = join(root, 'node_modules', '.bin', 'tsc')
+  for (const dir of workspaceBuildOrder()) {
+    console.log(`  tsc -p ${dir}/tsconfig.build.json`)
+    const t = spawnSync(tsc, ['-p', 'tsconfig.build.json'], { cwd: join(root, dir), stdio: 'inherit' })
+    if (t.status !== 0) return false
+  }
+  return true
+}
+
+/** Workspace packages with a tsconfig.build.json, each after the workspace packages it depends on. */
+function workspaceBuildOrder() {
+  const pkgs = new Map()
+  for (const group of ['packages', 'apps']) {
+    const base = join(root, group)
+    if (!existsSync(base)) continue
+    for (const name of readdirSync(base)) {
+      const dir = `${group}/${name}`
+      const file = join(root, dir, 'package.json')
+      if (!existsSync(file) || !existsSync(join(root, dir, 'tsconfig.build.json'))) continue
+      const pkg = JSON.parse(readFileSync(file, 'utf8'))
+      const deps = { ...pkg.dependencies, ...pkg.devDependencies, ...pkg.peerDependencies }
+      pkgs.set(pkg.name, { dir, deps: Object.keys(deps) })
+    }
+  }
+  const order = []
+  const seen = new Set()
+  const visit = (name) => {
+    if (seen.has(name) || !pkgs.has(name)) return
+    seen.add(name)
+    for (const dep of pkgs.get(name).deps) visit(dep)
+    order.push(pkgs.get(name).dir)
+  }
+  for (const name of pkgs.keys()) visit(name)
+  return order
+}
+
+/** Runs a script, echoing its output while keeping stdout; bounded by TIMEOUT_MS. */
+function run(args) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, { cwd: here, stdio: ['ignore', 'pipe', 'inherit'] })
+    let stdout = ''
+    child.stdout.setEncoding('utf8')
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk
+      process.stdout.write(chunk)
+    })
+    const timer = setTimeout(() => {
+      console.error(`${args[0]}: still running after ${TIMEOUT_MS / 60_000} minutes, stopping it`)
+      child.kill('SIGKILL')
+    }, TIMEOUT_MS)
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code: code ?? signal, stdout })
+    })
+  })
+}
+
+function describeMachine() {
+  const c = cpus()
+  const model = (c[0]?.model ?? 'unknown CPU').replace(/\s+/g, ' ').trim()
+  let commit = ''
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim()
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+      cwd: root,
+      encoding: 'utf8',
+    })
+    if (dirty.trim() !== '') commit += ' + local changes'
+  } catch {
+    commit = 'unknown'
+  }
+  const load = loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')
+  return (
+    `${model}, ${c.length} CPUs, ${Math.round(totalmem() / 2 ** 30)} GB, ${process.platform} ${release()}, ` +
+    `Node ${process.version}; load average ${load} at start; commit ${commit}; ${new Date().toISOString()}`
+  )
+}
+
+function cell(text) {
+  return String(text).replace(/\|/g, '\\|').replace(/\n/g, ' ')
+}
+
+function num(x) {
+  if (typeof x !== 'number' || !Number.isFinite(x)) return String(x)
+  return Math.abs(x) >= 1000 ? Math.round(x).toLocaleString('en-US') : String(x)
+}
+
+/** The markdown of one script's run, between markers so a later partial run can replace it. */
+function section(name, args, results, stdout, code, seconds) {
+  const out = [`<!-- bench:${name}:start -->`]
+  out.push(`## ${name}.mjs`, '')
+  out.push(
+    `Run: \`node bench/${name}.mjs${args.length ? ` ${args.join(' ')}` : ''}\` (${seconds} s) on ${machine}.`,
+  )
+  if (code !== 0)
+    out.push('', `**The script exited with ${code}: a correctness check failed — see its output.**`)
+  if (results.length === 0) {
+    out.push('', 'The script printed no `BENCH_JSON` line (see bench/README.md); its output:', '', '```text')
+    out.push(stdout.trim().slice(-8000), '```')
+  }
+  for (const r of results) {
+    out.push('', `### ${r.title}`, '', `Command: \`${r.command}\``, '')
+    const hasRange = r.rows.some((row) => row.min !== undefined || row.max !== undefined)
+    const hasTarget = r.rows.some((row) => row.target !== undefined)
+    const hasNote = r.rows.some((row) => row.note !== undefined)
+    const head = ['Measure', 'Value']
+    if (hasRange) head.push('min–max')
+    if (hasTarget) head.push('Target', 'Met')
+    if (hasNote) head.push('Note')
+    out.push(`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`)
+    for (const row of r.rows) {
+      const cells = [cell(row.name), `${num(row.value)} ${cell(row.unit)}`]
+      if (hasRange) cells.push(row.min !== undefined ? `${num(row.min)} – ${num(row.max)}` : '')
+      if (hasTarget)
+        cells.push(cell(row.target ?? ''), row.pass === undefined ? '' : row.pass ? 'yes' : '**no**')
+      if (hasNote) cells.push(cell(row.note ?? ''))
+      out.push(`| ${cells.join(' | ')} |`)
+    }
+    const notes = r.notes === undefined ? [] : Array.isArray(r.notes) ? r.notes : [r.notes]
+    for (const n of notes) out.push('', n)
+  }
+  out.push(`<!-- bench:${name}:end -->`)
+  return out.join('\n')
+}
+
+/** BENCHMARKS.md: a fixed preamble, then each script's section, new ones replacing old ones. */
+function document(fresh) {
+  const old = existsSync(OUT) ? readFileSync(OUT, 'utf8') : ''
+  const parts = [
+    '# Benchmarks',
+    '',
+    '<!-- Written by `pnpm bench` (bench/run-all.mjs). Do not edit by hand: rerun it. -->',
+    '',
+    'Every figure below is printed by a script in `bench/` and copied here by `pnpm bench`, with the',
+    'command that reproduces it and the machine it ran on. `pnpm bench` builds the packages first and',
+    'measures the built output, as a user would run it. `pnpm bench --only http` reruns one script and',
+    'replaces only its section. Method and output contract: `bench/README.md`.',
+    '',
+    'Timing figures depend on the machine and on what else runs on it: compare figures within one run',
+    '(each benchmark measures its baseline in the same run, interleaved), not across machines.',
+    'Medians are over rounds; min–max is the spread of the rounds.',
+  ]
+  for (const name of SCRIPTS) {
+    const section =
+      fresh.get(name) ??
+      new RegExp(`<!-- bench:${name}:start -->[\\s\\S]*?<!-- bench:${name}:end -->`).exec(old)?.[0]
+    if (section !== undefined) parts.push('', section)
+  }
+  return `${parts.join('\n')}\n`
+}
