@@ -63,24 +63,32 @@ export function perf(monitor: Monitor, options?: ExpressPerfOptions): ExpressMid
   if (!monitor.enabled) return (_req, _res, next) => next()
   const header = recorder.header
   return (req, res, next) => {
-    let pending: Pending | undefined
     try {
-      if (recorder.ignores && recorder.isIgnored(pathOf(req.url), req.method)) return next()
+      const ignored = recorder.ignores && recorder.isIgnored(pathOf(req.url), req.method)
       let id: string | undefined
-      if (header !== undefined) {
+      if (header !== undefined && !ignored) {
         id = recorder.requestId(req.headers[header])
         req.id = id
         res.setHeader(header, id)
       }
-      const ctx = recorder.contextEnabled
-        ? recorder.newContext(id ?? recorder.requestId(undefined))
-        : undefined
-      pending = new Pending(recorder, req, performance.now(), id, ctx)
-      ;(res as unknown as Record<symbol, Pending>)[STATE] = pending
-      res.on('close', onClose)
-      // enterWith (not run) so the context survives callbacks express runs from stream events, such
-      // as `next()` after a body parser read the body.
-      if (ctx !== undefined) monitor.enterRequest(ctx)
+      let ctx: RequestContext | undefined
+      if (recorder.contextEnabled) {
+        ctx = recorder.newContext(id ?? recorder.requestId(undefined))
+        // enterWith, not run: express calls `next()` from stream callbacks (a body parser's 'end'),
+        // which run in the connection's async context, so the context is set there. Ignored requests
+        // enter one too, so a request never sees the one before it on a kept-alive connection.
+        monitor.enterRequest(ctx)
+      }
+      if (!ignored) {
+        ;(res as unknown as Record<symbol, Pending>)[STATE] = new Pending(
+          recorder,
+          req,
+          performance.now(),
+          id,
+          ctx,
+        )
+        res.on('close', onClose)
+      }
     } catch (err) {
       recorder.fail('request', err)
     }
