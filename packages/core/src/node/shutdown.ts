@@ -9,8 +9,8 @@ export type ShutdownSignal = 'SIGTERM' | 'SIGINT'
 /** Options of {@link onShutdown}. */
 export interface OnShutdownOptions {
   /**
-   * Longest wait for all handlers before the process goes on exiting, in ms (default 10 000).
-   * A hung handler must not keep a process alive that was asked to stop.
+   * Longest wait for this handler before the next one runs and the process goes on exiting, in ms
+   * (default 10 000). A hung handler must not keep a process alive that was asked to stop.
    */
   timeoutMs?: number
 }
@@ -34,24 +34,22 @@ function listener(signal: ShutdownSignal): void {
 
 async function runHandlers(signal: ShutdownSignal): Promise<void> {
   // Last registered runs first, like atexit: what was set up later (e.g. a monitor feeding a store)
-  // is torn down before what it depends on.
-  const list = handlers.slice().reverse()
-  const timeoutMs = list.reduce((m, h) => Math.max(m, h.timeoutMs), 0)
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, timeoutMs)
-  })
-  const all = (async () => {
-    for (const h of list) {
-      try {
-        await h.fn(signal)
-      } catch {
-        // One failing handler must not stop the others or the exit.
-      }
+  // is torn down before what it depends on. Each handler gets its own time limit.
+  for (const h of handlers.slice().reverse()) {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    try {
+      await Promise.race([
+        h.fn(signal),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, h.timeoutMs)
+        }),
+      ])
+    } catch {
+      // One failing handler must not stop the others or the exit.
+    } finally {
+      clearTimeout(timer)
     }
-  })()
-  await Promise.race([all, timeout])
-  clearTimeout(timer)
+  }
 }
 
 /**
