@@ -20,7 +20,13 @@ export {
 export { createMetricsHandler } from './metrics-handler.js'
 export { createMonitor, MAX_NAME_LENGTH, OVERFLOW_NAME } from './monitor.js'
 export { MAX_WEB_BODY_BYTES, serveWebHandler } from './node-web.js'
-export { escapeLabelValue, PROMETHEUS_CONTENT_TYPE, sanitizeMetricName, toPrometheus } from './prometheus.js'
+export {
+  escapeLabelValue,
+  PROMETHEUS_CONTENT_TYPE,
+  sanitizeMetricName,
+  toPrometheus,
+  toPrometheusBytes,
+} from './prometheus.js'
 export { REDACTED, sanitizeMetadata } from './redact.js'
 export { newRequestId, requestIdFrom } from './request-id.js'
 

@@ -3,7 +3,7 @@ import {
   checkPrometheusOptions,
   PROMETHEUS_CONTENT_TYPE,
   type PrometheusOptions,
-  toPrometheus,
+  toPrometheusBytes,
 } from './prometheus.js'
 
 /** A web-standard handler (a `WebHandler`: mountable with every adapter's web-handler utility). */
@@ -80,9 +80,9 @@ export function createMetricsHandler(monitor: Monitor, options: MetricsHandlerOp
         'www-authenticate': 'Bearer realm="perf"',
       })
     }
-    let body: string
+    let bytes: Uint8Array
     try {
-      body = toPrometheus(monitor.snapshot(SNAPSHOT), prometheus)
+      bytes = toPrometheusBytes(monitor.snapshot(SNAPSHOT), prometheus)
     } catch (err) {
       monitor.reportInternalError('metrics', err)
       return text(
@@ -90,8 +90,7 @@ export function createMetricsHandler(monitor: Monitor, options: MetricsHandlerOp
         'Internal Server Error: the metrics could not be rendered (counted in perf_monitor_internal_errors_total)\n',
       )
     }
-    const bytes = encoder.encode(body)
-    return new Response(method === 'HEAD' ? null : bytes, {
+    return new Response(method === 'HEAD' ? null : (bytes as Uint8Array<ArrayBuffer>), {
       status: 200,
       headers: {
         'content-type': PROMETHEUS_CONTENT_TYPE,

@@ -32,7 +32,11 @@ function startApp(): Promise<Server> {
       const headers = new Headers()
       if (req.headers.authorization) headers.set('authorization', req.headers.authorization)
       void metrics(new Request(`http://127.0.0.1${req.url}`, { headers })).then(async (r) => {
-        res.writeHead(r.status, Object.fromEntries(r.headers))
+        const out: Record<string, string> = {}
+        r.headers.forEach((v, k) => {
+          out[k] = v
+        })
+        res.writeHead(r.status, out)
         res.end(Buffer.from(await r.arrayBuffer()))
       })
       return

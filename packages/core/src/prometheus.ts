@@ -12,6 +12,7 @@
  * interpolation never spans an empty region.
  */
 
+import { ByteWriter, formatNumber } from './byte-writer.js'
 import { BUCKETS, bucketLower } from './histogram.js'
 import type { Snapshot, Stats, StatusClasses, Totals } from './snapshot.js'
 
@@ -34,14 +35,20 @@ const STATUS_KEYS = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const
 const LABEL_ESCAPE = /[\\"\n]/
 const NAME_INVALID = /[^a-zA-Z0-9_:]/g
 
-/** Formatted `le="…"} ` label endings per coarse step, built once per step on first use. */
-const leCache: Map<number, string[]> = new Map()
+/**
+ * Encoded `le="…"} ` label endings per coarse step, built once per step on first use (at most
+ * 1,345 small arrays for the finest step).
+ */
+const leCache: Map<number, Uint8Array[]> = new Map()
 
-function leLabels(step: number): string[] {
+function leLabels(step: number): Uint8Array[] {
   let cached = leCache.get(step)
   if (cached === undefined) {
+    const encoder = new TextEncoder()
     cached = new Array(BUCKETS / step + 1)
-    for (let e = 0; e <= BUCKETS / step; e++) cached[e] = `${formatFloat(bucketLower(e * step) / 1000)}"} `
+    for (let e = 0; e <= BUCKETS / step; e++) {
+      cached[e] = encoder.encode(`${formatNumber(bucketLower(e * step) / 1000)}"} `)
+    }
     leCache.set(step, cached)
   }
   return cached
@@ -57,11 +64,6 @@ export function escapeLabelValue(value: string): string {
 export function sanitizeMetricName(name: string): string {
   const out = name.replace(NAME_INVALID, '_')
   return out === '' || (out.charCodeAt(0) >= 48 && out.charCodeAt(0) <= 57) ? `_${out}` : out
-}
-
-function formatFloat(n: number): string {
-  if (Number.isFinite(n)) return String(n)
-  return n > 0 ? '+Inf' : n < 0 ? '-Inf' : 'NaN'
 }
 
 function checkStep(bucketsPerOctave: unknown): number {
@@ -97,17 +99,6 @@ export function checkPrometheusOptions(options: PrometheusOptions): void {
   checkPrefix(options.prefix)
 }
 
-/** Output under construction: pieces joined once at the end. */
-type Out = string[]
-
-function family(out: Out, name: string, type: string, help: string): void {
-  out.push(`# HELP ${name} ${help}\n# TYPE ${name} ${type}\n`)
-}
-
-function sample(out: Out, name: string, labels: string, value: number): void {
-  out.push(labels === '' ? `${name} ` : `${name}{${labels}} `, formatFloat(value), '\n')
-}
-
 /**
  * Renders a snapshot in the Prometheus text exposition format (version 0.0.4), valid for
  * `promtool check metrics`. Take the snapshot with `monitor.snapshot({ histograms: true, recent: 0, slow: 0 })`.
@@ -122,79 +113,194 @@ function sample(out: Out, name: string, labels: string, value: number): void {
  * @throws TypeError when an op has no `totalHistogram` (the snapshot was taken without `histograms: true`).
  */
 export function toPrometheus(snapshot: Snapshot, options: PrometheusOptions = {}): string {
+  return decoder.decode(toPrometheusBytes(snapshot, options))
+}
+
+/**
+ * {@link toPrometheus} as UTF-8 bytes, ready for a response body: rendering allocates about the
+ * output's size and nothing per line, so a scrape of a large monitor stays cheap.
+ */
+export function toPrometheusBytes(snapshot: Snapshot, options: PrometheusOptions = {}): Uint8Array {
   const step = checkStep(options.bucketsPerOctave)
   const prefix = checkPrefix(options.prefix)
   const p = prefix === '' ? '' : sanitizeMetricName(prefix)
   const les = leLabels(step)
 
   const ops: Stats[] = []
-  const labels: string[] = []
-  for (const type of Object.keys(snapshot.types)) {
-    const t = snapshot.types[type]!
-    const typeLabel = `type="${escapeLabelValue(type)}",name="`
-    for (const op of t.ops) {
-      ops.push(op)
-      labels.push(`${typeLabel}${escapeLabelValue(op.name)}"`)
+  for (const type of Object.keys(snapshot.types)) for (const op of snapshot.types[type]!.ops) ops.push(op)
+
+  // Size the output once, from above (exact but for digits), so rendering allocates one buffer.
+  const events = `${p}events_total`
+  const errors = `${p}errors_total`
+  const dur = `${p}duration_seconds`
+  let size = 16_384 + countersSize(snapshot.counters)
+  for (const op of ops) {
+    const h = op.totalHistogram
+    if (h === undefined) {
+      throw new TypeError(
+        `toPrometheus: op ${JSON.stringify(op.type)} ${JSON.stringify(op.name)} has no totalHistogram: take the snapshot with monitor.snapshot({ histograms: true })`,
+      )
+    }
+    const labels = labelBytes(op.type) + labelBytes(op.name) + 16 // type="…",name="…"
+    const num = digits(op.totalCount) + 1
+    const statusLines = op.type === 'http' ? 6 : 1
+    size += statusLines * (events.length + labels + 26 + num) + errors.length + labels + 4 + num
+    size += 2 * (dur.length + labels + 36) // _sum (a float) and _count
+    const bucket = dur.length + labels + 15 + num // name_bucket{labels,le="…"} n
+    size += bucket + 7 // +Inf
+    const c = h.counts
+    let lastEdge = -1
+    for (let k = 0; k < c.length; ) {
+      const coarse = Math.floor((h.offset + k) / step)
+      const end = Math.min(c.length, (coarse + 1) * step - h.offset)
+      let n = 0
+      for (; k < end; k++) n += c[k]!
+      if (n === 0) continue
+      if (lastEdge !== coarse) size += bucket + les[coarse]!.length
+      lastEdge = coarse + 1
+      size += bucket + les[lastEdge]!.length
     }
   }
-
-  const out: Out = []
-  const events = `${p}events_total`
+  const w = new ByteWriter(size)
+  // Where each op's `type="…",name="…"` was written, so later lines copy it instead of re-encoding.
+  const labelStart = new Int32Array(ops.length)
+  const labelEnd = new Int32Array(ops.length)
   family(
-    out,
+    w,
     events,
     'counter',
     'Events recorded per op since start (every event counts; http ops by status class).',
   )
   for (let k = 0; k < ops.length; k++) {
     const op = ops[k]!
-    if (op.type === 'http') httpEvents(out, events, labels[k]!, op.totalCount, op.totalStatus)
-    else sample(out, events, labels[k]!, op.totalCount)
+    const from = w.pos
+    w.text(events)
+    w.byte(LBRACE)
+    labelStart[k] = w.pos
+    w.text('type="')
+    w.text(escapeLabelValue(op.type))
+    w.text('",name="')
+    w.text(escapeLabelValue(op.name))
+    w.byte(QUOTE)
+    labelEnd[k] = w.pos
+    if (op.type === 'http') httpEvents(w, from, w.pos, op.totalCount, op.totalStatus)
+    else {
+      w.text('} ')
+      w.number(op.totalCount)
+      w.byte(NL)
+    }
   }
 
-  const errors = `${p}errors_total`
-  family(out, errors, 'counter', 'Failed events per op since start.')
-  for (let k = 0; k < ops.length; k++) sample(out, errors, labels[k]!, ops[k]!.totalErrors)
+  family(w, errors, 'counter', 'Failed events per op since start.')
+  for (let k = 0; k < ops.length; k++) {
+    w.text(errors)
+    w.byte(LBRACE)
+    w.repeat(labelStart[k]!, labelEnd[k]!)
+    w.text('} ')
+    w.number(ops[k]!.totalErrors)
+    w.byte(NL)
+  }
 
-  const dur = `${p}duration_seconds`
-  family(out, dur, 'histogram', "Event duration per op since start, in the monitor's own log-linear buckets.")
-  for (let k = 0; k < ops.length; k++) histogram(out, dur, labels[k]!, ops[k]!, les, step)
+  family(w, dur, 'histogram', "Event duration per op since start, in the monitor's own log-linear buckets.")
+  for (let k = 0; k < ops.length; k++) histogram(w, dur, labelStart[k]!, labelEnd[k]!, ops[k]!, les, step)
 
-  monitorTotals(out, p, snapshot.totals)
-  plainCounters(out, p, snapshot.counters)
-  processMetrics(out, snapshot.process)
-  return out.join('')
+  monitorTotals(w, p, snapshot.totals)
+  plainCounters(w, p, snapshot.counters)
+  processMetrics(w, snapshot.process)
+  return w.view()
 }
 
+const decoder = new TextDecoder()
+const NON_ASCII = /[\u0080-\uffff]/
+
+/** Upper bound of a label value's bytes once escaped and UTF-8 encoded (exact for plain ASCII). */
+function labelBytes(value: string): number {
+  return value.length * (NON_ASCII.test(value) ? 3 : 1) * (LABEL_ESCAPE.test(value) ? 2 : 1)
+}
+
+function digits(n: number): number {
+  return n < 1e15 ? String(Math.floor(n)).length + 1 : 25
+}
+
+function countersSize(counters: Snapshot['counters'] | undefined): number {
+  if (counters === undefined) return 0
+  let size = 0
+  for (const type of Object.keys(counters)) {
+    for (const name of Object.keys(counters[type]!)) size += 64 + labelBytes(type) + labelBytes(name)
+  }
+  return size
+}
+
+const LBRACE = 0x7b
+const QUOTE = 0x22
+const NL = 0x0a
+
+function family(w: ByteWriter, name: string, type: string, help: string): void {
+  w.text(`# HELP ${name} ${help}\n# TYPE ${name} ${type}\n`)
+}
+
+/** One sample line; `labels` is already escaped (or `''`). */
+function sample(w: ByteWriter, name: string, labels: string, value: number): void {
+  w.text(name)
+  if (labels !== '') {
+    w.byte(LBRACE)
+    w.text(labels)
+    w.byte(0x7d)
+  }
+  w.byte(0x20)
+  w.number(value)
+  w.byte(NL)
+}
+
+/** The http lines of `events_total`; `from .. to` is the line start already written (`name{labels`). */
 function httpEvents(
-  out: Out,
-  name: string,
-  labels: string,
+  w: ByteWriter,
+  from: number,
+  to: number,
   total: number,
   status: StatusClasses | undefined,
 ): void {
   let rest = total
+  let lines = 0
   if (status !== undefined) {
-    for (const key of STATUS_KEYS) {
-      const n = status[key]
+    for (let k = 0; k < STATUS_KEYS.length; k++) {
+      const n = status[STATUS_KEYS[k]!]
       if (n > 0) {
-        out.push(`${name}{${labels},status_class="${key}"} `, formatFloat(n), '\n')
+        line(w, from, to, lines++ === 0, STATUS_LABELS[k]!, n)
         rest -= n
       }
     }
   }
   // Events recorded without a status (none from the adapters) still count, under their own class.
-  if (rest > 0 || total === 0) out.push(`${name}{${labels},status_class="unknown"} `, formatFloat(rest), '\n')
+  if (rest > 0 || lines === 0) line(w, from, to, lines === 0, STATUS_LABELS[STATUS_KEYS.length]!, rest)
 }
 
-function histogram(out: Out, name: string, labels: string, op: Stats, les: string[], step: number): void {
-  const h = op.totalHistogram
-  if (h === undefined) {
-    throw new TypeError(
-      `toPrometheus: op ${JSON.stringify(op.type)} ${JSON.stringify(op.name)} has no totalHistogram: take the snapshot with monitor.snapshot({ histograms: true })`,
-    )
-  }
-  const bucket = `${name}_bucket{${labels},le="`
+/** One line that starts like the one at `from .. to` (written already when `first`), then `tail` and `n`. */
+function line(w: ByteWriter, from: number, to: number, first: boolean, tail: Uint8Array, n: number): void {
+  if (!first) w.repeat(from, to)
+  w.bytes(tail)
+  w.number(n)
+  w.byte(NL)
+}
+
+function histogram(
+  w: ByteWriter,
+  name: string,
+  labelStart: number,
+  labelEnd: number,
+  op: Stats,
+  les: Uint8Array[],
+  step: number,
+): void {
+  const h = op.totalHistogram!
+  // The first bucket line writes `name_bucket{labels,le="`; the others copy it.
+  const from = w.pos
+  w.text(name)
+  w.text('_bucket{')
+  w.repeat(labelStart, labelEnd)
+  w.text(',le="')
+  const to = w.pos
+  let first = true
   const c = h.counts
   let cum = 0
   let lastEdge = -1
@@ -205,16 +311,35 @@ function histogram(out: Out, name: string, labels: string, op: Stats, les: strin
     let n = 0
     for (; k < end; k++) n += c[k]!
     if (n === 0) continue
-    let s = ''
-    if (lastEdge !== coarse) s = `${bucket}${les[coarse]!}${cum}\n`
+    if (lastEdge !== coarse) {
+      line(w, from, to, first, les[coarse]!, cum)
+      first = false
+    }
     cum += n
     lastEdge = coarse + 1
-    out.push(`${s}${bucket}${les[lastEdge]!}${cum}\n`)
+    line(w, from, to, first, les[lastEdge]!, cum)
+    first = false
   }
-  out.push(`${bucket}+Inf"} ${cum}\n`)
-  out.push(`${name}_sum{${labels}} `, formatFloat(op.totalSumMs / 1000), '\n')
-  out.push(`${name}_count{${labels}} `, formatFloat(cum), '\n')
+  line(w, from, to, first, INF, cum)
+  w.text(name)
+  w.text('_sum{')
+  w.repeat(labelStart, labelEnd)
+  w.text('} ')
+  w.number(op.totalSumMs / 1000)
+  w.byte(NL)
+  w.text(name)
+  w.text('_count{')
+  w.repeat(labelStart, labelEnd)
+  w.text('} ')
+  w.number(cum)
+  w.byte(NL)
 }
+
+const INF = new TextEncoder().encode('+Inf"} ')
+/** `,status_class="…"} ` per class, then for events without a status. */
+const STATUS_LABELS: readonly Uint8Array[] = [...STATUS_KEYS, 'unknown'].map((c) =>
+  new TextEncoder().encode(`,status_class="${c}"} `),
+)
 
 const TOTALS: readonly (readonly [keyof Totals, string, string])[] = [
   ['events', 'monitor_events_total', 'Events recorded by the monitor (every event counts toward stats).'],
@@ -239,7 +364,7 @@ const DROPPED: readonly (readonly [keyof Totals, string])[] = [
   ['rejected', 'rejected'],
 ]
 
-function monitorTotals(out: Out, p: string, totals: Totals | undefined): void {
+function monitorTotals(out: ByteWriter, p: string, totals: Totals | undefined): void {
   if (totals === undefined) return
   for (const [key, suffix, help] of TOTALS) {
     family(out, p + suffix, 'counter', help)
@@ -253,7 +378,7 @@ function monitorTotals(out: Out, p: string, totals: Totals | undefined): void {
   sample(out, queued, '', totals.sinkQueued ?? 0)
 }
 
-function plainCounters(out: Out, p: string, counters: Snapshot['counters'] | undefined): void {
+function plainCounters(out: ByteWriter, p: string, counters: Snapshot['counters'] | undefined): void {
   if (counters === undefined) return
   const types = Object.keys(counters)
   if (types.length === 0) return
@@ -370,7 +495,7 @@ const PROCESS: readonly ProcessMetric[] = [
  * Process health from the `process` section that `watchProcess` (in `@perf/core/node`) adds: its
  * latest sample (`current`). Absent until the first sample, and ignored when the section is missing.
  */
-function processMetrics(out: Out, section: unknown): void {
+function processMetrics(out: ByteWriter, section: unknown): void {
   const current = isRecord(section) && isRecord(section.current) ? section.current : undefined
   if (current === undefined) return
   const user = current.cpuUserMsTotal

@@ -1,0 +1,117 @@
+/*
+ * Writes UTF-8 text straight into one growing byte array, so rendering a large text (the Prometheus
+ * exposition) allocates about the output and nothing per line: no intermediate strings, no rope of
+ * concatenations, and repeated pieces copied from earlier in the same buffer.
+ */
+
+const encoder = new TextEncoder()
+const POW10 = [1e9, 1e8, 1e7, 1e6, 1e5, 1e4, 1e3, 100, 10, 1]
+
+/** Append-only UTF-8 output in a `Uint8Array` that doubles when full. */
+export class ByteWriter {
+  /** The buffer; bytes `0 .. pos` are the output so far. */
+  buf: Uint8Array
+  pos = 0
+
+  constructor(capacity: number) {
+    this.buf = new Uint8Array(Math.max(64, Math.ceil(capacity)))
+  }
+
+  /** Makes room for `n` more bytes. */
+  ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return
+    let size = this.buf.length * 2
+    while (size < this.pos + n) size *= 2
+    const next = new Uint8Array(size)
+    next.set(this.buf.subarray(0, this.pos))
+    this.buf = next
+  }
+
+  /** Writes a string as UTF-8 (byte by byte while it is ASCII, the common case). */
+  text(s: string): void {
+    const n = s.length
+    this.ensure(n)
+    const buf = this.buf
+    let pos = this.pos
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i)
+      if (c >= 0x80) {
+        this.pos = pos
+        this.utf8(s.slice(i))
+        return
+      }
+      buf[pos++] = c
+    }
+    this.pos = pos
+  }
+
+  private utf8(s: string): void {
+    this.ensure(s.length * 3)
+    this.pos += encoder.encodeInto(s, this.buf.subarray(this.pos)).written
+  }
+
+  /** Writes one ASCII byte. */
+  byte(c: number): void {
+    this.ensure(1)
+    this.buf[this.pos++] = c
+  }
+
+  /** Writes bytes prepared earlier (e.g. a cached label). */
+  bytes(b: Uint8Array): void {
+    this.ensure(b.length)
+    this.buf.set(b, this.pos)
+    this.pos += b.length
+  }
+
+  /** Writes again the output bytes `start .. end` (a piece already written). */
+  repeat(start: number, end: number): void {
+    const n = end - start
+    this.ensure(n)
+    const buf = this.buf
+    // A plain loop beats copyWithin's call overhead for the short pieces (label sets) repeated here.
+    if (n < 256) {
+      let pos = this.pos
+      for (let i = start; i < end; i++) buf[pos++] = buf[i]!
+      this.pos = pos
+    } else {
+      buf.copyWithin(this.pos, start, end)
+      this.pos += n
+    }
+  }
+
+  /** Writes a number the way Prometheus reads it: digits for integers, else `String(n)`, `+Inf`, `NaN`. */
+  number(n: number): void {
+    if (n >= 0 && n <= 0x7fffffff && (n | 0) === n) {
+      this.ensure(10)
+      const buf = this.buf
+      let pos = this.pos
+      // Subtracting powers of ten keeps to small-integer arithmetic: no float division, so no
+      // heap-allocated intermediate numbers even before the optimiser has seen this code.
+      let k = 0
+      while (k < 9 && POW10[k]! > n) k++
+      for (; k < 10; k++) {
+        const p = POW10[k]!
+        let d = 48
+        while (n >= p) {
+          n -= p
+          d++
+        }
+        buf[pos++] = d
+      }
+      this.pos = pos
+      return
+    }
+    this.text(formatNumber(n))
+  }
+
+  /** The output so far (a view of the buffer, not a copy). */
+  view(): Uint8Array {
+    return this.buf.subarray(0, this.pos)
+  }
+}
+
+/** A number in the text format's spelling (`+Inf`, `-Inf`, `NaN` for the non-finite ones). */
+export function formatNumber(n: number): string {
+  if (Number.isFinite(n)) return String(n)
+  return n > 0 ? '+Inf' : n < 0 ? '-Inf' : 'NaN'
+}
