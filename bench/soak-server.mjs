@@ -18,15 +18,17 @@ if (typeof process.send !== 'function') {
 const dataDir = mkdtempSync(join(tmpdir(), 'perf-soak-'))
 const token = `soak-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`
 let demo
+let ADMIN_PATH
 try {
-  const { startDemo } = await import('@perf/demo')
+  const { startDemo, ADMIN_PATH: adminPath } = await import('@perf/demo')
+  ADMIN_PATH = adminPath
   demo = await startDemo({
     dataDir,
-    port: 0,
+    ports: { express: 0, fastify: 0, hono: 0 },
     host: '127.0.0.1',
     load: false,
-    adminToken: token,
-    log: () => {},
+    token,
+    env: {}, // default settings: no PERF_* variable of this shell changes what is soaked
   })
 } catch (err) {
   process.send({ error: err instanceof Error ? (err.stack ?? err.message) : String(err) })
@@ -34,16 +36,18 @@ try {
   process.exit(1)
 }
 
-// Our own event-loop delay histogram, independent of the demo's process watcher.
-const delay = monitorEventLoopDelay({ resolution: 10 })
+// Our own event-loop delay histogram, independent of the demo's process watcher. It records the time
+// between ticks of a RESOLUTION ms timer, so the delay is what exceeds RESOLUTION.
+const RESOLUTION = 10
+const delay = monitorEventLoopDelay({ resolution: RESOLUTION })
 delay.enable()
 const windowTimer = setInterval(() => {
   const m = process.memoryUsage()
   process.send({
     window: {
-      p50: delay.percentile(50) / 1e6,
-      p99: delay.percentile(99) / 1e6,
-      max: delay.max / 1e6,
+      p50: Math.max(0, delay.percentile(50) / 1e6 - RESOLUTION),
+      p99: Math.max(0, delay.percentile(99) / 1e6 - RESOLUTION),
+      max: Math.max(0, delay.max / 1e6 - RESOLUTION),
       rss: m.rss,
       heapUsed: m.heapUsed,
     },
@@ -51,14 +55,14 @@ const windowTimer = setInterval(() => {
   delay.reset()
 }, windowMs)
 
-process.send({ ready: { urls: urlsOf(demo), adminPath: demo.adminPath ?? '/admin/performance', token } })
+process.send({ ready: { urls: Object.values(demo.urls), adminPath: ADMIN_PATH, token } })
 
 process.on('message', async (msg) => {
   if (msg?.cmd === 'stats') process.send({ stats: stats() })
   if (msg?.cmd === 'stop') {
     clearInterval(windowTimer)
     delay.disable()
-    await demo.close()
+    await demo.stop()
     process.send({ stopped: stats() })
     cleanup()
     process.exit(0)
@@ -69,17 +73,9 @@ process.on('disconnect', () => {
   process.exit(0)
 })
 
-/** The demo's three base URLs, whatever shape `startDemo` returns them in. */
-function urlsOf(d) {
-  if (Array.isArray(d.urls)) return d.urls
-  if (d.urls && typeof d.urls === 'object') return Object.values(d.urls)
-  if (Array.isArray(d.servers)) return d.servers.map((s) => s.url)
-  throw new Error('startDemo() returned no urls')
-}
-
 function stats() {
   const snap = demo.monitor.snapshot({ recent: 0, slow: 0 })
-  return { store: demo.store?.stats?.() ?? null, totals: snap.totals }
+  return { store: demo.store.stats(), totals: snap.totals }
 }
 
 function cleanup() {

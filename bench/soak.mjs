@@ -125,7 +125,9 @@ function pick(base) {
   }
   if (r < 70) return { kind: 'feed', method: 'GET', url: `${base}/feed`, expect: [200] }
   if (r < 78) return { kind: 'search', method: 'GET', url: `${base}/search?q=${word}`, expect: [200] }
-  if (r < 79) return { kind: 'slow', method: 'GET', url: `${base}/reports/slow`, expect: [200] }
+  // The slow report blocks the event loop for a long moment on purpose: rare, so the p99 still shows
+  // what the rest of the traffic sees (its max shows the report).
+  if (r < 78.1) return { kind: 'slow', method: 'GET', url: `${base}/reports/slow`, expect: [200] }
   if (r < 81) return { kind: 'broken', method: 'GET', url: `${base}/reports/broken`, expect: [500] }
   if (r < 83) return { kind: 'bad id', method: 'GET', url: `${base}/notes/not-a-number`, expect: [400] }
   if (r < 84) {
@@ -233,7 +235,7 @@ function report(stopped) {
         'three frameworks: list, get, create, update, delete, feed, search, the slow report, the failing endpoint ' +
         '(500 expected), bad ids (400 expected), the admin JSON API and random 404 paths.',
       'A request fails when it errors, times out (30 s) or answers another status than expected. RSS is sampled ' +
-        'in the demo process at the end of each window; event-loop delay is a perf_hooks histogram reset every window.',
+        'in the demo process at the end of each window; event-loop delay is a perf_hooks histogram (10 ms timer, delay = lateness past 10 ms) reset every window.',
     ],
   })
   process.exitCode = failed ? 1 : 0
