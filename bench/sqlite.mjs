@@ -1,0 +1,245 @@
+#!/usr/bin/env node
+// SQLite benchmark: monitored vs bare better-sqlite3 (point get by primary key, 1,000 inserts in a
+// transaction), the SQL normaliser on 128 KB of adversarial SQL, and how long a SqliteStore flush
+// of 1,000 events blocks the event loop. Run: pnpm bench:sqlite [--quick] [--rounds N]
+// Imports the built packages: run `pnpm build` first (pnpm bench does).
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createMonitor } from '@perf/core'
+import { monitorDatabase, redactSql, SqliteStore } from '@perf/sqlite'
+import Database from 'better-sqlite3'
+import { emit, flag, quick, round, summary } from './lib/result.mjs'
+
+const ROUNDS = Number(flag('rounds', quick ? '3' : '15'))
+const GETS = quick ? 50_000 : 200_000
+const ROWS = 10_000
+const dir = mkdtempSync(join(tmpdir(), 'perf-bench-sqlite-'))
+const file = join(dir, 'bench.db')
+
+let failed = false
+const check = (ok, what) => {
+  if (!ok) {
+    failed = true
+    console.error(`correctness failure: ${what}`)
+  }
+}
+
+// One file, two connections to it: one bare, one monitored.
+const setup = new Database(file)
+setup.pragma('journal_mode = WAL')
+setup.exec(`
+  CREATE TABLE notes (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, title TEXT NOT NULL, body TEXT NOT NULL);
+  CREATE TABLE bare_ins (id INTEGER PRIMARY KEY, user_id INTEGER, title TEXT, body TEXT);
+  CREATE TABLE mon_ins (id INTEGER PRIMARY KEY, user_id INTEGER, title TEXT, body TEXT);
+`)
+const fill = setup.prepare('INSERT INTO notes (user_id, title, body) VALUES (?, ?, ?)')
+setup.transaction(() => {
+  for (let i = 0; i < ROWS; i++) fill.run(i % 97, `title ${i}`, `body of note ${i} `.repeat(4))
+})()
+setup.close()
+
+const monitor = createMonitor({ sampling: 0.1 })
+const bare = new Database(file)
+const mon = monitorDatabase(new Database(file), monitor, { sql: 'redacted' })
+for (const db of [bare, mon]) db.pragma('synchronous = NORMAL')
+
+const ids = Int32Array.from({ length: 4096 }, () => 1 + Math.floor(Math.random() * ROWS))
+const getBare = bare.prepare('SELECT * FROM notes WHERE id = ?')
+const getMon = mon.prepare('SELECT * FROM notes WHERE id = ?')
+let sink = 0
+function gets(stmt, n) {
+  for (let i = 0; i < n; i++) sink += stmt.get(ids[i & 4095]).user_id
+}
+
+function inserter(db, table) {
+  const ins = db.prepare(`INSERT INTO ${table} (user_id, title, body) VALUES (?, ?, ?)`)
+  const clear = db.prepare(`DELETE FROM ${table}`)
+  const txn = db.transaction(() => {
+    for (let i = 0; i < 1000; i++) ins.run(i, 'a title', 'a body of some length for the row')
+  })
+  return { txn, clear }
+}
+const insBare = inserter(bare, 'bare_ins')
+const insMon = inserter(mon, 'mon_ins')
+
+/** Interleaved rounds; the order alternates per round so neither side always runs warm. */
+function race(a, b, run) {
+  const ta = []
+  const tb = []
+  run(a)
+  run(b)
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const [side, times] of r % 2 === 0
+      ? [
+          [a, ta],
+          [b, tb],
+        ]
+      : [
+          [b, tb],
+          [a, ta],
+        ]) {
+      const t0 = process.hrtime.bigint()
+      run(side)
+      times.push(Number(process.hrtime.bigint() - t0))
+    }
+  }
+  const ratios = ta.map((t, i) => tb[i] / t)
+  return { bare: summary(ta), monitored: summary(tb), ratio: summary(ratios) }
+}
+
+// Timing one execution costs two clock reads; on some VMs a read is a syscall, which dominates.
+let clockSink = 0
+const c0 = process.hrtime.bigint()
+for (let i = 0; i < 1_000_000; i++) clockSink += performance.now()
+const clockNs = Number(process.hrtime.bigint() - c0) / 1_000_000
+check(clockSink > 0, 'performance.now() returned nothing')
+console.log(`sqlite bench: ${ROUNDS} rounds, ${GETS} gets per round, monitor sampling 0.1`)
+console.log(`clock: performance.now() costs ${round(clockNs)} ns on this machine (two per timed execution)`)
+const g = race(getBare, getMon, (stmt) => gets(stmt, GETS))
+const getNs = (s) => s.median / GETS
+console.log(
+  `point get: bare ${round(getNs(g.bare))} ns, monitored ${round(getNs(g.monitored))} ns, ratio ${round(g.ratio.median, 4)} (min ${round(g.ratio.min, 4)}, max ${round(g.ratio.max, 4)})`,
+)
+
+const INS_REPEAT = quick ? 5 : 20
+const t = race(insBare, insMon, (side) => {
+  for (let k = 0; k < INS_REPEAT; k++) {
+    side.txn()
+    side.clear.run()
+  }
+})
+// The DELETE is inside the timed loop on both sides, so it dilutes the ratio equally; it is small
+// next to 1,000 inserts and keeps the table (and so the B-tree) the same size every round.
+console.log(
+  `1,000 inserts in a transaction: bare ${round(t.bare.median / INS_REPEAT / 1e6)} ms, monitored ${round(t.monitored.median / INS_REPEAT / 1e6)} ms, ratio ${round(t.ratio.median, 4)} (min ${round(t.ratio.min, 4)}, max ${round(t.ratio.max, 4)})`,
+)
+
+check(sink > 0, 'point gets returned no rows')
+const snap = monitor.snapshot()
+const ops = Object.fromEntries((snap.types.db?.ops ?? []).map((o) => [o.name, o.count]))
+check(ops['SELECT notes'] === GETS * (ROUNDS + 1), `SELECT notes counted ${ops['SELECT notes']}`)
+check(
+  ops['INSERT mon_ins'] === 1000 * INS_REPEAT * (ROUNDS + 1),
+  `INSERT mon_ins counted ${ops['INSERT mon_ins']}`,
+)
+
+// Normaliser: 128 KB of inputs built to break naive scanners (long quote runs, unterminated
+// comments, endless IN lists, number/identifier soup).
+const size = 128 * 1024
+const adversarial = {
+  quotes: "'".repeat(size),
+  'escaped quotes': "''".repeat(size / 2),
+  'comment openers': '/*'.repeat(size / 2),
+  'IN lists': 'IN (1,'.repeat(size / 6),
+  'IN lists closed': 'IN (1) '.repeat(size / 7),
+  'blob openers': "X'".repeat(size / 2),
+  numbers: '1e'.repeat(size / 2),
+  brackets: '['.repeat(size),
+  'realistic long': `SELECT * FROM t WHERE a = 'x' AND b IN (${'123, '.repeat(size / 5)}) -- c`.slice(
+    0,
+    size,
+  ),
+}
+const normRows = []
+for (const [name, sql] of Object.entries(adversarial)) {
+  const times = []
+  for (let r = 0; r < (quick ? 3 : 9); r++) {
+    const t0 = process.hrtime.bigint()
+    const out = redactSql(sql)
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6)
+    check(out.length <= 2000, `normaliser output length ${out.length}`)
+  }
+  normRows.push([name, summary(times)])
+}
+const worst = normRows.reduce((m, [, s]) => Math.max(m, s.median), 0)
+for (const [name, s] of normRows)
+  console.log(`normaliser, 128 KB ${name}: ${round(s.median)} ms (max ${round(s.max)})`)
+
+// Store flush: 1,000 realistic events in one batch; the batch's synchronous time is what blocks.
+const storeFile = join(dir, 'perf.db')
+const store = new SqliteStore({
+  path: storeFile,
+  flushIntervalMs: 3_600_000,
+  batchSize: 1000,
+  maxQueue: 100_000,
+})
+const events = Array.from({ length: 1000 }, (_, i) => ({
+  type: 'db',
+  name: 'SELECT notes',
+  timestamp: Date.now(),
+  durationMs: 0.05 + (i % 7),
+  pid: process.pid,
+  error: i % 50 === 0 ? 'SQLITE_BUSY: database is locked' : null,
+  slow: false,
+  requestId: `req-${i}`,
+  metadata: { sql: 'SELECT * FROM notes WHERE id = ? AND user_id IN (?)', rows: 1 },
+}))
+const blocks = []
+for (let r = 0; r < (quick ? 3 : 15); r++) {
+  store.write(events)
+  await store.flush()
+  blocks.push(store.stats().lastBatchMs)
+}
+const flushStats = summary(blocks)
+check(store.stats().persisted === blocks.length * 1000, `store persisted ${store.stats().persisted}`)
+await store.close()
+console.log(
+  `SqliteStore flush of 1,000 events blocks the event loop: ${round(flushStats.median)} ms (max ${round(flushStats.max)})`,
+)
+
+bare.close()
+mon.close()
+await monitor.close()
+rmSync(dir, { recursive: true, force: true })
+
+const r4 = (x) => round(x, 4)
+emit({
+  title: 'SQLite: monitored vs bare better-sqlite3',
+  command: 'pnpm bench:sqlite',
+  rows: [
+    {
+      name: 'point get() by primary key, 10,000-row table (monitored / bare)',
+      value: r4(g.ratio.median),
+      unit: '×',
+      min: r4(g.ratio.min),
+      max: r4(g.ratio.max),
+      target: '≤ 1.10',
+      pass: g.ratio.median <= 1.1,
+      note: `bare ${round(getNs(g.bare))} ns/op, monitored ${round(getNs(g.monitored))} ns/op, sampling 0.1`,
+    },
+    {
+      name: '1,000 inserts in a transaction (monitored / bare)',
+      value: r4(t.ratio.median),
+      unit: '×',
+      min: r4(t.ratio.min),
+      max: r4(t.ratio.max),
+      target: '≤ 1.05',
+      pass: t.ratio.median <= 1.05,
+      note: `bare ${round(t.bare.median / INS_REPEAT / 1e6)} ms, monitored ${round(t.monitored.median / INS_REPEAT / 1e6)} ms per transaction`,
+    },
+    {
+      name: 'SQL normaliser, 128 KB adversarial input (worst case of 9 inputs)',
+      value: round(worst),
+      unit: 'ms',
+      target: '≤ 50 ms',
+      pass: worst <= 50,
+    },
+    {
+      name: 'SqliteStore: flush of 1,000 events blocks the event loop',
+      value: round(flushStats.median),
+      unit: 'ms',
+      min: round(flushStats.min),
+      max: round(flushStats.max),
+      target: '≤ 10 ms',
+      pass: flushStats.median <= 10,
+    },
+  ],
+  notes: [
+    `Two connections to one WAL file (synchronous = NORMAL), one bare and one through monitorDatabase with a monitor at sampling 0.1; ${ROUNDS} interleaved rounds (order alternating), the ratio taken per round and its median reported. Point gets: ${GETS} get() calls per round on random primary keys. Inserts: ${INS_REPEAT} transactions of 1,000 inserts per round, each followed by a DELETE of the rows on both sides.`,
+    `Each timed execution reads the clock twice; performance.now() cost ${round(clockNs)} ns per read on the machine that produced these figures (about 25 ns on bare-metal Linux), so the absolute overhead per query is roughly two clock reads plus one monitor.record.`,
+    'Normaliser: nine 128 KB inputs built to defeat naive scanners (quote and comment runs, endless IN lists, blob and number soup); median of the runs per input, the worst input reported.',
+    'Store flush: 1,000 realistic events (SQL text, request id, some errors) written as one transaction to a WAL file; the synchronous time of the batch (what holds the event loop) is measured by the store itself (stats().lastBatchMs).',
+  ],
+})
+if (failed) process.exitCode = 1
