@@ -77,8 +77,6 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 const SUBROUTES = ['api/snapshot', 'api/history', 'api/clear', 'login', 'logout'] as const
 const ASSET = /^assets\/([a-z0-9.]+)$/
 const MAX_FORM_BYTES = 4096
-/** Snapshots are reused for this long, so several open pages cost one snapshot. */
-const SNAPSHOT_REUSE_MS = 500
 
 const timelines = new WeakMap<Monitor, Timeline>()
 
@@ -141,18 +139,8 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
   const session = token === undefined ? undefined : sessionValue(token)
   const timeline = monitor.enabled ? timelineFor(monitor) : undefined
   const settings = { title, refreshMs, errorRateThreshold, history: store !== undefined }
-  let cached: { at: number; snap: Snapshot } | undefined
-
-  const snapshot = (): Snapshot => {
-    const now = Date.now()
-    if (cached === undefined || now - cached.at > SNAPSHOT_REUSE_MS || now < cached.at) {
-      cached = { at: now, snap: monitor.snapshot() }
-    }
-    return cached.snap
-  }
-
   const view = (): Snapshot & { dashboard: DashboardView } => {
-    const snap = snapshot()
+    const snap = monitor.snapshot()
     return { ...snap, dashboard: buildView(snap, timeline?.read() ?? {}, settings) }
   }
 
@@ -265,7 +253,6 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
           return json(403, { error: 'cross-origin request refused: Origin must match the host' })
         monitor.clear()
         timeline?.clear()
-        cached = undefined
         return json(200, { cleared: true })
       default:
         return html(404, messagePage(title, route.root, 'Not found', 'There is no such dashboard page.'))

@@ -74,6 +74,7 @@ export function dashboardPage(title: string, root: string): string {
   <section class="panel"><div class="panel-head"><h2>Slow queries</h2></div><div class="table-wrap"><table id="slow" class="data"></table></div></section>
   <section class="panel"><div class="panel-head"><h2>Recent errors</h2></div><div class="table-wrap"><table id="errors" class="data"></table></div></section>
 </div>
+<section class="panel"><div class="panel-head"><h2>Recent requests</h2><span class="hint">a sample (see sampling), newest first</span></div><div class="table-wrap"><table id="recent" class="data"></table></div></section>
 <footer id="footer" class="footer"></footer>`,
     true,
   )

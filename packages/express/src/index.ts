@@ -1,3 +1,4 @@
+export { dashboard } from './dashboard.js'
 export { perf } from './perf.js'
 export { mountWebHandler } from './web-handler.js'
 

@@ -384,9 +384,12 @@
     return typeof sql === 'string' ? sql : event.name
   }
 
+  // Ops interned at route registration but never called yet carry no information.
+  const used = (ops) => (ops ?? []).filter((o) => o.count > 0 || o.totalCount > 0)
+
   function renderTables(data) {
-    renderOpTable('endpoints', data.types.http?.ops ?? [], ENDPOINT_COLUMNS, 'endpoints')
-    renderOpTable('db', data.types.db?.ops ?? [], DB_COLUMNS, 'db')
+    renderOpTable('endpoints', used(data.types.http?.ops), ENDPOINT_COLUMNS, 'endpoints')
+    renderOpTable('db', used(data.types.db?.ops), DB_COLUMNS, 'db')
     const slow = data.slow.filter((e) => e.type === 'db' && e.slow).slice(0, 25)
     renderEventTable(
       'slow',
@@ -410,6 +413,34 @@
       ],
       errors.map((e) => [fmtTime(e.timestamp), `${e.type} ${e.name}`, e.error, e.requestId ?? '–']),
       'No errors',
+    )
+    const recent = data.recent.filter((e) => e.type === 'http').slice(0, 30)
+    renderEventTable(
+      'recent',
+      [
+        { label: 'When' },
+        { label: 'Status', num: true },
+        { label: 'Request', cls: 'name' },
+        { label: 'Route', cls: 'name muted' },
+        { label: 'Duration', num: true },
+        { label: 'DB queries', num: true },
+        { label: 'Request id', cls: 'mono' },
+      ],
+      recent.map((e) => {
+        const m = e.metadata ?? {}
+        const method = typeof m.method === 'string' ? m.method : e.name.split(' ')[0]
+        const path = typeof m.path === 'string' ? m.path : ''
+        return [
+          fmtTime(e.timestamp),
+          m.status ?? (e.error ? 'error' : '–'),
+          `${method} ${path}`,
+          e.name,
+          fmtMs(e.durationMs),
+          Number.isFinite(m.dbQueries) ? fmtInt(m.dbQueries) : '–',
+          e.requestId ?? '–',
+        ]
+      }),
+      'No requests sampled yet',
     )
   }
 
