@@ -1,4 +1,5 @@
 export { dashboard } from './dashboard.js'
+export { metrics } from './metrics.js'
 export { perf } from './perf.js'
 export { webHandlerApp } from './web-handler.js'
 

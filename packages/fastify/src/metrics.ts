@@ -1,0 +1,35 @@
+import { createMetricsHandler, type MetricsHandlerOptions, type Monitor } from '@perf/core'
+import type { FastifyPluginCallback } from 'fastify'
+import { webHandlerPlugin } from './web-handler.js'
+
+/** Options of the {@link metrics} plugin: the monitor, the route's `path`, and `createMetricsHandler`'s options. */
+export interface MetricsPluginOptions extends MetricsHandlerOptions {
+  monitor: Monitor
+  /** Path of the metrics route (default `/metrics`), relative to any `prefix` given to `register`. */
+  path?: string
+}
+
+/**
+ * The monitor's numbers for Prometheus, as a fastify plugin:
+ * `await app.register(metrics, { monitor })` serves `GET /metrics`. Its requests are never recorded.
+ * With a token (`token` option or `PERF_ADMIN_TOKEN`) or an `auth` hook, scrapers must authenticate
+ * (`Authorization: Bearer <token>`).
+ */
+export const metrics: FastifyPluginCallback<MetricsPluginOptions> = (fastify, opts, done) => {
+  const { monitor, path = '/metrics', ...options } = opts
+  if (typeof path !== 'string' || !path.startsWith('/') || path.length < 2) {
+    return done(
+      new TypeError(
+        `metrics plugin: path = ${JSON.stringify(path)} is not valid: expected a path like "/metrics"`,
+      ),
+    )
+  }
+  let handler: ReturnType<typeof createMetricsHandler>
+  try {
+    handler = createMetricsHandler(monitor, options)
+  } catch (err) {
+    return done(err as Error)
+  }
+  fastify.register(webHandlerPlugin, { handler, prefix: path.replace(/\/+$/, '') })
+  done()
+}

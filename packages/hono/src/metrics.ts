@@ -1,0 +1,19 @@
+import { createMetricsHandler, type MetricsHandlerOptions, type Monitor, markUnrecorded } from '@perf/core'
+import type { Context } from 'hono'
+
+/**
+ * The monitor's numbers for Prometheus, as a hono handler: `app.get('/metrics', metrics(monitor))`.
+ * Its requests are never recorded. With a token (`token` option or `PERF_ADMIN_TOKEN`) or an `auth`
+ * hook, scrapers must authenticate (`Authorization: Bearer <token>`); options are those of
+ * `createMetricsHandler` from `@perf/core`. Web-standard: runs wherever hono does.
+ */
+export function metrics(
+  monitor: Monitor,
+  options?: MetricsHandlerOptions,
+): (c: Context) => Promise<Response> {
+  const handler = createMetricsHandler(monitor, options)
+  return (c) => {
+    markUnrecorded(c.req.raw)
+    return handler(c.req.raw)
+  }
+}
