@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process'
 import { afterEach, describe, expect, it } from 'vitest'
 import { bucketLower } from './histogram.js'
+import { mergeSnapshots } from './merge.js'
 import { createMetricsHandler } from './metrics-handler.js'
 import { createMonitor } from './monitor.js'
 import type { Monitor } from './monitor.js'
@@ -216,6 +217,32 @@ describe('toPrometheus', () => {
     expect(toPrometheus(monitor.snapshot({ histograms: true }))).not.toMatch(/process_|nodejs_/)
     monitor.setSection('process', () => ({ pid: 1, current: null }))
     expect(toPrometheus(monitor.snapshot({ histograms: true }))).not.toMatch(/process_|nodejs_/)
+  })
+
+  it('renders a merged cluster snapshot: summed counts, process health per pid (valid for promtool)', async () => {
+    monitor = populated()
+    const other = createMonitor()
+    for (let i = 0; i < 10; i++) other.record('http', 'GET /notes/:id', 5, { status: 200 })
+    other.setSection('process', () => ({
+      pid: 2,
+      current: { rssBytes: 50_000_000, cpuUserMsTotal: 100, cpuSystemMsTotal: 0 },
+    }))
+    const a = monitor.snapshot({ histograms: true })
+    const b = { ...other.snapshot({ histograms: true }), pid: a.pid + 1 }
+    const text = toPrometheus(mergeSnapshots(a, b))
+    await other.close()
+    const { samples } = parse(text)
+    const labels = { type: 'http', name: 'GET /notes/:id' }
+    expect(find(samples, 'perf_duration_seconds_count', labels)[0]!.value).toBe(2010)
+    expect(find(samples, 'perf_events_total', { ...labels, status_class: '2xx' })[0]!.value).toBe(1810)
+    const rss = find(samples, 'process_resident_memory_bytes', {})
+    expect(Object.fromEntries(rss.map((s) => [s.labels.pid, s.value]))).toEqual({
+      [String(a.pid)]: 123_000_000,
+      [String(b.pid)]: 50_000_000,
+    })
+    expect(find(samples, 'nodejs_heap_size_used_bytes', {}).map((s) => s.labels.pid)).toEqual([String(a.pid)])
+    const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' })
+    if (!r.error) expect(`${r.stdout}${r.stderr}`).toBe('')
   })
 
   it('gives cumulative buckets whose histogram_quantile is within bucket resolution of the monitor’s p95', () => {

@@ -206,7 +206,7 @@ export function toPrometheusBytes(snapshot: Snapshot, options: PrometheusOptions
 
   monitorTotals(w, p, snapshot.totals)
   plainCounters(w, p, snapshot.counters)
-  processMetrics(w, snapshot.process)
+  processMetrics(w, snapshot)
   return w.view()
 }
 
@@ -493,23 +493,42 @@ const PROCESS: readonly ProcessMetric[] = [
 
 /**
  * Process health from the `process` section that `watchProcess` (in `@perf/core/node`) adds: its
- * latest sample (`current`). Absent until the first sample, and ignored when the section is missing.
+ * latest sample (`current`). A merged cluster snapshot has one section per process under
+ * `processes`; each then gets a `pid` label. Absent until the first sample, and ignored when missing.
  */
-function processMetrics(out: ByteWriter, section: unknown): void {
-  const current = isRecord(section) && isRecord(section.current) ? section.current : undefined
-  if (current === undefined) return
-  const user = current.cpuUserMsTotal
-  const system = current.cpuSystemMsTotal
-  if (isNumber(user) && isNumber(system)) {
+function processMetrics(out: ByteWriter, snapshot: Snapshot): void {
+  const found: [labels: string, current: Record<string, unknown>][] = []
+  const processes = snapshot.processes
+  if (isRecord(processes) && Object.keys(processes).length > 0) {
+    for (const pid of Object.keys(processes)) {
+      const current = currentSample(processes[pid])
+      if (current !== undefined) found.push([`pid="${escapeLabelValue(pid)}"`, current])
+    }
+  } else {
+    const current = currentSample(snapshot.process)
+    if (current !== undefined) found.push(['', current])
+  }
+  if (found.length === 0) return
+  if (found.some(([, c]) => isNumber(c.cpuUserMsTotal) && isNumber(c.cpuSystemMsTotal))) {
     family(out, 'process_cpu_seconds_total', 'counter', 'Total user and system CPU time spent in seconds.')
-    sample(out, 'process_cpu_seconds_total', '', (user + system) * MS)
+    for (const [labels, c] of found) {
+      const { cpuUserMsTotal: user, cpuSystemMsTotal: system } = c
+      if (isNumber(user) && isNumber(system))
+        sample(out, 'process_cpu_seconds_total', labels, (user + system) * MS)
+    }
   }
   for (const m of PROCESS) {
-    const v = current[m.field]
-    if (!isNumber(v)) continue
+    if (!found.some(([, c]) => isNumber(c[m.field]))) continue
     family(out, m.name, m.type, m.help)
-    sample(out, m.name, '', v * m.scale)
+    for (const [labels, c] of found) {
+      const v = c[m.field]
+      if (isNumber(v)) sample(out, m.name, labels, v * m.scale)
+    }
   }
+}
+
+function currentSample(section: unknown): Record<string, unknown> | undefined {
+  return isRecord(section) && isRecord(section.current) ? section.current : undefined
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
