@@ -208,6 +208,23 @@ describe('SqliteStore', () => {
     expect(store.stats()).toMatchObject({ persisted: 20, queued: 0, dropped: 0 })
   })
 
+  it('disk full (SQLITE_FULL): counted and retried, never thrown; written once there is room', async () => {
+    const store = open()
+    // The store's own connection may not grow the file: SQLite reports "database or disk is full".
+    const inner = (store as unknown as { db: Database.Database }).db
+    const pages = inner.pragma('page_count', { simple: true }) as number
+    inner.pragma(`max_page_count = ${pages}`)
+    const big = Array.from({ length: 200 }, (_, i) => event(i, { metadata: { pad: 'x'.repeat(1000) } }))
+    store.write(big)
+    await expect(store.flush()).resolves.toBeUndefined()
+    expect(store.stats()).toMatchObject({ persisted: 0, queued: 200, dropped: 0 })
+    expect(store.stats().writeErrors).toBeGreaterThanOrEqual(1)
+    expect(store.stats().lastError).toMatch(/SQLITE_FULL/)
+    inner.pragma('max_page_count = 1073741823')
+    await store.flush()
+    expect(store.stats()).toMatchObject({ persisted: 200, queued: 0, dropped: 0 })
+  })
+
   it('is a monitor sink: kept events and slice aggregates arrive, and its own writes are never recorded', async () => {
     const store = open()
     const monitor = createMonitor({
