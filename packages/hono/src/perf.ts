@@ -15,6 +15,11 @@ export interface HonoPerfOptions extends HttpOptions {}
 /** Context variables {@link perf} sets: `c.get('requestId')`. */
 export type PerfVariables = { requestId: string }
 
+/** The parts of Node's `IncomingMessage` read when the app runs on `@hono/node-server`. */
+interface Incoming {
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>
+}
+
 /** The parts of Node's `ServerResponse` read when the app runs on `@hono/node-server`. */
 interface Outgoing {
   readonly statusCode: number
@@ -59,47 +64,52 @@ export function perf(
   const header = recorder.header
   return async (c, next) => {
     let pending: Pending | undefined
-    let outgoing: Outgoing | undefined
+    // On node-server, read and write the Node objects: touching `c.req.raw.headers` or `c.res` after
+    // the handler would turn node-server's lightweight Request/Response into full web objects.
+    const node = nodeBindings(c)
     try {
       if (recorder.ignores && recorder.isIgnored(c.req.path, c.req.method)) return next()
       let id: string | undefined
       if (header !== undefined) {
-        id = recorder.requestId(c.req.raw.headers.get(header))
+        id = recorder.requestId(
+          node !== undefined ? node.incoming.headers[header] : c.req.raw.headers.get(header),
+        )
         c.set('requestId', id)
+        if (node !== undefined) node.outgoing.setHeader(header, id)
+        else c.header(header, id)
       }
       const ctx = recorder.contextEnabled
         ? recorder.newContext(id ?? recorder.requestId(undefined))
         : undefined
       pending = new Pending(recorder, c, performance.now(), id, ctx)
-      outgoing = nodeResponse(c)
-      if (outgoing !== undefined) {
-        // Setting a header on the Node response first makes its other headers (Content-Length)
-        // readable later, and puts the id on responses that bypass `c.res`.
-        if (id !== undefined) outgoing.setHeader(header!, id)
-        ;(outgoing as unknown as Record<symbol, Pending>)[STATE] = pending
-        outgoing.on('close', onClose)
+      if (node !== undefined) {
+        ;(node.outgoing as unknown as Record<symbol, Pending>)[STATE] = pending
+        node.outgoing.on('close', onClose)
       }
     } catch (err) {
       recorder.fail('request', err)
     }
     if (pending?.context !== undefined) await monitor.runInRequest(pending.context, next)
     else await next()
-    if (pending === undefined) return
+    if (pending === undefined || node !== undefined) return
     try {
-      if (pending.requestId !== undefined) c.header(header!, pending.requestId)
+      // A handler that returned its own Response bypassed the header set before it.
+      const id = pending.requestId
+      if (id !== undefined && !c.res.headers.has(header!)) c.header(header!, id)
     } catch (err) {
       recorder.fail('response', err)
     }
-    if (outgoing === undefined) finish(pending, undefined)
+    finish(pending, undefined, undefined)
   }
 }
 
-/** The Node `ServerResponse` when running on `@hono/node-server`. */
-function nodeResponse(c: Context): Outgoing | undefined {
-  const out = (c.env as { outgoing?: Outgoing } | undefined)?.outgoing
-  return out !== undefined && typeof out.on === 'function' && typeof out.getHeader === 'function'
-    ? out
-    : undefined
+/** The Node request and response when running on `@hono/node-server`. */
+function nodeBindings(c: Context): { incoming: Incoming; outgoing: Outgoing } | undefined {
+  const env = c.env as { incoming?: Incoming; outgoing?: Outgoing } | undefined
+  const outgoing = env?.outgoing
+  const incoming = env?.incoming
+  if (outgoing === undefined || incoming === undefined || typeof outgoing.on !== 'function') return undefined
+  return { incoming, outgoing }
 }
 
 /** Shared `close` listener of the Node response: the last byte went out or the client went away. */
@@ -107,26 +117,36 @@ function onClose(this: Outgoing): void {
   const pending = (this as unknown as Record<symbol, Pending | undefined>)[STATE]
   if (pending === undefined) return
   ;(this as unknown as Record<symbol, Pending | undefined>)[STATE] = undefined
-  finish(pending, this)
+  const incoming = (pending.c.env as { incoming: Incoming }).incoming
+  finish(pending, this, incoming)
 }
 
-function finish(pending: Pending, outgoing: Outgoing | undefined): void {
+function finish(pending: Pending, outgoing: Outgoing | undefined, incoming: Incoming | undefined): void {
   const { recorder, c } = pending
   try {
     const raw = c.req.raw
     if (isUnrecorded(raw)) return
     const ms = performance.now() - pending.start
-    const aborted = outgoing !== undefined && !outgoing.writableFinished
-    const res = aborted ? undefined : c.res
-    const status = outgoing?.statusCode ?? res?.status ?? 0
+    let status: number
+    let responseBytes: number | undefined
+    let aborted = false
+    if (outgoing !== undefined) {
+      aborted = !outgoing.writableFinished
+      status = outgoing.statusCode
+      // Readable because a header was set on the response before node-server wrote the rest.
+      responseBytes = contentLength(outgoing.getHeader('content-length'))
+    } else {
+      status = c.res.status
+      responseBytes = contentLength(c.res.headers.get('content-length'))
+    }
     recorder.record(recorder.op(raw.method, routeOf(c, status)), ms, {
       method: raw.method,
       url: c.req.path,
       status,
-      requestBytes: contentLength(raw.headers.get('content-length')),
-      responseBytes: contentLength(
-        outgoing?.getHeader('content-length') ?? res?.headers.get('content-length'),
+      requestBytes: contentLength(
+        incoming !== undefined ? incoming.headers['content-length'] : raw.headers.get('content-length'),
       ),
+      responseBytes,
       requestId: pending.requestId,
       context: pending.context,
       aborted,
