@@ -118,7 +118,6 @@ describe('HttpRecorder', () => {
       method: 'GET',
       path: '/a',
       status: 200,
-      requestBytes: null,
       responseBytes: 9,
       requestId: 'id-1',
       dbQueries: 3,

@@ -251,15 +251,13 @@ export class HttpRecorder {
       let error: unknown
       if (outcome.aborted === true) error = ABORTED
       else if (status >= 500) error = outcome.thrown ?? `HTTP ${status}`
-      const metadata: Record<string, unknown> = {
-        method: outcome.method,
-        path: pathOf(outcome.url),
-        status,
-        requestBytes: outcome.requestBytes,
-        // A HEAD response declares the GET body's length but sends none.
-        responseBytes: outcome.method === 'HEAD' ? 0 : outcome.responseBytes,
-        requestId: outcome.requestId,
-      }
+      const metadata: Record<string, unknown> = { method: outcome.method, path: pathOf(outcome.url), status }
+      // Unknown sizes (no Content-Length: chunked bodies) are left out rather than shown as null.
+      if (outcome.requestBytes !== undefined) metadata.requestBytes = outcome.requestBytes
+      // A HEAD response declares the GET body's length but sends none.
+      if (outcome.method === 'HEAD') metadata.responseBytes = 0
+      else if (outcome.responseBytes !== undefined) metadata.responseBytes = outcome.responseBytes
+      if (outcome.requestId !== undefined) metadata.requestId = outcome.requestId
       if (ctx !== undefined) {
         metadata.dbQueries = ctx.dbQueries
         metadata.dbMs = ctx.dbMs
