@@ -58,7 +58,8 @@ async function start() {
       return { recorded, exact: true, note: `${snap.totals.kept} kept by sampling` }
     }
   }
-  if (variant !== 'bare' && variant !== 'otel' && perfRate === null && !PEERS[framework]?.includes(variant)) {
+  const known = ['bare', 'otel', 'empty-middleware', ...(PEERS[framework] ?? [])]
+  if (perfRate === null && !known.includes(variant)) {
     throw new Error(`unknown variant ${variant} for ${framework}`)
   }
 
@@ -84,6 +85,8 @@ async function startExpress(monitor, otel) {
   if (monitor !== undefined) {
     const { perf } = await import('@perf/express')
     app.use(perf(monitor))
+  } else if (variant === 'empty-middleware') {
+    app.use((_req, _res, next) => next())
   } else if (variant === 'express-prom-bundle') {
     // README "Sample Usage".
     const promBundle = require('express-prom-bundle')
@@ -120,6 +123,8 @@ async function startFastify(monitor, otel) {
   if (monitor !== undefined) {
     const { perf } = await import('@perf/fastify')
     await app.register(perf, { monitor })
+  } else if (variant === 'empty-middleware') {
+    app.addHook('onRequest', (_req, _reply, done) => done())
   } else if (variant === 'fastify-metrics') {
     // README "Usage".
     const metricsPlugin = require('fastify-metrics')
@@ -142,10 +147,18 @@ async function startHono(monitor, otel) {
   if (monitor !== undefined) {
     const { perf } = await import('@perf/hono')
     app.use(perf(monitor))
+  } else if (variant === 'empty-middleware') {
+    app.use(async (_c, next) => {
+      await next()
+    })
   } else if (variant === '@hono/prometheus') {
     // README "Usage".
     const { prometheus } = require('@hono/prometheus')
-    const { printMetrics, registerMetrics, registry } = prometheus()
+    // The README's call; the registry is passed only so the check below can read it (the default is
+    // a fresh Registry too).
+    const { Registry } = require('prom-client')
+    const registry = new Registry()
+    const { printMetrics, registerMetrics } = prometheus({ registry })
     app.use('*', registerMetrics)
     app.get('/metrics', printMetrics)
     check = async () => ({
