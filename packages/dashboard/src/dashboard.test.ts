@@ -203,6 +203,27 @@ describe('headers and content', () => {
     expect(body.dashboard.process).toBeNull()
   })
 
+  it('answers api/snapshot for 2,000 ops with every op and exact totals (speed: bench/dashboard.mjs)', async () => {
+    const { dashboard, monitor } = setup()
+    for (let i = 0; i < 2000; i++) {
+      const type = i % 2 === 0 ? 'http' : 'db'
+      for (let j = 0; j < 3; j++)
+        monitor.record(type, `op ${i}`, j + 1, type === 'http' ? { status: 200 } : undefined)
+    }
+    const res = await dashboard(get('api/snapshot', bearer()))
+    expect(res.status).toBe(200)
+    const body = await res.json()
+    expect(body.types.http.ops).toHaveLength(1000)
+    expect(body.types.db.ops).toHaveLength(1000)
+    expect(body.totals.events).toBe(6000)
+    expect(body.dashboard.summary).toMatchObject({
+      totalRequests: 3000,
+      windowRequests: 3000,
+      dbQueries: 3000,
+    })
+    expect(body.dashboard.summary.avgMs).toBeCloseTo(2)
+  })
+
   it('serves the page assets, uPlot included, without a token and with their types', async () => {
     const { dashboard } = setup()
     const expected = {
