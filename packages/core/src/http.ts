@@ -1,6 +1,6 @@
 import type { RequestContext } from './context.js'
 import type { Monitor, OpHandle } from './monitor.js'
-import { requestIdFrom } from './request-id.js'
+import { newRequestId, requestIdFrom } from './request-id.js'
 
 /** Event type of HTTP requests. */
 export const HTTP_TYPE = 'http'
@@ -119,6 +119,13 @@ export function contentLength(value: unknown): number | undefined {
   return Number.isInteger(n) && n >= 0 ? n : undefined
 }
 
+type Uuid = () => string
+/** `crypto.randomUUID`, looked up once: the global `crypto` getter costs more than the UUID itself. */
+const uuid: Uuid = (() => {
+  const c = (globalThis as { crypto?: { randomUUID?: Uuid } }).crypto
+  return typeof c?.randomUUID === 'function' ? c.randomUUID.bind(c) : newRequestId
+})()
+
 const NOOP_OP: OpHandle = { type: HTTP_TYPE, name: 'noop', record: () => false }
 
 /**
@@ -207,7 +214,7 @@ export class HttpRecorder {
    * are never echoed.
    */
   requestId(incoming: unknown): string {
-    return requestIdFrom(incoming)
+    return incoming === undefined || incoming === null ? uuid() : requestIdFrom(incoming)
   }
 
   /** A fresh request context for a request id. */

@@ -73,18 +73,16 @@ function install(fastify: FastifyInstance, recorder: HttpRecorder): void {
       if (recorder.contextEnabled) {
         const ctx = recorder.newContext(request.id)
         ;(request as unknown as PerfRequest)[CTX] = ctx
-        return monitor.runInRequest(ctx, done)
+        // enterWith, not run: fastify parses the body and calls the handler from the request stream's
+        // callbacks, which run in the connection's async context, so the context is set there (every
+        // request enters its own, so none sees the one before it on a kept-alive connection). It
+        // also spares a preValidation hook on every request when context is off.
+        monitor.enterRequest(ctx)
       }
     } catch (err) {
       recorder.fail('request', err)
     }
     done()
-  })
-  // The body is parsed in stream callbacks outside the context; enter it again before the handler.
-  fastify.addHook('preValidation', (request, _reply, done) => {
-    const ctx = (request as unknown as PerfRequest)[CTX]
-    if (ctx === null) return done()
-    monitor.runInRequest(ctx, done)
   })
   fastify.addHook('onError', (request, _reply, error, done) => {
     ;(request as unknown as PerfRequest)[ERROR] = error
