@@ -283,6 +283,14 @@ function line(w: ByteWriter, from: number, to: number, first: boolean, tail: Uin
   w.byte(NL)
 }
 
+/** A bucket line: `start` (`name_bucket{labels,le="`, written already when `first`), the edge, the count. */
+function bucketLine(w: ByteWriter, start: Uint8Array, first: boolean, le: Uint8Array, cum: number): void {
+  if (!first) w.bytes(start)
+  w.bytes(le)
+  w.number(cum)
+  w.byte(NL)
+}
+
 function histogram(
   w: ByteWriter,
   name: string,
@@ -299,7 +307,8 @@ function histogram(
   w.text('_bucket{')
   w.repeat(labelStart, labelEnd)
   w.text(',le="')
-  const to = w.pos
+  // Later bucket lines copy this view of the first one's start (a native copy, one small object per op).
+  const start = w.buf.subarray(from, w.pos)
   let first = true
   const c = h.counts
   let cum = 0
@@ -312,15 +321,15 @@ function histogram(
     for (; k < end; k++) n += c[k]!
     if (n === 0) continue
     if (lastEdge !== coarse) {
-      line(w, from, to, first, les[coarse]!, cum)
+      bucketLine(w, start, first, les[coarse]!, cum)
       first = false
     }
     cum += n
     lastEdge = coarse + 1
-    line(w, from, to, first, les[lastEdge]!, cum)
+    bucketLine(w, start, first, les[lastEdge]!, cum)
     first = false
   }
-  line(w, from, to, first, INF, cum)
+  bucketLine(w, start, first, INF, cum)
   w.text(name)
   w.text('_sum{')
   w.repeat(labelStart, labelEnd)
