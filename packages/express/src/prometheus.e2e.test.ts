@@ -1,17 +1,19 @@
 /*
- * End to end: a real Prometheus server (Debian package `prometheus`) scrapes a monitored node:http
- * app every second, with bearer auth; then its HTTP API must report the monitor's own numbers.
+ * End to end: a real Prometheus server (Debian package `prometheus`) scrapes a real express app
+ * (`perf` + `metrics`) every second, with bearer auth; then its HTTP API must report the monitor's own
+ * numbers.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createMetricsHandler } from './metrics-handler.js'
-import { createMonitor, type Monitor } from './monitor.js'
-import { type ProcessWatcher, watchProcess } from './node/process.js'
+import { createMonitor, type Monitor } from '@perf/core'
+import { type ProcessWatcher, watchProcess } from '@perf/core/node'
+import express from 'express'
+import { metrics, perf } from './index.js'
 
 const TOKEN = 'e2e-scrape-token'
 const ROUTE = 'GET /work/:id'
@@ -24,35 +26,18 @@ let promUrl = ''
 let dir = ''
 let watcher: ProcessWatcher | undefined
 
-/** Serves `/metrics` through the web handler and records everything else. */
+/** The monitored app: `perf` times every request, `metrics` serves the exposition (never recorded). */
 function startApp(): Promise<Server> {
-  const metrics = createMetricsHandler(monitor, { token: TOKEN })
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    if (req.url === '/metrics') {
-      const headers = new Headers()
-      if (req.headers.authorization) headers.set('authorization', req.headers.authorization)
-      void metrics(new Request(`http://127.0.0.1${req.url}`, { headers })).then(async (r) => {
-        const out: Record<string, string> = {}
-        r.headers.forEach((v, k) => {
-          out[k] = v
-        })
-        res.writeHead(r.status, out)
-        res.end(Buffer.from(await r.arrayBuffer()))
-      })
-      return
-    }
-    const t0 = performance.now()
-    const id = Number(req.url?.split('/')[2] ?? 0)
+  const app = express()
+  app.use(perf(monitor))
+  app.get('/metrics', metrics(monitor, { token: TOKEN }))
+  app.get('/work/:id', (req, res) => {
+    const id = Number(req.params.id)
     const status = id % 20 === 0 ? 500 : id % 7 === 0 ? 404 : 200
     // Latency spread over a few ms to ~40 ms, so the p95 sits well inside the histogram.
-    setTimeout(
-      () => {
-        res.writeHead(status).end()
-        monitor.record('http', ROUTE, performance.now() - t0, { status, error: status >= 500 })
-      },
-      (id * 37) % 40,
-    )
+    setTimeout(() => res.status(status).send('done'), (id * 37) % 40)
   })
+  const server = createServer(app)
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)))
 }
 
