@@ -286,6 +286,25 @@ describe('toPrometheus', () => {
     expect(around(0.5) / 0.5).toBeLessThanOrEqual(1 / 8 + 1e-9)
   })
 
+  it('never drops a series between scrapes (zero-count ops, status-less events, new latencies)', () => {
+    monitor = createMonitor()
+    monitor.op('http', 'GET /later') // named at registration, as fastify's adapter does
+    monitor.record('http', 'GET /x', 1) // no status: class "unknown"
+    monitor.record('db', 'q', 1)
+    const keys = (text: string) =>
+      new Set(parse(text).samples.map((s) => `${s.name}{${Object.entries(s.labels).sort().join(',')}}`))
+    const first = toPrometheus(monitor.snapshot({ histograms: true }))
+    expect(first).not.toMatch(/perf_events_total\{type="http",name="GET \/later"/)
+    expect(first).toMatch(/^perf_duration_seconds_count\{type="http",name="GET \/later"\} 0$/m)
+    expect(first).toMatch(/^perf_events_total\{type="http",name="GET \/x",status_class="unknown"\} 1$/m)
+    monitor.record('http', 'GET /later', 5, { status: 200 })
+    monitor.record('http', 'GET /x', 300, { status: 503, error: true })
+    monitor.record('db', 'q', 0.001)
+    monitor.count('cache', 'hits')
+    const second = keys(toPrometheus(monitor.snapshot({ histograms: true })))
+    for (const key of keys(first)) expect(second.has(key), key).toBe(true)
+  })
+
   it('uses the monitor’s own bucket edges, in seconds, at the chosen resolution', () => {
     monitor = createMonitor()
     monitor.record('db', 'q', 1.01)

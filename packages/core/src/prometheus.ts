@@ -171,18 +171,16 @@ export function toPrometheusBytes(snapshot: Snapshot, options: PrometheusOptions
     'counter',
     'Events recorded per op since start (every event counts; http ops by status class).',
   )
+  labelStart.fill(-1)
   for (let k = 0; k < ops.length; k++) {
     const op = ops[k]!
+    // An http op with no event yet (adapters name routes as they are registered) gets no line here:
+    // a placeholder status class would vanish at its first event.
+    if (op.type === 'http' && op.totalCount === 0) continue
     const from = w.pos
     w.text(events)
     w.byte(LBRACE)
-    labelStart[k] = w.pos
-    w.text('type="')
-    w.text(escapeLabelValue(op.type))
-    w.text('",name="')
-    w.text(escapeLabelValue(op.name))
-    w.byte(QUOTE)
-    labelEnd[k] = w.pos
+    labels(w, k, op, labelStart, labelEnd)
     if (op.type === 'http') httpEvents(w, from, w.pos, op.totalCount, op.totalStatus)
     else {
       w.text('} ')
@@ -195,7 +193,7 @@ export function toPrometheusBytes(snapshot: Snapshot, options: PrometheusOptions
   for (let k = 0; k < ops.length; k++) {
     w.text(errors)
     w.byte(LBRACE)
-    w.repeat(labelStart[k]!, labelEnd[k]!)
+    labels(w, k, ops[k]!, labelStart, labelEnd)
     w.text('} ')
     w.number(ops[k]!.totalErrors)
     w.byte(NL)
@@ -252,6 +250,23 @@ function sample(w: ByteWriter, name: string, labels: string, value: number): voi
   w.byte(NL)
 }
 
+/**
+ * Writes op `k`'s `type="…",name="…"`: encoded and escaped the first time, copied from there after.
+ */
+function labels(w: ByteWriter, k: number, op: Stats, labelStart: Int32Array, labelEnd: Int32Array): void {
+  if (labelStart[k]! >= 0) {
+    w.repeat(labelStart[k]!, labelEnd[k]!)
+    return
+  }
+  labelStart[k] = w.pos
+  w.text('type="')
+  w.text(escapeLabelValue(op.type))
+  w.text('",name="')
+  w.text(escapeLabelValue(op.name))
+  w.byte(QUOTE)
+  labelEnd[k] = w.pos
+}
+
 /** The http lines of `events_total`; `from .. to` is the line start already written (`name{labels`). */
 function httpEvents(
   w: ByteWriter,
@@ -272,7 +287,7 @@ function httpEvents(
     }
   }
   // Events recorded without a status (none from the adapters) still count, under their own class.
-  if (rest > 0 || lines === 0) line(w, from, to, lines === 0, STATUS_LABELS[STATUS_KEYS.length]!, rest)
+  if (rest > 0) line(w, from, to, lines === 0, STATUS_LABELS[STATUS_KEYS.length]!, rest)
 }
 
 /** One line that starts like the one at `from .. to` (written already when `first`), then `tail` and `n`. */
