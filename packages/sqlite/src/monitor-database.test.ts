@@ -348,6 +348,13 @@ describe('monitorDatabase: recording', () => {
     expect(plans.filter((p) => p !== undefined)).toHaveLength(1)
     expect(plans[2]).toMatch(/SEARCH t USING INTEGER PRIMARY KEY/)
     expect(JSON.stringify(kept)).not.toContain('"x"')
+    // A leading comment or a CTE does not hide a SELECT.
+    d.exec('CREATE TABLE u (id INTEGER PRIMARY KEY)')
+    d.prepare('/* report */ WITH x AS (SELECT * FROM u) SELECT * FROM x').all()
+    expect(m.byType('db', 1)[0]).toMatchObject({
+      name: 'SELECT u',
+      metadata: { plan: expect.stringMatching(/SCAN u/) },
+    })
     d.close()
     await m.close()
   })

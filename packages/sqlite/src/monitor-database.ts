@@ -121,7 +121,8 @@ export function monitorDatabase<D extends Db>(
     return {
       op: monitor.op('db', name),
       source,
-      select: /^\s*(?:SELECT|WITH|VALUES)\b/i.test(source),
+      // From the name, so leading comments or a CTE do not hide a SELECT.
+      select: name === 'SELECT' || name.startsWith('SELECT '),
       meta,
       opts: { metadata: meta, requestId: undefined, error: undefined, force: undefined },
     }
