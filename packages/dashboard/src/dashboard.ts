@@ -195,8 +195,14 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
       return redirect(route.root, sessionCookie('', route.root, url.protocol === 'https:', 0))
     }
     if (!(await allowed(request, info))) {
-      if (route.sub === '')
-        return html(401, loginPage(title, route.root, false), { 'www-authenticate': 'Bearer realm="perf"' })
+      if (route.sub === '') {
+        // Without a token there is nothing to sign in with: the auth hook said no.
+        const page =
+          token === undefined
+            ? messagePage(title, route.root, 'Not authorised', 'Access to this dashboard was refused.')
+            : loginPage(title, route.root, false)
+        return html(401, page, { 'www-authenticate': 'Bearer realm="perf"' })
+      }
       return json(
         401,
         { error: 'unauthorized: send Authorization: Bearer <token> or sign in' },

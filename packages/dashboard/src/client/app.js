@@ -233,8 +233,9 @@
     const rpm = points.map((p) => p.count / minutes)
     if (live && tl.current.count > 0) {
       // The slice in progress: its rate so far (percentiles arrive when it completes).
+      // Drawn where the slice will end, one slice after the last point, so bars keep an even width.
       const elapsedMin = Math.max(1 / 60, (data.timestamp - tl.current.start) / 60000)
-      rpmT.push(Math.round(data.timestamp / 1000))
+      rpmT.push(Math.round((tl.current.start + tl.sliceMs) / 1000))
       rpm.push(tl.current.count / elapsedMin)
     }
     charts['chart-latency'].setData(lat)
