@@ -195,40 +195,70 @@ export function monitorDatabase<D extends Db>(
     const nativeGet = proto.get!
     const nativeAll = proto.all!
     const nativeIterate = proto.iterate!
-    define(stmt, 'run', function run(this: Stmt, ...args: unknown[]) {
+    define(stmt, 'run', function run(this: Stmt) {
       const t0 = performance.now()
       let out: BetterSqlite3.RunResult
       try {
-        out = nativeRun.apply(this, args) as BetterSqlite3.RunResult
+        // biome-ignore lint/complexity/noArguments: a rest parameter builds an array per call (~35 ns)
+        out = nativeRun.apply(this, arguments as unknown as unknown[]) as BetterSqlite3.RunResult
       } catch (err) {
-        finish(st, performance.now() - t0, 0, err, this.database, args)
+        finish(st, performance.now() - t0, 0, err, this.database, NO_ARGS)
         throw err
       }
-      finish(st, performance.now() - t0, out.changes, undefined, this.database, args)
+      const ms = performance.now() - t0
+      finish(
+        st,
+        ms,
+        out.changes,
+        undefined,
+        this.database,
+        // biome-ignore lint/complexity/noArguments: a rest parameter builds an array per call (~35 ns)
+        explainSlow && ms >= slowMs ? copy(arguments) : NO_ARGS,
+      )
       return out
     })
-    define(stmt, 'get', function get(this: Stmt, ...args: unknown[]) {
+    define(stmt, 'get', function get(this: Stmt) {
       const t0 = performance.now()
       let out: unknown
       try {
-        out = nativeGet.apply(this, args)
+        // biome-ignore lint/complexity/noArguments: a rest parameter builds an array per call (~35 ns)
+        out = nativeGet.apply(this, arguments as unknown as unknown[])
       } catch (err) {
-        finish(st, performance.now() - t0, 0, err, this.database, args)
+        finish(st, performance.now() - t0, 0, err, this.database, NO_ARGS)
         throw err
       }
-      finish(st, performance.now() - t0, out === undefined ? 0 : 1, undefined, this.database, args)
+      const ms = performance.now() - t0
+      finish(
+        st,
+        ms,
+        out === undefined ? 0 : 1,
+        undefined,
+        this.database,
+        // biome-ignore lint/complexity/noArguments: a rest parameter builds an array per call (~35 ns)
+        explainSlow && ms >= slowMs ? copy(arguments) : NO_ARGS,
+      )
       return out
     })
-    define(stmt, 'all', function all(this: Stmt, ...args: unknown[]) {
+    define(stmt, 'all', function all(this: Stmt) {
       const t0 = performance.now()
       let out: unknown[]
       try {
-        out = nativeAll.apply(this, args) as unknown[]
+        // biome-ignore lint/complexity/noArguments: a rest parameter builds an array per call (~35 ns)
+        out = nativeAll.apply(this, arguments as unknown as unknown[]) as unknown[]
       } catch (err) {
-        finish(st, performance.now() - t0, 0, err, this.database, args)
+        finish(st, performance.now() - t0, 0, err, this.database, NO_ARGS)
         throw err
       }
-      finish(st, performance.now() - t0, out.length, undefined, this.database, args)
+      const ms = performance.now() - t0
+      finish(
+        st,
+        ms,
+        out.length,
+        undefined,
+        this.database,
+        // biome-ignore lint/complexity/noArguments: a rest parameter builds an array per call (~35 ns)
+        explainSlow && ms >= slowMs ? copy(arguments) : NO_ARGS,
+      )
       return out
     })
     define(stmt, 'iterate', function iterate(this: Stmt, ...args: unknown[]) {
@@ -401,6 +431,13 @@ export function monitorDatabase<D extends Db>(
   }
 
   return db
+}
+
+const NO_ARGS: unknown[] = []
+
+/** The bound values, only for `EXPLAIN QUERY PLAN` of a slow statement; never stored. */
+function copy(args: IArguments): unknown[] {
+  return Array.prototype.slice.call(args)
 }
 
 function define(target: object, key: PropertyKey, value: unknown): void {
