@@ -255,7 +255,7 @@ describe('admin page in Chromium', () => {
       page.off('request', onRequest)
       expect(asked).toEqual([])
       await page.click('#pause')
-      await expect(page.locator('#status').textContent()).resolves.not.toContain('Paused')
+      await page.waitForFunction(() => document.getElementById('status')?.textContent?.startsWith('Live'))
     } finally {
       await traffic.stop()
     }
@@ -267,6 +267,11 @@ describe('admin page in Chromium', () => {
       page.selectOption('#range', '1h'),
     ])
     expect(res.status()).toBe(200)
+    const history = (await res.json()) as { range: string; bucketMs: number; series: { http: unknown[] } }
+    expect(history).toMatchObject({ range: '1h', bucketMs: 60_000 })
+    await demo.store.flush()
+    mkdirSync(SCREENSHOTS, { recursive: true })
+    await page.screenshot({ path: join(SCREENSHOTS, 'dashboard-history.png') })
     await page.selectOption('#range', 'live')
   })
 

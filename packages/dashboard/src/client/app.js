@@ -218,15 +218,22 @@
     note.textContent = message
   }
 
+  // Every time chart spans the same range, so a lone point sits in place instead of the axis
+  // stretching to years around it.
+  function setTimeData(id, data, range) {
+    const u = charts[id]
+    u.setData(data)
+    u.setScale('x', { min: range[0], max: range[1] })
+  }
+
   function renderCharts(data) {
     const tl = data.dashboard.timeline
-    let points = tl.series.http ?? []
-    let minutes = tl.sliceMs / 60000
     const live = state.range === 'live' || !state.history
-    if (!live) {
-      points = state.history.series.http ?? []
-      minutes = state.history.bucketMs / 60000
-    }
+    const points = (live ? tl.series.http : state.history.series.http) ?? []
+    const minutes = (live ? tl.sliceMs : state.history.bucketMs) / 60000
+    const range = live
+      ? [data.window.fromMs / 1000, (data.timestamp + tl.sliceMs) / 1000]
+      : [state.history.since / 1000, (state.history.until + state.history.bucketMs) / 1000]
     const t = points.map((p) => Math.round(p.end / 1000))
     const lat = [t, points.map((p) => p.p50Ms), points.map((p) => p.p95Ms), points.map((p) => p.p99Ms)]
     const rpmT = t.slice()
@@ -238,30 +245,31 @@
       rpmT.push(Math.round((tl.current.start + tl.sliceMs) / 1000))
       rpm.push(tl.current.count / elapsedMin)
     }
-    charts['chart-latency'].setData(lat)
-    charts['chart-rpm'].setData([rpmT, rpm])
+    setTimeData('chart-latency', lat, range)
+    setTimeData('chart-rpm', [rpmT, rpm], range)
     const sliceText = minutes >= 1 ? `${minutes} min` : `${Math.round(minutes * 60)} s`
-    setEmpty(
-      'chart-latency',
-      points.length === 0 ? `Collecting: the first point comes after one slice (${sliceText})` : '',
-    )
-    setEmpty('chart-rpm', rpm.length === 0 ? 'No requests yet' : '')
+    const none = live
+      ? `Collecting: the first point comes after one slice (${sliceText})`
+      : 'Nothing stored in this range'
+    setEmpty('chart-latency', points.length === 0 ? none : '')
+    setEmpty('chart-rpm', rpm.length === 0 ? (live ? 'No requests yet' : none) : '')
     const p = data.dashboard.process
     const s = live ? p?.series : state.history.process
     if (s && s.t.length > 0) {
       const pt = s.t.map((x) => Math.round(x / 1000))
-      charts['chart-memory'].setData([
-        pt,
-        s.rss.map((b) => (b === null ? null : b / 1048576)),
-        s.heapUsed.map((b) => (b === null ? null : b / 1048576)),
-      ])
-      charts['chart-eld'].setData([pt, s.eventLoopDelayMs])
+      const mb = (xs) => xs.map((b) => (b === null ? null : b / 1048576))
+      setTimeData('chart-memory', [pt, mb(s.rss), mb(s.heapUsed)], range)
+      setTimeData('chart-eld', [pt, s.eventLoopDelayMs], range)
       setEmpty('chart-memory', '')
       setEmpty('chart-eld', '')
     } else {
-      charts['chart-memory'].setData([[], [], []])
-      charts['chart-eld'].setData([[], []])
-      const why = p ? 'Collecting samples…' : 'Process watcher not running: call watchProcess(monitor)'
+      setTimeData('chart-memory', [[], [], []], range)
+      setTimeData('chart-eld', [[], []], range)
+      const why = !live
+        ? 'No process samples stored in this range'
+        : p
+          ? 'Collecting samples…'
+          : 'Process watcher not running: call watchProcess(monitor)'
       setEmpty('chart-memory', why)
       setEmpty('chart-eld', why)
     }
@@ -508,8 +516,9 @@
       renderTables(data)
       renderFooter(data)
       state.refreshes++
+      const mode = state.history ? `History ${state.history.range}` : 'Live'
       setStatus(
-        state.paused ? `Paused · ${fmtTime(data.timestamp)}` : `Live · updated ${fmtTime(data.timestamp)}`,
+        state.paused ? `Paused · ${fmtTime(data.timestamp)}` : `${mode} · updated ${fmtTime(data.timestamp)}`,
         state.paused ? 'paused' : 'live',
       )
     } catch (err) {
@@ -533,7 +542,10 @@
       $('pause').textContent = state.paused ? 'Resume' : 'Pause'
       $('pause').setAttribute('aria-pressed', String(state.paused))
       if (state.paused) setStatus('Paused', 'paused')
-      else refresh(false).then(schedule)
+      else {
+        setStatus('Resuming…', 'live')
+        refresh(false).then(schedule)
+      }
       schedule()
     })
     $('range').addEventListener('change', () => {
