@@ -169,6 +169,25 @@ describe('admin page in Chromium', () => {
       expect(cards).toContain(label)
   })
 
+  it('filters and sorts the endpoint table', async () => {
+    await page.fill('#endpoints-filter', 'reports')
+    await page.waitForFunction(() =>
+      [...document.querySelectorAll('#endpoints tbody td.name')].every((td) =>
+        td.textContent?.includes('reports'),
+      ),
+    )
+    const filtered = await page.locator('#endpoints tbody td.name').allTextContents()
+    expect(filtered.sort()).toEqual(['GET /reports/broken', 'GET /reports/slow'])
+    await page.fill('#endpoints-filter', '')
+    // Sort by p95, slowest first: the deliberately slow report leads.
+    await page.click('#endpoints th button:text-is("p95")')
+    await expect(page.locator('#endpoints th[aria-sort]').textContent()).resolves.toContain('p95')
+    await expect(page.locator('#endpoints tbody tr').first().locator('td.name').textContent()).resolves.toBe(
+      'GET /reports/slow',
+    )
+    await page.click('#endpoints th button:text-is("Calls")')
+  })
+
   it('draws every chart', async () => {
     await page.waitForFunction(
       (ids) =>
