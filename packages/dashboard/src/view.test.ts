@@ -1,0 +1,43 @@
+import { createMonitor } from '@perf/core'
+import { watchProcess } from '@perf/core/node'
+import { describe, expect, it } from 'vitest'
+import { processView } from './view.js'
+
+describe('process view', () => {
+  it('reads the section watchProcess adds: current figures, peak, growth and the chart series', async () => {
+    const monitor = createMonitor()
+    const watcher = watchProcess(monitor, { intervalMs: 100, baselineDelayMs: 0, force: true })
+    try {
+      watcher.sampleNow()
+      watcher.sampleNow()
+      const view = processView(monitor.snapshot().process)
+      expect(view).not.toBeNull()
+      expect(view!.rssBytes).toBeGreaterThan(1_000_000)
+      expect(view!.heapUsedBytes).toBeGreaterThan(100_000)
+      expect(view!.rssHighWaterBytes).toBeGreaterThanOrEqual(view!.rssBytes!)
+      expect(typeof view!.cpuPercent).toBe('number')
+      expect(typeof view!.eventLoopDelayP99Ms).toBe('number')
+      expect(view!.series.t.length).toBeGreaterThanOrEqual(1)
+      expect(view!.series.rss.every((v) => v > 0)).toBe(true)
+      expect(view!.series.eventLoopDelayMs).toHaveLength(view!.series.t.length)
+    } finally {
+      watcher.stop()
+      await monitor.close()
+    }
+  })
+
+  it('leaves out what is missing instead of failing', () => {
+    expect(processView(undefined)).toBeNull()
+    expect(processView({ current: null, peak: null, growth: null, series: {} })).toEqual({
+      series: { t: [], rss: [], heapUsed: [], eventLoopDelayMs: [] },
+    })
+    const v = processView({
+      current: { rssBytes: 'big' },
+      growthWarning: true,
+      growthMb: 80,
+      growthWarnMb: 50,
+    })
+    expect(v?.rssBytes).toBeUndefined()
+    expect(v?.warning).toContain('80 MB')
+  })
+})
