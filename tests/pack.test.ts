@@ -4,7 +4,16 @@
  * uses them there, as a user would. Needs the packages built (`pnpm test` builds first).
  */
 import { execFile } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -27,7 +36,9 @@ const bin = (name: string) => join(root, 'node_modules', '.bin', name)
 beforeAll(async () => {
   for (const { dir, pkg } of publishable) {
     expect(existsSync(join(dir, 'dist')), `${pkg.name} is not built: run pnpm build`).toBe(true)
-    const { stdout } = await run('npx', ['--yes', 'pnpm@10', 'pack', '--pack-destination', work], { cwd: dir })
+    const { stdout } = await run('npx', ['--yes', 'pnpm@10', 'pack', '--pack-destination', work], {
+      cwd: dir,
+    })
     const file = stdout.trim().split('\n').pop()!.trim()
     tarballs.set(pkg.name, file.startsWith('/') ? file : join(work, file))
   }
@@ -51,7 +62,13 @@ describe('packed packages', () => {
 
     it(`${pkg.name}: are-the-types-wrong passes (ESM, node16 and bundler resolution)`, async () => {
       // attw exits non-zero on any problem in the resolutions an ESM-only package supports.
-      const { stdout } = await run(bin('attw'), [tarballs.get(pkg.name)!, '--profile', 'esm-only', '--format', 'ascii'])
+      const { stdout } = await run(bin('attw'), [
+        tarballs.get(pkg.name)!,
+        '--profile',
+        'esm-only',
+        '--format',
+        'ascii',
+      ])
       expect(stdout).toContain(pkg.name)
     })
 
@@ -62,7 +79,11 @@ describe('packed packages', () => {
       expect(files).toContain('package/README.md')
       expect(files.every((f) => /^package\/(dist\/|package\.json$|README\.md$|LICENSE)/.test(f))).toBe(true)
       expect(files.some((f) => f.endsWith('.test.js'))).toBe(false)
-      const { stdout: manifest } = await run('tar', ['-xzOf', tarballs.get(pkg.name)!, 'package/package.json'])
+      const { stdout: manifest } = await run('tar', [
+        '-xzOf',
+        tarballs.get(pkg.name)!,
+        'package/package.json',
+      ])
       expect(manifest).not.toMatch(/workspace:/)
     })
   }
@@ -72,14 +93,27 @@ describe('packed packages', () => {
     const deps: Record<string, string> = {}
     for (const [name, file] of tarballs) deps[name] = `file:${file}`
     // The frameworks come from the registry like any user's; versions follow the adapters' peer ranges.
-    Object.assign(deps, { express: '^5.1.0', fastify: '^5.6.0', hono: '^4.10.0', '@hono/node-server': '^1.19.0' })
+    Object.assign(deps, {
+      express: '^5.1.0',
+      fastify: '^5.6.0',
+      hono: '^4.10.0',
+      '@hono/node-server': '^1.19.0',
+    })
     const { mkdirSync } = await import('node:fs')
     mkdirSync(app)
-    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module', dependencies: deps }))
+    writeFileSync(
+      join(app, 'package.json'),
+      JSON.stringify({ name: 'consumer', private: true, type: 'module', dependencies: deps }),
+    )
     // better-sqlite3 (a peer of @perf/sqlite) compiles from source for minutes here; link the workspace's
     // build instead of compiling it a second time. Everything of ours comes from the tarballs.
-    await run('npm', ['install', '--no-audit', '--no-fund', '--legacy-peer-deps', '--loglevel=error'], { cwd: app })
-    symlinkSync(realpathSync(join(root, 'packages', 'sqlite', 'node_modules', 'better-sqlite3')), join(app, 'node_modules', 'better-sqlite3'))
+    await run('npm', ['install', '--no-audit', '--no-fund', '--legacy-peer-deps', '--loglevel=error'], {
+      cwd: app,
+    })
+    symlinkSync(
+      realpathSync(join(root, 'packages', 'sqlite', 'node_modules', 'better-sqlite3')),
+      join(app, 'node_modules', 'better-sqlite3'),
+    )
     writeFileSync(join(app, 'use.mjs'), readFileSync(join(root, 'tests', 'fixtures', 'consumer.mjs'), 'utf8'))
     const { stdout } = await run('node', ['use.mjs'], { cwd: app, timeout: 60_000 })
     const result = JSON.parse(stdout.trim().split('\n').pop()!)
