@@ -29,6 +29,7 @@ let profileDir: string
 let context: BrowserContext
 let page: Page
 const dialogs: string[] = []
+const cspViolations: string[] = []
 
 /** Sends a request line byte for byte, so the path reaches the server unencoded. */
 function sendRaw(base: string, path: string): Promise<string> {
@@ -121,6 +122,9 @@ beforeAll(async () => {
     viewport: { width: 1366, height: 768 },
   })
   page = context.pages()[0] ?? (await context.newPage())
+  page.on('console', (m) => {
+    if (m.text().includes('Content Security Policy')) cspViolations.push(m.text())
+  })
   page.on('dialog', (d: Dialog) => {
     dialogs.push(d.message())
     void d.dismiss()
@@ -239,6 +243,8 @@ describe('admin page in Chromium', () => {
       '/admin/performance/assets/app.js',
     ])
     expect(dialogs).toEqual([])
+    // The page itself (uPlot included) runs under the strict policy without tripping it.
+    expect(cspViolations).toEqual([])
   })
 
   it('refreshes by itself: the request count rises with new traffic, and stops when paused', async () => {
