@@ -1,7 +1,8 @@
 // The process under soak: the demo app (apps/demo), started without its own traffic generator, in
 // a process of its own so its memory is measured alone. Started by soak.mjs with an IPC channel:
 //   → { ready: { urls, adminUrl?, token? } }   once listening
-//   → { window: { p50, p99, max, rss, heapUsed } }   every `windowMs` (event-loop delay of that window)
+//   → { window: { p50, p99, max, rss, heapUsed, external } }   every `windowMs`: event-loop delay of that
+//     window, memory after a full collection (run it with --expose-gc)
 //   ← { cmd: 'stats' } → { stats: { store, totals } }
 //   ← { cmd: 'stop' }  → { stopped: { store, totals } } after the demo closed (store flushed), then exits
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -42,17 +43,17 @@ const RESOLUTION = 10
 const delay = monitorEventLoopDelay({ resolution: RESOLUTION })
 delay.enable()
 const windowTimer = setInterval(() => {
+  const loop = {
+    p50: Math.max(0, delay.percentile(50) / 1e6 - RESOLUTION),
+    p99: Math.max(0, delay.percentile(99) / 1e6 - RESOLUTION),
+    max: Math.max(0, delay.max / 1e6 - RESOLUTION),
+  }
+  // Memory after a full collection, so a window's figure is what is retained rather than where the
+  // garbage collector happened to be (one pause a window: one sample of the next window's histogram).
+  globalThis.gc?.()
   const m = process.memoryUsage()
-  process.send({
-    window: {
-      p50: Math.max(0, delay.percentile(50) / 1e6 - RESOLUTION),
-      p99: Math.max(0, delay.percentile(99) / 1e6 - RESOLUTION),
-      max: Math.max(0, delay.max / 1e6 - RESOLUTION),
-      rss: m.rss,
-      heapUsed: m.heapUsed,
-    },
-  })
   delay.reset()
+  process.send({ window: { ...loop, rss: m.rss, heapUsed: m.heapUsed, external: m.external } })
 }, windowMs)
 
 process.send({ ready: { urls: Object.values(demo.urls), adminPath: ADMIN_PATH, token } })
