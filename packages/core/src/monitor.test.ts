@@ -455,6 +455,13 @@ describe('sinks', () => {
     await m.close()
   })
 
+  it('queue nothing for sinks that take no events', async () => {
+    const m = createMonitor({ sampling: 1, sinks: [{ writeAggregates: () => {} }] })
+    m.record('db', 'q', 1)
+    expect(m.snapshot().totals.sinkQueued).toBe(0)
+    await m.close()
+  })
+
   it('count a failing sink and a full queue instead of throwing into the app', async () => {
     const m = createMonitor({
       sampling: 1,

@@ -158,6 +158,8 @@ class MonitorImpl implements Monitor {
     internalErrors: 0,
   }
   private readonly sinks: Sink[] = []
+  /** Sinks that take events: only they make a kept event worth building and queueing. */
+  private eventSinks = 0
   private pending: PerfEvent[] = []
   private sinkTimer: ReturnType<typeof setTimeout> | undefined
   private rotateTimer: ReturnType<typeof setInterval> | undefined
@@ -387,7 +389,7 @@ class MonitorImpl implements Monitor {
     const metadata = opts?.metadata === undefined ? undefined : this.redactor.sanitize(opts.metadata)
     this.ring.push(seq, now, durationMs, op.id, flags, requestId, error, metadata)
     if (flags !== 0) this.slowLog.push(seq, now, durationMs, op.id, flags, requestId, error, metadata)
-    if (this.sinks.length > 0) this.queue(this.event(op, now, durationMs, flags, requestId, error, metadata))
+    if (this.eventSinks > 0) this.queue(this.event(op, now, durationMs, flags, requestId, error, metadata))
     return true
   }
 
@@ -717,6 +719,7 @@ class MonitorImpl implements Monitor {
       throw new TypeError('addSink(sink): sink must be an object')
     if (!this.enabled) return
     this.sinks.push(sink)
+    if (typeof sink.write === 'function') this.eventSinks++
   }
 
   async flush(): Promise<void> {
