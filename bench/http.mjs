@@ -71,7 +71,9 @@ const notes = [
       ? 'Each server in its own process pinned to CPU 0 (taskset), the load generator on CPU 1.'
       : 'CPU pinning unavailable (fewer than 2 CPUs or no taskset): server and load generator share CPUs.'),
   'Loss = 1 − (variant req/s ÷ mean of the bare runs bracketing it in the same round); the figure is the ' +
-    'median over rounds, with min–max. CPU µs/req is the server process’s CPU time over requests answered.',
+    'median over rounds, with min–max. CPU µs/req is the server process’s CPU time over requests answered; ' +
+    '“loss by CPU time” is 1 − (bare CPU µs/req ÷ variant CPU µs/req), the loss a saturated server would see, ' +
+    'and steadier than throughput when other processes share the CPU.',
 ]
 
 const tables = []
@@ -118,17 +120,21 @@ async function benchFramework(fw, variants) {
     }
     const others = [...servers.keys()].filter((v) => v !== 'bare')
     /** @type {Map<string, { rps: number[], cpu: number[], ratio: number[] }>} */
-    const data = new Map([...servers.keys()].map((v) => [v, { rps: [], cpu: [], ratio: [] }]))
-    const bareRuns = []
-    bareRuns.push(await measure(bare, data.get('bare')))
+    const data = new Map([...servers.keys()].map((v) => [v, { rps: [], cpu: [], ratio: [], cpuRatio: [] }]))
+    const bareData = data.get('bare')
+    await measure(bare, bareData)
     for (let r = 0; r < ROUNDS; r++) {
       const order = others.map((_, i) => others[(i + r) % others.length])
       const runs = []
       for (const v of order) runs.push([v, await measure(servers.get(v), data.get(v))])
-      const after = await measure(bare, data.get('bare'))
-      const reference = (bareRuns[bareRuns.length - 1] + after) / 2
-      bareRuns.push(after)
-      for (const [v, rps] of runs) data.get(v).ratio.push(rps / reference)
+      await measure(bare, bareData)
+      const reference = (bareData.rps.at(-2) + bareData.rps.at(-1)) / 2
+      const cpuReference = (bareData.cpu.at(-2) + bareData.cpu.at(-1)) / 2
+      for (const [v, rps] of runs) {
+        data.get(v).ratio.push(rps / reference)
+        // The same comparison in CPU time per request: steadier when other processes share the CPU.
+        data.get(v).cpuRatio.push(cpuReference / data.get(v).cpu.at(-1))
+      }
       console.log(
         `  round ${r + 1}/${ROUNDS}: bare ${fmt(reference)} req/s; ` +
           runs.map(([v, rps]) => `${v} ${fmt(rps)} (${pct(1 - rps / reference)})`).join('; '),
@@ -179,6 +185,7 @@ async function benchFramework(fw, variants) {
     for (const v of others) {
       const d = data.get(v)
       const loss = summary(d.ratio.map((x) => (1 - x) * 100))
+      const cpuLoss = summary(d.cpuRatio.map((x) => (1 - x) * 100))
       losses.set(v, loss.median)
       const rps = summary(d.rps)
       const cpu = summary(d.cpu).median
@@ -191,7 +198,8 @@ async function benchFramework(fw, variants) {
         max: round(loss.max, 3),
         note:
           `${fmt(rps.median)} req/s (${fmt(rps.min)}–${fmt(rps.max)}); ${round(cpu)} µs CPU/req ` +
-          `(${cpu >= bareCpu ? '+' : ''}${round(cpu - bareCpu)}); RSS ${servers.get(v).rssMb()} MB; ` +
+          `(${cpu >= bareCpu ? '+' : ''}${round(cpu - bareCpu)}), loss by CPU time ${round(cpuLoss.median, 3)}% ` +
+          `(${round(cpuLoss.min, 3)} – ${round(cpuLoss.max, 3)}); RSS ${servers.get(v).rssMb()} MB; ` +
           `recorded ${c.recorded}/${servers.get(v).answered}${c.note ? ` (${c.note})` : ''}`,
       }
       if (v === 'perf-0.1') {
