@@ -212,7 +212,7 @@ notes.push(
 )
 emit({
   title: 'Memory: monitor footprint and garbage',
-  command: 'pnpm --filter @perf/bench exec node memory.mjs',
+  command: 'pnpm --filter @perf/bench bench:memory',
   rows,
   notes,
 })
