@@ -32,6 +32,11 @@ async function makeServer(monitor: Monitor, options?: HttpOptions) {
   const api = express.Router()
   api.use('/notes', notes)
   app.use('/api', api)
+  const orgs = express.Router({ mergeParams: true })
+  orgs.get('/members/:id', (req, res) => {
+    res.send(`member ${(req.params as Record<string, string>).org} ${req.params.id}`)
+  })
+  app.use('/orgs/:org', orgs)
   app.get('/throw', () => {
     throw new Error(THROWN_MESSAGE)
   })

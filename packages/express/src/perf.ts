@@ -8,6 +8,7 @@ import {
   pathOf,
   type RequestContext,
 } from '@perf/core'
+import { MountTemplates } from './mount-template.js'
 
 /** Options of {@link perf}: see `HttpOptions` in `@perf/core`. */
 export interface ExpressPerfOptions extends HttpOptions {}
@@ -20,6 +21,8 @@ export interface ExpressRequestLike {
   baseUrl?: string
   headers: Record<string, string | string[] | undefined>
   route?: { path?: unknown } | undefined
+  /** The express app (its router resolves mount patterns). */
+  app?: unknown
   /** The request id, set by {@link perf}. */
   id?: string
 }
@@ -46,6 +49,7 @@ const STATE = Symbol('perf')
 class Pending {
   constructor(
     readonly recorder: HttpRecorder,
+    readonly mounts: MountTemplates,
     readonly req: ExpressRequestLike,
     readonly start: number,
     readonly requestId: string | undefined,
@@ -62,6 +66,7 @@ export function perf(monitor: Monitor, options?: ExpressPerfOptions): ExpressMid
   const recorder = createHttpRecorder(monitor, options, '@perf/express')
   if (!monitor.enabled) return (_req, _res, next) => next()
   const header = recorder.header
+  const mounts = new MountTemplates()
   return (req, res, next) => {
     try {
       const ignored = recorder.ignores && recorder.isIgnored(pathOf(req.url), req.method)
@@ -82,6 +87,7 @@ export function perf(monitor: Monitor, options?: ExpressPerfOptions): ExpressMid
       if (!ignored) {
         ;(res as unknown as Record<symbol, Pending>)[STATE] = new Pending(
           recorder,
+          mounts,
           req,
           performance.now(),
           id,
@@ -108,7 +114,7 @@ function onClose(this: ExpressResponseLike): void {
     const route = req.route?.path
     let template: string | undefined
     if (typeof route === 'string') {
-      const base = req.baseUrl ?? ''
+      const base = req.baseUrl ? pending.mounts.resolve(req.app, req.baseUrl) : ''
       template = base === '' ? route : route === '/' ? base : base + route
     } else if (route !== undefined) template = String(route)
     recorder.record(recorder.op(req.method, template), ms, {

@@ -40,6 +40,15 @@ async function makeServer(monitor: Monitor, options?: HttpOptions) {
     },
     { prefix: '/api' },
   )
+  await app.register(
+    async (orgs) => {
+      orgs.get<{ Params: { org: string; id: string } }>(
+        '/members/:id',
+        async (request) => `member ${request.params.org} ${request.params.id}`,
+      )
+    },
+    { prefix: '/orgs/:org' },
+  )
   app.get('/throw', async () => {
     throw new Error(THROWN_MESSAGE)
   })

@@ -30,6 +30,9 @@ async function makeServer(monitor: Monitor, options?: HttpOptions) {
   const api = new Hono()
   api.route('/notes', notes)
   app.route('/api', api)
+  const orgs = new Hono()
+  orgs.get('/members/:id', (c) => c.text(`member ${c.req.param('org')} ${c.req.param('id')}`))
+  app.route('/orgs/:org', orgs)
   app.get('/throw', () => {
     throw new Error(THROWN_MESSAGE)
   })

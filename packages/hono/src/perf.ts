@@ -103,13 +103,12 @@ export function perf(
   }
 }
 
-/** The Node request and response when running on `@hono/node-server`. */
+/** The Node request and response when running on `@hono/node-server` (its `c.env`, no copy). */
 function nodeBindings(c: Context): { incoming: Incoming; outgoing: Outgoing } | undefined {
   const env = c.env as { incoming?: Incoming; outgoing?: Outgoing } | undefined
-  const outgoing = env?.outgoing
-  const incoming = env?.incoming
-  if (outgoing === undefined || incoming === undefined || typeof outgoing.on !== 'function') return undefined
-  return { incoming, outgoing }
+  return env?.incoming !== undefined && typeof env.outgoing?.on === 'function'
+    ? (env as { incoming: Incoming; outgoing: Outgoing })
+    : undefined
 }
 
 /** Shared `close` listener of the Node response: the last byte went out or the client went away. */

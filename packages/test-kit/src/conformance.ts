@@ -112,6 +112,14 @@ export function runConformance(name: string, makeServer: MakeServer): void {
       expect(eventAt(monitor, '/api/notes/7')?.name).toBe('GET /api/notes/:id')
     })
 
+    it('names a route under a mount path with parameters by its pattern, not the values', async () => {
+      const { url, monitor } = await start()
+      expect((await send(url, '/orgs/acme/members/7')).body).toBe('member acme 7')
+      expect((await send(url, '/orgs/globex/members/8')).body).toBe('member globex 8')
+      await recorded(monitor, 'GET /orgs/:org/members/:id', 2)
+      expect(httpOps(monitor).map((o) => o.name)).toEqual(['GET /orgs/:org/members/:id'])
+    })
+
     it('records a request that matches no route as METHOD <unmatched>, never the raw path', async () => {
       const { url, monitor } = await start()
       expect((await send(url, '/no/such/path')).status).toBe(404)

@@ -8,6 +8,7 @@ import type { Monitor, WebHandler } from '@perf/core'
  * | `GET /hello` | `hello` |
  * | `GET /users/:id` | `user <id>` |
  * | `GET /api/notes/:id` | `note <id>`, declared as `/:id` in a `/notes` router inside an `/api` router |
+ * | `GET /orgs/:org/members/:id` | `member <org> <id>`, declared as `/members/:id` in a router mounted at `/orgs/:org` |
  * | `GET /throw` | throws `new Error(THROWN_MESSAGE)`; the framework's default handling answers 500 |
  * | `GET /fail` | status 500, `fail` |
  * | `GET /status/:code` | status `code`, `status` (302 adds `location: /hello`) |
@@ -24,6 +25,7 @@ export const ROUTES: readonly string[] = [
   'GET /hello',
   'GET /users/:id',
   'GET /api/notes/:id',
+  'GET /orgs/:org/members/:id',
   'GET /throw',
   'GET /fail',
   'GET /status/:code',
