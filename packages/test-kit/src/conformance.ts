@@ -489,6 +489,22 @@ export function runConformance(name: string, makeServer: MakeServer): void {
       expect(httpOps(monitor).map((o) => o.name)).toEqual(['GET /hello'])
     })
 
+    it('answers 500 when a mounted handler throws, 413 for a body over 1 MiB, and streams its responses', async () => {
+      const { url, monitor } = await start()
+      expect((await send(url, `${ADMIN_PREFIX}/boom`)).status).toBe(500)
+      const big = await send(url, `${ADMIN_PREFIX}/upload`, {
+        method: 'POST',
+        body: Buffer.alloc(2 * 1024 * 1024, 'a'),
+      })
+      expect(big.status).toBe(413)
+      const streamed = await send(url, `${ADMIN_PREFIX}/stream`)
+      expect(streamed.body.split('\n').filter(Boolean)).toHaveLength(STREAM_CHUNKS)
+      expect((await send(url, '/hello')).status).toBe(200)
+      await recorded(monitor, 'GET /hello')
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      expect(httpOps(monitor).map((o) => o.name)).toEqual(['GET /hello'])
+    })
+
     it('installs nothing for a disabled monitor', async () => {
       const { url, monitor } = await start(undefined, { enabled: false })
       const res = await send(url, '/hello')

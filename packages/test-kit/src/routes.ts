@@ -94,9 +94,15 @@ export async function dbWork(monitor: Monitor): Promise<string> {
   return ctx.requestId
 }
 
-/** The handler mounted at {@link ADMIN_PREFIX}: answers JSON describing what it was given. */
+/**
+ * The handler mounted at {@link ADMIN_PREFIX}: answers JSON describing what it was given; `/boom`
+ * throws, `/stream` answers {@link streamChunks} as a stream.
+ */
 export const echoWebHandler: WebHandler = async (req, info) => {
   const url = new URL(req.url)
+  if (url.pathname === '/boom') throw new Error('handler failed')
+  if (url.pathname === '/stream')
+    return new Response(webStream(), { headers: { 'content-type': 'text/plain' } })
   const body = req.method === 'POST' ? await req.text() : null
   return new Response(
     JSON.stringify({ method: req.method, path: url.pathname, query: url.search, body, ...info }),
