@@ -71,7 +71,7 @@ export function perf(monitor: Monitor, options?: ExpressPerfOptions): ExpressMid
     try {
       const ignored = recorder.ignores && recorder.isIgnored(pathOf(req.url), req.method)
       let id: string | undefined
-      if (header !== undefined && !ignored) {
+      if (header !== undefined) {
         id = recorder.requestId(req.headers[header])
         req.id = id
         res.setHeader(header, id)

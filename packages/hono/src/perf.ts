@@ -45,6 +45,8 @@ class Pending {
     readonly start: number,
     readonly requestId: string | undefined,
     readonly context: RequestContext | undefined,
+    /** Ignored requests get an id and a context, but are not recorded. */
+    readonly ignored: boolean,
   ) {}
 }
 
@@ -68,7 +70,7 @@ export function perf(
     // the handler would turn node-server's lightweight Request/Response into full web objects.
     const node = nodeBindings(c)
     try {
-      if (recorder.ignores && recorder.isIgnored(c.req.path, c.req.method)) return next()
+      const ignored = recorder.ignores && recorder.isIgnored(c.req.path, c.req.method)
       let id: string | undefined
       if (header !== undefined) {
         id = recorder.requestId(
@@ -81,8 +83,8 @@ export function perf(
       const ctx = recorder.contextEnabled
         ? recorder.newContext(id ?? recorder.requestId(undefined))
         : undefined
-      pending = new Pending(recorder, c, performance.now(), id, ctx)
-      if (node !== undefined) {
+      pending = new Pending(recorder, c, performance.now(), id, ctx, ignored)
+      if (node !== undefined && !ignored) {
         ;(node.outgoing as unknown as Record<symbol, Pending>)[STATE] = pending
         node.outgoing.on('close', onClose)
       }
@@ -91,7 +93,7 @@ export function perf(
     }
     if (pending?.context !== undefined) await monitor.runInRequest(pending.context, next)
     else await next()
-    if (pending === undefined || node !== undefined) return
+    if (pending === undefined || pending.ignored || node !== undefined) return
     try {
       // A handler that returned its own Response bypassed the header set before it.
       const id = pending.requestId

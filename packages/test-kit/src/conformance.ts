@@ -387,7 +387,8 @@ export function runConformance(name: string, makeServer: MakeServer): void {
 
     it('does not record ignored paths (exact and prefix)', async () => {
       const { url, monitor } = await start({ ignore: ['/hello', '/users/*'] })
-      await send(url, '/hello')
+      // Not recorded, but still answered with a request id like every response.
+      expect((await send(url, '/hello')).headers['x-request-id']).toMatch(UUID)
       await send(url, '/users/1')
       await send(url, '/hello?x=1')
       await send(url, '/api/notes/1')
