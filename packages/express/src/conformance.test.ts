@@ -8,6 +8,7 @@ import {
   echoWebHandler,
   MAX_HEADER_SIZE,
   runConformance,
+  sqlWork,
   slowWork,
   streamChunks,
   THROWN_MESSAGE,
@@ -70,6 +71,9 @@ async function makeServer(monitor: Monitor, options?: HttpOptions) {
   })
   app.post('/db', express.json(), async (_req, res) => {
     res.send(await dbWork(monitor))
+  })
+  app.post('/sql', express.json(), (req, res) => {
+    res.send(sqlWork(monitor, (req.body as { body?: unknown }).body))
   })
   const server = createServer({ maxHeaderSize: MAX_HEADER_SIZE }, app)
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))

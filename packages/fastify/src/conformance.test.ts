@@ -8,6 +8,7 @@ import {
   echoWebHandler,
   MAX_HEADER_SIZE,
   runConformance,
+  sqlWork,
   slowWork,
   streamChunks,
   THROWN_MESSAGE,
@@ -71,6 +72,7 @@ async function makeServer(monitor: Monitor, options?: HttpOptions) {
   app.get('/id', async (request) => request.id)
   app.get('/db', async () => dbWork(monitor))
   app.post('/db', async () => dbWork(monitor))
+  app.post<{ Body: { body?: unknown } }>('/sql', async (request) => sqlWork(monitor, request.body.body))
   const address = await app.listen({ port: 0, host: '127.0.0.1' })
   return {
     url: address,

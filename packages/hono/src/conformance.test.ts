@@ -9,6 +9,7 @@ import {
   echoWebHandler,
   MAX_HEADER_SIZE,
   runConformance,
+  sqlWork,
   slowWork,
   THROWN_MESSAGE,
   webStream,
@@ -55,6 +56,7 @@ async function makeServer(monitor: Monitor, options?: HttpOptions) {
     await c.req.json()
     return c.text(await dbWork(monitor))
   })
+  app.post('/sql', async (c) => c.text(sqlWork(monitor, (await c.req.json<{ body?: unknown }>()).body)))
   const server = serve({
     fetch: app.fetch,
     port: 0,

@@ -10,6 +10,7 @@ import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { afterEach, describe, expect, it } from 'vitest'
 import { abortAfter, bulkAgent, inParallel, send, sendRaw, waitFor } from './client.js'
+import { openNotesDatabase } from './sql.js'
 import { ADMIN_PREFIX, BIG_BYTES, SLOW_MS, STREAM_CHUNKS, STREAM_DELAY_MS } from './routes.js'
 
 /** A running test app on 127.0.0.1. */
@@ -456,6 +457,26 @@ export function runConformance(name: string, makeServer: MakeServer): void {
       const ids = Array.from({ length: 50 }, (_, i) => `par-${i}`)
       const bodies = await Promise.all(ids.map((id) => send(url, '/db', { headers: { 'x-request-id': id } })))
       expect(bodies.map((b) => b.body)).toEqual(ids)
+    })
+
+    it('attaches real @perf/sqlite queries to the request that ran them', async () => {
+      const monitor = createMonitor({ sampling: 1 })
+      openNotesDatabase(monitor)
+      const { url } = await start(undefined, undefined, monitor)
+      for (const id of ['sql-1', 'sql-2']) {
+        const res = await send(url, '/sql', {
+          method: 'POST',
+          body: JSON.stringify({ body: `note ${id}` }),
+          headers: { 'content-type': 'application/json', 'x-request-id': id },
+        })
+        expect(res.body).toBe(id === 'sql-1' ? '1' : '2')
+      }
+      await recorded(monitor, 'POST /sql', 2)
+      for (const e of monitor.byType('http')) {
+        expect(e.metadata).toMatchObject({ dbQueries: 2 })
+        expect(e.metadata?.dbMs).toBeGreaterThan(0)
+        expect(monitor.byType('db').filter((d) => d.requestId === e.requestId)).toHaveLength(2)
+      }
     })
 
     it('leaves request context alone when nothing turned it on', async () => {

@@ -1,5 +1,6 @@
 export { abortAfter, bulkAgent, inParallel, send, sendRaw, waitFor } from './client.js'
 export { runConformance } from './conformance.js'
+export { openNotesDatabase, sqlWork } from './sql.js'
 export {
   ADMIN_PREFIX,
   BIG_BYTES,

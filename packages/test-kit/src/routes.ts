@@ -19,6 +19,7 @@ import type { Monitor, WebHandler } from '@perf/core'
  * | `GET /id` | the request id as the handler reads it (`req.id`, `request.id`, `c.get('requestId')`) |
  * | `GET /db` | `await dbWork(monitor)`, answers its text |
  * | `POST /db` | parses the JSON body with the framework's parser, then as `GET /db` |
+ * | `POST /sql` | parses the JSON body `{ body }`, answers `sqlWork(monitor, body)` (real SQLite) |
  * | `/admin/perf/*` | {@link echoWebHandler} mounted with the adapter's web-handler utility at `/admin/perf` |
  */
 export const ROUTES: readonly string[] = [
@@ -36,6 +37,7 @@ export const ROUTES: readonly string[] = [
   'GET /id',
   'GET /db',
   'POST /db',
+  'POST /sql',
 ]
 
 /** Message of the error `GET /throw` throws. */
