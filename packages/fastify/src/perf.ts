@@ -89,13 +89,14 @@ function install(fastify: FastifyInstance, recorder: HttpRecorder): void {
     done()
   })
 
+  const unmatchedOp = (method: string): OpHandle => recorder.op(method, undefined)
   const unmatched = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
-    if (request.is404) finish(recorder, request, reply, recorder.op(request.method, undefined), false)
+    if (request.is404) finish(recorder, request, reply, unmatchedOp, false)
     done()
   }
   fastify.addHook('onResponse', unmatched)
   fastify.addHook('onRequestAbort', (request, done) => {
-    if (request.is404) finish(recorder, request, undefined, recorder.op(request.method, undefined), true)
+    if (request.is404) finish(recorder, request, undefined, unmatchedOp, true)
     done()
   })
 
@@ -122,11 +123,11 @@ function addRouteHooks(recorder: HttpRecorder, route: RouteOptions): void {
     return op
   }
   const onResponse: Hook = (request, reply, done) => {
-    finish(recorder, request, reply, opFor(request.method), false)
+    finish(recorder, request, reply, opFor, false)
     done()
   }
   const onRequestAbort = (request: FastifyRequest, done: HookHandlerDoneFunction): void => {
-    finish(recorder, request, undefined, opFor(request.method), true)
+    finish(recorder, request, undefined, opFor, true)
     done()
   }
   route.onResponse = append(route.onResponse, onResponse)
@@ -142,7 +143,7 @@ function finish(
   recorder: HttpRecorder,
   request: FastifyRequest,
   reply: FastifyReply | undefined,
-  op: OpHandle,
+  opFor: (method: string) => OpHandle,
   aborted: boolean,
 ): void {
   try {
@@ -155,17 +156,23 @@ function finish(
     const url = raw.url ?? request.url
     if (recorder.ignores && recorder.isIgnored(pathOf(url), request.method)) return
     const res = reply?.raw
-    recorder.record(op, reply !== undefined ? reply.elapsedTime : performance.now() - state[START], {
-      method: request.method,
-      url,
-      status: res?.statusCode ?? 0,
-      requestBytes: contentLength(request.headers['content-length']),
-      responseBytes: reply === undefined ? undefined : contentLength(reply.getHeader('content-length')),
-      requestId: recorder.header === undefined ? undefined : request.id,
-      context: state[CTX] ?? undefined,
-      aborted: aborted || (res !== undefined && !res.writableFinished),
-      thrown: state[ERROR] ?? undefined,
-    })
+    // Resolved only now: an unrecorded or ignored request (the dashboard's own) must not intern an op.
+    recorder.record(
+      opFor(request.method),
+      reply !== undefined ? reply.elapsedTime : performance.now() - state[START],
+      {
+        method: request.method,
+        url,
+        status: res?.statusCode ?? 0,
+        requestBytes: contentLength(request.headers['content-length']),
+        responseBytes: reply === undefined ? undefined : contentLength(reply.getHeader('content-length')),
+        requestId: recorder.header === undefined ? undefined : request.id,
+        context: state[CTX] ?? undefined,
+        // writableEnded, not writableFinished: under app.inject() the response never "finishes" a socket.
+        aborted: aborted || (res !== undefined && !res.writableEnded),
+        thrown: state[ERROR] ?? undefined,
+      },
+    )
   } catch (err) {
     recorder.fail('response', err)
   }
