@@ -4,6 +4,7 @@ import {
   type HttpOptions,
   type HttpRecorder,
   isUnrecorded,
+  pathOf,
   type Monitor,
   type RequestContext,
 } from '@perf/core'
@@ -17,6 +18,7 @@ export type PerfVariables = { requestId: string }
 
 /** The parts of Node's `IncomingMessage` read when the app runs on `@hono/node-server`. */
 interface Incoming {
+  readonly url?: string
   readonly headers: Readonly<Record<string, string | string[] | undefined>>
 }
 
@@ -70,7 +72,8 @@ export function perf(
     // the handler would turn node-server's lightweight Request/Response into full web objects.
     const node = nodeBindings(c)
     try {
-      const ignored = recorder.ignores && recorder.isIgnored(c.req.path, c.req.method)
+      const ignored =
+        recorder.ignores && recorder.isIgnored(pathOf(rawTarget(c, node?.incoming)), c.req.method)
       let id: string | undefined
       if (header !== undefined) {
         id = recorder.requestId(
@@ -103,6 +106,17 @@ export function perf(
     }
     finish(pending, undefined, undefined)
   }
+}
+
+/**
+ * The request target as the client sent it (percent-encoding kept), like the express and fastify
+ * adapters report it; `c.req.path` would be decoded.
+ */
+function rawTarget(c: Context, incoming: Incoming | undefined): string {
+  if (typeof incoming?.url === 'string') return incoming.url
+  const url = c.req.url
+  const slash = url.indexOf('/', url.indexOf('//') + 2)
+  return slash < 0 ? '/' : url.slice(slash)
 }
 
 /** The Node request and response when running on `@hono/node-server` (its `c.env`, no copy). */
@@ -142,7 +156,7 @@ function finish(pending: Pending, outgoing: Outgoing | undefined, incoming: Inco
     }
     recorder.record(recorder.op(raw.method, routeOf(c, status)), ms, {
       method: raw.method,
-      url: c.req.path,
+      url: rawTarget(c, incoming),
       status,
       requestBytes: contentLength(
         incoming !== undefined ? incoming.headers['content-length'] : raw.headers.get('content-length'),

@@ -106,6 +106,13 @@ export function runConformance(name: string, makeServer: MakeServer): void {
       expect(JSON.stringify(monitor.snapshot())).not.toContain('hunter2xyz')
     })
 
+    it('reports the path as the client sent it, percent-encoding kept, in every adapter', async () => {
+      const { url, monitor } = await start()
+      await send(url, '/users/caf%C3%A9%20x?y=1')
+      await recorded(monitor, 'GET /users/:id')
+      expect(eventAt(monitor, '/users/caf%C3%A9%20x')?.metadata?.path).toBe('/users/caf%C3%A9%20x')
+    })
+
     it('includes router prefixes in the name of a nested route', async () => {
       const { url, monitor } = await start()
       expect((await send(url, '/api/notes/7')).body).toBe('note 7')
