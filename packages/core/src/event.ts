@@ -17,8 +17,14 @@ export interface PerfEvent {
 
 /** Options of one `record` call. */
 export interface RecordOptions {
-  /** Free-form details, kept only for kept events (sanitised and redacted). */
-  readonly metadata?: Readonly<Record<string, unknown>> | undefined
+  /**
+   * Free-form details, kept only for kept events (sanitised and redacted). A function is called only
+   * when the event is kept, so a hot path builds no details for the events sampling leaves out.
+   */
+  readonly metadata?:
+    | Readonly<Record<string, unknown>>
+    | (() => Readonly<Record<string, unknown>> | undefined)
+    | undefined
   /** Marks the event failed: `true`, a reason string or an Error. Failed events are always kept. */
   readonly error?: unknown
   /** Keep the details regardless of sampling. */

@@ -265,31 +265,55 @@ export class HttpRecorder {
   record(op: OpHandle, durationMs: number, outcome: HttpOutcome): void {
     try {
       const status = outcome.status
-      const ctx = outcome.context
       let error: unknown
       if (outcome.aborted === true) error = ABORTED
       else if (status >= 500) error = outcome.thrown ?? `HTTP ${status}`
-      const metadata: Record<string, unknown> = { method: outcome.method, path: pathOf(outcome.url), status }
-      // Unknown sizes (no Content-Length: chunked bodies) are left out rather than shown as null.
-      if (outcome.requestBytes !== undefined) metadata.requestBytes = outcome.requestBytes
-      // A HEAD response declares the GET body's length but sends none.
-      if (outcome.method === 'HEAD') metadata.responseBytes = 0
-      else if (outcome.responseBytes !== undefined) metadata.responseBytes = outcome.responseBytes
-      if (outcome.requestId !== undefined) metadata.requestId = outcome.requestId
-      if (ctx !== undefined) {
-        metadata.dbQueries = ctx.dbQueries
-        metadata.dbMs = ctx.dbMs
-      }
+      // One options object, reused: record() is synchronous and keeps nothing of it, and the details
+      // are built by `details` only for the events the monitor keeps.
+      const opts = this.opts
       // An aborted request has no real status: it is counted as an error, not in a status class.
-      op.record(Number.isFinite(durationMs) && durationMs > 0 ? durationMs : 0, {
-        status: status > 0 && error !== ABORTED ? status : undefined,
-        requestId: outcome.requestId,
-        error,
-        metadata,
-      })
+      opts.status = status > 0 && error !== ABORTED ? status : undefined
+      opts.requestId = outcome.requestId
+      opts.error = error
+      this.current = outcome
+      op.record(Number.isFinite(durationMs) && durationMs > 0 ? durationMs : 0, opts)
     } catch (err) {
       this.fail('record', err)
+    } finally {
+      this.current = undefined
     }
+  }
+
+  private current: HttpOutcome | undefined
+  private readonly opts: {
+    status?: number
+    requestId?: string
+    error?: unknown
+    metadata: () => Record<string, unknown>
+  } = {
+    metadata: () => this.details(),
+  }
+
+  /** The kept event's details, from the request being recorded. */
+  private details(): Record<string, unknown> {
+    const outcome = this.current!
+    const metadata: Record<string, unknown> = {
+      method: outcome.method,
+      path: pathOf(outcome.url),
+      status: outcome.status,
+    }
+    // Unknown sizes (no Content-Length: chunked bodies) are left out rather than shown as null.
+    if (outcome.requestBytes !== undefined) metadata.requestBytes = outcome.requestBytes
+    // A HEAD response declares the GET body's length but sends none.
+    if (outcome.method === 'HEAD') metadata.responseBytes = 0
+    else if (outcome.responseBytes !== undefined) metadata.responseBytes = outcome.responseBytes
+    if (outcome.requestId !== undefined) metadata.requestId = outcome.requestId
+    const ctx = outcome.context
+    if (ctx !== undefined) {
+      metadata.dbQueries = ctx.dbQueries
+      metadata.dbMs = ctx.dbMs
+    }
+    return metadata
   }
 
   /** Counts a failure inside the adapter on the monitor; never throws, even if the monitor does. */

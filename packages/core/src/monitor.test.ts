@@ -141,6 +141,31 @@ describe('counts are never sampled', () => {
   })
 })
 
+describe('lazy metadata', () => {
+  it('calls a metadata function only for kept events, and survives one that throws', () => {
+    const m = createMonitor({ sampling: 0, slowMs: 100 })
+    let calls = 0
+    const meta = () => {
+      calls++
+      return { path: '/x', password: 'p' }
+    }
+    for (let i = 0; i < 100; i++) m.record('http', 'GET /x', 1, { metadata: meta })
+    expect(calls).toBe(0)
+    m.record('http', 'GET /x', 500, { metadata: meta })
+    expect(calls).toBe(1)
+    expect(m.recent(1)[0]!.metadata).toEqual({ path: '/x', password: '[REDACTED]' })
+    m.record('http', 'GET /x', 1, {
+      force: true,
+      metadata: () => {
+        throw new Error('bad provider')
+      },
+    })
+    expect(m.recent(1)[0]!.metadata).toEqual({ '[metadata error]': 'Error: bad provider' })
+    expect(m.snapshot().totals.internalErrors).toBe(1)
+    void m.close()
+  })
+})
+
 describe('ring buffer and slow log', () => {
   it('keeps the newest bufferSize events, newest first, and slow ones survive in the slow log', () => {
     const m = createMonitor({ sampling: 1, bufferSize: 10, slowMs: 100 })

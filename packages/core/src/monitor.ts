@@ -386,11 +386,23 @@ class MonitorImpl implements Monitor {
     const now = Date.now()
     const flags = (error !== undefined ? FLAG_ERROR : 0) | (slow ? FLAG_SLOW : 0)
     const requestId = typeof opts?.requestId === 'string' ? opts.requestId.slice(0, 128) : undefined
-    const metadata = opts?.metadata === undefined ? undefined : this.redactor.sanitize(opts.metadata)
+    const metadata = opts?.metadata === undefined ? undefined : this.details(opts.metadata)
     this.ring.push(seq, now, durationMs, op.id, flags, requestId, error, metadata)
     if (flags !== 0) this.slowLog.push(seq, now, durationMs, op.id, flags, requestId, error, metadata)
     if (this.eventSinks > 0) this.queue(this.event(op, now, durationMs, flags, requestId, error, metadata))
     return true
+  }
+
+  private details(
+    raw: NonNullable<RecordOptions['metadata']>,
+  ): Readonly<Record<string, unknown>> | undefined {
+    if (typeof raw !== 'function') return this.redactor.sanitize(raw)
+    try {
+      return this.redactor.sanitize(raw())
+    } catch (err) {
+      this.reportInternalError('metadata provider', err)
+      return { '[metadata error]': errorText(err) }
+    }
   }
 
   private event(
