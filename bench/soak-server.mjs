@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 
 const windowMs = Number(process.argv[2] ?? 60_000)
+const monitorMode = process.argv[3] ?? 'on'
 if (typeof process.send !== 'function') {
   console.error('soak-server.mjs is started by soak.mjs (it needs an IPC channel)')
   process.exit(2)
@@ -29,7 +30,9 @@ try {
     host: '127.0.0.1',
     load: false,
     token,
-    env: {}, // default settings: no PERF_* variable of this shell changes what is soaked
+    // Default settings: no PERF_* variable of this shell changes what is soaked. `off` is the control
+    // run: the same app and traffic with the monitor disabled (adapters install nothing).
+    env: monitorMode === 'off' ? { PERF_ENABLED: 'false' } : {},
   })
 } catch (err) {
   process.send({ error: err instanceof Error ? (err.stack ?? err.message) : String(err) })

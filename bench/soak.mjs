@@ -3,7 +3,7 @@
 // paths — for a long while. Prints RSS growth after warm-up, event-loop p99 per minute against the
 // first minute, failed requests and store drops, and exits non-zero when one fails.
 //
-//   node soak.mjs [--duration 10m] [--rate 200] [--concurrency 16] [--quick (= --duration 30s)]
+//   node soak.mjs [--duration 10m] [--rate 200] [--concurrency 16] [--monitor on|off] [--quick (= --duration 30s)]
 //
 // Failed requests and dropped events fail any run. RSS growth and event-loop p99 are judged only on
 // runs of 5 minutes or more: on a 30-second CI run they are printed, never failed on (timing).
@@ -14,6 +14,9 @@ import { emit, flag, median, parseDuration, quick, round } from './lib/result.mj
 const DURATION = parseDuration(flag('duration', quick ? '30s' : '10m'))
 const RATE = Number(flag('rate', '200'))
 const CONCURRENCY = Number(flag('concurrency', '16'))
+// `--monitor off`: the control run, the same app and traffic with the monitor disabled.
+const MONITOR = flag('monitor', 'on')
+if (MONITOR !== 'on' && MONITOR !== 'off') throw new RangeError(`--monitor ${MONITOR}: expected on or off`)
 if (DURATION < 10_000 || DURATION > 24 * 3_600_000) throw new RangeError('--duration: expected 10s to 24h')
 if (!(RATE > 0 && RATE <= 20_000)) throw new RangeError(`--rate ${RATE}: expected 1 to 20000 requests/s`)
 if (!(Number.isInteger(CONCURRENCY) && CONCURRENCY >= 1 && CONCURRENCY <= 256)) {
@@ -235,8 +238,8 @@ function report(stopped) {
   const failed =
     counts.failed > 0 || storeDropped !== 0 || sinkDropped !== 0 || (JUDGED && (!rssOk || !p99Ok))
   emit({
-    title: `Soak: the demo app for ${round(DURATION / 60_000, 3)} minutes`,
-    command: `pnpm soak --duration ${Math.round(DURATION / 1000)}s`,
+    title: `Soak: the demo app for ${round(DURATION / 60_000, 3)} minutes${MONITOR === 'off' ? ' (control: monitor disabled)' : ''}`,
+    command: `pnpm soak --duration ${Math.round(DURATION / 1000)}s${MONITOR === 'off' ? ' --monitor off' : ''}`,
     rows,
     notes: [
       `The demo (express, fastify and hono on three ports in one process, one monitor, SqliteStore at default ` +
@@ -251,7 +254,7 @@ function report(stopped) {
 }
 
 async function startServer() {
-  const child = spawn(process.execPath, ['--expose-gc', 'soak-server.mjs', String(WINDOW)], {
+  const child = spawn(process.execPath, ['--expose-gc', 'soak-server.mjs', String(WINDOW), MONITOR], {
     cwd: new URL('.', import.meta.url),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
