@@ -117,15 +117,7 @@ const NOOP_END = (): number => 0
 
 // xorshift32: sampling needs a fast uniform draw, not a cryptographic one, and Math.random()
 // costs more than the rest of record() on some engines.
-let rngState = (Math.random() * 0xffffffff) >>> 0 || 0x9e3779b9
-function nextRandom(): number {
-  let x = rngState
-  x ^= x << 13
-  x ^= x >>> 17
-  x ^= x << 5
-  rngState = x
-  return x >>> 0
-}
+const seed = (): number => (Math.random() * 0xffffffff) >>> 0 || 0x9e3779b9
 
 class MonitorImpl implements Monitor {
   readonly enabled: boolean
@@ -279,6 +271,18 @@ class MonitorImpl implements Monitor {
     this.totals.folded++
   }
 
+  /** xorshift32 state (per monitor: a field is cheaper to reach than a module variable). */
+  private rng = seed()
+
+  private nextRandom(): number {
+    let x = this.rng
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    this.rng = x
+    return x >>> 0
+  }
+
   private inactive(): false {
     if (this.closed) this.totals.droppedAfterClose++
     return false
@@ -344,7 +348,7 @@ class MonitorImpl implements Monitor {
     op.add(this.cur, durationMs, slow)
     if (opts === undefined) {
       // Not kept: nothing else to do (sampledOut is derived as events - kept).
-      return slow || nextRandom() < state.threshold
+      return slow || this.nextRandom() < state.threshold
         ? this.keep(op, durationMs, slow, undefined, undefined)
         : false
     }
@@ -361,7 +365,7 @@ class MonitorImpl implements Monitor {
     const err = opts.error
     const failed = err !== undefined && err !== null && err !== false
     op.addOutcome(this.cur, failed, opts.status ?? 0)
-    if (failed || slow || opts.force === true || nextRandom() < state.threshold) {
+    if (failed || slow || opts.force === true || this.nextRandom() < state.threshold) {
       return this.keep(op, durationMs, slow, failed ? errorText(err) : undefined, opts)
     }
     return false

@@ -60,12 +60,14 @@ export class Redactor {
       const proto = Object.getPrototypeOf(metadata)
       if (proto !== Object.prototype && proto !== null)
         return sanitizeMetadata(metadata, this.secretKey, this.maxBytes)
-      const out: Record<string, unknown> = {}
+      // Spread first (the engine clones a plain object fast, reading each getter once), then check
+      // and redact the copy in place.
+      const out: Record<string, unknown> = { ...(metadata as Record<string, unknown>) }
       // Upper bound on the JSON size: every character may escape to at most 6 (\uXXXX).
       let size = 2
       let n = 0
-      for (const key in metadata) {
-        const v = (metadata as Record<string, unknown>)[key]
+      for (const key in out) {
+        const v = out[key]
         if (typeof v === 'string') {
           if (v.length > MAX_STRING) return sanitizeMetadata(metadata, this.secretKey, this.maxBytes)
           size += v.length * 6 + 2
@@ -80,7 +82,7 @@ export class Redactor {
         size += key.length * 6 + 3
         if (++n > MAX_KEYS || size > this.maxBytes)
           return sanitizeMetadata(metadata, this.secretKey, this.maxBytes)
-        out[key] = this.isSecret(key) ? REDACTED : v
+        if (this.isSecret(key)) out[key] = REDACTED
       }
       return out
     } catch {
