@@ -1,6 +1,14 @@
 export { configFromEnv, DEFAULT_REDACT_KEYS, DEFAULTS, envBoolean, envNumber, checkNumber } from './config.js'
 export { createContextStorage } from './context.js'
-export { bucketIndex, bucketLower, bucketUpper, bucketValue, BUCKETS, quantile, percentiles } from './histogram.js'
+export {
+  bucketIndex,
+  bucketLower,
+  bucketUpper,
+  bucketValue,
+  BUCKETS,
+  quantile,
+  percentiles,
+} from './histogram.js'
 export { mergeSnapshots } from './merge.js'
 export {
   ABORTED,
