@@ -59,7 +59,10 @@ for (const name of SCRIPTS) {
     continue
   }
   if (name === 'soak' && !runSoak) {
-    console.log('\n### soak.mjs: skipped (--quick runs no soak; CI runs `pnpm soak --duration 30s` itself)')
+    console.log(
+      `\n### soak.mjs: skipped (${noSoak ? '--no-soak' : '--quick runs no soak; CI runs `pnpm soak --duration 30s` itself'}; ` +
+        'its section in BENCHMARKS.md, if any, is kept)',
+    )
     continue
   }
   const args = [file]
