@@ -4,8 +4,11 @@ import { Session } from 'node:inspector/promises'
 import { loadavg } from 'node:os'
 import { createMonitor, toPrometheus, toPrometheusBytes } from '@perf/core'
 
-const OPS = Number(process.argv[2] ?? 2000)
-const PER_OP = Number(process.argv[3] ?? 500)
+// Positional arguments (ops, events per op) are optional; flags such as --quick are not numbers.
+const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'))
+const quick = process.argv.includes('--quick')
+const OPS = Number(positional[0] ?? 2000)
+const PER_OP = Number(positional[1] ?? (quick ? 50 : 500))
 const RUNS = 30
 
 // Deterministic PRNG so runs are comparable.
