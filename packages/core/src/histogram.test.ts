@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { BUCKETS, bucketIndex, bucketLower, bucketUpper, bucketValue } from './histogram.js'
+import { BUCKETS, bucketIndex, bucketLower, bucketUpper, bucketValue, WideHistogram } from './histogram.js'
 
 describe('bucketIndex', () => {
   it('puts every value inside its bucket edges across 1 µs .. 1 h', () => {
@@ -15,5 +15,15 @@ describe('bucketIndex', () => {
     expect(bucketIndex(0)).toBe(0)
     expect(bucketIndex(1e-12)).toBe(0)
     expect(bucketIndex(1e12)).toBe(BUCKETS - 1)
+  })
+})
+
+describe('WideHistogram', () => {
+  it('switches to float counters instead of wrapping past 2^32 - 1', () => {
+    const h = new WideHistogram()
+    h.addCount(100, 0xffffffff)
+    h.addCount(100, 5)
+    h.addAll({ offset: 99, counts: [1, 2, 3] })
+    expect(h.toJSON()).toEqual({ offset: 99, counts: [1, 0xffffffff + 7, 3] })
   })
 })

@@ -60,7 +60,11 @@ export interface HistogramData {
 /** A growable histogram with float counters (never overflow), for all-time totals and merges. */
 export class WideHistogram {
   lo = 0
-  counts: Float64Array = new Float64Array(0)
+  /**
+   * 32-bit counters, switched to float counters (exact to 2^53) the first time a sum would pass
+   * 2^32 - 1: all-time totals of every op stay half the size for as long as they can.
+   */
+  counts: Uint32Array | Float64Array = new Uint32Array(0)
 
   /** Adds `n` to bucket `i`. */
   addCount(i: number, n: number): void {
@@ -70,7 +74,7 @@ export class WideHistogram {
       this.ensure(i, i + 1)
       j = i - this.lo
     }
-    this.counts[j]! += n
+    this.add(j, n)
   }
 
   /** Adds every count of `h` into this histogram. */
@@ -79,21 +83,26 @@ export class WideHistogram {
     if (c.length === 0) return
     this.ensure(h.offset, h.offset + c.length)
     const base = h.offset - this.lo
-    const mine = this.counts
-    for (let k = 0; k < c.length; k++) mine[base + k]! += c[k]!
+    for (let k = 0; k < c.length; k++) if (c[k] !== 0) this.add(base + k, c[k]!)
+  }
+
+  private add(j: number, n: number): void {
+    const sum = this.counts[j]! + n
+    if (sum > 0xffffffff && this.counts instanceof Uint32Array) this.counts = Float64Array.from(this.counts)
+    this.counts[j] = sum
   }
 
   private ensure(from: number, to: number): void {
     const c = this.counts
     if (c.length === 0) {
       this.lo = from
-      this.counts = new Float64Array(to - from)
+      this.counts = c instanceof Float64Array ? new Float64Array(to - from) : new Uint32Array(to - from)
       return
     }
     const lo = Math.min(this.lo, from)
     const hi = Math.max(this.lo + c.length, to)
     if (lo === this.lo && hi === this.lo + c.length) return
-    const next = new Float64Array(hi - lo)
+    const next = c instanceof Float64Array ? new Float64Array(hi - lo) : new Uint32Array(hi - lo)
     next.set(c, this.lo - lo)
     this.lo = lo
     this.counts = next
