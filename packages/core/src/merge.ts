@@ -1,6 +1,7 @@
 import type { PerfEvent } from './event.js'
-import { percentiles, type SparseHistogram, WideHistogram } from './histogram.js'
+import { type SparseHistogram, WideHistogram } from './histogram.js'
 import type { Snapshot, Stats, StatusClasses, Totals, TypeSnapshot, WindowStats } from './snapshot.js'
+import { windowStats } from './window-stats.js'
 
 /**
  * A snapshot merged from several processes: a {@link Snapshot} plus who is in it. Its `pid` and
@@ -153,19 +154,8 @@ class OpMerge {
   }
 
   stats(): WindowStats {
-    const count = this.count
-    const min = count > 0 ? this.min : 0
     const h = this.histogram
-    return {
-      count,
-      errors: this.errors,
-      slow: this.slow,
-      errorRate: count > 0 ? this.errors / count : 0,
-      avgMs: count > 0 ? this.sum / count : 0,
-      minMs: min,
-      maxMs: this.max,
-      ...percentiles({ offset: h.lo, counts: h.counts }, count, min, this.max),
-    }
+    return windowStats(this, h.counts, 0, h.counts.length, h.lo)
   }
 }
 

@@ -1,12 +1,13 @@
 import { checkRate, type MonitorConfig, type MonitorOptions, redactMatcher, resolveConfig } from './config.js'
 import { type ContextStorage, createContextStorage, type RequestContext } from './context.js'
 import type { PerfEvent, RecordOptions } from './event.js'
-import { BUCKETS, percentilesOf, type SparseHistogram, sparse, sparseOf } from './histogram.js'
+import { BUCKETS, type SparseHistogram, sparse, sparseOf } from './histogram.js'
 import { COUNT, ERRORS, FIELDS, MAX, MIN, OpStats, SLOW, STATUS, SUM } from './op-stats.js'
 import { Redactor } from './redact.js'
 import { EventRing, FLAG_ERROR, FLAG_SLOW } from './ring-buffer.js'
 import type { OpAggregate, ProcessSample, Sink } from './sink.js'
-import type { Snapshot, SnapshotOptions, Stats, Totals, TypeSnapshot, WindowStats } from './snapshot.js'
+import type { Snapshot, SnapshotOptions, Stats, Totals, TypeSnapshot } from './snapshot.js'
+import { windowStats } from './window-stats.js'
 
 /** Names longer than this are truncated when interned. */
 export const MAX_NAME_LENGTH = 200
@@ -548,7 +549,7 @@ class MonitorImpl implements Monitor {
       const typeAcc = newAcc()
       const opSnaps = ops.map((op) => this.opSnapshot(op, typeAcc, histograms))
       types[state.type] = {
-        ...windowStats(typeAcc, this.typeScratch, 0, BUCKETS),
+        ...windowStats(typeAcc, this.typeScratch, 0, BUCKETS, 0),
         sampling: state.sampling,
         slowMs: state.slowMs,
         foldedEvents: state.folded,
@@ -618,7 +619,7 @@ class MonitorImpl implements Monitor {
     const snap: Stats = {
       type: op.type,
       name: op.name,
-      ...windowStats(acc, scratch, lo, hi),
+      ...windowStats(acc, scratch, lo, hi, 0),
       totalCount: t[COUNT]! + c[cr + COUNT]!,
       totalErrors: t[ERRORS]! + c[cr + ERRORS]!,
       totalSumMs: t[SUM]! + c[cr + SUM]!,
@@ -828,21 +829,6 @@ function mergeAcc(into: Acc, from: Acc): void {
   if (from.min < into.min) into.min = from.min
   if (from.max > into.max) into.max = from.max
   for (let k = 0; k < 5; k++) into.status[k]! += from.status[k]!
-}
-
-function windowStats(acc: Acc, counts: Float64Array, lo: number, hi: number): WindowStats {
-  const n = acc.count
-  const min = n > 0 ? acc.min : 0
-  return {
-    count: n,
-    errors: acc.errors,
-    slow: acc.slow,
-    errorRate: n > 0 ? acc.errors / n : 0,
-    avgMs: n > 0 ? acc.sum / n : 0,
-    minMs: min,
-    maxMs: acc.max,
-    ...percentilesOf(counts, lo, Math.max(lo, hi), 0, n, min, acc.max),
-  }
 }
 
 function statusClasses(s: ArrayLike<number>): Record<'1xx' | '2xx' | '3xx' | '4xx' | '5xx', number> {
