@@ -146,6 +146,18 @@ export function sparseOf(
   return { offset: a === b ? 0 : offset + a, counts: out }
 }
 
+/** Bucket-by-bucket sum of two histograms (exact: every histogram shares one bucket layout). */
+export function addHistograms(a: HistogramData, b: HistogramData): SparseHistogram {
+  if (a.counts.length === 0) return sparse(b.offset, b.counts)
+  if (b.counts.length === 0) return sparse(a.offset, a.counts)
+  const lo = Math.min(a.offset, b.offset)
+  const hi = Math.max(a.offset + a.counts.length, b.offset + b.counts.length)
+  const sum = new Float64Array(hi - lo)
+  for (let j = 0; j < a.counts.length; j++) sum[a.offset - lo + j]! += a.counts[j]!
+  for (let j = 0; j < b.counts.length; j++) sum[b.offset - lo + j]! += b.counts[j]!
+  return sparse(lo, sum)
+}
+
 /** Percentiles reported for every op. */
 export interface Percentiles {
   p50Ms: number

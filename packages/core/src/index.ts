@@ -1,6 +1,7 @@
 export { configFromEnv, DEFAULT_REDACT_KEYS, DEFAULTS, envBoolean, envNumber, checkNumber } from './config.js'
 export { createContextStorage } from './context.js'
 export {
+  addHistograms,
   bucketIndex,
   bucketLower,
   bucketUpper,

@@ -1,7 +1,7 @@
 import { checkRate, type MonitorConfig, type MonitorOptions, redactMatcher, resolveConfig } from './config.js'
 import { type ContextStorage, createContextStorage, type RequestContext } from './context.js'
 import type { PerfEvent, RecordOptions } from './event.js'
-import { BUCKETS, type SparseHistogram, sparse, sparseOf } from './histogram.js'
+import { addHistograms, BUCKETS, type SparseHistogram, sparseOf } from './histogram.js'
 import { COUNT, ERRORS, FIELDS, MAX, MIN, OpStats, SLOW, STATUS, SUM } from './op-stats.js'
 import { Redactor } from './redact.js'
 import { EventRing, FLAG_ERROR, FLAG_SLOW } from './ring-buffer.js'
@@ -652,15 +652,8 @@ class MonitorImpl implements Monitor {
   }
 
   private totalHistogram(op: OpStats): SparseHistogram {
-    const h = op.row(this.cur)
-    const t = op.total
-    if (h.counts.length === 0) return t.toJSON()
-    const lo = Math.min(t.counts.length ? t.lo : h.offset, h.offset)
-    const hi = Math.max(t.lo + t.counts.length, h.offset + h.counts.length)
-    const merged = new Float64Array(hi - lo)
-    for (let j = 0; j < t.counts.length; j++) merged[t.lo - lo + j]! += t.counts[j]!
-    for (let j = 0; j < h.counts.length; j++) merged[h.offset - lo + j]! += h.counts[j]!
-    return sparse(lo, merged)
+    // All-time: the retired slices' totals plus the current slice, not yet retired.
+    return addHistograms({ offset: op.total.lo, counts: op.total.counts }, op.row(this.cur))
   }
 
   recent(n = 50): PerfEvent[] {

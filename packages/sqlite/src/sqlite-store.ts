@@ -1,10 +1,12 @@
 import {
+  addHistograms,
   checkNumber,
   type OpAggregate,
   type PerfEvent,
   percentiles,
   type ProcessSample,
   type Sink,
+  type SparseHistogram,
 } from '@perf/core'
 import { onShutdown } from '@perf/core/node'
 import Database from 'better-sqlite3'
@@ -372,7 +374,7 @@ export class SqliteStore implements Sink {
       return
     }
     // Slices shorter than a minute, or two processes sharing the file, merge exactly.
-    const merged = mergeHistograms(JSON.parse(prev.histogram) as Sparse, a.histogram)
+    const merged = addHistograms(JSON.parse(prev.histogram) as SparseHistogram, a.histogram)
     this.upsertAggregate.run(
       a.type,
       a.name,
@@ -475,7 +477,7 @@ export class SqliteStore implements Sink {
     for (const r of rows) {
       const start = Math.floor(r.minute / bucketMs) * bucketMs
       const key = `${start}\u0000${r.type}\u0000${r.name}`
-      const h = JSON.parse(r.histogram) as Sparse
+      const h = JSON.parse(r.histogram) as SparseHistogram
       const b = buckets.get(key)
       if (b === undefined) {
         buckets.set(key, {
@@ -497,7 +499,7 @@ export class SqliteStore implements Sink {
         b.sum += r.sum_ms
         b.min = Math.min(b.min, r.min_ms)
         b.max = Math.max(b.max, r.max_ms)
-        b.h = mergeHistograms(b.h, h)
+        b.h = addHistograms(b.h, h)
       }
     }
     const points: HistoryPoint[] = []
@@ -608,11 +610,6 @@ interface EventRow {
   metadata: string | null
 }
 
-interface Sparse {
-  offset: number
-  counts: number[]
-}
-
 interface Bucket {
   type: string
   name: string
@@ -623,19 +620,7 @@ interface Bucket {
   sum: number
   min: number
   max: number
-  h: Sparse
-}
-
-/** Element-wise sum of two sparse histograms (exact: same buckets everywhere). */
-function mergeHistograms(a: Sparse, b: Sparse): Sparse {
-  if (a.counts.length === 0) return { offset: b.offset, counts: [...b.counts] }
-  if (b.counts.length === 0) return a
-  const lo = Math.min(a.offset, b.offset)
-  const hi = Math.max(a.offset + a.counts.length, b.offset + b.counts.length)
-  const counts = new Array<number>(hi - lo).fill(0)
-  for (let j = 0; j < a.counts.length; j++) counts[a.offset - lo + j]! += a.counts[j]!
-  for (let j = 0; j < b.counts.length; j++) counts[b.offset - lo + j]! += b.counts[j]!
-  return { offset: lo, counts }
+  h: SparseHistogram
 }
 
 function time(label: string, value: number | Date | undefined, fallback: number): number {
