@@ -67,8 +67,12 @@ export interface HttpOutcome {
   /** The request URL as received (path and query); the query string is never kept. */
   readonly url: string
   readonly status: number
-  readonly requestBytes?: number | undefined
-  readonly responseBytes?: number | undefined
+  /**
+   * The request's and response's `Content-Length` as the framework gives them (string, number, or
+   * `undefined`): parsed only for the events the monitor keeps.
+   */
+  readonly requestBytes?: unknown
+  readonly responseBytes?: unknown
   readonly requestId?: string | undefined
   /** The request context the request ran in, if context was on. */
   readonly context?: RequestContext | undefined
@@ -303,10 +307,14 @@ export class HttpRecorder {
       status: outcome.status,
     }
     // Unknown sizes (no Content-Length: chunked bodies) are left out rather than shown as null.
-    if (outcome.requestBytes !== undefined) metadata.requestBytes = outcome.requestBytes
+    const requestBytes = contentLength(outcome.requestBytes)
+    if (requestBytes !== undefined) metadata.requestBytes = requestBytes
     // A HEAD response declares the GET body's length but sends none.
     if (outcome.method === 'HEAD') metadata.responseBytes = 0
-    else if (outcome.responseBytes !== undefined) metadata.responseBytes = outcome.responseBytes
+    else {
+      const responseBytes = contentLength(outcome.responseBytes)
+      if (responseBytes !== undefined) metadata.responseBytes = responseBytes
+    }
     if (outcome.requestId !== undefined) metadata.requestId = outcome.requestId
     const ctx = outcome.context
     if (ctx !== undefined) {

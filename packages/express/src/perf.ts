@@ -1,5 +1,4 @@
 import {
-  contentLength,
   createHttpRecorder,
   type HttpOptions,
   type HttpRecorder,
@@ -118,8 +117,8 @@ function onClose(this: ExpressResponseLike): void {
       method: req.method,
       url: req.originalUrl ?? req.url,
       status: this.statusCode,
-      requestBytes: contentLength(req.headers['content-length']),
-      responseBytes: contentLength(this.getHeader('content-length')),
+      requestBytes: req.headers['content-length'],
+      responseBytes: this.getHeader('content-length'),
       requestId: pending.requestId,
       context: pending.context,
       aborted: !this.writableFinished,

@@ -1,5 +1,4 @@
 import {
-  contentLength,
   createHttpRecorder,
   type HttpOptions,
   type HttpRecorder,
@@ -164,8 +163,8 @@ function finish(
         method: request.method,
         url,
         status: res?.statusCode ?? 0,
-        requestBytes: contentLength(request.headers['content-length']),
-        responseBytes: reply === undefined ? undefined : contentLength(reply.getHeader('content-length')),
+        requestBytes: request.headers['content-length'],
+        responseBytes: reply?.getHeader('content-length'),
         requestId: recorder.header === undefined ? undefined : request.id,
         context: state[CTX] ?? undefined,
         // writableEnded, not writableFinished: under app.inject() the response never "finishes" a socket.

@@ -1,5 +1,4 @@
 import {
-  contentLength,
   createHttpRecorder,
   type HttpOptions,
   type HttpRecorder,
@@ -143,24 +142,23 @@ function finish(pending: Pending, outgoing: Outgoing | undefined, incoming: Inco
     if (isUnrecorded(raw)) return
     const ms = performance.now() - pending.start
     let status: number
-    let responseBytes: number | undefined
+    let responseBytes: unknown
     let aborted = false
     if (outgoing !== undefined) {
       aborted = !outgoing.writableFinished
       status = outgoing.statusCode
       // Readable because a header was set on the response before node-server wrote the rest.
-      responseBytes = contentLength(outgoing.getHeader('content-length'))
+      responseBytes = outgoing.getHeader('content-length')
     } else {
       status = c.res.status
-      responseBytes = contentLength(c.res.headers.get('content-length'))
+      responseBytes = c.res.headers.get('content-length')
     }
     recorder.record(recorder.op(raw.method, routeOf(c, status)), ms, {
       method: raw.method,
       url: rawTarget(c, incoming),
       status,
-      requestBytes: contentLength(
+      requestBytes:
         incoming !== undefined ? incoming.headers['content-length'] : raw.headers.get('content-length'),
-      ),
       responseBytes,
       requestId: pending.requestId,
       context: pending.context,
