@@ -195,72 +195,33 @@ export function monitorDatabase<D extends Db>(
     const nativeGet = proto.get!
     const nativeAll = proto.all!
     const nativeIterate = proto.iterate!
-    define(stmt, 'run', function run(this: Stmt) {
-      const t0 = performance.now()
-      let out: BetterSqlite3.RunResult
-      try {
-        // biome-ignore lint/complexity/noArguments: a rest parameter builds an array per call (~35 ns)
-        out = nativeRun.apply(this, arguments as unknown as unknown[]) as BetterSqlite3.RunResult
-      } catch (err) {
-        finish(st, performance.now() - t0, 0, err, this.database, NO_ARGS)
-        throw err
+    // run/get/all: one timed wrapper each, differing only in the native call and how rows are counted.
+    const timed = (native: Fn, rowsOf: (out: unknown) => number) =>
+      function timedCall(this: Stmt): unknown {
+        const t0 = performance.now()
+        let out: unknown
+        try {
+          // biome-ignore lint/complexity/noArguments: a rest parameter builds an array per call (~35 ns)
+          out = native.apply(this, arguments as unknown as unknown[])
+        } catch (err) {
+          finish(st, performance.now() - t0, 0, err, this.database, NO_ARGS)
+          throw err
+        }
+        const ms = performance.now() - t0
+        finish(
+          st,
+          ms,
+          rowsOf(out),
+          undefined,
+          this.database,
+          // biome-ignore lint/complexity/noArguments: a rest parameter builds an array per call (~35 ns)
+          explainSlow && ms >= slowMs ? copy(arguments) : NO_ARGS,
+        )
+        return out
       }
-      const ms = performance.now() - t0
-      finish(
-        st,
-        ms,
-        out.changes,
-        undefined,
-        this.database,
-        // biome-ignore lint/complexity/noArguments: a rest parameter builds an array per call (~35 ns)
-        explainSlow && ms >= slowMs ? copy(arguments) : NO_ARGS,
-      )
-      return out
-    })
-    define(stmt, 'get', function get(this: Stmt) {
-      const t0 = performance.now()
-      let out: unknown
-      try {
-        // biome-ignore lint/complexity/noArguments: a rest parameter builds an array per call (~35 ns)
-        out = nativeGet.apply(this, arguments as unknown as unknown[])
-      } catch (err) {
-        finish(st, performance.now() - t0, 0, err, this.database, NO_ARGS)
-        throw err
-      }
-      const ms = performance.now() - t0
-      finish(
-        st,
-        ms,
-        out === undefined ? 0 : 1,
-        undefined,
-        this.database,
-        // biome-ignore lint/complexity/noArguments: a rest parameter builds an array per call (~35 ns)
-        explainSlow && ms >= slowMs ? copy(arguments) : NO_ARGS,
-      )
-      return out
-    })
-    define(stmt, 'all', function all(this: Stmt) {
-      const t0 = performance.now()
-      let out: unknown[]
-      try {
-        // biome-ignore lint/complexity/noArguments: a rest parameter builds an array per call (~35 ns)
-        out = nativeAll.apply(this, arguments as unknown as unknown[]) as unknown[]
-      } catch (err) {
-        finish(st, performance.now() - t0, 0, err, this.database, NO_ARGS)
-        throw err
-      }
-      const ms = performance.now() - t0
-      finish(
-        st,
-        ms,
-        out.length,
-        undefined,
-        this.database,
-        // biome-ignore lint/complexity/noArguments: a rest parameter builds an array per call (~35 ns)
-        explainSlow && ms >= slowMs ? copy(arguments) : NO_ARGS,
-      )
-      return out
-    })
+    define(stmt, 'run', timed(nativeRun, changedRows))
+    define(stmt, 'get', timed(nativeGet, gotRows))
+    define(stmt, 'all', timed(nativeAll, allRows))
     define(stmt, 'iterate', function iterate(this: Stmt, ...args: unknown[]) {
       const t0 = performance.now()
       const database = this.database
@@ -443,3 +404,7 @@ function copy(args: IArguments): unknown[] {
 function define(target: object, key: PropertyKey, value: unknown): void {
   Object.defineProperty(target, key, { value, writable: true, configurable: true, enumerable: false })
 }
+
+const changedRows = (out: unknown): number => (out as BetterSqlite3.RunResult).changes
+const gotRows = (out: unknown): number => (out === undefined ? 0 : 1)
+const allRows = (out: unknown): number => (out as unknown[]).length
