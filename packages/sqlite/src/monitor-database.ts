@@ -341,8 +341,7 @@ export function monitorDatabase<D extends Db>(
       if (st !== undefined) finish(st, now() - t0, 0, err, this, [])
       throw err
     }
-    if (st !== undefined)
-      finish(st, now() - t0, Array.isArray(out) ? out.length : 1, undefined, this, [])
+    if (st !== undefined) finish(st, now() - t0, Array.isArray(out) ? out.length : 1, undefined, this, [])
     return out
   })
 
