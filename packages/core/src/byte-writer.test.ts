@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ByteWriter } from './byte-writer.js'
+import { escapeLabelValue } from './prometheus.js'
 
 const decode = (w: ByteWriter) => new TextDecoder().decode(w.view())
 
@@ -48,5 +49,35 @@ describe('ByteWriter', () => {
     w.text(long)
     w.repeat(at, at + 1000)
     expect(decode(w)).toBe(`abcabc${long}${long}`)
+  })
+
+  it('writes label values escaped and UTF-8 encoded, byte for byte as escape-then-encode does', () => {
+    const values = [
+      'plain',
+      'a"b\\c\nd',
+      'ünï © 😀',
+      'lone \ud800 high, lone \udc00 low, end \ud83d',
+      '\\n literal',
+      '',
+      '"}\n# TYPE x counter',
+    ]
+    for (const v of values) {
+      const w = new ByteWriter(1)
+      w.labelValue(v)
+      expect(Array.from(w.view()), JSON.stringify(v)).toEqual(
+        Array.from(new TextEncoder().encode(escapeLabelValue(v))),
+      )
+    }
+  })
+
+  it('writes integers up to 2^53 - 1 as digits, and starts over after reset() keeping its buffer', () => {
+    const w = new ByteWriter(1)
+    for (const n of [2 ** 31, 4_294_967_296, 123_456_789_012_345, Number.MAX_SAFE_INTEGER]) {
+      w.reset()
+      const buf = w.buf
+      w.number(n)
+      expect(decode(w)).toBe(String(n))
+      if (buf.length >= 16) expect(w.buf).toBe(buf)
+    }
   })
 })

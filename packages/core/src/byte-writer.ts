@@ -79,6 +79,51 @@ export class ByteWriter {
     }
   }
 
+  /**
+   * Writes a label value escaped as the text format requires (backslash, double quote, line feed),
+   * straight from the string: no escaped copy, no encoded copy.
+   */
+  labelValue(s: string): void {
+    const n = s.length
+    // Worst case: every code unit escaped (2 bytes) or a 3-byte UTF-8 sequence.
+    this.ensure(3 * n)
+    const buf = this.buf
+    let pos = this.pos
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i)
+      if (c < 0x80) {
+        if (c === 0x5c || c === 0x22) {
+          buf[pos++] = 0x5c
+          buf[pos++] = c
+        } else if (c === 0x0a) {
+          buf[pos++] = 0x5c
+          buf[pos++] = 0x6e
+        } else buf[pos++] = c
+      } else if (c < 0x800) {
+        buf[pos++] = 0xc0 | (c >> 6)
+        buf[pos++] = 0x80 | (c & 0x3f)
+      } else {
+        const d = i + 1 < n ? s.charCodeAt(i + 1) : 0
+        if (c >= 0xd800 && c < 0xdc00 && d >= 0xdc00 && d < 0xe000) {
+          // A surrogate pair: one 4-byte sequence (the two code units had 6 bytes of room).
+          const cp = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00)
+          buf[pos++] = 0xf0 | (cp >> 18)
+          buf[pos++] = 0x80 | ((cp >> 12) & 0x3f)
+          buf[pos++] = 0x80 | ((cp >> 6) & 0x3f)
+          buf[pos++] = 0x80 | (cp & 0x3f)
+          i++
+        } else {
+          // A lone surrogate becomes U+FFFD, as TextEncoder does.
+          const u = c >= 0xd800 && c < 0xe000 ? 0xfffd : c
+          buf[pos++] = 0xe0 | (u >> 12)
+          buf[pos++] = 0x80 | ((u >> 6) & 0x3f)
+          buf[pos++] = 0x80 | (u & 0x3f)
+        }
+      }
+    }
+    this.pos = pos
+  }
+
   /** Writes a number the way Prometheus reads it: digits for integers, else `String(n)`, `+Inf`, `NaN`. */
   number(n: number): void {
     if (n >= 0 && n <= 0x7fffffff && (n | 0) === n) {
@@ -101,7 +146,35 @@ export class ByteWriter {
       this.pos = pos
       return
     }
+    if (n > 0x7fffffff && n <= Number.MAX_SAFE_INTEGER && Math.floor(n) === n) {
+      this.bigInteger(n)
+      return
+    }
     this.text(formatNumber(n))
+  }
+
+  /** An integer past 2^31 (exact below 2^53): digits from the right, then reversed in place. */
+  private bigInteger(n: number): void {
+    this.ensure(16)
+    const buf = this.buf
+    const start = this.pos
+    let pos = start
+    while (n > 0) {
+      const d = n % 10
+      buf[pos++] = 48 + d
+      n = (n - d) / 10
+    }
+    for (let a = start, b = pos - 1; a < b; a++, b--) {
+      const t = buf[a]!
+      buf[a] = buf[b]!
+      buf[b] = t
+    }
+    this.pos = pos
+  }
+
+  /** Starts over at the beginning of the buffer, keeping its capacity (a writer reused across renders). */
+  reset(): void {
+    this.pos = 0
   }
 
   /** The output so far (a view of the buffer, not a copy). */

@@ -518,6 +518,17 @@ class MonitorImpl implements Monitor {
     }
   }
 
+  /** Live state for {@link monitorState}: a few references, no copies. */
+  liveState(): MonitorState {
+    return {
+      enabled: this.enabled,
+      current: this.cur,
+      totals: this.totalsNow(),
+      types: this.types,
+      sections: this.sections,
+    }
+  }
+
   snapshot(opts: SnapshotOptions = {}): Snapshot {
     const now = Date.now()
     const base = {
@@ -882,4 +893,39 @@ class Handle implements OpHandle {
  */
 export function createMonitor(options: MonitorOptions = {}): Monitor {
   return new MonitorImpl(options)
+}
+
+/** The live parts of a type a renderer reads (see {@link MonitorState}). */
+export interface LiveType {
+  readonly type: string
+  /** Ops in interning order; `overflow` (the cardinality cap's op) comes after them in a snapshot. */
+  readonly list: readonly OpStats[]
+  readonly overflow: OpStats | undefined
+  readonly counters: ReadonlyMap<string, number>
+}
+
+/**
+ * A monitor's live state, read-only, for a renderer that must not build a snapshot (the `/metrics`
+ * scrape). Internal to @perf/core: the shapes are the monitor's own and change with it.
+ */
+export interface MonitorState {
+  readonly enabled: boolean
+  /** Slice being recorded into: all-time figures are the op's totals plus this slice. */
+  readonly current: number
+  /** The same object a snapshot's `totals` would be. */
+  readonly totals: Totals
+  /** Types by the name they were asked for; a truncated alias maps to its type (skip `key !== type`). */
+  readonly types: ReadonlyMap<string, LiveType>
+  readonly sections: ReadonlyMap<string, () => unknown>
+}
+
+/**
+ * `monitor`'s live state when its `snapshot()` is the monitor's own, else `undefined`: a view that
+ * replaces `snapshot()` (the cluster-wide view of `shareCluster`, a user's wrapper) must be rendered
+ * from its snapshots, so that `/metrics` shows what `snapshot()` shows.
+ */
+export function monitorState(monitor: Monitor): MonitorState | undefined {
+  return monitor instanceof MonitorImpl && monitor.snapshot === MonitorImpl.prototype.snapshot
+    ? monitor.liveState()
+    : undefined
 }

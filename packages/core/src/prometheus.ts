@@ -14,7 +14,7 @@
 
 import { ByteWriter, formatNumber } from './byte-writer.js'
 import { BUCKETS, bucketLower } from './histogram.js'
-import type { Snapshot, Stats, StatusClasses, Totals } from './snapshot.js'
+import type { Snapshot, Stats, Totals } from './snapshot.js'
 
 /** `Content-Type` of the text exposition format. */
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
@@ -41,7 +41,8 @@ const NAME_INVALID = /[^a-zA-Z0-9_:]/g
  */
 const leCache: Map<number, Uint8Array[]> = new Map()
 
-function leLabels(step: number): Uint8Array[] {
+/** The encoded `le` label endings for coarse step `step` (shared with the live renderer). */
+export function leLabels(step: number): Uint8Array[] {
   let cached = leCache.get(step)
   if (cached === undefined) {
     const encoder = new TextEncoder()
@@ -66,7 +67,8 @@ export function sanitizeMetricName(name: string): string {
   return out === '' || (out.charCodeAt(0) >= 48 && out.charCodeAt(0) <= 57) ? `_${out}` : out
 }
 
-function checkStep(bucketsPerOctave: unknown): number {
+/** Coarse step (fine buckets per rendered bucket) of a `bucketsPerOctave` option; throws on a bad one. */
+export function checkStep(bucketsPerOctave: unknown): number {
   if (bucketsPerOctave === undefined) return 4
   if (
     typeof bucketsPerOctave !== 'number' ||
@@ -82,7 +84,8 @@ function checkStep(bucketsPerOctave: unknown): number {
   return SUB / bucketsPerOctave
 }
 
-function checkPrefix(prefix: unknown): string {
+/** The `prefix` option, checked; throws on a bad one. */
+export function checkPrefix(prefix: unknown): string {
   if (prefix === undefined) return 'perf_'
   if (typeof prefix !== 'string') {
     throw new TypeError(`toPrometheus: prefix must be a string, got ${typeof prefix}`)
@@ -181,8 +184,12 @@ export function toPrometheusBytes(snapshot: Snapshot, options: PrometheusOptions
     w.text(events)
     w.byte(LBRACE)
     labels(w, k, op, labelStart, labelEnd)
-    if (op.type === 'http') httpEvents(w, from, w.pos, op.totalCount, op.totalStatus)
-    else {
+    if (op.type === 'http') {
+      const st = op.totalStatus
+      for (let j = 0; j < STATUS_KEYS.length; j++)
+        statusScratch[j] = st === undefined ? 0 : st[STATUS_KEYS[j]!]
+      httpEvents(w, from, w.pos, op.totalCount, statusScratch)
+    } else {
       w.text('} ')
       w.number(op.totalCount)
       w.byte(NL)
@@ -204,7 +211,7 @@ export function toPrometheusBytes(snapshot: Snapshot, options: PrometheusOptions
 
   monitorTotals(w, p, snapshot.totals)
   plainCounters(w, p, snapshot.counters)
-  processMetrics(w, snapshot)
+  processMetrics(w, snapshot.processes, snapshot.process)
   return w.view()
 }
 
@@ -233,7 +240,8 @@ const LBRACE = 0x7b
 const QUOTE = 0x22
 const NL = 0x0a
 
-function family(w: ByteWriter, name: string, type: string, help: string): void {
+/** `# HELP` and `# TYPE` lines of a family. */
+export function family(w: ByteWriter, name: string, type: string, help: string): void {
   w.text(`# HELP ${name} ${help}\n# TYPE ${name} ${type}\n`)
 }
 
@@ -260,30 +268,33 @@ function labels(w: ByteWriter, k: number, op: Stats, labelStart: Int32Array, lab
   }
   labelStart[k] = w.pos
   w.text('type="')
-  w.text(escapeLabelValue(op.type))
+  w.labelValue(op.type)
   w.text('",name="')
-  w.text(escapeLabelValue(op.name))
+  w.labelValue(op.name)
   w.byte(QUOTE)
   labelEnd[k] = w.pos
 }
 
-/** The http lines of `events_total`; `from .. to` is the line start already written (`name{labels`). */
-function httpEvents(
+const statusScratch = new Float64Array(STATUS_KEYS.length)
+
+/**
+ * The http lines of `events_total`; `from .. to` is the line start already written (`name{labels`),
+ * `status` the all-time counts of 1xx..5xx.
+ */
+export function httpEvents(
   w: ByteWriter,
   from: number,
   to: number,
   total: number,
-  status: StatusClasses | undefined,
+  status: ArrayLike<number>,
 ): void {
   let rest = total
   let lines = 0
-  if (status !== undefined) {
-    for (let k = 0; k < STATUS_KEYS.length; k++) {
-      const n = status[STATUS_KEYS[k]!]
-      if (n > 0) {
-        line(w, from, to, lines++ === 0, STATUS_LABELS[k]!, n)
-        rest -= n
-      }
+  for (let k = 0; k < STATUS_KEYS.length; k++) {
+    const n = status[k]!
+    if (n > 0) {
+      line(w, from, to, lines++ === 0, STATUS_LABELS[k]!, n)
+      rest -= n
     }
   }
   // Events recorded without a status (none from the adapters) still count, under their own class.
@@ -298,9 +309,19 @@ function line(w: ByteWriter, from: number, to: number, first: boolean, tail: Uin
   w.byte(NL)
 }
 
-/** A bucket line: `start` (`name_bucket{labels,le="`, written already when `first`), the edge, the count. */
-function bucketLine(w: ByteWriter, start: Uint8Array, first: boolean, le: Uint8Array, cum: number): void {
-  if (!first) w.bytes(start)
+/**
+ * A bucket line: its start (`name_bucket{labels,le="`, the output bytes `from .. to`, written already
+ * when `first`), the edge, the count.
+ */
+function bucketLine(
+  w: ByteWriter,
+  from: number,
+  to: number,
+  first: boolean,
+  le: Uint8Array,
+  cum: number,
+): void {
+  if (!first) w.repeat(from, to)
   w.bytes(le)
   w.number(cum)
   w.byte(NL)
@@ -316,47 +337,84 @@ function histogram(
   step: number,
 ): void {
   const h = op.totalHistogram!
-  // The first bucket line writes `name_bucket{labels,le="`; the others copy it.
-  const from = w.pos
+  const cum = histogramBuckets(
+    w,
+    name,
+    labelStart,
+    labelEnd,
+    h.counts,
+    0,
+    h.counts.length,
+    h.offset,
+    les,
+    step,
+  )
+  histogramStart(w, name, '_sum{', labelStart, labelEnd)
+  w.number(op.totalSumMs / 1000)
+  w.byte(NL)
+  histogramStart(w, name, '_count{', labelStart, labelEnd)
+  w.number(cum)
+  w.byte(NL)
+}
+
+/** `name` + `suffix` + the op's labels (output bytes `labelStart .. labelEnd`) + `} `. */
+export function histogramStart(
+  w: ByteWriter,
+  name: string,
+  suffix: string,
+  labelStart: number,
+  labelEnd: number,
+): void {
+  w.text(name)
+  w.text(suffix)
+  w.repeat(labelStart, labelEnd)
+  w.text('} ')
+}
+
+/**
+ * An op's `_bucket` lines from bucket counts `c[from..to)`, where `c[k]` is bucket `offset + k`.
+ * Returns the event count (the `+Inf` bucket).
+ */
+export function histogramBuckets(
+  w: ByteWriter,
+  name: string,
+  labelStart: number,
+  labelEnd: number,
+  c: ArrayLike<number>,
+  from: number,
+  to: number,
+  offset: number,
+  les: Uint8Array[],
+  step: number,
+): number {
+  // The first bucket line writes `name_bucket{labels,le="`; the others copy it from the output.
+  const start = w.pos
   w.text(name)
   w.text('_bucket{')
   w.repeat(labelStart, labelEnd)
   w.text(',le="')
-  // Later bucket lines copy this view of the first one's start (a native copy, one small object per op).
-  const start = w.buf.subarray(from, w.pos)
+  const startEnd = w.pos
   let first = true
-  const c = h.counts
   let cum = 0
   let lastEdge = -1
-  let k = 0
-  while (k < c.length) {
-    const coarse = Math.floor((h.offset + k) / step)
-    const end = Math.min(c.length, (coarse + 1) * step - h.offset)
+  let k = from
+  while (k < to) {
+    const coarse = Math.floor((offset + k) / step)
+    const end = Math.min(to, (coarse + 1) * step - offset)
     let n = 0
     for (; k < end; k++) n += c[k]!
     if (n === 0) continue
     if (lastEdge !== coarse) {
-      bucketLine(w, start, first, les[coarse]!, cum)
+      bucketLine(w, start, startEnd, first, les[coarse]!, cum)
       first = false
     }
     cum += n
     lastEdge = coarse + 1
-    bucketLine(w, start, first, les[lastEdge]!, cum)
+    bucketLine(w, start, startEnd, first, les[lastEdge]!, cum)
     first = false
   }
-  bucketLine(w, start, first, INF, cum)
-  w.text(name)
-  w.text('_sum{')
-  w.repeat(labelStart, labelEnd)
-  w.text('} ')
-  w.number(op.totalSumMs / 1000)
-  w.byte(NL)
-  w.text(name)
-  w.text('_count{')
-  w.repeat(labelStart, labelEnd)
-  w.text('} ')
-  w.number(cum)
-  w.byte(NL)
+  bucketLine(w, start, startEnd, first, INF, cum)
+  return cum
 }
 
 const INF = new TextEncoder().encode('+Inf"} ')
@@ -388,7 +446,8 @@ const DROPPED: readonly (readonly [keyof Totals, string])[] = [
   ['rejected', 'rejected'],
 ]
 
-function monitorTotals(out: ByteWriter, p: string, totals: Totals | undefined): void {
+/** The monitor's own totals (`perf_monitor_*`). */
+export function monitorTotals(out: ByteWriter, p: string, totals: Totals | undefined): void {
   if (totals === undefined) return
   for (const [key, suffix, help] of TOTALS) {
     family(out, p + suffix, 'counter', help)
@@ -406,15 +465,31 @@ function plainCounters(out: ByteWriter, p: string, counters: Snapshot['counters'
   if (counters === undefined) return
   const types = Object.keys(counters)
   if (types.length === 0) return
+  const name = countersFamily(out, p)
+  for (const type of types) {
+    const byName = counters[type]!
+    for (const key of Object.keys(byName)) counterLine(out, name, type, key, byName[key]!)
+  }
+}
+
+/** The `# HELP`/`# TYPE` lines of the plain counters; returns the family's name. */
+export function countersFamily(out: ByteWriter, p: string): string {
   // A gauge: monitor.count() accepts negative steps, so these may go down.
   const name = `${p}count_value`
   family(out, name, 'gauge', 'Plain counters from monitor.count(), by type and name.')
-  for (const type of types) {
-    const byName = counters[type]!
-    const typeLabel = `type="${escapeLabelValue(type)}",name="`
-    for (const key of Object.keys(byName))
-      sample(out, name, `${typeLabel}${escapeLabelValue(key)}"`, byName[key]!)
-  }
+  return name
+}
+
+/** One plain counter's line, its labels escaped as they are written. */
+export function counterLine(out: ByteWriter, name: string, type: string, key: string, value: number): void {
+  out.text(name)
+  out.text('{type="')
+  out.labelValue(type)
+  out.text('",name="')
+  out.labelValue(key)
+  out.text('"} ')
+  out.number(value)
+  out.byte(NL)
 }
 
 /** A field of the process section's current sample and the conventional metric it becomes. */
@@ -520,16 +595,15 @@ const PROCESS: readonly ProcessMetric[] = [
  * latest sample (`current`). A merged cluster snapshot has one section per process under
  * `processes`; each then gets a `pid` label. Absent until the first sample, and ignored when missing.
  */
-function processMetrics(out: ByteWriter, snapshot: Snapshot): void {
+export function processMetrics(out: ByteWriter, processes: unknown, process: unknown): void {
   const found: [labels: string, current: Record<string, unknown>][] = []
-  const processes = snapshot.processes
   if (isRecord(processes) && Object.keys(processes).length > 0) {
     for (const pid of Object.keys(processes)) {
       const current = currentSample(processes[pid])
       if (current !== undefined) found.push([`pid="${escapeLabelValue(pid)}"`, current])
     }
   } else {
-    const current = currentSample(snapshot.process)
+    const current = currentSample(process)
     if (current !== undefined) found.push(['', current])
   }
   if (found.length === 0) return
