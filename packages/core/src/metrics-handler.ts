@@ -5,6 +5,7 @@ import {
   type PrometheusOptions,
   toPrometheusBytes,
 } from './prometheus.js'
+import { createPrometheusRenderer } from './prometheus-live.js'
 
 /** A web-standard handler (a `WebHandler`: mountable with every adapter's web-handler utility). */
 export type MetricsHandler = (request: Request) => Promise<Response>
@@ -51,6 +52,9 @@ export function createMetricsHandler(monitor: Monitor, options: MetricsHandlerOp
   const prometheus = options.prometheus ?? {}
   // Fail on bad rendering options now rather than on the first scrape.
   checkPrometheusOptions(prometheus)
+  // One process's own numbers are rendered from the monitor's live state, without a snapshot;
+  // a cluster-wide view (whose snapshot() is the merge) falls back to its snapshot.
+  const live = createPrometheusRenderer(monitor, prometheus)
   let tokenDigest: Promise<Uint8Array> | undefined
 
   async function allowed(request: Request): Promise<boolean> {
@@ -82,7 +86,9 @@ export function createMetricsHandler(monitor: Monitor, options: MetricsHandlerOp
     }
     let bytes: Uint8Array
     try {
-      bytes = toPrometheusBytes(monitor.snapshot(SNAPSHOT), prometheus)
+      // The live renderer's bytes are a view of a buffer it reuses: nothing may await between
+      // rendering and the Response below, which copies them (the Fetch standard's "extract a body").
+      bytes = live.render() ?? toPrometheusBytes(monitor.snapshot(SNAPSHOT), prometheus)
     } catch (err) {
       monitor.reportInternalError('metrics', err)
       return text(
