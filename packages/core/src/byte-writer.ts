@@ -4,7 +4,11 @@
  * concatenations, and repeated pieces copied from earlier in the same buffer.
  */
 
+import { writeShortest } from './format-float.js'
+
 const encoder = new TextEncoder()
+/** Where {@link ByteWriter.number} puts a float for {@link ByteWriter.float}. */
+const slot = new Float64Array(1)
 const POW10 = [1e9, 1e8, 1e7, 1e6, 1e5, 1e4, 1e3, 100, 10, 1]
 
 /** Append-only UTF-8 output in a `Uint8Array` that doubles when full. */
@@ -150,7 +154,24 @@ export class ByteWriter {
       this.bigInteger(n)
       return
     }
-    this.text(formatNumber(n))
+    slot[0] = n
+    this.float(slot, 0)
+  }
+
+  /**
+   * Writes `src[i]` as {@link number} does, without making a string: a float written to a scrape
+   * every time (each op's `_sum`) is read from a typed array, so it is never boxed to be passed here.
+   */
+  float(src: Float64Array, i: number): void {
+    const x = src[i]!
+    if (x >= 0 && x <= 0x7fffffff && Math.floor(x) === x) {
+      this.number(x)
+      return
+    }
+    this.ensure(24)
+    const end = writeShortest(src, i, this.buf, this.pos)
+    if (end >= 0) this.pos = end
+    else this.text(formatNumber(x))
   }
 
   /** An integer past 2^31 (exact below 2^53): digits from the right, then reversed in place. */

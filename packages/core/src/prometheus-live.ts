@@ -9,12 +9,12 @@
  * scrapes. What a scrape allocates is then the output alone: the caller copies the view out once
  * (a `Response` made from it does, as the Fetch standard requires).
  *
- * Kept between scrapes, each bounded by the ops that exist: the writer's buffer (under twice the
- * largest output), label positions, the scratch histogram, and the text of each op's `_sum` (a float,
- * formatted again only when it changed).
+ * Kept between scrapes: the writer's buffer (under twice the largest output), label positions (one
+ * pair per op) and the scratch histogram. Floats (each op's `_sum`) are formatted into the bytes
+ * directly (format-float.ts), not through `String()`.
  */
 
-import { ByteWriter, formatNumber } from './byte-writer.js'
+import { ByteWriter } from './byte-writer.js'
 import { BUCKETS } from './histogram.js'
 import { type LiveType, type Monitor, type MonitorState, monitorState } from './monitor.js'
 import { COUNT, ERRORS, FIELDS, type OpStats, STATUS, SUM } from './op-stats.js'
@@ -65,8 +65,14 @@ class LiveRenderer implements PrometheusRenderer {
   private readonly events: string
   private readonly errors: string
   private readonly dur: string
-  /** Ops in snapshot order (types in object-key order, each type's ops, then its overflow op). */
+  /**
+   * Ops in snapshot order (types in object-key order, each type's ops, then its overflow op): the first
+   * `opCount` entries. Never truncated, because setting an array's length to 0 frees its storage and
+   * refilling it would allocate again on every scrape.
+   */
   private readonly ops: OpStats[] = []
+  private opCount = 0
+  private typeCount = 0
   private readonly types: LiveType[] = []
   private readonly indexKeys: string[] = []
   private labelStart = new Int32Array(64)
@@ -74,9 +80,8 @@ class LiveRenderer implements PrometheusRenderer {
   /** All-time histogram of the op being written (zeroed again after each op). */
   private readonly scratch = new Float64Array(BUCKETS)
   private readonly status = new Float64Array(5)
-  /** Last `_sum` value and its text per op id: a float is formatted again only when it changed. */
-  private sumValue = new Float64Array(0)
-  private sumText: string[] = []
+  /** The `_sum` being written: a float in a typed array needs no heap number to reach the writer. */
+  private readonly sumSlot = new Float64Array(1)
   private countersName = ''
   private countersType = ''
 
@@ -98,12 +103,14 @@ class LiveRenderer implements PrometheusRenderer {
     if (state === undefined) return undefined
     const w = this.w
     w.reset()
-    const ops = this.collectOps(state)
-    if (this.labelStart.length < ops.length) {
-      this.labelStart = new Int32Array(ops.length * 2)
-      this.labelEnd = new Int32Array(ops.length * 2)
+    this.collectOps(state)
+    const ops = this.ops
+    const n = this.opCount
+    if (this.labelStart.length < n) {
+      this.labelStart = new Int32Array(n * 2)
+      this.labelEnd = new Int32Array(n * 2)
     }
-    this.labelStart.fill(-1, 0, ops.length)
+    this.labelStart.fill(-1, 0, n)
     const cur = state.current * FIELDS
 
     family(
@@ -112,7 +119,7 @@ class LiveRenderer implements PrometheusRenderer {
       'counter',
       'Events recorded per op since start (every event counts; http ops by status class).',
     )
-    for (let k = 0; k < ops.length; k++) {
+    for (let k = 0; k < n; k++) {
       const op = ops[k]!
       const s = op.scalars
       const t = op.totalScalars
@@ -134,7 +141,7 @@ class LiveRenderer implements PrometheusRenderer {
     }
 
     family(w, this.errors, 'counter', 'Failed events per op since start.')
-    for (let k = 0; k < ops.length; k++) {
+    for (let k = 0; k < n; k++) {
       const op = ops[k]!
       w.text(this.errors)
       w.byte(LBRACE)
@@ -150,7 +157,7 @@ class LiveRenderer implements PrometheusRenderer {
       'histogram',
       "Event duration per op since start, in the monitor's own log-linear buckets.",
     )
-    for (let k = 0; k < ops.length; k++) this.histogram(k, ops[k]!, state.current)
+    for (let k = 0; k < n; k++) this.histogram(k, ops[k]!, state.current)
 
     monitorTotals(w, this.prefix, state.totals)
     this.counters()
@@ -158,10 +165,10 @@ class LiveRenderer implements PrometheusRenderer {
     return w.view()
   }
 
-  /** The ops in the order a snapshot lists them, into an array kept between scrapes. */
-  private collectOps(state: MonitorState): OpStats[] {
+  /** The ops in the order a snapshot lists them, into `ops[0 .. opCount)` (kept between scrapes). */
+  private collectOps(state: MonitorState): void {
     const types = this.types
-    types.length = 0
+    let t = 0
     if (state.enabled) {
       // A snapshot's `types` is an object: its keys that are array indices ("0", "42") come first.
       const index = this.indexKeys
@@ -169,17 +176,19 @@ class LiveRenderer implements PrometheusRenderer {
       for (const [key, type] of state.types) if (key === type.type && isArrayIndex(key)) index.push(key)
       if (index.length > 0) {
         index.sort(byNumber)
-        for (const key of index) types.push(state.types.get(key)!)
+        for (const key of index) types[t++] = state.types.get(key)!
       }
-      for (const [key, type] of state.types) if (key === type.type && !isArrayIndex(key)) types.push(type)
+      for (const [key, type] of state.types) if (key === type.type && !isArrayIndex(key)) types[t++] = type
     }
+    this.typeCount = t
     const ops = this.ops
-    ops.length = 0
-    for (const type of types) {
-      for (const op of type.list) ops.push(op)
-      if (type.overflow !== undefined) ops.push(type.overflow)
+    let n = 0
+    for (let k = 0; k < t; k++) {
+      const type = types[k]!
+      for (const op of type.list) ops[n++] = op
+      if (type.overflow !== undefined) ops[n++] = type.overflow
     }
-    return ops
+    this.opCount = n
   }
 
   /** Writes op `k`'s `type="…",name="…"`: escaped the first time, copied from there after. */
@@ -235,36 +244,27 @@ class LiveRenderer implements PrometheusRenderer {
     )
     if (lo < hi) scratch.fill(0, lo, hi)
     histogramStart(w, this.dur, '_sum{', start, end)
-    this.sum(op, (op.totalScalars[SUM]! + op.scalars[current * FIELDS + SUM]!) / 1000)
+    this.sum(op, current)
     w.byte(NL)
     histogramStart(w, this.dur, '_count{', start, end)
     w.number(cum)
     w.byte(NL)
   }
 
-  /** An op's `_sum`: integers are written digit by digit; a float's text is kept until it changes. */
-  private sum(op: OpStats, value: number): void {
-    if (Math.floor(value) === value) {
-      this.w.number(value)
-      return
-    }
-    const id = op.id
-    if (id >= this.sumValue.length) {
-      const grown = new Float64Array(Math.max(64, (id + 1) * 2)).fill(Number.NaN)
-      grown.set(this.sumValue)
-      this.sumValue = grown
-    }
-    if (this.sumValue[id] !== value) {
-      this.sumValue[id] = value
-      this.sumText[id] = formatNumber(value)
-    }
-    this.w.text(this.sumText[id]!)
+  /**
+   * An op's `_sum` in seconds. Computed here and handed over in a typed array, not as an argument: a
+   * float crossing a call is a heap number, an allocation per op per scrape.
+   */
+  private sum(op: OpStats, current: number): void {
+    this.sumSlot[0] = (op.totalScalars[SUM]! + op.scalars[current * FIELDS + SUM]!) / 1000
+    this.w.float(this.sumSlot, 0)
   }
 
   /** Plain counters from `monitor.count()`, in a snapshot's order (array-index keys first). */
   private counters(): void {
     let first = true
-    for (const type of this.types) {
+    for (let t = 0; t < this.typeCount; t++) {
+      const type = this.types[t]!
       const counters = type.counters
       if (counters.size === 0) continue
       if (first) {

@@ -242,7 +242,16 @@ const NL = 0x0a
 
 /** `# HELP` and `# TYPE` lines of a family. */
 export function family(w: ByteWriter, name: string, type: string, help: string): void {
-  w.text(`# HELP ${name} ${help}\n# TYPE ${name} ${type}\n`)
+  // Piece by piece: a template literal would build (and flatten) a new string on every scrape.
+  w.text('# HELP ')
+  w.text(name)
+  w.byte(0x20)
+  w.text(help)
+  w.text('\n# TYPE ')
+  w.text(name)
+  w.byte(0x20)
+  w.text(type)
+  w.byte(NL)
 }
 
 /** One sample line; `labels` is already escaped (or `''`). */
@@ -441,24 +450,46 @@ const TOTALS: readonly (readonly [keyof Totals, string, string])[] = [
 ]
 
 const DROPPED: readonly (readonly [keyof Totals, string])[] = [
-  ['sinkDropped', 'sink_queue_full'],
-  ['droppedAfterClose', 'after_close'],
-  ['rejected', 'rejected'],
+  ['sinkDropped', 'reason="sink_queue_full"'],
+  ['droppedAfterClose', 'reason="after_close"'],
+  ['rejected', 'reason="rejected"'],
 ]
 
 /** The monitor's own totals (`perf_monitor_*`). */
 export function monitorTotals(out: ByteWriter, p: string, totals: Totals | undefined): void {
   if (totals === undefined) return
-  for (const [key, suffix, help] of TOTALS) {
-    family(out, p + suffix, 'counter', help)
-    sample(out, p + suffix, '', totals[key] ?? 0)
+  const names = totalsNames(p)
+  for (let k = 0; k < TOTALS.length; k++) {
+    // Indexing, not destructuring: destructuring runs the iterator protocol (an object per row).
+    const row = TOTALS[k]!
+    family(out, names[k]!, 'counter', row[2])
+    sample(out, names[k]!, '', totals[row[0]] ?? 0)
   }
-  const dropped = `${p}monitor_dropped_total`
+  const dropped = names[TOTALS.length]!
   family(out, dropped, 'counter', 'Data the monitor dropped, by reason (each is also a snapshot total).')
-  for (const [key, reason] of DROPPED) sample(out, dropped, `reason="${reason}"`, totals[key] ?? 0)
-  const queued = `${p}monitor_sink_queued`
+  for (let k = 0; k < DROPPED.length; k++) {
+    const row = DROPPED[k]!
+    sample(out, dropped, row[1], totals[row[0]] ?? 0)
+  }
+  const queued = names[TOTALS.length + 1]!
   family(out, queued, 'gauge', 'Kept events waiting for sinks.')
   sample(out, queued, '', totals.sinkQueued ?? 0)
+}
+
+/** The totals' metric names per prefix, made once (a handful of prefixes at most in a process). */
+const totalsNamesCache: Map<string, string[]> = new Map()
+
+function totalsNames(p: string): string[] {
+  let names = totalsNamesCache.get(p)
+  if (names === undefined) {
+    names = [
+      ...TOTALS.map(([, suffix]) => p + suffix),
+      `${p}monitor_dropped_total`,
+      `${p}monitor_sink_queued`,
+    ]
+    totalsNamesCache.set(p, names)
+  }
+  return names
 }
 
 function plainCounters(out: ByteWriter, p: string, counters: Snapshot['counters'] | undefined): void {
