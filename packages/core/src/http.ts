@@ -123,6 +123,28 @@ export function contentLength(value: unknown): number | undefined {
   return Number.isInteger(n) && n >= 0 ? n : undefined
 }
 
+/**
+ * A header from Node's `rawHeaders` (`[name, value, name, value, …]`) without touching `req.headers`,
+ * which Node builds on first access (an object and a pass over every header, per request). Returns
+ * the value, an array when the header came more than once, or `undefined`. `lowerName` is lower-case.
+ */
+export function rawHeader(
+  rawHeaders: readonly string[] | undefined,
+  lowerName: string,
+): string | string[] | undefined {
+  if (rawHeaders === undefined) return undefined
+  let found: string | string[] | undefined
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!
+    if (name.length !== lowerName.length || name.toLowerCase() !== lowerName) continue
+    const value = rawHeaders[i + 1]!
+    if (found === undefined) found = value
+    else if (typeof found === 'string') found = [found, value]
+    else found.push(value)
+  }
+  return found
+}
+
 type Uuid = () => string
 type GetBuiltin = (id: string) => { randomUUID?: Uuid } | undefined
 /**

@@ -24,6 +24,7 @@ export {
   normalizeMethod,
   OTHER_METHOD,
   pathOf,
+  rawHeader,
   UNMATCHED,
 } from './http.js'
 export { createMetricsHandler } from './metrics-handler.js'
@@ -37,6 +38,7 @@ export {
   toPrometheusBytes,
 } from './prometheus.js'
 export { REDACTED, sanitizeMetadata } from './redact.js'
+export { watchResponse } from './response-tracker.js'
 export { newRequestId, requestIdFrom } from './request-id.js'
 
 export type { MonitorConfig, MonitorOptions, PerType, Range } from './config.js'
@@ -49,6 +51,7 @@ export type { MetricsHandler, MetricsHandlerOptions } from './metrics-handler.js
 export type { Monitor, OpHandle, SlowEventsQuery } from './monitor.js'
 export type { NodeRequestLike, NodeResponseLike } from './node-web.js'
 export type { PrometheusOptions } from './prometheus.js'
+export type { ResponseWatcher, TrackableRequest, TrackableResponse } from './response-tracker.js'
 export type { OpAggregate, ProcessSample, Sink } from './sink.js'
 export type {
   Snapshot,

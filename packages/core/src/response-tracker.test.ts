@@ -1,0 +1,119 @@
+import { EventEmitter } from 'node:events'
+import { Agent, createServer, type IncomingMessage, request, type Server, ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { connect } from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import { type TrackableResponse, watchResponse } from './response-tracker.js'
+
+type Ended = { path: string; aborted: boolean; finished: boolean }
+
+let server: Server | undefined
+afterEach(async () => {
+  if (server !== undefined) await new Promise((r) => server!.close(r))
+  server = undefined
+})
+
+/** A real server whose every request is watched; `handle` answers it. */
+async function start(
+  handle: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<{ port: number; ended: Ended[]; closeListeners: number[] }> {
+  const ended: Ended[] = []
+  const closeListeners: number[] = []
+  server = createServer((req, res) => {
+    const path = req.url ?? ''
+    watchResponse(req, res, {
+      ended(r: TrackableResponse, aborted: boolean) {
+        ended.push({ path, aborted, finished: r.writableFinished })
+      },
+    })
+    closeListeners.push(res.listenerCount('close'))
+    handle(req, res)
+  })
+  await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r))
+  return { port: (server.address() as AddressInfo).port, ended, closeListeners }
+}
+
+function get(port: number, path: string, agent?: Agent): Promise<string> {
+  return new Promise((resolve, reject) => {
+    request({ host: '127.0.0.1', port, path, agent }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (d: string) => {
+        body += d
+      })
+      res.on('end', () => resolve(body))
+    })
+      .on('error', reject)
+      .end()
+  })
+}
+
+const until = async (check: () => boolean): Promise<void> => {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 10))
+}
+
+describe('watchResponse', () => {
+  it('tells each finished response once, with no close listener of its own', async () => {
+    const baseline = new ServerResponse({ method: 'GET' } as IncomingMessage).listenerCount('close')
+    const s = await start((_req, res) => res.end('ok'))
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+    for (let i = 0; i < 50; i++) expect(await get(s.port, `/r${i}`, agent)).toBe('ok')
+    await until(() => s.ended.length === 50)
+    agent.destroy()
+    expect(s.ended).toHaveLength(50)
+    expect(new Set(s.ended.map((e) => e.path)).size).toBe(50)
+    expect(s.ended.every((e) => !e.aborted && e.finished)).toBe(true)
+    // Node's own listener count, not one more per response: the finish comes from the channel.
+    expect(Math.max(...s.closeListeners)).toBe(baseline)
+  })
+
+  it('tells a response whose client went away once, as aborted', async () => {
+    const s = await start(() => {
+      // Never answers.
+    })
+    const req = request({ host: '127.0.0.1', port: s.port, path: '/slow' })
+    req.on('error', () => {})
+    req.end()
+    await until(() => server!.listenerCount('request') > 0 && s.closeListeners.length === 1)
+    req.destroy()
+    await until(() => s.ended.length === 1)
+    await new Promise((r) => setTimeout(r, 50))
+    expect(s.ended).toEqual([{ path: '/slow', aborted: true, finished: false }])
+  })
+
+  it('tells every pipelined response still queued when the connection closes', async () => {
+    const held: ServerResponse[] = []
+    const s = await start((req, res) => {
+      if (req.url === '/first') setTimeout(() => res.end('first'), 20)
+      else held.push(res) // answered never: the client leaves first
+    })
+    const socket = connect(s.port, '127.0.0.1')
+    await new Promise((r) => socket.once('connect', r))
+    const one = (p: string) => `GET ${p} HTTP/1.1\r\nHost: x\r\n\r\n`
+    socket.write(one('/first') + one('/second') + one('/third'))
+    let got = ''
+    socket.on('data', (d) => {
+      got += d.toString('latin1')
+    })
+    await until(() => got.includes('first') && held.length === 2)
+    socket.destroy()
+    await until(() => s.ended.length === 3)
+    await new Promise((r) => setTimeout(r, 50))
+    const byPath = Object.fromEntries(s.ended.map((e) => [e.path, e.aborted]))
+    expect(byPath).toEqual({ '/first': false, '/second': true, '/third': true })
+    expect(s.ended).toHaveLength(3)
+  })
+
+  it('falls back to the response’s close event for objects that are not Node responses', () => {
+    const res = Object.assign(new EventEmitter(), { writableFinished: false })
+    const seen: boolean[] = []
+    watchResponse({}, res as unknown as TrackableResponse, {
+      ended: (_r, aborted) => seen.push(aborted),
+    })
+    expect(res.listenerCount('close')).toBe(1)
+    res.writableFinished = true
+    res.emit('close')
+    res.emit('close')
+    expect(seen).toEqual([false])
+  })
+})
