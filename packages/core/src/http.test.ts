@@ -7,6 +7,7 @@ import {
   normalizeMethod,
   OTHER_METHOD,
   pathOf,
+  rawHeader,
   UNMATCHED,
 } from './http.js'
 import { createMonitor } from './monitor.js'
@@ -154,5 +155,16 @@ describe('HttpRecorder', () => {
     expect(r.requestId(['a', 'b'])).not.toBe('a')
     expect(r.requestId('a, b')).not.toBe('a, b')
     expect(r.requestId('x'.repeat(129))).toHaveLength(36)
+  })
+})
+
+describe('rawHeader', () => {
+  it('finds a header in Node rawHeaders whatever its case, arrays when repeated', () => {
+    const raw = ['Host', 'x', 'X-Request-ID', 'abc', 'content-length', '12', 'x-request-id', 'def']
+    expect(rawHeader(raw, 'content-length')).toBe('12')
+    expect(rawHeader(raw, 'x-request-id')).toEqual(['abc', 'def'])
+    expect(rawHeader(raw, 'x-trace-id')).toBeUndefined()
+    expect(rawHeader(undefined, 'host')).toBeUndefined()
+    expect(rawHeader(['Host'], 'host')).toBeUndefined()
   })
 })
