@@ -1,11 +1,17 @@
+import { IncomingMessage } from 'node:http'
 import {
   createHttpRecorder,
   type HttpOptions,
+  type HttpOutcome,
   type HttpRecorder,
   isUnrecorded,
   type Monitor,
   pathOf,
   type RequestContext,
+  type ResponseWatcher,
+  type TrackableRequest,
+  type TrackableResponse,
+  watchResponse,
 } from '@perf/core'
 import { MountTemplates } from './mount-template.js'
 
@@ -43,13 +49,14 @@ export type ExpressMiddleware = (
 ) => void
 
 /**
- * Per-response state lives in a WeakMap rather than on `res`: adding a property to Node's response
- * objects measurably slows the rest of their life (≈ 5 % of a hello-world request in `bench/http`).
+ * What a request carries from its start to its end: one object, no closure. The response tracker
+ * (`watchResponse` in `@perf/core`) calls `ended` once, without a listener on every response.
  */
-const STATE = new WeakMap<object, Pending>()
+class Pending implements ResponseWatcher, HttpOutcome {
+  status = 0
+  aborted = false
+  private res: ExpressResponseLike | undefined = undefined
 
-/** What a request carries from its start to its `close` event: one object, no closure. */
-class Pending {
   constructor(
     readonly recorder: HttpRecorder,
     readonly mounts: MountTemplates,
@@ -58,6 +65,43 @@ class Pending {
     readonly requestId: string | undefined,
     readonly context: RequestContext | undefined,
   ) {}
+
+  ended(res: TrackableResponse, aborted: boolean): void {
+    const { recorder, req } = this
+    try {
+      if (isUnrecorded(req)) return
+      const ms = performance.now() - this.start
+      const route = req.route?.path
+      let template: string | undefined
+      if (typeof route === 'string') {
+        const base = req.baseUrl ? this.mounts.resolve(req.app, req.baseUrl) : ''
+        template = base === '' ? route : route === '/' ? base : base + route
+      } else if (route !== undefined) template = String(route)
+      this.res = res as unknown as ExpressResponseLike
+      this.status = this.res.statusCode
+      this.aborted = aborted
+      // This object is the outcome: the getters below run only for the events the monitor keeps.
+      recorder.record(recorder.op(req.method, template), ms, this)
+    } catch (err) {
+      recorder.fail('response', err)
+    }
+  }
+
+  get method(): string {
+    return this.req.method
+  }
+
+  get url(): string {
+    return this.req.originalUrl ?? this.req.url
+  }
+
+  get requestBytes(): unknown {
+    return this.req.headers['content-length']
+  }
+
+  get responseBytes(): unknown {
+    return this.res?.getHeader('content-length')
+  }
 }
 
 /**
@@ -70,14 +114,19 @@ export function perf(monitor: Monitor, options?: ExpressPerfOptions): ExpressMid
   if (!monitor.enabled) return (_req, _res, next) => next()
   const header = recorder.header
   const mounts = new MountTemplates()
+  /** The request prototype last seen to carry the `id` accessor (express's, shared by its apps). */
+  let withId: object | null = null
   return (req, res, next) => {
     try {
       const ignored = recorder.ignores && recorder.isIgnored(pathOf(req.url), req.method)
       let id: string | undefined
       if (header !== undefined) {
         id = recorder.requestId(req.headers[header])
-        req.id = id
         res.setHeader(header, id)
+        const proto = Object.getPrototypeOf(req) as object | null
+        if (proto !== withId) withId = installId(proto, header)
+        // A request whose prototype chain could not take the accessor: an own property, the slow path.
+        if (withId === null) setOwnId(req, id)
       }
       let ctx: RequestContext | undefined
       if (recorder.contextEnabled) {
@@ -88,8 +137,11 @@ export function perf(monitor: Monitor, options?: ExpressPerfOptions): ExpressMid
         monitor.enterRequest(ctx)
       }
       if (!ignored) {
-        STATE.set(res, new Pending(recorder, mounts, req, performance.now(), id, ctx))
-        res.on('close', onClose)
+        watchResponse(
+          req as TrackableRequest,
+          res as unknown as TrackableResponse,
+          new Pending(recorder, mounts, req, performance.now(), id, ctx),
+        )
       }
     } catch (err) {
       recorder.fail('request', err)
@@ -98,32 +150,50 @@ export function perf(monitor: Monitor, options?: ExpressPerfOptions): ExpressMid
   }
 }
 
-/** Shared `close` listener: the response finished or the client went away. */
-function onClose(this: ExpressResponseLike): void {
-  const pending = STATE.get(this)
-  if (pending === undefined) return
-  STATE.delete(this)
-  const { recorder, req } = pending
-  try {
-    if (isUnrecorded(req)) return
-    const ms = performance.now() - pending.start
-    const route = req.route?.path
-    let template: string | undefined
-    if (typeof route === 'string') {
-      const base = req.baseUrl ? pending.mounts.resolve(req.app, req.baseUrl) : ''
-      template = base === '' ? route : route === '/' ? base : base + route
-    } else if (route !== undefined) template = String(route)
-    recorder.record(recorder.op(req.method, template), ms, {
-      method: req.method,
-      url: req.originalUrl ?? req.url,
-      status: this.statusCode,
-      requestBytes: req.headers['content-length'],
-      responseBytes: this.getHeader('content-length'),
-      requestId: pending.requestId,
-      context: pending.context,
-      aborted: !this.writableFinished,
-    })
-  } catch (err) {
-    recorder.fail('response', err)
+/**
+ * `req.id` as an accessor on express's request prototype rather than a property written on every
+ * request: adding a property to a request object costs every later access to it (several percent
+ * of a hello-world request in `bench/http`). The accessor reads the id back from the response's
+ * request-id header, where the middleware put it (so it stays readable after the response ended, for
+ * loggers); assigning `req.id` (another middleware's own id) makes it an ordinary own property.
+ * Returns the prototype that now reaches the accessor, or `null` when none could take it (another
+ * `id` is already defined on the chain, or one for a different header).
+ */
+function installId(proto: object | null, header: string): object | null {
+  if (proto === null) return null
+  // Already reachable (an earlier app, or a sub-app sharing express's base request)?
+  for (let p: object | null = proto; p !== null; p = Object.getPrototypeOf(p) as object | null) {
+    const d = Object.getOwnPropertyDescriptor(p, 'id')
+    if (d !== undefined) return ID_HEADER.get(d.get ?? NOT_OURS) === header ? proto : null
   }
+  // Express's base request (shared by every app and sub-app): the last object before Node's
+  // IncomingMessage.prototype; the request's own prototype when there is no such chain.
+  let target = proto
+  for (let p = Object.getPrototypeOf(proto) as object | null; p !== null; p = Object.getPrototypeOf(p)) {
+    if (p === IncomingMessage.prototype) break
+    target = p
+  }
+  const get = function id(this: { res?: { getHeader?(name: string): unknown } }): unknown {
+    const value = this.res?.getHeader?.(header)
+    return typeof value === 'string' ? value : undefined
+  }
+  ID_HEADER.set(get, header)
+  try {
+    Object.defineProperty(target, 'id', { get, set: writeId, configurable: true, enumerable: false })
+    return proto
+  } catch {
+    return null
+  }
+}
+
+/** Our `req.id` getters, with the header each reads. */
+const ID_HEADER = new WeakMap<object, string>()
+const NOT_OURS = {}
+
+function writeId(this: object, value: unknown): void {
+  setOwnId(this, value)
+}
+
+function setOwnId(req: object, value: unknown): void {
+  Object.defineProperty(req, 'id', { value, writable: true, configurable: true, enumerable: true })
 }

@@ -1,11 +1,17 @@
 import {
   createHttpRecorder,
   type HttpOptions,
+  type HttpOutcome,
   type HttpRecorder,
   isUnrecorded,
   pathOf,
+  rawHeader,
   type Monitor,
   type RequestContext,
+  type ResponseWatcher,
+  type TrackableRequest,
+  type TrackableResponse,
+  watchResponse,
 } from '@perf/core'
 import type { Context, MiddlewareHandler } from 'hono'
 
@@ -18,7 +24,7 @@ export type PerfVariables = { requestId: string }
 /** The parts of Node's `IncomingMessage` read when the app runs on `@hono/node-server`. */
 interface Incoming {
   readonly url?: string
-  readonly headers: Readonly<Record<string, string | string[] | undefined>>
+  readonly rawHeaders?: readonly string[]
 }
 
 /** The parts of Node's `ServerResponse` read when the app runs on `@hono/node-server`. */
@@ -36,19 +42,56 @@ interface MatchedRoute {
   readonly handler: { readonly length: number }
 }
 
-const STATE = Symbol('perf')
+/**
+ * What a request carries from its start to its end, and the outcome the recorder reads: one object,
+ * no closure, and the details of a kept event (sizes, path) read only when the monitor keeps it.
+ * On node-server the response tracker (`watchResponse` in `@perf/core`) calls `ended` once, without
+ * a listener on every response; elsewhere the middleware calls {@link finish} when the handler returned.
+ */
+class Pending implements ResponseWatcher, HttpOutcome {
+  status = 0
+  aborted = false
+  thrown: unknown = undefined
+  private outgoing: Outgoing | undefined = undefined
 
-/** What a request carries from its start to its end: one object, no closure. */
-class Pending {
   constructor(
     readonly recorder: HttpRecorder,
     readonly c: Context,
+    readonly incoming: Incoming | undefined,
     readonly start: number,
     readonly requestId: string | undefined,
     readonly context: RequestContext | undefined,
-    /** Ignored requests get an id and a context, but are not recorded. */
     readonly ignored: boolean,
   ) {}
+
+  ended(res: TrackableResponse, aborted: boolean): void {
+    finish(this, res as unknown as Outgoing, aborted)
+  }
+
+  get method(): string {
+    return this.c.req.method
+  }
+
+  get url(): string {
+    return rawTarget(this.c, this.incoming)
+  }
+
+  get requestBytes(): unknown {
+    return this.incoming !== undefined
+      ? rawHeader(this.incoming.rawHeaders, 'content-length')
+      : this.c.req.raw.headers.get('content-length')
+  }
+
+  get responseBytes(): unknown {
+    // Readable on node-server because a header was set on the response before it wrote the rest.
+    return this.outgoing !== undefined
+      ? this.outgoing.getHeader('content-length')
+      : this.c.res.headers.get('content-length')
+  }
+
+  setOutgoing(outgoing: Outgoing | undefined): void {
+    this.outgoing = outgoing
+  }
 }
 
 /**
@@ -76,7 +119,7 @@ export function perf(
       let id: string | undefined
       if (header !== undefined) {
         id = recorder.requestId(
-          node !== undefined ? node.incoming.headers[header] : c.req.raw.headers.get(header),
+          node !== undefined ? rawHeader(node.incoming.rawHeaders, header) : c.req.raw.headers.get(header),
         )
         c.set('requestId', id)
         if (node !== undefined) node.outgoing.setHeader(header, id)
@@ -85,10 +128,13 @@ export function perf(
       const ctx = recorder.contextEnabled
         ? recorder.newContext(id ?? recorder.requestId(undefined))
         : undefined
-      pending = new Pending(recorder, c, performance.now(), id, ctx, ignored)
+      pending = new Pending(recorder, c, node?.incoming, performance.now(), id, ctx, ignored)
       if (node !== undefined && !ignored) {
-        ;(node.outgoing as unknown as Record<symbol, Pending>)[STATE] = pending
-        node.outgoing.on('close', onClose)
+        watchResponse(
+          node.incoming as TrackableRequest,
+          node.outgoing as unknown as TrackableResponse,
+          pending,
+        )
       }
     } catch (err) {
       recorder.fail('request', err)
@@ -103,7 +149,7 @@ export function perf(
     } catch (err) {
       recorder.fail('response', err)
     }
-    finish(pending, undefined, undefined)
+    finish(pending, undefined, false)
   }
 }
 
@@ -126,45 +172,17 @@ function nodeBindings(c: Context): { incoming: Incoming; outgoing: Outgoing } | 
     : undefined
 }
 
-/** Shared `close` listener of the Node response: the last byte went out or the client went away. */
-function onClose(this: Outgoing): void {
-  const pending = (this as unknown as Record<symbol, Pending | undefined>)[STATE]
-  if (pending === undefined) return
-  ;(this as unknown as Record<symbol, Pending | undefined>)[STATE] = undefined
-  const incoming = (pending.c.env as { incoming: Incoming }).incoming
-  finish(pending, this, incoming)
-}
-
-function finish(pending: Pending, outgoing: Outgoing | undefined, incoming: Incoming | undefined): void {
+/** Records a request: its response finished or its client went away (`outgoing` on node-server). */
+function finish(pending: Pending, outgoing: Outgoing | undefined, aborted: boolean): void {
   const { recorder, c } = pending
   try {
-    const raw = c.req.raw
-    if (isUnrecorded(raw)) return
+    if (isUnrecorded(c.req.raw)) return
     const ms = performance.now() - pending.start
-    let status: number
-    let responseBytes: unknown
-    let aborted = false
-    if (outgoing !== undefined) {
-      aborted = !outgoing.writableFinished
-      status = outgoing.statusCode
-      // Readable because a header was set on the response before node-server wrote the rest.
-      responseBytes = outgoing.getHeader('content-length')
-    } else {
-      status = c.res.status
-      responseBytes = c.res.headers.get('content-length')
-    }
-    recorder.record(recorder.op(raw.method, routeOf(c, status)), ms, {
-      method: raw.method,
-      url: rawTarget(c, incoming),
-      status,
-      requestBytes:
-        incoming !== undefined ? incoming.headers['content-length'] : raw.headers.get('content-length'),
-      responseBytes,
-      requestId: pending.requestId,
-      context: pending.context,
-      aborted,
-      thrown: c.error,
-    })
+    pending.status = outgoing !== undefined ? outgoing.statusCode : c.res.status
+    pending.aborted = aborted
+    pending.thrown = c.error
+    pending.setOutgoing(outgoing)
+    recorder.record(recorder.op(c.req.method, routeOf(c, pending.status)), ms, pending)
   } catch (err) {
     recorder.fail('response', err)
   }
