@@ -34,8 +34,9 @@ interface SocketLike {
 }
 
 type Dc = { subscribe?: (name: string, fn: (m: unknown) => void) => void }
-type Http = { ServerResponse?: abstract new (...args: never[]) => object }
-type GetBuiltin = (id: string) => (Dc & Http) | undefined
+type Class = abstract new (...args: never[]) => object
+type Builtins = Dc & { ServerResponse?: Class; Socket?: Class }
+type GetBuiltin = (id: string) => Builtins | undefined
 
 /**
  * Responses being watched, with their watcher. Entries are deleted as soon as the response ends:
@@ -47,13 +48,14 @@ const WATCHED = new WeakMap<object, ResponseWatcher>()
 const OPEN = new WeakMap<object, object[]>()
 
 /**
- * Node's HTTP/1 response class once the finish channel is subscribed (only its instances are
- * announced there: an HTTP/2 compatibility response is not); `null` when the channel is not used;
- * `undefined` until first use.
+ * What the finish channel announces once it is subscribed: responses of Node's HTTP/1 server, i.e.
+ * `ServerResponse`s on a real socket (not an HTTP/2 compatibility response, not a fake socket such as
+ * light-my-request's under fastify's `inject()`). `null` when the channel is not used; `undefined`
+ * until first use.
  */
-let announced: (abstract new (...args: never[]) => object) | null | undefined
+let announced: { ServerResponse: Class; Socket: Class } | null | undefined
 
-function subscribe(): (abstract new (...args: never[]) => object) | null {
+function subscribe(): { ServerResponse: Class; Socket: Class } | null {
   const proc = (
     globalThis as {
       process?: {
@@ -71,9 +73,11 @@ function subscribe(): (abstract new (...args: never[]) => object) | null {
   try {
     const dc = proc.getBuiltinModule?.('node:diagnostics_channel')
     const ServerResponse = proc.getBuiltinModule?.('node:http')?.ServerResponse
+    const Socket = proc.getBuiltinModule?.('node:net')?.Socket
     if (typeof dc?.subscribe !== 'function' || typeof ServerResponse !== 'function') return null
+    if (typeof Socket !== 'function') return null
     dc.subscribe('http.server.response.finish', onFinishMessage)
-    return ServerResponse
+    return { ServerResponse, Socket }
   } catch {
     return null
   }
@@ -128,13 +132,7 @@ export function watchResponse(req: TrackableRequest, res: TrackableResponse, wat
   if (announced === undefined) announced = subscribe()
   WATCHED.set(res, watcher)
   const socket = req.socket as SocketLike | null | undefined
-  if (
-    announced === null ||
-    !(res instanceof announced) ||
-    socket === null ||
-    typeof socket !== 'object' ||
-    typeof socket.once !== 'function'
-  ) {
+  if (announced === null || !(res instanceof announced.ServerResponse) || !(socket instanceof announced.Socket)) {
     res.on('close', onResponseClose)
     return
   }

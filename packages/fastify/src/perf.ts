@@ -1,48 +1,95 @@
 import {
   createHttpRecorder,
   type HttpOptions,
+  type HttpOutcome,
   type HttpRecorder,
   isUnrecorded,
   type Monitor,
-  type OpHandle,
   pathOf,
   type RequestContext,
+  type ResponseWatcher,
+  type TrackableRequest,
+  type TrackableResponse,
+  watchResponse,
 } from '@perf/core'
-import type {
-  FastifyInstance,
-  FastifyPluginCallback,
-  FastifyReply,
-  FastifyRequest,
-  HookHandlerDoneFunction,
-  RouteOptions,
-} from 'fastify'
+import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify'
 
 /** Options of {@link perf}: the monitor plus `HttpOptions` from `@perf/core`. */
 export interface FastifyPerfOptions extends HttpOptions {
   monitor: Monitor
 }
 
-const CTX = Symbol('perf.context')
 const ERROR = Symbol('perf.error')
-const DONE = Symbol('perf.done')
-const START = Symbol('perf.start')
 
-/** Request decorations; declared once so every request has the same shape. */
+/** Request decoration; declared once so every request has the same shape. */
 interface PerfRequest {
-  [CTX]: RequestContext | null
   [ERROR]: unknown
-  [DONE]: boolean
-  [START]: number
 }
 
-type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
+/**
+ * What a request carries from `onRequest` to its end, and the outcome the recorder reads: one object,
+ * no closure. The response tracker (`watchResponse` in `@perf/core`) calls `ended` once, without a
+ * listener on every response and without fastify's `onResponse`/`onRequestAbort` hook runs (the
+ * latter adds a `close` listener and a closure to every request). The details of a kept event (sizes,
+ * path) are read through getters only when the monitor keeps it.
+ */
+class Pending implements ResponseWatcher, HttpOutcome {
+  status = 0
+  aborted = false
+  thrown: unknown = undefined
+
+  constructor(
+    readonly recorder: HttpRecorder,
+    readonly request: FastifyRequest,
+    readonly reply: FastifyReply,
+    readonly start: number,
+    readonly requestId: string | undefined,
+    readonly context: RequestContext | undefined,
+  ) {}
+
+  ended(res: TrackableResponse, aborted: boolean): void {
+    const { recorder, request } = this
+    try {
+      const raw = request.raw
+      if (isUnrecorded(raw)) return
+      if (recorder.ignores && recorder.isIgnored(pathOf(this.url), request.method)) return
+      const ms = performance.now() - this.start
+      this.status = (res as unknown as { statusCode: number }).statusCode
+      // writableEnded: under app.inject() the response never "finishes" a socket, and a response
+      // its handler ended is not one its client abandoned.
+      this.aborted = aborted && !(res as unknown as { writableEnded: boolean }).writableEnded
+      this.thrown = (request as unknown as PerfRequest)[ERROR] ?? undefined
+      // Resolved only now: an unrecorded or ignored request (the dashboard's own) must not intern an op.
+      const route = request.is404 ? undefined : request.routeOptions.url
+      recorder.record(recorder.op(request.method, route), ms, this)
+    } catch (err) {
+      recorder.fail('response', err)
+    }
+  }
+
+  get method(): string {
+    return this.request.method
+  }
+
+  get url(): string {
+    return this.request.raw.url ?? this.request.url
+  }
+
+  get requestBytes(): unknown {
+    return this.request.headers['content-length']
+  }
+
+  get responseBytes(): unknown {
+    return this.reply.getHeader('content-length')
+  }
+}
 
 /**
  * Fastify plugin that times every request as `http` `METHOD /route` (prefixes included,
  * `METHOD <unmatched>` for 404s), sends `X-Request-ID` and makes it `request.id`. It applies app-wide:
- * `await app.register(perf, { monitor, ...options })`, before the routes it should time (ops are
- * interned as routes are added). With a disabled monitor it adds nothing. It sets the server's
- * `genReqId`; leave fastify's own `requestIdHeader` option unset so hostile ids are never echoed.
+ * `await app.register(perf, { monitor, ...options })`. With a disabled monitor it adds nothing. It
+ * sets the server's `genReqId`; leave fastify's own `requestIdHeader` option unset so hostile ids are
+ * never echoed.
  */
 export const perf: FastifyPluginCallback<FastifyPerfOptions> = (fastify, opts, done) => {
   let recorder: HttpRecorder
@@ -60,24 +107,26 @@ export const perf: FastifyPluginCallback<FastifyPerfOptions> = (fastify, opts, d
 function install(fastify: FastifyInstance, recorder: HttpRecorder): void {
   const { monitor, header } = recorder
   if (header !== undefined) fastify.setGenReqId((req) => recorder.requestId(req.headers[header]))
-  fastify.decorateRequest(CTX as unknown as string, null)
   fastify.decorateRequest(ERROR as unknown as string, null)
-  fastify.decorateRequest(DONE as unknown as string, false)
-  fastify.decorateRequest(START as unknown as string, 0)
 
   fastify.addHook('onRequest', (request, reply, done) => {
     try {
-      ;(request as unknown as PerfRequest)[START] = performance.now()
-      if (header !== undefined) reply.header(header, request.id)
+      const start = performance.now()
+      const id = header !== undefined ? request.id : undefined
+      if (id !== undefined) reply.header(header!, id)
+      let ctx: RequestContext | undefined
       if (recorder.contextEnabled) {
-        const ctx = recorder.newContext(request.id)
-        ;(request as unknown as PerfRequest)[CTX] = ctx
+        ctx = recorder.newContext(request.id)
         // enterWith, not run: fastify parses the body and calls the handler from the request stream's
         // callbacks, which run in the connection's async context, so the context is set there (every
-        // request enters its own, so none sees the one before it on a kept-alive connection). It
-        // also spares a preValidation hook on every request when context is off.
+        // request enters its own, so none sees the one before it on a kept-alive connection).
         monitor.enterRequest(ctx)
       }
+      watchResponse(
+        request.raw as TrackableRequest,
+        reply.raw as unknown as TrackableResponse,
+        new Pending(recorder, request, reply, start, id, ctx),
+      )
     } catch (err) {
       recorder.fail('request', err)
     }
@@ -87,94 +136,6 @@ function install(fastify: FastifyInstance, recorder: HttpRecorder): void {
     ;(request as unknown as PerfRequest)[ERROR] = error
     done()
   })
-
-  const unmatchedOp = (method: string): OpHandle => recorder.op(method, undefined)
-  const unmatched = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
-    if (request.is404) finish(recorder, request, reply, unmatchedOp, false)
-    done()
-  }
-  fastify.addHook('onResponse', unmatched)
-  fastify.addHook('onRequestAbort', (request, done) => {
-    if (request.is404) finish(recorder, request, undefined, unmatchedOp, true)
-    done()
-  })
-
-  fastify.addHook('onRoute', (route) => {
-    try {
-      addRouteHooks(recorder, route)
-    } catch (err) {
-      recorder.fail('onRoute', err)
-    }
-  })
-}
-
-/**
- * Gives a route hooks that record on its op, interned on the route's first request (so routes never
- * hit add no empty ops) and kept in the hook's closure: requests build no names.
- */
-function addRouteHooks(recorder: HttpRecorder, route: RouteOptions): void {
-  const url = route.url
-  const single = typeof route.method === 'string' ? route.method : undefined
-  let op: OpHandle | undefined
-  const opFor = (method: string): OpHandle => {
-    if (method !== single) return recorder.op(method, url)
-    if (op === undefined) op = recorder.op(method, url)
-    return op
-  }
-  const onResponse: Hook = (request, reply, done) => {
-    finish(recorder, request, reply, opFor, false)
-    done()
-  }
-  const onRequestAbort = (request: FastifyRequest, done: HookHandlerDoneFunction): void => {
-    finish(recorder, request, undefined, opFor, true)
-    done()
-  }
-  route.onResponse = append(route.onResponse, onResponse)
-  route.onRequestAbort = append(route.onRequestAbort, onRequestAbort)
-}
-
-function append<T>(existing: T | T[] | undefined, hook: T): T[] {
-  if (existing === undefined) return [hook]
-  return Array.isArray(existing) ? [...existing, hook] : [existing, hook]
-}
-
-function finish(
-  recorder: HttpRecorder,
-  request: FastifyRequest,
-  reply: FastifyReply | undefined,
-  opFor: (method: string) => OpHandle,
-  aborted: boolean,
-): void {
-  try {
-    const state = request as unknown as PerfRequest
-    // An abort may be followed by onResponse when the handler finally answers; record once.
-    if (state[DONE]) return
-    state[DONE] = true
-    const raw = request.raw
-    if (isUnrecorded(raw)) return
-    const url = raw.url ?? request.url
-    if (recorder.ignores && recorder.isIgnored(pathOf(url), request.method)) return
-    const res = reply?.raw
-    // Resolved only now: an unrecorded or ignored request (the dashboard's own) must not intern an op.
-    recorder.record(
-      opFor(request.method),
-      reply !== undefined ? reply.elapsedTime : performance.now() - state[START],
-      {
-        method: request.method,
-        url,
-        status: res?.statusCode ?? 0,
-        requestBytes: request.headers['content-length'],
-        responseBytes: reply?.getHeader('content-length'),
-        requestId: recorder.header === undefined ? undefined : request.id,
-        context: state[CTX] ?? undefined,
-        // writableEnded, not writableFinished: under app.inject() the response never "finishes" a socket.
-        aborted: aborted || (res !== undefined && !res.writableEnded),
-        thrown: state[ERROR] ?? undefined,
-      },
-    )
-  } catch (err) {
-    recorder.fail('response', err)
-  }
 }
 
 // App-wide: fastify does not encapsulate a plugin marked like this (what `fastify-plugin` does).
