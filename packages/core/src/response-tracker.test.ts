@@ -104,6 +104,18 @@ describe('watchResponse', () => {
     expect(s.ended).toHaveLength(3)
   })
 
+  it('tells every watcher of a response (two monitors on one app)', async () => {
+    const second: boolean[] = []
+    const s = await start((req, res) => {
+      watchResponse(req, res, { ended: (_r, aborted) => second.push(aborted) })
+      res.end('ok')
+    })
+    expect(await get(s.port, '/a')).toBe('ok')
+    await until(() => s.ended.length === 1 && second.length === 1)
+    expect(s.ended.map((e) => e.aborted)).toEqual([false])
+    expect(second).toEqual([false])
+  })
+
   it('falls back to the response’s close event for objects that are not Node responses', () => {
     const res = Object.assign(new EventEmitter(), { writableFinished: false })
     const seen: boolean[] = []

@@ -39,13 +39,14 @@ type Builtins = Dc & { ServerResponse?: Class; Socket?: Class }
 type GetBuiltin = (id: string) => Builtins | undefined
 
 /**
- * Responses being watched, with their watcher. Entries are deleted as soon as the response ends:
- * a WeakMap whose entries wait for the garbage collector makes every collection slower (measured:
- * GC share of a hello-world express server from 13 % to 17 %).
+ * Responses still open on each connection, with their watchers, as `[res, watcher, res, watcher…]`
+ * (usually one pair; more when requests are pipelined). Keyed by the socket, which lives as long as
+ * the connection: a request adds no WeakMap entry of its own (entries added and deleted per request
+ * make every garbage collection slower — ephemeron tables are walked on each one).
  */
-const WATCHED = new WeakMap<object, ResponseWatcher>()
-/** Responses still open on each connection (usually one; more when requests are pipelined). */
-const OPEN = new WeakMap<object, object[]>()
+const OPEN = new WeakMap<object, unknown[]>()
+/** Watchers of responses on the fallback path (their own `close` event). */
+const FALLBACK = new WeakMap<object, ResponseWatcher>()
 
 /**
  * What the finish channel announces once it is subscribed: responses of Node's HTTP/1 server, i.e.
@@ -85,20 +86,20 @@ function subscribe(): { ServerResponse: Class; Socket: Class } | null {
 
 function onFinishMessage(message: unknown): void {
   const { response, socket } = message as { response: object; socket?: object }
-  const watcher = WATCHED.get(response)
-  if (watcher === undefined) return
-  WATCHED.delete(response)
-  if (socket !== undefined) forget(socket, response)
-  watcher.ended(response as TrackableResponse, false)
-}
-
-function forget(socket: object, res: object): void {
+  if (socket === undefined) return
   const open = OPEN.get(socket)
   if (open === undefined) return
-  const i = open.indexOf(res)
-  if (i < 0) return
-  const last = open.pop()!
-  if (i < open.length) open[i] = last
+  // Responses finish in the order of their requests: the first pair, nearly always. Every pair of
+  // this response is told (two monitors may watch the same app).
+  for (let i = 0; i < open.length; ) {
+    if (open[i] !== response) {
+      i += 2
+      continue
+    }
+    const watcher = open[i + 1] as ResponseWatcher
+    open.splice(i, 2)
+    watcher.ended(response as TrackableResponse, false)
+  }
 }
 
 /** The connection closed: every response still open on it was abandoned by its client. */
@@ -106,20 +107,17 @@ function onSocketClose(this: SocketLike): void {
   const open = OPEN.get(this)
   if (open === undefined || open.length === 0) return
   OPEN.set(this, [])
-  for (const res of open) {
-    const watcher = WATCHED.get(res)
-    if (watcher === undefined) continue
-    WATCHED.delete(res)
-    const r = res as TrackableResponse
-    watcher.ended(r, !r.writableFinished)
+  for (let i = 0; i < open.length; i += 2) {
+    const res = open[i] as TrackableResponse
+    ;(open[i + 1] as ResponseWatcher).ended(res, !res.writableFinished)
   }
 }
 
 /** The per-response fallback: `close` comes once, after finish or when the connection went away. */
 function onResponseClose(this: TrackableResponse): void {
-  const watcher = WATCHED.get(this)
+  const watcher = FALLBACK.get(this)
   if (watcher === undefined) return
-  WATCHED.delete(this)
+  FALLBACK.delete(this)
   watcher.ended(this, !this.writableFinished)
 }
 
@@ -130,16 +128,20 @@ function onResponseClose(this: TrackableResponse): void {
  */
 export function watchResponse(req: TrackableRequest, res: TrackableResponse, watcher: ResponseWatcher): void {
   if (announced === undefined) announced = subscribe()
-  WATCHED.set(res, watcher)
   const socket = req.socket as SocketLike | null | undefined
-  if (announced === null || !(res instanceof announced.ServerResponse) || !(socket instanceof announced.Socket)) {
+  if (
+    announced === null ||
+    !(res instanceof announced.ServerResponse) ||
+    !(socket instanceof announced.Socket)
+  ) {
+    FALLBACK.set(res, watcher)
     res.on('close', onResponseClose)
     return
   }
   const open = OPEN.get(socket)
-  if (open !== undefined) open.push(res)
+  if (open !== undefined) open.push(res, watcher)
   else {
-    OPEN.set(socket, [res])
+    OPEN.set(socket, [res, watcher])
     socket.once('close', onSocketClose)
   }
 }
