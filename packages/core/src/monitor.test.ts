@@ -524,3 +524,16 @@ describe('request context', () => {
     void m.close()
   })
 })
+
+describe('long type names', () => {
+  it('lists a type longer than 64 characters under its first 64, with its events', () => {
+    const monitor = createMonitor()
+    const long = 't'.repeat(70)
+    monitor.record(long, 'n', 1)
+    monitor.record(long, 'n', 2)
+    const snap = monitor.snapshot()
+    expect(Object.keys(snap.types)).toEqual(['t'.repeat(64)])
+    expect(snap.types['t'.repeat(64)]!.ops[0]).toMatchObject({ name: 'n', count: 2 })
+    expect(snap.totals.events).toBe(2)
+  })
+})

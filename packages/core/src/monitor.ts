@@ -299,6 +299,8 @@ class MonitorImpl implements Monitor {
       state = new TypeState(type.length > 64 ? type.slice(0, 64) : type, this.config)
       const existing = this.types.get(state.type)
       if (existing) state = existing
+      // A long type is also filed under its truncated name, the key snapshots list it by.
+      else this.types.set(state.type, state)
       this.types.set(type, state)
     }
     this.lastType = type
