@@ -24,6 +24,9 @@ const PEERS = {
   hono: ['@hono/prometheus'],
 }
 
+/** Options for the @perf adapter of a perf-* variant. */
+let perfOptions = {}
+
 /** @type {() => Promise<{ recorded: number, exact: boolean, note?: string }>} */
 let check = async () => ({ recorded: 0, exact: false, note: 'bare: nothing to record' })
 
@@ -45,7 +48,9 @@ process.on('message', (msg) => {
 })
 
 async function start() {
-  const perfRate = /^perf-(\d(?:\.\d+)?)$/.exec(variant ?? '')
+  const perfRate = /^perf-(\d(?:\.\d+)?)(-noid)?$/.exec(variant ?? '')
+  // `perf-0.1-noid`: no X-Request-ID header (requestIdHeader: false), the peers' feature set.
+  perfOptions = perfRate?.[2] === undefined ? {} : { requestIdHeader: false }
   const otel = variant === 'otel' ? startOtel() : undefined
   /** @type {import('@perf/core').Monitor | undefined} */
   let monitor
@@ -84,7 +89,7 @@ async function startExpress(monitor, otel) {
   const app = express()
   if (monitor !== undefined) {
     const { perf } = await import('@perf/express')
-    app.use(perf(monitor))
+    app.use(perf(monitor, perfOptions))
   } else if (variant === 'empty-middleware') {
     app.use((_req, _res, next) => next())
   } else if (variant === 'express-prom-bundle') {
@@ -122,7 +127,7 @@ async function startFastify(monitor, otel) {
   const app = Fastify({ logger: false })
   if (monitor !== undefined) {
     const { perf } = await import('@perf/fastify')
-    await app.register(perf, { monitor })
+    await app.register(perf, { monitor, ...perfOptions })
   } else if (variant === 'empty-middleware') {
     app.addHook('onRequest', (_req, _reply, done) => done())
   } else if (variant === 'fastify-metrics') {
@@ -146,7 +151,7 @@ async function startHono(monitor, otel) {
   const app = new Hono()
   if (monitor !== undefined) {
     const { perf } = await import('@perf/hono')
-    app.use(perf(monitor))
+    app.use(perf(monitor, perfOptions))
   } else if (variant === 'empty-middleware') {
     app.use(async (_c, next) => {
       await next()
