@@ -97,7 +97,9 @@ function onFinishMessage(message: unknown): void {
       continue
     }
     const watcher = open[i + 1] as ResponseWatcher
-    open.splice(i, 2)
+    // Shift the rest down by hand: splice() would allocate the array of removed items.
+    for (let k = i + 2; k < open.length; k++) open[k - 2] = open[k]
+    open.length -= 2
     watcher.ended(response as TrackableResponse, false)
   }
 }
