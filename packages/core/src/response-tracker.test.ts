@@ -117,15 +117,27 @@ describe('watchResponse', () => {
   })
 
   it('falls back to the response’s close event for objects that are not Node responses', () => {
-    const res = Object.assign(new EventEmitter(), { writableFinished: false })
-    const seen: boolean[] = []
-    watchResponse({}, res as unknown as TrackableResponse, {
-      ended: (_r, aborted) => seen.push(aborted),
-    })
-    expect(res.listenerCount('close')).toBe(1)
-    res.writableFinished = true
-    res.emit('close')
-    res.emit('close')
-    expect(seen).toEqual([false])
+    const make = () => Object.assign(new EventEmitter(), { writableFinished: false, writableEnded: false })
+    const seen: string[] = []
+    const watch = (name: string, res: ReturnType<typeof make>) =>
+      watchResponse({}, res as unknown as TrackableResponse, {
+        ended: (_r, aborted) => seen.push(`${name} ${aborted ? 'aborted' : 'done'}`),
+      })
+    const finished = make()
+    watch('finished', finished)
+    expect(finished.listenerCount('close')).toBe(1)
+    finished.writableEnded = true
+    finished.writableFinished = true
+    finished.emit('close')
+    finished.emit('close')
+    // Ended by its handler but never "finished" (no real socket, as under fastify's inject()).
+    const ended = make()
+    watch('ended', ended)
+    ended.writableEnded = true
+    ended.emit('close')
+    const abandoned = make()
+    watch('abandoned', abandoned)
+    abandoned.emit('close')
+    expect(seen).toEqual(['finished done', 'ended done', 'abandoned aborted'])
   })
 })

@@ -15,6 +15,7 @@
 /** What the tracker reads of a Node `ServerResponse`. */
 export interface TrackableResponse {
   readonly writableFinished: boolean
+  readonly writableEnded: boolean
   on(event: 'close', listener: (this: TrackableResponse) => void): unknown
 }
 
@@ -115,12 +116,16 @@ function onSocketClose(this: SocketLike): void {
   }
 }
 
-/** The per-response fallback: `close` comes once, after finish or when the connection went away. */
+/**
+ * The per-response fallback: `close` comes once, after finish or when the connection went away. A
+ * response its handler ended is not one its client abandoned: without a real socket (fastify's
+ * `inject()`) a response never "finishes", it only ends.
+ */
 function onResponseClose(this: TrackableResponse): void {
   const watcher = FALLBACK.get(this)
   if (watcher === undefined) return
   FALLBACK.delete(this)
-  watcher.ended(this, !this.writableFinished)
+  watcher.ended(this, !this.writableFinished && !this.writableEnded)
 }
 
 /**

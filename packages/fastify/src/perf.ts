@@ -50,16 +50,12 @@ class Pending implements ResponseWatcher, HttpOutcome {
   ended(res: TrackableResponse, aborted: boolean): void {
     const { recorder, request } = this
     try {
-      const raw = request.raw
-      if (isUnrecorded(raw)) return
-      if (recorder.ignores && recorder.isIgnored(pathOf(this.url), request.method)) return
+      if (isUnrecorded(request.raw)) return
       const ms = performance.now() - this.start
       this.status = (res as unknown as { statusCode: number }).statusCode
-      // writableEnded: under app.inject() the response never "finishes" a socket, and a response
-      // its handler ended is not one its client abandoned.
-      this.aborted = aborted && !(res as unknown as { writableEnded: boolean }).writableEnded
+      this.aborted = aborted
       this.thrown = (request as unknown as PerfRequest)[ERROR] ?? undefined
-      // Resolved only now: an unrecorded or ignored request (the dashboard's own) must not intern an op.
+      // Resolved only now: an unrecorded request (the dashboard's own) must not intern an op.
       const route = request.is404 ? undefined : request.routeOptions.url
       recorder.record(recorder.op(request.method, route), ms, this)
     } catch (err) {
@@ -122,11 +118,14 @@ function install(fastify: FastifyInstance, recorder: HttpRecorder): void {
         // request enters its own, so none sees the one before it on a kept-alive connection).
         monitor.enterRequest(ctx)
       }
-      watchResponse(
-        request.raw as TrackableRequest,
-        reply.raw as unknown as TrackableResponse,
-        new Pending(recorder, request, reply, start, id, ctx),
-      )
+      const raw = request.raw
+      if (!(recorder.ignores && recorder.isIgnored(pathOf(raw.url ?? request.url), request.method))) {
+        watchResponse(
+          raw as TrackableRequest,
+          reply.raw as unknown as TrackableResponse,
+          new Pending(recorder, request, reply, start, id, ctx),
+        )
+      }
     } catch (err) {
       recorder.fail('request', err)
     }
