@@ -52,7 +52,8 @@ class Pending implements ResponseWatcher, HttpOutcome {
   status = 0
   aborted = false
   thrown: unknown = undefined
-  private outgoing: Outgoing | undefined = undefined
+  /** The Node response on node-server, set when the request ended. */
+  outgoing: Outgoing | undefined = undefined
 
   constructor(
     readonly recorder: HttpRecorder,
@@ -87,10 +88,6 @@ class Pending implements ResponseWatcher, HttpOutcome {
     return this.outgoing !== undefined
       ? this.outgoing.getHeader('content-length')
       : this.c.res.headers.get('content-length')
-  }
-
-  setOutgoing(outgoing: Outgoing | undefined): void {
-    this.outgoing = outgoing
   }
 }
 
@@ -181,7 +178,7 @@ function finish(pending: Pending, outgoing: Outgoing | undefined, aborted: boole
     pending.status = outgoing !== undefined ? outgoing.statusCode : c.res.status
     pending.aborted = aborted
     pending.thrown = c.error
-    pending.setOutgoing(outgoing)
+    pending.outgoing = outgoing
     recorder.record(recorder.op(c.req.method, routeOf(c, pending.status)), ms, pending)
   } catch (err) {
     recorder.fail('response', err)
