@@ -3,6 +3,7 @@
 //
 //   node http.mjs [--quick] [--rounds 5] [--duration 5] [--warmup 1]
 //                 [--frameworks express,fastify,hono] [--variants bare,perf-0.1,...]
+//                 [--paired-rounds 9] [--no-paired]
 import { execFile, execFileSync, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { cpus } from 'node:os'
@@ -16,6 +17,11 @@ const FIRST_WARMUP = quick ? 1 : 3
 const CONNECTIONS = 100
 const PIPELINING = 10
 const TARGETS = { express: 1, fastify: 2, hono: 2 }
+const PAIRED_ROUNDS = process.argv.includes('--no-paired')
+  ? 0
+  : Number(flag('paired-rounds', quick ? '1' : '9'))
+const PAIRED_DURATION = quick ? 1 : 3
+const PAIRED_WARMUP = quick ? 1 : 10
 // wrk (C) is the default where installed: autocannon (JS) saturates its own CPU before fastify or hono do.
 const LOADER = flag('loader', hasWrk() ? 'wrk' : 'autocannon')
 if (LOADER !== 'wrk' && LOADER !== 'autocannon') {
@@ -91,6 +97,7 @@ for (const fw of frameworks) {
   )
   if (!variants.includes('bare')) variants.unshift('bare')
   tables.push(await benchFramework(fw, variants))
+  if (PAIRED_ROUNDS > 0) tables.push(await benchPaired(fw, variants))
 }
 
 for (const t of tables) emit(t)
@@ -243,6 +250,83 @@ async function benchFramework(fw, variants) {
       command: `pnpm bench:http -- --frameworks ${fw}`,
       rows,
       notes: [...notes.splice(0), ...skipped],
+    }
+  } finally {
+    for (const s of servers.values()) s.stop()
+  }
+}
+
+/**
+ * The same variants measured at the same time: every server pinned to CPU 0, each driven by its own
+ * load generator on CPU 1, for `PAIRED_DURATION` s per round. What each server spends per request is
+ * its CPU time over the requests it answered; a variant's overhead is that over bare's in the same
+ * round, so a slower or faster phase of a shared machine moves both alike (the sequential rounds
+ * above compare runs made seconds apart, which this machine's drift can swamp).
+ * @param {string} fw
+ * @param {string[]} variants
+ */
+async function benchPaired(fw, variants) {
+  // OpenTelemetry costs several times bare on its own; beside the others it would mostly take their CPU.
+  variants = variants.filter((v) => v !== 'otel')
+  console.log(`\n== ${fw}, paired: ${variants.join(', ')}`)
+  /** @type {Map<string, Server>} */
+  const servers = new Map()
+  try {
+    for (const v of variants) {
+      try {
+        servers.set(v, await startServer(fw, v))
+      } catch (err) {
+        console.log(
+          `  ${v}: not available — ${String(err instanceof Error ? err.message : err).split('\n')[0]}`,
+        )
+      }
+    }
+    if (!servers.has('bare')) throw new Error(`${fw}: the bare server did not start`)
+    const all = [...servers]
+    // Each server gets a share of one CPU here, so the warm-up is longer than a lone server's.
+    await Promise.all(all.map(([, s]) => load(s, PAIRED_WARMUP)))
+    /** @type {Map<string, number[]>} */
+    const cpu = new Map(all.map(([v]) => [v, []]))
+    for (let r = 0; r < PAIRED_ROUNDS; r++) {
+      const before = all.map(([, s]) => cpuTicks(s.pid))
+      const results = await Promise.all(all.map(([, s]) => load(s, PAIRED_DURATION)))
+      all.forEach(([v, s], i) => {
+        const ticks = cpuTicks(s.pid) - before[i]
+        cpu.get(v).push(((ticks / CLK_TCK) * 1e6) / Math.max(1, results[i].total))
+      })
+    }
+    const bare = cpu.get('bare')
+    const rows = [
+      {
+        name: `${fw} bare: CPU per request, all variants running at once`,
+        value: round(summary(bare).median, 3),
+        unit: 'µs',
+        min: round(summary(bare).min, 3),
+        max: round(summary(bare).max, 3),
+      },
+    ]
+    for (const [v] of all) {
+      if (v === 'bare') continue
+      const over = summary(cpu.get(v).map((x, i) => (x / bare[i] - 1) * 100))
+      rows.push({
+        name: `${fw} + ${label(v)}`,
+        value: round(over.median, 3),
+        unit: '% CPU per request over bare',
+        min: round(over.min, 3),
+        max: round(over.max, 3),
+        note: `${round(summary(cpu.get(v)).median, 3)} µs CPU/req`,
+      })
+      console.log(
+        `  ${v}: +${round(over.median, 3)}% CPU per request over bare (${round(over.min, 3)} – ${round(over.max, 3)})`,
+      )
+    }
+    return {
+      title: `HTTP: ${fw} hello world — CPU per request vs bare, measured side by side`,
+      command: `pnpm bench:http -- --frameworks ${fw}`,
+      rows,
+      notes: [
+        `Every variant's server runs at the same time, each in its own process pinned to CPU 0 and driven by its own ${LOADER === 'wrk' ? 'wrk' : 'autocannon'} (${CONNECTIONS} connections, pipelining ${PIPELINING}) on CPU 1; ${PAIRED_ROUNDS} rounds of ${PAIRED_DURATION} s after ${PAIRED_WARMUP} s of warm-up (OpenTelemetry left out: at several times bare's cost it would mostly take the others' CPU). A variant's figure is its CPU time per answered request over bare's in the same round (median, min–max over rounds): the cost a saturated server pays, with the machine's drift cancelled. The servers share one CPU, so each gets a slice of it; this is not a throughput figure, and it is not the measurement the HTTP issue's targets name (the table above is).`,
+      ],
     }
   } finally {
     for (const s of servers.values()) s.stop()
