@@ -116,6 +116,31 @@ describe('watchResponse', () => {
     expect(second).toEqual([false])
   })
 
+  it('survives a watcher that throws (no uncaught exception) and still tells the others', async () => {
+    const uncaught: unknown[] = []
+    const onUncaught = (err: unknown) => uncaught.push(err)
+    process.prependListener('uncaughtException', onUncaught)
+    try {
+      const after: boolean[] = []
+      const s = await start((req, res) => {
+        watchResponse(req, res, {
+          ended: () => {
+            throw new Error('watcher failed')
+          },
+        })
+        watchResponse(req, res, { ended: (_r, aborted) => after.push(aborted) })
+        res.end('ok')
+      })
+      expect(await get(s.port, '/t')).toBe('ok')
+      await until(() => after.length === 1)
+      await new Promise((r) => setTimeout(r, 50))
+      expect(after).toEqual([false])
+      expect(uncaught).toEqual([])
+    } finally {
+      process.removeListener('uncaughtException', onUncaught)
+    }
+  })
+
   it('falls back to the response’s close event for objects that are not Node responses', () => {
     const make = () => Object.assign(new EventEmitter(), { writableFinished: false, writableEnded: false })
     const seen: string[] = []

@@ -101,7 +101,20 @@ function onFinishMessage(message: unknown): void {
     // Shift the rest down by hand: splice() would allocate the array of removed items.
     for (let k = i + 2; k < open.length; k++) open[k - 2] = open[k]
     open.length -= 2
-    watcher.ended(response as TrackableResponse, false)
+    tell(watcher, response as TrackableResponse, false)
+  }
+}
+
+/**
+ * Calls a watcher, never letting it throw: a throw inside a diagnostics-channel subscriber or a
+ * socket's `close` listener would become an uncaught exception, and monitoring must never take the
+ * process down (adapters count their own failures inside `ended`).
+ */
+function tell(watcher: ResponseWatcher, res: TrackableResponse, aborted: boolean): void {
+  try {
+    watcher.ended(res, aborted)
+  } catch {
+    // The watcher's own failure: nothing here can report it without risking the same.
   }
 }
 
@@ -112,7 +125,7 @@ function onSocketClose(this: SocketLike): void {
   OPEN.set(this, [])
   for (let i = 0; i < open.length; i += 2) {
     const res = open[i] as TrackableResponse
-    ;(open[i + 1] as ResponseWatcher).ended(res, !res.writableFinished)
+    tell(open[i + 1] as ResponseWatcher, res, !res.writableFinished)
   }
 }
 
@@ -125,13 +138,14 @@ function onResponseClose(this: TrackableResponse): void {
   const watcher = FALLBACK.get(this)
   if (watcher === undefined) return
   FALLBACK.delete(this)
-  watcher.ended(this, !this.writableFinished && !this.writableEnded)
+  tell(watcher, this, !this.writableFinished && !this.writableEnded)
 }
 
 /**
  * Watches a Node server response: `watcher.ended(res, aborted)` is called exactly once, when the
  * response finished (`aborted` false) or its connection closed before that (`aborted` true).
- * Call it at most once per response. Throws only if `res` is not an object.
+ * A response may have several watchers (two monitors on one app); each is told once. A watcher that
+ * throws is ignored, never the process's problem. Throws only if `res` is not an object.
  */
 export function watchResponse(req: TrackableRequest, res: TrackableResponse, watcher: ResponseWatcher): void {
   if (announced === undefined) announced = subscribe()
