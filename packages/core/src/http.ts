@@ -1,6 +1,7 @@
 import type { RequestContext } from './context.js'
 import type { Monitor, OpHandle } from './monitor.js'
 import { newRequestId, requestIdFrom } from './request-id.js'
+import type { ResponseWatcher, TrackableResponse } from './response-tracker.js'
 
 /** Event type of HTTP requests. */
 export const HTTP_TYPE = 'http'
@@ -352,6 +353,60 @@ export class HttpRecorder {
       this.monitor.reportInternalError(`${this.source} ${where}`, err)
     } catch {
       // The monitor itself is broken; the request must still go on.
+    }
+  }
+}
+
+/**
+ * One request from its start to its end, shared by the adapters: it is the `ResponseWatcher` that
+ * `watchResponse` tells and the `HttpOutcome` the recorder reads (one object per request, no
+ * closure). An adapter says where its framework keeps the raw request, the status, the thrown error
+ * and the route, and gives the kept event's details as getters, which run only for the events the
+ * monitor keeps. Ending never throws: a failure is counted on the monitor.
+ */
+export abstract class PendingRequest implements ResponseWatcher, HttpOutcome {
+  status = 0
+  aborted = false
+  thrown: unknown = undefined
+
+  constructor(
+    readonly recorder: HttpRecorder,
+    readonly start: number,
+    readonly requestId: string | undefined,
+    readonly context: RequestContext | undefined,
+  ) {}
+
+  abstract get method(): string
+  abstract get url(): string
+  abstract get requestBytes(): unknown
+  abstract get responseBytes(): unknown
+
+  /** The framework's raw request, as `markUnrecorded` marks it. */
+  protected abstract rawRequest(): object
+
+  /**
+   * Reads the outcome from the framework once the response ended (`res` is the Node response when
+   * there is one): sets `status` (and `thrown` where the framework keeps it) and returns the route
+   * template, or `undefined` when no route matched.
+   */
+  protected abstract settle(res: TrackableResponse | undefined): string | undefined
+
+  ended(res: TrackableResponse, aborted: boolean): void {
+    this.finish(res, aborted)
+  }
+
+  /** Records the request on its route's op. Called once, by `watchResponse` or by the adapter. */
+  finish(res: TrackableResponse | undefined, aborted: boolean): void {
+    const recorder = this.recorder
+    try {
+      if (isUnrecorded(this.rawRequest())) return
+      const ms = performance.now() - this.start
+      this.aborted = aborted
+      // Resolved only now: an unrecorded request (the dashboard's own) must not intern an op.
+      const route = this.settle(res)
+      recorder.record(recorder.op(this.method, route), ms, this)
+    } catch (err) {
+      recorder.fail('response', err)
     }
   }
 }

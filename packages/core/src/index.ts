@@ -24,6 +24,7 @@ export {
   normalizeMethod,
   OTHER_METHOD,
   pathOf,
+  PendingRequest,
   rawHeader,
   UNMATCHED,
 } from './http.js'

@@ -2,13 +2,11 @@ import { IncomingMessage } from 'node:http'
 import {
   createHttpRecorder,
   type HttpOptions,
-  type HttpOutcome,
   type HttpRecorder,
-  isUnrecorded,
   type Monitor,
   pathOf,
+  PendingRequest,
   type RequestContext,
-  type ResponseWatcher,
   type TrackableRequest,
   type TrackableResponse,
   watchResponse,
@@ -48,43 +46,33 @@ export type ExpressMiddleware = (
   next: (err?: unknown) => void,
 ) => void
 
-/**
- * What a request carries from its start to its end: one object, no closure. The response tracker
- * (`watchResponse` in `@perf/core`) calls `ended` once, without a listener on every response.
- */
-class Pending implements ResponseWatcher, HttpOutcome {
-  status = 0
-  aborted = false
+/** One express request from the middleware to its end (see `PendingRequest` in `@perf/core`). */
+class Pending extends PendingRequest {
   private res: ExpressResponseLike | undefined = undefined
 
   constructor(
-    readonly recorder: HttpRecorder,
+    recorder: HttpRecorder,
     readonly mounts: MountTemplates,
     readonly req: ExpressRequestLike,
-    readonly start: number,
-    readonly requestId: string | undefined,
-    readonly context: RequestContext | undefined,
-  ) {}
+    start: number,
+    requestId: string | undefined,
+    context: RequestContext | undefined,
+  ) {
+    super(recorder, start, requestId, context)
+  }
 
-  ended(res: TrackableResponse, aborted: boolean): void {
-    const { recorder, req } = this
-    try {
-      if (isUnrecorded(req)) return
-      const ms = performance.now() - this.start
-      const route = req.route?.path
-      let template: string | undefined
-      if (typeof route === 'string') {
-        const base = req.baseUrl ? this.mounts.resolve(req.app, req.baseUrl) : ''
-        template = base === '' ? route : route === '/' ? base : base + route
-      } else if (route !== undefined) template = String(route)
-      this.res = res as unknown as ExpressResponseLike
-      this.status = this.res.statusCode
-      this.aborted = aborted
-      // This object is the outcome: the getters below run only for the events the monitor keeps.
-      recorder.record(recorder.op(req.method, template), ms, this)
-    } catch (err) {
-      recorder.fail('response', err)
-    }
+  protected rawRequest(): object {
+    return this.req
+  }
+
+  protected settle(res: TrackableResponse | undefined): string | undefined {
+    const req = this.req
+    this.res = res as unknown as ExpressResponseLike
+    this.status = this.res.statusCode
+    const route = req.route?.path
+    if (typeof route !== 'string') return route === undefined ? undefined : String(route)
+    const base = req.baseUrl ? this.mounts.resolve(req.app, req.baseUrl) : ''
+    return base === '' ? route : route === '/' ? base : base + route
   }
 
   get method(): string {
@@ -98,7 +86,6 @@ class Pending implements ResponseWatcher, HttpOutcome {
   get requestBytes(): unknown {
     return this.req.headers['content-length']
   }
-
   get responseBytes(): unknown {
     return this.res?.getHeader('content-length')
   }

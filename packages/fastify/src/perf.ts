@@ -1,13 +1,11 @@
 import {
   createHttpRecorder,
   type HttpOptions,
-  type HttpOutcome,
   type HttpRecorder,
-  isUnrecorded,
   type Monitor,
   pathOf,
+  PendingRequest,
   type RequestContext,
-  type ResponseWatcher,
   type TrackableRequest,
   type TrackableResponse,
   watchResponse,
@@ -27,40 +25,31 @@ interface PerfRequest {
 }
 
 /**
- * What a request carries from `onRequest` to its end, and the outcome the recorder reads: one object,
- * no closure. The response tracker (`watchResponse` in `@perf/core`) calls `ended` once, without a
- * listener on every response and without fastify's `onResponse`/`onRequestAbort` hook runs (the
- * latter adds a `close` listener and a closure to every request). The details of a kept event (sizes,
- * path) are read through getters only when the monitor keeps it.
+ * One fastify request from `onRequest` to its end (see `PendingRequest` in `@perf/core`): told by
+ * `watchResponse`, without fastify's `onResponse`/`onRequestAbort` hook runs (the latter adds a
+ * `close` listener and a closure to every request).
  */
-class Pending implements ResponseWatcher, HttpOutcome {
-  status = 0
-  aborted = false
-  thrown: unknown = undefined
-
+class Pending extends PendingRequest {
   constructor(
-    readonly recorder: HttpRecorder,
+    recorder: HttpRecorder,
     readonly request: FastifyRequest,
     readonly reply: FastifyReply,
-    readonly start: number,
-    readonly requestId: string | undefined,
-    readonly context: RequestContext | undefined,
-  ) {}
+    start: number,
+    requestId: string | undefined,
+    context: RequestContext | undefined,
+  ) {
+    super(recorder, start, requestId, context)
+  }
 
-  ended(res: TrackableResponse, aborted: boolean): void {
-    const { recorder, request } = this
-    try {
-      if (isUnrecorded(request.raw)) return
-      const ms = performance.now() - this.start
-      this.status = (res as unknown as { statusCode: number }).statusCode
-      this.aborted = aborted
-      this.thrown = (request as unknown as PerfRequest)[ERROR] ?? undefined
-      // Resolved only now: an unrecorded request (the dashboard's own) must not intern an op.
-      const route = request.is404 ? undefined : request.routeOptions.url
-      recorder.record(recorder.op(request.method, route), ms, this)
-    } catch (err) {
-      recorder.fail('response', err)
-    }
+  protected rawRequest(): object {
+    return this.request.raw
+  }
+
+  protected settle(res: TrackableResponse | undefined): string | undefined {
+    const request = this.request
+    this.status = (res as unknown as { statusCode: number } | undefined)?.statusCode ?? this.reply.statusCode
+    this.thrown = (request as unknown as PerfRequest)[ERROR] ?? undefined
+    return request.is404 ? undefined : request.routeOptions.url
   }
 
   get method(): string {

@@ -1,14 +1,12 @@
 import {
   createHttpRecorder,
   type HttpOptions,
-  type HttpOutcome,
   type HttpRecorder,
-  isUnrecorded,
   pathOf,
   rawHeader,
   type Monitor,
+  PendingRequest,
   type RequestContext,
-  type ResponseWatcher,
   type TrackableRequest,
   type TrackableResponse,
   watchResponse,
@@ -43,30 +41,36 @@ interface MatchedRoute {
 }
 
 /**
- * What a request carries from its start to its end, and the outcome the recorder reads: one object,
- * no closure, and the details of a kept event (sizes, path) read only when the monitor keeps it.
- * On node-server the response tracker (`watchResponse` in `@perf/core`) calls `ended` once, without
- * a listener on every response; elsewhere the middleware calls {@link finish} when the handler returned.
+ * One hono request from the middleware to its end (see `PendingRequest` in `@perf/core`). On
+ * node-server `watchResponse` tells it when the Node response ended; elsewhere the middleware calls
+ * `finish` when the handler returned its `Response`.
  */
-class Pending implements ResponseWatcher, HttpOutcome {
-  status = 0
-  aborted = false
-  thrown: unknown = undefined
+class Pending extends PendingRequest {
   /** The Node response on node-server, set when the request ended. */
-  outgoing: Outgoing | undefined = undefined
+  private outgoing: Outgoing | undefined = undefined
 
   constructor(
-    readonly recorder: HttpRecorder,
+    recorder: HttpRecorder,
     readonly c: Context,
     readonly incoming: Incoming | undefined,
-    readonly start: number,
-    readonly requestId: string | undefined,
-    readonly context: RequestContext | undefined,
+    start: number,
+    requestId: string | undefined,
+    context: RequestContext | undefined,
     readonly ignored: boolean,
-  ) {}
+  ) {
+    super(recorder, start, requestId, context)
+  }
 
-  ended(res: TrackableResponse, aborted: boolean): void {
-    finish(this, res as unknown as Outgoing, aborted)
+  protected rawRequest(): object {
+    return this.c.req.raw
+  }
+
+  protected settle(res: TrackableResponse | undefined): string | undefined {
+    const c = this.c
+    this.outgoing = res as unknown as Outgoing | undefined
+    this.status = this.outgoing !== undefined ? this.outgoing.statusCode : c.res.status
+    this.thrown = c.error
+    return routeOf(c, this.status)
   }
 
   get method(): string {
@@ -146,7 +150,7 @@ export function perf(
     } catch (err) {
       recorder.fail('response', err)
     }
-    finish(pending, undefined, false)
+    pending.finish(undefined, false)
   }
 }
 
@@ -167,22 +171,6 @@ function nodeBindings(c: Context): { incoming: Incoming; outgoing: Outgoing } | 
   return env?.incoming !== undefined && typeof env.outgoing?.on === 'function'
     ? (env as { incoming: Incoming; outgoing: Outgoing })
     : undefined
-}
-
-/** Records a request: its response finished or its client went away (`outgoing` on node-server). */
-function finish(pending: Pending, outgoing: Outgoing | undefined, aborted: boolean): void {
-  const { recorder, c } = pending
-  try {
-    if (isUnrecorded(c.req.raw)) return
-    const ms = performance.now() - pending.start
-    pending.status = outgoing !== undefined ? outgoing.statusCode : c.res.status
-    pending.aborted = aborted
-    pending.thrown = c.error
-    pending.outgoing = outgoing
-    recorder.record(recorder.op(c.req.method, routeOf(c, pending.status)), ms, pending)
-  } catch (err) {
-    recorder.fail('response', err)
-  }
 }
 
 /**
