@@ -79,6 +79,8 @@ describe('packed packages', () => {
       expect(files).toContain('package/README.md')
       expect(files.every((f) => /^package\/(dist\/|package\.json$|README\.md$|LICENSE)/.test(f))).toBe(true)
       expect(files.some((f) => f.endsWith('.test.js'))).toBe(false)
+      // A map would point at ../src/*.ts, which is not shipped.
+      expect(files.filter((f) => f.endsWith('.map'))).toEqual([])
       const { stdout: manifest } = await run('tar', [
         '-xzOf',
         tarballs.get(pkg.name)!,

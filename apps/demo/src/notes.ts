@@ -1,5 +1,5 @@
 import type { Monitor } from '@perf/core'
-import { monitorDatabase } from '@perf/sqlite'
+import { addonMismatchHint, monitorDatabase } from '@perf/sqlite'
 import Database from 'better-sqlite3'
 
 /** A note as the API returns it. */
@@ -43,7 +43,12 @@ export class Notes {
   private readonly stmts
 
   constructor(path: string, monitor: Monitor) {
-    this.db = new Database(path)
+    try {
+      this.db = new Database(path)
+    } catch (err) {
+      const hint = addonMismatchHint(err)
+      throw hint === undefined ? err : new Error(`demo: ${hint}`, { cause: err })
+    }
     this.db.pragma('journal_mode = WAL')
     this.db.exec(`CREATE TABLE IF NOT EXISTS notes (
       id INTEGER PRIMARY KEY,

@@ -1,4 +1,5 @@
 export { monitorDatabase } from './monitor-database.js'
+export { addonMismatchHint } from './native-addon.js'
 export { MAX_SQL_LENGTH, redactSql } from './redact-sql.js'
 export { SqliteStore } from './sqlite-store.js'
 export { statementName } from './statement-name.js'

@@ -11,6 +11,7 @@ import {
 import { onShutdown } from '@perf/core/node'
 import Database from 'better-sqlite3'
 import { migrate } from './store-schema.js'
+import { addonMismatchHint } from './native-addon.js'
 
 /** Options of {@link SqliteStore}. */
 export interface SqliteStoreOptions {
@@ -193,6 +194,8 @@ export class SqliteStore implements Sink {
       // timeout 0: a locked file fails at once and is retried later, instead of blocking the event loop.
       db = new Database(path, { timeout: 0 })
     } catch (err) {
+      const hint = addonMismatchHint(err)
+      if (hint !== undefined) throw new Error(`SqliteStore: ${hint}`, { cause: err })
       throw new Error(
         `SqliteStore: cannot open ${JSON.stringify(path)}: ${message(err)}; expected a writable file path in an existing directory`,
         { cause: err },

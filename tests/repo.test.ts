@@ -1,0 +1,32 @@
+/**
+ * The repository's own wiring: every root script that runs a file names one that exists, and an
+ * install decides every dependency's build script (no "Ignored build scripts" notice).
+ */
+import { execFileSync } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { expect, it } from 'vitest'
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+  scripts: Record<string, string>
+}
+
+it('every root script that runs a file names one that exists', () => {
+  const missing: string[] = []
+  for (const [name, script] of Object.entries(pkg.scripts)) {
+    for (const m of script.matchAll(/\bnode\s+([\w./-]+\.m?[jt]s)\b/g)) {
+      if (!existsSync(join(root, m[1]!))) missing.push(`${name}: ${m[1]}`)
+    }
+  }
+  expect(missing).toEqual([])
+  expect(pkg.scripts['check:packages']).toBeDefined()
+})
+
+it('an install leaves no build script undecided', () => {
+  // pnpm lists the packages whose build scripts it ignored without being told to.
+  const out = execFileSync('npx', ['--yes', 'pnpm@10', 'ignored-builds'], { cwd: root, encoding: 'utf8' })
+  expect(out).not.toMatch(/^\s*(esbuild|event-loop-stats|protobufjs)\b/m)
+  expect(out).toMatch(/None/i)
+})
