@@ -35,13 +35,13 @@ describe('configFromEnv', () => {
 
   it.each([
     ['PERF_BUFFER_SIZE', 'abc', /PERF_BUFFER_SIZE="abc" is not valid: expected an integer from 1 to 1000000/],
-    ['PERF_BUFFER_SIZE', '0', /PERF_BUFFER_SIZE = 0 is not valid: expected an integer from 1 to 1000000/],
+    ['PERF_BUFFER_SIZE', '0', /PERF_BUFFER_SIZE="0" is not valid: expected an integer from 1 to 1000000/],
     ['PERF_BUFFER_SIZE', '1.5', /expected an integer/],
-    ['PERF_SAMPLING_RATE', '2', /PERF_SAMPLING_RATE = 2 is not valid: expected a number from 0 to 1/],
-    ['PERF_SAMPLING_HTTP', '-0.1', /PERF_SAMPLING_HTTP = -0.1 is not valid: expected a number from 0 to 1/],
+    ['PERF_SAMPLING_RATE', '2', /PERF_SAMPLING_RATE="2" is not valid: expected a number from 0 to 1/],
+    ['PERF_SAMPLING_HTTP', '-0.1', /PERF_SAMPLING_HTTP="-0.1" is not valid: expected a number from 0 to 1/],
     ['PERF_SLOW_DB_MS', 'soon', /PERF_SLOW_DB_MS="soon" is not valid: expected a number from 0 to 3600000/],
-    ['PERF_WINDOW_MINUTES', '0', /PERF_WINDOW_MINUTES = 0 is not valid: expected an integer from 1 to 1440/],
-    ['PERF_MAX_OPS', '1e9', /PERF_MAX_OPS = 1000000000 is not valid/],
+    ['PERF_WINDOW_MINUTES', '0', /PERF_WINDOW_MINUTES="0" is not valid: expected an integer from 1 to 1440/],
+    ['PERF_MAX_OPS', '1e9', /PERF_MAX_OPS="1e9" is not valid/],
     ['PERF_ENABLED', 'maybe', /PERF_ENABLED="maybe" is not valid: expected one of true, false/],
   ])('%s=%s throws an error naming the variable, value and range', (name, value, msg) => {
     expect(() => configFromEnv({ [name]: value })).toThrow(msg)
@@ -73,6 +73,97 @@ describe('createMonitor options', () => {
       windowMs: 900_000,
       sliceMs: 60_000,
       maxOps: 2000,
+    })
+  })
+})
+
+describe('misspelt settings are caught', () => {
+  it('throws on an unknown createMonitor option, naming it and the nearest valid one', () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ sampleRate: 1 }, 'sampling'],
+      [{ slowThreshold: 5 }, 'slowMs'],
+      [{ bufferSzie: 5 }, 'bufferSize'],
+      [{ SlowMs: 5 }, 'slowMs'],
+    ]
+    for (const [options, near] of cases) {
+      const key = Object.keys(options)[0]!
+      expect(() => createMonitor(options as never), key).toThrow(TypeError)
+      expect(() => createMonitor(options as never), key).toThrow(
+        new RegExp(`createMonitor\\(options\\): unknown option "${key}"; did you mean "${near}"\\?`),
+      )
+    }
+    // No suggestion when nothing is near, but the accepted names are listed.
+    expect(() => createMonitor({ zzz: 1 } as never)).toThrow(
+      /unknown option "zzz" Accepted options: enabled, /,
+    )
+  })
+
+  it('rejects a per-type key that differs from a built-in type only in case', () => {
+    expect(() => resolveConfig({ sampling: { HTTP: 1 } })).toThrow(
+      /options\.sampling .*"HTTP".*did you mean "http"/,
+    )
+    expect(() => resolveConfig({ slowMs: { Db: 5 } })).toThrow(/did you mean "db"/)
+    expect(resolveConfig({ sampling: { Orders: 1 } }).sampling.Orders).toBe(1)
+  })
+
+  it('warns once about an unknown PERF_* variable with the nearest valid name', () => {
+    const warnings: string[] = []
+    const onWarning = (w: Error & { code?: string }) => {
+      if (w.code === 'PERF_UNKNOWN_ENV') warnings.push(w.message)
+    }
+    process.on('warning', onWarning)
+    const emit = process.emitWarning
+    // Warnings are delivered on the next tick; capture them synchronously instead.
+    process.emitWarning = ((m: string, o: { code?: string }) => {
+      if (o?.code === 'PERF_UNKNOWN_ENV') warnings.push(m)
+    }) as typeof process.emitWarning
+    try {
+      const opts = configFromEnv({
+        PERF_SAMPLE_RATE: '1',
+        PERF_WINDOW_MS: '60000',
+        PERF_SLOW_MS_DB: '5',
+        PERF_UNRELATED_THING: 'x',
+        PERF_ADMIN_TOKEN: 'a-token-long-enough-0123',
+      })
+      configFromEnv({ PERF_SAMPLE_RATE: '1' })
+      expect(opts).toEqual({})
+    } finally {
+      process.emitWarning = emit
+      process.off('warning', onWarning)
+    }
+    expect(warnings).toHaveLength(4)
+    expect(warnings[0]).toMatch(
+      /^PERF_SAMPLE_RATE is not a setting of @perf and is ignored; did you mean PERF_SAMPLING_RATE\?/,
+    )
+    expect(warnings[1]).toMatch(/PERF_WINDOW_MS .*did you mean PERF_WINDOW_MINUTES\?/)
+    expect(warnings[2]).toMatch(/PERF_SLOW_MS_DB .*did you mean PERF_SLOW_DB_MS\?/)
+    expect(warnings[3]).toMatch(/PERF_UNRELATED_THING is not a setting/)
+  })
+
+  it('names the variable when a per-type variable has no type or a flat suffix', () => {
+    expect(() => configFromEnv({ PERF_SAMPLING_: '1' })).toThrow(
+      /^PERF_SAMPLING_ is not valid: PERF_SAMPLING_<TYPE> needs a TYPE/,
+    )
+    expect(() => configFromEnv({ PERF_SAMPLING_HTTP_RATE: '1' })).toThrow(
+      /PERF_SAMPLING_HTTP_RATE is not valid: .*did you mean PERF_SAMPLING_HTTP\?/,
+    )
+    expect(configFromEnv({ PERF_SAMPLING_HTTP: '1', PERF_SLOW_DB_MS: '5' })).toEqual({
+      sampling: { http: 1 },
+      slowMs: { db: 5 },
+    })
+  })
+
+  it('reads decimal numbers only, and formats every env error the same way', () => {
+    for (const raw of ['0x10', '0b1', '0o7', '1_000', 'Infinity', '']) {
+      if (raw === '') continue
+      expect(() => configFromEnv({ PERF_BUFFER_SIZE: raw }), raw).toThrow(
+        `PERF_BUFFER_SIZE=${JSON.stringify(raw)} is not valid: expected an integer from 1 to 1000000`,
+      )
+    }
+    expect(() => configFromEnv({ PERF_BUFFER_SIZE: '0' })).toThrow('PERF_BUFFER_SIZE="0" is not valid')
+    expect(configFromEnv({ PERF_BUFFER_SIZE: ' 1e3 ', PERF_SAMPLING_RATE: '.5' })).toEqual({
+      bufferSize: 1000,
+      sampling: { default: 0.5 },
     })
   })
 })

@@ -1,3 +1,4 @@
+import { checkOptionKeys, nearestName } from './option-keys.js'
 import type { Sink } from './sink.js'
 
 /** Per-type setting: one number for every type, or a map by type with an optional `default`. */
@@ -32,6 +33,26 @@ export interface MonitorOptions {
   /** Kept events waiting for sinks before new ones are dropped (and counted). Default 10 000. */
   sinkMaxQueue?: number
 }
+
+/** Every key {@link MonitorOptions} accepts; any other is a misspelling and throws. */
+const MONITOR_OPTION_KEYS: readonly (keyof MonitorOptions)[] = [
+  'enabled',
+  'bufferSize',
+  'slowLogSize',
+  'sampling',
+  'slowMs',
+  'windowMs',
+  'sliceMs',
+  'maxOps',
+  'redactKeys',
+  'metadataMaxBytes',
+  'sinks',
+  'sinkIntervalMs',
+  'sinkMaxQueue',
+]
+
+/** The types @perf's own packages record; a per-type key that differs from one only in case never matches. */
+const BUILT_IN_TYPES = ['http', 'db', 'render'] as const
 
 /** The resolved, validated configuration of a monitor (part of every snapshot). */
 export interface MonitorConfig {
@@ -141,12 +162,21 @@ export function envNumber(
 ): number | undefined {
   const raw = env[name]
   if (raw === undefined || raw.trim() === '') return undefined
-  const n = Number(raw.trim())
-  if (!Number.isFinite(n)) {
+  // Decimal only: Number() would also read 0x10, 0b1 and 0o7, which nobody means in a setting.
+  const text = raw.trim()
+  const n = DECIMAL.test(text) ? Number(text) : Number.NaN
+  if (
+    !Number.isFinite(n) ||
+    n < range.min ||
+    n > range.max ||
+    (range.integer === true && !Number.isInteger(n))
+  ) {
     throw new RangeError(`${name}=${show(raw)} is not valid: expected ${describe(range)}`)
   }
-  return checkNumber(name, n, range)
+  return n
 }
+
+const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?$/i
 
 /** Reads a boolean environment variable (`true/false`, `1/0`, `yes/no`, `on/off`). */
 export function envBoolean(
@@ -179,10 +209,74 @@ const SLOW: Range = { min: 0, max: 3_600_000 }
 const TYPE_KEY = /^[A-Za-z0-9_.:-]{1,64}$/
 
 /**
+ * Every `PERF_*` variable a @perf package reads, besides the per-type `PERF_SAMPLING_<TYPE>` and
+ * `PERF_SLOW_<TYPE>_MS`. A package that reads a new variable adds it here, so that
+ * {@link configFromEnv} can tell a misspelling from a setting.
+ */
+export const KNOWN_ENV: readonly string[] = [
+  'PERF_ENABLED',
+  'PERF_BUFFER_SIZE',
+  'PERF_SAMPLING_RATE',
+  'PERF_SLOW_MS',
+  'PERF_WINDOW_MINUTES',
+  'PERF_MAX_OPS',
+  'PERF_ADMIN_TOKEN',
+  'PERF_MEMORY_INTERVAL_MS',
+  'PERF_MEMORY_GROWTH_WARN_MB',
+]
+
+const warnedEnv = new Set<string>()
+
+/** The known variable nearest to `name`, compared without the shared `PERF_` prefix. */
+function nearestEnv(name: string): string | undefined {
+  const near = nearestName(
+    name.slice('PERF_'.length),
+    KNOWN_ENV.map((k) => k.slice('PERF_'.length)),
+  )
+  return near === undefined ? undefined : `PERF_${near}`
+}
+
+/** Tells once per process, as a process warning, that a `PERF_*` variable is not one @perf reads. */
+function warnUnknownEnv(name: string): void {
+  if (warnedEnv.has(name)) return
+  warnedEnv.add(name)
+  // PERF_SLOW_MS_DB: the per-type form puts the type before _MS.
+  const near = name.startsWith('PERF_SLOW_MS_')
+    ? `PERF_SLOW_${name.slice('PERF_SLOW_MS_'.length)}_MS`
+    : nearestEnv(name)
+  const message =
+    `${name} is not a setting of @perf and is ignored` +
+    `${near ? `; did you mean ${near}?` : ''} Known: ${KNOWN_ENV.join(', ')}, PERF_SAMPLING_<TYPE>, PERF_SLOW_<TYPE>_MS`
+  const proc = (globalThis as { process?: { emitWarning?: (m: string, o: object) => void } }).process
+  if (typeof proc?.emitWarning === 'function')
+    proc.emitWarning(message, { type: 'PerfWarning', code: 'PERF_UNKNOWN_ENV' })
+  else console.warn(message)
+}
+
+/** The type named by a per-type variable, or an error naming the variable. */
+function envType(name: string, type: string, shape: string): string {
+  if (!TYPE_KEY.test(type)) {
+    throw new RangeError(
+      `${name} is not valid: ${shape} needs a TYPE of 1-64 characters from [A-Za-z0-9_.:-], got ${show(type)}`,
+    )
+  }
+  // PERF_SAMPLING_HTTP_RATE or PERF_SLOW_DB_MS_MS: a suffix that belongs to the flat variable, not a type.
+  if (/_(RATE|MS)$/.test(type) || /^(RATE|MS)_/.test(type)) {
+    const base = type.replace(/_(RATE|MS)$/, '').replace(/^(RATE|MS)_/, '')
+    const suggestion = shape.startsWith('PERF_SAMPLING') ? `PERF_SAMPLING_${base}` : `PERF_SLOW_${base}_MS`
+    throw new RangeError(`${name} is not valid: expected ${shape}; did you mean ${suggestion}?`)
+  }
+  return type.toLowerCase()
+}
+
+/**
  * Maps `PERF_*` environment variables onto {@link MonitorOptions}:
  * `PERF_ENABLED`, `PERF_BUFFER_SIZE`, `PERF_SAMPLING_RATE`, `PERF_SAMPLING_<TYPE>`, `PERF_SLOW_MS`,
- * `PERF_SLOW_<TYPE>_MS`, `PERF_WINDOW_MINUTES`, `PERF_MAX_OPS`. An invalid value throws an error
- * naming the variable, the value and the accepted range.
+ * `PERF_SLOW_<TYPE>_MS`, `PERF_WINDOW_MINUTES`, `PERF_MAX_OPS`. An invalid value throws a `RangeError`
+ * naming the variable, the value and the accepted range. A `PERF_*` variable that no @perf package
+ * reads (`PERF_SAMPLE_RATE`) is named in a process warning (code `PERF_UNKNOWN_ENV`) with the nearest
+ * valid name, not thrown: an environment is shared by deployments of different versions, and a
+ * variable an older one does not know must not stop it from booting.
  */
 export function configFromEnv(env: Readonly<Record<string, string | undefined>>): MonitorOptions {
   const out: MonitorOptions = {}
@@ -195,23 +289,32 @@ export function configFromEnv(env: Readonly<Record<string, string | undefined>>)
   const maxOps = envNumber(env, 'PERF_MAX_OPS', MAX_OPS_RANGE)
   if (maxOps !== undefined) out.maxOps = maxOps
 
-  const sampling: Record<string, number> = {}
-  const slowMs: Record<string, number> = {}
+  const sampling: Record<string, number> = Object.create(null)
+  const slowMs: Record<string, number> = Object.create(null)
   const rate = envNumber(env, 'PERF_SAMPLING_RATE', RATE)
   if (rate !== undefined) sampling.default = rate
   const slow = envNumber(env, 'PERF_SLOW_MS', SLOW)
   if (slow !== undefined) slowMs.default = slow
   for (const key of Object.keys(env)) {
-    if (key.startsWith('PERF_SAMPLING_') && key !== 'PERF_SAMPLING_RATE') {
+    if (!key.startsWith('PERF_') || KNOWN_ENV.includes(key)) continue
+    if (key.startsWith('PERF_SAMPLING_')) {
+      const type = envType(key, key.slice('PERF_SAMPLING_'.length), 'PERF_SAMPLING_<TYPE>')
       const v = envNumber(env, key, RATE)
-      if (v !== undefined) sampling[key.slice('PERF_SAMPLING_'.length).toLowerCase()] = v
-    } else if (key.startsWith('PERF_SLOW_') && key.endsWith('_MS') && key !== 'PERF_SLOW_MS') {
+      if (v !== undefined) sampling[type] = v
+    } else if (
+      key.startsWith('PERF_SLOW_') &&
+      key.endsWith('_MS') &&
+      key.length > 'PERF_SLOW__MS'.length - 1
+    ) {
+      const type = envType(key, key.slice('PERF_SLOW_'.length, -'_MS'.length), 'PERF_SLOW_<TYPE>_MS')
       const v = envNumber(env, key, SLOW)
-      if (v !== undefined) slowMs[key.slice('PERF_SLOW_'.length, -'_MS'.length).toLowerCase()] = v
+      if (v !== undefined) slowMs[type] = v
+    } else {
+      warnUnknownEnv(key)
     }
   }
-  if (Object.keys(sampling).length > 0) out.sampling = sampling
-  if (Object.keys(slowMs).length > 0) out.slowMs = slowMs
+  if (Object.keys(sampling).length > 0) out.sampling = { ...sampling }
+  if (Object.keys(slowMs).length > 0) out.slowMs = { ...slowMs }
   return out
 }
 
@@ -235,6 +338,12 @@ function resolvePerType(label: string, value: PerType | undefined, fallback: num
     if (!TYPE_KEY.test(type)) {
       throw new RangeError(`${label} has an invalid type key ${show(type)}: expected 1-64 of [A-Za-z0-9_.:-]`)
     }
+    const builtIn = BUILT_IN_TYPES.find((t) => t !== type && t === type.toLowerCase())
+    if (builtIn !== undefined) {
+      throw new RangeError(
+        `${label} has the type key ${show(type)}, which matches no events: types are matched exactly; did you mean ${show(builtIn)}?`,
+      )
+    }
     out[type] = checkNumber(`${label}.${type}`, v, range)
   }
   return out
@@ -245,6 +354,7 @@ export function resolveConfig(options: MonitorOptions = {}): MonitorConfig {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(`createMonitor(options): options must be an object, got ${show(options)}`)
   }
+  checkOptionKeys('createMonitor(options)', options, MONITOR_OPTION_KEYS)
   const enabled = options.enabled ?? true
   if (typeof enabled !== 'boolean') {
     throw new TypeError(`options.enabled = ${show(enabled)} is not valid: expected true or false`)

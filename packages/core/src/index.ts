@@ -1,4 +1,13 @@
-export { configFromEnv, DEFAULT_REDACT_KEYS, DEFAULTS, envBoolean, envNumber, checkNumber } from './config.js'
+export {
+  checkNumber,
+  configFromEnv,
+  DEFAULT_REDACT_KEYS,
+  DEFAULTS,
+  envBoolean,
+  envNumber,
+  KNOWN_ENV,
+} from './config.js'
+export { checkOptionKeys } from './option-keys.js'
 export { createContextStorage } from './context.js'
 export {
   addHistograms,

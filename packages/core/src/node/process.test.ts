@@ -127,7 +127,7 @@ describe('watchProcess', () => {
     expect(() => watchProcess(monitor, { baselineDelayMs: -5 })).toThrow(/baselineDelayMs = -5/)
     expect(() => watchProcess(monitor, { logger: {} as never })).toThrow(/logger/)
     expect(() => processConfigFromEnv({ PERF_MEMORY_INTERVAL_MS: '50' })).toThrow(
-      /PERF_MEMORY_INTERVAL_MS = 50 .*from 100/,
+      /PERF_MEMORY_INTERVAL_MS="50" .*from 100/,
     )
     expect(() => processConfigFromEnv({ PERF_MEMORY_INTERVAL_MS: 'soon' })).toThrow(
       /PERF_MEMORY_INTERVAL_MS="soon"/,
