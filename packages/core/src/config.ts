@@ -24,6 +24,12 @@ export interface MonitorOptions {
   maxOps?: number
   /** Metadata keys whose values are replaced by `"[REDACTED]"`; replaces the default list. */
   redactKeys?: readonly (string | RegExp)[]
+  /**
+   * What a secret or personal datum in metadata does: `'redact'` (default) replaces it with
+   * `"[REDACTED]"` in kept events; `'reject'` makes `record` throw a `TypeError` naming it before
+   * anything is counted (for development and tests, to find the call that passes it).
+   */
+  pii?: 'redact' | 'reject'
   /** Cap on a kept event's serialised metadata, in bytes. Default 2048. */
   metadataMaxBytes?: number
   /** Receivers of kept events, slice aggregates and process samples. */
@@ -45,6 +51,7 @@ const MONITOR_OPTION_KEYS: readonly (keyof MonitorOptions)[] = [
   'sliceMs',
   'maxOps',
   'redactKeys',
+  'pii',
   'metadataMaxBytes',
   'sinks',
   'sinkIntervalMs',
@@ -65,24 +72,38 @@ export interface MonitorConfig {
   readonly sliceMs: number
   readonly maxOps: number
   readonly redactKeys: readonly string[]
+  readonly pii: 'redact' | 'reject'
   readonly metadataMaxBytes: number
   readonly sinkIntervalMs: number
   readonly sinkMaxQueue: number
 }
 
-/** Metadata keys redacted by default (matched case-insensitively as substrings, nested too). */
-export const DEFAULT_REDACT_KEYS: readonly string[] = [
+/**
+ * Metadata keys redacted by default, matched case-insensitively. Strings match anywhere in a key
+ * (`x-api-key`, `userPassword`); the RegExp holds the generic names that only match as a whole key,
+ * with `_`/`-` optional (`key`, `name`, `userId`), so `hostname` and `monkey` survive.
+ */
+export const DEFAULT_REDACT_KEYS: readonly (string | RegExp)[] = [
   'password',
   'passwd',
+  'passphrase',
   'pwd',
   'secret',
   'token',
   'api_key',
   'apikey',
   'api-key',
+  'access_key',
+  'accesskey',
+  'access-key',
+  'private_key',
+  'privatekey',
+  'private-key',
   'authorization',
+  'credential',
   'cookie',
   'session',
+  'signature',
   'email',
   'phone',
   'ssn',
@@ -90,10 +111,9 @@ export const DEFAULT_REDACT_KEYS: readonly string[] = [
   'card_number',
   'cardnumber',
   'cvv',
-  'private_key',
-  'privatekey',
   'jwt',
   'bearer',
+  /^(?:key|name|user[-_]?name|user[-_]?id|client[-_]?id|auth|pass|sid|dsn|pin|otp)$/,
 ]
 
 /** Default values for every option. */
@@ -378,6 +398,10 @@ export function resolveConfig(options: MonitorOptions = {}): MonitorConfig {
   if (!Array.isArray(redact) || redact.some((k) => typeof k !== 'string' && !(k instanceof RegExp))) {
     throw new TypeError('options.redactKeys is not valid: expected an array of strings or RegExps')
   }
+  const pii = options.pii ?? 'redact'
+  if (pii !== 'redact' && pii !== 'reject') {
+    throw new TypeError(`options.pii = ${show(pii)} is not valid: expected 'redact' or 'reject'`)
+  }
   const sinks = options.sinks ?? []
   if (!Array.isArray(sinks)) throw new TypeError('options.sinks is not valid: expected an array of sinks')
   return {
@@ -394,6 +418,7 @@ export function resolveConfig(options: MonitorOptions = {}): MonitorConfig {
     sliceMs,
     maxOps: checkNumber('options.maxOps', options.maxOps ?? DEFAULTS.maxOps, MAX_OPS_RANGE),
     redactKeys: redact.map((k) => (typeof k === 'string' ? k : k.source)),
+    pii,
     metadataMaxBytes: checkNumber(
       'options.metadataMaxBytes',
       options.metadataMaxBytes ?? DEFAULTS.metadataMaxBytes,

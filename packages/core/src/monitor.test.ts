@@ -345,7 +345,7 @@ describe('bad input', () => {
     })
     expect(m.recent(1)[0]!.metadata).toEqual({
       Password: '[REDACTED]',
-      user: { email: '[REDACTED]', name: 'Ann', nested: [{ API_KEY: '[REDACTED]' }] },
+      user: { email: '[REDACTED]', name: '[REDACTED]', nested: [{ API_KEY: '[REDACTED]' }] },
       headers: { Authorization: '[REDACTED]', cookie: '[REDACTED]', 'x-session-id': '[REDACTED]' },
       refresh_token: '[REDACTED]',
       status: 200,
@@ -535,5 +535,35 @@ describe('long type names', () => {
     expect(Object.keys(snap.types)).toEqual(['t'.repeat(64)])
     expect(snap.types['t'.repeat(64)]!.ops[0]).toMatchObject({ name: 'n', count: 2 })
     expect(snap.totals.events).toBe(2)
+  })
+})
+
+describe('pii', () => {
+  it("pii: 'reject' throws naming the path before anything is counted", () => {
+    const m = createMonitor({ sampling: 0, pii: 'reject' })
+    expect(() => m.record('http', 'GET /a', 1, { metadata: { user: { email: 'a@b.c' } } })).toThrow(
+      /record: metadata\.user\.email looks like a secret or personal datum \(for http GET \/a\)/,
+    )
+    expect(() => m.op('db', 'SELECT x').record(1, { metadata: () => ({ dsn: 'x' }) })).toThrow(TypeError)
+    m.record('http', 'GET /a', 1, { metadata: { hostname: 'h', bytes: 3 } })
+    const snap = m.snapshot()
+    expect(snap.totals.events).toBe(1)
+    expect(snap.totals.rejected).toBe(2)
+    expect(snap.types.http!.ops[0]!.count).toBe(1)
+    void m.close()
+  })
+
+  it("pii: 'redact' (the default) keeps the event and hides the value; error messages are redacted too", () => {
+    const m = createMonitor({ sampling: 1 })
+    m.record('http', 'GET /a', 1, { metadata: { user: { email: 'a@b.c' } } })
+    m.record('db', 'SELECT x', 1, { error: new Error('connect postgres://app:hunter2@db failed') })
+    const snap = m.snapshot()
+    expect(JSON.stringify(snap)).not.toContain('a@b.c')
+    expect(JSON.stringify(snap)).not.toContain('hunter2')
+    expect(snap.slow[0]!.error).toBe('Error: connect postgres://app:[REDACTED]@db failed')
+    expect(() => createMonitor({ pii: 'strict' as never })).toThrow(
+      /options\.pii = "strict" is not valid: expected 'redact' or 'reject'/,
+    )
+    void m.close()
   })
 })

@@ -3,7 +3,7 @@ import { type ContextStorage, createContextStorage, type RequestContext } from '
 import type { PerfEvent, RecordOptions } from './event.js'
 import { addHistograms, BUCKETS, type SparseHistogram, sparseOf } from './histogram.js'
 import { COUNT, ERRORS, FIELDS, MAX, MIN, OpStats, SLOW, STATUS, SUM } from './op-stats.js'
-import { Redactor } from './redact.js'
+import { findSecret, Redactor, redactText } from './redact.js'
 import { EventRing, FLAG_ERROR, FLAG_SLOW } from './ring-buffer.js'
 import type { OpAggregate, ProcessSample, Sink } from './sink.js'
 import type { Snapshot, SnapshotOptions, Stats, Totals, TypeSnapshot } from './snapshot.js'
@@ -125,6 +125,8 @@ class MonitorImpl implements Monitor {
   closed = false
   readonly config: MonitorConfig
   private readonly redactor: Redactor
+  private readonly secretKey: RegExp
+  private readonly rejectPii: boolean
   private readonly slices: number
   private readonly types: Map<string, TypeState> = new Map()
   private readonly ops: OpStats[] = []
@@ -165,7 +167,9 @@ class MonitorImpl implements Monitor {
   constructor(options: MonitorOptions) {
     this.config = resolveConfig(options)
     this.enabled = this.config.enabled
-    this.redactor = new Redactor(redactMatcher(options.redactKeys), this.config.metadataMaxBytes)
+    this.secretKey = redactMatcher(options.redactKeys)
+    this.redactor = new Redactor(this.secretKey, this.config.metadataMaxBytes)
+    this.rejectPii = this.config.pii === 'reject'
     this.slices = this.config.windowMs / this.config.sliceMs
     this.sliceStart = new Float64Array(this.slices)
     this.sliceStart[0] = this.startedAt
@@ -346,6 +350,7 @@ class MonitorImpl implements Monitor {
     if (typeof durationMs !== 'number' || !(durationMs >= 0) || durationMs === Number.POSITIVE_INFINITY) {
       throw this.badDuration(state, op, durationMs)
     }
+    if (this.rejectPii && opts?.metadata !== undefined) this.checkPii(state, op, opts.metadata)
     this.totals.events++
     const slow = durationMs >= state.slowMs
     op.add(this.cur, durationMs, slow)
@@ -372,6 +377,18 @@ class MonitorImpl implements Monitor {
       return this.keep(op, durationMs, slow, failed ? errorText(err) : undefined, opts)
     }
     return false
+  }
+
+  /** `pii: 'reject'`: a secret or personal datum in metadata is a programmer error, thrown before counting. */
+  private checkPii(state: TypeState, op: OpStats, metadata: NonNullable<RecordOptions['metadata']>): void {
+    const value = typeof metadata === 'function' ? metadata() : metadata
+    const path = findSecret(value, this.secretKey)
+    if (path === undefined) return
+    this.totals.rejected++
+    throw new TypeError(
+      `record: ${path} looks like a secret or personal datum (for ${state.type} ${op.name}), and this monitor has pii: 'reject'; ` +
+        "remove it, or use pii: 'redact' to store it as [REDACTED]",
+    )
   }
 
   private badDuration(state: TypeState, op: OpStats, durationMs: unknown): TypeError {
@@ -853,7 +870,8 @@ function errorText(err: unknown): string {
       text = 'error'
     }
   }
-  return text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH)}…` : text
+  // An error message can carry what metadata keys would have hidden: a URL's password, a bearer token.
+  return redactText(text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH)}…` : text)
 }
 
 function describe(v: unknown): string {

@@ -1,6 +1,39 @@
 /** Value put in place of a redacted metadata value. */
 export const REDACTED = '[REDACTED]'
 
+/**
+ * Secrets recognised by their shape, whatever key holds them: an HTTP credential (`Bearer …`,
+ * `Basic …`), the password of a URL (`postgres://user:secret@host`), a JWT, and `password=…`-style
+ * pairs in free text such as an error message.
+ */
+const VALUE_SHAPES: readonly [RegExp, string][] = [
+  [/\b(Bearer|Basic|Digest|Token|ApiKey)\s+[A-Za-z0-9._~+/=:-]+/gi, `$1 ${'[REDACTED]'}`],
+  [/([a-z][a-z0-9+.-]*:\/\/[^\s/:@]*):([^\s/@]+)@/gi, `$1:${'[REDACTED]'}@`],
+  [/\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g, '[REDACTED]'],
+  [
+    /\b((?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|auth|signature|sig)["']?\s*[:=]\s*["']?)[^\s&;,"']+/gi,
+    `$1${'[REDACTED]'}`,
+  ],
+]
+// Cheap screen: a string with none of these cannot hold any of the shapes above.
+const SUSPECT = /bearer|basic|digest|token|apikey|:\/\/|eyJ|[:=]/i
+
+/**
+ * Replaces secrets recognised by their shape in free text (`Bearer …`, a URL's password, a JWT,
+ * `password=…`) with `[REDACTED]`. Used on metadata strings and on error messages of kept events.
+ */
+export function redactText(text: string): string {
+  if (!SUSPECT.test(text)) return text
+  let out = text
+  for (const [re, replacement] of VALUE_SHAPES) out = out.replace(re, replacement)
+  return out
+}
+
+/** True when `text` holds a secret recognised by its shape. */
+function hasSecretShape(text: string): boolean {
+  return SUSPECT.test(text) && redactText(text) !== text
+}
+
 const MAX_DEPTH = 6
 const MAX_KEYS = 64
 const MAX_STRING = 1024
@@ -66,10 +99,13 @@ export class Redactor {
       // Upper bound on the JSON size: every character may escape to at most 6 (\uXXXX).
       let size = 2
       let n = 0
+      const pairName = pairNameOf(out)
+      const secretPair = pairName !== undefined && this.isSecret(pairName)
       for (const key in out) {
         const v = out[key]
         if (typeof v === 'string') {
-          if (v.length > MAX_STRING) return sanitizeMetadata(metadata, this.secretKey, this.maxBytes)
+          if (v.length > MAX_STRING || SUSPECT.test(v))
+            return sanitizeMetadata(metadata, this.secretKey, this.maxBytes)
           size += v.length * 6 + 2
         } else if (typeof v === 'number') {
           if (!Number.isFinite(v)) return sanitizeMetadata(metadata, this.secretKey, this.maxBytes)
@@ -82,7 +118,7 @@ export class Redactor {
         size += key.length * 6 + 3
         if (++n > MAX_KEYS || size > this.maxBytes)
           return sanitizeMetadata(metadata, this.secretKey, this.maxBytes)
-        if (this.isSecret(key)) out[key] = REDACTED
+        if (this.isSecret(key) || (secretPair && key === 'value')) out[key] = REDACTED
       }
       return out
     } catch {
@@ -110,7 +146,7 @@ function copyValue(
   switch (typeof v) {
     case 'string':
       budget.left -= v.length
-      return v.length > MAX_STRING ? `${v.slice(0, MAX_STRING)}…` : v
+      return redactText(v.length > MAX_STRING ? `${v.slice(0, MAX_STRING)}…` : v)
     case 'number':
       budget.left -= 8
       return Number.isFinite(v) ? v : String(v)
@@ -130,18 +166,29 @@ function copyValue(
   if (stack.includes(obj)) return '[Circular]'
   if (depth >= MAX_DEPTH || budget.left <= 0) return '[…]'
   if (obj instanceof Date) return Number.isNaN(obj.getTime()) ? 'Invalid Date' : obj.toISOString()
-  if (obj instanceof Error) return { name: obj.name, message: obj.message }
+  if (obj instanceof Error) return { name: obj.name, message: redactText(obj.message) }
   if (ArrayBuffer.isView(obj)) return `[${obj.constructor.name} ${obj.byteLength} bytes]`
   stack.push(obj)
   try {
     if (Array.isArray(obj)) {
       const n = Math.min(obj.length, MAX_KEYS)
       const arr: unknown[] = new Array(n)
-      for (let i = 0; i < n; i++) arr[i] = copyValue(obj[i], secretKey, depth + 1, stack, budget)
+      for (let i = 0; i < n; i++) {
+        // A header list (`['Authorization', 'Bearer s']`, Node's rawHeaders): the value after a
+        // secret name is secret.
+        const prev = i > 0 ? obj[i - 1] : undefined
+        arr[i] =
+          typeof prev === 'string' && prev.length <= 64 && secretKey.test(prev) && typeof obj[i] !== 'object'
+            ? REDACTED
+            : copyValue(obj[i], secretKey, depth + 1, stack, budget)
+      }
       if (obj.length > n) arr.push(`[… ${obj.length - n} more]`)
       return arr
     }
     const out: Record<string, unknown> = {}
+    // A name/value pair (`{ name: 'Authorization', value: 'Bearer s' }`): the value of a secret name is secret.
+    const pairName = pairNameOf(obj)
+    const secretPair = pairName !== undefined && secretKey.test(pairName)
     let n = 0
     for (const key of Object.keys(obj)) {
       if (n++ >= MAX_KEYS) {
@@ -155,10 +202,76 @@ function copyValue(
       } catch {
         value = '[Getter threw]'
       }
-      out[key] = secretKey.test(key) ? REDACTED : copyValue(value, secretKey, depth + 1, stack, budget)
+      out[key] =
+        secretKey.test(key) || (secretPair && key === 'value')
+          ? REDACTED
+          : copyValue(value, secretKey, depth + 1, stack, budget)
     }
     return out
   } finally {
     stack.pop()
   }
+}
+
+function pairNameOf(obj: object): string | undefined {
+  if (!('value' in obj)) return undefined
+  const o = obj as { name?: unknown; key?: unknown; header?: unknown }
+  try {
+    for (const candidate of [o.name, o.key, o.header]) {
+      if (typeof candidate === 'string' && candidate.length <= 64) return candidate
+    }
+  } catch {
+    // A throwing getter: not a pair we can read.
+  }
+  return undefined
+}
+
+/**
+ * Where metadata holds a secret or personal datum, as a path (`metadata.user.email`,
+ * `metadata.headers[1]`), or `undefined` when it holds none: what `pii: 'reject'` throws about. Walks
+ * the same keys, pairs and value shapes that {@link sanitizeMetadata} redacts.
+ */
+export function findSecret(metadata: unknown, secretKey: RegExp): string | undefined {
+  const stack: object[] = []
+  const walk = (v: unknown, path: string, depth: number): string | undefined => {
+    if (typeof v === 'string') return hasSecretShape(v) ? path : undefined
+    if (typeof v !== 'object' || v === null || depth >= MAX_DEPTH || stack.includes(v)) return undefined
+    if (v instanceof Error) return hasSecretShape(v.message) ? `${path}.message` : undefined
+    stack.push(v)
+    try {
+      if (Array.isArray(v)) {
+        for (let i = 0; i < Math.min(v.length, MAX_KEYS); i++) {
+          const prev = i > 0 ? v[i - 1] : undefined
+          if (
+            typeof prev === 'string' &&
+            prev.length <= 64 &&
+            secretKey.test(prev) &&
+            typeof v[i] !== 'object'
+          ) {
+            return `${path}[${i}]`
+          }
+          const found = walk(v[i], `${path}[${i}]`, depth + 1)
+          if (found !== undefined) return found
+        }
+        return undefined
+      }
+      const pairName = pairNameOf(v)
+      if (pairName !== undefined && secretKey.test(pairName)) return `${path}.value`
+      for (const key of Object.keys(v).slice(0, MAX_KEYS)) {
+        if (secretKey.test(key)) return `${path}.${key}`
+        let value: unknown
+        try {
+          value = (v as Record<string, unknown>)[key]
+        } catch {
+          continue
+        }
+        const found = walk(value, `${path}.${key}`, depth + 1)
+        if (found !== undefined) return found
+      }
+      return undefined
+    } finally {
+      stack.pop()
+    }
+  }
+  return walk(metadata, 'metadata', 0)
 }
