@@ -404,6 +404,9 @@ describe('start, time and count', () => {
     m.count('notes', 'created', 2)
     expect(m.snapshot().counters).toEqual({ cache: { hit: 5 }, notes: { created: 2 } })
     expect(() => m.count('cache', 'hit', Number.NaN)).toThrow(TypeError)
+    expect(() => m.count('cache', 'hit', '2' as never)).toThrow(
+      'count(type, name, n): n must be a finite number, got "2"',
+    )
     void m.close()
   })
 })

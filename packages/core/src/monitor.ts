@@ -257,7 +257,7 @@ class MonitorImpl implements Monitor {
     if (!this.enabled || this.closed) return
     if (typeof n !== 'number' || !Number.isFinite(n)) {
       this.totals.rejected++
-      throw new TypeError(`count(type, name, n): n must be a finite number, got ${String(n)}`)
+      throw new TypeError(`count(type, name, n): n must be a finite number, got ${describe(n)}`)
     }
     const state = this.state(type)
     const key = this.checkName(name)

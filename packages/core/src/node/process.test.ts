@@ -206,3 +206,16 @@ describe('watchProcess in a child process', () => {
     expect(r.liveIntervals).toBe(1) // the tick timer exists, yet the process exits
   })
 })
+
+describe('watchProcess bad input', () => {
+  it('names a missing monitor and a misspelt option', () => {
+    expect(() => watchProcess(undefined as never)).toThrow(
+      'watchProcess(monitor, options): monitor must be a monitor from createMonitor(), got undefined',
+    )
+    const monitor = createMonitor()
+    expect(() => watchProcess(monitor, { interval: 100 } as never)).toThrow(
+      /watchProcess\(monitor, options\): unknown option "interval"; did you mean "intervalMs"\?/,
+    )
+    void monitor.close()
+  })
+})

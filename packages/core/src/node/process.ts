@@ -6,6 +6,7 @@ import {
   performance,
 } from 'node:perf_hooks'
 import { checkNumber, envNumber, type Range } from '../config.js'
+import { checkOptionKeys } from '../option-keys.js'
 import type { Monitor } from '../monitor.js'
 import type { ProcessSample } from '../sink.js'
 
@@ -185,6 +186,14 @@ const INERT: ProcessWatcher = Object.freeze({
   stop: () => {},
 })
 
+const WATCH_OPTION_KEYS: readonly (keyof ProcessWatchOptions)[] = [
+  'intervalMs',
+  'baselineDelayMs',
+  'growthWarnMb',
+  'logger',
+  'force',
+]
+
 /**
  * Samples the process's memory, CPU, event loop, GC and handles every `intervalMs`, adds a `process`
  * section to the monitor's snapshots and hands each sample to its sinks. Timers are unref'd: the watcher
@@ -192,9 +201,15 @@ const INERT: ProcessWatcher = Object.freeze({
  * unless `force: true`. Options are validated (a bad one throws a `RangeError` naming it).
  */
 export function watchProcess(monitor: Monitor, options: ProcessWatchOptions = {}): ProcessWatcher {
+  if (typeof monitor !== 'object' || monitor === null || typeof monitor.setSection !== 'function') {
+    throw new TypeError(
+      `watchProcess(monitor, options): monitor must be a monitor from createMonitor(), got ${monitor === null ? 'null' : typeof monitor}`,
+    )
+  }
   if (typeof options !== 'object' || options === null) {
     throw new TypeError('watchProcess(monitor, options): options must be an object')
   }
+  checkOptionKeys('watchProcess(monitor, options)', options, WATCH_OPTION_KEYS)
   const intervalMs = checkNumber(
     'watchProcess options.intervalMs',
     options.intervalMs ?? PROCESS_DEFAULTS.intervalMs,
