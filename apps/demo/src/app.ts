@@ -6,7 +6,14 @@ import { configFromEnv, createMonitor, type Monitor, type MonitorOptions } from 
 import { type ProcessWatcher, watchProcess } from '@perf/core/node'
 import { SqliteStore } from '@perf/sqlite'
 import { Notes } from './notes.js'
-import { ADMIN_PATH, type RunningServer, startExpress, startFastify, startHono } from './servers.js'
+import {
+  ADMIN_PATH,
+  METRICS_PATH,
+  type RunningServer,
+  startExpress,
+  startFastify,
+  startHono,
+} from './servers.js'
 import { startTraffic, type Traffic } from './traffic.js'
 
 /** Options of {@link startDemo}. */
@@ -44,6 +51,8 @@ export interface Demo {
   readonly tokenGiven: boolean
   readonly urls: { readonly express: string; readonly fastify: string; readonly hono: string }
   readonly adminUrls: { readonly express: string; readonly fastify: string; readonly hono: string }
+  /** Each app's Prometheus endpoint (bearer: the admin token). */
+  readonly metricsUrls: { readonly express: string; readonly fastify: string; readonly hono: string }
   readonly traffic: Traffic | undefined
   /** Stops the traffic and the servers, flushes the store and closes everything. Idempotent. */
   stop(): Promise<void>
@@ -120,6 +129,11 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     tokenGiven: given !== undefined && given !== '',
     urls,
     adminUrls: { express: admin(ex.url), fastify: admin(fa.url), hono: admin(ho.url) },
+    metricsUrls: {
+      express: `${ex.url}${METRICS_PATH}`,
+      fastify: `${fa.url}${METRICS_PATH}`,
+      hono: `${ho.url}${METRICS_PATH}`,
+    },
     traffic,
     stop,
   }

@@ -7,13 +7,14 @@ import Database from 'better-sqlite3'
 import { describe, expect, it } from 'vitest'
 
 const main = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'main.js')
+const start = join(dirname(fileURLToPath(import.meta.url)), '..', 'start.mjs')
 
 describe('pnpm demo (dist/main.js)', () => {
   it.skipIf(!existsSync(main))('serves, then on Ctrl-C (SIGINT) flushes the store and exits 0', async () => {
     const data = mkdtempSync(join(tmpdir(), 'perf-demo-main-'))
     try {
       const child = spawn(process.execPath, [main, '--port-base', '0', '--data', data], {
-        env: { ...process.env, PERF_ADMIN_TOKEN: 'demo-test-token', NODE_ENV: 'production' },
+        env: { ...process.env, PERF_ADMIN_TOKEN: 'demo-test-token-0123456789', NODE_ENV: 'production' },
         stdio: ['ignore', 'pipe', 'pipe'],
       })
       let out = ''
@@ -34,6 +35,15 @@ describe('pnpm demo (dist/main.js)', () => {
         }, 50)
       })
       const url = /express\s+(http:\/\/127\.0\.0\.1:\d+)\/notes/.exec(out)![1]!
+      // Every framework serves /metrics, printed with the others and guarded by the admin token.
+      const metricsUrls = [...out.matchAll(/^ {2}(http:\/\/127\.0\.0\.1:\d+\/metrics)$/gm)].map((m) => m[1]!)
+      expect(metricsUrls).toHaveLength(3)
+      for (const m of metricsUrls) {
+        expect((await fetch(m)).status, m).toBe(401)
+        const res = await fetch(m, { headers: { authorization: 'Bearer demo-test-token-0123456789' } })
+        expect(res.status, m).toBe(200)
+        expect(await res.text()).toContain('perf_events_total{type="http"')
+      }
       // The built-in traffic generator runs too; wait until it and this request have produced events.
       expect((await fetch(`${url}/notes`)).status).toBe(200)
       await new Promise((r) => setTimeout(r, 1500))
@@ -53,4 +63,44 @@ describe('pnpm demo (dist/main.js)', () => {
       rmSync(data, { recursive: true, force: true })
     }
   })
+
+  it('starts from node apps/demo/start.mjs and ends quietly with exit 0 on Ctrl-C to the whole process group', async () => {
+    // Ctrl-C in a terminal signals every process of the foreground group: a package manager in
+    // between would report the signal as a failure (ELIFECYCLE), which is why start.mjs runs none.
+    const data = mkdtempSync(join(tmpdir(), 'perf-demo-start-'))
+    try {
+      const child = spawn(process.execPath, [start, '--port-base', '0', '--no-load', '--data', data], {
+        env: { ...process.env, PERF_ADMIN_TOKEN: 'demo-test-token-0123456789', NODE_ENV: 'production' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      })
+      let out = ''
+      child.stdout.on('data', (d) => {
+        out += d
+      })
+      child.stderr.on('data', (d) => {
+        out += d
+      })
+      const exit = new Promise<number | string | null>((r) =>
+        child.once('exit', (code, signal) => r(code ?? signal)),
+      )
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`demo did not start:\n${out}`)), 240_000)
+        const check = setInterval(() => {
+          if (out.includes('Press Ctrl-C to stop.')) {
+            clearTimeout(timer)
+            clearInterval(check)
+            resolve()
+          }
+        }, 50)
+      })
+      expect(out).toMatch(/^Building the packages the demo needs \(cached builds are skipped\)… done in/)
+      process.kill(-child.pid!, 'SIGINT')
+      expect(await exit).toBe(0)
+      expect(out).toMatch(/Stopped\. Store: \d+ items written, 0 dropped\./)
+      expect(out).not.toMatch(/ELIFECYCLE|ERR_PNPM|Command failed/)
+    } finally {
+      rmSync(data, { recursive: true, force: true })
+    }
+  }, 300_000)
 })

@@ -62,6 +62,15 @@ async function main(): Promise<void> {
     demo.tokenGiven
       ? 'Admin token: the value of PERF_ADMIN_TOKEN'
       : `Admin token: ${demo.token}   (random for this run; set PERF_ADMIN_TOKEN to choose one)`,
+    '',
+    'Prometheus metrics (send the admin token as a bearer token):',
+    `  ${demo.metricsUrls.express}`,
+    `  ${demo.metricsUrls.fastify}`,
+    `  ${demo.metricsUrls.hono}`,
+    `  curl -H "Authorization: Bearer <token>" ${demo.metricsUrls.express}`,
+    '  prometheus.yml: scrape_configs: [{ job_name: perf-demo, authorization: { credentials: <token> },',
+    `                  static_configs: [{ targets: ["${new URL(demo.urls.express).host}"] }] }]`,
+    '',
     `Traffic generator: ${demo.traffic ? 'on (--no-load to switch it off)' : 'off'}`,
     'Press Ctrl-C to stop.',
     '',

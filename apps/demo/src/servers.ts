@@ -2,9 +2,9 @@ import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Monitor } from '@perf/core'
 import type { DashboardOptions } from '@perf/dashboard'
-import { dashboard as expressDashboard, perf as expressPerf } from '@perf/express'
-import { dashboard as fastifyDashboard, perf as fastifyPerf } from '@perf/fastify'
-import { dashboard as honoDashboard, perf as honoPerf } from '@perf/hono'
+import { dashboard as expressDashboard, metrics as expressMetrics, perf as expressPerf } from '@perf/express'
+import { dashboard as fastifyDashboard, metrics as fastifyMetrics, perf as fastifyPerf } from '@perf/fastify'
+import { dashboard as honoDashboard, metrics as honoMetrics, perf as honoPerf } from '@perf/hono'
 import { serve } from '@hono/node-server'
 import express from 'express'
 import Fastify from 'fastify'
@@ -13,6 +13,8 @@ import { HttpError, type Notes } from './notes.js'
 
 /** Where the admin page is mounted in every app. */
 export const ADMIN_PATH = '/admin/performance'
+/** Where each app serves its numbers for Prometheus (the admin token guards it too). */
+export const METRICS_PATH = '/metrics'
 
 /** A listening app: its base URL and how to stop it. */
 export interface RunningServer {
@@ -46,6 +48,7 @@ export async function startExpress(deps: AppDeps, port: number): Promise<Running
   app.disable('x-powered-by')
   app.use(expressPerf(monitor))
   app.use(ADMIN_PATH, expressDashboard(monitor, deps.dashboard))
+  app.get(METRICS_PATH, expressMetrics(monitor, { token: deps.dashboard.token ?? false }))
   app.use(express.json({ limit: '64kb' }))
   app.get('/notes', (req, res) => {
     res.json(notes.list(Number(req.query.limit ?? 20), Number(req.query.offset ?? 0)))
@@ -97,6 +100,7 @@ export async function startFastify(deps: AppDeps, port: number): Promise<Running
   const app = Fastify({ logger: false, forceCloseConnections: true })
   await app.register(fastifyPerf, { monitor })
   await app.register(fastifyDashboard, { monitor, ...deps.dashboard, prefix: ADMIN_PATH })
+  await app.register(fastifyMetrics, { monitor, path: METRICS_PATH, token: deps.dashboard.token ?? false })
   app.setErrorHandler((err, _req, reply) => {
     const { status, body } =
       err instanceof HttpError || !(typeof (err as { statusCode?: unknown }).statusCode === 'number')
@@ -135,6 +139,7 @@ export async function startHono(deps: AppDeps, port: number): Promise<RunningSer
   const app = new Hono()
   app.use('*', honoPerf(monitor))
   app.route(ADMIN_PATH, honoDashboard(monitor, deps.dashboard))
+  app.get(METRICS_PATH, honoMetrics(monitor, { token: deps.dashboard.token ?? false }))
   app.get('/notes', (c) =>
     c.json(notes.list(Number(c.req.query('limit') ?? 20), Number(c.req.query('offset') ?? 0))),
   )
