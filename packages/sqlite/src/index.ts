@@ -1,5 +1,5 @@
 export { monitorDatabase } from './monitor-database.js'
-export { MAX_SQL_LENGTH, redactSql } from './redact-sql.js'
+export { MAX_SQL_LENGTH, redactSql, redactSqlError } from './redact-sql.js'
 export { SqliteStore } from './sqlite-store.js'
 export { statementName } from './statement-name.js'
 export { SCHEMA_VERSION } from './store-schema.js'

@@ -1,6 +1,6 @@
 import { checkNumber, type Monitor, type OpHandle, type RequestContext } from '@perf/core'
 import type BetterSqlite3 from 'better-sqlite3'
-import { redactSql } from './redact-sql.js'
+import { redactSql, redactSqlError } from './redact-sql.js'
 import { statementName } from './statement-name.js'
 
 /** How much SQL text kept events carry. */
@@ -114,6 +114,26 @@ export function monitorDatabase<D extends Db>(
   const sqlText = (source: string): string | undefined =>
     mode === 'redacted' ? redactSql(source) : mode === 'raw' ? source.slice(0, 2000) : undefined
 
+  /**
+   * What is recorded of a failure. SQLite copies pieces of the statement into its messages
+   * (`near "'secret'": syntax error`), so unless SQL is kept raw the message is redacted like the SQL
+   * text. Only the record changes: the app still gets the very error object SQLite threw.
+   */
+  const failure = (err: unknown): unknown => {
+    if (err === undefined || mode === 'raw') return err
+    if (err instanceof Error) {
+      const text = redactSqlError(err.message)
+      return text === '' ? err.name : `${err.name}: ${text}`
+    }
+    if (typeof err === 'string') return redactSqlError(err)
+    if (typeof err !== 'object' || err === null) return err
+    try {
+      return redactSqlError(String(err))
+    } catch {
+      return 'error'
+    }
+  }
+
   const newState = (source: string, name: string): StatementState => {
     const meta: Meta = {}
     const text = sqlText(source)
@@ -156,7 +176,7 @@ export function monitorDatabase<D extends Db>(
       }
       opts.metadata = metadata
       opts.requestId = ctx?.requestId
-      opts.error = error
+      opts.error = failure(error)
       opts.force = slow ? true : undefined
       st.op.record(ms, opts)
       opts.metadata = st.meta
@@ -187,7 +207,7 @@ export function monitorDatabase<D extends Db>(
       const plan = lines.join('\n')
       return plan.length > PLAN_MAX ? `${plan.slice(0, PLAN_MAX - 1)}…` : plan
     } catch (err) {
-      return `unavailable: ${err instanceof Error ? err.message : String(err)}`.slice(0, 200)
+      return `unavailable: ${String(failure(err))}`.slice(0, 200)
     }
   }
 
@@ -384,7 +404,7 @@ export function monitorDatabase<D extends Db>(
       const ctx = contextOn ? monitor.currentRequest() : undefined
       const opts = txState.opts
       opts.requestId = ctx?.requestId
-      opts.error = error
+      opts.error = failure(error)
       opts.force = ms >= slowMs ? true : undefined
       txState.op.record(ms, opts)
     } catch (err) {
