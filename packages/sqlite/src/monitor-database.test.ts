@@ -1,6 +1,8 @@
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { getHeapStatistics, setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { createMonitor, type Monitor, type PerfEvent, type RequestContext } from '@perf/core'
 import Database from 'better-sqlite3'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
@@ -431,4 +433,43 @@ describe('monitorDatabase: literals in SQLite error messages', () => {
     expect(m.byType('db')[0]?.error).toBe('SqliteError: unrecognized token: "\'hunter2"')
     await m.close()
   })
+})
+
+describe('monitorDatabase: memory', () => {
+  /** A full garbage collection, without starting the test runner with --expose-gc. */
+  function collect(): void {
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    gc()
+    gc()
+  }
+
+  /** Heap growth, after GC, across `work`. */
+  function retainedBy(work: () => void): number {
+    collect()
+    const before = getHeapStatistics().used_heap_size
+    work()
+    collect()
+    return getHeapStatistics().used_heap_size - before
+  }
+
+  /** A distinct statement each call, carrying a 256 KB literal (dynamic SQL, no bound parameters). */
+  const bigStatement = (i: number): string => `SELECT length('${String(i).padEnd(256 * 1024, 'x')}') AS n`
+  const MB = 1024 * 1024
+
+  it.each(['redacted', 'raw'] as const)(
+    'exec() of 600 large dynamic statements retains no more than a few MB (sql: %s)',
+    async (sql) => {
+      const m = createMonitor({ sampling: 1 })
+      const app = monitorDatabase(new Database(':memory:'), m, { sql })
+      const retained = retainedBy(() => {
+        for (let i = 0; i < 600; i++) app.exec(bigStatement(i))
+      })
+      expect(m.snapshot().types.db?.ops.find((o) => o.name === 'SELECT')?.count).toBe(600)
+      expect(retained).toBeLessThan(20 * MB)
+      app.close()
+      await m.close()
+    },
+    60_000,
+  )
 })

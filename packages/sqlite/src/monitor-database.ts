@@ -25,6 +25,10 @@ export interface MonitorDatabaseOptions {
 
 const MONITORED: unique symbol = Symbol.for('@perf/sqlite.monitored')
 const PLAN_MAX = 1000
+/** exec/pragma texts cached at most, longest cached text and total cached characters. */
+const ADHOC_MAX_ENTRIES = 500
+const ADHOC_MAX_LENGTH = 4096
+const ADHOC_MAX_CHARS = 262_144
 
 type Fn = (...args: unknown[]) => unknown
 type Db = BetterSqlite3.Database
@@ -319,8 +323,13 @@ export function monitorDatabase<D extends Db>(
     return stmt
   })
 
-  /** States of SQL run through exec/pragma, by text (bounded: these are a program's fixed strings). */
+  /**
+   * States of SQL run through exec/pragma, by text, so a program's fixed strings are named once.
+   * Bounded in entries and in characters, and long texts are never kept: dynamic SQL (a statement
+   * built around a large literal) is named afresh on each call instead of being held for good.
+   */
   const adhoc = new Map<string, StatementState>()
+  let adhocChars = 0
   const adhocState = (sql: string, name: () => string): StatementState | undefined => {
     let st = adhoc.get(sql)
     if (st === undefined) {
@@ -330,7 +339,14 @@ export function monitorDatabase<D extends Db>(
         monitor.reportInternalError('@perf/sqlite', err)
         return undefined
       }
-      if (adhoc.size < 500) adhoc.set(sql, st)
+      if (
+        sql.length <= ADHOC_MAX_LENGTH &&
+        adhoc.size < ADHOC_MAX_ENTRIES &&
+        adhocChars + sql.length <= ADHOC_MAX_CHARS
+      ) {
+        adhoc.set(sql, st)
+        adhocChars += sql.length
+      }
     }
     return st
   }

@@ -143,16 +143,7 @@ export function statementName(sql: string): string {
 
 function named(verb: string, table: Token | undefined): string {
   if (table === undefined || (table.kind !== 'w' && table.kind !== 'i')) return verb
-  return detach(`${verb} ${table.raw.slice(0, MAX_TABLE_LENGTH)}`)
-}
-
-/**
- * A copy of `s` that shares no memory with the statement it came from. A slice of a long string can
- * be a view that keeps the whole parent alive, and an op name lives as long as the monitor: one
- * dynamic statement with a large literal would otherwise stay in memory for good.
- */
-export function detach(s: string): string {
-  return s.length < 13 ? s : (JSON.parse(JSON.stringify(s)) as string)
+  return `${verb} ${table.raw.slice(0, MAX_TABLE_LENGTH)}`
 }
 
 /** `schema.table` → the table token. */
