@@ -55,7 +55,9 @@ describe('redaction by value shape', () => {
     ['postgres://app:hunter2@db:5432/x', 'postgres://app:[REDACTED]@db:5432/x'],
     ['failed: password=hunter2&x=1', 'failed: password=[REDACTED]&x=1'],
     ['eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig_abc', '[REDACTED]'],
+    ['body {"user":"a","password": "hunter2"}', 'body {"user":"a","password": "[REDACTED]"}'],
     ['GET /notes/1 took 3 ms at 12:30', 'GET /notes/1 took 3 ms at 12:30'],
+    ['unrecognized token: "?"', 'unrecognized token: "?"'],
   ])('%s', (input, output) => {
     expect(redactText(input)).toBe(output)
     expect(clean({ note: input })).toEqual({ note: output })

@@ -10,8 +10,14 @@ const VALUE_SHAPES: readonly [RegExp, string][] = [
   [/\b(Bearer|Basic|Digest|Token|ApiKey)\s+[A-Za-z0-9._~+/=:-]+/gi, `$1 ${'[REDACTED]'}`],
   [/([a-z][a-z0-9+.-]*:\/\/[^\s/:@]*):([^\s/@]+)@/gi, `$1:${'[REDACTED]'}@`],
   [/\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g, '[REDACTED]'],
+  // `password=…` (query strings, env dumps) and `"password": "…"` (JSON); a bare `token: x` is left
+  // alone, since messages such as SQLite's `unrecognized token: "…"` use that shape for other things.
   [
-    /\b((?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|auth|signature|sig)["']?\s*[:=]\s*["']?)[^\s&;,"']+/gi,
+    /\b((?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|auth|signature|sig)=)[^\s&;,"']+/gi,
+    `$1${'[REDACTED]'}`,
+  ],
+  [
+    /("(?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|auth|signature)"\s*:\s*")[^"]*/gi,
     `$1${'[REDACTED]'}`,
   ],
 ]

@@ -1,6 +1,6 @@
 export { monitorDatabase } from './monitor-database.js'
 export { addonMismatchHint } from './native-addon.js'
-export { MAX_SQL_LENGTH, redactSql } from './redact-sql.js'
+export { MAX_SQL_LENGTH, redactSql, redactSqlError } from './redact-sql.js'
 export { SqliteStore } from './sqlite-store.js'
 export { statementName } from './statement-name.js'
 export { SCHEMA_VERSION } from './store-schema.js'

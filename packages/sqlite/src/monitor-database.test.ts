@@ -1,10 +1,13 @@
-import { mkdtempSync, rmSync, statSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { getHeapStatistics, setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { createMonitor, type Monitor, type PerfEvent, type RequestContext } from '@perf/core'
 import Database from 'better-sqlite3'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { monitorDatabase } from './monitor-database.js'
+import { SqliteStore } from './sqlite-store.js'
 
 let dir: string
 let monitor: Monitor
@@ -380,4 +383,93 @@ describe('monitorDatabase: recording', () => {
     )
     expect(() => monitorDatabase(db, m)).toThrow(/already monitored/)
   })
+})
+
+describe('monitorDatabase: literals in SQLite error messages', () => {
+  const failing = [
+    "SELECT * FROM notes WHERE body = 'hunter2",
+    "INSERT INTO notes (user_id, body) VALUES (1, 'a' 'hunter2')",
+    "SELECT * FROM notes WHERE body = x'5ec2e7 hunter2'",
+  ]
+
+  it('are redacted in the snapshot and in a real store file, as in SQL text', async () => {
+    const path = join(dir, 'perf.db')
+    const store = new SqliteStore({ path })
+    const m = createMonitor({ sampling: 1, sinks: [store] })
+    const app = monitorDatabase(new Database(join(dir, 'app.db')), m)
+    let thrown = 0
+    for (const sql of failing) {
+      try {
+        app.prepare(sql)
+      } catch (err) {
+        thrown++
+        // The app still gets SQLite's own error, unchanged.
+        expect((err as Error).message).toMatch(/hunter2/)
+      }
+    }
+    expect(() => app.exec("SELECT 1; SELECT 'hunter2")).toThrow(/hunter2/)
+    expect(() => app.transaction(() => app.exec("SELECT 'a' 'b' 'hunter2'"))()).toThrow(/hunter2/)
+    expect(thrown).toBe(failing.length)
+
+    const errors = m.byType('db').map((e) => e.error)
+    expect(errors).toContain('SqliteError: unrecognized token: "?"')
+    expect(errors).toContain('SqliteError: near "?": syntax error')
+    const snapshot = JSON.stringify(m.snapshot({ recent: 1000 }))
+    expect(snapshot).toContain('syntax error')
+    expect(snapshot).not.toMatch(/hunter2/)
+
+    await m.close()
+    app.close()
+    const bytes = readFileSync(path)
+    expect(bytes.includes('syntax error')).toBe(true)
+    expect(bytes.includes('hunter2')).toBe(false)
+    expect(bytes.includes('5ec2e7')).toBe(false)
+  })
+
+  it("are kept as SQLite wrote them with sql: 'raw'", async () => {
+    const m = createMonitor({ sampling: 1 })
+    const app = monitorDatabase(new Database(':memory:'), m, { sql: 'raw' })
+    expect(() => app.prepare(failing[0]!)).toThrow()
+    expect(m.byType('db')[0]?.error).toBe('SqliteError: unrecognized token: "\'hunter2"')
+    await m.close()
+  })
+})
+
+describe('monitorDatabase: memory', () => {
+  /** A full garbage collection, without starting the test runner with --expose-gc. */
+  function collect(): void {
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    gc()
+    gc()
+  }
+
+  /** Heap growth, after GC, across `work`. */
+  function retainedBy(work: () => void): number {
+    collect()
+    const before = getHeapStatistics().used_heap_size
+    work()
+    collect()
+    return getHeapStatistics().used_heap_size - before
+  }
+
+  /** A distinct statement each call, carrying a 256 KB literal (dynamic SQL, no bound parameters). */
+  const bigStatement = (i: number): string => `SELECT length('${String(i).padEnd(256 * 1024, 'x')}') AS n`
+  const MB = 1024 * 1024
+
+  it.each(['redacted', 'raw'] as const)(
+    'exec() of 600 large dynamic statements retains no more than a few MB (sql: %s)',
+    async (sql) => {
+      const m = createMonitor({ sampling: 1 })
+      const app = monitorDatabase(new Database(':memory:'), m, { sql })
+      const retained = retainedBy(() => {
+        for (let i = 0; i < 600; i++) app.exec(bigStatement(i))
+      })
+      expect(m.snapshot().types.db?.ops.find((o) => o.name === 'SELECT')?.count).toBe(600)
+      expect(retained).toBeLessThan(20 * MB)
+      app.close()
+      await m.close()
+    },
+    60_000,
+  )
 })

@@ -1,6 +1,6 @@
 import { checkNumber, type Monitor, type OpHandle, type RequestContext } from '@perf/core'
 import type BetterSqlite3 from 'better-sqlite3'
-import { redactSql } from './redact-sql.js'
+import { redactSql, redactSqlError } from './redact-sql.js'
 import { statementName } from './statement-name.js'
 
 /** How much SQL text kept events carry. */
@@ -25,6 +25,10 @@ export interface MonitorDatabaseOptions {
 
 const MONITORED: unique symbol = Symbol.for('@perf/sqlite.monitored')
 const PLAN_MAX = 1000
+/** exec/pragma texts cached at most, longest cached text and total cached characters. */
+const ADHOC_MAX_ENTRIES = 500
+const ADHOC_MAX_LENGTH = 4096
+const ADHOC_MAX_CHARS = 262_144
 
 type Fn = (...args: unknown[]) => unknown
 type Db = BetterSqlite3.Database
@@ -114,6 +118,26 @@ export function monitorDatabase<D extends Db>(
   const sqlText = (source: string): string | undefined =>
     mode === 'redacted' ? redactSql(source) : mode === 'raw' ? source.slice(0, 2000) : undefined
 
+  /**
+   * What is recorded of a failure. SQLite copies pieces of the statement into its messages
+   * (`near "'secret'": syntax error`), so unless SQL is kept raw the message is redacted like the SQL
+   * text. Only the record changes: the app still gets the very error object SQLite threw.
+   */
+  const failure = (err: unknown): unknown => {
+    if (err === undefined || mode === 'raw') return err
+    if (err instanceof Error) {
+      const text = redactSqlError(err.message)
+      return text === '' ? err.name : `${err.name}: ${text}`
+    }
+    if (typeof err === 'string') return redactSqlError(err)
+    if (typeof err !== 'object' || err === null) return err
+    try {
+      return redactSqlError(String(err))
+    } catch {
+      return 'error'
+    }
+  }
+
   const newState = (source: string, name: string): StatementState => {
     const meta: Meta = {}
     const text = sqlText(source)
@@ -156,7 +180,7 @@ export function monitorDatabase<D extends Db>(
       }
       opts.metadata = metadata
       opts.requestId = ctx?.requestId
-      opts.error = error
+      opts.error = failure(error)
       opts.force = slow ? true : undefined
       st.op.record(ms, opts)
       opts.metadata = st.meta
@@ -187,7 +211,7 @@ export function monitorDatabase<D extends Db>(
       const plan = lines.join('\n')
       return plan.length > PLAN_MAX ? `${plan.slice(0, PLAN_MAX - 1)}…` : plan
     } catch (err) {
-      return `unavailable: ${err instanceof Error ? err.message : String(err)}`.slice(0, 200)
+      return `unavailable: ${String(failure(err))}`.slice(0, 200)
     }
   }
 
@@ -299,8 +323,13 @@ export function monitorDatabase<D extends Db>(
     return stmt
   })
 
-  /** States of SQL run through exec/pragma, by text (bounded: these are a program's fixed strings). */
+  /**
+   * States of SQL run through exec/pragma, by text, so a program's fixed strings are named once.
+   * Bounded in entries and in characters, and long texts are never kept: dynamic SQL (a statement
+   * built around a large literal) is named afresh on each call instead of being held for good.
+   */
   const adhoc = new Map<string, StatementState>()
+  let adhocChars = 0
   const adhocState = (sql: string, name: () => string): StatementState | undefined => {
     let st = adhoc.get(sql)
     if (st === undefined) {
@@ -310,7 +339,14 @@ export function monitorDatabase<D extends Db>(
         monitor.reportInternalError('@perf/sqlite', err)
         return undefined
       }
-      if (adhoc.size < 500) adhoc.set(sql, st)
+      if (
+        sql.length <= ADHOC_MAX_LENGTH &&
+        adhoc.size < ADHOC_MAX_ENTRIES &&
+        adhocChars + sql.length <= ADHOC_MAX_CHARS
+      ) {
+        adhoc.set(sql, st)
+        adhocChars += sql.length
+      }
     }
     return st
   }
@@ -384,7 +420,7 @@ export function monitorDatabase<D extends Db>(
       const ctx = contextOn ? monitor.currentRequest() : undefined
       const opts = txState.opts
       opts.requestId = ctx?.requestId
-      opts.error = error
+      opts.error = failure(error)
       opts.force = ms >= slowMs ? true : undefined
       txState.op.record(ms, opts)
     } catch (err) {

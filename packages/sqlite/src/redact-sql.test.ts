@@ -1,5 +1,6 @@
+import Database from 'better-sqlite3'
 import { describe, expect, it } from 'vitest'
-import { MAX_SQL_LENGTH, redactSql } from './redact-sql.js'
+import { MAX_SQL_LENGTH, redactSql, redactSqlError } from './redact-sql.js'
 
 describe('redactSql', () => {
   it.each([
@@ -85,5 +86,62 @@ describe('redactSql', () => {
 
   it('rejects a non-string', () => {
     expect(() => redactSql(42 as unknown as string)).toThrow(/sql must be a string, got number/)
+  })
+})
+
+describe('redactSqlError', () => {
+  /** SQLite's own message for `sql`, from a real connection. */
+  function sqliteError(sql: string): string {
+    const db = new Database(':memory:')
+    try {
+      db.exec("CREATE TABLE t (a TEXT CHECK (a <> 'forbidden'), b TEXT)")
+      db.prepare(sql).run()
+    } catch (err) {
+      return (err as Error).message
+    } finally {
+      db.close()
+    }
+    throw new Error(`${sql} did not fail`)
+  }
+
+  it.each([
+    ["SELECT * FROM t WHERE a = 'secret", 'unrecognized token: "?"'],
+    ["INSERT INTO t VALUES ('a' 'secret')", 'near "?": syntax error'],
+    ["INSERT INTO t VALUES ('a' 'se\"cret')", 'near "?": syntax error'],
+    ["INSERT INTO t VALUES ('a' 'it''s secret')", 'near "?": syntax error'],
+    ["SELECT * FROM t WHERE a = x'secret'", 'unrecognized token: "?"'],
+    ['SELECT * FROM t WHERE a = 12secret', 'unrecognized token: "?"'],
+    ['SELECT 0x5ec2e7000000000000000000', 'hex literal too big: ?'],
+    [
+      'SELECT * FROM t WHERE a = "secret"',
+      'no such column: "?" - should this be a string literal in single-quotes?',
+    ],
+    ["SELECT json_extract('{}', 'secret')", 'bad JSON path: ?'],
+    ["INSERT INTO t (a) VALUES ('forbidden')", 'CHECK constraint failed: a <> ?'],
+    // Identifiers stay, as in SQL text.
+    ['SELECT * FROM t WHERE nothere = 1', 'no such column: nothere'],
+    ['SELECT * FROM t WHERE a = 1 FROM', 'near "FROM": syntax error'],
+    ['SELECT * FROM [missing', 'unrecognized token: "[missing"'],
+  ])('%s', (sql, redacted) => {
+    expect(redactSqlError(sqliteError(sql))).toBe(redacted)
+  })
+
+  it('leaves apostrophes inside words and messages without literals alone', () => {
+    expect(redactSqlError("can't open the users' file")).toBe("can't open the users' file")
+    expect(redactSqlError("can't parse 'secret'")).toBe("can't parse ?")
+    expect(redactSqlError('NOT NULL constraint failed: t.a')).toBe('NOT NULL constraint failed: t.a')
+    expect(redactSqlError("it is 'unclosed secret")).toBe('it is ?')
+  })
+
+  it('keeps a long quoted token short and takes linear time on hostile messages', () => {
+    const big = `near "'${"x''".repeat(200_000)}'": syntax error`
+    expect(redactSqlError(big)).toBe('near "?": syntax error')
+    expect(redactSqlError("'".repeat(400_000))).not.toContain("''")
+  })
+
+  it('rejects a non-string', () => {
+    expect(() => redactSqlError(undefined as unknown as string)).toThrow(
+      /message must be a string, got undefined/,
+    )
   })
 })

@@ -246,3 +246,68 @@ function skipNumber(sql: string, from: number): number {
   while (i < n && isIdent(sql.charCodeAt(i))) i++
   return i
 }
+
+/** Longest SQL token quoted back by an error message that is kept (after redaction). */
+const MAX_ERROR_TOKEN = 200
+
+/**
+ * Where SQLite quotes a piece of the statement back in its error text: the piece runs from `open`
+ * to the last `close`, since the piece itself may hold the closing characters (`near "'a"b'"`).
+ * `literal` pieces are always data; the others are redacted as SQL.
+ */
+const QUOTED_BY_SQLITE: readonly { open: string; close: string; literal: boolean }[] = [
+  { open: 'near "', close: '": syntax error', literal: false },
+  { open: 'unrecognized token: "', close: '"', literal: false },
+  // SQLite's hint that a double-quoted "identifier" was meant as a string.
+  { open: 'no such column: "', close: '" - should this be a string literal', literal: true },
+  { open: 'hex literal too big: ', close: '', literal: true },
+]
+
+/**
+ * Redacts the literals that SQLite copies from a statement into its error messages, as
+ * {@link redactSql} does for SQL text, so an error kept with an event holds no more of the data than
+ * its SQL does: `near "'secret'": syntax error` → `near "?": syntax error`, `unrecognized token:
+ * "'secret"` → `unrecognized token: "?"`, `hex literal too big: 0x…` → `hex literal too big: ?`, and
+ * any other single-quoted string (`bad JSON path: 'secret'`, `CHECK constraint failed: a <> 'x'`)
+ * → `?`. Identifiers stay, as in SQL text; an apostrophe inside a word (`can't`) is not a quote.
+ * Linear time in the message.
+ */
+export function redactSqlError(message: string): string {
+  if (typeof message !== 'string') {
+    throw new TypeError(`redactSqlError(message): message must be a string, got ${typeof message}`)
+  }
+  for (const q of QUOTED_BY_SQLITE) {
+    const start = message.indexOf(q.open)
+    if (start < 0) continue
+    const from = start + q.open.length
+    const end = q.close === '' ? message.length : message.lastIndexOf(q.close)
+    if (end < from) continue
+    const piece = message.slice(from, end)
+    const redacted = q.literal ? '?' : redactSql(piece, MAX_ERROR_TOKEN)
+    return `${redactQuoted(message.slice(0, from))}${redacted}${redactQuoted(message.slice(end))}`
+  }
+  return redactQuoted(message)
+}
+
+/** Replaces each single-quoted string (with `''` escapes) by `?`; an unclosed one runs to the end. */
+function redactQuoted(text: string): string {
+  let out = ''
+  let from = 0
+  let i = text.indexOf("'")
+  while (i >= 0) {
+    // An apostrophe inside or at the end of a word (can't, users') does not open a string; X'..' does.
+    if (i > 0 && isIdent(text.charCodeAt(i - 1)) && !isBlobPrefix(text, i - 1)) {
+      i = text.indexOf("'", i + 1)
+      continue
+    }
+    out += `${text.slice(from, i)}?`
+    from = skipString(text, i + 1, QUOTE)
+    i = text.indexOf("'", from)
+  }
+  return from === 0 ? text : out + text.slice(from)
+}
+
+/** Whether `text[at]` is the lone `x`/`X` of a blob literal `X'..'`. */
+function isBlobPrefix(text: string, at: number): boolean {
+  return (text.charCodeAt(at) | 32) === 120 && (at === 0 || !isIdent(text.charCodeAt(at - 1)))
+}

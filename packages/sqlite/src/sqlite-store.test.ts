@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createMonitor, type OpAggregate, type PerfEvent } from '@perf/core'
@@ -300,5 +300,80 @@ describe('SqliteStore', () => {
     expect(() => store.history({ bucketMs: 90_000 })).toThrow(/whole number of minutes/)
     expect(() => store.history({ since: Number.NaN })).toThrow(/since/)
     expect(store.history({ since: new Date(0), until: new Date() }).events).toEqual([])
+  })
+})
+
+describe('SqliteStore: the file deleted or replaced while open', () => {
+  function rows(path: string): number {
+    const r = new Database(path, { readonly: true })
+    try {
+      return r.prepare('SELECT count(*) FROM perf_events').pluck().get() as number
+    } finally {
+      r.close()
+    }
+  }
+
+  it.each([
+    ['the database file', ['']],
+    ['the database file and its -wal and -shm', ['', '-wal', '-shm']],
+  ])('deleting %s: the next flush counts it and writes into a new file at the path', async (_, suffixes) => {
+    const store = open()
+    store.write(Array.from({ length: 10 }, (_, i) => event(i)))
+    await store.flush()
+    expect(rows(file)).toBe(10)
+    for (const s of suffixes) rmSync(file + s, { force: true })
+    expect(existsSync(file)).toBe(false)
+
+    store.write(Array.from({ length: 7 }, (_, i) => event(100 + i)))
+    await store.flush()
+    expect(existsSync(file)).toBe(true)
+    expect(rows(file)).toBe(7)
+    expect(store.stats()).toMatchObject({ reopened: 1, persisted: 17, queued: 0, dropped: 0, writeErrors: 0 })
+    expect(store.stats().lastError).toMatch(/was deleted while open/)
+    expect(store.history({ limit: 100 }).events).toHaveLength(7)
+
+    // Once reopened, nothing more is counted.
+    store.write([event(200)])
+    await store.flush()
+    expect(rows(file)).toBe(8)
+    expect(store.stats().reopened).toBe(1)
+  })
+
+  it('replaced by another file (moved aside, a new one created): writes go to the file now at the path', async () => {
+    const store = open()
+    store.write([event(1)])
+    await store.flush()
+    const aside = join(dir, 'aside.db')
+    for (const s of ['', '-wal', '-shm']) renameSync(file + s, aside + s)
+    new Database(file).close()
+
+    store.write([event(2), event(3)])
+    await store.flush()
+    expect(rows(file)).toBe(2)
+    expect(store.stats()).toMatchObject({ reopened: 1, writeErrors: 0 })
+    expect(store.stats().lastError).toMatch(/was replaced while open/)
+    await store.close()
+    expect(rows(aside)).toBe(1)
+  })
+
+  it('a path that cannot be reopened yet: the batch stays queued, errors are counted, written once it can', async () => {
+    const nested = join(dir, 'sub')
+    mkdirSync(nested)
+    file = join(nested, 'perf.db')
+    const store = open()
+    store.write([event(1)])
+    await store.flush()
+    rmSync(nested, { recursive: true, force: true })
+
+    store.write([event(2)])
+    await store.flush()
+    expect(store.stats()).toMatchObject({ reopened: 1, persisted: 1, queued: 1, dropped: 0 })
+    expect(store.stats().writeErrors).toBeGreaterThanOrEqual(1)
+    expect(store.stats().lastError).toMatch(/cannot open/)
+
+    mkdirSync(nested)
+    await store.flush()
+    expect(store.stats()).toMatchObject({ reopened: 1, persisted: 2, queued: 0, dropped: 0 })
+    expect(rows(file)).toBe(1)
   })
 })

@@ -8,6 +8,8 @@ import {
   type Sink,
   type SparseHistogram,
 } from '@perf/core'
+import { statSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { onShutdown } from '@perf/core/node'
 import Database from 'better-sqlite3'
 import { migrate } from './store-schema.js'
@@ -44,6 +46,12 @@ export interface SqliteStoreStats {
   readonly batches: number
   /** Write attempts that failed (each is retried). */
   readonly writeErrors: number
+  /**
+   * Times the file at `path` was found deleted or replaced while the store had it open. Each time,
+   * the store closes the old file and opens `path` afresh (creating the schema) before writing, so
+   * rows never go to a file nobody can see.
+   */
+  readonly reopened: number
   /** When the last batch was committed, ms since the epoch, or `null`. */
   readonly lastFlushAt: number | null
   /** How long the last batch blocked the event loop, ms. */
@@ -123,7 +131,6 @@ type Item = { k: 0; e: PerfEvent } | { k: 1; a: OpAggregate } | { k: 2; s: Proce
 export class SqliteStore implements Sink {
   readonly name: string = 'sqlite'
   readonly path: string
-  private readonly db: Database.Database
   private readonly flushIntervalMs: number
   private readonly batchSize: number
   private readonly maxQueue: number
@@ -136,17 +143,26 @@ export class SqliteStore implements Sink {
   private offShutdown: (() => void) | undefined
   private failures = 0
   private lastPrune = 0
-  private counts = { recorded: 0, persisted: 0, dropped: 0, batches: 0, writeErrors: 0 }
+  private counts = { recorded: 0, persisted: 0, dropped: 0, batches: 0, writeErrors: 0, reopened: 0 }
   private lastFlushAt: number | null = null
   private lastBatchMs = 0
   private maxBatchMs = 0
   private lastError: string | null = null
   private closed = false
-  private readonly insertEvent: Database.Statement
-  private readonly selectAggregate: Database.Statement
-  private readonly upsertAggregate: Database.Statement
-  private readonly insertSample: Database.Statement
-  private readonly writeBatch: (items: readonly Item[]) => void
+  // Replaced when the file is reopened (see `ensureFile`), hence not readonly.
+  private db!: Database.Database
+  private insertEvent!: Database.Statement
+  private selectAggregate!: Database.Statement
+  private upsertAggregate!: Database.Statement
+  private insertSample!: Database.Statement
+  private writeBatch!: (items: readonly Item[]) => void
+  /**
+   * Which file is open (absolute path, device, inode), to notice it being deleted or replaced; none
+   * for `:memory:`. The path is resolved once so a later `process.chdir()` changes nothing.
+   */
+  private file: { path: string; dev: number; ino: number } | undefined
+  /** The file was found deleted or replaced and the old connection closed; `path` must be reopened. */
+  private lost = false
 
   /** Opens (or creates) the file and brings its schema up to date; throws a clear error if it cannot. */
   constructor(options: SqliteStoreOptions) {
@@ -189,30 +205,13 @@ export class SqliteStore implements Sink {
       )
     }
 
-    let db: Database.Database
-    try {
-      // timeout 0: a locked file fails at once and is retried later, instead of blocking the event loop.
-      db = new Database(path, { timeout: 0 })
-    } catch (err) {
-      const hint = addonMismatchHint(err)
-      if (hint !== undefined) throw new Error(`SqliteStore: ${hint}`, { cause: err })
-      throw new Error(
-        `SqliteStore: cannot open ${JSON.stringify(path)}: ${message(err)}; expected a writable file path in an existing directory`,
-        { cause: err },
-      )
-    }
-    try {
-      if (db.readonly) throw new Error('the file is read-only')
-      if (path !== ':memory:') db.pragma('journal_mode = WAL')
-      db.pragma('synchronous = NORMAL')
-      migrate(db, path)
-    } catch (err) {
-      db.close()
-      throw new Error(
-        `SqliteStore: ${JSON.stringify(path)} is not a usable SQLite store: ${message(err)}; move the file aside or choose another path`,
-        { cause: err },
-      )
-    }
+    this.attach(openStore(path))
+    this.prune()
+    if (flushOnExit) this.offShutdown = onShutdown(() => this.close())
+  }
+
+  /** Takes `db` as the store's connection: prepares the writes and notes which file it is. */
+  private attach(db: Database.Database): void {
     this.db = db
     this.insertEvent = db.prepare(
       'INSERT INTO perf_events (ts, type, name, duration_ms, pid, error, slow, request_id, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -231,8 +230,41 @@ export class SqliteStore implements Sink {
         else this.writeSample(item.s)
       }
     })
-    this.prune()
-    if (flushOnExit) this.offShutdown = onShutdown(() => this.close())
+    if (this.path === ':memory:') return
+    const path = this.file?.path ?? resolve(this.path)
+    const st = statSync(path)
+    this.file = { path, dev: st.dev, ino: st.ino }
+  }
+
+  /**
+   * Before each batch: if the file at `path` is no longer the one open (deleted, or replaced by
+   * another), writes would silently go to an unlinked file. Count it, close the old connection and
+   * open `path` afresh. Throws (and the batch is retried) if it cannot be reopened yet.
+   */
+  private ensureFile(): void {
+    const file = this.file
+    if (file === undefined) return
+    if (!this.lost) {
+      const st = statSync(file.path, { throwIfNoEntry: false })
+      if (st !== undefined && st.dev === file.dev && st.ino === file.ino) return
+      this.lost = true
+      this.counts.reopened++
+      this.lastError = `${new Date().toISOString()} ${JSON.stringify(this.path)} was ${st === undefined ? 'deleted' : 'replaced'} while open; reopening it`
+      // Closed first: closing checkpoints the old WAL and removes it, so the new file cannot pick it up.
+      try {
+        this.db.close()
+      } catch {
+        // The old file is gone either way.
+      }
+    }
+    const db = openStore(file.path)
+    try {
+      this.attach(db)
+    } catch (err) {
+      db.close()
+      throw err
+    }
+    this.lost = false
   }
 
   /** Queues kept events (sink hook). Never throws. */
@@ -327,6 +359,7 @@ export class SqliteStore implements Sink {
   private commit(batch: readonly Item[]): boolean {
     const t0 = performance.now()
     try {
+      this.ensureFile()
       this.writeBatch(batch)
     } catch (err) {
       this.failures++
@@ -624,6 +657,35 @@ interface Bucket {
   min: number
   max: number
   h: SparseHistogram
+}
+
+/** Opens (or creates) the store file and brings its schema up to date; throws a clear error if it cannot. */
+function openStore(path: string): Database.Database {
+  let db: Database.Database
+  try {
+    // timeout 0: a locked file fails at once and is retried later, instead of blocking the event loop.
+    db = new Database(path, { timeout: 0 })
+  } catch (err) {
+    const hint = addonMismatchHint(err)
+    if (hint !== undefined) throw new Error(`SqliteStore: ${hint}`, { cause: err })
+    throw new Error(
+      `SqliteStore: cannot open ${JSON.stringify(path)}: ${message(err)}; expected a writable file path in an existing directory`,
+      { cause: err },
+    )
+  }
+  try {
+    if (db.readonly) throw new Error('the file is read-only')
+    if (path !== ':memory:') db.pragma('journal_mode = WAL')
+    db.pragma('synchronous = NORMAL')
+    migrate(db, path)
+  } catch (err) {
+    db.close()
+    throw new Error(
+      `SqliteStore: ${JSON.stringify(path)} is not a usable SQLite store: ${message(err)}; move the file aside or choose another path`,
+      { cause: err },
+    )
+  }
+  return db
 }
 
 function time(label: string, value: number | Date | undefined, fallback: number): number {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { statementName } from './statement-name.js'
+import { SCAN_LIMIT, statementName, tokenize } from './statement-name.js'
 
 describe('statementName', () => {
   it.each([
@@ -18,6 +18,10 @@ describe('statementName', () => {
     ['WITH recent AS (SELECT * FROM notes ORDER BY id DESC LIMIT 10) SELECT * FROM recent', 'SELECT notes'],
     ['WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c', 'SELECT'],
     ['WITH old AS (SELECT id FROM notes) DELETE FROM notes WHERE id IN (SELECT id FROM old)', 'DELETE notes'],
+    ['WITH c(x) AS (SELECT 1) SELECT * FROM c, notes WHERE notes.id = c.x', 'SELECT notes'],
+    ['WITH c AS (SELECT 1) SELECT * FROM c LEFT JOIN users u ON u.id = 1 JOIN notes', 'SELECT users'],
+    ['SELECT * FROM notes JOIN users ON users.id = notes.user_id', 'SELECT notes'],
+    ['SELECT a, b FROM notes', 'SELECT notes'],
     ['SELECT 1', 'SELECT'],
     ["SELECT 'FROM secret'", 'SELECT'],
     ['-- comment\n/* more */ SELECT * FROM notes', 'SELECT notes'],
@@ -42,5 +46,24 @@ describe('statementName', () => {
   it('never contains literals', () => {
     expect(statementName("INSERT INTO notes VALUES ('secret')")).toBe('INSERT notes')
     expect(statementName("UPDATE 'notes' SET a = 1")).toBe('UPDATE')
+  })
+
+  it("names the demo's recursive CTE after the first real table it reads, not the CTE", () => {
+    // apps/demo/src/notes.ts, slowReport, as written there.
+    const sql = `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+        SELECT count(*) AS hits FROM n JOIN notes ON notes.body LIKE '%' || (n.i % 97) || '%'`
+    expect(statementName(sql)).toBe('SELECT notes')
+  })
+
+  it('reads nothing past SCAN_LIMIT, not even inside a quoted token', () => {
+    // 3 MB of `""` escapes: unbounded, the identifier would run to its closing quote at the end.
+    const sql = `SELECT * FROM "${'x""'.repeat(1_000_000)}" WHERE a = 1`
+    const tokens = tokenize(sql)
+    expect(tokens.map((tok) => tok.text).slice(0, 3)).toEqual(['SELECT', '*', 'FROM'])
+    expect(tokens).toHaveLength(4)
+    // What was read of it is what lies before the limit.
+    expect(tokens[3]!.raw).toBe('x"'.repeat(Math.ceil((SCAN_LIMIT - 15) / 3)).slice(0, tokens[3]!.raw.length))
+    expect(tokens[3]!.raw.length).toBeLessThan(SCAN_LIMIT)
+    expect(statementName(sql)).toMatch(/^SELECT x"x"/)
   })
 })

@@ -1,8 +1,13 @@
-/** How much of a statement is looked at to name it; names come from its first clauses. */
-const SCAN_LIMIT = 65_536
+/**
+ * How much of a statement is looked at to name it, in characters; names come from its first clauses.
+ * Nothing past it is read, not even to find where a quoted token or comment ends, so naming costs
+ * the same for a 3 MB statement as for a 64 KB one.
+ */
+export const SCAN_LIMIT = 65_536
 const MAX_TABLE_LENGTH = 64
 
-interface Token {
+/** One token of a statement. Exported for tests only (not part of the package's entry). */
+export interface Token {
   /** `w` bare word, `i` quoted identifier, `s` string/blob literal, `p` punctuation. */
   readonly kind: 'w' | 'i' | 's' | 'p'
   /** The word upper-cased, the identifier unquoted, or the punctuation character. */
@@ -19,9 +24,15 @@ function isIdentChar(c: number): boolean {
   )
 }
 
-function tokenize(sql: string): Token[] {
+/**
+ * Splits the first {@link SCAN_LIMIT} characters of `sql` into tokens; a quoted token or comment cut
+ * by the limit ends there. Exported for tests only (not part of the package's entry).
+ */
+export function tokenize(source: string): Token[] {
+  // Cutting first bounds every search below (`indexOf` for a closing quote, `*/` or newline) too.
+  const sql = source.length > SCAN_LIMIT ? source.slice(0, SCAN_LIMIT) : source
   const out: Token[] = []
-  const n = Math.min(sql.length, SCAN_LIMIT)
+  const n = sql.length
   let depth = 0
   let i = 0
   while (i < n) {
@@ -37,24 +48,29 @@ function tokenize(sql: string): Token[] {
     } else if (c === 39 || c === 34 || c === 96 || c === 91) {
       const close = c === 91 ? ']' : sql[i]!
       let j = i + 1
-      let text = ''
+      let escaped = false
       for (;;) {
         const e = sql.indexOf(close, j)
         if (e < 0) {
-          text += sql.slice(j)
-          j = sql.length
+          j = n
           break
         }
-        text += sql.slice(j, e)
         if (close !== ']' && sql[e + 1] === close) {
-          text += close
+          escaped = true
           j = e + 2
           continue
         }
         j = e + 1
         break
       }
-      out.push({ kind: c === 39 ? 's' : 'i', text, raw: text, depth })
+      if (c === 39) {
+        // A string literal never names anything: its text is not kept (nor compared with keywords).
+        out.push({ kind: 's', text: '', raw: '', depth })
+      } else {
+        let text = sql.slice(i + 1, sql[j - 1] === close && j - 1 > i ? j - 1 : j)
+        if (escaped) text = text.replaceAll(close + close, close)
+        out.push({ kind: 'i', text, raw: text, depth })
+      }
       i = j
     } else if (isIdentChar(c)) {
       let j = i + 1
@@ -149,14 +165,43 @@ function skipOr(t: Token[], j: number): Token | undefined {
   return tableAt(t, j)
 }
 
+/** Words that end a FROM clause: a comma after them no longer separates tables. */
+const AFTER_FROM = new Set([
+  'WHERE',
+  'GROUP',
+  'HAVING',
+  'WINDOW',
+  'ORDER',
+  'LIMIT',
+  'UNION',
+  'EXCEPT',
+  'INTERSECT',
+])
+
+/**
+ * The first real table read by the SELECT at `k`: the first table of its FROM clause (after FROM,
+ * JOIN or a comma) that is not a CTE name, else the first such table of a nested select.
+ */
 function selectName(t: Token[], k: number, ctes: Set<string>, verb = 'SELECT'): string {
   const depth = t[k]?.depth ?? 0
   let fallback: Token | undefined
+  /** Per parenthesis depth: whether a FROM clause is being read there. */
+  const inFrom: boolean[] = []
   for (let j = k + 1; j < t.length; j++) {
     const tok = t[j]!
-    if (tok.kind !== 'w' || tok.text !== 'FROM') continue
+    const d = tok.depth
+    let opens = false
+    if (tok.kind === 'w') {
+      if (tok.text === 'FROM') opens = inFrom[d] = true
+      else if (tok.text === 'SELECT' || AFTER_FROM.has(tok.text)) inFrom[d] = false
+      else opens = tok.text === 'JOIN' && inFrom[d] === true
+    } else {
+      opens = tok.kind === 'p' && tok.text === ',' && inFrom[d] === true
+    }
+    if (!opens) continue
     const table = tableAt(t, j + 1)
     if (table === undefined || (table.kind !== 'w' && table.kind !== 'i')) continue
+    // A CTE's own name (a recursive one included) is not a real table.
     if (ctes.has(table.raw.toLowerCase())) continue
     if (tok.depth === depth) return named(verb, table)
     fallback ??= table
