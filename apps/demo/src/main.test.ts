@@ -13,7 +13,7 @@ describe('pnpm demo (dist/main.js)', () => {
     const data = mkdtempSync(join(tmpdir(), 'perf-demo-main-'))
     try {
       const child = spawn(process.execPath, [main, '--port-base', '0', '--data', data], {
-        env: { ...process.env, PERF_ADMIN_TOKEN: 'demo-test-token', NODE_ENV: 'production' },
+        env: { ...process.env, PERF_ADMIN_TOKEN: 'demo-test-token-0123456789', NODE_ENV: 'production' },
         stdio: ['ignore', 'pipe', 'pipe'],
       })
       let out = ''

@@ -1,3 +1,15 @@
+export {
+  ADMIN_AUTH_COUNTER_TYPE,
+  bearerToken,
+  constantTimeEqual,
+  createAdminAuth,
+  DEFAULT_SESSION_TTL_MS,
+  isLoopbackAddress,
+  isLoopbackHost,
+  MAX_TOKEN_LENGTH,
+  MIN_TOKEN_LENGTH,
+  resolveToken,
+} from './admin-auth.js'
 export { configFromEnv, DEFAULT_REDACT_KEYS, DEFAULTS, envBoolean, envNumber, checkNumber } from './config.js'
 export { createContextStorage } from './context.js'
 export {
@@ -42,6 +54,14 @@ export { REDACTED, sanitizeMetadata } from './redact.js'
 export { watchResponse } from './response-tracker.js'
 export { newRequestId, requestIdFrom } from './request-id.js'
 
+export type {
+  AdminAuth,
+  AdminAuthOptions,
+  CheckOptions,
+  Credential,
+  RequestOrigin,
+  SignInResult,
+} from './admin-auth.js'
 export type { MonitorConfig, MonitorOptions, PerType, Range } from './config.js'
 export type { ContextStorage, RequestContext } from './context.js'
 export type { PerfEvent, RecordOptions } from './event.js'
