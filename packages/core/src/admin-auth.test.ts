@@ -44,7 +44,7 @@ describe('token rule', () => {
       resolveToken('f', 'token', undefined, { PERF_ADMIN_TOKEN: 'x' }, 'PERF_ADMIN_TOKEN'),
     ).toThrow(
       new RangeError(
-        'f: PERF_ADMIN_TOKEN is 1 characters long; a token must be 16 to 1024 characters (make one with: openssl rand -base64 24)',
+        'f: PERF_ADMIN_TOKEN is 1 character long; a token must be 16 to 1024 characters (make one with: openssl rand -base64 24)',
       ),
     )
     expect(() => resolveToken('f', 'token', 'y'.repeat(15), {}, 'PERF_ADMIN_TOKEN')).toThrow(
@@ -53,6 +53,13 @@ describe('token rule', () => {
     expect(() => resolveToken('f', 'token', 'y'.repeat(1025), {}, 'PERF_ADMIN_TOKEN')).toThrow(RangeError)
     expect(() => resolveToken('f', 'token', 'a b c d e f g h i j', {}, 'PERF_ADMIN_TOKEN')).toThrow(
       /visible ASCII characters without spaces/,
+    )
+    // The message never quotes the value: it is a secret.
+    expect(() => resolveToken('f', 'token', undefined, { T: 'my secret value!' }, 'T')).toThrow(
+      expect.objectContaining({ message: expect.not.stringContaining('secret') }),
+    )
+    expect(() => resolveToken('f', 'token', '', {}, 'PERF_ADMIN_TOKEN')).toThrow(
+      'f: options.token is empty; pass false for no token, or leave it undefined to read PERF_ADMIN_TOKEN',
     )
     expect(() => resolveToken('f', 'token', 42, {}, 'PERF_ADMIN_TOKEN')).toThrow(
       /f: options\.token must be a string \(the token\) or false \(none\), got number/,
@@ -65,7 +72,7 @@ describe('token rule', () => {
     expect(() => createMetricsHandler(m, { env: { PERF_ADMIN_TOKEN: 'a b' } })).toThrow(
       /createMetricsHandler: PERF_ADMIN_TOKEN is 3 characters long/,
     )
-    expect(() => createMetricsHandler(m, { token: 'x' })).toThrow(/options\.token is 1 characters long/)
+    expect(() => createMetricsHandler(m, { token: 'x' })).toThrow(/options\.token is 1 character long/)
     expect(() => createMetricsHandler(m, { env: { PERF_ADMIN_TOKEN: `${ADMIN} more` } })).toThrow(
       /without spaces/,
     )

@@ -64,9 +64,15 @@ export function resolveToken(
     if (value === undefined || (value as string).trim() === '') return undefined
   }
   const token = (value as string).trim()
-  if (token.length < MIN_TOKEN_LENGTH || token.length > MAX_TOKEN_LENGTH) {
+  if (token === '') {
     throw new RangeError(
-      `${call}: ${label} is ${token.length} characters long; a token must be ${MIN_TOKEN_LENGTH} to ${MAX_TOKEN_LENGTH} characters (make one with: openssl rand -base64 24)`,
+      `${call}: ${label} is empty; pass false for no token, or leave it undefined to read ${envName}`,
+    )
+  }
+  if (token.length < MIN_TOKEN_LENGTH || token.length > MAX_TOKEN_LENGTH) {
+    const n = token.length
+    throw new RangeError(
+      `${call}: ${label} is ${n} character${n === 1 ? '' : 's'} long; a token must be ${MIN_TOKEN_LENGTH} to ${MAX_TOKEN_LENGTH} characters (make one with: openssl rand -base64 24)`,
     )
   }
   if (!TOKEN_CHARS.test(token)) {

@@ -424,7 +424,7 @@ describe('createMetricsHandler', () => {
     monitor = createMonitor()
     expect(() => createMetricsHandler({} as never)).toThrow(/expected a monitor/)
     expect(() => createMetricsHandler(monitor, { token: '' })).toThrow(
-      /createMetricsHandler: options\.token is 0 characters long/,
+      /createMetricsHandler: options\.token is empty; pass false for no token/,
     )
     expect(() => createMetricsHandler(monitor, { auth: 'yes' as never })).toThrow(/auth must be a function/)
     expect(() => createMetricsHandler(monitor, { prometheus: { bucketsPerOctave: 5 as never } })).toThrow(

@@ -570,7 +570,7 @@ describe('sign-in throttle', () => {
     const monitor = createMonitor()
     monitors.push(monitor)
     expect(() => createDashboard(monitor, { token: 'x', env: {} })).toThrow(
-      /createDashboard: options\.token is 1 characters long; a token must be 16 to 1024 characters/,
+      /createDashboard: options\.token is 1 character long; a token must be 16 to 1024 characters/,
     )
     expect(() => createDashboard(monitor, { env: { PERF_ADMIN_TOKEN: 'short-token' } })).toThrow(
       /createDashboard: PERF_ADMIN_TOKEN is 11 characters long; a token must be 16/,
