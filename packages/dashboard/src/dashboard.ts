@@ -175,7 +175,8 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
     return { ...snap, dashboard: buildView(snap, timeline?.read() ?? {}, settings) }
   }
 
-  /** Unauthenticated local access: loopback socket, loopback Host, not forwarded. */
+  // The socket alone is not enough: a DNS-rebinding page reaches 127.0.0.1 under its own Host, and a
+  // proxy on this machine connects from loopback on behalf of everyone.
   const local = (request: Request, info: DashboardRequestInfo | undefined): boolean =>
     allowLocal &&
     isLoopbackAddress(info?.remoteAddress) &&
