@@ -1,4 +1,16 @@
 export {
+  ADMIN_AUTH_COUNTER_TYPE,
+  bearerToken,
+  constantTimeEqual,
+  createAdminAuth,
+  DEFAULT_SESSION_TTL_MS,
+  isLoopbackAddress,
+  isLoopbackHost,
+  MAX_TOKEN_LENGTH,
+  MIN_TOKEN_LENGTH,
+  resolveToken,
+} from './admin-auth.js'
+export {
   checkNumber,
   configFromEnv,
   DEFAULT_REDACT_KEYS,
@@ -51,6 +63,14 @@ export { REDACTED, sanitizeMetadata } from './redact.js'
 export { watchResponse } from './response-tracker.js'
 export { newRequestId, requestIdFrom } from './request-id.js'
 
+export type {
+  AdminAuth,
+  AdminAuthOptions,
+  CheckOptions,
+  Credential,
+  RequestOrigin,
+  SignInResult,
+} from './admin-auth.js'
 export type { MonitorConfig, MonitorOptions, PerType, Range } from './config.js'
 export type { ContextStorage, RequestContext } from './context.js'
 export type { PerfEvent, RecordOptions } from './event.js'

@@ -1,3 +1,5 @@
+import { createAdminAuth } from './admin-auth.js'
+import type { WebHandlerInfo } from './http.js'
 import type { Monitor } from './monitor.js'
 import {
   checkPrometheusOptions,
@@ -8,32 +10,48 @@ import {
 import { createPrometheusRenderer } from './prometheus-live.js'
 
 /** A web-standard handler (a `WebHandler`: mountable with every adapter's web-handler utility). */
-export type MetricsHandler = (request: Request) => Promise<Response>
+export type MetricsHandler = (request: Request, info?: WebHandlerInfo) => Promise<Response>
 
 /** Options of {@link createMetricsHandler}. */
 export interface MetricsHandlerOptions {
   /**
-   * Bearer token a scraper must send (`Authorization: Bearer <token>`). Default: the
-   * `PERF_ADMIN_TOKEN` environment variable. `false` serves without a token even when that variable is set.
-   * With neither a token nor `auth`, the metrics are served to anyone who can reach the route.
+   * The admin token, which a scraper may send (`Authorization: Bearer <token>`). Default: the
+   * `PERF_ADMIN_TOKEN` environment variable. `false` means none even when that variable is set.
+   * The same rule as the dashboard's: 16 to 1024 visible ASCII characters, surrounding whitespace removed.
+   * With no token, no scrape token and no `auth`, the metrics are served to anyone who can reach the route.
    */
   readonly token?: string | false | undefined
+  /**
+   * A token that opens `/metrics` and nothing else (never the dashboard, so it cannot clear stats).
+   * Default: the `PERF_SCRAPE_TOKEN` environment variable; `false` means none. Must differ from the admin token.
+   */
+  readonly scrapeToken?: string | false | undefined
+  /**
+   * Believe the last `X-Forwarded-For` value as the client's address, for the throttle on wrong tokens.
+   * Only when every request comes through a proxy that sets it. Default `false`.
+   */
+  readonly trustProxy?: boolean | undefined
   /** Custom check; when given, a request passes if it has the token or this returns `true`. */
   readonly auth?: ((request: Request) => boolean | Promise<boolean>) | undefined
   /** Rendering options (metric prefix, buckets per octave). */
   readonly prometheus?: PrometheusOptions | undefined
-  /** Where `PERF_ADMIN_TOKEN` is read from. Default `process.env` where it exists. */
+  /** Where `PERF_ADMIN_TOKEN` and `PERF_SCRAPE_TOKEN` are read from. Default `process.env` where it exists. */
   readonly env?: Readonly<Record<string, string | undefined>> | undefined
 }
 
 const SNAPSHOT = { histograms: true, recent: 0, slow: 0 } as const
-const encoder = new TextEncoder()
 
 /**
  * A web-standard handler serving `monitor`'s numbers in the Prometheus text format at whatever path
- * it is mounted (`GET` and `HEAD`; other methods get 405). When a token is set (option or
- * `PERF_ADMIN_TOKEN`) or an `auth` hook is given, other requests get 401. Mount it with an adapter's
+ * it is mounted (`GET` and `HEAD`; other methods get 405). When a token is set (the admin token,
+ * option or `PERF_ADMIN_TOKEN`, or the scrape token, `scrapeToken` or `PERF_SCRAPE_TOKEN`) or an
+ * `auth` hook is given, other requests get 401, and an address that keeps sending wrong tokens gets
+ * 429 for a while (the dashboard's throttle, shared per monitor). Mount it with an adapter's
  * `metrics(...)` helper or web-handler utility, which keep these requests out of the monitor.
+ *
+ * @example
+ * const handler = createMetricsHandler(monitor, { scrapeToken: process.env.PERF_SCRAPE_TOKEN })
+ * const response = await handler(new Request('http://localhost/metrics'))
  */
 export function createMetricsHandler(monitor: Monitor, options: MetricsHandlerOptions = {}): MetricsHandler {
   if (monitor === null || typeof monitor !== 'object' || typeof monitor.snapshot !== 'function') {
@@ -48,20 +66,27 @@ export function createMetricsHandler(monitor: Monitor, options: MetricsHandlerOp
       `createMetricsHandler: auth must be a function (request) => boolean, got ${typeof auth}`,
     )
   }
-  const token = resolveToken(options)
+  const adminAuth = createAdminAuth({
+    call: 'createMetricsHandler',
+    monitor,
+    token: options.token,
+    scrapeToken: options.scrapeToken,
+    env: options.env,
+    trustProxy: options.trustProxy,
+  })
+  const tokens = adminAuth.hasToken || adminAuth.hasScrapeToken
   const prometheus = options.prometheus ?? {}
   // Fail on bad rendering options now rather than on the first scrape.
   checkPrometheusOptions(prometheus)
   // One process's own numbers are rendered from the monitor's live state, without a snapshot;
   // a cluster-wide view (whose snapshot() is the merge) falls back to its snapshot.
   const live = createPrometheusRenderer(monitor, prometheus)
-  let tokenDigest: Promise<Uint8Array> | undefined
 
-  async function allowed(request: Request): Promise<boolean> {
-    if (token !== undefined) {
-      tokenDigest ??= digest(token)
-      const sent = bearerToken(request.headers.get('authorization'))
-      if (sent !== undefined && constantTimeEqual(await digest(sent), await tokenDigest)) return true
+  async function allowed(request: Request, info: WebHandlerInfo | undefined): Promise<boolean | 'throttled'> {
+    if (tokens) {
+      const credential = await adminAuth.check(request, info)
+      if (credential === 'admin' || credential === 'scrape') return true
+      if (credential === 'throttled' && auth === undefined) return 'throttled'
     }
     if (auth !== undefined) {
       try {
@@ -71,15 +96,22 @@ export function createMetricsHandler(monitor: Monitor, options: MetricsHandlerOp
         return false
       }
     }
-    return token === undefined && auth === undefined
+    return !tokens && auth === undefined
   }
 
-  return async (request) => {
+  return async (request, info) => {
     const method = request.method.toUpperCase()
     if (method !== 'GET' && method !== 'HEAD') {
       return text(405, 'Method Not Allowed\n', { allow: 'GET, HEAD' })
     }
-    if (!(await allowed(request))) {
+    const verdict = await allowed(request, info)
+    if (verdict === 'throttled') {
+      const retry = Math.max(1, adminAuth.retryAfterSeconds(request, info))
+      return text(429, `Too Many Requests: too many wrong tokens from this address; retry in ${retry} s\n`, {
+        'retry-after': String(retry),
+      })
+    }
+    if (!verdict) {
       return text(401, 'Unauthorized: send Authorization: Bearer <token>\n', {
         'www-authenticate': 'Bearer realm="perf"',
       })
@@ -105,38 +137,6 @@ export function createMetricsHandler(monitor: Monitor, options: MetricsHandlerOp
       },
     })
   }
-}
-
-function resolveToken(options: MetricsHandlerOptions): string | undefined {
-  if (options.token === false) return undefined
-  if (options.token !== undefined) {
-    if (typeof options.token !== 'string' || options.token.length === 0) {
-      throw new TypeError('createMetricsHandler: token must be a non-empty string or false')
-    }
-    return options.token
-  }
-  const env =
-    options.env ?? (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env
-  const fromEnv = env?.PERF_ADMIN_TOKEN
-  return fromEnv === undefined || fromEnv.trim() === '' ? undefined : fromEnv
-}
-
-function bearerToken(header: string | null): string | undefined {
-  if (header === null) return undefined
-  const m = /^\s*Bearer\s+(\S+)\s*$/i.exec(header)
-  return m?.[1]
-}
-
-/** SHA-256 of a secret, so that comparing two takes the same time whatever their lengths. */
-async function digest(secret: string): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(secret)))
-}
-
-/** Compares equal-length digests without an early exit. */
-function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
-  let diff = a.length ^ b.length
-  for (let k = 0; k < a.length && k < b.length; k++) diff |= a[k]! ^ b[k]!
-  return diff === 0
 }
 
 function text(status: number, body: string, headers: Record<string, string> = {}): Response {

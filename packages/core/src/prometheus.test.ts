@@ -384,8 +384,8 @@ describe('createMetricsHandler', () => {
   it('requires the bearer token when one is set (option or PERF_ADMIN_TOKEN)', async () => {
     monitor = createMonitor()
     for (const handler of [
-      createMetricsHandler(monitor, { token: 's3cret', env: {} }),
-      createMetricsHandler(monitor, { env: { PERF_ADMIN_TOKEN: 's3cret' } }),
+      createMetricsHandler(monitor, { token: 's3cret-0123456789abcdef', env: {} }),
+      createMetricsHandler(monitor, { env: { PERF_ADMIN_TOKEN: 's3cret-0123456789abcdef' } }),
     ]) {
       const get = (auth?: string) =>
         handler(new Request('http://x/metrics', auth ? { headers: { authorization: auth } } : {}))
@@ -394,11 +394,14 @@ describe('createMetricsHandler', () => {
       expect(none.headers.get('www-authenticate')).toMatch(/^Bearer/)
       expect((await get('Bearer wrong')).status).toBe(401)
       expect((await get('Bearer s3cre')).status).toBe(401)
-      expect((await get('Basic s3cret')).status).toBe(401)
-      expect((await get('Bearer s3cret')).status).toBe(200)
+      expect((await get('Basic s3cret-0123456789abcdef')).status).toBe(401)
+      expect((await get('Bearer s3cret-0123456789abcdef')).status).toBe(200)
     }
     // token: false opts out even with the variable set.
-    const open = createMetricsHandler(monitor, { token: false, env: { PERF_ADMIN_TOKEN: 's3cret' } })
+    const open = createMetricsHandler(monitor, {
+      token: false,
+      env: { PERF_ADMIN_TOKEN: 's3cret-0123456789abcdef' },
+    })
     expect((await open(new Request('http://x/metrics'))).status).toBe(200)
   })
 
@@ -420,7 +423,9 @@ describe('createMetricsHandler', () => {
   it('rejects bad options when created', () => {
     monitor = createMonitor()
     expect(() => createMetricsHandler({} as never)).toThrow(/expected a monitor/)
-    expect(() => createMetricsHandler(monitor, { token: '' })).toThrow(/token must be a non-empty string/)
+    expect(() => createMetricsHandler(monitor, { token: '' })).toThrow(
+      /createMetricsHandler: options\.token is empty; pass false for no token/,
+    )
     expect(() => createMetricsHandler(monitor, { auth: 'yes' as never })).toThrow(/auth must be a function/)
     expect(() => createMetricsHandler(monitor, { prometheus: { bucketsPerOctave: 5 as never } })).toThrow(
       /bucketsPerOctave/,

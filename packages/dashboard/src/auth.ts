@@ -1,32 +1,5 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
-
 /** Name of the cookie the login form sets. */
 export const SESSION_COOKIE = 'perf_admin'
-
-/**
- * Compares two secrets in constant time. Both sides are hashed first, so secrets of different
- * lengths compare (unequal) in the same time and never throw.
- */
-export function safeEqual(a: string, b: string): boolean {
-  const ha = createHash('sha256').update(a, 'utf8').digest()
-  const hb = createHash('sha256').update(b, 'utf8').digest()
-  return timingSafeEqual(ha, hb)
-}
-
-/**
- * The cookie value for a token: an HMAC of a fixed label keyed by the token, so the cookie never
- * holds the token itself and changing the token invalidates every session.
- */
-export function sessionValue(token: string): string {
-  return createHmac('sha256', token).update('perf-dashboard-session-v1').digest('base64url')
-}
-
-/** The bearer token of an `Authorization` header, if any. */
-export function bearerToken(header: string | null): string | undefined {
-  if (header === null) return undefined
-  const m = /^\s*Bearer\s+(\S+)\s*$/i.exec(header)
-  return m?.[1]
-}
 
 /** One cookie's value from a `Cookie` header. */
 export function readCookie(header: string | null, name: string): string | undefined {
@@ -39,36 +12,22 @@ export function readCookie(header: string | null, name: string): string | undefi
   return undefined
 }
 
-/** Whether the request carries the token, as a bearer header or as the session cookie. */
-export function hasToken(request: Request, token: string): boolean {
-  const bearer = bearerToken(request.headers.get('authorization'))
-  if (bearer !== undefined && safeEqual(bearer, token)) return true
-  const cookie = readCookie(request.headers.get('cookie'), SESSION_COOKIE)
-  return cookie !== undefined && safeEqual(cookie, sessionValue(token))
-}
-
-/** Whether an address is the loopback interface (IPv4 127/8, IPv6 ::1, or IPv4-mapped loopback). */
-export function isLoopback(address: string | undefined): boolean {
-  if (address === undefined) return false
-  const a = address.toLowerCase()
-  if (a === '::1' || a === '0:0:0:0:0:0:0:1') return true
-  const v4 = a.startsWith('::ffff:') ? a.slice(7) : a
-  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4)
+/**
+ * The `Set-Cookie` value of a session (or, with an empty value and `maxAge` 0, of its removal):
+ * HttpOnly, SameSite=Strict, scoped to the dashboard's path, `Secure` when the browser used https.
+ */
+export function sessionCookie(value: string, root: string, secure: boolean, maxAge: number): string {
+  // Without the trailing slash the cookie also goes with the root asked for without one.
+  const path = root.length > 1 ? root.slice(0, -1) : '/'
+  const cookiePath = /^[\x21-\x7e]+$/.test(path) && !path.includes(';') ? path : '/'
+  return `${SESSION_COOKIE}=${value}; Path=${cookiePath}; HttpOnly; SameSite=Strict; Max-Age=${maxAge}${secure ? '; Secure' : ''}`
 }
 
 /**
- * Whether a state-changing request comes from the page itself: its `Origin` must be present and name
- * the host the request was sent to. Blocks cross-site form posts (CSRF) even with the cookie.
+ * Whether a request carries a forwarding header: then the loopback socket is a proxy's, and the
+ * client may be anywhere.
  */
-export function sameOrigin(request: Request): boolean {
-  const origin = request.headers.get('origin')
-  if (origin === null || origin === 'null') return false
-  let originHost: string
-  try {
-    originHost = new URL(origin).host
-  } catch {
-    return false
-  }
-  const host = request.headers.get('host') ?? new URL(request.url).host
-  return originHost.toLowerCase() === host.toLowerCase()
+export function isForwarded(request: Request): boolean {
+  const h = request.headers
+  return h.has('forwarded') || h.has('x-forwarded-for') || h.has('x-forwarded-host') || h.has('x-real-ip')
 }

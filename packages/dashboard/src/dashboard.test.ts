@@ -1,6 +1,8 @@
-import { createMonitor, type Monitor } from '@perf/core'
-import { afterEach, describe, expect, it } from 'vitest'
-import { safeEqual, sessionValue } from './auth.js'
+import { readFile } from 'node:fs/promises'
+import { createServer, request as httpRequest } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { createMetricsHandler, createMonitor, type Monitor, serveWebHandler } from '@perf/core'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createDashboard, type DashboardOptions } from './dashboard.js'
 import type { HistoryQuery, HistoryRow } from './history.js'
 
@@ -40,15 +42,17 @@ describe('access without configuration', () => {
 
   it('serves loopback requests without a token only with allowUnauthenticatedLocalhost', async () => {
     const { dashboard } = setup({ allowUnauthenticatedLocalhost: true })
+    const local = (headers: Record<string, string> = {}) =>
+      new Request('http://localhost:3000/admin/performance/api/snapshot', { headers })
     for (const remoteAddress of ['127.0.0.1', '::1', '::ffff:127.0.0.1']) {
-      const res = await dashboard(get('api/snapshot'), { remoteAddress })
+      const res = await dashboard(local(), { remoteAddress })
       expect(res.status, remoteAddress).toBe(200)
     }
     for (const info of [{ remoteAddress: '10.0.0.7' }, { remoteAddress: '::ffff:192.168.1.2' }, undefined]) {
-      expect((await dashboard(get('api/snapshot'), info)).status).toBe(403)
+      expect((await dashboard(local(), info)).status).toBe(403)
     }
     // A forwarded header is not the socket: it cannot make a remote request local.
-    const forwarded = get('api/snapshot', { 'x-forwarded-for': '127.0.0.1' })
+    const forwarded = local({ 'x-forwarded-for': '127.0.0.1' })
     expect((await dashboard(forwarded, { remoteAddress: '203.0.113.9' })).status).toBe(403)
   })
 
@@ -61,7 +65,9 @@ describe('access without configuration', () => {
   it('rejects invalid options with errors that name them', () => {
     const monitor = createMonitor()
     monitors.push(monitor)
-    expect(() => createDashboard(monitor, { token: 'has space' })).toThrow(/token must be a string/)
+    expect(() => createDashboard(monitor, { token: 'has space in the middle' })).toThrow(
+      /createDashboard: options\.token must be visible ASCII characters without spaces/,
+    )
     expect(() => createDashboard(monitor, { refreshMs: 10 })).toThrow(/refreshMs/)
     expect(() => createDashboard(monitor, { errorRateThreshold: 2 })).toThrow(/errorRateThreshold/)
     expect(() => createDashboard(monitor, { store: {} as never })).toThrow(/history\(query\)/)
@@ -91,13 +97,6 @@ describe('token', () => {
     expect((await dashboard(get('api/snapshot', { authorization: `Basic ${TOKEN}` }))).status).toBe(401)
   })
 
-  it('compares in constant time without throwing on a length mismatch', () => {
-    expect(safeEqual('abc', 'abc')).toBe(true)
-    expect(safeEqual('abc', 'abcd')).toBe(false)
-    expect(safeEqual('', 'abcd')).toBe(false)
-    expect(safeEqual('é', 'e')).toBe(false)
-  })
-
   it('signs in with the form: an HttpOnly SameSite=Strict cookie that is not the token itself', async () => {
     const { dashboard } = setup()
     const form = { 'content-type': 'application/x-www-form-urlencoded', origin: 'http://app.test' }
@@ -115,7 +114,7 @@ describe('token', () => {
     expect(cookie).toMatch(/Path=\/admin\/performance;/)
     expect(cookie).not.toContain(TOKEN)
     const pair = cookie.split(';')[0]!
-    expect(pair).toBe(`perf_admin=${sessionValue(TOKEN)}`)
+    expect(pair).toMatch(/^perf_admin=[0-9a-z]+\.[\w-]{22}\.[\w-]{43}$/)
 
     const page = await dashboard(get('', { cookie: `other=1; ${pair}` }))
     expect(page.status).toBe(200)
@@ -387,5 +386,327 @@ describe('history', () => {
     })
     expect((await dashboard(get('api/history?range=1h', bearer()))).status).toBe(500)
     expect(monitor.snapshot().totals.internalErrors).toBe(1)
+  })
+})
+
+describe('DNS rebinding (allowUnauthenticatedLocalhost)', () => {
+  const local = { remoteAddress: '127.0.0.1' }
+  const at = (host: string, path: string, init: RequestInit = {}) =>
+    new Request(`http://${host}/admin/performance/${path}`, init)
+
+  it('serves a loopback socket only when the Host is a loopback name, and never a forwarded request', async () => {
+    const { dashboard, monitor } = setup({ allowUnauthenticatedLocalhost: true })
+    monitor.record('http', 'GET /a', 5)
+    for (const host of ['localhost:3000', '127.0.0.1:3000', '[::1]:3000']) {
+      expect((await dashboard(at(host, 'api/snapshot'), local)).status, host).toBe(200)
+    }
+    // What a rebinding page in the developer's browser sends: its own name, from 127.0.0.1.
+    const evil = 'evil.example:3000'
+    const read = await dashboard(at(evil, 'api/snapshot'), local)
+    expect(read.status).toBe(403)
+    expect(await read.text()).not.toContain('GET /a')
+    const clear = await dashboard(
+      at(evil, 'api/clear', { method: 'POST', headers: { origin: `http://${evil}` } }),
+      local,
+    )
+    expect(clear.status).toBe(403)
+    expect(monitor.snapshot().totals.events).toBe(1)
+    // A proxy on the same machine connects from loopback for everyone.
+    const proxied = at('localhost:3000', 'api/snapshot', { headers: { 'x-forwarded-for': '203.0.113.9' } })
+    expect((await dashboard(proxied, local)).status).toBe(403)
+    // A state change from a loopback page still needs its Origin to match the (validated) host.
+    const cross = at('localhost:3000', 'api/clear', {
+      method: 'POST',
+      headers: { origin: 'http://evil.example' },
+    })
+    expect((await dashboard(cross, local)).status).toBe(403)
+    const same = at('localhost:3000', 'api/clear', {
+      method: 'POST',
+      headers: { origin: 'http://localhost:3000' },
+    })
+    expect((await dashboard(same, local)).status).toBe(200)
+  })
+
+  it('refuses a rebound Host over a real socket on 127.0.0.1', async () => {
+    const monitor = createMonitor()
+    monitors.push(monitor)
+    monitor.record('http', 'GET /secret-route', 5)
+    const dashboard = createDashboard(monitor, { allowUnauthenticatedLocalhost: true, env: {} })
+    const server = createServer((req, res) => {
+      void serveWebHandler(dashboard, req, res, req.url ?? '/', '')
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const { port } = server.address() as AddressInfo
+    const send = (host: string, path: string, method = 'GET') =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpRequest(
+          { host: '127.0.0.1', port, path, method, headers: { host, origin: `http://${host}` } },
+          (res) => {
+            let body = ''
+            res.setEncoding('utf8')
+            res.on('data', (c: string) => {
+              body += c
+            })
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+          },
+        )
+        req.on('error', reject)
+        req.end()
+      })
+    try {
+      expect((await send(`localhost:${port}`, '/api/snapshot')).status).toBe(200)
+      const rebound = await send(`evil.example:${port}`, '/api/snapshot')
+      expect(rebound.status).toBe(403)
+      expect(rebound.body).not.toContain('secret-route')
+      expect((await send(`evil.example:${port}`, '/api/clear', 'POST')).status).toBe(403)
+      expect(monitor.snapshot().totals.events).toBe(1)
+    } finally {
+      await new Promise((resolve) => server.close(resolve))
+    }
+  })
+
+  it('cannot be combined with trustProxy', () => {
+    const monitor = createMonitor()
+    monitors.push(monitor)
+    expect(() =>
+      createDashboard(monitor, { allowUnauthenticatedLocalhost: true, trustProxy: true, env: {} }),
+    ).toThrow(/allowUnauthenticatedLocalhost and trustProxy cannot be combined/)
+  })
+})
+
+describe('sessions', () => {
+  const form = { 'content-type': 'application/x-www-form-urlencoded', origin: 'http://app.test' }
+  const signIn = async (
+    dashboard: ReturnType<typeof setup>['dashboard'],
+    info?: { remoteAddress: string },
+  ) => {
+    const res = await dashboard(post('login', form, `token=${encodeURIComponent(TOKEN)}`), info)
+    expect(res.status).toBe(303)
+    const cookie = res.headers.get('set-cookie') ?? ''
+    return { cookie, pair: cookie.split(';')[0]! }
+  }
+
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it('issues a new session at each sign-in, and sign-out ends it even for a copy of the cookie', async () => {
+    const { dashboard } = setup()
+    const a = await signIn(dashboard)
+    const b = await signIn(dashboard)
+    expect(a.pair).not.toBe(b.pair)
+    const copy = a.pair
+    expect((await dashboard(get('api/snapshot', { cookie: copy }))).status).toBe(200)
+    const out = await dashboard(post('logout', { origin: 'http://app.test', cookie: a.pair }))
+    expect(out.headers.get('set-cookie')).toMatch(/perf_admin=;.*Max-Age=0/)
+    expect((await dashboard(get('api/snapshot', { cookie: copy }))).status).toBe(401)
+    expect((await dashboard(get('', { cookie: copy }))).status).toBe(401)
+    // Signing out one session leaves the others.
+    expect((await dashboard(get('api/snapshot', { cookie: b.pair }))).status).toBe(200)
+  })
+
+  it('expires a session a working day after sign-in by default, sooner with sessionTtlMs', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] })
+    vi.setSystemTime(new Date('2026-01-05T09:00:00Z'))
+    const { dashboard } = setup()
+    const { cookie, pair } = await signIn(dashboard)
+    expect(cookie).toMatch(/Max-Age=28800(;|$)/)
+    vi.setSystemTime(new Date('2026-01-05T16:59:00Z'))
+    expect((await dashboard(get('api/snapshot', { cookie: pair }))).status).toBe(200)
+    vi.setSystemTime(new Date('2026-01-05T17:00:01Z'))
+    expect((await dashboard(get('api/snapshot', { cookie: pair }))).status).toBe(401)
+
+    const short = setup({ token: TOKEN, sessionTtlMs: 60_000 })
+    const s = await signIn(short.dashboard)
+    expect(s.cookie).toMatch(/Max-Age=60(;|$)/)
+    vi.setSystemTime(new Date('2026-01-05T17:01:02Z'))
+    expect((await short.dashboard(get('api/snapshot', { cookie: s.pair }))).status).toBe(401)
+    expect(() => setup({ token: TOKEN, sessionTtlMs: 5 })).toThrow(/options\.sessionTtlMs must be an integer/)
+  })
+
+  it('ends every session when the token changes', async () => {
+    const { dashboard, monitor } = setup()
+    const { pair } = await signIn(dashboard)
+    const other = createDashboard(monitor, { token: `${TOKEN}-rotated`, env: {} })
+    expect((await other(get('api/snapshot', { cookie: pair }))).status).toBe(401)
+  })
+})
+
+describe('sign-in throttle', () => {
+  const form = { 'content-type': 'application/x-www-form-urlencoded', origin: 'http://app.test' }
+  const attempt = (dashboard: ReturnType<typeof setup>['dashboard'], token: string, remoteAddress: string) =>
+    dashboard(post('login', form, `token=${encodeURIComponent(token)}`), { remoteAddress })
+
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['Date'] })
+  })
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it('blocks an address after repeated failures, even with the right token, and counts it', async () => {
+    const { dashboard, monitor } = setup()
+    for (let i = 0; i < 3000; i++) {
+      const res = await attempt(dashboard, `wrong-${i}-0123456789abcdef`, '198.51.100.4')
+      expect(res.status).toBe(i < 6 ? 401 : 429)
+    }
+    const right = await attempt(dashboard, TOKEN, '198.51.100.4')
+    expect(right.status).toBe(429)
+    expect(right.headers.get('set-cookie')).toBeNull()
+    expect(Number(right.headers.get('retry-after'))).toBeGreaterThanOrEqual(1)
+    expect(await right.text()).toContain('Too many failed sign-ins')
+    // Bearer guesses from that address are refused the same way.
+    const api = await dashboard(get('api/snapshot', bearer()), { remoteAddress: '198.51.100.4' })
+    expect(api.status).toBe(429)
+    // Another address signs in.
+    expect((await attempt(dashboard, TOKEN, '198.51.100.5')).status).toBe(303)
+    expect(monitor.snapshot().counters.admin_auth).toEqual({ failed: 6, throttled: 2996 })
+    // Once the block has passed, the address may try again.
+    vi.setSystemTime(Date.now() + 2000)
+    expect((await attempt(dashboard, TOKEN, '198.51.100.4')).status).toBe(303)
+  })
+
+  it('requires tokens of at least 16 characters, naming PERF_ADMIN_TOKEN when it came from there', () => {
+    const monitor = createMonitor()
+    monitors.push(monitor)
+    expect(() => createDashboard(monitor, { token: 'x', env: {} })).toThrow(
+      /createDashboard: options\.token is 1 character long; a token must be 16 to 1024 characters/,
+    )
+    expect(() => createDashboard(monitor, { env: { PERF_ADMIN_TOKEN: 'short-token' } })).toThrow(
+      /createDashboard: PERF_ADMIN_TOKEN is 11 characters long; a token must be 16/,
+    )
+    expect(() => createDashboard(monitor, { token: 'x'.repeat(16), env: {} })).not.toThrow()
+  })
+})
+
+describe('behind a reverse proxy (trustProxy)', () => {
+  // What nginx sends with the README's block: Host is the upstream, the browser's host is forwarded.
+  const proxied = (path: string, headers: Record<string, string>, body?: string) =>
+    new Request(`http://127.0.0.1:3000/admin/performance/${path}`, {
+      method: 'POST',
+      headers: {
+        host: '127.0.0.1:3000',
+        'x-forwarded-host': 'perf.example.com',
+        'x-forwarded-proto': 'https',
+        'x-forwarded-for': '203.0.113.50',
+        origin: 'https://perf.example.com',
+        ...headers,
+      },
+      body,
+    })
+  const form = { 'content-type': 'application/x-www-form-urlencoded' }
+  const proxy = { remoteAddress: '127.0.0.1' }
+
+  it('signs in with a Secure cookie when the forwarded host and scheme match the Origin', async () => {
+    const { dashboard } = setup({ token: TOKEN, trustProxy: true })
+    const res = await dashboard(proxied('login', form, `token=${TOKEN}`), proxy)
+    expect(res.status).toBe(303)
+    const cookie = res.headers.get('set-cookie') ?? ''
+    expect(cookie).toMatch(/; Secure$/)
+    const pair = cookie.split(';')[0]!
+    const clear = await dashboard(proxied('api/clear', { cookie: pair }), proxy)
+    expect(clear.status).toBe(200)
+    // The scheme is compared too once it is known: an http page cannot post to the https site.
+    const downgraded = await dashboard(
+      proxied('api/clear', { cookie: pair, origin: 'http://perf.example.com' }),
+      proxy,
+    )
+    expect(downgraded.status).toBe(403)
+    const evil = await dashboard(
+      proxied('api/clear', { cookie: pair, origin: 'https://evil.example' }),
+      proxy,
+    )
+    expect(evil.status).toBe(403)
+  })
+
+  it('ignores forwarded headers by default', async () => {
+    const { dashboard } = setup()
+    const res = await dashboard(proxied('login', form, `token=${TOKEN}`), proxy)
+    expect(res.status).toBe(403)
+    const direct = await dashboard(
+      new Request('https://perf.example.com/admin/performance/login', {
+        method: 'POST',
+        headers: { ...form, origin: 'https://perf.example.com', 'x-forwarded-proto': 'http' },
+        body: `token=${TOKEN}`,
+      }),
+    )
+    expect(direct.headers.get('set-cookie')).toMatch(/; Secure$/)
+  })
+
+  it('throttles the forwarded client, not the proxy', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] })
+    try {
+      const { dashboard } = setup({ token: TOKEN, trustProxy: true })
+      for (let i = 0; i < 10; i++)
+        await dashboard(proxied('login', form, 'token=wrong-token-0123456789'), proxy)
+      const attacker = await dashboard(proxied('login', form, `token=${TOKEN}`), proxy)
+      expect(attacker.status).toBe(429)
+      const admin = await dashboard(
+        proxied('login', { ...form, 'x-forwarded-for': '192.0.2.8' }, `token=${TOKEN}`),
+        proxy,
+      )
+      expect(admin.status).toBe(303)
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+})
+
+describe('one admin auth for the dashboard and /metrics', () => {
+  it('applies the same token rule to the same PERF_ADMIN_TOKEN in both', async () => {
+    const monitor = createMonitor()
+    monitors.push(monitor)
+    const values = [
+      'a b',
+      'x',
+      'z'.repeat(2000),
+      `${TOKEN} ${TOKEN}`,
+      `${TOKEN}\n`,
+      ` ${TOKEN}\r\n`,
+      'q'.repeat(1024),
+    ]
+    for (const value of values) {
+      const env = { PERF_ADMIN_TOKEN: value }
+      const outcome = (make: () => (r: Request) => Promise<Response>) => {
+        try {
+          return make()
+        } catch (err) {
+          return (err as Error).message.replace(/^\w+: /, '')
+        }
+      }
+      const dash = outcome(() => createDashboard(monitor, { env }))
+      const metrics = outcome(() => createMetricsHandler(monitor, { env }))
+      if (typeof dash === 'string' || typeof metrics === 'string') {
+        expect(metrics, JSON.stringify(value)).toBe(dash)
+        expect(dash).toMatch(/PERF_ADMIN_TOKEN/)
+        continue
+      }
+      const token = value.trim()
+      const auth = { authorization: `Bearer ${token}` }
+      expect((await dash(get('api/snapshot', auth))).status, JSON.stringify(value)).toBe(200)
+      expect((await metrics(new Request('http://app.test/metrics', { headers: auth }))).status).toBe(200)
+    }
+  })
+
+  it('never lets the scrape token open the dashboard or clear stats', async () => {
+    const scrapeToken = 'scrape-only-token-0123456789'
+    const env = { PERF_ADMIN_TOKEN: TOKEN, PERF_SCRAPE_TOKEN: scrapeToken }
+    const { dashboard, monitor } = setup({ env })
+    monitor.record('http', 'GET /a', 5)
+    const metrics = createMetricsHandler(monitor, { env })
+    const scraper = { authorization: `Bearer ${scrapeToken}` }
+    expect((await metrics(new Request('http://app.test/metrics', { headers: scraper }))).status).toBe(200)
+    expect((await dashboard(get('api/snapshot', scraper))).status).toBe(401)
+    expect((await dashboard(get('', scraper))).status).toBe(401)
+    expect((await dashboard(post('api/clear', { ...scraper, origin: 'http://app.test' }))).status).toBe(401)
+    expect(monitor.snapshot().totals.events).toBe(1)
+  })
+
+  it('leaves node:crypto out of the dashboard: it runs where WebCrypto does', async () => {
+    const dir = new URL('.', import.meta.url)
+    for (const file of ['auth.ts', 'dashboard.ts']) {
+      const source = await readFile(new URL(file, dir), 'utf8')
+      expect(source, file).not.toMatch(/from 'node:/)
+    }
   })
 })

@@ -1,6 +1,14 @@
-import { checkNumber, type Monitor, type Snapshot, type WebHandlerInfo } from '@perf/core'
+import {
+  checkNumber,
+  createAdminAuth,
+  isLoopbackAddress,
+  isLoopbackHost,
+  type Monitor,
+  type Snapshot,
+  type WebHandlerInfo,
+} from '@perf/core'
 import { loadAsset } from './assets.js'
-import { hasToken, isLoopback, SESSION_COOKIE, safeEqual, sameOrigin, sessionValue } from './auth.js'
+import { isForwarded, readCookie, SESSION_COOKIE, sessionCookie } from './auth.js'
 import {
   bucketRows,
   type HistoryResult,
@@ -31,16 +39,28 @@ export type DashboardHandler = (request: Request, info?: DashboardRequestInfo) =
 export interface DashboardOptions {
   /**
    * The admin token: sent as `Authorization: Bearer <token>` or typed into the sign-in form.
-   * Default: the `PERF_ADMIN_TOKEN` environment variable.
+   * Default: the `PERF_ADMIN_TOKEN` environment variable; `false` means none. 16 to 1024 visible
+   * ASCII characters (surrounding whitespace is removed), the same rule as `/metrics`.
    */
-  token?: string | undefined
+  token?: string | false | undefined
   /** Decides access instead of (or besides) the token: return `true` to let the request in. */
   auth?: ((request: Request) => boolean | Promise<boolean>) | undefined
   /**
    * With no token and no `auth` hook, serve requests from the loopback interface anyway (a development
-   * machine). Default `false`: the dashboard answers 403 until it is configured.
+   * machine), when they also name a loopback host (`localhost`, `127.x.x.x`, `[::1]`: a DNS-rebinding
+   * page names its own) and carry no forwarding header. Default `false`: the dashboard answers 403
+   * until it is configured. Cannot be combined with `trustProxy`.
    */
   allowUnauthenticatedLocalhost?: boolean | undefined
+  /**
+   * Behind a reverse proxy: take the host and scheme the browser used from `X-Forwarded-Host` and
+   * `X-Forwarded-Proto` (for the same-origin check and the cookie's `Secure`), and the client's
+   * address for the sign-in throttle from `X-Forwarded-For` (the last value of each: the one the proxy
+   * wrote). Only when every request comes through that proxy. Default `false`.
+   */
+  trustProxy?: boolean | undefined
+  /** How long a sign-in lasts, in ms (1 minute to 30 days). Default 8 hours. */
+  sessionTtlMs?: number | undefined
   /** A store with history (e.g. `SqliteStore` from `@perf/sqlite`): enables the 1 h / 24 h / 7 d range. */
   store?: HistoryStore | undefined
   /** Page title. Default `Performance`. */
@@ -109,10 +129,17 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
     throw new TypeError('createDashboard(monitor, options): monitor must be a monitor from createMonitor()')
   }
   const env = options.env ?? processEnv()
-  const token = checkToken(
-    options.token !== undefined ? 'token' : 'PERF_ADMIN_TOKEN',
-    options.token ?? env.PERF_ADMIN_TOKEN,
-  )
+  // Only the admin token: a scrape token must never open the dashboard.
+  const adminAuth = createAdminAuth({
+    call: 'createDashboard',
+    monitor,
+    token: options.token,
+    scrapeToken: false,
+    env,
+    trustProxy: options.trustProxy,
+    sessionTtlMs: options.sessionTtlMs,
+  })
+  const hasToken = adminAuth.hasToken
   if (options.auth !== undefined && typeof options.auth !== 'function') {
     throw new TypeError(
       `createDashboard: auth must be a function (request) => boolean, got ${typeof options.auth}`,
@@ -136,7 +163,11 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
   })
   const { auth, store } = options
   const allowLocal = options.allowUnauthenticatedLocalhost === true
-  const session = token === undefined ? undefined : sessionValue(token)
+  if (allowLocal && adminAuth.trustProxy) {
+    throw new TypeError(
+      'createDashboard: allowUnauthenticatedLocalhost and trustProxy cannot be combined: behind a proxy every request comes from a loopback socket',
+    )
+  }
   const timeline = monitor.enabled ? timelineFor(monitor) : undefined
   const settings = { title, refreshMs, errorRateThreshold, history: store !== undefined }
   const view = (): Snapshot & { dashboard: DashboardView } => {
@@ -144,8 +175,24 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
     return { ...snap, dashboard: buildView(snap, timeline?.read() ?? {}, settings) }
   }
 
-  const allowed = async (request: Request, info: DashboardRequestInfo | undefined): Promise<boolean> => {
-    if (token !== undefined && hasToken(request, token)) return true
+  // The socket alone is not enough: a DNS-rebinding page reaches 127.0.0.1 under its own Host, and a
+  // proxy on this machine connects from loopback on behalf of everyone.
+  const local = (request: Request, info: DashboardRequestInfo | undefined): boolean =>
+    allowLocal &&
+    isLoopbackAddress(info?.remoteAddress) &&
+    isLoopbackHost(request.headers.get('host') ?? new URL(request.url).host) &&
+    !isForwarded(request)
+
+  const allowed = async (
+    request: Request,
+    info: DashboardRequestInfo | undefined,
+  ): Promise<boolean | 'throttled'> => {
+    if (hasToken) {
+      const session = readCookie(request.headers.get('cookie'), SESSION_COOKIE)
+      const credential = await adminAuth.check(request, info, { session })
+      if (credential === 'admin') return true
+      if (credential === 'throttled' && auth === undefined) return 'throttled'
+    }
     if (auth !== undefined) {
       try {
         return (await auth(request)) === true
@@ -154,7 +201,7 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
         return false
       }
     }
-    return token === undefined && allowLocal && isLoopback(info?.remoteAddress)
+    return !hasToken && local(request, info)
   }
 
   return async (request: Request, info?: DashboardRequestInfo): Promise<Response> => {
@@ -173,34 +220,47 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
         headers: { ...SECURITY_HEADERS, 'content-type': file.type, 'cache-control': 'public, max-age=300' },
       })
     }
-    if (token === undefined && auth === undefined && !(allowLocal && isLoopback(info?.remoteAddress))) {
+    if (!hasToken && auth === undefined && !local(request, info)) {
       return html(403, notConfiguredPage(title, route.root))
     }
+    const secure = adminAuth.origin(request).protocol === 'https:'
     if (route.sub === 'login') {
-      if (method !== 'POST') return html(token === undefined ? 404 : 401, loginPage(title, route.root, false))
-      if (!sameOrigin(request)) return forbiddenOrigin(title, route.root)
-      if (token === undefined || session === undefined)
+      if (method !== 'POST') return html(hasToken ? 401 : 404, loginPage(title, route.root, false))
+      if (!adminAuth.sameOrigin(request)) return forbiddenOrigin(title, route.root)
+      if (!hasToken)
         return html(
           404,
           messagePage(title, route.root, 'Not found', 'Sign-in uses a token, and none is configured.'),
         )
+      // A blocked address is answered before its form is even read.
+      const wait = adminAuth.refuseIfBlocked(request, info)
+      if (wait > 0) return throttled(title, route.root, wait, true)
       const given = await formField(request, 'token')
-      if (given === undefined || !safeEqual(given, token))
+      if (given === undefined) return html(401, loginPage(title, route.root, true))
+      const result = await adminAuth.signIn(given, request, info)
+      if (!result.ok) {
+        if (result.retryAfterSeconds !== undefined)
+          return throttled(title, route.root, result.retryAfterSeconds, true)
         return html(401, loginPage(title, route.root, true))
-      return redirect(route.root, sessionCookie(session, route.root, url.protocol === 'https:', 43_200))
+      }
+      return redirect(route.root, sessionCookie(result.session, route.root, secure, result.maxAgeSeconds))
     }
     if (route.sub === 'logout') {
       if (method !== 'POST') return notAllowed('POST')
-      if (!sameOrigin(request)) return forbiddenOrigin(title, route.root)
-      return redirect(route.root, sessionCookie('', route.root, url.protocol === 'https:', 0))
+      if (!adminAuth.sameOrigin(request)) return forbiddenOrigin(title, route.root)
+      await adminAuth.signOut(readCookie(request.headers.get('cookie'), SESSION_COOKIE))
+      return redirect(route.root, sessionCookie('', route.root, secure, 0))
     }
-    if (!(await allowed(request, info))) {
+    const verdict = await allowed(request, info)
+    if (verdict === 'throttled') {
+      return throttled(title, route.root, adminAuth.retryAfterSeconds(request, info), route.sub === '')
+    }
+    if (!verdict) {
       if (route.sub === '') {
         // Without a token there is nothing to sign in with: the auth hook said no.
-        const page =
-          token === undefined
-            ? messagePage(title, route.root, 'Not authorised', 'Access to this dashboard was refused.')
-            : loginPage(title, route.root, false)
+        const page = !hasToken
+          ? messagePage(title, route.root, 'Not authorised', 'Access to this dashboard was refused.')
+          : loginPage(title, route.root, false)
         return html(401, page, { 'www-authenticate': 'Bearer realm="perf"' })
       }
       return json(
@@ -255,7 +315,7 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
       }
       case 'api/clear':
         if (method !== 'POST') return notAllowed('POST')
-        if (!sameOrigin(request))
+        if (!adminAuth.sameOrigin(request))
           return json(403, { error: 'cross-origin request refused: Origin must match the host' })
         monitor.clear()
         timeline?.clear()
@@ -270,14 +330,6 @@ function rowsOf(result: HistoryResult): readonly HistoryRow[] {
   if (Array.isArray(result)) return result
   const points = (result as { points?: unknown }).points
   return Array.isArray(points) ? points : []
-}
-
-function checkToken(label: string, token: unknown): string | undefined {
-  if (token === undefined || token === '') return undefined
-  if (typeof token !== 'string' || token.length > 1024 || /\s/.test(token)) {
-    throw new TypeError(`${label} must be a string of 1 to 1024 characters without spaces`)
-  }
-  return token
 }
 
 interface Route {
@@ -342,6 +394,15 @@ function notAllowed(allow: string): Response {
   })
 }
 
+function throttled(title: string, root: string, seconds: number, page: boolean): Response {
+  const wait = Math.max(1, seconds)
+  const message = `Too many failed sign-ins from this address: try again in ${wait} s.`
+  const headers = { 'retry-after': String(wait) }
+  return page
+    ? html(429, messagePage(title, root, 'Too many attempts', message), headers)
+    : json(429, { error: message }, headers)
+}
+
 function forbiddenOrigin(title: string, root: string): Response {
   return html(
     403,
@@ -352,13 +413,6 @@ function forbiddenOrigin(title: string, root: string): Response {
       'Cross-origin request refused: the Origin header must match this host.',
     ),
   )
-}
-
-function sessionCookie(value: string, root: string, secure: boolean, maxAge: number): string {
-  // Without the trailing slash the cookie also goes with the root asked for without one.
-  const path = root.length > 1 ? root.slice(0, -1) : '/'
-  const cookiePath = /^[\x21-\x7e]+$/.test(path) && !path.includes(';') ? path : '/'
-  return `${SESSION_COOKIE}=${value}; Path=${cookiePath}; HttpOnly; SameSite=Strict; Max-Age=${maxAge}${secure ? '; Secure' : ''}`
 }
 
 async function formField(request: Request, name: string): Promise<string | undefined> {

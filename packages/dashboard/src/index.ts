@@ -1,4 +1,3 @@
-export { safeEqual } from './auth.js'
 export { createDashboard } from './dashboard.js'
 export { parseHistoryRange } from './history.js'
 

@@ -106,7 +106,7 @@ export function notConfiguredPage(title: string, root: string): string {
 <pre>PERF_ADMIN_TOKEN="$(openssl rand -hex 24)"</pre>
 <p>or pass <code>token</code> (or an <code>auth(request)</code> hook) in the dashboard options. For a
 development machine only, <code>allowUnauthenticatedLocalhost: true</code> serves requests from this
-computer (loopback) without a token.</p>`,
+computer without a token, when opened as <code>localhost</code>, <code>127.0.0.1</code> or <code>[::1]</code>.</p>`,
   )
 }
 

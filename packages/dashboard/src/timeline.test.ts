@@ -39,8 +39,8 @@ describe('timeline', () => {
 
   it('adds one point per completed slice to api/snapshot, shared by dashboards of one monitor', async () => {
     const monitor = createMonitor({ sliceMs: 25, windowMs: 2500 })
-    const a = createDashboard(monitor, { token: 'token-1', env: {} })
-    const b = createDashboard(monitor, { token: 'token-2', env: {} })
+    const a = createDashboard(monitor, { token: 'token-1-0123456789abcdef', env: {} })
+    const b = createDashboard(monitor, { token: 'token-2-0123456789abcdef', env: {} })
     for (let i = 0; i < 10; i++) monitor.record('http', 'GET /x', 5 + i, { status: 200 })
     const read = async (d: typeof a, token: string) =>
       (
@@ -48,11 +48,14 @@ describe('timeline', () => {
           await d(new Request('http://h/api/snapshot', { headers: { authorization: `Bearer ${token}` } }))
         ).json()
       ).dashboard.timeline
-    await vi.waitFor(async () => expect((await read(a, 'token-1')).series.http.length).toBeGreaterThan(0), {
-      timeout: 10_000,
-      interval: 30,
-    })
-    const tl = await read(b, 'token-2')
+    await vi.waitFor(
+      async () => expect((await read(a, 'token-1-0123456789abcdef')).series.http.length).toBeGreaterThan(0),
+      {
+        timeout: 10_000,
+        interval: 30,
+      },
+    )
+    const tl = await read(b, 'token-2-0123456789abcdef')
     const total = tl.series.http.reduce((n: number, p: { count: number }) => n + p.count, 0)
     expect(total).toBe(10)
     expect(tl.series.http[0].p99Ms).toBeGreaterThan(13)

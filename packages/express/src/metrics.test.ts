@@ -41,9 +41,9 @@ describe('express metrics()', () => {
   })
 
   it('asks for the bearer token when one is set', async () => {
-    const base = await start({ token: 'scrape-me' })
+    const base = await start({ token: 'scrape-me-0123456789' })
     expect((await fetch(`${base}/metrics`)).status).toBe(401)
-    const ok = await fetch(`${base}/metrics`, { headers: { authorization: 'Bearer scrape-me' } })
+    const ok = await fetch(`${base}/metrics`, { headers: { authorization: 'Bearer scrape-me-0123456789' } })
     expect(ok.status).toBe(200)
     expect(await ok.text()).toMatch(/^# TYPE perf_duration_seconds histogram$/m)
     expect(monitor.snapshot().totals.events).toBe(0)

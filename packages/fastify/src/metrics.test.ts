@@ -36,10 +36,12 @@ describe('fastify metrics plugin', () => {
   })
 
   it('takes a path and asks for the bearer token when one is set', async () => {
-    const base = await start({ path: '/internal/prom', token: 'scrape-me' })
+    const base = await start({ path: '/internal/prom', token: 'scrape-me-0123456789' })
     expect((await fetch(`${base}/metrics`)).status).toBe(404)
     expect((await fetch(`${base}/internal/prom`)).status).toBe(401)
-    const ok = await fetch(`${base}/internal/prom`, { headers: { authorization: 'Bearer scrape-me' } })
+    const ok = await fetch(`${base}/internal/prom`, {
+      headers: { authorization: 'Bearer scrape-me-0123456789' },
+    })
     expect(ok.status).toBe(200)
     expect(await ok.text()).toMatch(/^# TYPE perf_duration_seconds histogram$/m)
   })

@@ -32,9 +32,9 @@ describe('hono metrics()', () => {
   })
 
   it('asks for the bearer token when one is set', async () => {
-    const app = makeApp({ token: 'scrape-me' })
+    const app = makeApp({ token: 'scrape-me-0123456789' })
     expect((await app.request('/metrics')).status).toBe(401)
-    const ok = await app.request('/metrics', { headers: { authorization: 'Bearer scrape-me' } })
+    const ok = await app.request('/metrics', { headers: { authorization: 'Bearer scrape-me-0123456789' } })
     expect(ok.status).toBe(200)
     expect(await ok.text()).toMatch(/^# TYPE perf_duration_seconds histogram$/m)
   })

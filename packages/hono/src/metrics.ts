@@ -1,6 +1,10 @@
 import { createMetricsHandler, type MetricsHandlerOptions, type Monitor, markUnrecorded } from '@perf/core'
 import type { Context } from 'hono'
 
+interface NodeBindings {
+  incoming?: { socket?: { remoteAddress?: string } }
+}
+
 /**
  * The monitor's numbers for Prometheus, as a hono handler: `app.get('/metrics', metrics(monitor))`.
  * Its requests are never recorded. With a token (`token` option or `PERF_ADMIN_TOKEN`) or an `auth`
@@ -14,6 +18,8 @@ export function metrics(
   const handler = createMetricsHandler(monitor, options)
   return (c) => {
     markUnrecorded(c.req.raw)
-    return handler(c.req.raw)
+    // The socket's address (on @hono/node-server) keys the throttle on wrong tokens per client.
+    const remoteAddress = (c.env as NodeBindings | undefined)?.incoming?.socket?.remoteAddress
+    return handler(c.req.raw, remoteAddress === undefined ? undefined : { remoteAddress })
   }
 }

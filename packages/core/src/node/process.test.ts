@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process'
 import { join } from 'node:path'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createMonitor } from '../index.js'
@@ -21,6 +23,10 @@ function section(monitor: ReturnType<typeof createMonitor>): ProcessSection {
   return monitor.snapshot().process as ProcessSection
 }
 
+setFlagsFromString('--expose-gc')
+/** A full collection, without starting the test process with --expose-gc. */
+const gc = runInNewContext('gc') as () => void
+
 describe('watchProcess', () => {
   it('raises the growth flag (and warns once) when a real ~20 MB heap allocation outlives the baseline', () => {
     const monitor = createMonitor()
@@ -32,6 +38,9 @@ describe('watchProcess', () => {
       force: true,
       logger: { warn: (m) => warnings.push(m) },
     })
+    // Collect first: garbage left by earlier tests, freed between the baseline and the later samples,
+    // would hide part of the growth this test makes.
+    gc()
     w.sampleNow() // baseline
     w.sampleNow()
     expect(section(monitor).baseline).not.toBeNull()
@@ -39,6 +48,7 @@ describe('watchProcess', () => {
     // 2.6 M doubles in a plain array live on the V8 heap: ~21 MB that stays reachable.
     const retained: number[] = new Array(2_600_000)
     for (let i = 0; i < retained.length; i++) retained[i] = i + 0.5
+    gc()
     for (let i = 0; i < 5; i++) w.sampleNow()
     const s = section(monitor)
     expect(s.growthMb).toBeGreaterThan(15)
