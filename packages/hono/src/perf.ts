@@ -28,6 +28,8 @@ interface Incoming {
 /** The parts of Node's `ServerResponse` read when the app runs on `@hono/node-server`. */
 interface Outgoing {
   readonly statusCode: number
+  /** Node's `OutgoingMessage` field: the body length it sends as `Content-Length` when no header has it. */
+  readonly _contentLength?: unknown
   readonly writableFinished: boolean
   setHeader(name: string, value: string): unknown
   getHeader(name: string): unknown
@@ -88,9 +90,10 @@ class Pending extends PendingRequest {
   }
 
   get responseBytes(): unknown {
-    // Readable on node-server because a header was set on the response before it wrote the rest.
+    // On node-server 1 a header set before the rest makes the length readable as a header; node-server 2
+    // gives Node the length of a known body as `_contentLength` (Node's own field) instead.
     return this.outgoing !== undefined
-      ? this.outgoing.getHeader('content-length')
+      ? (this.outgoing.getHeader('content-length') ?? this.outgoing._contentLength)
       : this.c.res.headers.get('content-length')
   }
 }
