@@ -13,10 +13,12 @@ import {
   streamChunks,
   THROWN_MESSAGE,
 } from '@perf/test-kit'
-import express, { type Request } from 'express'
+import express5, { type Request } from 'express'
+import express4 from 'express4'
 import { mountWebHandler, perf } from './index.js'
 
-async function makeServer(monitor: Monitor, options?: HttpOptions) {
+/** The conformance app on one major version of express (the peer range covers 4 and 5). */
+const serverOn = (express: typeof express5) => async (monitor: Monitor, options?: HttpOptions) => {
   const app = express()
   app.use(perf(monitor, options))
   app.use(ADMIN_PREFIX, mountWebHandler(echoWebHandler))
@@ -27,6 +29,9 @@ async function makeServer(monitor: Monitor, options?: HttpOptions) {
     res.send(`user ${req.params.id}`)
   })
   const notes = express.Router()
+  notes.get('/', (_req, res) => {
+    res.send('notes')
+  })
   notes.get('/:id', (req, res) => {
     res.send(`note ${req.params.id}`)
   })
@@ -37,6 +42,12 @@ async function makeServer(monitor: Monitor, options?: HttpOptions) {
   orgs.get('/members/:id', (req, res) => {
     res.send(`member ${(req.params as Record<string, string>).org} ${req.params.id}`)
   })
+  const teams = express.Router({ mergeParams: true })
+  teams.get('/members/:id', (req, res) => {
+    const { org, team, id } = req.params as Record<string, string>
+    res.send(`member ${org} ${team} ${id}`)
+  })
+  orgs.use('/teams/:team', teams)
   app.use('/orgs/:org', orgs)
   app.get('/throw', () => {
     throw new Error(THROWN_MESSAGE)
@@ -88,4 +99,5 @@ async function makeServer(monitor: Monitor, options?: HttpOptions) {
   }
 }
 
-runConformance('express', makeServer)
+runConformance('express 5', serverOn(express5))
+runConformance('express 4', serverOn(express4))

@@ -14,10 +14,12 @@ import {
   THROWN_MESSAGE,
 } from '@perf/test-kit'
 import Fastify from 'fastify'
+import Fastify4 from 'fastify4'
 import { perf, webHandlerPlugin } from './index.js'
 
-async function makeServer(monitor: Monitor, options?: HttpOptions) {
-  const app = Fastify({
+/** The conformance app on one major version of fastify (the peer range covers 4.26+ and 5). */
+const serverOn = (fastify: typeof Fastify) => async (monitor: Monitor, options?: HttpOptions) => {
+  const app = fastify({
     bodyLimit: 10 * 1024 * 1024,
     serverFactory: (handler) => createServer({ maxHeaderSize: MAX_HEADER_SIZE }, handler),
   })
@@ -34,6 +36,7 @@ async function makeServer(monitor: Monitor, options?: HttpOptions) {
     async (api) => {
       await api.register(
         async (notes) => {
+          notes.get('/', async () => 'notes')
           notes.get<{ Params: { id: string } }>('/:id', async (request) => `note ${request.params.id}`)
         },
         { prefix: '/notes' },
@@ -46,6 +49,15 @@ async function makeServer(monitor: Monitor, options?: HttpOptions) {
       orgs.get<{ Params: { org: string; id: string } }>(
         '/members/:id',
         async (request) => `member ${request.params.org} ${request.params.id}`,
+      )
+      await orgs.register(
+        async (teams) => {
+          teams.get<{ Params: { org: string; team: string; id: string } }>(
+            '/members/:id',
+            async ({ params }) => `member ${params.org} ${params.team} ${params.id}`,
+          )
+        },
+        { prefix: '/teams/:team' },
       )
     },
     { prefix: '/orgs/:org' },
@@ -83,4 +95,6 @@ async function makeServer(monitor: Monitor, options?: HttpOptions) {
   }
 }
 
-runConformance('fastify', makeServer)
+runConformance('fastify 5', serverOn(Fastify))
+// Fastify 4's types differ from 5's in details the app does not use.
+runConformance('fastify 4', serverOn(Fastify4 as unknown as typeof Fastify))

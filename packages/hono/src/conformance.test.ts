@@ -1,6 +1,7 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { serve } from '@hono/node-server'
+import { serve as serve2 } from '@hono/node-server'
+import { serve as serve1 } from '@hono/node-server-1'
 import type { HttpOptions, Monitor } from '@perf/core'
 import {
   ADMIN_PREFIX,
@@ -17,7 +18,8 @@ import {
 import { Hono } from 'hono'
 import { type PerfVariables, perf, webHandlerApp } from './index.js'
 
-async function makeServer(monitor: Monitor, options?: HttpOptions) {
+/** The conformance app served by one major version of `@hono/node-server` (users install 1.x or 2.x). */
+const serverOn = (serve: typeof serve2) => async (monitor: Monitor, options?: HttpOptions) => {
   const app = new Hono<{ Variables: PerfVariables }>()
   app.use(perf(monitor, options))
   app.route(ADMIN_PREFIX, webHandlerApp(echoWebHandler))
@@ -27,12 +29,18 @@ async function makeServer(monitor: Monitor, options?: HttpOptions) {
   app.get('/hello', (c) => c.text('hello', 200))
   app.get('/users/:id', (c) => c.text(`user ${c.req.param('id')}`))
   const notes = new Hono()
+  notes.get('/', (c) => c.text('notes'))
   notes.get('/:id', (c) => c.text(`note ${c.req.param('id')}`))
   const api = new Hono()
   api.route('/notes', notes)
   app.route('/api', api)
   const orgs = new Hono()
   orgs.get('/members/:id', (c) => c.text(`member ${c.req.param('org')} ${c.req.param('id')}`))
+  const teams = new Hono()
+  teams.get('/members/:id', (c) =>
+    c.text(`member ${c.req.param('org')} ${c.req.param('team')} ${c.req.param('id')}`),
+  )
+  orgs.route('/teams/:team', teams)
   app.route('/orgs/:org', orgs)
   app.get('/throw', () => {
     throw new Error(THROWN_MESSAGE)
@@ -78,4 +86,5 @@ async function makeServer(monitor: Monitor, options?: HttpOptions) {
   }
 }
 
-runConformance('hono', makeServer)
+runConformance('hono on @hono/node-server 2', serverOn(serve2))
+runConformance('hono on @hono/node-server 1', serverOn(serve1 as unknown as typeof serve2))
