@@ -1,5 +1,5 @@
 /** The parts of an express router layer read here (router 2.x in express 5; express 4's own router). */
-interface LayerLike {
+export interface LayerLike {
   route?: unknown
   handle?: { stack?: unknown }
   rawPath?: unknown
@@ -40,7 +40,8 @@ export class MountTemplates {
   }
 }
 
-function routerStack(app: unknown): readonly LayerLike[] | undefined {
+/** The layers of an express app's router (express 4's `_router`, express 5's `router`), if it has one. */
+export function routerStack(app: unknown): readonly LayerLike[] | undefined {
   const a = app as { _router?: { stack?: unknown }; router?: { stack?: unknown } } | undefined
   // Express 4 keeps its router in `_router`; its `app.router` is a getter that throws "deprecated".
   const stack = (a?._router ?? a?.router)?.stack
