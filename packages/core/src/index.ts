@@ -49,6 +49,7 @@ export {
   rawHeader,
   UNMATCHED,
 } from './http.js'
+export { DUPLICATE_INSTALL, warnDuplicateInstall } from './install-warning.js'
 export { createMetricsHandler } from './metrics-handler.js'
 export { createMonitor, MAX_NAME_LENGTH, OVERFLOW_NAME } from './monitor.js'
 export { MAX_WEB_BODY_BYTES, serveWebHandler } from './node-web.js'

@@ -9,9 +9,10 @@ import {
   type RequestContext,
   type TrackableRequest,
   type TrackableResponse,
+  warnDuplicateInstall,
   watchResponse,
 } from '@perf/core'
-import { MountTemplates } from './mount-template.js'
+import { type LayerLike, MountTemplates, routerStack } from './mount-template.js'
 
 /** Options of {@link perf}: see `HttpOptions` in `@perf/core`. */
 export interface ExpressPerfOptions extends HttpOptions {}
@@ -69,6 +70,7 @@ class Pending extends PendingRequest {
     const req = this.req
     this.res = res as unknown as ExpressResponseLike
     this.status = this.res.statusCode
+    if (this.status >= 500) this.thrown = THROWN.get(req)
     const route = req.route?.path
     if (typeof route !== 'string') return route === undefined ? undefined : String(route)
     const base = req.baseUrl ? this.mounts.resolve(req.app, req.baseUrl) : ''
@@ -95,6 +97,8 @@ class Pending extends PendingRequest {
  * Express middleware that times every request as `http` `METHOD /route` (router prefixes included,
  * `METHOD <unmatched>` for 404s), sends `X-Request-ID` and exposes it as `req.id`. Install it first:
  * `app.use(perf(monitor))`. With a disabled monitor it does nothing. Throws a `TypeError` for bad options.
+ * A thrown error is the event's error (an error middleware appended to the app notes it). A second
+ * install on the same app with the same monitor does nothing but emit a `PERF_DUPLICATE_INSTALL` warning.
  */
 export function perf(monitor: Monitor, options?: ExpressPerfOptions): ExpressMiddleware {
   const recorder = createHttpRecorder(monitor, options, '@perf/express')
@@ -103,7 +107,32 @@ export function perf(monitor: Monitor, options?: ExpressPerfOptions): ExpressMid
   const mounts = new MountTemplates()
   /** The request prototype last seen to carry the `id` accessor (express's, shared by its apps). */
   let withId: object | null = null
-  return (req, res, next) => {
+  // The app of the last request, and what was decided for it: apps change rarely (sub-apps, one
+  // middleware shared by two apps), so a request pays one comparison.
+  let seenApp: unknown = NO_APP
+  let stack: readonly LayerLike[] | undefined
+  let duplicate = false
+  let warned = false
+  return function perfMiddleware(req, res, next) {
+    try {
+      const app = req.app
+      if (app !== seenApp) {
+        seenApp = app
+        duplicate = !ownsApp(app, monitor, perfMiddleware)
+        stack = duplicate ? undefined : routerStack(app)
+        if (duplicate && !warned) {
+          warned = true
+          warnDuplicateInstall('@perf/express')
+        }
+      }
+      if (!duplicate && stack !== undefined && stack[stack.length - 1]?.handle !== keepThrown) {
+        stack = appendKeepThrown(app, stack)
+      }
+    } catch (err) {
+      stack = undefined
+      recorder.fail('request', err)
+    }
+    if (duplicate) return next()
     try {
       const ignored = recorder.ignores && recorder.isIgnored(pathOf(req.url), req.method)
       let id: string | undefined
@@ -135,6 +164,48 @@ export function perf(monitor: Monitor, options?: ExpressPerfOptions): ExpressMid
     }
     next()
   }
+}
+
+const NO_APP = {}
+
+/** Per app, per monitor: the middleware that records the app's requests (the first to see one). */
+const OWNERS = new WeakMap<object, Map<Monitor, object>>()
+
+/**
+ * Whether `middleware` records `app`'s requests for `monitor`: a second `perf(monitor)` on the same
+ * app would count every request twice, so it stands aside (two monitors on one app each record).
+ */
+function ownsApp(app: unknown, monitor: Monitor, middleware: object): boolean {
+  if (app === null || (typeof app !== 'function' && typeof app !== 'object')) return true
+  let owners = OWNERS.get(app)
+  if (owners === undefined) OWNERS.set(app, (owners = new Map()))
+  const owner = owners.get(monitor)
+  if (owner === undefined) owners.set(monitor, middleware)
+  return owner === undefined || owner === middleware
+}
+
+/** The error each failed request carried to the end of its app's stack (set only on that path). */
+const THROWN = new WeakMap<object, unknown>()
+
+/**
+ * The last layer of the app's stack, so that the error express's final handler would answer with is
+ * the event's error, as fastify's `onError` and hono's `c.error` give it. An error handler (four
+ * parameters), so express skips it for every request that did not fail. An error the app's own error
+ * middleware answers without passing it on never gets here: that request records its status.
+ */
+function keepThrown(err: unknown, req: object, _res: unknown, next: (err?: unknown) => void): void {
+  THROWN.set(req, err)
+  next(err)
+}
+
+/**
+ * Appends {@link keepThrown} to the app (again when routes were added after it): appending never
+ * moves a layer under a request in flight. Returns the stack to watch, or `undefined` when the app
+ * cannot take it (not an express app).
+ */
+function appendKeepThrown(app: unknown, stack: readonly LayerLike[]): readonly LayerLike[] | undefined {
+  ;(app as { use?: (fn: unknown) => unknown }).use?.(keepThrown)
+  return stack[stack.length - 1]?.handle === keepThrown ? stack : undefined
 }
 
 /**

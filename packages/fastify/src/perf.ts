@@ -8,6 +8,7 @@ import {
   type RequestContext,
   type TrackableRequest,
   type TrackableResponse,
+  warnDuplicateInstall,
   watchResponse,
 } from '@perf/core'
 import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify'
@@ -18,6 +19,12 @@ export interface FastifyPerfOptions extends HttpOptions {
 }
 
 const ERROR = Symbol('perf.error')
+/** Instance decoration: the monitors `perf` is installed with (inherited by encapsulated children). */
+const INSTALLED = Symbol('perf.installed')
+/** What fastify's default generator makes: `req-` and a base-36 counter. */
+const FASTIFY_DEFAULT_ID = /^req-[0-9a-z]{1,7}$/
+/** A request id an app's generator made that can go in a response header as it is. */
+const HEADER_SAFE = /^[\x21-\x7e][\x20-\x7e]{0,1023}$/
 
 /** Request decoration; declared once so every request has the same shape. */
 interface PerfRequest {
@@ -72,9 +79,10 @@ class Pending extends PendingRequest {
 /**
  * Fastify plugin that times every request as `http` `METHOD /route` (prefixes included,
  * `METHOD <unmatched>` for 404s), sends `X-Request-ID` and makes it `request.id`. It applies app-wide:
- * `await app.register(perf, { monitor, ...options })`. With a disabled monitor it adds nothing. It
- * sets the server's `genReqId`; leave fastify's own `requestIdHeader` option unset so hostile ids are
- * never echoed.
+ * `await app.register(perf, { monitor, ...options })`. With a disabled monitor it adds nothing. The
+ * app's own `genReqId`/`setGenReqId` is kept; only fastify's default ids are replaced by ours (see the
+ * README); leave fastify's own `requestIdHeader` option unset so hostile ids are never echoed. A second
+ * registration with the same monitor does nothing but emit a `PERF_DUPLICATE_INSTALL` warning.
  */
 export const perf: FastifyPluginCallback<FastifyPerfOptions> = (fastify, opts, done) => {
   let recorder: HttpRecorder
@@ -91,17 +99,33 @@ export const perf: FastifyPluginCallback<FastifyPerfOptions> = (fastify, opts, d
 
 function install(fastify: FastifyInstance, recorder: HttpRecorder): void {
   const { monitor, header } = recorder
-  if (header !== undefined) fastify.setGenReqId((req) => recorder.requestId(req.headers[header]))
-  fastify.decorateRequest(ERROR as unknown as string, null)
+  // A second install with the same monitor would count every request twice (and decorating twice
+  // throws outside the `register` promise): it does nothing instead.
+  const installed = fastify.hasDecorator(INSTALLED)
+    ? ((fastify as unknown as Record<symbol, Set<Monitor>>)[INSTALLED] as Set<Monitor>)
+    : undefined
+  if (installed?.has(monitor)) {
+    warnDuplicateInstall('@perf/fastify')
+    return
+  }
+  if (installed !== undefined) installed.add(monitor)
+  else fastify.decorate(INSTALLED as unknown as string, new Set([monitor]))
+  if (header !== undefined) keepAppGenReqId(fastify, recorder, header)
+  if (!fastify.hasRequestDecorator(ERROR as unknown as string)) {
+    fastify.decorateRequest(ERROR as unknown as string, null)
+  }
 
   fastify.addHook('onRequest', (request, reply, done) => {
     try {
       const start = performance.now()
-      const id = header !== undefined ? request.id : undefined
-      if (id !== undefined) reply.header(header!, id)
+      const made: unknown = header !== undefined ? request.id : undefined
+      // The id fastify made (ours, or the app's generator's); an app's id that cannot be a header
+      // value is kept on the request and the event, not sent.
+      const id = made === undefined ? undefined : String(made)
+      if (id !== undefined && HEADER_SAFE.test(id)) reply.header(header!, id)
       let ctx: RequestContext | undefined
       if (recorder.contextEnabled) {
-        ctx = recorder.newContext(request.id)
+        ctx = recorder.newContext(id ?? String(request.id))
         // enterWith, not run: fastify parses the body and calls the handler from the request stream's
         // callbacks, which run in the connection's async context, so the context is set there (every
         // request enters its own, so none sees the one before it on a kept-alive connection).
@@ -123,6 +147,27 @@ function install(fastify: FastifyInstance, recorder: HttpRecorder): void {
   fastify.addHook('onError', (request, _reply, error, done) => {
     ;(request as unknown as PerfRequest)[ERROR] = error
     done()
+  })
+}
+
+/**
+ * Makes fastify's request ids ours only where the app has no generator of its own: the generator in
+ * place (`Fastify({ genReqId })`, an earlier `setGenReqId`, or fastify's default) still runs, and its
+ * id is kept unless it has the shape of fastify's default counter (`req-1`, `req-2`…), which is then
+ * replaced by the echoed plain request-id header or a fresh UUID. A `setGenReqId` after this one
+ * (app-wide or in an encapsulated plugin) replaces it, as in any fastify app. The id is fastify's
+ * `request.id`, so its logger, `frameworkErrors` and the response header all see the same one.
+ */
+function keepAppGenReqId(fastify: FastifyInstance, recorder: HttpRecorder, header: string): void {
+  type Gen = (req: FastifyRequest['raw']) => string
+  const appGen = (fastify as unknown as { genReqId?: Gen }).genReqId
+  fastify.setGenReqId((req) => {
+    const id: unknown = typeof appGen === 'function' ? appGen(req) : undefined
+    if (id === undefined || id === null || id === '') return recorder.requestId(req.headers[header])
+    if (typeof id === 'string' && id.startsWith('req-') && FASTIFY_DEFAULT_ID.test(id)) {
+      return recorder.requestId(req.headers[header])
+    }
+    return id as string
   })
 }
 

@@ -9,6 +9,7 @@ import {
   type RequestContext,
   type TrackableRequest,
   type TrackableResponse,
+  warnDuplicateInstall,
   watchResponse,
 } from '@perf/core'
 import type { Context, MiddlewareHandler } from 'hono'
@@ -28,6 +29,8 @@ interface Incoming {
 /** The parts of Node's `ServerResponse` read when the app runs on `@hono/node-server`. */
 interface Outgoing {
   readonly statusCode: number
+  /** Node's `OutgoingMessage` field: the body length it sends as `Content-Length` when no header has it. */
+  readonly _contentLength?: unknown
   readonly writableFinished: boolean
   setHeader(name: string, value: string): unknown
   getHeader(name: string): unknown
@@ -88,9 +91,10 @@ class Pending extends PendingRequest {
   }
 
   get responseBytes(): unknown {
-    // Readable on node-server because a header was set on the response before it wrote the rest.
+    // On node-server 1 a header set before the rest makes the length readable as a header; node-server 2
+    // gives Node the length of a known body as `_contentLength` (Node's own field) instead.
     return this.outgoing !== undefined
-      ? this.outgoing.getHeader('content-length')
+      ? (this.outgoing.getHeader('content-length') ?? this.outgoing._contentLength)
       : this.c.res.headers.get('content-length')
   }
 }
@@ -100,7 +104,8 @@ class Pending extends PendingRequest {
  * included, `METHOD <unmatched>` for 404s), sends `X-Request-ID` and sets `c.get('requestId')`.
  * Install it first: `app.use(perf(monitor))`. On `@hono/node-server` the duration runs until the
  * response's last byte is written; elsewhere it ends when the handler returns its `Response`.
- * With a disabled monitor it does nothing. Throws a `TypeError` for bad options.
+ * With a disabled monitor it does nothing. Throws a `TypeError` for bad options. A second `perf` with
+ * the same monitor on the same requests does nothing but emit a `PERF_DUPLICATE_INSTALL` warning.
  */
 export function perf(
   monitor: Monitor,
@@ -109,7 +114,17 @@ export function perf(
   const recorder = createHttpRecorder(monitor, options, '@perf/hono')
   if (!monitor.enabled) return (_c, next) => next()
   const header = recorder.header
-  return async (c, next) => {
+  // Decided on this middleware's first request, from the handlers hono matched for it (no per-request
+  // cost after that): another `perf(monitor)` that runs before it makes it a no-op.
+  let decided = false
+  let duplicate = false
+  const middleware: MiddlewareHandler<{ Variables: PerfVariables }> = async (c, next) => {
+    if (!decided) {
+      decided = true
+      duplicate = installedBefore(c, middleware, monitor)
+      if (duplicate) warnDuplicateInstall('@perf/hono')
+    }
+    if (duplicate) return next()
     let pending: Pending | undefined
     // On node-server, read and write the Node objects: touching `c.req.raw.headers` or `c.res` after
     // the handler would turn node-server's lightweight Request/Response into full web objects.
@@ -152,6 +167,28 @@ export function perf(
     }
     pending.finish(undefined, false)
   }
+  INSTALLED.set(middleware, monitor)
+  return middleware
+}
+
+/** Each `perf` middleware, with its monitor. */
+const INSTALLED = new WeakMap<object, Monitor>()
+
+/**
+ * Whether a `perf` middleware of the same monitor runs before `middleware` on this request (the app
+ * installed it twice, or once on the app and again on a sub-app): that one records the request.
+ */
+function installedBefore(c: Context, middleware: object, monitor: Monitor): boolean {
+  try {
+    const routes = (c.req as unknown as { matchedRoutes?: readonly MatchedRoute[] }).matchedRoutes ?? []
+    for (const route of routes) {
+      if (route.handler === middleware) return false
+      if (INSTALLED.get(route.handler) === monitor) return true
+    }
+  } catch {
+    // No matched routes to read (an older hono): record, as before.
+  }
+  return false
 }
 
 /**

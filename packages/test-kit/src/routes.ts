@@ -8,7 +8,9 @@ import type { Monitor, WebHandler } from '@perf/core'
  * | `GET /hello` | `hello` |
  * | `GET /users/:id` | `user <id>` |
  * | `GET /api/notes/:id` | `note <id>`, declared as `/:id` in a `/notes` router inside an `/api` router |
- * | `GET /orgs/:org/members/:id` | `member <org> <id>`, declared as `/members/:id` in a router mounted at `/orgs/:org` |
+ * | `GET /api/notes` | `notes`, declared as `/` in that `/notes` router |
+ * | `GET /orgs/:org/members/:id` | `member <org> <id>`, declared as `/members/:id` in a router mounted at `/orgs/:org` (express: `mergeParams`) |
+ * | `GET /orgs/:org/teams/:team/members/:id` | `member <org> <team> <id>`, declared as `/members/:id` in a router mounted at `/teams/:team` inside the `/orgs/:org` router (express: `mergeParams` on both) |
  * | `GET /throw` | throws `new Error(THROWN_MESSAGE)`; the framework's default handling answers 500 |
  * | `GET /fail` | status 500, `fail` |
  * | `GET /status/:code` | status `code`, `status` (302 adds `location: /hello`) |
@@ -26,7 +28,9 @@ export const ROUTES: readonly string[] = [
   'GET /hello',
   'GET /users/:id',
   'GET /api/notes/:id',
+  'GET /api/notes',
   'GET /orgs/:org/members/:id',
+  'GET /orgs/:org/teams/:team/members/:id',
   'GET /throw',
   'GET /fail',
   'GET /status/:code',
