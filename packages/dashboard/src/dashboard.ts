@@ -292,9 +292,12 @@ interface Route {
 function resolve(pathname: string, basePath: string | undefined): Route {
   if (basePath !== undefined) {
     // The adapter stripped the mount path: the URL is relative to it.
-    const base = basePath.replace(/\/+$/, '')
+    const base = sameSitePath(basePath).replace(/\/+$/, '')
     return { root: `${base}/`, sub: pathname.replace(/^\/+/, ''), redirect: false }
   }
+  // The root becomes the redirect's location and every link of the page, the sign-in form's action
+  // included: `//evil.example` must stay a path of this site, never name another host.
+  pathname = sameSitePath(pathname)
   for (const sub of SUBROUTES) {
     if (pathname.endsWith(`/${sub}`)) return { root: pathname.slice(0, -sub.length), sub, redirect: false }
   }
@@ -303,6 +306,11 @@ function resolve(pathname: string, basePath: string | undefined): Route {
     return { root: pathname.slice(0, asset.index + 1), sub: asset[0].slice(1), redirect: false }
   if (pathname.endsWith('/')) return { root: pathname, sub: '', redirect: false }
   return { root: `${pathname}/`, sub: '', redirect: true }
+}
+
+/** A path with its leading slashes collapsed to one: `//host/x` would be a protocol-relative URL. */
+function sameSitePath(path: string): string {
+  return path.replace(/^[/\\]+/, '/')
 }
 
 function html(status: number, body: string, extra?: Record<string, string>): Response {
@@ -329,7 +337,9 @@ function json(status: number, body: unknown, extra?: Record<string, string>): Re
   })
 }
 
-function redirect(location: string, cookie?: string): Response {
+function redirect(to: string, cookie?: string): Response {
+  // Only ever a path on this site: never absolute, never protocol-relative.
+  const location = to.startsWith('/') ? sameSitePath(to) : '/'
   const headers: Record<string, string> = { ...SECURITY_HEADERS, location, 'cache-control': 'no-store' }
   if (cookie !== undefined) headers['set-cookie'] = cookie
   return new Response(null, { status: cookie !== undefined ? 303 : 308, headers })
