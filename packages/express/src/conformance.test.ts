@@ -4,9 +4,12 @@ import type { HttpOptions, Monitor } from '@perf/core'
 import {
   ADMIN_PREFIX,
   BIG_BYTES,
+  DASHBOARD_PREFIX,
+  DASHBOARD_TOKEN,
   dbWork,
   echoWebHandler,
   MAX_HEADER_SIZE,
+  PARAM_MOUNT,
   runConformance,
   sqlWork,
   slowWork,
@@ -14,12 +17,14 @@ import {
   THROWN_MESSAGE,
 } from '@perf/test-kit'
 import express, { type Request } from 'express'
-import { mountWebHandler, perf } from './index.js'
+import { dashboard, mountWebHandler, perf } from './index.js'
 
 async function makeServer(monitor: Monitor, options?: HttpOptions) {
   const app = express()
   app.use(perf(monitor, options))
-  app.use(ADMIN_PREFIX, mountWebHandler(echoWebHandler))
+  app.use(ADMIN_PREFIX, mountWebHandler(echoWebHandler, { monitor }))
+  app.use(PARAM_MOUNT, mountWebHandler(echoWebHandler, { monitor }))
+  app.use(DASHBOARD_PREFIX, dashboard(monitor, { token: DASHBOARD_TOKEN }))
   app.get('/hello', (_req, res) => {
     res.send('hello')
   })

@@ -4,9 +4,12 @@ import type { HttpOptions, Monitor } from '@perf/core'
 import {
   ADMIN_PREFIX,
   BIG_BYTES,
+  DASHBOARD_PREFIX,
+  DASHBOARD_TOKEN,
   dbWork,
   echoWebHandler,
   MAX_HEADER_SIZE,
+  PARAM_MOUNT,
   runConformance,
   sqlWork,
   slowWork,
@@ -14,7 +17,7 @@ import {
   THROWN_MESSAGE,
 } from '@perf/test-kit'
 import Fastify from 'fastify'
-import { perf, webHandlerPlugin } from './index.js'
+import { dashboard, perf, webHandlerPlugin } from './index.js'
 
 async function makeServer(monitor: Monitor, options?: HttpOptions) {
   const app = Fastify({
@@ -27,7 +30,9 @@ async function makeServer(monitor: Monitor, options?: HttpOptions) {
     await app.close()
     throw err
   }
-  await app.register(webHandlerPlugin, { prefix: ADMIN_PREFIX, handler: echoWebHandler })
+  await app.register(webHandlerPlugin, { prefix: ADMIN_PREFIX, handler: echoWebHandler, monitor })
+  await app.register(webHandlerPlugin, { prefix: PARAM_MOUNT, handler: echoWebHandler, monitor })
+  await app.register(dashboard, { monitor, token: DASHBOARD_TOKEN, prefix: DASHBOARD_PREFIX })
   app.get('/hello', async () => 'hello')
   app.get<{ Params: { id: string } }>('/users/:id', async (request) => `user ${request.params.id}`)
   await app.register(
