@@ -260,6 +260,28 @@ describe('headers and content', () => {
     expect(res.headers.get('location')).toBe('/admin/performance/?x=1')
   })
 
+  it('reads no more than the sign-in form allows of a body without Content-Length', async () => {
+    const { dashboard } = setup()
+    let pulled = 0
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled++
+        if (pulled > 3200) controller.close()
+        else controller.enqueue(new Uint8Array(64 * 1024).fill(0x61))
+      },
+    })
+    const init: RequestInit & { duplex: 'half' } = {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'http://app.test' },
+      body,
+      duplex: 'half',
+    }
+    const res = await dashboard(new Request('http://app.test/admin/performance/login', init))
+    expect(res.status).toBe(401)
+    // One 64 KiB chunk passes the 4 KiB form limit; the 200 MB behind it are never read.
+    expect(pulled).toBeLessThanOrEqual(3)
+  })
+
   it('never redirects off the site without a basePath, nor points its sign-in form there', async () => {
     const { dashboard } = setup()
     for (const path of ['//evil.example', '///evil.example', '/\\evil.example', '//evil.example/x/']) {

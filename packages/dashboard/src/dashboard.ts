@@ -376,8 +376,37 @@ async function formField(request: Request, name: string): Promise<string | undef
   if (!type.startsWith('application/x-www-form-urlencoded')) return undefined
   const length = Number(request.headers.get('content-length') ?? '0')
   if (length > MAX_FORM_BYTES) return undefined
-  const text = await request.text()
-  if (text.length > MAX_FORM_BYTES) return undefined
+  const text = await readCapped(request, MAX_FORM_BYTES)
+  if (text === undefined) return undefined
   const value = new URLSearchParams(text).get(name)
   return value === null ? undefined : value
+}
+
+/**
+ * The body as text, or `undefined` once it passes `max` bytes: read chunk by chunk, because a body
+ * without `Content-Length` (chunked, or a server that hands the dashboard the raw request) could
+ * otherwise be any size before it is refused.
+ */
+async function readCapped(request: Request, max: number): Promise<string | undefined> {
+  if (request.body === null) return ''
+  const reader = request.body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > max) {
+      await reader.cancel().catch(() => {})
+      return undefined
+    }
+    chunks.push(value)
+  }
+  const bytes = new Uint8Array(size)
+  let at = 0
+  for (const c of chunks) {
+    bytes.set(c, at)
+    at += c.byteLength
+  }
+  return new TextDecoder().decode(bytes)
 }

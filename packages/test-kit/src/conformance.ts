@@ -560,7 +560,9 @@ export function runConformance(name: string, makeServer: MakeServer): void {
       const results: { what: string; status: number; sent: number }[] = []
       const growth = await peakRssGrowth(async () => {
         const probes: [string, string, Record<string, string>][] = [
-          // The sign-in form is the credential: read, and refused once past the cap.
+          // Read by the handler: refused by the mount's running cap.
+          ['chunked upload', '', { 'content-type': 'application/octet-stream' }],
+          // The sign-in form is the credential: read, and refused past the form's own 4 KiB.
           ['chunked sign-in', 'login', form],
           // Refused from the declared length, before anything is read.
           ['declared sign-in', 'login', { ...form, 'content-length': String(hugeBytes) }],
@@ -568,13 +570,15 @@ export function runConformance(name: string, makeServer: MakeServer): void {
           ['chunked clear', 'api/clear', { 'content-type': 'application/json', origin: `http://${host}` }],
         ]
         for (const [what, path, headers] of probes) {
-          const res = await upload(url, `${DASHBOARD_PREFIX}/${path}`, hugeBytes, headers)
+          const at = path === '' ? `${ADMIN_PREFIX}/upload` : `${DASHBOARD_PREFIX}/${path}`
+          const res = await upload(url, at, hugeBytes, headers)
           results.push({ what, status: res.status, sent: res.sent })
         }
       })
       expect(growth).toBeLessThan(50 * 1024 * 1024)
       expect(results.map((r) => `${r.what}: ${r.status}`)).toEqual([
-        'chunked sign-in: 413',
+        'chunked upload: 413',
+        'chunked sign-in: 401',
         'declared sign-in: 413',
         'chunked clear: 401',
       ])
@@ -589,7 +593,7 @@ export function runConformance(name: string, makeServer: MakeServer): void {
       expect(signIn.status).toBe(303)
       expect((await send(url, '/hello')).status).toBe(200)
       console.log(
-        `[${name}] three 200 MB uploads to the dashboard: peak RSS growth ${(growth / 1e6).toFixed(1)} MB, client sent ${results.map((r) => (r.sent / 1e6).toFixed(1)).join(' / ')} MB`,
+        `[${name}] four 200 MB uploads to mounts: peak RSS growth ${(growth / 1e6).toFixed(1)} MB, client sent ${results.map((r) => (r.sent / 1e6).toFixed(1)).join(' / ')} MB`,
       )
     })
 
