@@ -5,7 +5,11 @@ import { type MountOptions, serveMounted } from './web-mount.js'
 export interface NodeRequestLike extends AsyncIterable<unknown> {
   readonly method?: string | undefined
   readonly headers: Readonly<Record<string, string | string[] | undefined>>
-  readonly socket?: { readonly remoteAddress?: string | undefined; readonly encrypted?: boolean } | null
+  readonly socket?: {
+    readonly remoteAddress?: string | undefined
+    readonly encrypted?: boolean
+    destroy?(): unknown
+  } | null
   /** Whether the whole message, body included, has arrived (then keeping the connection costs nothing). */
   readonly complete?: boolean
 }
@@ -14,20 +18,30 @@ export interface NodeRequestLike extends AsyncIterable<unknown> {
 export interface NodeResponseLike {
   readonly headersSent: boolean
   readonly destroyed?: boolean
+  readonly writableFinished?: boolean
   writeHead(status: number, headers: string[]): unknown
   write(chunk: Uint8Array): boolean
   end(chunk?: Uint8Array): unknown
-  once(event: 'close' | 'drain', listener: () => void): unknown
+  once(event: 'close' | 'drain' | 'finish', listener: () => void): unknown
   off?(event: 'close' | 'drain', listener: () => void): unknown
 }
+
+/**
+ * How much of a body left unread is read and dropped while the response goes out, and for how long,
+ * before the connection is closed instead: a client still sending when its connection closes gets a
+ * reset, and may never read the `401`/`413` already sent.
+ */
+const LINGER_BYTES = 16 * 1024 * 1024
+const LINGER_MS = 1000
 
 /**
  * Serves one Node request with a web-standard handler through {@link serveMounted}: `405` for methods
  * a `Request` cannot carry, `413` from `Content-Length` or once the streamed body passes
  * the limit, the body read only as the handler reads it. The `Request`'s URL is
  * `path` (relative to `basePath`), `info` holds the socket's address; the `Response` is written back,
- * its body streamed (a client that goes away cancels it). When part of the body was never read the
- * response says `Connection: close`, so Node closes the socket after it instead of reading the rest.
+ * its body streamed (a client that goes away cancels it). What the handler left of the body is read
+ * and dropped while the response goes out, up to 16 MiB or a second; past that the connection is
+ * closed once the response was sent.
  * A client that went away during its upload is counted on `options.monitor`, not thrown. Rejects only
  * when the handler throws before anything was written, so the caller can hand the error to its
  * framework.
@@ -76,14 +90,27 @@ export async function serveWebHandler(
     if (name !== 'set-cookie' && name !== 'connection') out.push(name, value)
   })
   for (const cookie of response.headers.getSetCookie()) out.push('set-cookie', cookie)
-  if (result.bodyLeft && req.complete !== true) out.push('connection', 'close')
+  // Started before the response, so Node sees the body consumed and does not read all of it itself.
+  const drained =
+    result.bodyLeft && req.complete !== true ? result.discard(LINGER_BYTES, LINGER_MS) : undefined
   res.writeHead(response.status, out)
   if (response.body === null || (req.method ?? 'GET').toUpperCase() === 'HEAD') {
     if (response.body !== null) await response.body.cancel().catch(() => {})
     res.end()
-    return
+  } else await pipe(response.body, res)
+  if (drained !== undefined && !(await drained)) closeWhenSent(req, res)
+}
+
+/** Closes the connection of a request whose body was not read to its end, once its response is out. */
+function closeWhenSent(req: NodeRequestLike, res: NodeResponseLike): void {
+  const close = (): void => {
+    req.socket?.destroy?.()
   }
-  await pipe(response.body, res)
+  if (res.writableFinished === true || res.destroyed === true) close()
+  else {
+    res.once('finish', close)
+    res.once('close', close)
+  }
 }
 
 async function pipe(body: ReadableStream<Uint8Array>, res: NodeResponseLike): Promise<void> {

@@ -66,6 +66,22 @@ describe('serveMounted', () => {
     expect(result.bodyLeft).toBe(true)
   })
 
+  it('drops what the handler left of a body, up to a limit, telling whether it ended', async () => {
+    const huge = source(3200)
+    const refused = await serveMounted(async () => new Response('no', { status: 401 }), post(huge.body), {})
+    expect(await refused.discard(MAX_WEB_BODY_BYTES, 5000)).toBe(false)
+    expect(huge.seen.pulled).toBe(MAX_WEB_BODY_BYTES / CHUNK + 1)
+    const small = source(4)
+    const done = await serveMounted(async () => new Response('no', { status: 401 }), post(small.body), {})
+    expect(await done.discard(MAX_WEB_BODY_BYTES, 5000)).toBe(true)
+    // A client that stops sending without ending its body: given up after the time limit.
+    const stalled: MountedRequest['body'] = () => ({
+      [Symbol.asyncIterator]: () => ({ next: () => new Promise<IteratorResult<unknown>>(() => {}) }),
+    })
+    const waiting = await serveMounted(async () => new Response('no', { status: 401 }), post(stalled), {})
+    expect(await waiting.discard(MAX_WEB_BODY_BYTES, 20)).toBe(false)
+  })
+
   it('answers 413 from Content-Length without calling the handler or reading the body', async () => {
     const { seen, body } = source(3200)
     let called = 0

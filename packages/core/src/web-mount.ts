@@ -53,6 +53,13 @@ export interface MountedResult {
   readonly bodyLeft: boolean
   /** The body failed while it was read (the client went away): there is nobody to answer. */
   readonly aborted: boolean
+  /**
+   * Reads and drops what is left of the body, up to `maxBytes` or `ms`: `true` when the body ended
+   * (the connection can serve another request), `false` when it did not (close it). A server reads on
+   * while its refusal goes out, because closing a connection whose client is still sending resets
+   * it, and the client may never see the answer.
+   */
+  discard(maxBytes: number, ms: number): Promise<boolean>
 }
 
 interface BodyState {
@@ -60,6 +67,9 @@ interface BodyState {
   ended: boolean
   tooLarge: boolean
   failed: boolean
+  /** The source's reader, once the body was first read. */
+  next: (() => Promise<IteratorResult<unknown>>) | undefined
+  readonly source: MountedRequest['body']
 }
 
 /**
@@ -81,64 +91,100 @@ export async function serveMounted(
   const length = req.headers.get('content-length')
   const declared = length === null ? undefined : Number(length)
   const sendsBody = req.headers.has('transfer-encoding') || (declared !== undefined && declared !== 0)
-  if (!MOUNT_METHODS.includes(method)) {
-    return {
-      response: plain(405, 'Method Not Allowed', { allow: ALLOW }),
-      bodyLeft: sendsBody,
-      aborted: false,
-    }
+  const state: BodyState = {
+    size: 0,
+    ended: !sendsBody,
+    tooLarge: false,
+    failed: false,
+    next: undefined,
+    source: req.body,
   }
+  const result = (response: Response, aborted = false): MountedResult => ({
+    response,
+    bodyLeft: !state.ended,
+    aborted,
+    discard: (maxBytes, ms) => discard(state, maxBytes, ms),
+  })
+  if (!MOUNT_METHODS.includes(method)) return result(plain(405, 'Method Not Allowed', { allow: ALLOW }))
   const takesBody = method !== 'GET' && method !== 'HEAD'
-  if (takesBody && declared !== undefined && !(declared <= MAX_WEB_BODY_BYTES)) {
-    return { response: tooLarge(), bodyLeft: true, aborted: false }
-  }
-  const state: BodyState = { size: 0, ended: !sendsBody, tooLarge: false, failed: false }
+  if (takesBody && declared !== undefined && !(declared <= MAX_WEB_BODY_BYTES)) return result(tooLarge())
   const init: RequestInit & { duplex?: 'half' } = { method, headers: req.headers }
   // Passed even without a length or chunked encoding: HTTP/2 may send a body with neither.
   if (takesBody) {
-    init.body = cappedBody(req.body, state)
+    init.body = cappedBody(state)
     init.duplex = 'half'
   }
   let response: Response
   try {
     response = await handler(new Request(req.url, init), info)
   } catch (err) {
-    if (state.failed) return aborted(options)
-    if (state.tooLarge) return { response: tooLarge(), bodyLeft: true, aborted: false }
+    if (state.failed) return result(aborted(options), true)
+    if (state.tooLarge) return result(tooLarge())
     throw err
   }
   // A handler that caught the body's failure still answered a request that is over the limit or gone.
   if (state.failed || state.tooLarge) {
     await response.body?.cancel().catch(() => {})
-    return state.failed ? aborted(options) : { response: tooLarge(), bodyLeft: true, aborted: false }
+    return state.failed ? result(aborted(options), true) : result(tooLarge())
   }
-  return { response, bodyLeft: !state.ended, aborted: false }
+  return result(response)
 }
 
-function aborted(options: MountOptions): MountedResult {
+function aborted(options: MountOptions): Response {
   try {
     options.monitor?.count('http', MOUNT_ABORTED)
   } catch {
     // Counting must not turn a client that went away into an error of the server.
   }
-  return { response: plain(400, 'Bad Request'), bodyLeft: true, aborted: true }
+  return plain(400, 'Bad Request')
+}
+
+async function discard(state: BodyState, maxBytes: number, ms: number): Promise<boolean> {
+  if (state.ended) return true
+  if (state.failed) return false
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const gaveUp = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms)
+  })
+  const drained = (async (): Promise<boolean> => {
+    let dropped = 0
+    try {
+      state.next ??= reader(state.source())
+      for (;;) {
+        const chunk = await state.next()
+        if (chunk.done === true) {
+          state.ended = true
+          return true
+        }
+        dropped += toBytes(chunk.value).byteLength
+        if (dropped > maxBytes) return false
+      }
+    } catch {
+      state.failed = true
+      return false
+    }
+  })()
+  try {
+    return await Promise.race([drained, gaveUp])
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 /**
  * The body as a stream that pulls one chunk from the source per read of the handler (high-water mark
  * 0: nothing is buffered ahead), and errors once more than {@link MAX_WEB_BODY_BYTES} arrived. The
  * source is never cancelled: on Node that would destroy the socket before the `413` is written; the
- * server closes the connection after the response instead.
+ * server drains or closes the connection around the response instead (`discard`).
  */
-function cappedBody(source: MountedRequest['body'], state: BodyState): ReadableStream<Uint8Array> {
-  let next: (() => Promise<IteratorResult<unknown>>) | undefined
+function cappedBody(state: BodyState): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
         let chunk: IteratorResult<unknown>
         try {
-          next ??= reader(source())
-          chunk = await next()
+          state.next ??= reader(state.source())
+          chunk = await state.next()
         } catch (err) {
           state.failed = true
           controller.error(err)

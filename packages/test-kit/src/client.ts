@@ -45,7 +45,9 @@ export function send(
  * Streams a `bytes`-long body of one reused 64 KiB chunk (so the client holds no more than that),
  * chunked unless `headers` declare a `content-length`, and stops writing as soon as the response
  * starts. Errors after the response (the server closing a connection whose body it did not read)
- * are expected; one before it rejects.
+ * are expected; one before it rejects. Keep-alive, as browsers and curl ask: a client that asks
+ * for `Connection: close` has Node close the socket the moment the response is out, and a client
+ * still writing then may see the reset before the answer.
  */
 export function upload(
   base: string,
@@ -54,10 +56,11 @@ export function upload(
   headers: Record<string, string> = {},
 ): Promise<ClientResponse & { sent: number }> {
   const chunk = Buffer.alloc(64 * 1024, 'a')
-  return new Promise((resolve, reject) => {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+  return new Promise<ClientResponse & { sent: number }>((resolve, reject) => {
     let sent = 0
     let answered = false
-    const req = httpRequest(`${base}${path}`, { method: 'POST', headers, agent: false }, (res) => {
+    const req = httpRequest(`${base}${path}`, { method: 'POST', headers, agent }, (res) => {
       answered = true
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
@@ -87,7 +90,7 @@ export function upload(
       if (!answered) req.end()
     }
     write()
-  })
+  }).finally(() => agent.destroy())
 }
 
 /** Declares a 100 kB upload, sends 1 kB of it, and destroys the connection after `afterMs`. */
