@@ -47,8 +47,8 @@ export interface MountedResult {
   /** What to send (a `405`, `413` or the handler's own response). */
   readonly response: Response
   /**
-   * Part of the body was never read: a server that owns the connection should close it after the
-   * response rather than read the rest.
+   * Part of the body was never read: a server that owns the connection should `discard` it while the
+   * response goes out, and close the connection if that does not reach the end.
    */
   readonly bodyLeft: boolean
   /** The body failed while it was read (the client went away): there is nobody to answer. */
