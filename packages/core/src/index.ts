@@ -52,7 +52,15 @@ export {
 export { DUPLICATE_INSTALL, warnDuplicateInstall } from './install-warning.js'
 export { createMetricsHandler } from './metrics-handler.js'
 export { createMonitor, MAX_NAME_LENGTH, OVERFLOW_NAME } from './monitor.js'
-export { MAX_WEB_BODY_BYTES, serveWebHandler } from './node-web.js'
+export { serveWebHandler } from './node-web.js'
+export {
+  MAX_WEB_BODY_BYTES,
+  MOUNT_ABORTED,
+  MOUNT_METHODS,
+  mountSegments,
+  serveMounted,
+  splitMountPath,
+} from './web-mount.js'
 export {
   escapeLabelValue,
   PROMETHEUS_CONTENT_TYPE,
@@ -82,6 +90,7 @@ export type { MetricsHandler, MetricsHandlerOptions } from './metrics-handler.js
 export type { Monitor, OpHandle, SlowEventsQuery } from './monitor.js'
 export type { NodeRequestLike, NodeResponseLike } from './node-web.js'
 export type { PrometheusOptions } from './prometheus.js'
+export type { MountedRequest, MountedResult, MountOptions } from './web-mount.js'
 export type { ResponseWatcher, TrackableRequest, TrackableResponse } from './response-tracker.js'
 export type { OpAggregate, ProcessSample, Sink } from './sink.js'
 export type {

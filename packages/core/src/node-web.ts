@@ -1,31 +1,50 @@
 import type { WebHandler } from './http.js'
+import { type MountOptions, serveMounted } from './web-mount.js'
 
 /** The parts of Node's `IncomingMessage` a mounted web handler needs (duck-typed: no `node:` import). */
 export interface NodeRequestLike extends AsyncIterable<unknown> {
   readonly method?: string | undefined
   readonly headers: Readonly<Record<string, string | string[] | undefined>>
-  readonly socket?: { readonly remoteAddress?: string | undefined; readonly encrypted?: boolean } | null
+  readonly socket?: {
+    readonly remoteAddress?: string | undefined
+    readonly encrypted?: boolean
+    destroy?(): unknown
+  } | null
+  /** Whether the whole message, body included, has arrived (then keeping the connection costs nothing). */
+  readonly complete?: boolean
 }
 
 /** The parts of Node's `ServerResponse` a mounted web handler writes to. */
 export interface NodeResponseLike {
   readonly headersSent: boolean
   readonly destroyed?: boolean
+  readonly writableFinished?: boolean
   writeHead(status: number, headers: string[]): unknown
   write(chunk: Uint8Array): boolean
   end(chunk?: Uint8Array): unknown
-  once(event: 'close' | 'drain', listener: () => void): unknown
+  once(event: 'close' | 'drain' | 'finish', listener: () => void): unknown
   off?(event: 'close' | 'drain', listener: () => void): unknown
 }
 
-/** Largest request body handed to a mounted web handler; larger ones get `413`. */
-export const MAX_WEB_BODY_BYTES = 1_048_576
+/**
+ * How much of a body left unread is read and dropped while the response goes out, and for how long,
+ * before the connection is closed instead: a client still sending when its connection closes gets a
+ * reset, and may never read the `401`/`413` already sent.
+ */
+const LINGER_BYTES = 16 * 1024 * 1024
+const LINGER_MS = 1000
 
 /**
- * Serves one Node request with a web-standard handler: builds a `Request` whose URL is `path`
- * (relative to `basePath`), passes the socket's address, writes the `Response` back, streaming its body
- * (a client that goes away cancels it). Rejects only when the handler throws before anything was
- * written, so the caller can hand the error to its framework.
+ * Serves one Node request with a web-standard handler through {@link serveMounted}: `405` for methods
+ * a `Request` cannot carry, `413` from `Content-Length` or once the streamed body passes
+ * the limit, the body read only as the handler reads it. The `Request`'s URL is
+ * `path` (relative to `basePath`), `info` holds the socket's address; the `Response` is written back,
+ * its body streamed (a client that goes away cancels it). What the handler left of the body is read
+ * and dropped while the response goes out, up to 16 MiB or a second; past that the connection is
+ * closed once the response was sent.
+ * A client that went away during its upload is counted on `options.monitor`, not thrown. Rejects only
+ * when the handler throws before anything was written, so the caller can hand the error to its
+ * framework.
  */
 export async function serveWebHandler(
   handler: WebHandler,
@@ -33,8 +52,8 @@ export async function serveWebHandler(
   res: NodeResponseLike,
   path: string,
   basePath: string,
+  options?: MountOptions,
 ): Promise<void> {
-  const method = (req.method ?? 'GET').toUpperCase()
   const headers = new Headers()
   for (const [name, value] of Object.entries(req.headers)) {
     if (value === undefined || name.startsWith(':')) continue
@@ -45,44 +64,53 @@ export async function serveWebHandler(
       // A header value the web Headers class refuses; the handler does without it.
     }
   }
-  let body: Uint8Array | undefined
-  if (method !== 'GET' && method !== 'HEAD') {
-    const chunks: Uint8Array[] = []
-    let size = 0
-    for await (const chunk of req) {
-      const bytes = typeof chunk === 'string' ? new TextEncoder().encode(chunk) : (chunk as Uint8Array)
-      size += bytes.byteLength
-      if (size > MAX_WEB_BODY_BYTES) {
-        res.writeHead(413, ['content-type', 'text/plain; charset=utf-8'])
-        res.end(new TextEncoder().encode('Payload Too Large'))
-        return
-      }
-      chunks.push(bytes)
-    }
-    body = concat(chunks, size)
-  }
-  const request = new Request(originOf(req) + (path.startsWith('/') ? path : `/${path}`), {
-    method,
-    headers,
-    body: body as BodyInit | undefined,
-  })
   const remoteAddress = req.socket?.remoteAddress
-  const response = await handler(
-    request,
+  const result = await serveMounted(
+    handler,
+    {
+      method: req.method ?? 'GET',
+      url: originOf(req) + (path.startsWith('/') ? path : `/${path}`),
+      headers,
+      body: () => req,
+    },
     remoteAddress === undefined ? { basePath } : { remoteAddress, basePath },
+    options,
   )
-  const out: string[] = []
-  response.headers.forEach((value, name) => {
-    if (name !== 'set-cookie') out.push(name, value)
-  })
-  for (const cookie of response.headers.getSetCookie()) out.push('set-cookie', cookie)
-  res.writeHead(response.status, out)
-  if (response.body === null || method === 'HEAD') {
-    if (response.body !== null) await response.body.cancel().catch(() => {})
-    res.end()
+  const { response } = result
+  if (result.aborted) {
+    // Usually the socket is gone already; if not, the body failed midway and the connection is unusable.
+    if (res.destroyed !== true && !res.headersSent) {
+      res.writeHead(400, ['connection', 'close'])
+      res.end()
+    }
     return
   }
-  await pipe(response.body, res)
+  const out: string[] = []
+  response.headers.forEach((value, name) => {
+    if (name !== 'set-cookie' && name !== 'connection') out.push(name, value)
+  })
+  for (const cookie of response.headers.getSetCookie()) out.push('set-cookie', cookie)
+  // Started before the response, so Node sees the body consumed and does not read all of it itself.
+  const drained =
+    result.bodyLeft && req.complete !== true ? result.discard(LINGER_BYTES, LINGER_MS) : undefined
+  res.writeHead(response.status, out)
+  if (response.body === null || (req.method ?? 'GET').toUpperCase() === 'HEAD') {
+    if (response.body !== null) await response.body.cancel().catch(() => {})
+    res.end()
+  } else await pipe(response.body, res)
+  if (drained !== undefined && !(await drained)) closeWhenSent(req, res)
+}
+
+/** Closes the connection of a request whose body was not read to its end, once its response is out. */
+function closeWhenSent(req: NodeRequestLike, res: NodeResponseLike): void {
+  const close = (): void => {
+    req.socket?.destroy?.()
+  }
+  if (res.writableFinished === true || res.destroyed === true) close()
+  else {
+    res.once('finish', close)
+    res.once('close', close)
+  }
 }
 
 async function pipe(body: ReadableStream<Uint8Array>, res: NodeResponseLike): Promise<void> {
@@ -120,15 +148,4 @@ function originOf(req: NodeRequestLike): string {
   const host = req.headers.host
   if (typeof host === 'string' && /^[A-Za-z0-9.:[\]-]{1,255}$/.test(host)) return `${scheme}://${host}`
   return `${scheme}://localhost`
-}
-
-function concat(chunks: readonly Uint8Array[], size: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!
-  const out = new Uint8Array(size)
-  let at = 0
-  for (const c of chunks) {
-    out.set(c, at)
-    at += c.byteLength
-  }
-  return out
 }

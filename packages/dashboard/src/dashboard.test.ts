@@ -259,6 +259,51 @@ describe('headers and content', () => {
     expect(res.headers.get('location')).toBe('/admin/performance/?x=1')
   })
 
+  it('reads no more than the sign-in form allows of a body without Content-Length', async () => {
+    const { dashboard } = setup()
+    let pulled = 0
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled++
+        if (pulled > 3200) controller.close()
+        else controller.enqueue(new Uint8Array(64 * 1024).fill(0x61))
+      },
+    })
+    const init: RequestInit & { duplex: 'half' } = {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'http://app.test' },
+      body,
+      duplex: 'half',
+    }
+    const res = await dashboard(new Request('http://app.test/admin/performance/login', init))
+    expect(res.status).toBe(401)
+    // One 64 KiB chunk passes the 4 KiB form limit; the 200 MB behind it are never read.
+    expect(pulled).toBeLessThanOrEqual(3)
+  })
+
+  it('never redirects off the site without a basePath, nor points its sign-in form there', async () => {
+    const { dashboard } = setup()
+    for (const path of ['//evil.example', '///evil.example', '/\\evil.example', '//evil.example/x/']) {
+      const at = new Request(`http://app.test${path}`)
+      const res = await dashboard(at)
+      const location = res.headers.get('location')
+      if (location !== null) expect(location, path).toMatch(/^\/(?![/\\])/)
+      const root = location ?? new URL(at.url).pathname
+      const page = await (await dashboard(new Request(new URL(root, 'http://app.test')))).text()
+      expect(page, path).toMatch(/action="\/(?![/\\])[^"]*login"/)
+      expect(page, path).not.toContain('"//')
+    }
+    const login = await dashboard(
+      new Request('http://app.test//evil.example/login', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'http://app.test' },
+        body: `token=${TOKEN}`,
+      }),
+    )
+    expect(login.status).toBe(303)
+    expect(login.headers.get('location')).toBe('/evil.example/')
+  })
+
   it('takes URLs relative to info.basePath when mounted, and links from it', async () => {
     const { dashboard } = setup()
     const info = { basePath: '/admin/performance', remoteAddress: '10.0.0.1' }

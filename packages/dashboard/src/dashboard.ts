@@ -344,9 +344,12 @@ interface Route {
 function resolve(pathname: string, basePath: string | undefined): Route {
   if (basePath !== undefined) {
     // The adapter stripped the mount path: the URL is relative to it.
-    const base = basePath.replace(/\/+$/, '')
+    const base = sameSitePath(basePath).replace(/\/+$/, '')
     return { root: `${base}/`, sub: pathname.replace(/^\/+/, ''), redirect: false }
   }
+  // The root becomes the redirect's location and every link of the page, the sign-in form's action
+  // included: `//evil.example` must stay a path of this site, never name another host.
+  pathname = sameSitePath(pathname)
   for (const sub of SUBROUTES) {
     if (pathname.endsWith(`/${sub}`)) return { root: pathname.slice(0, -sub.length), sub, redirect: false }
   }
@@ -355,6 +358,11 @@ function resolve(pathname: string, basePath: string | undefined): Route {
     return { root: pathname.slice(0, asset.index + 1), sub: asset[0].slice(1), redirect: false }
   if (pathname.endsWith('/')) return { root: pathname, sub: '', redirect: false }
   return { root: `${pathname}/`, sub: '', redirect: true }
+}
+
+/** A path with its leading slashes collapsed to one: `//host/x` would be a protocol-relative URL. */
+function sameSitePath(path: string): string {
+  return path.replace(/^[/\\]+/, '/')
 }
 
 function html(status: number, body: string, extra?: Record<string, string>): Response {
@@ -381,7 +389,9 @@ function json(status: number, body: unknown, extra?: Record<string, string>): Re
   })
 }
 
-function redirect(location: string, cookie?: string): Response {
+function redirect(to: string, cookie?: string): Response {
+  // Only ever a path on this site: never absolute, never protocol-relative.
+  const location = to.startsWith('/') ? sameSitePath(to) : '/'
   const headers: Record<string, string> = { ...SECURITY_HEADERS, location, 'cache-control': 'no-store' }
   if (cookie !== undefined) headers['set-cookie'] = cookie
   return new Response(null, { status: cookie !== undefined ? 303 : 308, headers })
@@ -420,8 +430,37 @@ async function formField(request: Request, name: string): Promise<string | undef
   if (!type.startsWith('application/x-www-form-urlencoded')) return undefined
   const length = Number(request.headers.get('content-length') ?? '0')
   if (length > MAX_FORM_BYTES) return undefined
-  const text = await request.text()
-  if (text.length > MAX_FORM_BYTES) return undefined
+  const text = await readCapped(request, MAX_FORM_BYTES)
+  if (text === undefined) return undefined
   const value = new URLSearchParams(text).get(name)
   return value === null ? undefined : value
+}
+
+/**
+ * The body as text, or `undefined` once it passes `max` bytes: read chunk by chunk, because a body
+ * without `Content-Length` (chunked, or a server that hands the dashboard the raw request) could
+ * otherwise be any size before it is refused.
+ */
+async function readCapped(request: Request, max: number): Promise<string | undefined> {
+  if (request.body === null) return ''
+  const reader = request.body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > max) {
+      await reader.cancel().catch(() => {})
+      return undefined
+    }
+    chunks.push(value)
+  }
+  const bytes = new Uint8Array(size)
+  let at = 0
+  for (const c of chunks) {
+    bytes.set(c, at)
+    at += c.byteLength
+  }
+  return new TextDecoder().decode(bytes)
 }

@@ -4,9 +4,12 @@ import type { HttpOptions, Monitor } from '@perf/core'
 import {
   ADMIN_PREFIX,
   BIG_BYTES,
+  DASHBOARD_PREFIX,
+  DASHBOARD_TOKEN,
   dbWork,
   echoWebHandler,
   MAX_HEADER_SIZE,
+  PARAM_MOUNT,
   runConformance,
   sqlWork,
   slowWork,
@@ -15,7 +18,7 @@ import {
 } from '@perf/test-kit'
 import express5, { type Request } from 'express'
 import express4 from 'express4'
-import { mountWebHandler, perf } from './index.js'
+import { dashboard, mountWebHandler, perf } from './index.js'
 
 /** The conformance app on one major version of express (the peer range covers 4 and 5). */
 const serverOn =
@@ -24,7 +27,9 @@ const serverOn =
     const app = express()
     app.use(perf(monitor, options))
     for (const m of more) app.use(perf(m, options))
-    app.use(ADMIN_PREFIX, mountWebHandler(echoWebHandler))
+    app.use(ADMIN_PREFIX, mountWebHandler(echoWebHandler, { monitor }))
+    app.use(PARAM_MOUNT, mountWebHandler(echoWebHandler, { monitor }))
+    app.use(DASHBOARD_PREFIX, dashboard(monitor, { token: DASHBOARD_TOKEN }))
     app.get('/hello', (_req, res) => {
       res.send('hello')
     })

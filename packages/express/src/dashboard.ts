@@ -9,5 +9,5 @@ import { mountWebHandler, type WebHandlerMiddleware } from './web-handler.js'
  * `store`, `title`, `refreshMs`, …).
  */
 export function dashboard(monitor: Monitor, options?: DashboardOptions): WebHandlerMiddleware {
-  return mountWebHandler(createDashboard(monitor, options))
+  return mountWebHandler(createDashboard(monitor, options), { monitor })
 }

@@ -8,5 +8,5 @@ import { mountWebHandler, type WebHandlerMiddleware } from './web-handler.js'
  * `createMetricsHandler` from `@perf/core`.
  */
 export function metrics(monitor: Monitor, options?: MetricsHandlerOptions): WebHandlerMiddleware {
-  return mountWebHandler(createMetricsHandler(monitor, options))
+  return mountWebHandler(createMetricsHandler(monitor, options), { monitor })
 }

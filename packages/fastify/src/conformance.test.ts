@@ -4,9 +4,12 @@ import type { HttpOptions, Monitor } from '@perf/core'
 import {
   ADMIN_PREFIX,
   BIG_BYTES,
+  DASHBOARD_PREFIX,
+  DASHBOARD_TOKEN,
   dbWork,
   echoWebHandler,
   MAX_HEADER_SIZE,
+  PARAM_MOUNT,
   runConformance,
   sqlWork,
   slowWork,
@@ -15,7 +18,7 @@ import {
 } from '@perf/test-kit'
 import Fastify from 'fastify'
 import Fastify4 from 'fastify4'
-import { perf, webHandlerPlugin } from './index.js'
+import { dashboard, perf, webHandlerPlugin } from './index.js'
 
 /** The conformance app on one major version of fastify (the peer range covers 4.26+ and 5). */
 const serverOn =
@@ -32,7 +35,9 @@ const serverOn =
       await app.close()
       throw err
     }
-    await app.register(webHandlerPlugin, { prefix: ADMIN_PREFIX, handler: echoWebHandler })
+    await app.register(webHandlerPlugin, { prefix: ADMIN_PREFIX, handler: echoWebHandler, monitor })
+    await app.register(webHandlerPlugin, { prefix: PARAM_MOUNT, handler: echoWebHandler, monitor })
+    await app.register(dashboard, { monitor, token: DASHBOARD_TOKEN, prefix: DASHBOARD_PREFIX })
     app.get('/hello', async () => 'hello')
     app.get<{ Params: { id: string } }>('/users/:id', async (request) => `user ${request.params.id}`)
     await app.register(

@@ -23,5 +23,5 @@ export const dashboard: FastifyPluginCallback<DashboardPluginOptions> = (fastify
   } catch (err) {
     return done(err as Error)
   }
-  webHandlerPlugin(fastify, prefix === undefined ? { handler } : { handler, prefix }, done)
+  webHandlerPlugin(fastify, prefix === undefined ? { handler, monitor } : { handler, monitor, prefix }, done)
 }

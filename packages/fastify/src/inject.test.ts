@@ -37,4 +37,13 @@ describe('@perf/fastify without a socket', () => {
     await app.close()
     await monitor.close()
   })
+
+  it('refuses a prefix whose width depends on the request at registration, naming it', async () => {
+    const app = Fastify()
+    const handler = async () => new Response('hi')
+    await expect(app.register(webHandlerPlugin, { prefix: '/t/:tenant?', handler })).rejects.toThrow(
+      /^webHandlerPlugin: mount path "\/t\/:tenant\?" has a segment/,
+    )
+    await app.close()
+  })
 })

@@ -30,6 +30,6 @@ export const metrics: FastifyPluginCallback<MetricsPluginOptions> = (fastify, op
   } catch (err) {
     return done(err as Error)
   }
-  fastify.register(webHandlerPlugin, { handler, prefix: path.replace(/\/+$/, '') })
+  fastify.register(webHandlerPlugin, { handler, monitor, prefix: path.replace(/\/+$/, '') })
   done()
 }

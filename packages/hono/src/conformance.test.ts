@@ -6,9 +6,12 @@ import type { HttpOptions, Monitor } from '@perf/core'
 import {
   ADMIN_PREFIX,
   BIG_BYTES,
+  DASHBOARD_PREFIX,
+  DASHBOARD_TOKEN,
   dbWork,
   echoWebHandler,
   MAX_HEADER_SIZE,
+  PARAM_MOUNT,
   runConformance,
   sqlWork,
   slowWork,
@@ -16,7 +19,7 @@ import {
   webStream,
 } from '@perf/test-kit'
 import { Hono } from 'hono'
-import { type PerfVariables, perf, webHandlerApp } from './index.js'
+import { dashboard, type PerfVariables, perf, webHandlerApp } from './index.js'
 
 /** The conformance app served by one major version of `@hono/node-server` (users install 1.x or 2.x). */
 const serverOn =
@@ -25,7 +28,9 @@ const serverOn =
     const app = new Hono<{ Variables: PerfVariables }>()
     app.use(perf(monitor, options))
     for (const m of more) app.use(perf(m, options))
-    app.route(ADMIN_PREFIX, webHandlerApp(echoWebHandler))
+    app.route(ADMIN_PREFIX, webHandlerApp(echoWebHandler, { monitor }))
+    app.route(PARAM_MOUNT, webHandlerApp(echoWebHandler, { monitor }))
+    app.route(DASHBOARD_PREFIX, dashboard(monitor, { token: DASHBOARD_TOKEN }))
     // With an explicit status: @hono/node-server 1.19 answers HEAD with 500 when the GET handler returns
     // the bare `c.text(body)` fast-path response (hono wraps it as `new Response(null, res)`, which
     // node-server's lightweight Response cannot copy). That is upstream and happens without @perf/hono.

@@ -10,5 +10,5 @@ import { webHandlerApp } from './web-handler.js'
  * `store`, `title`, `refreshMs`, …).
  */
 export function dashboard(monitor: Monitor, options?: DashboardOptions): Hono {
-  return webHandlerApp(createDashboard(monitor, options))
+  return webHandlerApp(createDashboard(monitor, options), { monitor })
 }

@@ -41,6 +41,73 @@ export function send(
   })
 }
 
+/**
+ * Streams a `bytes`-long body of one reused 64 KiB chunk (so the client holds no more than that),
+ * chunked unless `headers` declare a `content-length`, and stops writing as soon as the response
+ * starts. Errors after the response (the server closing a connection whose body it did not read)
+ * are expected; one before it rejects. Keep-alive, as browsers and curl ask: a client that asks
+ * for `Connection: close` has Node close the socket the moment the response is out, and a client
+ * still writing then may see the reset before the answer.
+ */
+export function upload(
+  base: string,
+  path: string,
+  bytes: number,
+  headers: Record<string, string> = {},
+): Promise<ClientResponse & { sent: number }> {
+  const chunk = Buffer.alloc(64 * 1024, 'a')
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+  return new Promise<ClientResponse & { sent: number }>((resolve, reject) => {
+    let sent = 0
+    let answered = false
+    const req = httpRequest(`${base}${path}`, { method: 'POST', headers, agent }, (res) => {
+      answered = true
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      const done = (): void =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: Buffer.concat(chunks).toString(),
+          sent,
+        })
+      res.on('end', done)
+      res.on('error', done)
+      res.on('aborted', done)
+    })
+    req.on('error', (err) => {
+      if (!answered) reject(err)
+    })
+    const write = (): void => {
+      while (!answered && sent < bytes) {
+        const part = bytes - sent >= chunk.length ? chunk : chunk.subarray(0, bytes - sent)
+        sent += part.length
+        if (!req.write(part)) {
+          req.once('drain', write)
+          return
+        }
+      }
+      if (!answered) req.end()
+    }
+    write()
+  }).finally(() => agent.destroy())
+}
+
+/** Declares a 100 kB upload, sends 1 kB of it, and destroys the connection after `afterMs`. */
+export function abortUpload(base: string, path: string, afterMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const req = httpRequest(`${base}${path}`, {
+      method: 'POST',
+      agent: false,
+      headers: { 'content-type': 'text/plain', 'content-length': '100000' },
+    })
+    req.on('error', () => resolve())
+    req.on('close', () => resolve())
+    req.write(Buffer.alloc(1000, 'a'))
+    setTimeout(() => req.destroy(), afterMs)
+  })
+}
+
 /** Starts a request and destroys it after `afterMs`, before the server answered. */
 export function abortAfter(base: string, path: string, afterMs: number): Promise<void> {
   return new Promise((resolve) => {
@@ -91,6 +158,24 @@ export async function inParallel(n: number, limit: number, fn: (i: number) => Pr
     while (next < n) await fn(next++)
   })
   await Promise.all(workers)
+}
+
+/**
+ * Peak growth of the process's resident memory while `work` runs, sampled every 10 ms, in bytes over
+ * the resident size when it started.
+ */
+export async function peakRssGrowth(work: () => Promise<unknown>): Promise<number> {
+  const start = process.memoryUsage.rss()
+  let peak = start
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage.rss())
+  }, 10)
+  try {
+    await work()
+  } finally {
+    clearInterval(timer)
+  }
+  return Math.max(peak, process.memoryUsage.rss()) - start
 }
 
 /** Polls `check` until it returns true (events are recorded when the response closes, just after the client saw it). */

@@ -8,10 +8,29 @@ import {
 } from '@perf/core'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { afterEach, describe, expect, it } from 'vitest'
-import { abortAfter, bulkAgent, inParallel, send, sendRaw, waitFor } from './client.js'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import {
+  abortAfter,
+  abortUpload,
+  bulkAgent,
+  inParallel,
+  peakRssGrowth,
+  send,
+  sendRaw,
+  upload,
+  waitFor,
+} from './client.js'
 import { openNotesDatabase } from './sql.js'
-import { ADMIN_PREFIX, BIG_BYTES, SLOW_MS, STREAM_CHUNKS, STREAM_DELAY_MS, THROWN_MESSAGE } from './routes.js'
+import {
+  ADMIN_PREFIX,
+  BIG_BYTES,
+  DASHBOARD_PREFIX,
+  DASHBOARD_TOKEN,
+  SLOW_MS,
+  STREAM_CHUNKS,
+  STREAM_DELAY_MS,
+  THROWN_MESSAGE,
+} from './routes.js'
 
 /** A running test app on 127.0.0.1. */
 export interface TestServer {
@@ -593,6 +612,109 @@ export function runConformance(name: string, makeServer: MakeServer): void {
       await new Promise((resolve) => setTimeout(resolve, 50))
       expect(countOf(monitor, 'GET /users/:id')).toBe(1)
       expect(countOf(other, 'GET /users/:id')).toBe(1)
+    })
+
+    it('streams a mounted body with a running cap and checks credentials before reading it', async () => {
+      const { url } = await start()
+      const host = new URL(url).host
+      const form = { 'content-type': 'application/x-www-form-urlencoded', origin: `http://${host}` }
+      const hugeBytes = 200 * 1024 * 1024
+      const results: { what: string; status: number; sent: number }[] = []
+      const growth = await peakRssGrowth(async () => {
+        const probes: [string, string, Record<string, string>][] = [
+          // Read by the handler: refused by the mount's running cap.
+          ['chunked upload', '', { 'content-type': 'application/octet-stream' }],
+          // The sign-in form is the credential: read, and refused past the form's own 4 KiB.
+          ['chunked sign-in', 'login', form],
+          // Refused from the declared length, before anything is read.
+          ['declared sign-in', 'login', { ...form, 'content-length': String(hugeBytes) }],
+          // No credentials: refused before a byte of the body is read.
+          ['chunked clear', 'api/clear', { 'content-type': 'application/json', origin: `http://${host}` }],
+        ]
+        for (const [what, path, headers] of probes) {
+          const at = path === '' ? `${ADMIN_PREFIX}/upload` : `${DASHBOARD_PREFIX}/${path}`
+          const res = await upload(url, at, hugeBytes, headers)
+          results.push({ what, status: res.status, sent: res.sent })
+        }
+      })
+      expect(growth).toBeLessThan(50 * 1024 * 1024)
+      expect(results.map((r) => `${r.what}: ${r.status}`)).toEqual([
+        'chunked upload: 413',
+        'chunked sign-in: 401',
+        'declared sign-in: 413',
+        'chunked clear: 401',
+      ])
+      // The client stops writing once answered: none of the 200 MB bodies was taken in full.
+      for (const r of results) expect(r.sent, r.what).toBeLessThan(hugeBytes / 2)
+      // The right token still signs in, and the server still answers.
+      const signIn = await send(url, `${DASHBOARD_PREFIX}/login`, {
+        method: 'POST',
+        headers: form,
+        body: `token=${DASHBOARD_TOKEN}`,
+      })
+      expect(signIn.status).toBe(303)
+      expect((await send(url, '/hello')).status).toBe(200)
+      console.log(
+        `[${name}] four 200 MB uploads to mounts: peak RSS growth ${(growth / 1e6).toFixed(1)} MB, client sent ${results.map((r) => (r.sent / 1e6).toFixed(1)).join(' / ')} MB`,
+      )
+    })
+
+    it('answers 405 with Allow to methods a Request cannot carry, without calling the handler', async () => {
+      const { url } = await start()
+      const errors = vi.spyOn(console, 'error').mockImplementation(() => {})
+      try {
+        for (const path of [`${ADMIN_PREFIX}/x`, `${DASHBOARD_PREFIX}/login`]) {
+          for (const method of ['TRACE', 'PROPFIND']) {
+            const res = await send(url, path, { method })
+            // fastify routes only the methods it was told of: PROPFIND is its own 404 there.
+            if (method === 'PROPFIND' && res.status === 404) continue
+            expect(res.status, `${method} ${path}`).toBe(405)
+            expect(res.headers.allow, `${method} ${path}`).toBe(
+              'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS',
+            )
+            expect(res.body, `${method} ${path}`).toBe('Method Not Allowed')
+          }
+        }
+        expect(errors).not.toHaveBeenCalled()
+      } finally {
+        errors.mockRestore()
+      }
+      expect((await send(url, `${ADMIN_PREFIX}/x`)).status).toBe(200)
+    })
+
+    it('counts an upload whose client went away, and logs nothing', async () => {
+      const { url, monitor } = await start()
+      const errors = vi.spyOn(console, 'error').mockImplementation(() => {})
+      try {
+        await abortUpload(url, `${ADMIN_PREFIX}/upload`, 100)
+        await waitFor(() => monitor.snapshot().counters.http?.mountAborted === 1, 'the counted abort')
+        expect((await send(url, `${ADMIN_PREFIX}/x`)).status).toBe(200)
+        expect(errors).not.toHaveBeenCalled()
+      } finally {
+        errors.mockRestore()
+      }
+      expect(monitor.snapshot().totals.internalErrors).toBe(0)
+    })
+
+    it('serves a handler mounted at a path with parameters, relative to the path as requested', async () => {
+      const { url } = await start()
+      const res = await send(url, '/t/acme/perf/api/stats?range=5m')
+      expect(res.status).toBe(200)
+      expect(JSON.parse(res.body)).toMatchObject({
+        path: '/api/stats',
+        query: '?range=5m',
+        basePath: '/t/acme/perf',
+      })
+      expect(JSON.parse((await send(url, '/t/globex/perf')).body)).toMatchObject({
+        path: '/',
+        basePath: '/t/globex/perf',
+      })
+      const posted = await send(url, '/t/acme/perf/login', { method: 'POST', body: 'token=x' })
+      expect(JSON.parse(posted.body)).toMatchObject({
+        path: '/login',
+        body: 'token=x',
+        basePath: '/t/acme/perf',
+      })
     })
 
     it('installs nothing for a disabled monitor', async () => {

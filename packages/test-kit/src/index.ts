@@ -1,12 +1,25 @@
-export { abortAfter, bulkAgent, inParallel, send, sendRaw, waitFor } from './client.js'
+export {
+  abortAfter,
+  abortUpload,
+  bulkAgent,
+  inParallel,
+  peakRssGrowth,
+  send,
+  sendRaw,
+  upload,
+  waitFor,
+} from './client.js'
 export { runConformance } from './conformance.js'
 export { openNotesDatabase, sqlWork } from './sql.js'
 export {
   ADMIN_PREFIX,
   BIG_BYTES,
+  DASHBOARD_PREFIX,
+  DASHBOARD_TOKEN,
   dbWork,
   echoWebHandler,
   MAX_HEADER_SIZE,
+  PARAM_MOUNT,
   ROUTES,
   SLOW_MS,
   STREAM_CHUNKS,

@@ -22,7 +22,9 @@ import type { Monitor, WebHandler } from '@perf/core'
  * | `GET /db` | `await dbWork(monitor)`, answers its text |
  * | `POST /db` | parses the JSON body with the framework's parser, then as `GET /db` |
  * | `POST /sql` | parses the JSON body `{ body }`, answers `sqlWork(monitor, body)` (real SQLite) |
- * | `/admin/perf/*` | {@link echoWebHandler} mounted with the adapter's web-handler utility at `/admin/perf` |
+ * | `/admin/perf/*` | {@link echoWebHandler} mounted with the adapter's web-handler utility at `/admin/perf`, given the monitor |
+ * | `/t/:tenant/perf/*` | {@link echoWebHandler} mounted at the parameterised {@link PARAM_MOUNT} |
+ * | `/dash/*` | the adapter's `dashboard(monitor, { token: DASHBOARD_TOKEN })` at {@link DASHBOARD_PREFIX} |
  */
 export const ROUTES: readonly string[] = [
   'GET /hello',
@@ -56,6 +58,12 @@ export const STREAM_CHUNKS = 3
 export const STREAM_DELAY_MS = 40
 /** Mount path of {@link echoWebHandler}. */
 export const ADMIN_PREFIX = '/admin/perf'
+/** A mount path with a parameter, where {@link echoWebHandler} is mounted too. */
+export const PARAM_MOUNT = '/t/:tenant/perf'
+/** Mount path of the real dashboard. */
+export const DASHBOARD_PREFIX = '/dash'
+/** The dashboard's admin token. */
+export const DASHBOARD_TOKEN = 'conformance-token-0123456789'
 /** Largest request header the servers accept (so the 1 MB request-id test reaches the app). */
 export const MAX_HEADER_SIZE: number = 2 * 1024 * 1024
 
