@@ -1,3 +1,4 @@
+export { Aggregate } from './aggregate.js'
 export { configFromEnv, DEFAULT_REDACT_KEYS, DEFAULTS, envBoolean, envNumber, checkNumber } from './config.js'
 export { createContextStorage } from './context.js'
 export {
@@ -42,6 +43,7 @@ export { REDACTED, sanitizeMetadata } from './redact.js'
 export { watchResponse } from './response-tracker.js'
 export { newRequestId, requestIdFrom } from './request-id.js'
 
+export type { AggregateInput, AggregateStats } from './aggregate.js'
 export type { MonitorConfig, MonitorOptions, PerType, Range } from './config.js'
 export type { ContextStorage, RequestContext } from './context.js'
 export type { PerfEvent, RecordOptions } from './event.js'
