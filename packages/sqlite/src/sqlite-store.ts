@@ -1,16 +1,17 @@
 import {
+  Aggregate,
+  type AggregateStats,
   addHistograms,
   checkNumber,
   type OpAggregate,
   type PerfEvent,
-  percentiles,
   type ProcessSample,
   type Sink,
   type SparseHistogram,
 } from '@perf/core'
 import { onShutdown } from '@perf/core/node'
 import Database from 'better-sqlite3'
-import { migrate } from './store-schema.js'
+import { HOUR, migrate } from './store-schema.js'
 
 /** Options of {@link SqliteStore}. */
 export interface SqliteStoreOptions {
@@ -63,29 +64,34 @@ export interface HistoryQuery {
   since?: number | Date
   /** End, ms since the epoch (or a Date). Default: now. */
   until?: number | Date
-  /** Width of each point, a whole number of minutes in ms. Default 60 000. */
+  /**
+   * Width of each point, a whole number of minutes in ms. Default 60 000. A whole number of hours
+   * reads the hourly roll-ups (one row per op per hour), so ranges of days stay cheap.
+   */
   bucketMs?: number
   /** Most events and process samples returned. Default 500. */
   limit?: number
+  /** Return `points` per op. Default true; `false` returns only the per-type `types`. */
+  ops?: boolean
+  /** Return kept `events`. Default true. */
+  events?: boolean
+}
+
+/**
+ * Every op of one type over one bucket of time: the ops' minutes (or hours) added up exactly,
+ * histograms included, and the percentiles computed from the merged histogram.
+ */
+export interface HistoryTypePoint extends Readonly<AggregateStats> {
+  readonly type: string
+  /** Bucket start, ms since the epoch. */
+  readonly start: number
+  /** The merged latency histogram (bucket layout of `@perf/core`), so points can be added again. */
+  readonly histogram: SparseHistogram
 }
 
 /** One op over one bucket of time. */
-export interface HistoryPoint {
-  readonly type: string
+export interface HistoryPoint extends HistoryTypePoint {
   readonly name: string
-  /** Bucket start, ms since the epoch. */
-  readonly start: number
-  readonly count: number
-  readonly errors: number
-  readonly slow: number
-  readonly errorRate: number
-  readonly avgMs: number
-  readonly minMs: number
-  readonly maxMs: number
-  readonly p50Ms: number
-  readonly p90Ms: number
-  readonly p95Ms: number
-  readonly p99Ms: number
 }
 
 /** The answer to {@link SqliteStore.history}. */
@@ -93,8 +99,10 @@ export interface History {
   readonly since: number
   readonly until: number
   readonly bucketMs: number
-  /** Per op per bucket, oldest first. */
+  /** Per op per bucket, oldest first (empty with `ops: false`). */
   readonly points: HistoryPoint[]
+  /** Per type per bucket, oldest first. */
+  readonly types: HistoryTypePoint[]
   /** Kept events, newest first. */
   readonly events: PerfEvent[]
   /** Process samples, oldest first (evenly thinned to `limit`). */
@@ -104,7 +112,10 @@ export interface History {
 const MINUTE = 60_000
 const DAY = 86_400_000
 const PRUNE_EVERY_MS = 3_600_000
-const PRUNE_CHUNK = 10_000
+/** Rows deleted per statement by the retention prune; the event loop is yielded between chunks. */
+const PRUNE_CHUNK = 2_000
+/** Aggregate rows read per page by `history()`; the event loop is yielded between pages. */
+const HISTORY_PAGE = 2_000
 
 type Item = { k: 0; e: PerfEvent } | { k: 1; a: OpAggregate } | { k: 2; s: ProcessSample }
 
@@ -135,6 +146,7 @@ export class SqliteStore implements Sink {
   private offShutdown: (() => void) | undefined
   private failures = 0
   private lastPrune = 0
+  private pruning: Promise<void> | undefined
   private counts = { recorded: 0, persisted: 0, dropped: 0, batches: 0, writeErrors: 0 }
   private lastFlushAt: number | null = null
   private lastBatchMs = 0
@@ -144,6 +156,8 @@ export class SqliteStore implements Sink {
   private readonly insertEvent: Database.Statement
   private readonly selectAggregate: Database.Statement
   private readonly upsertAggregate: Database.Statement
+  private readonly selectHour: Database.Statement
+  private readonly upsertHour: Database.Statement
   private readonly insertSample: Database.Statement
   private readonly writeBatch: (items: readonly Item[]) => void
 
@@ -219,6 +233,12 @@ export class SqliteStore implements Sink {
     )
     this.upsertAggregate = db.prepare(
       'INSERT OR REPLACE INTO perf_aggregates (type, name, minute, count, errors, slow, sum_ms, min_ms, max_ms, histogram) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    )
+    this.selectHour = db.prepare(
+      'SELECT count, errors, slow, sum_ms, min_ms, max_ms, histogram FROM perf_hours WHERE type = ? AND name = ? AND hour = ?',
+    )
+    this.upsertHour = db.prepare(
+      'INSERT OR REPLACE INTO perf_hours (type, name, hour, count, errors, slow, sum_ms, min_ms, max_ms, histogram) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     )
     this.insertSample = db.prepare('INSERT INTO perf_samples (ts, pid, data) VALUES (?, ?, ?)')
     this.writeBatch = db.transaction((items: readonly Item[]) => {
@@ -356,13 +376,18 @@ export class SqliteStore implements Sink {
   }
 
   private writeAggregate(a: OpAggregate): void {
-    const minute = Math.floor(a.start / MINUTE) * MINUTE
-    const prev = this.selectAggregate.get(a.type, a.name, minute) as AggregateRow | undefined
+    this.addRow(this.selectAggregate, this.upsertAggregate, Math.floor(a.start / MINUTE) * MINUTE, a)
+    // The hour's roll-up is kept in the same transaction, so it always equals the sum of its minutes.
+    this.addRow(this.selectHour, this.upsertHour, Math.floor(a.start / HOUR) * HOUR, a)
+  }
+
+  private addRow(select: Database.Statement, upsert: Database.Statement, at: number, a: OpAggregate): void {
+    const prev = select.get(a.type, a.name, at) as AggregateRow | undefined
     if (prev === undefined) {
-      this.upsertAggregate.run(
+      upsert.run(
         a.type,
         a.name,
-        minute,
+        at,
         a.count,
         a.errors,
         a.slow,
@@ -375,10 +400,10 @@ export class SqliteStore implements Sink {
     }
     // Slices shorter than a minute, or two processes sharing the file, merge exactly.
     const merged = addHistograms(JSON.parse(prev.histogram) as SparseHistogram, a.histogram)
-    this.upsertAggregate.run(
+    upsert.run(
       a.type,
       a.name,
-      minute,
+      at,
       prev.count + a.count,
       prev.errors + a.errors,
       prev.slow + a.slow,
@@ -394,19 +419,36 @@ export class SqliteStore implements Sink {
     this.insertSample.run(timestamp, pid, JSON.stringify(data))
   }
 
-  /** Deletes rows past the retention, a chunk at a time so no single statement blocks for long. */
+  /** Starts deleting rows past the retention, unless a prune is already running. */
   private prune(): void {
     this.lastPrune = Date.now()
-    if (this.retentionMs === 0) return
+    if (this.retentionMs === 0 || this.pruning !== undefined) return
+    this.pruning = this.pruneChunks().finally(() => {
+      this.pruning = undefined
+    })
+  }
+
+  /**
+   * Deletes a chunk at a time and yields the event loop between chunks: days of expired rows are
+   * hundreds of thousands, and one statement deleting them all would hold the app for seconds.
+   */
+  private async pruneChunks(): Promise<void> {
     const cutoff = Date.now() - this.retentionMs
+    const sqls = [
+      'DELETE FROM perf_events WHERE id IN (SELECT id FROM perf_events WHERE ts < ? LIMIT ?)',
+      'DELETE FROM perf_samples WHERE id IN (SELECT id FROM perf_samples WHERE ts < ? LIMIT ?)',
+      'DELETE FROM perf_aggregates WHERE (type, name, minute) IN (SELECT type, name, minute FROM perf_aggregates WHERE minute < ? LIMIT ?)',
+      // An hour is kept while any of its minutes is: it is deleted once it ended before the cutoff.
+      `DELETE FROM perf_hours WHERE (type, name, hour) IN (SELECT type, name, hour FROM perf_hours WHERE hour < ? - ${HOUR} LIMIT ?)`,
+    ]
     try {
-      const chunks = [
-        'DELETE FROM perf_events WHERE id IN (SELECT id FROM perf_events WHERE ts < ? LIMIT ?)',
-        'DELETE FROM perf_samples WHERE id IN (SELECT id FROM perf_samples WHERE ts < ? LIMIT ?)',
-        'DELETE FROM perf_aggregates WHERE (type, name, minute) IN (SELECT type, name, minute FROM perf_aggregates WHERE minute < ? LIMIT ?)',
-      ].map((sql) => this.db.prepare(sql))
-      for (const stmt of chunks) {
-        for (let k = 0; k < 100 && stmt.run(cutoff, PRUNE_CHUNK).changes === PRUNE_CHUNK; k++);
+      for (const sql of sqls) {
+        for (;;) {
+          if (this.closed || this.closing !== undefined) return
+          // Prepared per chunk: the connection may have been replaced (reopened) between chunks.
+          if (this.db.prepare(sql).run(cutoff, PRUNE_CHUNK).changes < PRUNE_CHUNK) break
+          await new Promise<void>((r) => setImmediate(r))
+        }
       }
     } catch (err) {
       this.counts.writeErrors++
@@ -429,11 +471,20 @@ export class SqliteStore implements Sink {
   }
 
   /**
-   * Per-op per-bucket aggregates, kept events and process samples between `since` and `until`,
-   * for the dashboard's history view. Throws a `TypeError`/`RangeError` naming a bad query field.
+   * Per-op and per-type aggregates per bucket, kept events and process samples between `since` and
+   * `until`, for the dashboard's history view. Each point adds the stored minutes (or, for buckets of
+   * whole hours, the hourly roll-ups) exactly, histograms included, and computes its percentiles
+   * from the merged histogram. Rows are read in pages with the event loop yielded between them, so
+   * a range of days never holds the app for long.
+   *
+   * Throws a `TypeError`/`RangeError` naming a bad query field at once (not as a rejection); the
+   * promise rejects if the store is closed while reading.
    */
-  history(query: HistoryQuery = {}): History {
+  history(query: HistoryQuery = {}): Promise<History> {
     if (this.closed) throw new Error('SqliteStore.history(): the store is closed')
+    if (query === null || typeof query !== 'object') {
+      throw new TypeError('SqliteStore.history(query): query must be an object or undefined')
+    }
     const until = time('until', query.until, Date.now())
     const since = time('since', query.since, until - 3_600_000)
     if (since > until) throw new RangeError(`history(): since (${since}) is after until (${until})`)
@@ -451,7 +502,22 @@ export class SqliteStore implements Sink {
     const { type, name } = query
     if (type !== undefined && typeof type !== 'string') throw new TypeError('history() type must be a string')
     if (name !== undefined && typeof name !== 'string') throw new TypeError('history() name must be a string')
+    const ops = flag('ops', query.ops)
+    const withEvents = flag('events', query.events)
+    return this.readHistory({ since, until, bucketMs, limit, type, name, ops, withEvents })
+  }
 
+  private async readHistory(q: {
+    since: number
+    until: number
+    bucketMs: number
+    limit: number
+    type: string | undefined
+    name: string | undefined
+    ops: boolean
+    withEvents: boolean
+  }): Promise<History> {
+    const { since, until, bucketMs, limit, type, name } = q
     const where: string[] = []
     const args: unknown[] = []
     if (type !== undefined) {
@@ -464,81 +530,86 @@ export class SqliteStore implements Sink {
     }
     const filter = where.length > 0 ? ` AND ${where.join(' AND ')}` : ''
 
-    const rows = this.db
-      .prepare(
-        `SELECT type, name, minute, count, errors, slow, sum_ms, min_ms, max_ms, histogram FROM perf_aggregates WHERE minute >= ? AND minute <= ?${filter} ORDER BY minute`,
-      )
-      .all(Math.floor(since / MINUTE) * MINUTE, until, ...args) as (AggregateRow & {
-      type: string
-      name: string
-      minute: number
-    })[]
-    const buckets = new Map<string, Bucket>()
-    for (const r of rows) {
-      const start = Math.floor(r.minute / bucketMs) * bucketMs
-      const key = `${start}\u0000${r.type}\u0000${r.name}`
-      const h = JSON.parse(r.histogram) as SparseHistogram
-      const b = buckets.get(key)
-      if (b === undefined) {
-        buckets.set(key, {
-          type: r.type,
-          name: r.name,
-          start,
+    // Buckets of whole hours read the hourly roll-ups: 60 times fewer rows, the same sums.
+    const hourly = bucketMs % HOUR === 0
+    const table = hourly ? 'perf_hours' : 'perf_aggregates'
+    const at = hourly ? 'hour' : 'minute'
+    const width = hourly ? HOUR : MINUTE
+    // One op: its primary key is already in time order. Otherwise the time index, with the filter
+    // kept off any other index (`+type`): a sort of every row of a type on each page costs more.
+    const onePk = type !== undefined && name !== undefined
+    const aggFilter = onePk ? filter : filter.replace(/\b(type|name) = \?/g, '+$1 = ?')
+    const cols = `type, name, ${at} AS at, count, errors, slow, sum_ms, min_ms, max_ms, histogram`
+    const first = `SELECT ${cols} FROM ${table} WHERE ${at} >= ? AND ${at} <= ?${aggFilter} ORDER BY ${at}, type, name LIMIT ${HISTORY_PAGE}`
+    const next = `SELECT ${cols} FROM ${table} WHERE (${at}, type, name) > (?, ?, ?) AND ${at} <= ?${aggFilter} ORDER BY ${at}, type, name LIMIT ${HISTORY_PAGE}`
+    const opBuckets = new Map<string, OpBuckets>()
+    const typeBuckets = new Map<string, Map<number, Aggregate>>()
+    let page = this.db.prepare(first).all(Math.floor(since / width) * width, until, ...args) as PagedRow[]
+    for (;;) {
+      for (const r of page) {
+        const start = Math.floor(r.at / bucketMs) * bucketMs
+        const row = {
           count: r.count,
           errors: r.errors,
           slow: r.slow,
-          sum: r.sum_ms,
-          min: r.min_ms,
-          max: r.max_ms,
-          h,
-        })
-      } else {
-        b.count += r.count
-        b.errors += r.errors
-        b.slow += r.slow
-        b.sum += r.sum_ms
-        b.min = Math.min(b.min, r.min_ms)
-        b.max = Math.max(b.max, r.max_ms)
-        b.h = addHistograms(b.h, h)
+          sumMs: r.sum_ms,
+          minMs: r.min_ms,
+          maxMs: r.max_ms,
+          histogram: JSON.parse(r.histogram) as SparseHistogram,
+        }
+        let perType = typeBuckets.get(r.type)
+        if (perType === undefined) typeBuckets.set(r.type, (perType = new Map()))
+        bucketAt(perType, start).add(row)
+        if (q.ops) {
+          const key = `${r.type}\u0000${r.name}`
+          let op = opBuckets.get(key)
+          if (op === undefined) opBuckets.set(key, (op = { type: r.type, name: r.name, buckets: new Map() }))
+          bucketAt(op.buckets, start).add(row)
+        }
+      }
+      if (page.length < HISTORY_PAGE) break
+      const last = page[page.length - 1]!
+      // Keyset paging (no statement stays open across the yield, so the writer is never blocked).
+      await new Promise<void>((r) => setImmediate(r))
+      if (this.closed) throw new Error('SqliteStore.history(): the store was closed while reading')
+      page = this.db.prepare(next).all(last.at, last.type, last.name, until, ...args) as PagedRow[]
+    }
+
+    const points: HistoryPoint[] = []
+    for (const op of opBuckets.values()) {
+      for (const [start, a] of op.buckets) {
+        points.push({ type: op.type, name: op.name, start, ...a.stats(), histogram: a.histogramJSON() })
       }
     }
-    const points: HistoryPoint[] = []
-    for (const b of buckets.values()) {
-      points.push({
-        type: b.type,
-        name: b.name,
-        start: b.start,
-        count: b.count,
-        errors: b.errors,
-        slow: b.slow,
-        errorRate: b.count > 0 ? b.errors / b.count : 0,
-        avgMs: b.count > 0 ? b.sum / b.count : 0,
-        minMs: b.min,
-        maxMs: b.max,
-        ...percentiles(b.h, b.count, b.min, b.max),
-      })
-    }
     points.sort((a, b) => a.start - b.start || cmp(a.type, b.type) || cmp(a.name, b.name))
+    const types: HistoryTypePoint[] = []
+    for (const [t, buckets] of typeBuckets) {
+      for (const [start, a] of buckets)
+        types.push({ type: t, start, ...a.stats(), histogram: a.histogramJSON() })
+    }
+    types.sort((a, b) => a.start - b.start || cmp(a.type, b.type))
 
-    const events = (
-      this.db
-        .prepare(
-          `SELECT ts, type, name, duration_ms, pid, error, slow, request_id, metadata FROM perf_events WHERE ts >= ? AND ts <= ?${filter} ORDER BY ts DESC, id DESC LIMIT ?`,
+    const events = !q.withEvents
+      ? []
+      : (
+          this.db
+            .prepare(
+              `SELECT ts, type, name, duration_ms, pid, error, slow, request_id, metadata FROM perf_events WHERE ts >= ? AND ts <= ?${filter} ORDER BY ts DESC, id DESC LIMIT ?`,
+            )
+            .all(since, until, ...args, limit) as EventRow[]
+        ).map(
+          (r): PerfEvent => ({
+            type: r.type,
+            name: r.name,
+            timestamp: r.ts,
+            durationMs: r.duration_ms,
+            pid: r.pid,
+            error: r.error,
+            slow: r.slow === 1,
+            requestId: r.request_id,
+            metadata: r.metadata === null ? null : (JSON.parse(r.metadata) as Record<string, unknown>),
+          }),
         )
-        .all(since, until, ...args, limit) as EventRow[]
-    ).map(
-      (r): PerfEvent => ({
-        type: r.type,
-        name: r.name,
-        timestamp: r.ts,
-        durationMs: r.duration_ms,
-        pid: r.pid,
-        error: r.error,
-        slow: r.slow === 1,
-        requestId: r.request_id,
-        metadata: r.metadata === null ? null : (JSON.parse(r.metadata) as Record<string, unknown>),
-      }),
-    )
 
     const total = (
       this.db
@@ -562,7 +633,7 @@ export class SqliteStore implements Sink {
       }),
     )
 
-    return { since, until, bucketMs, points, events, samples }
+    return { since, until, bucketMs, points, types, events, samples }
   }
 
   /** Writes everything queued, then closes the file. Idempotent; later writes are dropped and counted. */
@@ -610,17 +681,30 @@ interface EventRow {
   metadata: string | null
 }
 
-interface Bucket {
+interface PagedRow extends AggregateRow {
   type: string
   name: string
-  start: number
-  count: number
-  errors: number
-  slow: number
-  sum: number
-  min: number
-  max: number
-  h: SparseHistogram
+  at: number
+}
+
+interface OpBuckets {
+  readonly type: string
+  readonly name: string
+  readonly buckets: Map<number, Aggregate>
+}
+
+function bucketAt(buckets: Map<number, Aggregate>, start: number): Aggregate {
+  let a = buckets.get(start)
+  if (a === undefined) buckets.set(start, (a = new Aggregate()))
+  return a
+}
+
+function flag(label: string, value: unknown): boolean {
+  if (value === undefined) return true
+  if (typeof value !== 'boolean') {
+    throw new TypeError(`history() ${label} = ${String(value)} is not valid: expected true or false`)
+  }
+  return value
 }
 
 function time(label: string, value: number | Date | undefined, fallback: number): number {
