@@ -314,6 +314,60 @@ describe('SqliteStore', () => {
     expect(after.points.map((p) => [p.count, p.p50Ms])).toEqual([[40, 1]])
   })
 
+  it('rolls up a large version-1 file in the background, exactly, while new slices land on old minutes', async () => {
+    const v1 = new Database(file)
+    v1.exec('CREATE TABLE perf_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)')
+    v1.exec(MIGRATIONS[0] as string)
+    v1.exec("INSERT INTO perf_meta VALUES ('schema_version', '1')")
+    const t = Math.floor(Date.now() / HOUR) * HOUR - 10 * HOUR
+    const insert = v1.prepare('INSERT INTO perf_aggregates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+    v1.transaction(() => {
+      for (let m = 0; m < 600; m++) {
+        for (const a of measured(t + m * MINUTE, { 'GET /a': 2, 'GET /b': 20 }, 1 + (m % 3))) {
+          insert.run(
+            a.type,
+            a.name,
+            a.start,
+            a.count,
+            m % 2,
+            0,
+            a.sumMs,
+            a.minMs,
+            a.maxMs,
+            JSON.stringify(a.histogram),
+          )
+        }
+      }
+    })()
+    v1.close()
+
+    const store = open()
+    // The first chunk is rolled up at once, the rest in later turns of the event loop.
+    expect(store.stats().rollingUp).toBe(true)
+    // Late slices: one on a minute already rolled up, one on a minute not yet rolled up.
+    store.writeAggregates([
+      ...measured(t + 10 * MINUTE, { 'GET /a': 3 }, 5),
+      ...measured(t + 500 * MINUTE, { 'GET /b': 30 }, 7),
+    ])
+    await store.flush()
+    // Until the roll-up is done, whole-hour buckets are read from the minutes: already exact.
+    const during = await store.history({ type: 'http', since: t, until: t + 10 * HOUR - 1, bucketMs: HOUR })
+    while (store.stats().rollingUp) await new Promise((r) => setTimeout(r, 5))
+    const after = await store.history({ type: 'http', since: t, until: t + 10 * HOUR - 1, bucketMs: HOUR })
+    expect(after.types).toEqual(during.types)
+    expect(after.types.reduce((n, p) => n + p.count, 0)).toBe(2 * 1200 + 12)
+    const r = raw()
+    expect(r.prepare("SELECT count(*) FROM perf_meta WHERE key LIKE 'hours_backfill%'").pluck().get()).toBe(0)
+    const q = 'SELECT name, count, sum_ms, histogram FROM'
+    for (let hour = t; hour < t + 10 * HOUR; hour += HOUR) {
+      const minutes = sumRows(
+        r.prepare(`${q} perf_aggregates WHERE minute >= ? AND minute < ?`).all(hour, hour + HOUR) as never,
+      )
+      expect(sumRows(r.prepare(`${q} perf_hours WHERE hour = ?`).all(hour) as never)).toEqual(minutes)
+    }
+    r.close()
+  })
+
   it('persists process samples and thins them to the limit', async () => {
     const store = open()
     const now = Date.now()

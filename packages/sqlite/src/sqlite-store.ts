@@ -52,6 +52,11 @@ export interface SqliteStoreStats {
   readonly maxBatchMs: number
   readonly lastError: string | null
   readonly closed: boolean
+  /**
+   * The minutes of a file written by an older version are still being rolled up into hours, in the
+   * background; until then, buckets of whole hours are read from the minutes (exact, but slower).
+   */
+  readonly rollingUp: boolean
 }
 
 /** A query of {@link SqliteStore.history}. */
@@ -114,8 +119,10 @@ const DAY = 86_400_000
 const PRUNE_EVERY_MS = 3_600_000
 /** Rows deleted per statement by the retention prune; the event loop is yielded between chunks. */
 const PRUNE_CHUNK = 2_000
-/** Aggregate rows read per page by `history()`; the event loop is yielded between pages. */
-const HISTORY_PAGE = 2_000
+/** Aggregate rows read per statement by `history()`. */
+const HISTORY_PAGE = 500
+/** `history()` yields the event loop once it has worked this long without a break, ms. */
+const HISTORY_SLICE_MS = 8
 
 type Item = { k: 0; e: PerfEvent } | { k: 1; a: OpAggregate } | { k: 2; s: ProcessSample }
 
@@ -147,6 +154,9 @@ export class SqliteStore implements Sink {
   private failures = 0
   private lastPrune = 0
   private pruning: Promise<void> | undefined
+  /** An older file's minutes are still being rolled up into hours (see `rollUpChunks`). */
+  private rollupPending = true
+  private rollingUp: Promise<void> | undefined
   private counts = { recorded: 0, persisted: 0, dropped: 0, batches: 0, writeErrors: 0 }
   private lastFlushAt: number | null = null
   private lastBatchMs = 0
@@ -376,12 +386,21 @@ export class SqliteStore implements Sink {
   }
 
   private writeAggregate(a: OpAggregate): void {
-    this.addRow(this.selectAggregate, this.upsertAggregate, Math.floor(a.start / MINUTE) * MINUTE, a)
+    const minute = Math.floor(a.start / MINUTE) * MINUTE
+    this.addRow(this.selectAggregate, this.upsertAggregate, minute, a)
     // The hour's roll-up is kept in the same transaction, so it always equals the sum of its minutes.
-    this.addRow(this.selectHour, this.upsertHour, Math.floor(a.start / HOUR) * HOUR, a)
+    // A minute of an older file not yet rolled up is left to the roll-up, which will add all of it.
+    if (!this.awaitingRollup(minute, a.type, a.name)) {
+      this.addRow(this.selectHour, this.upsertHour, Math.floor(a.start / HOUR) * HOUR, a)
+    }
   }
 
-  private addRow(select: Database.Statement, upsert: Database.Statement, at: number, a: OpAggregate): void {
+  private addRow(
+    select: Database.Statement,
+    upsert: Database.Statement,
+    at: number,
+    a: Omit<OpAggregate, 'start' | 'end'>,
+  ): void {
     const prev = select.get(a.type, a.name, at) as AggregateRow | undefined
     if (prev === undefined) {
       upsert.run(
@@ -422,6 +441,7 @@ export class SqliteStore implements Sink {
   /** Starts deleting rows past the retention, unless a prune is already running. */
   private prune(): void {
     this.lastPrune = Date.now()
+    this.rollUp()
     if (this.retentionMs === 0 || this.pruning !== undefined) return
     this.pruning = this.pruneChunks().finally(() => {
       this.pruning = undefined
@@ -456,6 +476,123 @@ export class SqliteStore implements Sink {
     }
   }
 
+  /** Where the roll-up of an older file's minutes stands, or `undefined` when there is none. */
+  private rollupState(): RollupState | undefined {
+    if (!this.rollupPending) return undefined
+    const rows = this.db
+      .prepare(
+        "SELECT key, value FROM perf_meta WHERE key IN ('hours_backfill_before', 'hours_backfill_cursor')",
+      )
+      .all() as { key: string; value: string }[]
+    const before = rows.find((r) => r.key === 'hours_backfill_before')
+    if (before === undefined) {
+      this.rollupPending = false
+      return undefined
+    }
+    const cursor = rows.find((r) => r.key === 'hours_backfill_cursor')
+    return {
+      before: Number(before.value),
+      cursor: cursor === undefined ? ['', '', -1] : (JSON.parse(cursor.value) as [string, string, number]),
+    }
+  }
+
+  /** Whether the minute row `(type, name, minute)` predates this schema and is not rolled up yet. */
+  private awaitingRollup(minute: number, type: string, name: string): boolean {
+    // Read from the file, not memory: another process sharing it may be rolling up too.
+    const st = this.rollupState()
+    if (st === undefined || minute >= st.before) return false
+    // Compared by SQLite, whose text order (UTF-8 bytes) is the one the cursor walks in.
+    return (
+      this.db
+        .prepare('SELECT (?, ?, ?) > (?, ?, ?)')
+        .pluck()
+        .get(type, name, minute, ...st.cursor) === 1
+    )
+  }
+
+  /** Starts rolling up the minutes of an older file into hours, unless done or already running. */
+  private rollUp(): void {
+    if (!this.rollupPending || this.rollingUp !== undefined) return
+    this.rollingUp = this.rollUpChunks().finally(() => {
+      this.rollingUp = undefined
+    })
+  }
+
+  /**
+   * Adds the minutes of an older file into their hours, `HISTORY_PAGE` rows per transaction (which
+   * also moves the cursor in `perf_meta`, so each minute is added exactly once, across restarts and
+   * processes), yielding the event loop between chunks.
+   */
+  private async rollUpChunks(): Promise<void> {
+    try {
+      for (;;) {
+        if (this.closed || this.closing !== undefined) return
+        const done = this.db
+          .transaction(() => {
+            const st = this.rollupState()
+            if (st === undefined) return true
+            // Primary-key order: a chunk is a run of one op's minutes, so few hours are touched.
+            const rows = this.db
+              .prepare(
+                `SELECT type, name, minute AS at, count, errors, slow, sum_ms, min_ms, max_ms, histogram FROM perf_aggregates WHERE (type, name, minute) > (?, ?, ?) AND minute < ? ORDER BY type, name, minute LIMIT ${HISTORY_PAGE}`,
+              )
+              .all(...st.cursor, st.before) as PagedRow[]
+            const hours = new Map<string, { type: string; name: string; hour: number; a: Aggregate }>()
+            for (const r of rows) {
+              const hour = Math.floor(r.at / HOUR) * HOUR
+              const key = `${hour}\u0000${r.type}\u0000${r.name}`
+              let h = hours.get(key)
+              if (h === undefined)
+                hours.set(key, (h = { type: r.type, name: r.name, hour, a: new Aggregate() }))
+              h.a.add({
+                count: r.count,
+                errors: r.errors,
+                slow: r.slow,
+                sumMs: r.sum_ms,
+                minMs: r.min_ms,
+                maxMs: r.max_ms,
+                histogram: JSON.parse(r.histogram) as SparseHistogram,
+              })
+            }
+            for (const { type, name, hour, a } of hours.values()) {
+              this.addRow(this.selectHour, this.upsertHour, hour, {
+                type,
+                name,
+                count: a.count,
+                errors: a.errors,
+                slow: a.slow,
+                sumMs: a.sum,
+                minMs: a.min,
+                maxMs: a.max,
+                histogram: a.histogramJSON(),
+              })
+            }
+            if (rows.length < HISTORY_PAGE) {
+              this.db.exec(
+                "DELETE FROM perf_meta WHERE key IN ('hours_backfill_before', 'hours_backfill_cursor')",
+              )
+              this.rollupPending = false
+              return true
+            }
+            const last = rows[rows.length - 1]!
+            this.db
+              .prepare(
+                "INSERT INTO perf_meta (key, value) VALUES ('hours_backfill_cursor', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+              )
+              .run(JSON.stringify([last.type, last.name, last.at]))
+            return false
+          })
+          .immediate()
+        if (done) return
+        await new Promise<void>((r) => setImmediate(r))
+      }
+    } catch (err) {
+      // Left for the next hourly maintenance (or the next open) to resume from the cursor.
+      this.counts.writeErrors++
+      this.lastError = `${new Date().toISOString()} roll-up: ${message(err)}`
+    }
+  }
+
   /** Counters: recorded, persisted, queued, dropped, batches, write errors, last flush, last error. */
   stats(): SqliteStoreStats {
     return {
@@ -467,6 +604,7 @@ export class SqliteStore implements Sink {
       maxBatchMs: this.maxBatchMs,
       lastError: this.lastError,
       closed: this.closed,
+      rollingUp: !this.closed && this.rollupState() !== undefined,
     }
   }
 
@@ -531,7 +669,7 @@ export class SqliteStore implements Sink {
     const filter = where.length > 0 ? ` AND ${where.join(' AND ')}` : ''
 
     // Buckets of whole hours read the hourly roll-ups: 60 times fewer rows, the same sums.
-    const hourly = bucketMs % HOUR === 0
+    const hourly = bucketMs % HOUR === 0 && this.rollupState() === undefined
     const table = hourly ? 'perf_hours' : 'perf_aggregates'
     const at = hourly ? 'hour' : 'minute'
     const width = hourly ? HOUR : MINUTE
@@ -544,6 +682,7 @@ export class SqliteStore implements Sink {
     const next = `SELECT ${cols} FROM ${table} WHERE (${at}, type, name) > (?, ?, ?) AND ${at} <= ?${aggFilter} ORDER BY ${at}, type, name LIMIT ${HISTORY_PAGE}`
     const opBuckets = new Map<string, OpBuckets>()
     const typeBuckets = new Map<string, Map<number, Aggregate>>()
+    const pause = this.pauser()
     let page = this.db.prepare(first).all(Math.floor(since / width) * width, until, ...args) as PagedRow[]
     for (;;) {
       for (const r of page) {
@@ -569,9 +708,8 @@ export class SqliteStore implements Sink {
       }
       if (page.length < HISTORY_PAGE) break
       const last = page[page.length - 1]!
-      // Keyset paging (no statement stays open across the yield, so the writer is never blocked).
-      await new Promise<void>((r) => setImmediate(r))
-      if (this.closed) throw new Error('SqliteStore.history(): the store was closed while reading')
+      // Keyset paging: no statement stays open across a yield, so the writer is never blocked.
+      await pause(true)
       page = this.db.prepare(next).all(last.at, last.type, last.name, until, ...args) as PagedRow[]
     }
 
@@ -579,13 +717,16 @@ export class SqliteStore implements Sink {
     for (const op of opBuckets.values()) {
       for (const [start, a] of op.buckets) {
         points.push({ type: op.type, name: op.name, start, ...a.stats(), histogram: a.histogramJSON() })
+        await pause()
       }
     }
     points.sort((a, b) => a.start - b.start || cmp(a.type, b.type) || cmp(a.name, b.name))
     const types: HistoryTypePoint[] = []
     for (const [t, buckets] of typeBuckets) {
-      for (const [start, a] of buckets)
+      for (const [start, a] of buckets) {
         types.push({ type: t, start, ...a.stats(), histogram: a.histogramJSON() })
+        await pause()
+      }
     }
     types.sort((a, b) => a.start - b.start || cmp(a.type, b.type))
 
@@ -611,29 +752,78 @@ export class SqliteStore implements Sink {
           }),
         )
 
-    const total = (
-      this.db
-        .prepare('SELECT count(*) AS n FROM perf_samples WHERE ts >= ? AND ts <= ?')
-        .get(since, until) as {
-        n: number
-      }
-    ).n
-    const step = limit === 0 ? 1 : Math.max(1, Math.ceil(total / limit))
-    const samples = (
-      this.db
-        .prepare(
-          'SELECT ts, pid, data FROM (SELECT ts, pid, data, row_number() OVER (ORDER BY ts) AS k FROM perf_samples WHERE ts >= ? AND ts <= ?) WHERE (k - 1) % ? = 0 ORDER BY ts LIMIT ?',
-        )
-        .all(since, until, step, limit) as { ts: number; pid: number; data: string }[]
-    ).map(
-      (r): ProcessSample => ({
-        ...(JSON.parse(r.data) as Record<string, number>),
-        timestamp: r.ts,
-        pid: r.pid,
-      }),
-    )
-
+    const samples = await this.readSamples(since, until, limit, pause)
     return { since, until, bucketMs, points, types, events, samples }
+  }
+
+  /**
+   * Process samples from `since` to `until`, at most `limit`: all of them if they fit, else the
+   * first of each of `limit` equal slices of time between the first and the last sample, found by
+   * one index seek per slice instead of reading every sample of the range.
+   */
+  private async readSamples(
+    since: number,
+    until: number,
+    limit: number,
+    pause: () => Promise<void>,
+  ): Promise<ProcessSample[]> {
+    if (limit === 0) return []
+    const db = this.db
+    const total = db
+      .prepare('SELECT count(*) FROM perf_samples WHERE ts >= ? AND ts <= ?')
+      .pluck()
+      .get(since, until) as number
+    let rows: SampleRow[]
+    if (total <= limit) {
+      rows = db
+        .prepare('SELECT ts, pid, data FROM perf_samples WHERE ts >= ? AND ts <= ? ORDER BY ts, id')
+        .all(since, until) as SampleRow[]
+    } else {
+      const first = db
+        .prepare('SELECT min(ts) FROM perf_samples WHERE ts >= ? AND ts <= ?')
+        .pluck()
+        .get(since, until) as number
+      const last = db
+        .prepare('SELECT max(ts) FROM perf_samples WHERE ts >= ? AND ts <= ?')
+        .pluck()
+        .get(since, until) as number
+      const seek = db.prepare(
+        'SELECT ts, pid, data FROM perf_samples WHERE ts >= ? AND ts < ? ORDER BY ts, id LIMIT 1',
+      )
+      const slice = (last - first + 1) / limit
+      rows = []
+      for (let k = 0; k < limit; k++) {
+        const row = seek.get(
+          first + Math.ceil(k * slice),
+          Math.min(until + 1, first + Math.ceil((k + 1) * slice)),
+        ) as SampleRow | undefined
+        if (row !== undefined) rows.push(row)
+        await pause()
+      }
+    }
+    const out: ProcessSample[] = []
+    for (const r of rows) {
+      out.push({ ...(JSON.parse(r.data) as Record<string, number>), timestamp: r.ts, pid: r.pid })
+      await pause()
+    }
+    return out
+  }
+
+  /**
+   * A function to await between units of work: it yields the event loop (and checks the store is
+   * still open) once the work since the last yield has run for `HISTORY_SLICE_MS`, or when asked to
+   * (between pages of rows), else resolves at once.
+   */
+  private pauser(): (always?: boolean) => Promise<void> {
+    let since = performance.now()
+    const resolved = Promise.resolve()
+    return (always) => {
+      if (always !== true && performance.now() - since < HISTORY_SLICE_MS) return resolved
+      return new Promise<void>((r) => setImmediate(r)).then(() => {
+        if (this.closed) throw new Error('SqliteStore.history(): the store was closed while reading')
+        since = performance.now()
+      })
+    }
   }
 
   /** Writes everything queued, then closes the file. Idempotent; later writes are dropped and counted. */
@@ -679,6 +869,19 @@ interface EventRow {
   slow: number
   request_id: string | null
   metadata: string | null
+}
+
+interface SampleRow {
+  ts: number
+  pid: number
+  data: string
+}
+
+interface RollupState {
+  /** Minutes before this predate the hourly roll-ups. */
+  readonly before: number
+  /** The last `(type, name, minute)` rolled up (primary-key order). */
+  readonly cursor: [string, string, number]
 }
 
 interface PagedRow extends AggregateRow {

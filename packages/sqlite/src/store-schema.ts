@@ -1,8 +1,4 @@
-import { Aggregate } from '@perf/core'
 import type BetterSqlite3 from 'better-sqlite3'
-
-/** One schema step: SQL, or a function for steps SQL alone cannot express. */
-export type Migration = string | ((db: BetterSqlite3.Database) => void)
 
 /**
  * The store's schema, one migration per version. Version N is reached by running migrations
@@ -10,7 +6,7 @@ export type Migration = string | ((db: BetterSqlite3.Database) => void)
  * `PRAGMA user_version`, which an application sharing the file may use for its own migrations).
  * Append new migrations; never edit a released one.
  */
-export const MIGRATIONS: readonly Migration[] = [
+export const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE perf_events (
     id INTEGER PRIMARY KEY,
@@ -49,39 +45,29 @@ export const MIGRATIONS: readonly Migration[] = [
   CREATE INDEX perf_samples_ts ON perf_samples (ts);
   `,
   // 2: per-hour roll-ups, so a range of days reads one row per op per hour instead of sixty. The
-  // store adds every aggregate to its minute and to its hour in one transaction; here the hours of
-  // what a version-1 file already holds are built once, by merging its minutes exactly.
-  (db) => {
-    db.exec(`
-      CREATE TABLE perf_hours (
-        type TEXT NOT NULL,
-        name TEXT NOT NULL,
-        hour INTEGER NOT NULL,
-        count INTEGER NOT NULL,
-        errors INTEGER NOT NULL,
-        slow INTEGER NOT NULL,
-        sum_ms REAL NOT NULL,
-        min_ms REAL NOT NULL,
-        max_ms REAL NOT NULL,
-        histogram TEXT NOT NULL,
-        PRIMARY KEY (type, name, hour)
-      ) WITHOUT ROWID;
-      CREATE INDEX perf_hours_hour ON perf_hours (hour);
-    `)
-    db.aggregate('perf_histogram_sum', {
-      start: () => new Aggregate(),
-      step: (a: Aggregate, json: unknown) => {
-        a.histogram.addAll(JSON.parse(json as string) as { offset: number; counts: number[] })
-      },
-      result: (a: Aggregate) => JSON.stringify(a.histogramJSON()),
-    })
-    db.exec(`
-      INSERT INTO perf_hours (type, name, hour, count, errors, slow, sum_ms, min_ms, max_ms, histogram)
-      SELECT type, name, (minute / ${HOUR}) * ${HOUR} AS h, sum(count), sum(errors), sum(slow),
-        sum(sum_ms), min(min_ms), max(max_ms), perf_histogram_sum(histogram)
-      FROM perf_aggregates GROUP BY type, name, h
-    `)
-  },
+  // store adds every aggregate to its minute and to its hour in one transaction. The minutes a
+  // version-1 file already holds (those before `hours_backfill_before`) are rolled up by the store
+  // in the background, a chunk at a time: doing it here would hold the event loop for seconds on a
+  // file of a few million rows.
+  `
+  CREATE TABLE perf_hours (
+    type TEXT NOT NULL,
+    name TEXT NOT NULL,
+    hour INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    slow INTEGER NOT NULL,
+    sum_ms REAL NOT NULL,
+    min_ms REAL NOT NULL,
+    max_ms REAL NOT NULL,
+    histogram TEXT NOT NULL,
+    PRIMARY KEY (type, name, hour)
+  ) WITHOUT ROWID;
+  CREATE INDEX perf_hours_hour ON perf_hours (hour);
+  INSERT INTO perf_meta (key, value)
+    SELECT 'hours_backfill_before', CAST(max(minute) + 60000 AS TEXT) FROM perf_aggregates
+    HAVING max(minute) IS NOT NULL;
+  `,
 ]
 
 /** Width of a roll-up row of `perf_hours`, ms. */
@@ -110,9 +96,7 @@ export function migrate(db: BetterSqlite3.Database, path: string): void {
   )
   for (let v = current; v < SCHEMA_VERSION; v++) {
     db.transaction(() => {
-      const step = MIGRATIONS[v]!
-      if (typeof step === 'string') db.exec(step)
-      else step(db)
+      db.exec(MIGRATIONS[v]!)
       setVersion.run(String(v + 1))
     }).immediate()
   }
