@@ -610,7 +610,8 @@ export class SqliteStore implements Sink {
 
   /**
    * Per-op and per-type aggregates per bucket, kept events and process samples between `since` and
-   * `until`, for the dashboard's history view. Each point adds the stored minutes (or, for buckets of
+   * `until`, for the dashboard's history view. Buckets sit on multiples of `bucketMs` since the epoch
+   * and are whole: the first starts at or before `since`. Each point adds the stored minutes (or, for buckets of
    * whole hours, the hourly roll-ups) exactly, histograms included, and computes its percentiles
    * from the merged histogram. Rows are read in pages with the event loop yielded between them, so
    * a range of days never holds the app for long.
@@ -672,7 +673,6 @@ export class SqliteStore implements Sink {
     const hourly = bucketMs % HOUR === 0 && this.rollupState() === undefined
     const table = hourly ? 'perf_hours' : 'perf_aggregates'
     const at = hourly ? 'hour' : 'minute'
-    const width = hourly ? HOUR : MINUTE
     // One op: its primary key is already in time order. Otherwise the time index, with the filter
     // kept off any other index (`+type`): a sort of every row of a type on each page costs more.
     const onePk = type !== undefined && name !== undefined
@@ -683,7 +683,10 @@ export class SqliteStore implements Sink {
     const opBuckets = new Map<string, OpBuckets>()
     const typeBuckets = new Map<string, Map<number, Aggregate>>()
     const pause = this.pauser()
-    let page = this.db.prepare(first).all(Math.floor(since / width) * width, until, ...args) as PagedRow[]
+    // Whole buckets: the first starts at or before `since`, on a multiple of bucketMs since the epoch.
+    let page = this.db
+      .prepare(first)
+      .all(Math.floor(since / bucketMs) * bucketMs, until, ...args) as PagedRow[]
     for (;;) {
       for (const r of page) {
         const start = Math.floor(r.at / bucketMs) * bucketMs
