@@ -64,9 +64,10 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (type, name, hour)
   ) WITHOUT ROWID;
   CREATE INDEX perf_hours_hour ON perf_hours (hour);
+  -- A scalar max() is one index seek; as an aggregate with HAVING it would scan every minute.
   INSERT INTO perf_meta (key, value)
-    SELECT 'hours_backfill_before', CAST(max(minute) + 60000 AS TEXT) FROM perf_aggregates
-    HAVING max(minute) IS NOT NULL;
+    SELECT 'hours_backfill_before', CAST((SELECT max(minute) FROM perf_aggregates) + 60000 AS TEXT)
+    WHERE EXISTS (SELECT 1 FROM perf_aggregates);
   `,
 ]
 
