@@ -1,7 +1,7 @@
 import {
   Aggregate,
+  type AggregateInput,
   type AggregateStats,
-  addHistograms,
   checkNumber,
   type OpAggregate,
   type PerfEvent,
@@ -418,18 +418,18 @@ export class SqliteStore implements Sink {
       return
     }
     // Slices shorter than a minute, or two processes sharing the file, merge exactly.
-    const merged = addHistograms(JSON.parse(prev.histogram) as SparseHistogram, a.histogram)
+    const m = new Aggregate().add(rowInput(prev)).add(a)
     upsert.run(
       a.type,
       a.name,
       at,
-      prev.count + a.count,
-      prev.errors + a.errors,
-      prev.slow + a.slow,
-      prev.sum_ms + a.sumMs,
-      Math.min(prev.min_ms, a.minMs),
-      Math.max(prev.max_ms, a.maxMs),
-      JSON.stringify(merged),
+      m.count,
+      m.errors,
+      m.slow,
+      m.sum,
+      m.min,
+      m.max,
+      JSON.stringify(m.histogramJSON()),
     )
   }
 
@@ -544,15 +544,7 @@ export class SqliteStore implements Sink {
               let h = hours.get(key)
               if (h === undefined)
                 hours.set(key, (h = { type: r.type, name: r.name, hour, a: new Aggregate() }))
-              h.a.add({
-                count: r.count,
-                errors: r.errors,
-                slow: r.slow,
-                sumMs: r.sum_ms,
-                minMs: r.min_ms,
-                maxMs: r.max_ms,
-                histogram: JSON.parse(r.histogram) as SparseHistogram,
-              })
+              h.a.add(rowInput(r))
             }
             for (const { type, name, hour, a } of hours.values()) {
               this.addRow(this.selectHour, this.upsertHour, hour, {
@@ -690,15 +682,7 @@ export class SqliteStore implements Sink {
     for (;;) {
       for (const r of page) {
         const start = Math.floor(r.at / bucketMs) * bucketMs
-        const row = {
-          count: r.count,
-          errors: r.errors,
-          slow: r.slow,
-          sumMs: r.sum_ms,
-          minMs: r.min_ms,
-          maxMs: r.max_ms,
-          histogram: JSON.parse(r.histogram) as SparseHistogram,
-        }
+        const row = rowInput(r)
         let perType = typeBuckets.get(r.type)
         if (perType === undefined) typeBuckets.set(r.type, (perType = new Map()))
         bucketAt(perType, start).add(row)
@@ -878,6 +862,19 @@ interface SampleRow {
   ts: number
   pid: number
   data: string
+}
+
+/** A stored minute or hour as the input of an {@link Aggregate}. */
+function rowInput(r: AggregateRow): AggregateInput {
+  return {
+    count: r.count,
+    errors: r.errors,
+    slow: r.slow,
+    sumMs: r.sum_ms,
+    minMs: r.min_ms,
+    maxMs: r.max_ms,
+    histogram: JSON.parse(r.histogram) as SparseHistogram,
+  }
 }
 
 interface RollupState {
