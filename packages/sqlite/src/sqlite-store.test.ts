@@ -509,6 +509,28 @@ describe('SqliteStore', () => {
     r.close()
   })
 
+  it('prunes a large backlog in chunks, yielding the event loop between them', async () => {
+    await open().close()
+    const w = new Database(file)
+    const insert = w.prepare(
+      "INSERT INTO perf_events (ts, type, name, duration_ms, pid, error, slow) VALUES (?, 'http', 'GET /', 1, 1, NULL, 0)",
+    )
+    const old = Date.now() - 3 * 86_400_000
+    w.transaction(() => {
+      for (let i = 0; i < 9000; i++) insert.run(old + i)
+    })()
+    w.close()
+    const store = open({ retentionDays: 1 })
+    // The constructor deleted one chunk; the rest waits for later turns of the event loop.
+    const r = raw()
+    const left = () => r.prepare('SELECT count(*) FROM perf_events').pluck().get() as number
+    expect(left()).toBeGreaterThan(0)
+    expect(left()).toBeLessThan(9000)
+    while (left() > 0) await new Promise((done) => setImmediate(done))
+    r.close()
+    expect(store.stats().writeErrors).toBe(0)
+  })
+
   it('an unusable path or file is a clear error at construction', () => {
     expect(() => open({ path: join(dir, 'missing', 'perf.db') })).toThrow(
       /cannot open .*missing.*writable file path in an existing directory/,
