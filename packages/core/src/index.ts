@@ -1,3 +1,4 @@
+export { Aggregate } from './aggregate.js'
 export {
   ADMIN_AUTH_COUNTER_TYPE,
   bearerToken,
@@ -72,6 +73,7 @@ export { REDACTED, sanitizeMetadata } from './redact.js'
 export { watchResponse } from './response-tracker.js'
 export { newRequestId, requestIdFrom } from './request-id.js'
 
+export type { AggregateInput, AggregateStats } from './aggregate.js'
 export type {
   AdminAuth,
   AdminAuthOptions,

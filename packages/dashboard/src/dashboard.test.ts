@@ -1,7 +1,11 @@
+import { mkdtempSync, rmSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { createServer, request as httpRequest } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createMetricsHandler, createMonitor, type Monitor, serveWebHandler } from '@perf/core'
+import { SqliteStore } from '@perf/sqlite'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createDashboard, type DashboardOptions } from './dashboard.js'
 import type { HistoryQuery, HistoryRow } from './history.js'
@@ -350,7 +354,7 @@ describe('history', () => {
       queries,
       history(q: HistoryQuery) {
         queries.push(q)
-        return rows.filter((r) => r.type === q.type && r.start >= q.since! && r.start < q.until!)
+        return rows.filter((r) => r.start >= q.since! && r.start < q.until!)
       },
     }
   }
@@ -371,7 +375,9 @@ describe('history', () => {
     expect(day.until - day.since).toBe(86_400_000)
     expect((await (await ask('range=30d')).json()).range).toBe('7d')
     expect((await (await ask('range=1m')).json()).range).toBe('5m')
-    expect((await (await ask('range=7d&points=100000')).json()).bucketMs).toBe(21 * 60_000)
+    // Past a day, whole hours (the store's hourly roll-ups).
+    expect((await (await ask('range=7d&points=100000')).json()).bucketMs).toBe(60 * 60_000)
+    expect((await (await ask('range=7d')).json()).bucketMs).toBe(2 * 60 * 60_000)
     expect((await (await ask('range=1h&points=1')).json()).bucketMs).toBe(6 * 60_000)
     expect((await (await ask('')).json()).range).toBe('1h')
     for (const bad of ['range=abc', 'range=-1h', 'range=1y', 'range=1h&points=many']) {
@@ -379,7 +385,12 @@ describe('history', () => {
       expect(res.status, bad).toBe(400)
       expect((await res.json()).error).toMatch(/expected/)
     }
-    expect(s.queries.at(-1)?.type).toBe('db')
+    // One read per range, every type at once, no per-op points or events.
+    const asked = s.queries.length
+    await ask('range=24h')
+    expect(s.queries.length).toBe(asked + 1)
+    expect(s.queries.at(-1)).toMatchObject({ ops: false, events: false, bucketMs: 12 * 60_000 })
+    expect(s.queries.at(-1)?.type).toBeUndefined()
   })
 
   it('groups stored rows into buckets with exact percentiles from merged histograms', async () => {
@@ -418,6 +429,37 @@ describe('history', () => {
     expect(p.p99Ms).toBeLessThanOrEqual(40)
     expect(p.p50Ms).toBeLessThan(p.p99Ms)
     expect(body.series.db).toEqual([])
+  })
+
+  it('a real SqliteStore: routes at 1, 10 and 100 ms give the exact merge, p50 10 ms not the slowest route', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'perf-dash-history-'))
+    const store = new SqliteStore({ path: join(dir, 'perf.db'), flushIntervalMs: 3_600_000 })
+    try {
+      const { monitor, dashboard } = setup(
+        { token: TOKEN, store },
+        { sinks: [store], sliceMs: 50, windowMs: 1000, sinkIntervalMs: 10 },
+      )
+      for (let i = 0; i < 100; i++) {
+        monitor.record('http', 'GET /fast', 1)
+        monitor.record('http', 'GET /mid', 10)
+        monitor.record('http', 'GET /slow', 100, { error: i < 3 })
+      }
+      const live = monitor.snapshot().types.http!
+      await new Promise((r) => setTimeout(r, 120))
+      await monitor.flush()
+      await store.flush()
+      const body = await (await dashboard(get('api/history?range=1h', bearer()))).json()
+      expect(body.series.http).toHaveLength(1)
+      const [p] = body.series.http
+      // The same events, merged by the store from its minute rows: the live window's figures.
+      expect(p).toMatchObject({ count: 300, errors: 3, maxMs: 100, p50Ms: live.p50Ms, p95Ms: live.p95Ms })
+      expect(p.p99Ms).toBe(live.p99Ms)
+      expect(p.avgMs).toBeCloseTo(37, 9)
+      expect(Math.abs(p.p50Ms - 10) / 10).toBeLessThanOrEqual(1 / 32)
+    } finally {
+      await store.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('answers 500 and counts it when the store fails', async () => {

@@ -293,20 +293,25 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
         const since = until - range.ms
         try {
           const { bucketMs } = range
-          const [http, db] = await Promise.all([
-            store.history({ type: 'http', since, until, bucketMs, limit: MAX_POINTS }),
-            store.history({ type: 'db', since, until, bucketMs, limit: 0 }),
-          ])
+          // One read per range: the store merges every type's ops itself (SqliteStore's `types`).
+          const result = await store.history({
+            since,
+            until,
+            bucketMs,
+            limit: MAX_POINTS,
+            ops: false,
+            events: false,
+          })
           return json(200, {
             range: range.label,
             since,
             until,
             bucketMs,
             series: {
-              http: bucketRows(rowsOf(http), since, bucketMs, until),
-              db: bucketRows(rowsOf(db), since, bucketMs, until),
+              http: bucketRows(rowsOf(result, 'http'), since, bucketMs, until),
+              db: bucketRows(rowsOf(result, 'db'), since, bucketMs, until),
             },
-            process: sampleSeries(Array.isArray(http) ? undefined : (http as { samples?: [] }).samples),
+            process: sampleSeries(Array.isArray(result) ? undefined : (result as { samples?: [] }).samples),
           })
         } catch (err) {
           monitor.reportInternalError('dashboard history', err)
@@ -326,10 +331,11 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
   }
 }
 
-function rowsOf(result: HistoryResult): readonly HistoryRow[] {
-  if (Array.isArray(result)) return result
-  const points = (result as { points?: unknown }).points
-  return Array.isArray(points) ? points : []
+/** The rows of one type: a store's per-type `types` when it gives them, else its per-op rows. */
+function rowsOf(result: HistoryResult, type: string): readonly HistoryRow[] {
+  const r = result as { types?: unknown; points?: unknown }
+  const rows = Array.isArray(result) ? result : Array.isArray(r.types) ? r.types : r.points
+  return Array.isArray(rows) ? (rows as HistoryRow[]).filter((row) => row?.type === type) : []
 }
 
 interface Route {

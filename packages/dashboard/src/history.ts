@@ -1,4 +1,4 @@
-import { percentiles } from '@perf/core'
+import { Aggregate } from '@perf/core'
 import type { TimelinePoint } from './timeline.js'
 
 /** Query of {@link HistoryStore.history} (what `SqliteStore.history()` accepts). */
@@ -12,9 +12,17 @@ export interface HistoryQuery {
   readonly bucketMs?: number
   /** Most events and process samples returned. */
   readonly limit?: number
+  /** Whether per-op `points` are wanted; the dashboard asks for per-type `types` only. */
+  readonly ops?: boolean
+  /** Whether kept events are wanted; the dashboard does not show them. */
+  readonly events?: boolean
 }
 
-/** A persisted slice aggregate, as `SqliteStore.history()` returns it (extra fields are ignored). */
+/**
+ * A persisted aggregate, as `SqliteStore.history()` returns it (extra fields are ignored). Rows are
+ * added up, never their percentiles: a row without a histogram leaves its bucket's percentiles
+ * unknown (`null`).
+ */
 export interface HistoryRow {
   readonly type?: string
   readonly name?: string
@@ -22,20 +30,24 @@ export interface HistoryRow {
   readonly end?: number
   readonly count: number
   readonly errors?: number
+  readonly slow?: number
   readonly sumMs?: number
+  /** Used only when `sumMs` is absent. */
   readonly avgMs?: number
+  readonly minMs?: number
   readonly maxMs?: number
-  readonly p50Ms?: number
-  readonly p95Ms?: number
-  readonly p99Ms?: number
   readonly histogram?: { readonly offset: number; readonly counts: ArrayLike<number> } | null
 }
 
-/** A store's answer: per-op rows (as an array, or as `points` with process `samples` beside them). */
+/**
+ * A store's answer: rows as an array, or an object with per-op `points` and/or per-type `types`
+ * (already merged per type, as `SqliteStore` answers) and process `samples`.
+ */
 export type HistoryResult =
   | readonly HistoryRow[]
   | {
-      readonly points: readonly HistoryRow[]
+      readonly points?: readonly HistoryRow[]
+      readonly types?: readonly HistoryRow[]
       readonly samples?: readonly Readonly<Record<string, unknown>>[]
     }
 
@@ -88,8 +100,10 @@ export function parseHistoryRange(params: URLSearchParams): HistoryRange {
     }
     points = Math.min(MAX_POINTS, Math.max(10, Math.floor(n)))
   }
-  // Whole minutes per bucket: the store's rows are per slice (a minute by default).
-  const bucketMs = Math.max(MINUTE, Math.ceil(ms / points / MINUTE) * MINUTE)
+  // Whole minutes per bucket: the store's rows are per slice (a minute by default). Past a day, whole
+  // hours: the store then reads its hourly roll-ups, one row per op per hour instead of sixty.
+  const step = ms > DAY ? HOUR : MINUTE
+  const bucketMs = Math.max(step, Math.ceil(ms / points / step) * step)
   return { label: formatRange(ms), ms, bucketMs }
 }
 
@@ -123,107 +137,51 @@ export function sampleSeries(
   return out
 }
 
+/** One history point of a type: what the chart draws. Percentiles are `null` when unknown. */
+export interface HistoryChartPoint extends Omit<TimelinePoint, 'p50Ms' | 'p95Ms' | 'p99Ms'> {
+  p50Ms: number | null
+  p95Ms: number | null
+  p99Ms: number | null
+}
+
 /**
- * Groups stored rows from `since` to `until` into buckets of `bucketMs`: counts add up, and percentiles come from
- * merged histograms when rows carry them (exact), else from the worst row in the bucket (an upper bound).
+ * Groups stored rows from `since` to `until` into buckets of `bucketMs`: counts, sums and histograms
+ * add up, and each bucket's percentiles come from its merged histogram, so they are exact to the
+ * histogram's resolution.
  */
 export function bucketRows(
   rows: readonly HistoryRow[],
   since: number,
   bucketMs: number,
   until: number,
-): TimelinePoint[] {
+): HistoryChartPoint[] {
   // Buckets sit on multiples of bucketMs since the epoch, so points line up from one request to the next.
   const first = Math.floor(since / bucketMs)
   const n = Math.floor(until / bucketMs) - first + 1
-  const acc: Acc[] = []
+  const acc: Aggregate[] = []
   for (const row of rows) {
     if (typeof row?.start !== 'number' || typeof row.count !== 'number' || row.count <= 0) continue
-    if (row.start < since || row.start > until) continue
+    // The first bucket starts at or before `since` (a store's bucket, or an hour, may start earlier).
     const k = Math.floor(row.start / bucketMs) - first
     if (k < 0 || k >= n) continue
-    let a = acc[k]
-    if (a === undefined) acc[k] = a = newAcc((first + k) * bucketMs, bucketMs)
-    addRow(a, row)
+    ;(acc[k] ??= new Aggregate()).add(row)
   }
-  const out: TimelinePoint[] = []
-  for (const a of acc) if (a !== undefined) out.push(finish(a))
+  const out: HistoryChartPoint[] = []
+  acc.forEach((a, k) => {
+    const s = a.stats()
+    const known = a.missingHistograms === 0
+    const start = (first + k) * bucketMs
+    out.push({
+      start,
+      end: start + bucketMs,
+      count: s.count,
+      errors: s.errors,
+      avgMs: s.avgMs,
+      p50Ms: known ? s.p50Ms : null,
+      p95Ms: known ? s.p95Ms : null,
+      p99Ms: known ? s.p99Ms : null,
+      maxMs: s.maxMs,
+    })
+  })
   return out
-}
-
-interface Acc {
-  start: number
-  end: number
-  count: number
-  errors: number
-  sum: number
-  max: number
-  p50: number
-  p95: number
-  p99: number
-  hist: Map<number, number> | undefined
-  exact: boolean
-}
-
-function newAcc(start: number, bucketMs: number): Acc {
-  return {
-    start,
-    end: start + bucketMs,
-    count: 0,
-    errors: 0,
-    sum: 0,
-    max: 0,
-    p50: 0,
-    p95: 0,
-    p99: 0,
-    hist: undefined,
-    exact: true,
-  }
-}
-
-function addRow(a: Acc, row: HistoryRow): void {
-  a.count += row.count
-  a.errors += row.errors ?? 0
-  a.sum += row.sumMs ?? (row.avgMs ?? 0) * row.count
-  a.max = Math.max(a.max, row.maxMs ?? 0)
-  a.p50 = Math.max(a.p50, row.p50Ms ?? 0)
-  a.p95 = Math.max(a.p95, row.p95Ms ?? 0)
-  a.p99 = Math.max(a.p99, row.p99Ms ?? 0)
-  const h = row.histogram
-  if (h && typeof h.offset === 'number' && h.counts) {
-    a.hist ??= new Map()
-    for (let j = 0; j < h.counts.length; j++) {
-      const v = h.counts[j]!
-      if (v !== 0) a.hist.set(h.offset + j, (a.hist.get(h.offset + j) ?? 0) + v)
-    }
-  } else {
-    a.exact = false
-  }
-}
-
-function finish(a: Acc): TimelinePoint {
-  let p50 = a.p50
-  let p95 = a.p95
-  let p99 = a.p99
-  if (a.exact && a.hist !== undefined && a.hist.size > 0) {
-    const keys = [...a.hist.keys()].sort((x, y) => x - y)
-    const lo = keys[0]!
-    const counts = new Float64Array(keys[keys.length - 1]! - lo + 1)
-    for (const k of keys) counts[k - lo] = a.hist.get(k)!
-    const p = percentiles({ offset: lo, counts }, a.count, 0, a.max > 0 ? a.max : Number.POSITIVE_INFINITY)
-    p50 = p.p50Ms
-    p95 = p.p95Ms
-    p99 = p.p99Ms
-  }
-  return {
-    start: a.start,
-    end: a.end,
-    count: a.count,
-    errors: a.errors,
-    avgMs: a.count > 0 ? a.sum / a.count : 0,
-    p50Ms: p50,
-    p95Ms: p95,
-    p99Ms: p99,
-    maxMs: a.max,
-  }
 }

@@ -1,4 +1,4 @@
-import { type OpAggregate, percentiles, type Sink } from '@perf/core'
+import { Aggregate, type OpAggregate, type Sink } from '@perf/core'
 
 /** One completed slice of one type (e.g. all `http` ops over one minute). */
 export interface TimelinePoint {
@@ -67,46 +67,26 @@ export class Timeline implements Sink {
   }
 }
 
-/** Merges one slice of several ops into one point. */
+/** Merges one slice of several ops into one point (histograms added, then percentiles). */
 export function mergeSlice(list: readonly OpAggregate[]): TimelinePoint {
-  let lo = Number.POSITIVE_INFINITY
-  let hi = 0
-  let count = 0
-  let errors = 0
-  let sum = 0
-  let min = Number.POSITIVE_INFINITY
-  let max = 0
+  const a = new Aggregate()
   let start = Number.POSITIVE_INFINITY
   let end = 0
-  for (const a of list) {
-    count += a.count
-    errors += a.errors
-    sum += a.sumMs
-    if (a.minMs < min) min = a.minMs
-    if (a.maxMs > max) max = a.maxMs
-    if (a.start < start) start = a.start
-    if (a.end > end) end = a.end
-    if (a.histogram.counts.length > 0) {
-      if (a.histogram.offset < lo) lo = a.histogram.offset
-      if (a.histogram.offset + a.histogram.counts.length > hi)
-        hi = a.histogram.offset + a.histogram.counts.length
-    }
+  for (const op of list) {
+    a.add(op)
+    if (op.start < start) start = op.start
+    if (op.end > end) end = op.end
   }
-  const counts = new Float64Array(hi > lo ? hi - lo : 0)
-  for (const a of list) {
-    const c = a.histogram.counts
-    for (let j = 0; j < c.length; j++) counts[a.histogram.offset - lo + j]! += c[j]!
-  }
-  const p = percentiles({ offset: lo, counts }, count, count > 0 ? min : 0, max)
+  const s = a.stats()
   return {
     start,
     end,
-    count,
-    errors,
-    avgMs: count > 0 ? sum / count : 0,
-    p50Ms: p.p50Ms,
-    p95Ms: p.p95Ms,
-    p99Ms: p.p99Ms,
-    maxMs: max,
+    count: s.count,
+    errors: s.errors,
+    avgMs: s.avgMs,
+    p50Ms: s.p50Ms,
+    p95Ms: s.p95Ms,
+    p99Ms: s.p99Ms,
+    maxMs: s.maxMs,
   }
 }

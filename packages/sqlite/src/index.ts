@@ -10,6 +10,7 @@ export type {
   History,
   HistoryPoint,
   HistoryQuery,
+  HistoryTypePoint,
   SqliteStoreOptions,
   SqliteStoreStats,
 } from './sqlite-store.js'

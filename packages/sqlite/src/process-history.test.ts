@@ -23,7 +23,7 @@ describe('process health through the store', () => {
     await monitor.close()
 
     const reopened = new SqliteStore({ path })
-    const { samples } = reopened.history({ since: Date.now() - 60_000 })
+    const { samples } = await reopened.history({ since: Date.now() - 60_000 })
     await reopened.close()
     expect(samples.length).toBeGreaterThanOrEqual(3)
     for (const s of samples) {

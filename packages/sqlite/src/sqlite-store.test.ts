@@ -1,12 +1,21 @@
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createMonitor, type OpAggregate, type PerfEvent } from '@perf/core'
+import {
+  Aggregate,
+  addHistograms,
+  bucketIndex,
+  bucketValue,
+  createMonitor,
+  type OpAggregate,
+  type PerfEvent,
+  type SparseHistogram,
+} from '@perf/core'
 import Database from 'better-sqlite3'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { monitorDatabase } from './monitor-database.js'
 import { SqliteStore } from './sqlite-store.js'
-import { SCHEMA_VERSION } from './store-schema.js'
+import { MIGRATIONS, SCHEMA_VERSION } from './store-schema.js'
 
 let dir: string
 let file: string
@@ -54,6 +63,43 @@ function aggregate(start: number, values: number[], over: Partial<OpAggregate> =
   }
 }
 
+const MINUTE = 60_000
+const HOUR = 3_600_000
+
+/** Slice aggregates of real monitor histograms: `n` events of `ms` on each op, at `start`. */
+function measured(start: number, ops: Record<string, number>, n: number, type = 'http'): OpAggregate[] {
+  const monitor = createMonitor()
+  for (const [name, ms] of Object.entries(ops)) for (let i = 0; i < n; i++) monitor.record(type, name, ms)
+  const out = monitor.snapshot({ histograms: true }).types[type]!.ops.map(
+    (o): OpAggregate => ({
+      type,
+      name: o.name,
+      start,
+      end: start + MINUTE,
+      count: o.count,
+      errors: o.errors,
+      slow: o.slow,
+      sumMs: o.avgMs * o.count,
+      minMs: o.minMs,
+      maxMs: o.maxMs,
+      histogram: o.histogram!,
+    }),
+  )
+  void monitor.close()
+  return out
+}
+
+/** Sums minute (or hour) rows per op the slow, obvious way, for comparing with the store. */
+function sumRows(rows: { name: string; count: number; sum_ms: number; histogram: string }[]) {
+  const out = new Map<string, { count: number; sum: number; h: SparseHistogram }>()
+  for (const r of rows) {
+    const prev = out.get(r.name) ?? { count: 0, sum: 0, h: { offset: 0, counts: [] } }
+    const h = addHistograms(prev.h, JSON.parse(r.histogram) as SparseHistogram)
+    out.set(r.name, { count: prev.count + r.count, sum: prev.sum + r.sum_ms, h })
+  }
+  return out
+}
+
 function raw(): Database.Database {
   return new Database(file, { readonly: true })
 }
@@ -97,13 +143,13 @@ describe('SqliteStore', () => {
     await store.flush()
     expect(store.stats()).toMatchObject({ recorded: 251, persisted: 251, queued: 0, dropped: 0, batches: 3 })
     expect(store.stats().lastFlushAt).toBeGreaterThan(0)
-    const h = store.history({ type: 'http', since: Date.now() - 60_000, limit: 1000 })
+    const h = await store.history({ type: 'http', since: Date.now() - 60_000, limit: 1000 })
     expect(h.events).toHaveLength(251)
     expect(h.events[0]).toEqual(failed)
     expect(h.events[1]).toEqual(batch[249])
-    expect(store.history({ type: 'http', name: 'POST /notes' }).events).toHaveLength(1)
-    expect(store.history({ type: 'db' }).events).toHaveLength(0)
-    expect(store.history({ limit: 10 }).events).toHaveLength(10)
+    expect((await store.history({ type: 'http', name: 'POST /notes' })).events).toHaveLength(1)
+    expect((await store.history({ type: 'db' })).events).toHaveLength(0)
+    expect((await store.history({ limit: 10 })).events).toHaveLength(10)
   })
 
   it('merges aggregates per minute and per op, exactly, and answers with percentiles per bucket', async () => {
@@ -115,18 +161,211 @@ describe('SqliteStore', () => {
     const r = raw()
     expect(r.prepare('SELECT count(*) FROM perf_aggregates').pluck().get()).toBe(3)
     r.close()
-    const h = store.history({ type: 'db', name: 'SELECT notes', since: t, until: t + 3_600_000 })
+    const h = await store.history({ type: 'db', name: 'SELECT notes', since: t, until: t + 3_600_000 })
     expect(h.points.map((p) => [p.start, p.count, p.errors, p.minMs, p.maxMs])).toEqual([
       [t, 4, 1, 0, 2],
       [t + 60_000, 2, 0, 1, 1],
     ])
     expect(h.points[0]?.avgMs).toBe(3 / 4)
-    const fiveMin = store.history({ type: 'db', since: t, until: t + 3_600_000, bucketMs: 300_000 })
+    const fiveMin = await store.history({ type: 'db', since: t, until: t + 3_600_000, bucketMs: 300_000 })
     expect(fiveMin.points.map((p) => [p.name, p.count])).toEqual([
       ['INSERT notes', 1],
       ['SELECT notes', 6],
     ])
     expect(fiveMin.points[0]?.p50Ms).toBeGreaterThan(0)
+  })
+
+  it('three ops at 1, 10 and 100 ms: the type p50 is 10 ms from merged histograms, each op exact', async () => {
+    const store = open()
+    const t = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR
+    const ops = { 'GET /fast': 1, 'GET /mid': 10, 'GET /slow': 100 }
+    for (let m = 0; m < 5; m++) store.writeAggregates(measured(t + m * MINUTE, ops, 20))
+    await store.flush()
+    for (const bucketMs of [5 * MINUTE, HOUR]) {
+      const h = await store.history({ type: 'http', since: t, until: t + HOUR - 1, bucketMs })
+      expect(h.types).toHaveLength(1)
+      const [all] = h.types
+      expect(all).toMatchObject({ type: 'http', start: t, count: 300, minMs: 1, maxMs: 100, sumMs: 11_100 })
+      // Truth: the 150th of 300 values is 10 ms; the slowest op's p50 would be 100 ms.
+      expect(Math.abs(all!.p50Ms - 10) / 10).toBeLessThanOrEqual(1 / 32)
+      expect(all!.p50Ms).toBe(bucketValue(bucketIndex(10)))
+      expect(Math.abs(all!.p99Ms - 100) / 100).toBeLessThanOrEqual(1 / 32)
+      expect(h.points.map((p) => [p.name, p.count, p.sumMs, p.p50Ms, p.p99Ms, p.minMs, p.maxMs])).toEqual([
+        ['GET /fast', 100, 100, 1, 1, 1, 1],
+        ['GET /mid', 100, 1000, 10, 10, 10, 10],
+        ['GET /slow', 100, 10_000, 100, 100, 100, 100],
+      ])
+      for (const p of h.points) expect(p.histogram).toEqual({ offset: bucketIndex(p.minMs), counts: [100] })
+      expect(all!.histogram.counts.reduce((a, b) => a + b, 0)).toBe(300)
+    }
+  })
+
+  it('keeps hourly roll-ups equal to the sum of their minutes, and answers the same from either', async () => {
+    const store = open()
+    const t = Math.floor(Date.now() / HOUR) * HOUR - 3 * HOUR
+    for (let m = 0; m < 180; m += 7) {
+      store.writeAggregates(
+        measured(t + m * MINUTE, { 'GET /a': 0.2 + m / 10, 'GET /b': 30 + m }, 1 + (m % 4)),
+      )
+      // A second slice of the same minute (a second process, or slices shorter than a minute).
+      if (m % 3 === 0) store.writeAggregates(measured(t + m * MINUTE + 30_000, { 'GET /a': 5 }, 2))
+    }
+    await store.flush()
+    const r = raw()
+    const q = 'SELECT name, count, sum_ms, min_ms, max_ms, histogram FROM'
+    for (let hour = t; hour < t + 3 * HOUR; hour += HOUR) {
+      const minutes = sumRows(
+        r.prepare(`${q} perf_aggregates WHERE minute >= ? AND minute < ?`).all(hour, hour + HOUR) as never,
+      )
+      const hours = sumRows(r.prepare(`${q} perf_hours WHERE hour = ?`).all(hour) as never)
+      expect(hours.size).toBe(2)
+      expect(hours).toEqual(minutes)
+    }
+    r.close()
+    const byMinute = await store.history({ since: t, until: t + 3 * HOUR - 1, bucketMs: MINUTE })
+    const byHour = await store.history({ since: t, until: t + 3 * HOUR - 1, bucketMs: HOUR })
+    expect(byHour.types).toHaveLength(3)
+    for (const p of byHour.types) {
+      const a = new Aggregate()
+      for (const m of byMinute.types) if (m.start >= p.start && m.start < p.start + HOUR) a.add(m)
+      const { histogram, ...stats } = p
+      expect({ type: 'http', start: p.start, ...a.stats(), histogram: a.histogramJSON() }).toEqual({
+        ...stats,
+        sumMs: expect.closeTo(stats.sumMs, 9),
+        avgMs: expect.closeTo(stats.avgMs, 9),
+        histogram,
+      })
+    }
+  })
+
+  it('reads a long range in pages, yielding the event loop between them, and misses no row', async () => {
+    const store = open()
+    const t = Math.floor(Date.now() / HOUR) * HOUR - 5 * HOUR
+    const ops: Record<string, number> = {}
+    for (let i = 0; i < 25; i++) ops[`GET /r${i}`] = 1 + i
+    for (let m = 0; m < 100; m++) store.writeAggregates(measured(t + m * MINUTE, ops, 1))
+    await store.flush()
+    let yielded = false
+    setImmediate(() => {
+      yielded = true
+    })
+    const h = await store.history({ since: t, until: t + 5 * HOUR, bucketMs: 10 * MINUTE, ops: false })
+    expect(yielded).toBe(true)
+    expect(h.points).toEqual([])
+    expect(h.types.reduce((n, p) => n + p.count, 0)).toBe(2500)
+    expect(h.types.map((p) => p.start)).toEqual(Array.from({ length: 10 }, (_, k) => t + k * 10 * MINUTE))
+  })
+
+  it('opens a version-1 file: its minutes are kept and rolled up into hours, exactly', async () => {
+    const v1 = new Database(file)
+    v1.exec('CREATE TABLE perf_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)')
+    v1.exec(MIGRATIONS[0] as string)
+    v1.exec("INSERT INTO perf_meta VALUES ('schema_version', '1')")
+    const t = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR
+    const insert = v1.prepare('INSERT INTO perf_aggregates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+    for (let m = 0; m < 120; m += 5) {
+      for (const a of measured(t + m * MINUTE, { 'GET /a': 1, 'GET /b': 10 + m }, 3)) {
+        insert.run(
+          a.type,
+          a.name,
+          a.start,
+          a.count,
+          0,
+          0,
+          a.sumMs,
+          a.minMs,
+          a.maxMs,
+          JSON.stringify(a.histogram),
+        )
+      }
+    }
+    v1.prepare(
+      'INSERT INTO perf_events (ts, type, name, duration_ms, pid, error, slow) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ).run(t, 'http', 'GET /a', 1, 1, null, 0)
+    v1.close()
+
+    const store = open()
+    const r = raw()
+    expect(r.prepare("SELECT value FROM perf_meta WHERE key = 'schema_version'").pluck().get()).toBe(
+      String(SCHEMA_VERSION),
+    )
+    expect(r.prepare('SELECT count(*) FROM perf_aggregates').pluck().get()).toBe(48)
+    const q = 'SELECT name, count, sum_ms, histogram FROM'
+    for (const hour of [t, t + HOUR]) {
+      const minutes = sumRows(
+        r.prepare(`${q} perf_aggregates WHERE minute >= ? AND minute < ?`).all(hour, hour + HOUR) as never,
+      )
+      expect(sumRows(r.prepare(`${q} perf_hours WHERE hour = ?`).all(hour) as never)).toEqual(minutes)
+    }
+    r.close()
+    const h = await store.history({ type: 'http', since: t, until: t + 2 * HOUR - 1, bucketMs: HOUR })
+    expect(h.types.map((p) => p.count)).toEqual([72, 72])
+    expect(h.events).toHaveLength(1)
+    // New aggregates land on top of the migrated hour.
+    store.writeAggregates(measured(t + 3 * MINUTE, { 'GET /a': 1 }, 4))
+    await store.flush()
+    const after = await store.history({
+      type: 'http',
+      name: 'GET /a',
+      since: t,
+      until: t + HOUR - 1,
+      bucketMs: HOUR,
+    })
+    expect(after.points.map((p) => [p.count, p.p50Ms])).toEqual([[40, 1]])
+  })
+
+  it('rolls up a large version-1 file in the background, exactly, while new slices land on old minutes', async () => {
+    const v1 = new Database(file)
+    v1.exec('CREATE TABLE perf_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)')
+    v1.exec(MIGRATIONS[0] as string)
+    v1.exec("INSERT INTO perf_meta VALUES ('schema_version', '1')")
+    const t = Math.floor(Date.now() / HOUR) * HOUR - 10 * HOUR
+    const insert = v1.prepare('INSERT INTO perf_aggregates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+    v1.transaction(() => {
+      for (let m = 0; m < 600; m++) {
+        for (const a of measured(t + m * MINUTE, { 'GET /a': 2, 'GET /b': 20 }, 1 + (m % 3))) {
+          insert.run(
+            a.type,
+            a.name,
+            a.start,
+            a.count,
+            m % 2,
+            0,
+            a.sumMs,
+            a.minMs,
+            a.maxMs,
+            JSON.stringify(a.histogram),
+          )
+        }
+      }
+    })()
+    v1.close()
+
+    const store = open()
+    // The first chunk is rolled up at once, the rest in later turns of the event loop.
+    expect(store.stats().rollingUp).toBe(true)
+    // Late slices: one on a minute already rolled up, one on a minute not yet rolled up.
+    store.writeAggregates([
+      ...measured(t + 10 * MINUTE, { 'GET /a': 3 }, 5),
+      ...measured(t + 500 * MINUTE, { 'GET /b': 30 }, 7),
+    ])
+    await store.flush()
+    // Until the roll-up is done, whole-hour buckets are read from the minutes: already exact.
+    const during = await store.history({ type: 'http', since: t, until: t + 10 * HOUR - 1, bucketMs: HOUR })
+    while (store.stats().rollingUp) await new Promise((r) => setTimeout(r, 5))
+    const after = await store.history({ type: 'http', since: t, until: t + 10 * HOUR - 1, bucketMs: HOUR })
+    expect(after.types).toEqual(during.types)
+    expect(after.types.reduce((n, p) => n + p.count, 0)).toBe(2 * 1200 + 12)
+    const r = raw()
+    expect(r.prepare("SELECT count(*) FROM perf_meta WHERE key LIKE 'hours_backfill%'").pluck().get()).toBe(0)
+    const q = 'SELECT name, count, sum_ms, histogram FROM'
+    for (let hour = t; hour < t + 10 * HOUR; hour += HOUR) {
+      const minutes = sumRows(
+        r.prepare(`${q} perf_aggregates WHERE minute >= ? AND minute < ?`).all(hour, hour + HOUR) as never,
+      )
+      expect(sumRows(r.prepare(`${q} perf_hours WHERE hour = ?`).all(hour) as never)).toEqual(minutes)
+    }
+    r.close()
   })
 
   it('persists process samples and thins them to the limit', async () => {
@@ -136,10 +375,10 @@ describe('SqliteStore', () => {
       Array.from({ length: 100 }, (_, i) => ({ timestamp: now - 100_000 + i * 1000, pid: 9, rss: i })),
     )
     await store.flush()
-    const all = store.history({ since: now - 200_000 })
+    const all = await store.history({ since: now - 200_000 })
     expect(all.samples).toHaveLength(100)
     expect(all.samples[3]).toEqual({ timestamp: now - 97_000, pid: 9, rss: 3 })
-    const thin = store.history({ since: now - 200_000, limit: 10 })
+    const thin = await store.history({ since: now - 200_000, limit: 10 })
     expect(thin.samples).toHaveLength(10)
     expect(thin.samples.map((s) => s.rss)).toEqual([0, 10, 20, 30, 40, 50, 60, 70, 80, 90])
   })
@@ -188,7 +427,7 @@ describe('SqliteStore', () => {
     first.write([event(1)])
     await first.close()
     const second = open()
-    expect(second.history({ since: 0 }).events).toHaveLength(1)
+    expect((await second.history({ since: 0 })).events).toHaveLength(1)
   })
 
   it('SQLITE_BUSY: a failed write is retried and counted, never thrown, and lands once the lock is gone', async () => {
@@ -266,7 +505,30 @@ describe('SqliteStore', () => {
     expect(r.prepare('SELECT count(*) FROM perf_events').pluck().get()).toBe(1)
     expect(r.prepare('SELECT count(*) FROM perf_samples').pluck().get()).toBe(0)
     expect(r.prepare('SELECT count(*) FROM perf_aggregates').pluck().get()).toBe(0)
+    expect(r.prepare('SELECT count(*) FROM perf_hours').pluck().get()).toBe(0)
     r.close()
+  })
+
+  it('prunes a large backlog in chunks, yielding the event loop between them', async () => {
+    await open().close()
+    const w = new Database(file)
+    const insert = w.prepare(
+      "INSERT INTO perf_events (ts, type, name, duration_ms, pid, error, slow) VALUES (?, 'http', 'GET /', 1, 1, NULL, 0)",
+    )
+    const old = Date.now() - 3 * 86_400_000
+    w.transaction(() => {
+      for (let i = 0; i < 9000; i++) insert.run(old + i)
+    })()
+    w.close()
+    const store = open({ retentionDays: 1 })
+    // The constructor deleted one chunk; the rest waits for later turns of the event loop.
+    const r = raw()
+    const left = () => r.prepare('SELECT count(*) FROM perf_events').pluck().get() as number
+    expect(left()).toBeGreaterThan(0)
+    expect(left()).toBeLessThan(9000)
+    while (left() > 0) await new Promise((done) => setImmediate(done))
+    r.close()
+    expect(store.stats().writeErrors).toBe(0)
   })
 
   it('an unusable path or file is a clear error at construction', () => {
@@ -289,7 +551,7 @@ describe('SqliteStore', () => {
     expect(() => open({ path: newer })).toThrow(/schema version 99, newer than/)
   })
 
-  it('rejects bad options and history queries with errors naming them', () => {
+  it('rejects bad options and history queries with errors naming them', async () => {
     expect(() => new SqliteStore(undefined as never)).toThrow(/options must be an object/)
     expect(() => open({ path: '' })).toThrow(/options.path = "" is not valid/)
     expect(() => open({ batchSize: 0 })).toThrow(/batchSize = 0 is not valid: expected an integer from 1/)
@@ -299,7 +561,7 @@ describe('SqliteStore', () => {
     expect(() => store.history({ since: 10, until: 5 })).toThrow(/since .* is after until/)
     expect(() => store.history({ bucketMs: 90_000 })).toThrow(/whole number of minutes/)
     expect(() => store.history({ since: Number.NaN })).toThrow(/since/)
-    expect(store.history({ since: new Date(0), until: new Date() }).events).toEqual([])
+    expect((await store.history({ since: new Date(0), until: new Date() })).events).toEqual([])
   })
 })
 
@@ -330,7 +592,7 @@ describe('SqliteStore: the file deleted or replaced while open', () => {
     expect(rows(file)).toBe(7)
     expect(store.stats()).toMatchObject({ reopened: 1, persisted: 17, queued: 0, dropped: 0, writeErrors: 0 })
     expect(store.stats().lastError).toMatch(/was deleted while open/)
-    expect(store.history({ limit: 100 }).events).toHaveLength(7)
+    expect((await store.history({ limit: 100 })).events).toHaveLength(7)
 
     // Once reopened, nothing more is counted.
     store.write([event(200)])

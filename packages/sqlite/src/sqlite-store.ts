@@ -1,9 +1,10 @@
 import {
-  addHistograms,
+  Aggregate,
+  type AggregateInput,
+  type AggregateStats,
   checkNumber,
   type OpAggregate,
   type PerfEvent,
-  percentiles,
   type ProcessSample,
   type Sink,
   type SparseHistogram,
@@ -12,8 +13,8 @@ import { statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { onShutdown } from '@perf/core/node'
 import Database from 'better-sqlite3'
-import { migrate } from './store-schema.js'
 import { addonMismatchHint } from './native-addon.js'
+import { HOUR, migrate } from './store-schema.js'
 
 /** Options of {@link SqliteStore}. */
 export interface SqliteStoreOptions {
@@ -60,6 +61,11 @@ export interface SqliteStoreStats {
   readonly maxBatchMs: number
   readonly lastError: string | null
   readonly closed: boolean
+  /**
+   * The minutes of a file written by an older version are still being rolled up into hours, in the
+   * background; until then, buckets of whole hours are read from the minutes (exact, but slower).
+   */
+  readonly rollingUp: boolean
 }
 
 /** A query of {@link SqliteStore.history}. */
@@ -72,29 +78,34 @@ export interface HistoryQuery {
   since?: number | Date
   /** End, ms since the epoch (or a Date). Default: now. */
   until?: number | Date
-  /** Width of each point, a whole number of minutes in ms. Default 60 000. */
+  /**
+   * Width of each point, a whole number of minutes in ms. Default 60 000. A whole number of hours
+   * reads the hourly roll-ups (one row per op per hour), so ranges of days stay cheap.
+   */
   bucketMs?: number
   /** Most events and process samples returned. Default 500. */
   limit?: number
+  /** Return `points` per op. Default true; `false` returns only the per-type `types`. */
+  ops?: boolean
+  /** Return kept `events`. Default true. */
+  events?: boolean
+}
+
+/**
+ * Every op of one type over one bucket of time: the ops' minutes (or hours) added up exactly,
+ * histograms included, and the percentiles computed from the merged histogram.
+ */
+export interface HistoryTypePoint extends Readonly<AggregateStats> {
+  readonly type: string
+  /** Bucket start, ms since the epoch. */
+  readonly start: number
+  /** The merged latency histogram (bucket layout of `@perf/core`), so points can be added again. */
+  readonly histogram: SparseHistogram
 }
 
 /** One op over one bucket of time. */
-export interface HistoryPoint {
-  readonly type: string
+export interface HistoryPoint extends HistoryTypePoint {
   readonly name: string
-  /** Bucket start, ms since the epoch. */
-  readonly start: number
-  readonly count: number
-  readonly errors: number
-  readonly slow: number
-  readonly errorRate: number
-  readonly avgMs: number
-  readonly minMs: number
-  readonly maxMs: number
-  readonly p50Ms: number
-  readonly p90Ms: number
-  readonly p95Ms: number
-  readonly p99Ms: number
 }
 
 /** The answer to {@link SqliteStore.history}. */
@@ -102,8 +113,10 @@ export interface History {
   readonly since: number
   readonly until: number
   readonly bucketMs: number
-  /** Per op per bucket, oldest first. */
+  /** Per op per bucket, oldest first (empty with `ops: false`). */
   readonly points: HistoryPoint[]
+  /** Per type per bucket, oldest first. */
+  readonly types: HistoryTypePoint[]
   /** Kept events, newest first. */
   readonly events: PerfEvent[]
   /** Process samples, oldest first (evenly thinned to `limit`). */
@@ -113,7 +126,12 @@ export interface History {
 const MINUTE = 60_000
 const DAY = 86_400_000
 const PRUNE_EVERY_MS = 3_600_000
-const PRUNE_CHUNK = 10_000
+/** Rows deleted per statement by the retention prune; the event loop is yielded between chunks. */
+const PRUNE_CHUNK = 2_000
+/** Aggregate rows read per statement by `history()`. */
+const HISTORY_PAGE = 500
+/** `history()` yields the event loop once it has worked this long without a break, ms. */
+const HISTORY_SLICE_MS = 8
 
 type Item = { k: 0; e: PerfEvent } | { k: 1; a: OpAggregate } | { k: 2; s: ProcessSample }
 
@@ -143,6 +161,10 @@ export class SqliteStore implements Sink {
   private offShutdown: (() => void) | undefined
   private failures = 0
   private lastPrune = 0
+  private pruning: Promise<void> | undefined
+  /** An older file's minutes are still being rolled up into hours (see `rollUpChunks`). */
+  private rollupPending = true
+  private rollingUp: Promise<void> | undefined
   private counts = { recorded: 0, persisted: 0, dropped: 0, batches: 0, writeErrors: 0, reopened: 0 }
   private lastFlushAt: number | null = null
   private lastBatchMs = 0
@@ -154,6 +176,8 @@ export class SqliteStore implements Sink {
   private insertEvent!: Database.Statement
   private selectAggregate!: Database.Statement
   private upsertAggregate!: Database.Statement
+  private selectHour!: Database.Statement
+  private upsertHour!: Database.Statement
   private insertSample!: Database.Statement
   private writeBatch!: (items: readonly Item[]) => void
   /**
@@ -221,6 +245,12 @@ export class SqliteStore implements Sink {
     )
     this.upsertAggregate = db.prepare(
       'INSERT OR REPLACE INTO perf_aggregates (type, name, minute, count, errors, slow, sum_ms, min_ms, max_ms, histogram) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    )
+    this.selectHour = db.prepare(
+      'SELECT count, errors, slow, sum_ms, min_ms, max_ms, histogram FROM perf_hours WHERE type = ? AND name = ? AND hour = ?',
+    )
+    this.upsertHour = db.prepare(
+      'INSERT OR REPLACE INTO perf_hours (type, name, hour, count, errors, slow, sum_ms, min_ms, max_ms, histogram) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     )
     this.insertSample = db.prepare('INSERT INTO perf_samples (ts, pid, data) VALUES (?, ?, ?)')
     this.writeBatch = db.transaction((items: readonly Item[]) => {
@@ -393,12 +423,26 @@ export class SqliteStore implements Sink {
 
   private writeAggregate(a: OpAggregate): void {
     const minute = Math.floor(a.start / MINUTE) * MINUTE
-    const prev = this.selectAggregate.get(a.type, a.name, minute) as AggregateRow | undefined
+    this.addRow(this.selectAggregate, this.upsertAggregate, minute, a)
+    // The hour's roll-up is kept in the same transaction, so it always equals the sum of its minutes.
+    // A minute of an older file not yet rolled up is left to the roll-up, which will add all of it.
+    if (!this.awaitingRollup(minute, a.type, a.name)) {
+      this.addRow(this.selectHour, this.upsertHour, Math.floor(a.start / HOUR) * HOUR, a)
+    }
+  }
+
+  private addRow(
+    select: Database.Statement,
+    upsert: Database.Statement,
+    at: number,
+    a: Omit<OpAggregate, 'start' | 'end'>,
+  ): void {
+    const prev = select.get(a.type, a.name, at) as AggregateRow | undefined
     if (prev === undefined) {
-      this.upsertAggregate.run(
+      upsert.run(
         a.type,
         a.name,
-        minute,
+        at,
         a.count,
         a.errors,
         a.slow,
@@ -410,18 +454,18 @@ export class SqliteStore implements Sink {
       return
     }
     // Slices shorter than a minute, or two processes sharing the file, merge exactly.
-    const merged = addHistograms(JSON.parse(prev.histogram) as SparseHistogram, a.histogram)
-    this.upsertAggregate.run(
+    const m = new Aggregate().add(rowInput(prev)).add(a)
+    upsert.run(
       a.type,
       a.name,
-      minute,
-      prev.count + a.count,
-      prev.errors + a.errors,
-      prev.slow + a.slow,
-      prev.sum_ms + a.sumMs,
-      Math.min(prev.min_ms, a.minMs),
-      Math.max(prev.max_ms, a.maxMs),
-      JSON.stringify(merged),
+      at,
+      m.count,
+      m.errors,
+      m.slow,
+      m.sum,
+      m.min,
+      m.max,
+      JSON.stringify(m.histogramJSON()),
     )
   }
 
@@ -430,23 +474,150 @@ export class SqliteStore implements Sink {
     this.insertSample.run(timestamp, pid, JSON.stringify(data))
   }
 
-  /** Deletes rows past the retention, a chunk at a time so no single statement blocks for long. */
+  /** Starts deleting rows past the retention, unless a prune is already running. */
   private prune(): void {
     this.lastPrune = Date.now()
-    if (this.retentionMs === 0) return
+    this.rollUp()
+    if (this.retentionMs === 0 || this.pruning !== undefined) return
+    this.pruning = this.pruneChunks().finally(() => {
+      this.pruning = undefined
+    })
+  }
+
+  /**
+   * Deletes a chunk at a time and yields the event loop between chunks: days of expired rows are
+   * hundreds of thousands, and one statement deleting them all would hold the app for seconds.
+   */
+  private async pruneChunks(): Promise<void> {
     const cutoff = Date.now() - this.retentionMs
+    const sqls = [
+      'DELETE FROM perf_events WHERE id IN (SELECT id FROM perf_events WHERE ts < ? LIMIT ?)',
+      'DELETE FROM perf_samples WHERE id IN (SELECT id FROM perf_samples WHERE ts < ? LIMIT ?)',
+      'DELETE FROM perf_aggregates WHERE (type, name, minute) IN (SELECT type, name, minute FROM perf_aggregates WHERE minute < ? LIMIT ?)',
+      // An hour is kept while any of its minutes is: it is deleted once it ended before the cutoff.
+      `DELETE FROM perf_hours WHERE (type, name, hour) IN (SELECT type, name, hour FROM perf_hours WHERE hour < ? - ${HOUR} LIMIT ?)`,
+    ]
     try {
-      const chunks = [
-        'DELETE FROM perf_events WHERE id IN (SELECT id FROM perf_events WHERE ts < ? LIMIT ?)',
-        'DELETE FROM perf_samples WHERE id IN (SELECT id FROM perf_samples WHERE ts < ? LIMIT ?)',
-        'DELETE FROM perf_aggregates WHERE (type, name, minute) IN (SELECT type, name, minute FROM perf_aggregates WHERE minute < ? LIMIT ?)',
-      ].map((sql) => this.db.prepare(sql))
-      for (const stmt of chunks) {
-        for (let k = 0; k < 100 && stmt.run(cutoff, PRUNE_CHUNK).changes === PRUNE_CHUNK; k++);
+      for (const sql of sqls) {
+        for (;;) {
+          if (this.closed || this.closing !== undefined) return
+          // Prepared per chunk: the connection may have been replaced (reopened) between chunks.
+          if (this.db.prepare(sql).run(cutoff, PRUNE_CHUNK).changes < PRUNE_CHUNK) break
+          await new Promise<void>((r) => setImmediate(r))
+        }
       }
     } catch (err) {
       this.counts.writeErrors++
       this.lastError = `${new Date().toISOString()} retention: ${message(err)}`
+    }
+  }
+
+  /** Where the roll-up of an older file's minutes stands, or `undefined` when there is none. */
+  private rollupState(): RollupState | undefined {
+    if (!this.rollupPending) return undefined
+    const rows = this.db
+      .prepare(
+        "SELECT key, value FROM perf_meta WHERE key IN ('hours_backfill_before', 'hours_backfill_cursor')",
+      )
+      .all() as { key: string; value: string }[]
+    const before = rows.find((r) => r.key === 'hours_backfill_before')
+    if (before === undefined) {
+      this.rollupPending = false
+      return undefined
+    }
+    const cursor = rows.find((r) => r.key === 'hours_backfill_cursor')
+    return {
+      before: Number(before.value),
+      cursor: cursor === undefined ? ['', '', -1] : (JSON.parse(cursor.value) as [string, string, number]),
+    }
+  }
+
+  /** Whether the minute row `(type, name, minute)` predates this schema and is not rolled up yet. */
+  private awaitingRollup(minute: number, type: string, name: string): boolean {
+    // Read from the file, not memory: another process sharing it may be rolling up too.
+    const st = this.rollupState()
+    if (st === undefined || minute >= st.before) return false
+    // Compared by SQLite, whose text order (UTF-8 bytes) is the one the cursor walks in.
+    return (
+      this.db
+        .prepare('SELECT (?, ?, ?) > (?, ?, ?)')
+        .pluck()
+        .get(type, name, minute, ...st.cursor) === 1
+    )
+  }
+
+  /** Starts rolling up the minutes of an older file into hours, unless done or already running. */
+  private rollUp(): void {
+    if (!this.rollupPending || this.rollingUp !== undefined) return
+    this.rollingUp = this.rollUpChunks().finally(() => {
+      this.rollingUp = undefined
+    })
+  }
+
+  /**
+   * Adds the minutes of an older file into their hours, `HISTORY_PAGE` rows per transaction (which
+   * also moves the cursor in `perf_meta`, so each minute is added exactly once, across restarts and
+   * processes), yielding the event loop between chunks.
+   */
+  private async rollUpChunks(): Promise<void> {
+    try {
+      for (;;) {
+        if (this.closed || this.closing !== undefined) return
+        const done = this.db
+          .transaction(() => {
+            const st = this.rollupState()
+            if (st === undefined) return true
+            // Primary-key order: a chunk is a run of one op's minutes, so few hours are touched.
+            const rows = this.db
+              .prepare(
+                `SELECT type, name, minute AS at, count, errors, slow, sum_ms, min_ms, max_ms, histogram FROM perf_aggregates WHERE (type, name, minute) > (?, ?, ?) AND minute < ? ORDER BY type, name, minute LIMIT ${HISTORY_PAGE}`,
+              )
+              .all(...st.cursor, st.before) as PagedRow[]
+            const hours = new Map<string, { type: string; name: string; hour: number; a: Aggregate }>()
+            for (const r of rows) {
+              const hour = Math.floor(r.at / HOUR) * HOUR
+              const key = `${hour}\u0000${r.type}\u0000${r.name}`
+              let h = hours.get(key)
+              if (h === undefined)
+                hours.set(key, (h = { type: r.type, name: r.name, hour, a: new Aggregate() }))
+              h.a.add(rowInput(r))
+            }
+            for (const { type, name, hour, a } of hours.values()) {
+              this.addRow(this.selectHour, this.upsertHour, hour, {
+                type,
+                name,
+                count: a.count,
+                errors: a.errors,
+                slow: a.slow,
+                sumMs: a.sum,
+                minMs: a.min,
+                maxMs: a.max,
+                histogram: a.histogramJSON(),
+              })
+            }
+            if (rows.length < HISTORY_PAGE) {
+              this.db.exec(
+                "DELETE FROM perf_meta WHERE key IN ('hours_backfill_before', 'hours_backfill_cursor')",
+              )
+              this.rollupPending = false
+              return true
+            }
+            const last = rows[rows.length - 1]!
+            this.db
+              .prepare(
+                "INSERT INTO perf_meta (key, value) VALUES ('hours_backfill_cursor', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+              )
+              .run(JSON.stringify([last.type, last.name, last.at]))
+            return false
+          })
+          .immediate()
+        if (done) return
+        await new Promise<void>((r) => setImmediate(r))
+      }
+    } catch (err) {
+      // Left for the next hourly maintenance (or the next open) to resume from the cursor.
+      this.counts.writeErrors++
+      this.lastError = `${new Date().toISOString()} roll-up: ${message(err)}`
     }
   }
 
@@ -461,15 +632,26 @@ export class SqliteStore implements Sink {
       maxBatchMs: this.maxBatchMs,
       lastError: this.lastError,
       closed: this.closed,
+      rollingUp: !this.closed && this.rollupState() !== undefined,
     }
   }
 
   /**
-   * Per-op per-bucket aggregates, kept events and process samples between `since` and `until`,
-   * for the dashboard's history view. Throws a `TypeError`/`RangeError` naming a bad query field.
+   * Per-op and per-type aggregates per bucket, kept events and process samples between `since` and
+   * `until`, for the dashboard's history view. Buckets sit on multiples of `bucketMs` since the epoch
+   * and are whole: the first starts at or before `since`. Each point adds the stored minutes (or, for buckets of
+   * whole hours, the hourly roll-ups) exactly, histograms included, and computes its percentiles
+   * from the merged histogram. Rows are read in pages with the event loop yielded between them, so
+   * a range of days never holds the app for long.
+   *
+   * Throws a `TypeError`/`RangeError` naming a bad query field at once (not as a rejection); the
+   * promise rejects if the store is closed while reading.
    */
-  history(query: HistoryQuery = {}): History {
+  history(query: HistoryQuery = {}): Promise<History> {
     if (this.closed) throw new Error('SqliteStore.history(): the store is closed')
+    if (query === null || typeof query !== 'object') {
+      throw new TypeError('SqliteStore.history(query): query must be an object or undefined')
+    }
     const until = time('until', query.until, Date.now())
     const since = time('since', query.since, until - 3_600_000)
     if (since > until) throw new RangeError(`history(): since (${since}) is after until (${until})`)
@@ -487,7 +669,22 @@ export class SqliteStore implements Sink {
     const { type, name } = query
     if (type !== undefined && typeof type !== 'string') throw new TypeError('history() type must be a string')
     if (name !== undefined && typeof name !== 'string') throw new TypeError('history() name must be a string')
+    const ops = flag('ops', query.ops)
+    const withEvents = flag('events', query.events)
+    return this.readHistory({ since, until, bucketMs, limit, type, name, ops, withEvents })
+  }
 
+  private async readHistory(q: {
+    since: number
+    until: number
+    bucketMs: number
+    limit: number
+    type: string | undefined
+    name: string | undefined
+    ops: boolean
+    withEvents: boolean
+  }): Promise<History> {
+    const { since, until, bucketMs, limit, type, name } = q
     const where: string[] = []
     const args: unknown[] = []
     if (type !== undefined) {
@@ -500,105 +697,156 @@ export class SqliteStore implements Sink {
     }
     const filter = where.length > 0 ? ` AND ${where.join(' AND ')}` : ''
 
-    const rows = this.db
-      .prepare(
-        `SELECT type, name, minute, count, errors, slow, sum_ms, min_ms, max_ms, histogram FROM perf_aggregates WHERE minute >= ? AND minute <= ?${filter} ORDER BY minute`,
-      )
-      .all(Math.floor(since / MINUTE) * MINUTE, until, ...args) as (AggregateRow & {
-      type: string
-      name: string
-      minute: number
-    })[]
-    const buckets = new Map<string, Bucket>()
-    for (const r of rows) {
-      const start = Math.floor(r.minute / bucketMs) * bucketMs
-      const key = `${start}\u0000${r.type}\u0000${r.name}`
-      const h = JSON.parse(r.histogram) as SparseHistogram
-      const b = buckets.get(key)
-      if (b === undefined) {
-        buckets.set(key, {
-          type: r.type,
-          name: r.name,
-          start,
-          count: r.count,
-          errors: r.errors,
-          slow: r.slow,
-          sum: r.sum_ms,
-          min: r.min_ms,
-          max: r.max_ms,
-          h,
-        })
-      } else {
-        b.count += r.count
-        b.errors += r.errors
-        b.slow += r.slow
-        b.sum += r.sum_ms
-        b.min = Math.min(b.min, r.min_ms)
-        b.max = Math.max(b.max, r.max_ms)
-        b.h = addHistograms(b.h, h)
+    // Buckets of whole hours read the hourly roll-ups: 60 times fewer rows, the same sums.
+    const hourly = bucketMs % HOUR === 0 && this.rollupState() === undefined
+    const table = hourly ? 'perf_hours' : 'perf_aggregates'
+    const at = hourly ? 'hour' : 'minute'
+    // One op: its primary key is already in time order. Otherwise the time index, with the filter
+    // kept off any other index (`+type`): a sort of every row of a type on each page costs more.
+    const onePk = type !== undefined && name !== undefined
+    const aggFilter = onePk ? filter : filter.replace(/\b(type|name) = \?/g, '+$1 = ?')
+    const cols = `type, name, ${at} AS at, count, errors, slow, sum_ms, min_ms, max_ms, histogram`
+    const first = `SELECT ${cols} FROM ${table} WHERE ${at} >= ? AND ${at} <= ?${aggFilter} ORDER BY ${at}, type, name LIMIT ${HISTORY_PAGE}`
+    const next = `SELECT ${cols} FROM ${table} WHERE (${at}, type, name) > (?, ?, ?) AND ${at} <= ?${aggFilter} ORDER BY ${at}, type, name LIMIT ${HISTORY_PAGE}`
+    const opBuckets = new Map<string, OpBuckets>()
+    const typeBuckets = new Map<string, Map<number, Aggregate>>()
+    const pause = this.pauser()
+    // Whole buckets: the first starts at or before `since`, on a multiple of bucketMs since the epoch.
+    let page = this.db
+      .prepare(first)
+      .all(Math.floor(since / bucketMs) * bucketMs, until, ...args) as PagedRow[]
+    for (;;) {
+      for (const r of page) {
+        const start = Math.floor(r.at / bucketMs) * bucketMs
+        const row = rowInput(r)
+        let perType = typeBuckets.get(r.type)
+        if (perType === undefined) typeBuckets.set(r.type, (perType = new Map()))
+        bucketAt(perType, start).add(row)
+        if (q.ops) {
+          const key = `${r.type}\u0000${r.name}`
+          let op = opBuckets.get(key)
+          if (op === undefined) opBuckets.set(key, (op = { type: r.type, name: r.name, buckets: new Map() }))
+          bucketAt(op.buckets, start).add(row)
+        }
       }
+      if (page.length < HISTORY_PAGE) break
+      const last = page[page.length - 1]!
+      // Keyset paging: no statement stays open across a yield, so the writer is never blocked.
+      await pause(true)
+      page = this.db.prepare(next).all(last.at, last.type, last.name, until, ...args) as PagedRow[]
     }
+
     const points: HistoryPoint[] = []
-    for (const b of buckets.values()) {
-      points.push({
-        type: b.type,
-        name: b.name,
-        start: b.start,
-        count: b.count,
-        errors: b.errors,
-        slow: b.slow,
-        errorRate: b.count > 0 ? b.errors / b.count : 0,
-        avgMs: b.count > 0 ? b.sum / b.count : 0,
-        minMs: b.min,
-        maxMs: b.max,
-        ...percentiles(b.h, b.count, b.min, b.max),
-      })
+    for (const op of opBuckets.values()) {
+      for (const [start, a] of op.buckets) {
+        points.push({ type: op.type, name: op.name, start, ...a.stats(), histogram: a.histogramJSON() })
+        await pause()
+      }
     }
     points.sort((a, b) => a.start - b.start || cmp(a.type, b.type) || cmp(a.name, b.name))
-
-    const events = (
-      this.db
-        .prepare(
-          `SELECT ts, type, name, duration_ms, pid, error, slow, request_id, metadata FROM perf_events WHERE ts >= ? AND ts <= ?${filter} ORDER BY ts DESC, id DESC LIMIT ?`,
-        )
-        .all(since, until, ...args, limit) as EventRow[]
-    ).map(
-      (r): PerfEvent => ({
-        type: r.type,
-        name: r.name,
-        timestamp: r.ts,
-        durationMs: r.duration_ms,
-        pid: r.pid,
-        error: r.error,
-        slow: r.slow === 1,
-        requestId: r.request_id,
-        metadata: r.metadata === null ? null : (JSON.parse(r.metadata) as Record<string, unknown>),
-      }),
-    )
-
-    const total = (
-      this.db
-        .prepare('SELECT count(*) AS n FROM perf_samples WHERE ts >= ? AND ts <= ?')
-        .get(since, until) as {
-        n: number
+    const types: HistoryTypePoint[] = []
+    for (const [t, buckets] of typeBuckets) {
+      for (const [start, a] of buckets) {
+        types.push({ type: t, start, ...a.stats(), histogram: a.histogramJSON() })
+        await pause()
       }
-    ).n
-    const step = limit === 0 ? 1 : Math.max(1, Math.ceil(total / limit))
-    const samples = (
-      this.db
-        .prepare(
-          'SELECT ts, pid, data FROM (SELECT ts, pid, data, row_number() OVER (ORDER BY ts) AS k FROM perf_samples WHERE ts >= ? AND ts <= ?) WHERE (k - 1) % ? = 0 ORDER BY ts LIMIT ?',
-        )
-        .all(since, until, step, limit) as { ts: number; pid: number; data: string }[]
-    ).map(
-      (r): ProcessSample => ({
-        ...(JSON.parse(r.data) as Record<string, number>),
-        timestamp: r.ts,
-        pid: r.pid,
-      }),
-    )
+    }
+    types.sort((a, b) => a.start - b.start || cmp(a.type, b.type))
 
-    return { since, until, bucketMs, points, events, samples }
+    const events = !q.withEvents
+      ? []
+      : (
+          this.db
+            .prepare(
+              `SELECT ts, type, name, duration_ms, pid, error, slow, request_id, metadata FROM perf_events WHERE ts >= ? AND ts <= ?${filter} ORDER BY ts DESC, id DESC LIMIT ?`,
+            )
+            .all(since, until, ...args, limit) as EventRow[]
+        ).map(
+          (r): PerfEvent => ({
+            type: r.type,
+            name: r.name,
+            timestamp: r.ts,
+            durationMs: r.duration_ms,
+            pid: r.pid,
+            error: r.error,
+            slow: r.slow === 1,
+            requestId: r.request_id,
+            metadata: r.metadata === null ? null : (JSON.parse(r.metadata) as Record<string, unknown>),
+          }),
+        )
+
+    const samples = await this.readSamples(since, until, limit, pause)
+    return { since, until, bucketMs, points, types, events, samples }
+  }
+
+  /**
+   * Process samples from `since` to `until`, at most `limit`: all of them if they fit, else the
+   * first of each of `limit` equal slices of time between the first and the last sample, found by
+   * one index seek per slice instead of reading every sample of the range.
+   */
+  private async readSamples(
+    since: number,
+    until: number,
+    limit: number,
+    pause: () => Promise<void>,
+  ): Promise<ProcessSample[]> {
+    if (limit === 0) return []
+    const db = this.db
+    const total = db
+      .prepare('SELECT count(*) FROM perf_samples WHERE ts >= ? AND ts <= ?')
+      .pluck()
+      .get(since, until) as number
+    let rows: SampleRow[]
+    if (total <= limit) {
+      rows = db
+        .prepare('SELECT ts, pid, data FROM perf_samples WHERE ts >= ? AND ts <= ? ORDER BY ts, id')
+        .all(since, until) as SampleRow[]
+    } else {
+      const first = db
+        .prepare('SELECT min(ts) FROM perf_samples WHERE ts >= ? AND ts <= ?')
+        .pluck()
+        .get(since, until) as number
+      const last = db
+        .prepare('SELECT max(ts) FROM perf_samples WHERE ts >= ? AND ts <= ?')
+        .pluck()
+        .get(since, until) as number
+      const seek = db.prepare(
+        'SELECT ts, pid, data FROM perf_samples WHERE ts >= ? AND ts < ? ORDER BY ts, id LIMIT 1',
+      )
+      const slice = (last - first + 1) / limit
+      rows = []
+      for (let k = 0; k < limit; k++) {
+        const row = seek.get(
+          first + Math.ceil(k * slice),
+          Math.min(until + 1, first + Math.ceil((k + 1) * slice)),
+        ) as SampleRow | undefined
+        if (row !== undefined) rows.push(row)
+        await pause()
+      }
+    }
+    const out: ProcessSample[] = []
+    for (const r of rows) {
+      out.push({ ...(JSON.parse(r.data) as Record<string, number>), timestamp: r.ts, pid: r.pid })
+      await pause()
+    }
+    return out
+  }
+
+  /**
+   * A function to await between units of work: it yields the event loop (and checks the store is
+   * still open) once the work since the last yield has run for `HISTORY_SLICE_MS`, or when asked to
+   * (between pages of rows), else resolves at once.
+   */
+  private pauser(): (always?: boolean) => Promise<void> {
+    let since = performance.now()
+    const resolved = Promise.resolve()
+    return (always) => {
+      if (always !== true && performance.now() - since < HISTORY_SLICE_MS) return resolved
+      return new Promise<void>((r) => setImmediate(r)).then(() => {
+        if (this.closed) throw new Error('SqliteStore.history(): the store was closed while reading')
+        since = performance.now()
+      })
+    }
   }
 
   /** Writes everything queued, then closes the file. Idempotent; later writes are dropped and counted. */
@@ -646,17 +894,56 @@ interface EventRow {
   metadata: string | null
 }
 
-interface Bucket {
+interface SampleRow {
+  ts: number
+  pid: number
+  data: string
+}
+
+/** A stored minute or hour as the input of an {@link Aggregate}. */
+function rowInput(r: AggregateRow): AggregateInput {
+  return {
+    count: r.count,
+    errors: r.errors,
+    slow: r.slow,
+    sumMs: r.sum_ms,
+    minMs: r.min_ms,
+    maxMs: r.max_ms,
+    histogram: JSON.parse(r.histogram) as SparseHistogram,
+  }
+}
+
+interface RollupState {
+  /** Minutes before this predate the hourly roll-ups. */
+  readonly before: number
+  /** The last `(type, name, minute)` rolled up (primary-key order). */
+  readonly cursor: [string, string, number]
+}
+
+interface PagedRow extends AggregateRow {
   type: string
   name: string
-  start: number
-  count: number
-  errors: number
-  slow: number
-  sum: number
-  min: number
-  max: number
-  h: SparseHistogram
+  at: number
+}
+
+interface OpBuckets {
+  readonly type: string
+  readonly name: string
+  readonly buckets: Map<number, Aggregate>
+}
+
+function bucketAt(buckets: Map<number, Aggregate>, start: number): Aggregate {
+  let a = buckets.get(start)
+  if (a === undefined) buckets.set(start, (a = new Aggregate()))
+  return a
+}
+
+function flag(label: string, value: unknown): boolean {
+  if (value === undefined) return true
+  if (typeof value !== 'boolean') {
+    throw new TypeError(`history() ${label} = ${String(value)} is not valid: expected true or false`)
+  }
+  return value
 }
 
 /** Opens (or creates) the store file and brings its schema up to date; throws a clear error if it cannot. */
