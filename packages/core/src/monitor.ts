@@ -109,8 +109,9 @@ class TypeState {
 
   constructor(type: string, config: MonitorConfig) {
     this.type = type
-    this.sampling = config.sampling[type] ?? config.sampling.default!
-    this.slowMs = config.slowMs[type] ?? config.slowMs.default!
+    // Own keys only: a type named `constructor` or `toString` must not read Object.prototype's.
+    this.sampling = Object.hasOwn(config.sampling, type) ? config.sampling[type]! : config.sampling.default!
+    this.slowMs = Object.hasOwn(config.slowMs, type) ? config.slowMs[type]! : config.slowMs.default!
   }
 }
 
@@ -553,8 +554,10 @@ class MonitorImpl implements Monitor {
       }
     }
     const histograms = opts.histograms === true
-    const types: Record<string, TypeSnapshot> = {}
-    const counters: Record<string, Record<string, number>> = {}
+    // Null-prototype maps: type and counter names are the app's (or a request's) strings, and a
+    // type named `__proto__` must be a key, not the object's prototype.
+    const types = dict<TypeSnapshot>()
+    const counters = dict<Record<string, number>>()
     for (const [key, state] of this.types) {
       if (key !== state.type) continue
       const ops = state.overflow ? [...state.list, state.overflow] : state.list
@@ -568,7 +571,11 @@ class MonitorImpl implements Monitor {
         foldedEvents: state.folded,
         ops: opSnaps,
       }
-      if (state.counters.size > 0) counters[state.type] = Object.fromEntries(state.counters)
+      if (state.counters.size > 0) {
+        const names = dict<number>()
+        for (const [name, n] of state.counters) names[name] = n
+        counters[state.type] = names
+      }
     }
     const snap: Snapshot = {
       ...base,
@@ -582,7 +589,12 @@ class MonitorImpl implements Monitor {
     if (this.lastInternalError !== undefined) snap.lastInternalError = this.lastInternalError
     for (const [name, provider] of this.sections) {
       try {
-        ;(snap as unknown as Record<string, unknown>)[name] = provider()
+        Object.defineProperty(snap, name, {
+          value: provider(),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        })
       } catch (err) {
         this.reportInternalError(`section ${name}`, err)
       }
@@ -763,6 +775,16 @@ class MonitorImpl implements Monitor {
   }
 
   setSection(name: string, provider: (() => unknown) | undefined): void {
+    if (typeof name !== 'string' || name.length === 0 || SNAPSHOT_FIELDS.has(name)) {
+      throw new TypeError(
+        `setSection(name, provider): name must be a non-empty string other than a snapshot field (${[...SNAPSHOT_FIELDS].join(', ')}), got ${describe(name)}`,
+      )
+    }
+    if (provider !== undefined && typeof provider !== 'function') {
+      throw new TypeError(
+        `setSection(${JSON.stringify(name)}, provider): provider must be a function or undefined`,
+      )
+    }
     if (provider === undefined) this.sections.delete(name)
     else this.sections.set(name, provider)
   }
@@ -861,6 +883,28 @@ function describe(v: unknown): string {
   if (typeof v === 'number') return String(v)
   return v === null ? 'null' : typeof v
 }
+
+/** A null-prototype object: a map whose keys can be any name without reaching `Object.prototype`. */
+function dict<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>
+}
+
+/** Fields of a snapshot a section must not replace. */
+const SNAPSHOT_FIELDS: ReadonlySet<string> = new Set([
+  'enabled',
+  'pid',
+  'startedAt',
+  'timestamp',
+  'uptimeMs',
+  'config',
+  'window',
+  'totals',
+  'types',
+  'counters',
+  'recent',
+  'slow',
+  'lastInternalError',
+])
 
 function unref(timer: unknown): void {
   const t = timer as { unref?: () => void }
