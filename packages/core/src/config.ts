@@ -21,6 +21,8 @@ export interface MonitorOptions {
   sliceMs?: number
   /** Distinct names per type before further names fold into one overflow op. Default 2000. */
   maxOps?: number
+  /** Distinct types before further types fold into one `<overflow>` type. Default 100. */
+  maxTypes?: number
   /** Metadata keys whose values are replaced by `"[REDACTED]"`; replaces the default list. */
   redactKeys?: readonly (string | RegExp)[]
   /** Cap on a kept event's serialised metadata, in bytes. Default 2048. */
@@ -43,6 +45,7 @@ export interface MonitorConfig {
   readonly windowMs: number
   readonly sliceMs: number
   readonly maxOps: number
+  readonly maxTypes: number
   readonly redactKeys: readonly string[]
   readonly metadataMaxBytes: number
   readonly sinkIntervalMs: number
@@ -84,6 +87,7 @@ export const DEFAULTS: {
   readonly windowMs: 900_000
   readonly sliceMs: 60_000
   readonly maxOps: 2000
+  readonly maxTypes: 100
   readonly metadataMaxBytes: 2048
   readonly sinkIntervalMs: 1000
   readonly sinkMaxQueue: 10_000
@@ -95,6 +99,7 @@ export const DEFAULTS: {
   windowMs: 900_000,
   sliceMs: 60_000,
   maxOps: 2000,
+  maxTypes: 100,
   metadataMaxBytes: 2048,
   sinkIntervalMs: 1000,
   sinkMaxQueue: 10_000,
@@ -283,6 +288,11 @@ export function resolveConfig(options: MonitorOptions = {}): MonitorConfig {
     windowMs,
     sliceMs,
     maxOps: checkNumber('options.maxOps', options.maxOps ?? DEFAULTS.maxOps, MAX_OPS_RANGE),
+    maxTypes: checkNumber('options.maxTypes', options.maxTypes ?? DEFAULTS.maxTypes, {
+      min: 1,
+      max: 10_000,
+      integer: true,
+    }),
     redactKeys: redact.map((k) => (typeof k === 'string' ? k : k.source)),
     metadataMaxBytes: checkNumber(
       'options.metadataMaxBytes',

@@ -269,3 +269,17 @@ describe('mergeSnapshots with hostile names', () => {
     )
   })
 })
+
+describe('mergeSnapshots of huge counters', () => {
+  it('saturates a merged counter at the largest finite number instead of writing null', () => {
+    const a = createMonitor()
+    const b = createMonitor()
+    a.count('bytes', 'in', 1e308)
+    b.count('bytes', 'in', 1e308)
+    a.count('bytes', 'out', -1e308)
+    b.count('bytes', 'out', -1e308)
+    const merged = mergeSnapshots(a.snapshot(), b.snapshot())
+    expect(merged.counters.bytes).toEqual({ in: Number.MAX_VALUE, out: -Number.MAX_VALUE })
+    expect(JSON.stringify(merged.counters)).not.toContain('null')
+  })
+})

@@ -171,7 +171,10 @@ function mergeCounters(all: unknown[]): Record<string, Record<string, number>> {
       let into = out[type]
       if (into === undefined) out[type] = into = dict<number>()
       for (const name of Object.keys(names)) {
-        into[name] = (into[name] ?? 0) + finite(names[name], `counter ${type} ${JSON.stringify(name)}`)
+        const sum = (into[name] ?? 0) + finite(names[name], `counter ${type} ${JSON.stringify(name)}`)
+        // Two finite counters can add up past ±1.8e308; JSON would write Infinity as null, so the
+        // merged counter saturates at the largest finite number instead.
+        into[name] = Number.isFinite(sum) ? sum : Math.sign(sum) * Number.MAX_VALUE
       }
     }
   }

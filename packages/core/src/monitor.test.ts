@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { PerfEvent } from './event.js'
-import { createMonitor, OVERFLOW_NAME } from './monitor.js'
+import { createMonitor, type Monitor, monitorState, OVERFLOW_NAME } from './monitor.js'
 import type { Sink } from './sink.js'
 
 afterEach(() => {
@@ -535,5 +535,164 @@ describe('long type names', () => {
     expect(Object.keys(snap.types)).toEqual(['t'.repeat(64)])
     expect(snap.types['t'.repeat(64)]!.ops[0]).toMatchObject({ name: 'n', count: 2 })
     expect(snap.totals.events).toBe(2)
+  })
+})
+
+describe('inputs are checked before anything is counted', () => {
+  it('record() with opts that are not an object throws a TypeError and counts nothing but rejected', () => {
+    const m = createMonitor({ sampling: 1 })
+    for (const [opts, shown] of [
+      [null, 'null'],
+      [5, '5'],
+      ['x', '"x"'],
+    ] as const) {
+      expect(() => m.record('http', 'GET /', 5, opts as never)).toThrow(
+        new TypeError(`record: opts must be an object or undefined, got ${shown}`),
+      )
+      expect(() => m.op('http', 'GET /h').record(5, opts as never)).toThrow(
+        /handle.record: opts must be an object/,
+      )
+    }
+    expect(() => m.record('http', 'GET /', Number.NaN)).toThrow(
+      /record: durationMs must be a finite number ≥ 0, got NaN \(for "http" "GET \/"\)/,
+    )
+    const s = m.snapshot()
+    expect(s.totals.events).toBe(0)
+    expect(s.totals.rejected).toBe(7)
+    expect(s.types.http!.count).toBe(0)
+    expect(s.recent).toEqual([])
+  })
+
+  it('a rejected record of a new name past maxOps folds nothing', () => {
+    const m = createMonitor({ maxOps: 1 })
+    m.record('db', 'a', 1)
+    expect(() => m.record('db', 'b', -1)).toThrow(TypeError)
+    expect(m.snapshot().totals.folded).toBe(0)
+  })
+
+  it.each([
+    [
+      'snapshot({ recent: NaN })',
+      (m: Monitor) => m.snapshot({ recent: Number.NaN }),
+      RangeError,
+      /snapshot\(opts\): opts.recent = NaN is not valid: expected an integer ≥ 0 or Infinity/,
+    ],
+    [
+      'snapshot({ slow: -1 })',
+      (m: Monitor) => m.snapshot({ slow: -1 }),
+      RangeError,
+      /opts.slow = -1 is not valid/,
+    ],
+    [
+      'snapshot({ recent: "5" })',
+      (m: Monitor) => m.snapshot({ recent: '5' as never }),
+      TypeError,
+      /opts.recent = "5" is not valid/,
+    ],
+    [
+      'snapshot({ histograms: 1 })',
+      (m: Monitor) => m.snapshot({ histograms: 1 as never }),
+      TypeError,
+      /opts.histograms = 1 is not valid: expected true or false/,
+    ],
+    [
+      'snapshot(null)',
+      (m: Monitor) => m.snapshot(null as never),
+      TypeError,
+      /snapshot\(opts\): opts must be an object/,
+    ],
+    [
+      'recent(NaN)',
+      (m: Monitor) => m.recent(Number.NaN),
+      RangeError,
+      /recent\(n\): n = NaN is not valid: expected an integer ≥ 0 or Infinity/,
+    ],
+    ['recent(1.5)', (m: Monitor) => m.recent(1.5), RangeError, /recent\(n\): n = 1.5/],
+    ['byType("x", -2)', (m: Monitor) => m.byType('x', -2), RangeError, /byType\(type, n\): n = -2/],
+    [
+      'slowEvents({ limit: -1 })',
+      (m: Monitor) => m.slowEvents({ limit: -1 }),
+      RangeError,
+      /slowEvents\(query\): query.limit = -1 is not valid: expected an integer ≥ 0 or Infinity/,
+    ],
+    [
+      'slowEvents({ limit: NaN })',
+      (m: Monitor) => m.slowEvents({ limit: Number.NaN }),
+      RangeError,
+      /query.limit = NaN/,
+    ],
+    [
+      'slowEvents({ type: 5 })',
+      (m: Monitor) => m.slowEvents({ type: 5 as never }),
+      TypeError,
+      /query.type = 5 is not valid: expected a string/,
+    ],
+  ])('%s throws a clear error, not "Invalid array length"', (_, call, kind, msg) => {
+    const m = createMonitor({ sampling: 1 })
+    m.record('x', 'slow', 5000)
+    expect(() => call(m)).toThrow(kind)
+    expect(() => call(m)).toThrow(msg)
+  })
+
+  it('recent, snapshot and slowEvents still take 0 and Infinity', () => {
+    const m = createMonitor({ sampling: 1 })
+    m.record('x', 'slow', 5000)
+    expect(m.recent(0)).toEqual([])
+    expect(m.recent(Number.POSITIVE_INFINITY)).toHaveLength(1)
+    expect(m.snapshot({ recent: 0, slow: Number.POSITIVE_INFINITY }).slow).toHaveLength(1)
+    expect(m.slowEvents({ limit: 0 })).toEqual([])
+  })
+
+  it('a counter never leaves the finite numbers: a sum past ±1.8e308 is refused, so JSON never carries null', () => {
+    const m = createMonitor({ maxOps: 1 })
+    m.count('bytes', 'in', 1e308)
+    expect(() => m.count('bytes', 'in', 1e308)).toThrow(
+      new RangeError(
+        `count("bytes", "in", n): adding 1e+308 to 1e+308 would leave the finite numbers (±${Number.MAX_VALUE}); the counter keeps 1e+308`,
+      ),
+    )
+    m.count('bytes', 'in', -1e308)
+    // The overflow counter is guarded the same way.
+    m.count('bytes', 'other', -1e308)
+    expect(() => m.count('bytes', 'more', -1e308)).toThrow(RangeError)
+    const s = m.snapshot()
+    expect(s.counters.bytes).toEqual({ in: 0, [OVERFLOW_NAME]: -1e308 })
+    expect(s.totals.rejected).toBe(2)
+    expect(JSON.stringify(s)).not.toContain('null')
+  })
+})
+
+describe('type cap', () => {
+  it('folds types past maxTypes into one <overflow> type and counts what it folded', () => {
+    const m = createMonitor({ maxTypes: 3, sampling: 0 })
+    for (let i = 0; i < 1000; i++) m.record(`t${i}`, 'q', 1)
+    m.count('t999', 'n', 2)
+    m.op('t500', 'h').record(1)
+    const s = m.snapshot()
+    expect(Object.keys(s.types)).toEqual(['t0', 't1', 't2', OVERFLOW_NAME])
+    expect(s.types[OVERFLOW_NAME]!.count).toBe(998)
+    expect(s.types[OVERFLOW_NAME]!.ops.map((o) => o.name)).toEqual(['q', 'h'])
+    expect(s.counters[OVERFLOW_NAME]).toEqual({ n: 2 })
+    expect(s.totals.foldedTypes).toBe(997 + 1 + 1)
+    expect(s.totals.events).toBe(1001)
+    // Memory stays that of maxTypes + 1 types however many distinct types arrive.
+    expect(JSON.stringify(s).length).toBeLessThan(20_000)
+  })
+
+  it('is an option with a sensible default, validated', () => {
+    expect(createMonitor().config.maxTypes).toBe(100)
+    expect(() => createMonitor({ maxTypes: 0 })).toThrow(
+      new RangeError('options.maxTypes = 0 is not valid: expected an integer from 1 to 10000'),
+    )
+    expect(() => createMonitor({ maxTypes: '5' as never })).toThrow(TypeError)
+  })
+
+  it('distinct long types sharing a prefix do not grow the monitor', () => {
+    const m = createMonitor({ maxTypes: 2 })
+    const prefix = 'p'.repeat(64)
+    for (let i = 0; i < 500; i++) m.record(`${prefix}${i}`, 'n', 1)
+    const state = monitorState(m)!
+    expect(state.types.size).toBe(1)
+    expect(m.snapshot().types[prefix]!.count).toBe(500)
   })
 })

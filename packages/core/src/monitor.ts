@@ -11,8 +11,13 @@ import { windowStats } from './window-stats.js'
 
 /** Names longer than this are truncated when interned. */
 export const MAX_NAME_LENGTH = 200
-/** Name of the op that collects a type's events past the cardinality cap. */
+/**
+ * Name of the op that collects a type's events past the cardinality cap (`maxOps`), and of the type
+ * that collects the events of every type past `maxTypes`.
+ */
 export const OVERFLOW_NAME = '<overflow>'
+/** Types longer than this are truncated. */
+const MAX_TYPE_LENGTH = 64
 const MAX_ERROR_LENGTH = 500
 
 /** An interned op: records without looking its name up. */
@@ -97,6 +102,8 @@ class TypeState {
   folded = 0
   readonly counters: Map<string, number> = new Map()
   countersFolded = 0
+  /** Whether this is the overflow type, where types past `maxTypes` go (counted in `totals.foldedTypes`). */
+  foldsTypes = false
 
   get sampling(): number {
     return this.rate
@@ -128,6 +135,8 @@ class MonitorImpl implements Monitor {
   private readonly redactor: Redactor
   private readonly slices: number
   private readonly types: Map<string, TypeState> = new Map()
+  /** Types made so far (the overflow type not included), against `maxTypes`. */
+  private typeCount = 0
   private readonly ops: OpStats[] = []
   private lastType = ''
   private lastState: TypeState | undefined
@@ -144,6 +153,7 @@ class MonitorImpl implements Monitor {
     kept: 0,
     sampledOut: 0,
     folded: 0,
+    foldedTypes: 0,
     rejected: 0,
     droppedAfterClose: 0,
     sinkQueued: 0,
@@ -185,12 +195,19 @@ class MonitorImpl implements Monitor {
 
   record(type: string, name: string, durationMs: number, opts?: RecordOptions): boolean {
     if (!this.enabled || this.closed) return this.inactive()
+    // Checked before anything is counted or interned: a rejected call leaves no trace but `rejected`.
+    if (typeof durationMs !== 'number' || !(durationMs >= 0) || durationMs === Number.POSITIVE_INFINITY) {
+      throw this.badDuration('record', type, name, durationMs)
+    }
+    if (opts !== undefined && (typeof opts !== 'object' || opts === null))
+      throw this.badOptions('record', opts)
     const state = type === this.lastType && this.lastState !== undefined ? this.lastState : this.state(type)
     let op = state.ops.get(name)
     if (op === undefined) {
       op = this.intern(state, name)
       if (op === state.overflow) this.fold(state)
     }
+    if (state.foldsTypes) this.totals.foldedTypes++
     return this.recordOp(state, op, durationMs, opts)
   }
 
@@ -198,13 +215,22 @@ class MonitorImpl implements Monitor {
     if (!this.enabled) return { type, name, record: () => false }
     const state = this.state(type)
     const op = state.ops.get(name) ?? this.intern(state, name)
-    return new Handle(this, state, op, op === state.overflow)
+    return new Handle(this, state, op, op === state.overflow || state.foldsTypes)
   }
 
   /** The record path of an interned handle (see {@link Handle}). */
   recordHandle(h: Handle, durationMs: number, opts: RecordOptions | undefined): boolean {
     if (this.closed) return this.inactive()
-    if (h.folded) this.fold(h.state)
+    if (typeof durationMs !== 'number' || !(durationMs >= 0) || durationMs === Number.POSITIVE_INFINITY) {
+      throw this.badDuration('handle.record', h.type, h.name, durationMs)
+    }
+    if (opts !== undefined && (typeof opts !== 'object' || opts === null)) {
+      throw this.badOptions('handle.record', opts)
+    }
+    if (h.folded) {
+      if (h.op === h.state.overflow) this.fold(h.state)
+      if (h.state.foldsTypes) this.totals.foldedTypes++
+    }
     return this.recordOp(h.state, h.op, durationMs, opts)
   }
 
@@ -257,15 +283,27 @@ class MonitorImpl implements Monitor {
       throw new TypeError(`count(type, name, n): n must be a finite number, got ${String(n)}`)
     }
     const state = this.state(type)
-    const key = this.checkName(name)
-    const prev = state.counters.get(key)
-    if (prev !== undefined) state.counters.set(key, prev + n)
-    else if (state.counters.size < this.config.maxOps) state.counters.set(key, n)
-    else {
+    let key = this.checkName(name)
+    let prev = state.counters.get(key)
+    const folded = prev === undefined && state.counters.size >= this.config.maxOps
+    if (folded) {
+      key = OVERFLOW_NAME
+      prev = state.counters.get(key)
+    }
+    const next = (prev ?? 0) + n
+    if (!Number.isFinite(next)) {
+      // A sum past ±1.8e308 would be Infinity, which JSON writes as null: refused, like a bad n.
+      this.totals.rejected++
+      throw new RangeError(
+        `count(${describe(type)}, ${describe(name)}, n): adding ${n} to ${prev} would leave the finite numbers (±${Number.MAX_VALUE}); the counter keeps ${prev}`,
+      )
+    }
+    if (folded) {
       state.countersFolded++
       this.totals.folded++
-      state.counters.set(OVERFLOW_NAME, (state.counters.get(OVERFLOW_NAME) ?? 0) + n)
     }
+    if (state.foldsTypes) this.totals.foldedTypes++
+    state.counters.set(key, next)
   }
 
   private fold(state: TypeState): void {
@@ -297,15 +335,30 @@ class MonitorImpl implements Monitor {
         this.totals.rejected++
         throw new TypeError(`record: type must be a non-empty string, got ${describe(type)}`)
       }
-      state = new TypeState(type.length > 64 ? type.slice(0, 64) : type, this.config)
-      const existing = this.types.get(state.type)
-      if (existing) state = existing
-      // A long type is also filed under its truncated name, the key snapshots list it by.
-      else this.types.set(state.type, state)
-      this.types.set(type, state)
+      // A long type is looked up by its truncated name each time rather than filed under its full
+      // one too: distinct long types sharing a prefix would otherwise grow the map without bound.
+      if (type.length > MAX_TYPE_LENGTH) state = this.types.get(type.slice(0, MAX_TYPE_LENGTH))
+      if (state === undefined) state = this.newType(type.slice(0, MAX_TYPE_LENGTH))
     }
     this.lastType = type
     this.lastState = state
+    return state
+  }
+
+  /** A new type's state, or past `maxTypes` the one overflow type that every further type shares. */
+  private newType(type: string): TypeState {
+    if (this.typeCount >= this.config.maxTypes) {
+      let overflow = this.types.get(OVERFLOW_NAME)
+      if (overflow === undefined) {
+        overflow = new TypeState(OVERFLOW_NAME, this.config)
+        this.types.set(OVERFLOW_NAME, overflow)
+      }
+      overflow.foldsTypes = true
+      return overflow
+    }
+    const state = new TypeState(type, this.config)
+    this.types.set(type, state)
+    this.typeCount++
     return state
   }
 
@@ -338,15 +391,13 @@ class MonitorImpl implements Monitor {
     return op
   }
 
+  /** Records a checked event (see `record` and `recordHandle`). */
   private recordOp(
     state: TypeState,
     op: OpStats,
     durationMs: number,
     opts: RecordOptions | undefined,
   ): boolean {
-    if (typeof durationMs !== 'number' || !(durationMs >= 0) || durationMs === Number.POSITIVE_INFINITY) {
-      throw this.badDuration(state, op, durationMs)
-    }
     this.totals.events++
     const slow = durationMs >= state.slowMs
     op.add(this.cur, durationMs, slow)
@@ -375,11 +426,16 @@ class MonitorImpl implements Monitor {
     return false
   }
 
-  private badDuration(state: TypeState, op: OpStats, durationMs: unknown): TypeError {
+  private badDuration(call: string, type: unknown, name: unknown, durationMs: unknown): TypeError {
     this.totals.rejected++
     return new TypeError(
-      `record: durationMs must be a finite number ≥ 0, got ${describe(durationMs)} (for ${state.type} ${op.name})`,
+      `${call}: durationMs must be a finite number ≥ 0, got ${describe(durationMs)} (for ${describe(type)} ${describe(name)})`,
     )
+  }
+
+  private badOptions(call: string, opts: unknown): TypeError {
+    this.totals.rejected++
+    return new TypeError(`${call}: opts must be an object or undefined, got ${describe(opts)}`)
   }
 
   private keep(
@@ -533,6 +589,16 @@ class MonitorImpl implements Monitor {
   }
 
   snapshot(opts: SnapshotOptions = {}): Snapshot {
+    if (typeof opts !== 'object' || opts === null) {
+      throw new TypeError(`snapshot(opts): opts must be an object or undefined, got ${describe(opts)}`)
+    }
+    const recentN = listLength('snapshot(opts): opts.recent', opts.recent ?? 50)
+    const slowN = listLength('snapshot(opts): opts.slow', opts.slow ?? 50)
+    if (opts.histograms !== undefined && typeof opts.histograms !== 'boolean') {
+      throw new TypeError(
+        `snapshot(opts): opts.histograms = ${describe(opts.histograms)} is not valid: expected true or false`,
+      )
+    }
     const now = Date.now()
     const base = {
       enabled: this.enabled,
@@ -583,8 +649,8 @@ class MonitorImpl implements Monitor {
       totals: this.totalsNow(),
       types,
       counters,
-      recent: this.recent(opts.recent ?? 50),
-      slow: this.slowEvents({ limit: opts.slow ?? 50 }),
+      recent: this.recent(recentN),
+      slow: this.slowEvents({ limit: slowN }),
     }
     if (this.lastInternalError !== undefined) snap.lastInternalError = this.lastInternalError
     for (const [name, provider] of this.sections) {
@@ -683,13 +749,16 @@ class MonitorImpl implements Monitor {
 
   recent(n = 50): PerfEvent[] {
     const ring = this.ring
-    const k = Math.min(Math.max(0, Math.floor(n)), ring.size)
+    const k = Math.min(listLength('recent(n): n', n), ring.size)
     const out: PerfEvent[] = new Array(k)
     for (let i = 0; i < k; i++) out[i] = this.read(ring, ring.slot(i))
     return out
   }
 
   byType(type: string, n = Number.POSITIVE_INFINITY): PerfEvent[] {
+    if (typeof type !== 'string')
+      throw new TypeError(`byType(type, n): type must be a string, got ${describe(type)}`)
+    listLength('byType(type, n): n', n)
     const out: PerfEvent[] = []
     const ring = this.ring
     for (let i = 0; i < ring.size && out.length < n; i++) {
@@ -700,10 +769,19 @@ class MonitorImpl implements Monitor {
   }
 
   slowEvents(query: SlowEventsQuery = {}): PerfEvent[] {
+    if (typeof query !== 'object' || query === null) {
+      throw new TypeError(`slowEvents(query): query must be an object or undefined, got ${describe(query)}`)
+    }
     const { thresholdMs, type, limit = Number.POSITIVE_INFINITY } = query
     if (thresholdMs !== undefined && (typeof thresholdMs !== 'number' || !(thresholdMs >= 0))) {
-      throw new TypeError(`slowEvents: thresholdMs must be a number ≥ 0, got ${describe(thresholdMs)}`)
+      throw new TypeError(
+        `slowEvents(query): query.thresholdMs = ${describe(thresholdMs)} is not valid: expected a number ≥ 0`,
+      )
     }
+    if (type !== undefined && typeof type !== 'string') {
+      throw new TypeError(`slowEvents(query): query.type = ${describe(type)} is not valid: expected a string`)
+    }
+    listLength('slowEvents(query): query.limit', limit)
     const picked: { seq: number; ring: EventRing; slot: number }[] = []
     const seen = new Set<number>()
     for (const ring of [this.slowLog, this.ring]) {
@@ -905,6 +983,20 @@ const SNAPSHOT_FIELDS: ReadonlySet<string> = new Set([
   'slow',
   'lastInternalError',
 ])
+
+/**
+ * Checks how many items a read asks for: a whole number ≥ 0, or `Infinity` for all. Throws a
+ * `TypeError` (not a number) or `RangeError` naming the call, the argument and the value.
+ */
+function listLength(label: string, n: unknown): number {
+  if (typeof n !== 'number') {
+    throw new TypeError(`${label} = ${describe(n)} is not valid: expected an integer ≥ 0 or Infinity`)
+  }
+  if (!(n >= 0) || (!Number.isInteger(n) && n !== Number.POSITIVE_INFINITY)) {
+    throw new RangeError(`${label} = ${n} is not valid: expected an integer ≥ 0 or Infinity`)
+  }
+  return n
+}
 
 function unref(timer: unknown): void {
   const t = timer as { unref?: () => void }

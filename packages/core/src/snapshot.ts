@@ -20,8 +20,10 @@ export interface Totals {
   kept: number
   /** Events whose details sampling left out (their counts and timings are still in the stats). */
   sampledOut: number
-  /** Events and counter updates folded into `<overflow>` by the cardinality cap. */
+  /** Events and counter updates folded into a type's `<overflow>` op by the cardinality cap (`maxOps`). */
   folded: number
+  /** Events and counter updates of types past `maxTypes`, recorded under the `<overflow>` type. */
+  foldedTypes: number
   /** Calls rejected with a TypeError (bad duration, type or name). */
   rejected: number
   /** Calls made after `close()`. */
