@@ -31,8 +31,10 @@ export interface MonitorOptions {
   sinks?: readonly Sink[]
   /** How often queued events are handed to sinks, in ms. Default 1000. */
   sinkIntervalMs?: number
-  /** Kept events waiting for sinks before new ones are dropped (and counted). Default 10 000. */
+  /** Items waiting for one sink (while its previous call is in flight) before new ones are dropped (and counted). Default 10 000. */
   sinkMaxQueue?: number
+  /** Longest wait of `flush()` and `close()` for sinks' calls in flight, in ms; `close()` then counts what it abandons. Default 5000. */
+  sinkCloseTimeoutMs?: number
 }
 
 /** The resolved, validated configuration of a monitor (part of every snapshot). */
@@ -50,6 +52,7 @@ export interface MonitorConfig {
   readonly metadataMaxBytes: number
   readonly sinkIntervalMs: number
   readonly sinkMaxQueue: number
+  readonly sinkCloseTimeoutMs: number
 }
 
 /** Metadata keys redacted by default (matched case-insensitively as substrings, nested too). */
@@ -91,6 +94,7 @@ export const DEFAULTS: {
   readonly metadataMaxBytes: 2048
   readonly sinkIntervalMs: 1000
   readonly sinkMaxQueue: 10_000
+  readonly sinkCloseTimeoutMs: 5000
 } = {
   bufferSize: 1000,
   slowLogSize: 200,
@@ -103,6 +107,7 @@ export const DEFAULTS: {
   metadataMaxBytes: 2048,
   sinkIntervalMs: 1000,
   sinkMaxQueue: 10_000,
+  sinkCloseTimeoutMs: 5000,
 }
 
 /** Bounds of a numeric setting. */
@@ -309,6 +314,11 @@ export function resolveConfig(options: MonitorOptions = {}): MonitorConfig {
       max: 10_000_000,
       integer: true,
     }),
+    sinkCloseTimeoutMs: checkNumber(
+      'options.sinkCloseTimeoutMs',
+      options.sinkCloseTimeoutMs ?? DEFAULTS.sinkCloseTimeoutMs,
+      { min: 0, max: 600_000, integer: true },
+    ),
   }
 }
 

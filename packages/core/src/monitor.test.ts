@@ -696,3 +696,174 @@ describe('type cap', () => {
     expect(m.snapshot().types[prefix]!.count).toBe(500)
   })
 })
+
+describe('sink backpressure', () => {
+  /**
+   * A sink whose write never settles, counting its calls and how many overlap. Like a real write in
+   * progress (a socket, a file), each unsettled call holds on to its batch.
+   */
+  function stuckSink() {
+    const seen = { calls: 0, concurrent: 0, maxConcurrent: 0, events: 0 }
+    const held: (readonly PerfEvent[])[] = []
+    const sink: Sink = {
+      name: 'stuck',
+      write(events) {
+        held.push(events)
+        seen.calls++
+        seen.events += events.length
+        seen.maxConcurrent = Math.max(seen.maxConcurrent, ++seen.concurrent)
+        return new Promise<void>(() => {})
+      },
+    }
+    return { sink, seen }
+  }
+
+  it('keeps one write in flight per sink, bounds what waits by sinkMaxQueue and counts the rest as dropped', async () => {
+    vi.useFakeTimers()
+    const { sink, seen } = stuckSink()
+    const m = createMonitor({ sampling: 1, sinks: [sink], sinkIntervalMs: 10, sinkMaxQueue: 100 })
+    for (let round = 0; round < 150; round++) {
+      for (let i = 0; i < 50; i++) m.record('db', 'q', 1)
+      await vi.advanceTimersByTimeAsync(10)
+    }
+    expect(seen.calls).toBe(1)
+    expect(seen.maxConcurrent).toBe(1)
+    const t = m.snapshot().totals
+    expect(t.sinkInFlight).toBe(50)
+    expect(t.sinkQueued).toBe(100)
+    expect(t.sinkDropped).toBe(150 * 50 - 50 - 100)
+    expect(t.kept).toBe(150 * 50)
+  })
+
+  it('close() waits for a write in flight up to sinkCloseTimeoutMs, then resolves and counts what it abandoned', async () => {
+    vi.useFakeTimers()
+    const { sink, seen } = stuckSink()
+    let closedHook = false
+    sink.close = () => {
+      closedHook = true
+    }
+    const m = createMonitor({
+      sampling: 1,
+      sinks: [sink],
+      sinkIntervalMs: 10,
+      sinkMaxQueue: 100,
+      sinkCloseTimeoutMs: 2000,
+    })
+    for (let i = 0; i < 30; i++) m.record('db', 'q', 1)
+    await vi.advanceTimersByTimeAsync(10)
+    for (let i = 0; i < 20; i++) m.record('db', 'q', 1)
+    let resolved = false
+    const closing = m.close().then(() => {
+      resolved = true
+    })
+    await vi.advanceTimersByTimeAsync(1999)
+    expect(resolved).toBe(false)
+    await vi.advanceTimersByTimeAsync(1)
+    await closing
+    expect(resolved).toBe(true)
+    expect(closedHook).toBe(true)
+    expect(seen.calls).toBe(1)
+    const s = m.snapshot()
+    expect(s.totals.sinkAbandoned).toBe(50)
+    expect(s.totals.sinkQueued).toBe(0)
+    expect(s.lastInternalError).toMatch(
+      /sink stuck: close\(\) abandoned 50 items still in flight or waiting after 2000 ms/,
+    )
+  })
+
+  it('a slow sink that settles gets every event, in bigger batches, one call at a time; close() abandons nothing', async () => {
+    vi.useFakeTimers()
+    const batches: number[] = []
+    let concurrent = 0
+    let maxConcurrent = 0
+    const sink: Sink = {
+      async write(events) {
+        batches.push(events.length)
+        maxConcurrent = Math.max(maxConcurrent, ++concurrent)
+        await new Promise((r) => setTimeout(r, 35))
+        concurrent--
+      },
+    }
+    const m = createMonitor({ sampling: 1, sinks: [sink], sinkIntervalMs: 10 })
+    for (let round = 0; round < 20; round++) {
+      for (let i = 0; i < 10; i++) m.record('db', 'q', 1)
+      await vi.advanceTimersByTimeAsync(10)
+    }
+    const closing = m.close()
+    await vi.advanceTimersByTimeAsync(200)
+    await closing
+    expect(maxConcurrent).toBe(1)
+    expect(batches.reduce((a, b) => a + b, 0)).toBe(200)
+    expect(batches.length).toBeLessThan(20)
+    expect(m.snapshot().totals).toMatchObject({
+      sinkDropped: 0,
+      sinkAbandoned: 0,
+      sinkInFlight: 0,
+      sinkQueued: 0,
+    })
+  })
+
+  it('aggregates and samples get the same rule: one call in flight per hook', async () => {
+    vi.useFakeTimers()
+    let aggregateCalls = 0
+    let sampleCalls = 0
+    const m = createMonitor({
+      sliceMs: 1000,
+      windowMs: 10_000,
+      sinkMaxQueue: 5,
+      sinks: [
+        {
+          writeAggregates: () => {
+            aggregateCalls++
+            return new Promise<void>(() => {})
+          },
+          writeSamples: () => {
+            sampleCalls++
+            return new Promise<void>(() => {})
+          },
+        },
+      ],
+    })
+    for (let s = 0; s < 10; s++) {
+      m.record('db', 'q', 1)
+      m.writeSamples([{ timestamp: s, pid: 1, rss: 1 }])
+      await vi.advanceTimersByTimeAsync(1000)
+    }
+    expect(aggregateCalls).toBe(1)
+    expect(sampleCalls).toBe(1)
+    const t = m.snapshot().totals
+    expect(t.sinkInFlight).toBe(2)
+    expect(t.sinkQueued).toBe(10)
+    expect(t.sinkDropped).toBe(8)
+  })
+
+  it('holds memory flat under a never-settling sink (heap after GC)', async () => {
+    const { setFlagsFromString } = await import('node:v8')
+    const { runInNewContext } = await import('node:vm')
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    vi.useFakeTimers()
+    const { sink } = stuckSink()
+    const m = createMonitor({ sampling: 1, sinks: [sink], sinkIntervalMs: 10, sinkMaxQueue: 1000 })
+    gc()
+    const before = process.memoryUsage().heapUsed
+    // 100 k kept events with ~500 bytes of metadata each: about 70 MB if every batch were held.
+    for (let round = 0; round < 100; round++) {
+      for (let i = 0; i < 1000; i++) {
+        m.record('db', 'q', 1, { metadata: { pad: `${round}-${i}-`.padEnd(500, 'x') } })
+      }
+      await vi.advanceTimersByTimeAsync(10)
+    }
+    gc()
+    const grown = process.memoryUsage().heapUsed - before
+    expect(m.snapshot().totals.sinkQueued).toBeLessThanOrEqual(1000)
+    expect(grown).toBeLessThan(30 * 1024 * 1024)
+  })
+
+  it('validates sinkCloseTimeoutMs', () => {
+    expect(createMonitor().config.sinkCloseTimeoutMs).toBe(5000)
+    expect(() => createMonitor({ sinkCloseTimeoutMs: -1 })).toThrow(
+      new RangeError('options.sinkCloseTimeoutMs = -1 is not valid: expected an integer from 0 to 600000'),
+    )
+  })
+})

@@ -124,6 +124,46 @@ class TypeState {
 
 const NOOP_END = (): number => 0
 
+/** One kind of batch (events, aggregates or samples) on its way to one sink. */
+class Lane<T> {
+  /** Items waiting for the sink (at most `sinkMaxQueue`). */
+  waiting: T[] = []
+  /** Items in the call in flight; 0 when none is. */
+  inFlight = 0
+  /** Settles when the call in flight has. */
+  settled: Promise<void> | undefined
+  constructor(readonly hook: 'write' | 'writeAggregates' | 'writeSamples') {}
+}
+
+/** A sink and what is on its way to it. */
+class SinkState {
+  readonly events: Lane<PerfEvent> = new Lane('write')
+  readonly aggregates: Lane<OpAggregate> = new Lane('writeAggregates')
+  readonly samples: Lane<ProcessSample> = new Lane('writeSamples')
+  constructor(readonly sink: Sink) {}
+}
+
+/**
+ * Waits for `p` until `deadline` (ms since the epoch); returns whether `p` settled in time. The timer
+ * is not unref'd: a `close()` waiting for a sink keeps the process up to its timeout, no longer.
+ */
+async function until(p: Promise<unknown>, deadline: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  try {
+    return await Promise.race([
+      p.then(
+        () => true,
+        () => true,
+      ),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()))
+      }),
+    ])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 // xorshift32: sampling needs a fast uniform draw, not a cryptographic one, and Math.random()
 // costs more than the rest of record() on some engines.
 const seed = (): number => (Math.random() * 0xffffffff) >>> 0 || 0x9e3779b9
@@ -157,14 +197,16 @@ class MonitorImpl implements Monitor {
     rejected: 0,
     droppedAfterClose: 0,
     sinkQueued: 0,
+    sinkInFlight: 0,
     sinkDropped: 0,
+    sinkAbandoned: 0,
     sinkErrors: 0,
     internalErrors: 0,
   }
-  private readonly sinks: Sink[] = []
+  private readonly sinks: SinkState[] = []
   /** Sinks that take events: only they make a kept event worth building and queueing. */
-  private eventSinks = 0
-  private pending: PerfEvent[] = []
+  private readonly eventSinks: SinkState[] = []
+  private closing: Promise<void> | undefined
   private sinkTimer: ReturnType<typeof setTimeout> | undefined
   private rotateTimer: ReturnType<typeof setInterval> | undefined
   private readonly sections: Map<string, () => unknown> = new Map()
@@ -453,7 +495,8 @@ class MonitorImpl implements Monitor {
     const metadata = opts?.metadata === undefined ? undefined : this.details(opts.metadata)
     this.ring.push(seq, now, durationMs, op.id, flags, requestId, error, metadata)
     if (flags !== 0) this.slowLog.push(seq, now, durationMs, op.id, flags, requestId, error, metadata)
-    if (this.eventSinks > 0) this.queue(this.event(op, now, durationMs, flags, requestId, error, metadata))
+    if (this.eventSinks.length > 0)
+      this.queue(this.event(op, now, durationMs, flags, requestId, error, metadata))
     return true
   }
 
@@ -504,41 +547,100 @@ class MonitorImpl implements Monitor {
   }
 
   private queue(event: PerfEvent): void {
-    if (this.pending.length >= this.config.sinkMaxQueue) {
-      this.totals.sinkDropped++
+    const max = this.config.sinkMaxQueue
+    for (const state of this.eventSinks) {
+      const lane = state.events
+      if (lane.waiting.length < max) lane.waiting.push(event)
+      else this.totals.sinkDropped++
+    }
+    if (this.sinkTimer === undefined) this.scheduleEvents()
+  }
+
+  private scheduleEvents(): void {
+    this.sinkTimer = setTimeout(() => {
+      this.sinkTimer = undefined
+      for (const state of this.eventSinks) this.send(state, state.events)
+    }, this.config.sinkIntervalMs)
+    unref(this.sinkTimer)
+  }
+
+  /** Queues aggregates or samples for every sink that takes them, and hands them over at once. */
+  private offer<T>(kind: 'aggregates' | 'samples', items: readonly T[]): void {
+    const max = this.config.sinkMaxQueue
+    for (const state of this.sinks) {
+      const lane = state[kind] as unknown as Lane<T>
+      if (typeof state.sink[lane.hook] !== 'function') continue
+      const room = Math.max(0, max - lane.waiting.length)
+      if (items.length > room) this.totals.sinkDropped += items.length - room
+      for (let i = 0; i < items.length && i < room; i++) lane.waiting.push(items[i]!)
+      this.send(state, lane)
+    }
+  }
+
+  /**
+   * Hands a lane's waiting items to its sink, unless the sink's previous call of that hook has not
+   * settled: one call in flight per sink and hook, so a slow sink gets bigger batches, not more
+   * concurrent calls, and what waits for it is bounded by `sinkMaxQueue`.
+   */
+  private send<T>(state: SinkState, lane: Lane<T>): void {
+    if (lane.inFlight > 0 || lane.waiting.length === 0) return
+    const batch = lane.waiting
+    lane.waiting = []
+    const sink = state.sink
+    let result: unknown
+    try {
+      result = (sink[lane.hook] as (items: readonly T[]) => unknown).call(sink, batch)
+    } catch (err) {
+      this.sinkFailed(sink, lane.hook, err)
       return
     }
-    this.pending.push(event)
-    this.totals.sinkQueued++
-    if (this.sinkTimer === undefined) {
-      this.sinkTimer = setTimeout(() => {
-        this.sinkTimer = undefined
-        void this.deliver()
-      }, this.config.sinkIntervalMs)
-      unref(this.sinkTimer)
-    }
+    // A synchronous sink is done now; only a returned promise makes a call in flight.
+    if (result === null || typeof (result as { then?: unknown } | undefined)?.then !== 'function') return
+    lane.inFlight = batch.length
+    lane.settled = Promise.resolve(result as PromiseLike<unknown>).then(
+      () => this.settle(state, lane),
+      (err: unknown) => {
+        this.sinkFailed(sink, lane.hook, err)
+        this.settle(state, lane)
+      },
+    )
   }
 
-  private async deliver(): Promise<void> {
-    const batch = this.pending
-    if (batch.length === 0) return
-    this.pending = []
-    this.totals.sinkQueued -= batch.length
-    await Promise.all(this.sinks.map((sink) => this.callSink(sink, 'write', batch)))
+  private settle<T>(state: SinkState, lane: Lane<T>): void {
+    lane.inFlight = 0
+    lane.settled = undefined
+    if (lane.waiting.length === 0 || this.closed) return
+    // Events keep their interval (batching is the point); aggregates and samples go at once.
+    if ((lane as Lane<unknown>) !== state.events) this.send(state, lane)
+    else if (this.sinkTimer === undefined) this.scheduleEvents()
   }
 
-  private async callSink(
-    sink: Sink,
-    hook: 'write' | 'writeAggregates' | 'writeSamples' | 'flush' | 'close',
-    arg?: unknown,
-  ) {
-    const fn = sink[hook] as ((arg?: unknown) => unknown) | undefined
+  /** Waits until no call of `state`'s sink is in flight and nothing waits for it, or until `deadline`. */
+  private async drainSink(state: SinkState, deadline: number): Promise<void> {
+    const lanes: Lane<unknown>[] = [state.events, state.aggregates, state.samples]
+    await Promise.all(
+      lanes.map(async (lane) => {
+        for (;;) {
+          if (lane.settled !== undefined && !(await until(lane.settled, deadline))) return
+          if (lane.waiting.length === 0 || typeof state.sink[lane.hook] !== 'function') return
+          this.send(state, lane)
+        }
+      }),
+    )
+  }
+
+  private sinkFailed(sink: Sink, hook: string, err: unknown): void {
+    this.totals.sinkErrors++
+    this.lastInternalError = `sink ${sink.name ?? '?'} ${hook}: ${errorText(err)}`
+  }
+
+  private async callSink(sink: Sink, hook: 'flush' | 'close'): Promise<void> {
+    const fn = sink[hook] as (() => unknown) | undefined
     if (typeof fn !== 'function') return
     try {
-      await fn.call(sink, arg)
+      await fn.call(sink)
     } catch (err) {
-      this.totals.sinkErrors++
-      this.lastInternalError = `sink ${sink.name ?? '?'} ${hook}: ${errorText(err)}`
+      this.sinkFailed(sink, hook, err)
     }
   }
 
@@ -547,7 +649,7 @@ class MonitorImpl implements Monitor {
     const done = this.cur
     const next = done + 1 === this.slices ? 0 : done + 1
     const end = Date.now()
-    const wantAggregates = this.sinks.some((s) => typeof s.writeAggregates === 'function')
+    const wantAggregates = this.sinks.some((s) => typeof s.sink.writeAggregates === 'function')
     const aggregates: OpAggregate[] = []
     for (const op of this.ops) {
       if (wantAggregates && op.scalars[done * FIELDS + COUNT]! > 0) {
@@ -572,9 +674,7 @@ class MonitorImpl implements Monitor {
     }
     this.sliceStart[next] = end
     this.cur = next
-    if (aggregates.length > 0) {
-      for (const sink of this.sinks) void this.callSink(sink, 'writeAggregates', aggregates)
-    }
+    if (aggregates.length > 0) this.offer('aggregates', aggregates)
   }
 
   /** Live state for {@link monitorState}: a few references, no copies. */
@@ -669,7 +769,20 @@ class MonitorImpl implements Monitor {
   }
 
   private totalsNow(): Totals {
-    return { ...this.totals, sampledOut: this.totals.events - this.totals.kept }
+    let queued = 0
+    let inFlight = 0
+    for (const state of this.sinks) {
+      for (const lane of [state.events, state.aggregates, state.samples] as Lane<unknown>[]) {
+        queued += lane.waiting.length
+        inFlight += lane.inFlight
+      }
+    }
+    return {
+      ...this.totals,
+      sampledOut: this.totals.events - this.totals.kept,
+      sinkQueued: queued,
+      sinkInFlight: inFlight,
+    }
   }
 
   private windowFrom(now: number): number {
@@ -824,15 +937,15 @@ class MonitorImpl implements Monitor {
     this.ring.clear()
     this.slowLog.clear()
     for (const key of Object.keys(this.totals) as (keyof Totals)[]) this.totals[key] = 0
-    this.totals.sinkQueued = this.pending.length
   }
 
   addSink(sink: Sink): void {
     if (sink === null || typeof sink !== 'object')
       throw new TypeError('addSink(sink): sink must be an object')
     if (!this.enabled) return
-    this.sinks.push(sink)
-    if (typeof sink.write === 'function') this.eventSinks++
+    const state = new SinkState(sink)
+    this.sinks.push(state)
+    if (typeof sink.write === 'function') this.eventSinks.push(state)
   }
 
   async flush(): Promise<void> {
@@ -840,16 +953,45 @@ class MonitorImpl implements Monitor {
       clearTimeout(this.sinkTimer)
       this.sinkTimer = undefined
     }
-    await this.deliver()
-    await Promise.all(this.sinks.map((sink) => this.callSink(sink, 'flush')))
+    const deadline = Date.now() + this.config.sinkCloseTimeoutMs
+    await Promise.all(this.sinks.map((s) => this.drainSink(s, deadline)))
+    await Promise.all(this.sinks.map((s) => until(this.callSink(s.sink, 'flush'), deadline)))
+    // What a sink still busy left waiting goes on the interval, once that sink settles.
+    if (
+      !this.closed &&
+      this.sinkTimer === undefined &&
+      this.eventSinks.some((s) => s.events.waiting.length > 0)
+    ) {
+      this.scheduleEvents()
+    }
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return
+  close(): Promise<void> {
+    this.closing ??= this.shutDown()
+    return this.closing
+  }
+
+  private async shutDown(): Promise<void> {
     this.closed = true
     if (this.rotateTimer !== undefined) clearInterval(this.rotateTimer)
-    await this.flush()
-    await Promise.all(this.sinks.map((sink) => this.callSink(sink, 'close')))
+    if (this.sinkTimer !== undefined) clearTimeout(this.sinkTimer)
+    this.sinkTimer = undefined
+    // One deadline for the whole close: a sink that never settles must not hold the process.
+    const deadline = Date.now() + this.config.sinkCloseTimeoutMs
+    await Promise.all(this.sinks.map((s) => this.drainSink(s, deadline)))
+    for (const state of this.sinks) {
+      let left = 0
+      for (const lane of [state.events, state.aggregates, state.samples] as Lane<unknown>[]) {
+        left += lane.inFlight + lane.waiting.length
+        lane.waiting = []
+      }
+      if (left > 0) {
+        this.totals.sinkAbandoned += left
+        this.lastInternalError = `sink ${state.sink.name ?? '?'}: close() abandoned ${left} items still in flight or waiting after ${this.config.sinkCloseTimeoutMs} ms`
+      }
+    }
+    await Promise.all(this.sinks.map((s) => until(this.callSink(s.sink, 'flush'), deadline)))
+    await Promise.all(this.sinks.map((s) => until(this.callSink(s.sink, 'close'), deadline)))
   }
 
   setSection(name: string, provider: (() => unknown) | undefined): void {
@@ -869,7 +1011,7 @@ class MonitorImpl implements Monitor {
 
   writeSamples(samples: readonly ProcessSample[]): void {
     if (!this.enabled || this.closed) return
-    for (const sink of this.sinks) void this.callSink(sink, 'writeSamples', samples)
+    this.offer('samples', samples)
   }
 
   reportInternalError(source: string, error: unknown): void {

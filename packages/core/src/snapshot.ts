@@ -28,10 +28,14 @@ export interface Totals {
   rejected: number
   /** Calls made after `close()`. */
   droppedAfterClose: number
-  /** Kept events waiting for sinks. */
+  /** Items (kept events, slice aggregates, process samples) waiting for sinks, summed over sinks. */
   sinkQueued: number
-  /** Kept events not handed to sinks because the sink queue was full. */
+  /** Items in sink calls that have not settled yet (at most one call per sink and hook). */
+  sinkInFlight: number
+  /** Items not handed to a sink because what waited for it had reached `sinkMaxQueue`. */
   sinkDropped: number
+  /** Items `close()` gave up on: still in flight or waiting when `sinkCloseTimeoutMs` ran out. */
+  sinkAbandoned: number
   /** Sink hooks that threw or rejected. */
   sinkErrors: number
   /** Failures inside instrumentation (adapters count their own failures here). */
