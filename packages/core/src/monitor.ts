@@ -124,6 +124,28 @@ class TypeState {
 
 const NOOP_END = (): number => 0
 
+/**
+ * Live monitors feeding a sink with `flushOnExit`. Kept on `globalThis` under a registered symbol so
+ * that two copies of this package in one process (a bundled dependency, dist next to source) share it.
+ */
+function exitMonitors(): Set<MonitorImpl> {
+  const key = Symbol.for('@perf/core exit monitors')
+  const g = globalThis as { [key]?: Set<MonitorImpl> }
+  let set = g[key]
+  if (set === undefined) g[key] = set = new Set()
+  return set
+}
+
+/**
+ * Flushes every live monitor that feeds a sink with `flushOnExit`, each within its
+ * `sinkCloseTimeoutMs`. Called by `onShutdown`'s signal listener before any shutdown handler runs, so
+ * the sinks' own handlers (a store closing its file) find the monitors' queues already handed over.
+ * Internal to @perf/core.
+ */
+export async function flushMonitorsForExit(): Promise<void> {
+  await Promise.all([...exitMonitors()].map((m) => m.flush()))
+}
+
 /** One kind of batch (events, aggregates or samples) on its way to one sink. */
 class Lane<T> {
   /** Items waiting for the sink (at most `sinkMaxQueue`). */
@@ -945,6 +967,9 @@ class MonitorImpl implements Monitor {
     if (!this.enabled) return
     const state = new SinkState(sink)
     this.sinks.push(state)
+    // A sink that asks to be flushed on exit gets what this monitor still queues for it, whatever
+    // order the sink, the monitor and their shutdown handlers were created in.
+    if (sink.flushOnExit === true) exitMonitors().add(this)
     if (typeof sink.write === 'function') this.eventSinks.push(state)
   }
 
@@ -973,6 +998,7 @@ class MonitorImpl implements Monitor {
 
   private async shutDown(): Promise<void> {
     this.closed = true
+    exitMonitors().delete(this)
     if (this.rotateTimer !== undefined) clearInterval(this.rotateTimer)
     if (this.sinkTimer !== undefined) clearTimeout(this.sinkTimer)
     this.sinkTimer = undefined
