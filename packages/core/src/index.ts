@@ -32,6 +32,7 @@ export { createMetricsHandler } from './metrics-handler.js'
 export { createMonitor, MAX_NAME_LENGTH, OVERFLOW_NAME } from './monitor.js'
 export { MAX_WEB_BODY_BYTES, serveWebHandler } from './node-web.js'
 export {
+  DEFAULT_PROMETHEUS_BUCKETS,
   escapeLabelValue,
   PROMETHEUS_CONTENT_TYPE,
   sanitizeMetricName,

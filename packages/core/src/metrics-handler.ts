@@ -1,10 +1,5 @@
 import type { Monitor } from './monitor.js'
-import {
-  checkPrometheusOptions,
-  PROMETHEUS_CONTENT_TYPE,
-  type PrometheusOptions,
-  toPrometheusBytes,
-} from './prometheus.js'
+import { PROMETHEUS_CONTENT_TYPE, type PrometheusOptions } from './prometheus.js'
 import { createPrometheusRenderer } from './prometheus-live.js'
 
 /** A web-standard handler (a `WebHandler`: mountable with every adapter's web-handler utility). */
@@ -20,13 +15,16 @@ export interface MetricsHandlerOptions {
   readonly token?: string | false | undefined
   /** Custom check; when given, a request passes if it has the token or this returns `true`. */
   readonly auth?: ((request: Request) => boolean | Promise<boolean>) | undefined
-  /** Rendering options (metric prefix, buckets per octave). */
+  /**
+   * Rendering options, as `toPrometheus` takes them: the metric `prefix` and the histogram's
+   * `buckets` (its `le` edges in seconds; give every process the same ones). Checked when the handler
+   * is created.
+   */
   readonly prometheus?: PrometheusOptions | undefined
   /** Where `PERF_ADMIN_TOKEN` is read from. Default `process.env` where it exists. */
   readonly env?: Readonly<Record<string, string | undefined>> | undefined
 }
 
-const SNAPSHOT = { histograms: true, recent: 0, slow: 0 } as const
 const encoder = new TextEncoder()
 
 /**
@@ -49,12 +47,8 @@ export function createMetricsHandler(monitor: Monitor, options: MetricsHandlerOp
     )
   }
   const token = resolveToken(options)
-  const prometheus = options.prometheus ?? {}
-  // Fail on bad rendering options now rather than on the first scrape.
-  checkPrometheusOptions(prometheus)
-  // One process's own numbers are rendered from the monitor's live state, without a snapshot;
-  // a cluster-wide view (whose snapshot() is the merge) falls back to its snapshot.
-  const live = createPrometheusRenderer(monitor, prometheus)
+  // Checks the rendering options now rather than on the first scrape.
+  const renderer = createPrometheusRenderer(monitor, options.prometheus ?? {})
   let tokenDigest: Promise<Uint8Array> | undefined
 
   async function allowed(request: Request): Promise<boolean> {
@@ -86,9 +80,9 @@ export function createMetricsHandler(monitor: Monitor, options: MetricsHandlerOp
     }
     let bytes: Uint8Array
     try {
-      // The live renderer's bytes are a view of a buffer it reuses: nothing may await between
-      // rendering and the Response below, which copies them (the Fetch standard's "extract a body").
-      bytes = live.render() ?? toPrometheusBytes(monitor.snapshot(SNAPSHOT), prometheus)
+      // The renderer's bytes are a view of a buffer it reuses: nothing may await between rendering
+      // and the Response below, which copies them (the Fetch standard's "extract a body").
+      bytes = renderer.render()
     } catch (err) {
       monitor.reportInternalError('metrics', err)
       return text(
