@@ -529,9 +529,13 @@ export class SnapshotSource implements ExpositionSource {
     out[OP_COUNT] = op.totalCount
     out[OP_ERRORS] = op.totalErrors
     out[OP_SUM_MS] = op.totalSumMs
+    // Named loads, not st[key]: a keyed load of a number field boxes it, an allocation per op.
     const st = op.totalStatus
-    for (let j = 0; j < STATUS_KEYS.length; j++)
-      out[OP_STATUS + j] = st === undefined ? 0 : st[STATUS_KEYS[j]!]
+    out[OP_STATUS] = st === undefined ? 0 : st['1xx']
+    out[OP_STATUS + 1] = st === undefined ? 0 : st['2xx']
+    out[OP_STATUS + 2] = st === undefined ? 0 : st['3xx']
+    out[OP_STATUS + 3] = st === undefined ? 0 : st['4xx']
+    out[OP_STATUS + 4] = st === undefined ? 0 : st['5xx']
   }
 
   opHistogram(k: number, into: BucketCounts): void {
