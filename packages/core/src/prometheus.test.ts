@@ -512,5 +512,8 @@ describe('createMetricsHandler', () => {
     expect(() => createMetricsHandler(monitor, { prometheus: { buckets: [0.003, 0.25] } })).toThrow(
       /^createMetricsHandler: prometheus.buckets\[1\] = 0.25 is not an edge/,
     )
+    expect(() => createMetricsHandler(monitor, { prometheus: 5 as never })).toThrow(
+      /^createMetricsHandler: prometheus must be an object, got 5/,
+    )
   })
 })

@@ -91,7 +91,9 @@ let defaultEdges: EdgeSet | undefined
  */
 export function prometheusConfig(options: unknown, call: string, path = ''): PrometheusConfig {
   if (options === null || typeof options !== 'object') {
-    throw new TypeError(`${call}: ${path || 'options'} must be an object, got ${String(options)}`)
+    throw new TypeError(
+      `${call}: ${path === '' ? 'options' : path.slice(0, -1)} must be an object, got ${String(options)}`,
+    )
   }
   const { prefix = 'perf_', buckets } = options as PrometheusOptions
   if (typeof prefix !== 'string') {
