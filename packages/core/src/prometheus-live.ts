@@ -116,15 +116,15 @@ class LiveSource implements ExpositionSource {
     return this.ops[k]!.name
   }
 
-  opFigures(k: number, out: Float64Array): void {
+  opFigures(k: number, out: Float64Array, at: number): void {
     const op = this.ops[k]!
     const s = op.scalars
     const t = op.totalScalars
     const b = this.current * FIELDS
-    out[OP_COUNT] = t[COUNT]! + s[b + COUNT]!
-    out[OP_ERRORS] = t[ERRORS]! + s[b + ERRORS]!
-    out[OP_SUM_MS] = t[SUM]! + s[b + SUM]!
-    for (let j = 0; j < 5; j++) out[OP_STATUS + j] = t[STATUS + j]! + s[b + STATUS + j]!
+    out[at + OP_COUNT] = t[COUNT]! + s[b + COUNT]!
+    out[at + OP_ERRORS] = t[ERRORS]! + s[b + ERRORS]!
+    out[at + OP_SUM_MS] = t[SUM]! + s[b + SUM]!
+    for (let j = 0; j < 5; j++) out[at + OP_STATUS + j] = t[STATUS + j]! + s[b + STATUS + j]!
   }
 
   /** The op's retired total plus the slice being recorded into. */

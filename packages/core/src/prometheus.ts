@@ -214,8 +214,8 @@ export interface ExpositionSource {
   begin(): number
   opType(k: number): string
   opName(k: number): string
-  /** Writes op `k`'s all-time count, errors, sum (ms) and 1xx..5xx counts at the `OP_*` offsets of `out`. */
-  opFigures(k: number, out: Float64Array): void
+  /** Writes op `k`'s all-time count, errors, sum (ms) and 1xx..5xx counts at `out[at + OP_*]`. */
+  opFigures(k: number, out: Float64Array, at: number): void
   /** Adds op `k`'s all-time histogram into `into`. */
   opHistogram(k: number, into: BucketCounts): void
   /** The monitor's own totals. */
@@ -266,7 +266,8 @@ export class PrometheusWriter implements CounterSink {
   private w: ByteWriter
   private labelStart = new Int32Array(64)
   private labelEnd = new Int32Array(64)
-  private readonly figures = new Float64Array(OP_FIELDS)
+  /** Every op's figures, read from the source once per render: op `k`'s at `k * OP_FIELDS`. */
+  private figures = new Float64Array(64 * OP_FIELDS)
   private readonly buckets: BucketCounts
   /** The `_sum` being written: a float in a typed array needs no heap number to reach the writer. */
   private readonly sumSlot = new Float64Array(1)
@@ -287,16 +288,20 @@ export class PrometheusWriter implements CounterSink {
   /** Renders `source`. */
   render(source: ExpositionSource): Uint8Array {
     const n = source.begin()
+    // A kept writer leaves room to grow; a one-off render takes what it needs.
+    const room = this.reuse ? n * 2 : n
+    if (this.figures.length < n * OP_FIELDS) this.figures = new Float64Array(room * OP_FIELDS)
+    const f = this.figures
+    for (let k = 0; k < n; k++) source.opFigures(k, f, k * OP_FIELDS)
     if (this.reuse) this.w.reset()
     else this.w = new ByteWriter(this.sizeOf(source, n))
     const w = this.w
     const { events, errors, duration } = this.config
     if (this.labelStart.length < n) {
-      this.labelStart = new Int32Array(n * 2)
-      this.labelEnd = new Int32Array(n * 2)
+      this.labelStart = new Int32Array(room)
+      this.labelEnd = new Int32Array(room)
     }
     this.labelStart.fill(-1, 0, n)
-    const f = this.figures
 
     family(
       w,
@@ -305,31 +310,30 @@ export class PrometheusWriter implements CounterSink {
       'Events recorded per op since start (every event counts; http ops by status class).',
     )
     for (let k = 0; k < n; k++) {
-      source.opFigures(k, f)
+      const at = k * OP_FIELDS
       const http = source.opType(k) === 'http'
       // An http op with no event yet (adapters name routes as they are registered) gets no line here:
       // a placeholder status class would vanish at its first event.
-      if (http && f[OP_COUNT] === 0) continue
+      if (http && f[at + OP_COUNT] === 0) continue
       const from = w.pos
       w.text(events)
       w.byte(LBRACE)
       this.labels(source, k)
-      if (http) this.httpEvents(from, w.pos)
+      if (http) this.httpEvents(from, w.pos, at)
       else {
         w.text('} ')
-        w.number(f[OP_COUNT]!)
+        w.number(f[at + OP_COUNT]!)
         w.byte(NL)
       }
     }
 
     family(w, errors, 'counter', 'Failed events per op since start.')
     for (let k = 0; k < n; k++) {
-      source.opFigures(k, f)
       w.text(errors)
       w.byte(LBRACE)
       this.labels(source, k)
       w.text('} ')
-      w.number(f[OP_ERRORS]!)
+      w.number(f[k * OP_FIELDS + OP_ERRORS]!)
       w.byte(NL)
     }
 
@@ -378,12 +382,12 @@ export class PrometheusWriter implements CounterSink {
   }
 
   /** The http lines of `events_total`; `from .. to` is the line start already written (`name{labels`). */
-  private httpEvents(from: number, to: number): void {
+  private httpEvents(from: number, to: number, at: number): void {
     const f = this.figures
-    let rest = f[OP_COUNT]!
+    let rest = f[at + OP_COUNT]!
     let first = true
     for (let j = 0; j < STATUS_KEYS.length; j++) {
-      const n = f[OP_STATUS + j]!
+      const n = f[at + OP_STATUS + j]!
       if (n > 0) {
         this.line(from, to, first, STATUS_LABELS[j]!, n)
         first = false
@@ -428,9 +432,8 @@ export class PrometheusWriter implements CounterSink {
       w.number(cum)
       w.byte(NL)
     }
-    source.opFigures(k, this.figures)
     this.histogramStart(name, '_sum{', labelStart, labelEnd)
-    this.sumSlot[0] = this.figures[OP_SUM_MS]! / 1000
+    this.sumSlot[0] = this.figures[k * OP_FIELDS + OP_SUM_MS]! / 1000
     w.float(this.sumSlot, 0)
     w.byte(NL)
     this.histogramStart(name, '_count{', labelStart, labelEnd)
@@ -453,9 +456,8 @@ export class PrometheusWriter implements CounterSink {
     const f = this.figures
     let size = 16_384
     for (let k = 0; k < n; k++) {
-      source.opFigures(k, f)
       const labels = labelBytes(source.opType(k)) + labelBytes(source.opName(k)) + 16 // type="…",name="…"
-      const num = digits(f[OP_COUNT]!) + 1
+      const num = digits(f[k * OP_FIELDS + OP_COUNT]!) + 1
       const statusLines = source.opType(k) === 'http' ? 6 : 1
       size += statusLines * (events.length + labels + 26 + num) + errors.length + labels + 4 + num
       size += 2 * (duration.length + labels + 36) // _sum (a float) and _count
@@ -526,18 +528,18 @@ export class SnapshotSource implements ExpositionSource {
     return this.ops[k]!.name
   }
 
-  opFigures(k: number, out: Float64Array): void {
+  opFigures(k: number, out: Float64Array, at: number): void {
     const op = this.ops[k]!
-    out[OP_COUNT] = op.totalCount
-    out[OP_ERRORS] = op.totalErrors
-    out[OP_SUM_MS] = op.totalSumMs
+    out[at + OP_COUNT] = op.totalCount
+    out[at + OP_ERRORS] = op.totalErrors
+    out[at + OP_SUM_MS] = op.totalSumMs
     // Named loads, not st[key]: a keyed load of a number field boxes it, an allocation per op.
     const st = op.totalStatus
-    out[OP_STATUS] = st === undefined ? 0 : st['1xx']
-    out[OP_STATUS + 1] = st === undefined ? 0 : st['2xx']
-    out[OP_STATUS + 2] = st === undefined ? 0 : st['3xx']
-    out[OP_STATUS + 3] = st === undefined ? 0 : st['4xx']
-    out[OP_STATUS + 4] = st === undefined ? 0 : st['5xx']
+    out[at + OP_STATUS + 0] = st === undefined ? 0 : st['1xx']
+    out[at + OP_STATUS + 1] = st === undefined ? 0 : st['2xx']
+    out[at + OP_STATUS + 2] = st === undefined ? 0 : st['3xx']
+    out[at + OP_STATUS + 3] = st === undefined ? 0 : st['4xx']
+    out[at + OP_STATUS + 4] = st === undefined ? 0 : st['5xx']
   }
 
   opHistogram(k: number, into: BucketCounts): void {
