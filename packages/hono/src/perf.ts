@@ -109,7 +109,10 @@ export function perf(
   const recorder = createHttpRecorder(monitor, options, '@perf/hono')
   if (!monitor.enabled) return (_c, next) => next()
   const header = recorder.header
-  return async (c, next) => {
+  // Not an async function: on node-server nothing follows the handler here (the Node response's end
+  // is watched), so `next()`'s promise is returned as it is, without the promise and the awaits an
+  // async middleware adds to every request.
+  return (c, next) => {
     let pending: Pending | undefined
     // On node-server, read and write the Node objects: touching `c.req.raw.headers` or `c.res` after
     // the handler would turn node-server's lightweight Request/Response into full web objects.
@@ -140,18 +143,28 @@ export function perf(
     } catch (err) {
       recorder.fail('request', err)
     }
-    if (pending?.context !== undefined) await monitor.runInRequest(pending.context, next)
-    else await next()
-    if (pending === undefined || pending.ignored || node !== undefined) return
-    try {
-      // A handler that returned its own Response bypassed the header set before it.
-      const id = pending.requestId
-      if (id !== undefined && !c.res.headers.has(header!)) c.header(header!, id)
-    } catch (err) {
-      recorder.fail('response', err)
-    }
-    pending.finish(undefined, false)
+    const done = pending?.context !== undefined ? monitor.runInRequest(pending.context, next) : next()
+    if (pending === undefined || pending.ignored || node !== undefined) return done
+    return finishAfter(done, c, pending, header)
   }
+}
+
+/** Off node-server: the request ends when the handler's `Response` is there. */
+async function finishAfter(
+  done: Promise<void>,
+  c: Context,
+  pending: Pending,
+  header: string | undefined,
+): Promise<void> {
+  await done
+  try {
+    // A handler that returned its own Response bypassed the header set before it.
+    const id = pending.requestId
+    if (id !== undefined && !c.res.headers.has(header!)) c.header(header!, id)
+  } catch (err) {
+    pending.recorder.fail('response', err)
+  }
+  pending.finish(undefined, false)
 }
 
 /**
