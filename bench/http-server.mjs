@@ -65,7 +65,7 @@ process.on('message', (msg) => {
 })
 
 async function start() {
-  const perfRate = /^perf-(\d(?:\.\d+)?)(-noid)?$/.exec(variant ?? '')
+  const perfRate = /^perf-(\d(?:\.\d+)?)(-noid)?(-ctx)?$/.exec(variant ?? '')
   // `perf-0.1-noid`: no X-Request-ID header (requestIdHeader: false), the peers' feature set.
   perfOptions = perfRate?.[2] === undefined ? {} : { requestIdHeader: false }
   const otel = variant === 'otel' ? startOtel() : undefined
@@ -74,6 +74,8 @@ async function start() {
   if (perfRate !== null) {
     const { createMonitor } = await import('@perf/core')
     monitor = createMonitor({ sampling: Number(perfRate[1]) })
+    // `-ctx`: request context on, as `@perf/sqlite` turns it on (an AsyncLocalStorage entered per request).
+    if (perfRate[3] !== undefined) monitor.enableRequestContext()
     check = async () => {
       const snap = monitor.snapshot({ recent: 0, slow: 0 })
       const recorded = (snap.types.http?.ops ?? []).reduce((n, op) => n + op.totalCount, 0)
