@@ -168,7 +168,7 @@ async function benchGroup(fws) {
  * inside each server while wrk loads that server alone.
  */
 async function attribute(fw, servers) {
-  const picks = ['off', 'on', 'no-context'].filter((v) => servers.has(`${fw} ${v}`))
+  const picks = ['off', 'on', 'no-context', 'floor'].filter((v) => servers.has(`${fw} ${v}`))
   const result = new Map()
   for (const v of picks) {
     const s = servers.get(`${fw} ${v}`)
@@ -191,11 +191,15 @@ async function attribute(fw, servers) {
       const off = per(result.get('off')[kind], key)
       const on = per(result.get('on')[kind], key)
       const noCtx = result.has('no-context') ? per(result.get('no-context')[kind], key) : undefined
+      const floor = result.has('floor') ? per(result.get('floor')[kind], key) : undefined
       rows.push({
         name: `${fw} ${kind === 'cpu' ? 'CPU' : 'allocations'}, ${key}: on − off`,
         value: round(on - off, 3),
         unit,
-        note: `on ${round(on, 3)}, off ${round(off, 3)}${noCtx === undefined ? '' : `, on without context ${round(noCtx, 3)}`}`,
+        note:
+          `on ${round(on, 3)}, off ${round(off, 3)}` +
+          (noCtx === undefined ? '' : `, on without context ${round(noCtx, 3)}`) +
+          (floor === undefined ? '' : `, floor ${round(floor, 3)}`),
       })
     }
     const totalOf = (v) =>
@@ -205,7 +209,12 @@ async function attribute(fw, servers) {
       name: `${fw} ${kind === 'cpu' ? 'CPU' : 'allocations'}, total: on − off`,
       value: round(totalOf('on') - totalOf('off'), 3),
       unit,
-      note: `on ${round(totalOf('on'), 3)}, off ${round(totalOf('off'), 3)}`,
+      note:
+        `on ${round(totalOf('on'), 3)}, off ${round(totalOf('off'), 3)}` +
+        (result.has('no-context') ? `, on without context ${round(totalOf('no-context'), 3)}` : '') +
+        (result.has('floor')
+          ? `, floor (hand-written hook, db not monitored) ${round(totalOf('floor'), 3)}`
+          : ''),
     }
     if (kind === 'heap')
       row.note += '; includes the sampled events of the 10 % kept (their details and the store queue)'
