@@ -91,7 +91,15 @@ export interface HttpOutcome {
   readonly thrown?: unknown
 }
 
-const SKIP = Symbol.for('@perf/unrecorded')
+/**
+ * Requests not to record, in one set shared by every copy of this module in the process (two
+ * versions of @perf in one app agree). A set, not a symbol property on the request: looking a
+ * missing symbol up on express's request (whose prototype express swaps per request) walks its
+ * prototype chain on every request, where `has` on an object never added returns at once.
+ */
+const UNRECORDED: WeakSet<object> = ((globalThis as Record<symbol, WeakSet<object> | undefined>)[
+  Symbol.for('@perf/unrecorded-requests')
+] ??= new WeakSet())
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/
 const CACHE_FACTOR = 2
 
@@ -100,12 +108,12 @@ const CACHE_FACTOR = 2
  * `perf` does not record it. The web-handler utilities do this for the handlers they mount.
  */
 export function markUnrecorded(request: object): void {
-  ;(request as Record<symbol, unknown>)[SKIP] = true
+  UNRECORDED.add(request)
 }
 
 /** Whether {@link markUnrecorded} marked this request. */
 export function isUnrecorded(request: object): boolean {
-  return (request as Record<symbol, unknown>)[SKIP] === true
+  return UNRECORDED.has(request)
 }
 
 /** The method as it appears in op names: itself when standard, else {@link OTHER_METHOD}. */
