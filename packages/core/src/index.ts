@@ -65,6 +65,7 @@ export {
   splitMountPath,
 } from './web-mount.js'
 export {
+  DEFAULT_PROMETHEUS_BUCKETS,
   escapeLabelValue,
   PROMETHEUS_CONTENT_TYPE,
   sanitizeMetricName,
