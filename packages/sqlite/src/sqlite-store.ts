@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads'
 import {
   type AggregateStats,
   checkNumber,
+  checkOptionKeys,
   type OpAggregate,
   type PerfEvent,
   type ProcessSample,
@@ -144,6 +145,16 @@ export interface History {
 const MINUTE = 60_000
 const DAY = 86_400_000
 const PRUNE_EVERY_MS = 3_600_000
+const STORE_OPTION_KEYS: readonly (keyof SqliteStoreOptions)[] = [
+  'path',
+  'flushIntervalMs',
+  'batchSize',
+  'maxQueue',
+  'retentionDays',
+  'flushOnExit',
+  'thread',
+]
+
 /**
  * A {@link Sink} that persists the monitor's kept events, per-minute per-op aggregates and process
  * samples to a SQLite file, so history survives restarts. Writes are queued and committed in
@@ -184,6 +195,7 @@ export class SqliteStore implements Sink {
     if (options === null || typeof options !== 'object') {
       throw new TypeError('new SqliteStore(options): options must be an object with a path')
     }
+    checkOptionKeys('new SqliteStore(options)', options, STORE_OPTION_KEYS)
     const { path } = options
     if (typeof path !== 'string' || path.length === 0) {
       throw new TypeError(
