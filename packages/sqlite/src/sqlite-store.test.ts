@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { threadId, type Worker } from 'node:worker_threads'
 import { join } from 'node:path'
 import {
   Aggregate,
@@ -25,6 +26,31 @@ function open(opts: Partial<ConstructorParameters<typeof SqliteStore>[0]> = {}):
   const store = new SqliteStore({ path: file, flushIntervalMs: 3_600_000, ...opts })
   stores.push(store)
   return store
+}
+
+/** Events in the file at `path`, read by a connection of its own. */
+function rows(path: string): number {
+  const r = new Database(path, { readonly: true })
+  try {
+    return r.prepare('SELECT count(*) FROM perf_events').pluck().get() as number
+  } finally {
+    r.close()
+  }
+}
+
+/** Resolves once `cond()` holds; fails the test if it still does not after `ms`. */
+async function until(cond: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms: ${cond.toString()}`)
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
+/** The connection of a `thread: false` store. */
+function connection(store: SqliteStore): Database.Database {
+  return (store as unknown as { backend: { file: { connection: Database.Database } } }).backend.file
+    .connection
 }
 
 function event(i: number, over: Partial<PerfEvent> = {}): PerfEvent {
@@ -116,8 +142,8 @@ afterEach(async () => {
 
 describe('SqliteStore', () => {
   it('creates a WAL file with synchronous=NORMAL and a versioned schema', () => {
-    const store = open()
-    const inner = (store as unknown as { db: Database.Database }).db
+    const store = open({ thread: false })
+    const inner = connection(store)
     expect(inner.pragma('journal_mode', { simple: true })).toBe('wal')
     expect(inner.pragma('synchronous', { simple: true })).toBe(1)
     const r = raw()
@@ -285,6 +311,8 @@ describe('SqliteStore', () => {
     v1.close()
 
     const store = open()
+    // The worker rolls the minutes up as soon as it has opened the file.
+    await until(() => !store.stats().rollingUp)
     const r = raw()
     expect(r.prepare("SELECT value FROM perf_meta WHERE key = 'schema_version'").pluck().get()).toBe(
       String(SCHEMA_VERSION),
@@ -394,15 +422,16 @@ describe('SqliteStore', () => {
   it('writes a full batch on its own, without waiting for the interval', async () => {
     const store = open({ batchSize: 50 })
     store.write(Array.from({ length: 50 }, (_, i) => event(i)))
-    await new Promise((r) => setTimeout(r, 50))
-    expect(store.stats().persisted).toBe(50)
+    // The interval is an hour: only the full batch can have caused this write.
+    await until(() => store.stats().persisted === 50)
+    expect(store.stats()).toMatchObject({ persisted: 50, batches: 1 })
   })
 
   it('writes on the flush interval', async () => {
     const store = open({ flushIntervalMs: 20 })
     store.write([event(1)])
-    await new Promise((r) => setTimeout(r, 200))
-    expect(store.stats().persisted).toBe(1)
+    await until(() => store.stats().persisted === 1)
+    expect(store.stats()).toMatchObject({ persisted: 1, batches: 1 })
   })
 
   it('close() flushes everything, is idempotent, and later writes are dropped and counted', async () => {
@@ -448,9 +477,10 @@ describe('SqliteStore', () => {
   })
 
   it('disk full (SQLITE_FULL): counted and retried, never thrown; written once there is room', async () => {
-    const store = open()
-    // The store's own connection may not grow the file: SQLite reports "database or disk is full".
-    const inner = (store as unknown as { db: Database.Database }).db
+    // In-thread, to reach the store's own connection: it may not grow the file, so SQLite reports
+    // "database or disk is full".
+    const store = open({ thread: false })
+    const inner = connection(store)
     const pages = inner.pragma('page_count', { simple: true }) as number
     inner.pragma(`max_page_count = ${pages}`)
     const big = Array.from({ length: 200 }, (_, i) => event(i, { metadata: { pad: 'x'.repeat(1000) } }))
@@ -509,7 +539,7 @@ describe('SqliteStore', () => {
     r.close()
   })
 
-  it('prunes a large backlog in chunks, yielding the event loop between them', async () => {
+  it('prunes a large backlog in chunks, yielding the event loop between them (in-thread)', async () => {
     await open().close()
     const w = new Database(file)
     const insert = w.prepare(
@@ -520,7 +550,7 @@ describe('SqliteStore', () => {
       for (let i = 0; i < 9000; i++) insert.run(old + i)
     })()
     w.close()
-    const store = open({ retentionDays: 1 })
+    const store = open({ retentionDays: 1, thread: false })
     // The constructor deleted one chunk; the rest waits for later turns of the event loop.
     const r = raw()
     const left = () => r.prepare('SELECT count(*) FROM perf_events').pluck().get() as number
@@ -566,15 +596,6 @@ describe('SqliteStore', () => {
 })
 
 describe('SqliteStore: the file deleted or replaced while open', () => {
-  function rows(path: string): number {
-    const r = new Database(path, { readonly: true })
-    try {
-      return r.prepare('SELECT count(*) FROM perf_events').pluck().get() as number
-    } finally {
-      r.close()
-    }
-  }
-
   it.each([
     ['the database file', ['']],
     ['the database file and its -wal and -shm', ['', '-wal', '-shm']],
@@ -637,5 +658,70 @@ describe('SqliteStore: the file deleted or replaced while open', () => {
     await store.flush()
     expect(store.stats()).toMatchObject({ reopened: 1, persisted: 2, queued: 0, dropped: 0 })
     expect(rows(file)).toBe(1)
+  })
+})
+
+describe('SqliteStore: writes and reads in a worker thread', () => {
+  it('writes from its own worker thread by default, and from the app thread with thread: false', async () => {
+    const store = open()
+    store.write([event(1), event(2)])
+    await store.flush()
+    const s = store.stats()
+    expect(s).toMatchObject({ persisted: 2, writeErrors: 0 })
+    expect(s.threadId).toBeGreaterThan(0)
+    expect(s.threadId).not.toBe(threadId)
+    expect(rows(file)).toBe(2)
+
+    const local = open({ path: join(dir, 'local.db'), thread: false })
+    local.write([event(3)])
+    await local.flush()
+    expect(local.stats()).toMatchObject({ persisted: 1, threadId })
+  })
+
+  it('a worker that dies is replaced: the batch stays queued, is counted, and lands from a new worker', async () => {
+    const store = open()
+    store.write([event(1)])
+    await store.flush()
+    const first = store.stats().threadId
+    const worker = (store as unknown as { backend: { worker: Worker } }).backend.worker
+    await worker.terminate()
+    store.write([event(2)])
+    await store.flush()
+    const s = store.stats()
+    expect(s).toMatchObject({ persisted: 2, queued: 0, dropped: 0 })
+    expect(s.threadId).not.toBe(first)
+    expect(s.threadId).not.toBe(threadId)
+    expect(rows(file)).toBe(2)
+  })
+
+  it('prunes a large backlog past the retention in the worker', async () => {
+    await open().close()
+    const w = new Database(file)
+    const insert = w.prepare(
+      "INSERT INTO perf_events (ts, type, name, duration_ms, pid, error, slow) VALUES (?, 'http', 'GET /', 1, 1, NULL, 0)",
+    )
+    const old = Date.now() - 3 * 86_400_000
+    w.transaction(() => {
+      for (let i = 0; i < 9000; i++) insert.run(old + i)
+    })()
+    w.close()
+    const store = open({ retentionDays: 1 })
+    await until(() => rows(file) === 0)
+    expect(store.stats().writeErrors).toBe(0)
+  })
+
+  it('close() ends the worker after writing everything', async () => {
+    const store = open()
+    const worker = (store as unknown as { backend: { worker: Worker } }).backend.worker
+    const exited = new Promise((r) => worker.once('exit', r))
+    store.write(Array.from({ length: 30 }, (_, i) => event(i)))
+    await store.close()
+    await exited
+    expect(store.stats()).toMatchObject({ persisted: 30, closed: true, dropped: 0 })
+    expect(rows(file)).toBe(30)
+  })
+
+  it('rejects a bad thread option', () => {
+    expect(() => open({ thread: 'yes' as never })).toThrow(/SqliteStore options.thread = yes is not valid/)
   })
 })

@@ -3,7 +3,6 @@ import { SqliteStore } from '../index.ts'
 
 const [path, run, size] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4])]
 const store = new SqliteStore({ path, batchSize: size, flushIntervalMs: 3_600_000 })
-process.stdout.write('ready\n')
 for (let b = 0; ; b++) {
   const now = Date.now()
   const events = []
@@ -22,4 +21,7 @@ for (let b = 0; ; b++) {
   }
   store.write(events)
   await store.flush()
+  // Ready once batches are landing (the store's worker has opened the file), so each kill falls
+  // among batches being written.
+  if (b === 0) process.stdout.write('ready\n')
 }
