@@ -14,6 +14,14 @@ import { resolve } from 'node:path'
 import { onShutdown } from '@perf/core/node'
 import Database from 'better-sqlite3'
 import { addonMismatchHint } from './native-addon.js'
+import {
+  type CompareQuery,
+  type Comparison,
+  compareStore,
+  listReleases,
+  type ReleaseInfo,
+} from './compare.js'
+import { ReleaseRows } from './release-rows.js'
 import { HOUR, migrate } from './store-schema.js'
 
 /** Options of {@link SqliteStore}. */
@@ -181,6 +189,7 @@ export class SqliteStore implements Sink {
   private selectHour!: Database.Statement
   private upsertHour!: Database.Statement
   private insertSample!: Database.Statement
+  private releaseRows!: ReleaseRows
   private writeBatch!: (items: readonly Item[]) => void
   /**
    * Which file is open (absolute path, device, inode), to notice it being deleted or replaced; none
@@ -256,6 +265,7 @@ export class SqliteStore implements Sink {
       'INSERT OR REPLACE INTO perf_hours (type, name, hour, count, errors, slow, sum_ms, min_ms, max_ms, histogram) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     )
     this.insertSample = db.prepare('INSERT INTO perf_samples (ts, pid, data) VALUES (?, ?, ?)')
+    this.releaseRows = new ReleaseRows(db)
     this.writeBatch = db.transaction((items: readonly Item[]) => {
       for (const item of items) {
         if (item.k === 0) this.writeEvent(item.e)
@@ -432,6 +442,7 @@ export class SqliteStore implements Sink {
     if (!this.awaitingRollup(minute, a.type, a.name)) {
       this.addRow(this.selectHour, this.upsertHour, Math.floor(a.start / HOUR) * HOUR, a)
     }
+    this.releaseRows.add(a)
   }
 
   private addRow(
@@ -499,6 +510,9 @@ export class SqliteStore implements Sink {
       'DELETE FROM perf_aggregates WHERE (type, name, minute) IN (SELECT type, name, minute FROM perf_aggregates WHERE minute < ? LIMIT ?)',
       // An hour is kept while any of its minutes is: it is deleted once it ended before the cutoff.
       `DELETE FROM perf_hours WHERE (type, name, hour) IN (SELECT type, name, hour FROM perf_hours WHERE hour < ? - ${HOUR} LIMIT ?)`,
+      'DELETE FROM perf_release_minutes WHERE (release, type, name, minute) IN (SELECT release, type, name, minute FROM perf_release_minutes WHERE minute < ? LIMIT ?)',
+      `DELETE FROM perf_release_hours WHERE (release, type, name, hour) IN (SELECT release, type, name, hour FROM perf_release_hours WHERE hour < ? - ${HOUR} LIMIT ?)`,
+      'DELETE FROM perf_processes WHERE (pid, started_at, release) IN (SELECT pid, started_at, release FROM perf_processes WHERE last_seen < ? LIMIT ?)',
     ]
     try {
       for (const sql of sqls) {
@@ -850,6 +864,22 @@ export class SqliteStore implements Sink {
         since = performance.now()
       })
     }
+  }
+
+  /**
+   * Compares two releases or time ranges op by op, with a verdict per op that fires only beyond
+   * noise (see `compareStore` and the README's "Comparing releases"). Reads what is written: call
+   * `flush()` first to include what is queued. Throws a `TypeError`/`RangeError` naming a bad field.
+   */
+  compare(query: CompareQuery): Promise<Comparison> {
+    if (this.closed) throw new Error('SqliteStore.compare(): the store is closed')
+    return Promise.resolve(compareStore(this.db, query))
+  }
+
+  /** The releases recorded in the file, oldest first, with first/last seen and process starts. */
+  releases(): ReleaseInfo[] {
+    if (this.closed) throw new Error('SqliteStore.releases(): the store is closed')
+    return listReleases(this.db)
   }
 
   /** Writes everything queued, then closes the file. Idempotent; later writes are dropped and counted. */
