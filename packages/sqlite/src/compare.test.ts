@@ -59,6 +59,12 @@ describe('store.compare', () => {
       expect(() => store.compare({ base: { release: 'v1' }, head: { release: 'v2' }, minCount: 0 })).toThrow(
         /minCount/,
       )
+      expect(() =>
+        store.compare({ base: { release: 'v1' }, head: { release: 'v2' }, mincount: 5 } as never),
+      ).toThrow(/compare\(\) query: unknown option "mincount"; did you mean "minCount"\?/)
+      expect(() => store.compare({ base: { relase: 'v1' }, head: { release: 'v2' } } as never)).toThrow(
+        /compare\(\) base: unknown option "relase"; did you mean "release"\?/,
+      )
       const few = await store.compare({ base: { release: 'v1' }, head: { release: 'v2' }, minCount: 10_000 })
       expect(few.ops.every((o) => o.verdict === 'too little data')).toBe(true)
     } finally {

@@ -1,4 +1,4 @@
-import { Aggregate, checkNumber, checkRelease } from '@perf/core'
+import { Aggregate, checkNumber, checkOptionKeys, checkRelease } from '@perf/core'
 import Database from 'better-sqlite3'
 import { releaseRowInput } from './release-rows.js'
 
@@ -161,6 +161,7 @@ export function listReleases(db: Database.Database): ReleaseInfo[] {
 export function summarizeStore(db: Database.Database, query: SummaryQuery = {}): OpSummary[] {
   const label = 'summarize()'
   if (query === null || typeof query !== 'object') throw new TypeError(`${label}: query must be an object`)
+  checkOptionKeys(`${label} query`, query, ['since', 'until', 'type', 'release'])
   const type = checkType(label, query.type)
   const side = resolveSide(db, `${label} query`, query, true)
   const out: OpSummary[] = []
@@ -185,6 +186,15 @@ export function compareStore(db: Database.Database, query: CompareQuery): Compar
   if (query === null || typeof query !== 'object') {
     throw new TypeError(`${label}: query must be an object { base, head }`)
   }
+  checkOptionKeys(`${label} query`, query, [
+    'base',
+    'head',
+    'type',
+    'minCount',
+    'alpha',
+    'minEffect',
+    'minErrorIncrease',
+  ])
   const type = checkType(label, query.type)
   const opts = {
     minCount: checkNumber(`${label} minCount`, query.minCount ?? 50, { min: 1, max: 1e9, integer: true }),
@@ -386,6 +396,7 @@ function resolveSide(
   if (side === null || typeof side !== 'object') {
     throw new TypeError(`${label} must be an object { release } or { since, until }, got ${String(side)}`)
   }
+  if (!optional) checkOptionKeys(label, side, ['release', 'since', 'until'])
   const release = side.release === undefined ? null : checkRelease(`${label}.release`, side.release)
   const since = side.since === undefined ? null : time(`${label}.since`, side.since)
   const until = side.until === undefined ? null : time(`${label}.until`, side.until)
