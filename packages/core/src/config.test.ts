@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { configFromEnv, resolveConfig } from './config.js'
 import { createMonitor } from './monitor.js'
+import type { OpAggregate } from './sink.js'
 
 describe('configFromEnv', () => {
   it('maps every PERF_* variable onto options', () => {
@@ -165,5 +166,42 @@ describe('misspelt settings are caught', () => {
       bufferSize: 1000,
       sampling: { default: 0.5 },
     })
+  })
+})
+
+describe('release', () => {
+  it('comes from options.release or PERF_RELEASE, and travels with every slice aggregate to sinks', async () => {
+    expect(configFromEnv({ PERF_RELEASE: '1.4.2+build.7' })).toEqual({ release: '1.4.2+build.7' })
+    expect(configFromEnv({ PERF_RELEASE: '' })).toEqual({})
+    const got: OpAggregate[] = []
+    const monitor = createMonitor({
+      release: 'a1b2c3d',
+      sliceMs: 20,
+      windowMs: 200,
+      sinkIntervalMs: 10,
+      sinks: [{ writeAggregates: (a) => void got.push(...a) }],
+    })
+    expect(monitor.config.release).toBe('a1b2c3d')
+    monitor.record('http', 'GET /x', 3)
+    await new Promise((r) => setTimeout(r, 60))
+    await monitor.close()
+    expect(got.length).toBeGreaterThan(0)
+    expect(got.every((a) => a.release === 'a1b2c3d')).toBe(true)
+    expect(createMonitor({ enabled: false }).config.release).toBeUndefined()
+  })
+
+  it.each([
+    ['', /options.release = "" is not valid: expected 1-128 characters from \[A-Za-z0-9._\+-\]/],
+    ['v1 beta', /options.release = "v1 beta" is not valid/],
+    ['x'.repeat(129), /is not valid: expected 1-128/],
+    [42, /options.release = 42 is not valid: expected a string/],
+  ])('rejects release %j', (value, message) => {
+    expect(() => createMonitor({ release: value as string })).toThrow(message)
+  })
+
+  it('rejects a bad PERF_RELEASE naming the variable', () => {
+    expect(() => configFromEnv({ PERF_RELEASE: 'feature/x' })).toThrow(
+      /PERF_RELEASE = "feature\/x" is not valid/,
+    )
   })
 })

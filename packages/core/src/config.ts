@@ -42,6 +42,12 @@ export interface MonitorOptions {
   sinkMaxQueue?: number
   /** Longest wait of `flush()` and `close()` for sinks' calls in flight, in ms; `close()` then counts what it abandons. Default 5000. */
   sinkCloseTimeoutMs?: number
+  /**
+   * The release (a version or a commit) this process runs, e.g. `process.env.npm_package_version`
+   * or a git sha baked in at build. It travels with every slice aggregate to sinks, so a store can
+   * compare releases. 1-128 characters from `[A-Za-z0-9._+-]`. Default: none.
+   */
+  release?: string
 }
 
 /** Every key {@link MonitorOptions} accepts; any other is a misspelling and throws. */
@@ -62,6 +68,7 @@ const MONITOR_OPTION_KEYS: readonly (keyof MonitorOptions)[] = [
   'sinkIntervalMs',
   'sinkMaxQueue',
   'sinkCloseTimeoutMs',
+  'release',
 ]
 
 /** The types @perf's own packages record; a per-type key that differs from one only in case never matches. */
@@ -84,6 +91,8 @@ export interface MonitorConfig {
   readonly sinkIntervalMs: number
   readonly sinkMaxQueue: number
   readonly sinkCloseTimeoutMs: number
+  /** The release this process runs; absent when none was given (so a snapshot's JSON holds no null). */
+  readonly release?: string
 }
 
 /**
@@ -256,6 +265,7 @@ export const KNOWN_ENV: readonly string[] = [
   'PERF_SCRAPE_TOKEN',
   'PERF_MEMORY_INTERVAL_MS',
   'PERF_MEMORY_GROWTH_WARN_MB',
+  'PERF_RELEASE',
 ]
 
 const warnedEnv = new Set<string>()
@@ -305,7 +315,7 @@ function envType(name: string, type: string, shape: string): string {
 /**
  * Maps `PERF_*` environment variables onto {@link MonitorOptions}:
  * `PERF_ENABLED`, `PERF_BUFFER_SIZE`, `PERF_SAMPLING_RATE`, `PERF_SAMPLING_<TYPE>`, `PERF_SLOW_MS`,
- * `PERF_SLOW_<TYPE>_MS`, `PERF_WINDOW_MINUTES`, `PERF_MAX_OPS`. An invalid value throws a `RangeError`
+ * `PERF_SLOW_<TYPE>_MS`, `PERF_WINDOW_MINUTES`, `PERF_MAX_OPS`, `PERF_RELEASE`. An invalid value throws a `RangeError`
  * naming the variable, the value and the accepted range. A `PERF_*` variable that no @perf package
  * reads (`PERF_SAMPLE_RATE`) is named in a process warning (code `PERF_UNKNOWN_ENV`) with the nearest
  * valid name, not thrown: an environment is shared by deployments of different versions, and a
@@ -321,6 +331,9 @@ export function configFromEnv(env: Readonly<Record<string, string | undefined>>)
   if (minutes !== undefined) out.windowMs = minutes * 60_000
   const maxOps = envNumber(env, 'PERF_MAX_OPS', MAX_OPS_RANGE)
   if (maxOps !== undefined) out.maxOps = maxOps
+  const release = env.PERF_RELEASE
+  // An empty variable is how a shell or a CI template says "unset".
+  if (release !== undefined && release !== '') out.release = checkRelease('PERF_RELEASE', release)
 
   const sampling: Record<string, number> = Object.create(null)
   const slowMs: Record<string, number> = Object.create(null)
@@ -457,7 +470,30 @@ export function resolveConfig(options: MonitorOptions = {}): MonitorConfig {
       options.sinkCloseTimeoutMs ?? DEFAULTS.sinkCloseTimeoutMs,
       { min: 0, max: 600_000, integer: true },
     ),
+    ...(options.release === undefined ? {} : { release: checkRelease('options.release', options.release) }),
   }
+}
+
+const RELEASE = /^[A-Za-z0-9._+-]{1,128}$/
+
+/**
+ * Checks a release name: 1-128 characters from `[A-Za-z0-9._+-]` (a semver with build metadata, a
+ * git sha, a tag), because it becomes part of stored rows and of command lines, where spaces,
+ * slashes or control characters would make it ambiguous. Throws a `TypeError`/`RangeError` naming
+ * `label`.
+ */
+export function checkRelease(label: string, value: unknown): string {
+  if (typeof value !== 'string') {
+    throw new TypeError(
+      `${label} = ${show(value)} is not valid: expected a string such as "1.4.2" or a git sha`,
+    )
+  }
+  if (!RELEASE.test(value)) {
+    throw new RangeError(
+      `${label} = ${show(value)} is not valid: expected 1-128 characters from [A-Za-z0-9._+-] (a version or a commit)`,
+    )
+  }
+  return value
 }
 
 /** Checks a sampling rate (0..1). */

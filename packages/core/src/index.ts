@@ -15,6 +15,7 @@ export {
 } from './admin-auth.js'
 export {
   checkNumber,
+  checkRelease,
   configFromEnv,
   DEFAULT_REDACT_KEYS,
   DEFAULTS,

@@ -690,6 +690,7 @@ class MonitorImpl implements Monitor {
     const end = Date.now()
     const wantAggregates = this.sinks.some((s) => typeof s.sink.writeAggregates === 'function')
     const aggregates: OpAggregate[] = []
+    const release = this.config.release
     for (const op of this.ops) {
       if (wantAggregates && op.scalars[done * FIELDS + COUNT]! > 0) {
         const s = op.scalars
@@ -706,6 +707,7 @@ class MonitorImpl implements Monitor {
           minMs: s[b + MIN]!,
           maxMs: s[b + MAX]!,
           histogram: sparseOf(op.counts, done * op.width, (done + 1) * op.width, op.lo - done * op.width),
+          ...(release === undefined ? {} : { release }),
         })
       }
       op.retire(done)

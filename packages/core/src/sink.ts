@@ -15,6 +15,8 @@ export interface OpAggregate {
   readonly minMs: number
   readonly maxMs: number
   readonly histogram: SparseHistogram
+  /** The monitor's `release` option, when it has one: which release produced these events. */
+  readonly release?: string
 }
 
 /** One process-health sample (see `watchProcess` in `@perf/core/node`). */

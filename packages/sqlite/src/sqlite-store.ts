@@ -21,6 +21,15 @@ import {
   StoreFile,
 } from './store-engine.js'
 import type { WorkerData, WorkerReply, WorkerRequest } from './store-worker.js'
+import type Database from 'better-sqlite3'
+import {
+  type CompareQuery,
+  type Comparison,
+  compareStore,
+  listReleases,
+  openStoreReadOnly,
+  type ReleaseInfo,
+} from './compare.js'
 
 /** Options of {@link SqliteStore}. */
 export interface SqliteStoreOptions {
@@ -416,6 +425,22 @@ export class SqliteStore implements Sink {
     return this.backend.history({ since, until, bucketMs, limit, type, name, ops, withEvents })
   }
 
+  /**
+   * Compares two releases or time ranges op by op, with a verdict per op that fires only beyond
+   * noise (see `compareStore` and the README's "Comparing releases"). Reads what is written: call
+   * `flush()` first to include what is queued. Throws a `TypeError`/`RangeError` naming a bad field.
+   */
+  compare(query: CompareQuery): Promise<Comparison> {
+    if (this.closed) throw new Error('SqliteStore.compare(): the store is closed')
+    return Promise.resolve(this.backend.read((db) => compareStore(db, query)))
+  }
+
+  /** The releases recorded in the file, oldest first, with first/last seen and process starts. */
+  releases(): ReleaseInfo[] {
+    if (this.closed) throw new Error('SqliteStore.releases(): the store is closed')
+    return this.backend.read((db) => listReleases(db))
+  }
+
   /** Writes everything queued, then closes the file. Idempotent; later writes are dropped and counted. */
   close(): Promise<void> {
     if (this.closing !== undefined) return this.closing
@@ -436,6 +461,8 @@ export class SqliteStore implements Sink {
 }
 
 /** Where the file is written and read: the app's thread, or the store's worker. */
+// `read` runs a synchronous read on a connection of this thread: the store's own in-thread one, or
+// (with the worker) a read-only connection opened for the call, since WAL lets it read beside the writer.
 interface Backend {
   commit(items: Item[]): CommitResult | Promise<CommitResult>
   history(query: HistoryRequest): Promise<History>
@@ -443,6 +470,7 @@ interface Backend {
   maintain(): void
   /** The file's side of `stats()`, as last known. */
   status(): FileStatus
+  read<T>(fn: (db: Database.Database) => T): T
   close(): Promise<void>
 }
 
@@ -460,6 +488,9 @@ class LocalBackend implements Backend {
   }
   status(): FileStatus {
     return this.file.status()
+  }
+  read<T>(fn: (db: Database.Database) => T): T {
+    return fn(this.file.connection)
   }
   async close(): Promise<void> {
     this.file.close()
@@ -545,6 +576,14 @@ class WorkerBackend implements Backend {
 
   status(): FileStatus {
     return this.last
+  }
+  read<T>(fn: (db: Database.Database) => T): T {
+    const db = openStoreReadOnly(this.path)
+    try {
+      return fn(db)
+    } finally {
+      db.close()
+    }
   }
 
   async close(): Promise<void> {

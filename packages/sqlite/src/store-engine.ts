@@ -11,6 +11,7 @@ import {
 } from '@perf/core'
 import Database from 'better-sqlite3'
 import { addonMismatchHint } from './native-addon.js'
+import { ReleaseRows } from './release-rows.js'
 import type { History, HistoryPoint, HistoryTypePoint } from './sqlite-store.js'
 import { HOUR, migrate } from './store-schema.js'
 
@@ -76,6 +77,7 @@ export class StoreFile {
   private selectHour!: Database.Statement
   private upsertHour!: Database.Statement
   private insertSample!: Database.Statement
+  private releaseRows!: ReleaseRows
   private writeBatch!: (items: readonly Item[]) => void
   /**
    * Which file is open (absolute path, device, inode), to notice it being deleted or replaced; none
@@ -93,7 +95,7 @@ export class StoreFile {
     this.attach(openStore(path))
   }
 
-  /** The raw connection (in-thread stores only; tests reach it to simulate a full disk). */
+  /** The raw connection, on the thread that owns it (in-thread stores: `compare()` reads through it; tests simulate a full disk). */
   get connection(): Database.Database {
     return this.db
   }
@@ -127,6 +129,7 @@ export class StoreFile {
       'INSERT OR REPLACE INTO perf_hours (type, name, hour, count, errors, slow, sum_ms, min_ms, max_ms, histogram) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     )
     this.insertSample = db.prepare('INSERT INTO perf_samples (ts, pid, data) VALUES (?, ?, ?)')
+    this.releaseRows = new ReleaseRows(db)
     this.writeBatch = db.transaction((items: readonly Item[]) => {
       for (const item of items) {
         if (item.k === 0) this.writeEvent(item.e)
@@ -206,6 +209,7 @@ export class StoreFile {
     if (!this.awaitingRollup(minute, a.type, a.name)) {
       this.addRow(this.selectHour, this.upsertHour, Math.floor(a.start / HOUR) * HOUR, a)
     }
+    this.releaseRows.add(a)
   }
 
   private addRow(
@@ -273,6 +277,9 @@ export class StoreFile {
       'DELETE FROM perf_aggregates WHERE (type, name, minute) IN (SELECT type, name, minute FROM perf_aggregates WHERE minute < ? LIMIT ?)',
       // An hour is kept while any of its minutes is: it is deleted once it ended before the cutoff.
       `DELETE FROM perf_hours WHERE (type, name, hour) IN (SELECT type, name, hour FROM perf_hours WHERE hour < ? - ${HOUR} LIMIT ?)`,
+      'DELETE FROM perf_release_minutes WHERE (release, type, name, minute) IN (SELECT release, type, name, minute FROM perf_release_minutes WHERE minute < ? LIMIT ?)',
+      `DELETE FROM perf_release_hours WHERE (release, type, name, hour) IN (SELECT release, type, name, hour FROM perf_release_hours WHERE hour < ? - ${HOUR} LIMIT ?)`,
+      'DELETE FROM perf_processes WHERE (pid, started_at, release) IN (SELECT pid, started_at, release FROM perf_processes WHERE last_seen < ? LIMIT ?)',
     ]
     try {
       for (const sql of sqls) {

@@ -69,6 +69,54 @@ export const MIGRATIONS: readonly string[] = [
     SELECT 'hours_backfill_before', CAST((SELECT max(minute) FROM perf_aggregates) + 60000 AS TEXT)
     WHERE EXISTS (SELECT 1 FROM perf_aggregates);
   `,
+  // 3: releases. The release is kept in tables of its own, keyed (release, type, name, minute|hour),
+  // rather than added to the key of perf_aggregates/perf_hours: those rows stay the exact sum of
+  // every process whatever release it ran (history and range reads are unchanged), and a release's
+  // rows are its own exact sums, so two releases running side by side (a canary, a rolling deploy)
+  // never mix. The cost is a second row per op per minute for monitors that name their release.
+  // Rows written before this version have no release; they are compared by time range only.
+  `
+  CREATE TABLE perf_release_minutes (
+    release TEXT NOT NULL,
+    type TEXT NOT NULL,
+    name TEXT NOT NULL,
+    minute INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    slow INTEGER NOT NULL,
+    sum_ms REAL NOT NULL,
+    min_ms REAL NOT NULL,
+    max_ms REAL NOT NULL,
+    histogram TEXT NOT NULL,
+    PRIMARY KEY (release, type, name, minute)
+  ) WITHOUT ROWID;
+  CREATE INDEX perf_release_minutes_minute ON perf_release_minutes (minute);
+  CREATE TABLE perf_release_hours (
+    release TEXT NOT NULL,
+    type TEXT NOT NULL,
+    name TEXT NOT NULL,
+    hour INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    slow INTEGER NOT NULL,
+    sum_ms REAL NOT NULL,
+    min_ms REAL NOT NULL,
+    max_ms REAL NOT NULL,
+    histogram TEXT NOT NULL,
+    PRIMARY KEY (release, type, name, hour)
+  ) WITHOUT ROWID;
+  CREATE INDEX perf_release_hours_hour ON perf_release_hours (hour);
+  -- One row per process start (pid and start time) and release: when its aggregates were first and last seen.
+  CREATE TABLE perf_processes (
+    pid INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    release TEXT NOT NULL,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    PRIMARY KEY (pid, started_at, release)
+  ) WITHOUT ROWID;
+  CREATE INDEX perf_processes_release ON perf_processes (release, first_seen);
+  `,
 ]
 
 /** Width of a roll-up row of `perf_hours`, ms. */

@@ -1,0 +1,171 @@
+import { execFile } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { RELEASES, runRelease } from '../../sqlite/src/test-support/release-fixture.js'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const register = join(here, '../../sqlite/src/test-support/register.mjs')
+const dir = mkdtempSync(join(tmpdir(), 'perf-cli-'))
+const file = join(dir, 'perf.db')
+
+/** Runs `perf` as its own process, on the TypeScript source, as a CI job would run the binary. */
+function perf(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--conditions=@perf/source', '--import', register, join(here, 'bin.ts'), ...args],
+      { env: { ...process.env, NO_COLOR: '1' } },
+      (err, stdout, stderr) => {
+        resolve({ code: err === null ? 0 : ((err as { code?: number }).code ?? -1), stdout, stderr })
+      },
+    )
+  })
+}
+
+beforeAll(async () => {
+  await runRelease(file, 'v1', RELEASES.v1, 11, 3000)
+  await runRelease(file, 'v2', RELEASES.v2, 13, 3000)
+}, 60_000)
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+describe('perf compare', () => {
+  it('prints each op with its verdict, worst first, and exits 0 without budgets', async () => {
+    const r = await perf('compare', file, '--base', 'v1', '--head', 'v2')
+    expect(r.stderr).toBe('')
+    expect(r.code).toBe(0)
+    const lines = r.stdout.split('\n')
+    const rows = lines.filter((l) => l.startsWith('http'))
+    expect(
+      rows.map((l) => `${l.replace(/\s+/g, ' ').split(' ')[1]} ${l.replace(/\s+/g, ' ').split(' ')[2]}`),
+    ).toEqual(['GET /errors', 'GET /slow', 'GET /same'])
+    expect(rows[0]).toMatch(/more errors$/)
+    expect(rows[1]).toMatch(/slower$/)
+    expect(rows[2]).toMatch(/same$/)
+    // Aligned: the verdict column starts at the same offset on every row and under its header.
+    const header = lines.find((l) => l.startsWith('type'))!
+    for (const row of rows) expect(row.search(/(more errors|slower|same)$/)).toBe(header.indexOf('verdict'))
+    // Not a TTY: no colour codes.
+    expect(r.stdout).not.toContain('\u001b[')
+  })
+
+  it('exits 1 naming the op and the figure when a latency budget is broken', async () => {
+    const r = await perf('compare', file, '--base', 'v1', '--head', 'v2', '--budget', 'p95<=+10%')
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(
+      /budget broken: http GET \/slow: p95 [\d.]+ ms → [\d.]+ ms \(\+\d+\.\d %\), over p95<=\+10%/,
+    )
+    expect(r.stderr).not.toMatch(/GET \/same/)
+  })
+
+  it('exits 1 naming the op when an error-rate budget is broken', async () => {
+    const r = await perf('compare', file, '--base', 'v1', '--head', 'v2', '--budget', 'errorRate<=+0.5pt')
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(
+      /budget broken: http GET \/errors: errorRate [\d.]+ % → [\d.]+ % \(\+[\d.]+ pt\), over errorRate<=\+0.5pt/,
+    )
+  })
+
+  it('exits 0 when every budget is kept, and --json carries the ops and what broke', async () => {
+    const r = await perf(
+      'compare',
+      file,
+      '--base',
+      'v1',
+      '--head',
+      'v2',
+      '--budget',
+      'p95<=+60%',
+      '--budget',
+      'errorRate<=+20pt',
+      '--json',
+    )
+    expect(r.code).toBe(0)
+    const out = JSON.parse(r.stdout) as { ops: { name: string; verdict: string }[]; broken: unknown[] }
+    expect(out.broken).toEqual([])
+    expect(Object.fromEntries(out.ops.map((o) => [o.name, o.verdict]))).toEqual({
+      'GET /errors': 'more errors',
+      'GET /slow': 'slower',
+      'GET /same': 'same',
+    })
+  })
+
+  it('compares time ranges too', async () => {
+    const r = await perf('compare', file, '--base', '1d..', '--head', '1d..', '--json')
+    expect(r.code).toBe(0)
+    const out = JSON.parse(r.stdout) as { ops: { verdict: string; base: { count: number } }[] }
+    expect(out.ops.every((o) => o.verdict === 'same' && o.base.count === 6000)).toBe(true)
+  })
+
+  it.each([
+    [
+      ['--base', 'v1', '--head', 'v2', '--budget', 'p95<10%'],
+      /--budget "p95<10%" is not valid: expected <figure><=\+<limit>/,
+    ],
+    [['--base', 'v1', '--head', 'v2', '--budget', 'errorRate<=+1%'], /errorRate takes a limit in pt/],
+    [['--base', 'v1'], /perf compare needs --head: expected a release/],
+    [['--base', 'v0', '--head', 'v2'], /base.release "v0" is not in the store; known releases: v1, v2/],
+    [['--base', 'a/b', '--head', 'v2'], /--base "a\/b" is neither a release nor a range: expected a release/],
+    [['--base', 'yesterday..', '--head', 'v2'], /is not a time: expected a duration ago/],
+    [['--base', 'v1', '--head', 'v2', '--bogus'], /Unknown option '--bogus'.*see --help/],
+  ])('exits 2 for bad arguments %j, saying what is accepted', async (args, message) => {
+    const r = await perf('compare', file, ...args)
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(message)
+    expect(r.stdout).toBe('')
+  })
+
+  it('exits 2 for a missing or unreadable file', async () => {
+    const missing = await perf('compare', join(dir, 'nope.db'), '--base', 'v1', '--head', 'v2')
+    expect(missing.code).toBe(2)
+    expect(missing.stderr).toMatch(/cannot open ".*nope\.db".*expected a @perf SqliteStore file/)
+    const junk = join(dir, 'junk.db')
+    writeFileSync(junk, 'not a database at all, just text that is long enough to be read')
+    const bad = await perf('report', junk)
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toMatch(/junk\.db/)
+  })
+})
+
+describe('perf report', () => {
+  it('prints the endpoint table over a range and leaves the file untouched (read-only)', async () => {
+    const digest = () => createHash('sha256').update(readFileSync(file)).digest('hex')
+    const before = digest()
+    const r = await perf('report', file, '--since', '1d', '--type', 'http')
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain('Endpoints')
+    const rows = r.stdout.split('\n').filter((l) => l.startsWith('GET '))
+    expect(rows).toHaveLength(3)
+    expect(rows.every((l) => / 6000 /.test(l))).toBe(true)
+    expect(digest()).toBe(before)
+  })
+
+  it('--release narrows to one release; --json is machine-readable', async () => {
+    const r = await perf('report', file, '--since', '1d', '--release', 'v2', '--json')
+    expect(r.code).toBe(0)
+    const out = JSON.parse(r.stdout) as { ops: { name: string; count: number; errors: number }[] }
+    expect(out.ops.map((o) => o.count)).toEqual([3000, 3000, 3000])
+  })
+
+  it('has --help per command, and bad times say what is accepted', async () => {
+    for (const cmd of ['report', 'compare', 'releases']) {
+      const r = await perf(cmd, '--help')
+      expect(r.code).toBe(0)
+      expect(r.stdout).toContain(`perf ${cmd} <file>`)
+    }
+    const bad = await perf('report', file, '--since', 'last week')
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toMatch(
+      /--since "last week" is not a time: expected a duration ago \(90s, 30m, 1h, 7d\)/,
+    )
+  })
+
+  it('perf releases lists what the file knows', async () => {
+    const r = await perf('releases', file, '--json')
+    expect(r.code).toBe(0)
+    expect((JSON.parse(r.stdout) as { release: string }[]).map((x) => x.release)).toEqual(['v1', 'v2'])
+  })
+})
