@@ -6,8 +6,8 @@ import { createMonitor } from '@perf/core'
 import client from 'prom-client'
 
 const quick = process.argv.includes('--quick')
-const ROUNDS = quick ? 3 : 9
-const N = quick ? 300_000 : 2_000_000
+const ROUNDS = quick ? 3 : 15
+const N = quick ? 300_000 : 1_000_000
 const rows = []
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const fmt = (x, d = 1) => x.toFixed(d)
@@ -26,9 +26,18 @@ function race(cases) {
   return Object.fromEntries(
     Object.entries(times).map(([k, v]) => [
       k,
-      { median: median(v), min: Math.min(...v), max: Math.max(...v) },
+      { median: median(v), min: Math.min(...v), max: Math.max(...v), rounds: v },
     ]),
   )
+}
+
+/**
+ * `slow`'s time over `fast`'s round by round (each round ran both within a second of each other,
+ * so a slower phase of a shared machine slows both alike), as median/min/max over the rounds.
+ */
+function ratioOfRounds(slow, fast) {
+  const ratios = slow.rounds.map((t, i) => t / fast.rounds[i])
+  return { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) }
 }
 
 const names = Array.from({ length: 100 }, (_, i) => `GET /route/${i}`)
@@ -100,19 +109,28 @@ for (const [name, r] of Object.entries(result)) {
     pass,
   })
 }
-const ratio =
-  result['prom-client Histogram.observe (1 label)'].median /
-  result['record by name (100 ops, sampling 0.1)'].median
-console.log(
-  `  prom-client Histogram.observe / our record by name: ${fmt(ratio, 2)}× (target ≥ 5×: ${ratio >= 5 ? 'PASS' : 'FAIL'})`,
-)
-rows.push({
-  name: 'speed-up vs prom-client Histogram.observe',
-  value: +fmt(ratio, 2),
-  unit: '×',
-  target: '≥ 5',
-  pass: ratio >= 5,
-})
+// The issue's targets: an interned op.record ≥ 15× and record by name ≥ 10× faster than prom-client's
+// Histogram.observe with one label, as the median of per-round ratios (not a ratio of medians).
+const observe = result['prom-client Histogram.observe (1 label)']
+for (const [name, target] of [
+  ['record by name (100 ops, sampling 0.1)', 10],
+  ['interned handle op.record (sampling 0.1)', 15],
+]) {
+  const r = ratioOfRounds(observe, result[name])
+  console.log(
+    `  prom-client Histogram.observe / ${name}: ${fmt(r.median, 2)}× (${fmt(r.min, 2)}–${fmt(r.max, 2)}; target ≥ ${target}×: ${r.median >= target ? 'PASS' : 'FAIL'})`,
+  )
+  rows.push({
+    name: `speed-up of ${name} vs prom-client Histogram.observe (1 label)`,
+    value: +fmt(r.median, 2),
+    unit: '×',
+    min: +fmt(r.min, 2),
+    max: +fmt(r.max, 2),
+    target: `≥ ${target}`,
+    pass: r.median >= target,
+    note: `median over ${ROUNDS} interleaved rounds of the ratio within each round`,
+  })
+}
 
 // Garbage: 10 M sampled-out records must not grow the heap.
 if (global.gc) {

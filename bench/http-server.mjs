@@ -6,6 +6,7 @@
 // OpenTelemetry instruments modules as they are required (its documented CommonJS path); every
 // variant loads them the same way so the comparison is fair.
 import { createRequire } from 'node:module'
+import { profileWindow } from './lib/profile.mjs'
 
 const require = createRequire(import.meta.url)
 const [framework, variant] = process.argv.slice(2)
@@ -26,6 +27,16 @@ const PEERS = {
 
 /** Options for the @perf adapter of a perf-* variant. */
 let perfOptions = {}
+/** The Node HTTP server, whose 'request' events count requests while profiling. */
+let nodeServer
+
+/**
+ * The floor: the job a request monitor does, hand-written the framework's documented way — two clock
+ * reads, one record into an interned op, an `X-Request-ID` of a per-process prefix plus a counter.
+ */
+let floorOp
+let floorCounter = 0
+const floorPrefix = `${process.pid.toString(36)}${Date.now().toString(36)}-`
 
 /** @type {() => Promise<{ recorded: number, exact: boolean, note?: string }>} */
 let check = async () => ({ recorded: 0, exact: false, note: 'bare: nothing to record' })
@@ -39,6 +50,12 @@ try {
 }
 
 process.on('message', (msg) => {
+  if (msg?.cmd === 'profile') {
+    profileWindow({ ...msg, server: nodeServer }).then(
+      (r) => process.send({ profile: r }),
+      (err) => process.send({ profile: { error: String(err?.stack ?? err) } }),
+    )
+  }
   if (msg?.cmd === 'check') {
     check().then(
       (r) => process.send({ check: r }),
@@ -48,7 +65,7 @@ process.on('message', (msg) => {
 })
 
 async function start() {
-  const perfRate = /^perf-(\d(?:\.\d+)?)(-noid)?$/.exec(variant ?? '')
+  const perfRate = /^perf-(\d(?:\.\d+)?)(-noid)?(-ctx)?$/.exec(variant ?? '')
   // `perf-0.1-noid`: no X-Request-ID header (requestIdHeader: false), the peers' feature set.
   perfOptions = perfRate?.[2] === undefined ? {} : { requestIdHeader: false }
   const otel = variant === 'otel' ? startOtel() : undefined
@@ -57,13 +74,25 @@ async function start() {
   if (perfRate !== null) {
     const { createMonitor } = await import('@perf/core')
     monitor = createMonitor({ sampling: Number(perfRate[1]) })
+    // `-ctx`: request context on, as `@perf/sqlite` turns it on (an AsyncLocalStorage entered per request).
+    if (perfRate[3] !== undefined) monitor.enableRequestContext()
     check = async () => {
       const snap = monitor.snapshot({ recent: 0, slow: 0 })
       const recorded = (snap.types.http?.ops ?? []).reduce((n, op) => n + op.totalCount, 0)
       return { recorded, exact: true, note: `${snap.totals.kept} kept by sampling` }
     }
   }
-  const known = ['bare', 'otel', 'empty-middleware', ...(PEERS[framework] ?? [])]
+  if (variant === 'floor') {
+    const { createMonitor } = await import('@perf/core')
+    const floorMonitor = createMonitor({ sampling: 0.1 })
+    floorOp = floorMonitor.op('http', 'GET /')
+    check = async () => {
+      const snap = floorMonitor.snapshot({ recent: 0, slow: 0 })
+      const recorded = (snap.types.http?.ops ?? []).reduce((n, op) => n + op.totalCount, 0)
+      return { recorded, exact: true }
+    }
+  }
+  const known = ['bare', 'otel', 'empty-middleware', 'floor', ...(PEERS[framework] ?? [])]
   if (perfRate === null && !known.includes(variant)) {
     throw new Error(`unknown variant ${variant} for ${framework}`)
   }
@@ -92,6 +121,13 @@ async function startExpress(monitor, otel) {
     app.use(perf(monitor, perfOptions))
   } else if (variant === 'empty-middleware') {
     app.use((_req, _res, next) => next())
+  } else if (variant === 'floor') {
+    app.use((_req, res, next) => {
+      const t0 = performance.now()
+      res.setHeader('x-request-id', floorPrefix + ++floorCounter)
+      res.on('finish', () => floorOp.record(performance.now() - t0))
+      next()
+    })
   } else if (variant === 'express-prom-bundle') {
     // README "Sample Usage".
     const promBundle = require('express-prom-bundle')
@@ -119,6 +155,7 @@ async function startExpress(monitor, otel) {
   if (otel !== undefined) check = otel.check
   return new Promise((resolve, reject) => {
     const server = app.listen(0, '127.0.0.1', (err) => (err ? reject(err) : resolve(server.address().port)))
+    nodeServer = server
   })
 }
 
@@ -130,6 +167,17 @@ async function startFastify(monitor, otel) {
     await app.register(perf, { monitor, ...perfOptions })
   } else if (variant === 'empty-middleware') {
     app.addHook('onRequest', (_req, _reply, done) => done())
+  } else if (variant === 'floor') {
+    app.decorateRequest('t0', 0)
+    app.addHook('onRequest', (request, reply, done) => {
+      request.t0 = performance.now()
+      reply.header('x-request-id', floorPrefix + ++floorCounter)
+      done()
+    })
+    app.addHook('onResponse', (request, _reply, done) => {
+      floorOp.record(performance.now() - request.t0)
+      done()
+    })
   } else if (variant === 'fastify-metrics') {
     // README "Usage".
     const metricsPlugin = require('fastify-metrics')
@@ -142,6 +190,7 @@ async function startFastify(monitor, otel) {
   app.get('/', async () => BODY)
   if (otel !== undefined) check = otel.check
   await app.listen({ port: 0, host: '127.0.0.1' })
+  nodeServer = app.server
   return app.server.address().port
 }
 
@@ -155,6 +204,13 @@ async function startHono(monitor, otel) {
   } else if (variant === 'empty-middleware') {
     app.use(async (_c, next) => {
       await next()
+    })
+  } else if (variant === 'floor') {
+    app.use(async (c, next) => {
+      const t0 = performance.now()
+      c.header('x-request-id', floorPrefix + ++floorCounter)
+      await next()
+      floorOp.record(performance.now() - t0)
     })
   } else if (variant === '@hono/prometheus') {
     // README "Usage".
@@ -178,7 +234,7 @@ async function startHono(monitor, otel) {
   app.get('/', (c) => c.text(BODY))
   if (otel !== undefined) check = otel.check
   return new Promise((resolve) => {
-    serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => resolve(info.port))
+    nodeServer = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => resolve(info.port))
   })
 }
 

@@ -157,7 +157,7 @@ const beyond = (a) => (overOutput(a) <= 0 ? 'none measurable' : kb(overOutput(a)
 const alloc = (a) =>
   `${(a.total / 1e6).toFixed(3)} MB = ${a.ratio.toFixed(3)} × the output (JS heap ${kb(a.heap)}, array buffers ${(a.external / 1e6).toFixed(3)} MB)`
 console.log(`/metrics: ${OPS} ops, ${PER_OP} events each → ${lines} lines, ${(bytes / 1e6).toFixed(2)} MB`)
-console.log(`  ${(buckets / OPS).toFixed(1)} bucket lines per op (8 buckets per octave, sparse)`)
+console.log(`  ${(buckets / OPS).toFixed(1)} bucket lines per op (default le edges, every op alike)`)
 console.log(`  scrape (live state → Response → body read): ${ms(tScrape)} (target ≤ 50 ms)`)
 console.log(`    allocated, monitor idle since the last scrape: ${alloc(aScrape)}`)
 console.log(`    allocated, every op changed since the last scrape: ${alloc(aScrapeLive)}`)

@@ -26,7 +26,17 @@ const root = dirname(here)
 const OUT = join(root, 'BENCHMARKS.md')
 
 /** Scripts in the order they run and appear in BENCHMARKS.md. */
-const SCRIPTS = ['core', 'http', 'sqlite', 'memory', 'process', 'prometheus', 'dashboard', 'soak']
+const SCRIPTS = [
+  'core',
+  'http',
+  'realistic',
+  'sqlite',
+  'memory',
+  'process',
+  'prometheus',
+  'dashboard',
+  'soak',
+]
 const only = flag('only')?.split(',')
 for (const name of only ?? []) {
   if (!SCRIPTS.includes(name))

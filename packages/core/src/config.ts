@@ -22,6 +22,8 @@ export interface MonitorOptions {
   sliceMs?: number
   /** Distinct names per type before further names fold into one overflow op. Default 2000. */
   maxOps?: number
+  /** Distinct types before further types fold into one `<overflow>` type. Default 100. */
+  maxTypes?: number
   /** Metadata keys whose values are replaced by `"[REDACTED]"`; replaces the default list. */
   redactKeys?: readonly (string | RegExp)[]
   /**
@@ -36,8 +38,10 @@ export interface MonitorOptions {
   sinks?: readonly Sink[]
   /** How often queued events are handed to sinks, in ms. Default 1000. */
   sinkIntervalMs?: number
-  /** Kept events waiting for sinks before new ones are dropped (and counted). Default 10 000. */
+  /** Items waiting for one sink (while its previous call is in flight) before new ones are dropped (and counted). Default 10 000. */
   sinkMaxQueue?: number
+  /** Longest wait of `flush()` and `close()` for sinks' calls in flight, in ms; `close()` then counts what it abandons. Default 5000. */
+  sinkCloseTimeoutMs?: number
 }
 
 /** Every key {@link MonitorOptions} accepts; any other is a misspelling and throws. */
@@ -50,12 +54,14 @@ const MONITOR_OPTION_KEYS: readonly (keyof MonitorOptions)[] = [
   'windowMs',
   'sliceMs',
   'maxOps',
+  'maxTypes',
   'redactKeys',
   'pii',
   'metadataMaxBytes',
   'sinks',
   'sinkIntervalMs',
   'sinkMaxQueue',
+  'sinkCloseTimeoutMs',
 ]
 
 /** The types @perf's own packages record; a per-type key that differs from one only in case never matches. */
@@ -71,11 +77,13 @@ export interface MonitorConfig {
   readonly windowMs: number
   readonly sliceMs: number
   readonly maxOps: number
+  readonly maxTypes: number
   readonly redactKeys: readonly string[]
   readonly pii: 'redact' | 'reject'
   readonly metadataMaxBytes: number
   readonly sinkIntervalMs: number
   readonly sinkMaxQueue: number
+  readonly sinkCloseTimeoutMs: number
 }
 
 /**
@@ -125,9 +133,11 @@ export const DEFAULTS: {
   readonly windowMs: 900_000
   readonly sliceMs: 60_000
   readonly maxOps: 2000
+  readonly maxTypes: 100
   readonly metadataMaxBytes: 2048
   readonly sinkIntervalMs: 1000
   readonly sinkMaxQueue: 10_000
+  readonly sinkCloseTimeoutMs: 5000
 } = {
   bufferSize: 1000,
   slowLogSize: 200,
@@ -136,9 +146,11 @@ export const DEFAULTS: {
   windowMs: 900_000,
   sliceMs: 60_000,
   maxOps: 2000,
+  maxTypes: 100,
   metadataMaxBytes: 2048,
   sinkIntervalMs: 1000,
   sinkMaxQueue: 10_000,
+  sinkCloseTimeoutMs: 5000,
 }
 
 /** Bounds of a numeric setting. */
@@ -418,6 +430,11 @@ export function resolveConfig(options: MonitorOptions = {}): MonitorConfig {
     windowMs,
     sliceMs,
     maxOps: checkNumber('options.maxOps', options.maxOps ?? DEFAULTS.maxOps, MAX_OPS_RANGE),
+    maxTypes: checkNumber('options.maxTypes', options.maxTypes ?? DEFAULTS.maxTypes, {
+      min: 1,
+      max: 10_000,
+      integer: true,
+    }),
     redactKeys: redact.map((k) => (typeof k === 'string' ? k : k.source)),
     pii,
     metadataMaxBytes: checkNumber(
@@ -435,6 +452,11 @@ export function resolveConfig(options: MonitorOptions = {}): MonitorConfig {
       max: 10_000_000,
       integer: true,
     }),
+    sinkCloseTimeoutMs: checkNumber(
+      'options.sinkCloseTimeoutMs',
+      options.sinkCloseTimeoutMs ?? DEFAULTS.sinkCloseTimeoutMs,
+      { min: 0, max: 600_000, integer: true },
+    ),
   }
 }
 

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import {
   contentLength,
   createHttpRecorder,
@@ -11,6 +11,7 @@ import {
   UNMATCHED,
 } from './http.js'
 import { createMonitor } from './monitor.js'
+import { bytesAllocatedIn } from './test-support/allocations.js'
 
 describe('http helpers', () => {
   it('keeps standard methods and folds every other one into _OTHER', () => {
@@ -154,9 +155,64 @@ describe('HttpRecorder', () => {
     expect(r.requestId('abc-1')).toBe('abc-1')
     expect(r.requestId(['a', 'b'])).not.toBe('a')
     expect(r.requestId('a, b')).not.toBe('a, b')
-    expect(r.requestId('x'.repeat(129))).toHaveLength(36)
+    expect(r.requestId('x'.repeat(129))).toMatch(DEFAULT_ID)
+  })
+
+  it('makes ids from a random per-process prefix and a counter, unique across processes', async () => {
+    const r = createHttpRecorder(createMonitor(), {}, 'x')
+    const ids = Array.from({ length: 10_000 }, () => r.requestId(undefined))
+    for (const id of ids.slice(0, 100)) expect(id).toMatch(DEFAULT_ID)
+    expect(new Set(ids).size).toBe(ids.length)
+    const prefix = (id: string) => id.slice(0, id.indexOf('-'))
+    expect(new Set(ids.map(prefix)).size).toBe(1)
+    // A fresh copy of the module stands for another process: it draws its own prefix.
+    vi.resetModules()
+    const other = await import('./request-id.js')
+    expect(prefix(other.newRequestId())).not.toBe(prefix(ids[0]!))
+  })
+
+  it('makes a default id with a few dozen bytes, not a UUID’s garbage', async () => {
+    const r = createHttpRecorder(createMonitor(), {}, 'x')
+    const n = 20_000
+    let last = ''
+    // Every allocation while the ids are made, whoever makes it (a UUID's are in Node's crypto).
+    const bytes = await bytesAllocatedIn([''], async () => {
+      for (let i = 0; i < n; i++) last = r.requestId(undefined)
+    })
+    expect(last).toMatch(DEFAULT_ID)
+    expect(bytes / n).toBeLessThan(100)
+  })
+
+  it('takes the user’s id generator, checks what it returns, and counts a bad one', () => {
+    const m = createMonitor()
+    let n = 0
+    const r = createHttpRecorder(m, { generateRequestId: () => `mine.${++n}` }, '@perf/test')
+    expect(r.requestId(undefined)).toBe('mine.1')
+    expect(r.requestId('from-client')).toBe('from-client')
+    expect(r.requestId('bad id')).toBe('mine.2')
+    for (const bad of [() => 'a b\r\nx', () => 42, () => '', () => 'x'.repeat(129)]) {
+      const rb = createHttpRecorder(m, { generateRequestId: bad as () => string }, '@perf/test')
+      expect(rb.requestId(undefined)).toMatch(DEFAULT_ID)
+    }
+    const throwing = createHttpRecorder(
+      m,
+      {
+        generateRequestId: () => {
+          throw new Error('no ids today')
+        },
+      },
+      '@perf/test',
+    )
+    expect(throwing.requestId(undefined)).toMatch(DEFAULT_ID)
+    expect(m.snapshot().totals.internalErrors).toBe(5)
+    expect(m.snapshot().lastInternalError).toBe('@perf/test generateRequestId: Error: no ids today')
+    expect(() => createHttpRecorder(m, { generateRequestId: 'uuid' as never }, '@perf/test')).toThrow(
+      /@perf\/test: options\.generateRequestId = "uuid" is not valid: expected a function/,
+    )
   })
 })
+
+const DEFAULT_ID = /^[A-Za-z0-9]{16}-[0-9a-z]+$/
 
 describe('rawHeader', () => {
   it('finds a header in Node rawHeaders whatever its case, arrays when repeated', () => {

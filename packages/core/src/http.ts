@@ -1,6 +1,6 @@
 import type { RequestContext } from './context.js'
 import type { Monitor, OpHandle } from './monitor.js'
-import { newRequestId, requestIdFrom } from './request-id.js'
+import { isPlainRequestId, newRequestId } from './request-id.js'
 import type { ResponseWatcher, TrackableResponse } from './response-tracker.js'
 
 /** Event type of HTTP requests. */
@@ -45,6 +45,14 @@ export interface HttpOptions {
    * read nor send one (events then carry no request id).
    */
   requestIdHeader?: string | false
+  /**
+   * Makes the id of a request that brought no usable one (default: a random per-process prefix
+   * plus a counter, e.g. `k3J9sQ0aZ7fW2mPq-1c`, unique across processes and hosts; pass
+   * `() => crypto.randomUUID()` for UUIDs). Each id it returns must be 1–128 characters of
+   * `[A-Za-z0-9._-]`, since it is sent as a header; one that is not, or a throw, is counted in
+   * `totals.internalErrors` and the request gets a default id instead.
+   */
+  generateRequestId?: () => string
 }
 
 /** What an adapter passes to a mounted {@link WebHandler} besides the request. */
@@ -83,7 +91,15 @@ export interface HttpOutcome {
   readonly thrown?: unknown
 }
 
-const SKIP = Symbol.for('@perf/unrecorded')
+/**
+ * Requests not to record, in one set shared by every copy of this module in the process (two
+ * versions of @perf in one app agree). A set, not a symbol property on the request: looking a
+ * missing symbol up on express's request (whose prototype express swaps per request) walks its
+ * prototype chain on every request, where `has` on an object never added returns at once.
+ */
+const UNRECORDED: WeakSet<object> = ((globalThis as Record<symbol, WeakSet<object> | undefined>)[
+  Symbol.for('@perf/unrecorded-requests')
+] ??= new WeakSet())
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/
 const CACHE_FACTOR = 2
 
@@ -92,12 +108,12 @@ const CACHE_FACTOR = 2
  * `perf` does not record it. The web-handler utilities do this for the handlers they mount.
  */
 export function markUnrecorded(request: object): void {
-  ;(request as Record<symbol, unknown>)[SKIP] = true
+  UNRECORDED.add(request)
 }
 
 /** Whether {@link markUnrecorded} marked this request. */
 export function isUnrecorded(request: object): boolean {
-  return (request as Record<symbol, unknown>)[SKIP] === true
+  return UNRECORDED.has(request)
 }
 
 /** The method as it appears in op names: itself when standard, else {@link OTHER_METHOD}. */
@@ -146,24 +162,6 @@ export function rawHeader(
   return found
 }
 
-type Uuid = () => string
-type GetBuiltin = (id: string) => { randomUUID?: Uuid } | undefined
-/**
- * `randomUUID`, looked up once. Node's own (`node:crypto`, found at run time so this entry imports no
- * `node:` module) skips the Web Crypto wrapper; either beats the global `crypto` getter on every call.
- */
-const uuid: Uuid = (() => {
-  const proc = (globalThis as { process?: { getBuiltinModule?: GetBuiltin } }).process
-  try {
-    const nodeUuid = proc?.getBuiltinModule?.('node:crypto')?.randomUUID
-    if (typeof nodeUuid === 'function') return () => nodeUuid()
-  } catch {
-    // Not Node: use Web Crypto below.
-  }
-  const c = (globalThis as { crypto?: { randomUUID?: Uuid } }).crypto
-  return typeof c?.randomUUID === 'function' ? c.randomUUID.bind(c) : newRequestId
-})()
-
 const NOOP_OP: OpHandle = { type: HTTP_TYPE, name: 'noop', record: () => false }
 
 /**
@@ -175,6 +173,8 @@ export class HttpRecorder {
   readonly monitor: Monitor
   /** Lower-case request id header, or `undefined` when request ids are off. */
   readonly header: string | undefined
+  /** The user's id generator, or `undefined` for {@link newRequestId}. */
+  private readonly generate: (() => string) | undefined
   private readonly source: string
   private readonly exact: ReadonlySet<string> | undefined
   private readonly prefixes: readonly string[]
@@ -200,6 +200,13 @@ export class HttpRecorder {
     this.monitor = monitor
     this.source = source
     this.header = checkHeader(source, opts.requestIdHeader)
+    const generate = opts.generateRequestId
+    if (generate !== undefined && typeof generate !== 'function') {
+      throw new TypeError(
+        `${source}: options.generateRequestId = ${Array.isArray(generate) ? 'an array' : describe(generate)} is not valid: expected a function returning 1-128 characters of [A-Za-z0-9._-]`,
+      )
+    }
+    this.generate = generate
     const ignore = opts.ignore
     const exact = new Set<string>()
     const prefixes: string[] = []
@@ -252,7 +259,27 @@ export class HttpRecorder {
    * are never echoed.
    */
   requestId(incoming: unknown): string {
-    return incoming === undefined || incoming === null ? uuid() : requestIdFrom(incoming)
+    if (incoming !== undefined && incoming !== null && isPlainRequestId(incoming)) return incoming
+    return this.generate === undefined ? newRequestId() : this.generated(this.generate)
+  }
+
+  /** An id from the user's generator, checked because it goes into a response header. */
+  private generated(generate: () => string): string {
+    let id: unknown
+    try {
+      id = generate()
+    } catch (err) {
+      this.fail('generateRequestId', err)
+      return newRequestId()
+    }
+    if (isPlainRequestId(id)) return id
+    this.fail(
+      'generateRequestId',
+      new TypeError(
+        `options.generateRequestId returned ${Array.isArray(id) ? 'an array' : describe(id)}: expected 1-128 characters of [A-Za-z0-9._-]`,
+      ),
+    )
+    return newRequestId()
   }
 
   /** A fresh request context for a request id. */
@@ -265,6 +292,26 @@ export class HttpRecorder {
    * method's unmatched requests when `route` is `undefined`. Cached, so a request builds no name.
    */
   op(method: string, route: string | undefined): OpHandle {
+    // A server answers the same route over and over: two string compares (the framework hands the
+    // same method and route strings each time) instead of a method check and two map lookups.
+    if (method === this.lastMethod && route === this.lastRoute && this.lastOp !== undefined) {
+      return this.lastOp
+    }
+    const op = this.lookup(method, route)
+    // A failed lookup is retried on the next request.
+    if (op !== NOOP_OP) {
+      this.lastMethod = method
+      this.lastRoute = route
+      this.lastOp = op
+    }
+    return op
+  }
+
+  private lastMethod: string | undefined
+  private lastRoute: string | undefined
+  private lastOp: OpHandle | undefined
+
+  private lookup(method: string, route: string | undefined): OpHandle {
     const m = normalizeMethod(method)
     const r = route === undefined || route === '' ? UNMATCHED : route
     let byRoute = this.ops.get(m)

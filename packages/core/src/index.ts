@@ -63,6 +63,7 @@ export {
   splitMountPath,
 } from './web-mount.js'
 export {
+  DEFAULT_PROMETHEUS_BUCKETS,
   escapeLabelValue,
   PROMETHEUS_CONTENT_TYPE,
   sanitizeMetricName,

@@ -139,3 +139,147 @@ describe('mergeSnapshots', () => {
     )
   })
 })
+
+/** Names that reach Object.prototype or Object when used as a property of a plain object. */
+const HOSTILE = ['__proto__', 'constructor', 'prototype', 'hasOwnProperty'] as const
+
+/** What `Object.prototype` and `Object` look like now, to prove a merge changed neither. */
+function globalsPicture() {
+  const describeAll = (o: object) =>
+    Object.getOwnPropertyNames(o)
+      .map((k) => `${k}:${typeof (Object.getOwnPropertyDescriptor(o, k)!.value ?? 'accessor')}`)
+      .sort()
+  return { proto: describeAll(Object.prototype), object: describeAll(Object) }
+}
+
+describe('mergeSnapshots with hostile names', () => {
+  // Snapshots travel as JSON (cluster IPC, any transport the README invites): JSON.parse makes
+  // `"__proto__"` an own key, which a plain-object accumulator would turn into its prototype.
+  function hostileSnapshot(pid: number): Snapshot {
+    const m = createMonitor({ sampling: 1 })
+    m.setSection('process', () => ({ rss: pid }))
+    for (const [i, t] of ['T0', 'T1', 'T2', 'T3'].entries()) {
+      for (const [j, n] of ['N0', 'N1', 'N2', 'N3'].entries()) {
+        m.record(t, n, 1 + i + j, { status: 200 + 100 * j })
+        m.count(t, n, 10 * (i + 1) + j)
+      }
+    }
+    for (const [k, s] of ['S0', 'S1', 'S2', 'S3'].entries()) m.setSection(s, () => ({ k, pid }))
+    const snap = { ...m.snapshot({ histograms: true }), pid } as Record<string, unknown>
+    snap.processes = { P0: { rss: 1 }, P1: { rss: 2 }, P2: { rss: 3 }, P3: { rss: 4 } }
+    let json = JSON.stringify(snap)
+    // Every name slot: types, op names, counter types and names, section names, process pids, and
+    // extra keys inside status classes and totals.
+    for (const [k, name] of HOSTILE.entries()) {
+      for (const slot of ['T', 'N', 'S', 'P']) json = json.replaceAll(`"${slot}${k}"`, JSON.stringify(name))
+    }
+    json = json
+      .replaceAll('"2xx":', `"__proto__":{"isAdmin":true},"constructor":{"keys":"x"},"2xx":`)
+      .replace('"events":', '"__proto__":1,"constructor":2,"events":')
+    return JSON.parse(json) as Snapshot
+  }
+
+  it('keeps __proto__, constructor, prototype and hasOwnProperty as names in every slot, and leaves Object alone', () => {
+    const before = globalsPicture()
+    const a = hostileSnapshot(101)
+    const b = hostileSnapshot(202)
+    const merged = mergeSnapshots(a, b)
+    // Merging again, through JSON, as the cluster primary's reply does.
+    const again = mergeSnapshots(JSON.parse(JSON.stringify(merged)) as Snapshot, hostileSnapshot(303))
+
+    expect(({} as Record<string, unknown>).isAdmin).toBeUndefined()
+    expect(typeof Object.keys).toBe('function')
+    expect(globalsPicture()).toEqual(before)
+
+    for (const out of [merged, again]) {
+      const n = out === merged ? 2 : 3
+      expect(Object.keys(out.types).sort()).toEqual([...HOSTILE].sort())
+      expect(Object.keys(out.counters).sort()).toEqual([...HOSTILE].sort())
+      for (const [i, type] of HOSTILE.entries()) {
+        const t = out.types[type]!
+        expect(Object.hasOwn(out.types, type)).toBe(true)
+        expect(t.count).toBe(4 * n)
+        expect(t.ops.map((o) => o.name).sort()).toEqual([...HOSTILE].sort())
+        for (const [j, name] of HOSTILE.entries()) {
+          const op = t.ops.find((o) => o.name === name)!
+          expect(op.type).toBe(type)
+          expect(op.count).toBe(n)
+          expect(op.minMs).toBe(1 + i + j)
+          expect(op.status).toEqual({
+            '1xx': 0,
+            '2xx': j === 0 ? n : 0,
+            '3xx': j === 1 ? n : 0,
+            '4xx': j === 2 ? n : 0,
+            '5xx': j === 3 ? n : 0,
+          })
+          expect(Object.hasOwn(out.counters[type]!, name)).toBe(true)
+          expect(out.counters[type]![name]).toBe(n * (10 * (i + 1) + j))
+        }
+      }
+      for (const pid of HOSTILE) expect(Object.hasOwn(out.processes, pid)).toBe(true)
+      expect(out.processes.prototype).toEqual({ rss: 3 })
+      for (const [k, section] of HOSTILE.entries()) {
+        expect(Object.hasOwn(out, section)).toBe(true)
+        expect(Object.getOwnPropertyDescriptor(out, section)!.value).toEqual({ k, pid: 101 })
+      }
+      expect(out.totals.events).toBe(16 * n)
+      // The JSON form carries every name as a key, so the merge can be merged again downstream.
+      expect(JSON.parse(JSON.stringify(out.types))[HOSTILE[0]].count).toBe(4 * n)
+      expect(Object.getOwnPropertyDescriptor(out.totals, HOSTILE[0])!.value).toBe(n)
+      expect(Object.getOwnPropertyDescriptor(out.totals, 'constructor')!.value).toBe(2 * n)
+    }
+    expect(globalsPicture()).toEqual(before)
+  })
+
+  it('a counter type `constructor` from a monitor survives the merge without touching Object.keys', () => {
+    const m = createMonitor()
+    m.count('constructor', 'keys', 1)
+    m.count('__proto__', 'isAdmin', 1)
+    m.record('constructor', 'keys', 5)
+    const s = m.snapshot({ histograms: true })
+    expect(Object.hasOwn(s.types, 'constructor')).toBe(true)
+    // Per-type settings are read as own keys: `constructor` gets the defaults, not Object.
+    expect(s.types[HOSTILE[1]]!.sampling).toBe(0.1)
+    expect(s.types[HOSTILE[1]]!.slowMs).toBe(1000)
+    const merged = mergeSnapshots(s, JSON.parse(JSON.stringify(s)) as Snapshot)
+    expect(typeof Object.keys).toBe('function')
+    expect(({} as Record<string, unknown>).isAdmin).toBeUndefined()
+    expect(merged.counters[HOSTILE[1]]!.keys).toBe(2)
+    expect(merged.counters[HOSTILE[0]]!.isAdmin).toBe(2)
+    expect(merged.types[HOSTILE[1]]!.count).toBe(2)
+  })
+
+  it('refuses malformed numbers and histograms that do not fit the bucket layout, naming them', () => {
+    const m = createMonitor()
+    m.record('db', 'SELECT x', 3)
+    m.count('jobs', 'done')
+    const good = () => JSON.parse(JSON.stringify(m.snapshot({ histograms: true }))) as Snapshot
+    const huge = good()
+    huge.types.db!.ops[0]!.histogram = { offset: 1e9, counts: [1] }
+    expect(() => mergeSnapshots(good(), huge)).toThrow(/histogram does not fit the bucket layout/)
+    const text = good()
+    ;(text.types.db!.ops[0] as { count: unknown }).count = '5'
+    expect(() => mergeSnapshots(good(), text)).toThrow(
+      /op db "SELECT x" of pid \d+: count must be a finite number ≥ 0, got "5"/,
+    )
+    const counter = good()
+    ;(counter.counters.jobs as Record<string, unknown>).done = 'x'
+    expect(() => mergeSnapshots(good(), counter)).toThrow(
+      /counter jobs "done" must be a finite number, got "x"/,
+    )
+  })
+})
+
+describe('mergeSnapshots of huge counters', () => {
+  it('saturates a merged counter at the largest finite number instead of writing null', () => {
+    const a = createMonitor()
+    const b = createMonitor()
+    a.count('bytes', 'in', 1e308)
+    b.count('bytes', 'in', 1e308)
+    a.count('bytes', 'out', -1e308)
+    b.count('bytes', 'out', -1e308)
+    const merged = mergeSnapshots(a.snapshot(), b.snapshot())
+    expect(merged.counters.bytes).toEqual({ in: Number.MAX_VALUE, out: -Number.MAX_VALUE })
+    expect(JSON.stringify(merged.counters)).not.toContain('null')
+  })
+})

@@ -1,5 +1,5 @@
 import type { PerfEvent } from './event.js'
-import { type SparseHistogram, WideHistogram } from './histogram.js'
+import { BUCKETS, type SparseHistogram, WideHistogram } from './histogram.js'
 import type { Snapshot, Stats, StatusClasses, Totals, TypeSnapshot, WindowStats } from './snapshot.js'
 import { windowStats } from './window-stats.js'
 
@@ -31,7 +31,7 @@ export function mergeSnapshots(...snapshots: Snapshot[]): MergedSnapshot {
   if (snapshots.length === 0)
     throw new TypeError('mergeSnapshots(...snapshots): expected at least one snapshot')
   for (const s of snapshots) {
-    if (s === null || typeof s !== 'object' || typeof s.types !== 'object' || typeof s.totals !== 'object') {
+    if (!isObject(s) || !isObject(s.types) || !isObject(s.totals) || !isObject(s.window)) {
       throw new TypeError(
         'mergeSnapshots(...snapshots): every argument must be a snapshot from monitor.snapshot()',
       )
@@ -39,19 +39,24 @@ export function mergeSnapshots(...snapshots: Snapshot[]): MergedSnapshot {
   }
   const first = snapshots[0]!
   const pids: number[] = []
-  const processes: Record<string, unknown> = {}
-  const sections: Record<string, unknown> = {}
+  // Every map keyed by a name from the input is null-prototype and filled through own keys only: a
+  // snapshot is data from another process, and `__proto__` or `constructor` as a name must stay a name.
+  const processes = dict<unknown>()
+  const sections = dict<unknown>()
   for (const s of snapshots) {
     const nested = (s as Partial<MergedSnapshot>).pids
-    for (const pid of Array.isArray(nested) ? nested : [s.pid]) if (!pids.includes(pid)) pids.push(pid)
+    for (const pid of Array.isArray(nested) ? nested : [s.pid]) {
+      if (typeof pid === 'number' && !pids.includes(pid)) pids.push(pid)
+    }
     const procs = (s as Partial<MergedSnapshot>).processes
-    if (procs !== null && typeof procs === 'object') Object.assign(processes, procs)
+    if (isObject(procs)) for (const pid of Object.keys(procs)) processes[pid] = procs[pid]
     if (s.process !== undefined) processes[String(s.pid)] = s.process
     for (const key of Object.keys(s)) {
-      if (!KNOWN.has(key) && !(key in sections)) sections[key] = s[key]
+      if (!KNOWN.has(key) && !Object.hasOwn(sections, key)) sections[key] = s[key]
     }
   }
   const merged: MergedSnapshot = {
+    // Spreading defines own properties (never calls the `__proto__` setter).
     ...sections,
     enabled: snapshots.some((s) => s.enabled),
     pid: first.pid,
@@ -64,7 +69,7 @@ export function mergeSnapshots(...snapshots: Snapshot[]): MergedSnapshot {
       sliceMs: first.window.sliceMs,
       fromMs: Math.min(...snapshots.map((s) => s.window.fromMs)),
     },
-    totals: mergeTotals(snapshots.map((s) => s.totals)),
+    totals: mergeTotals(snapshots.map((s) => s.totals as unknown as Record<string, unknown>)),
     types: mergeTypes(snapshots),
     counters: mergeCounters(snapshots.map((s) => s.counters)),
     recent: mergeEvents(snapshots.map((s) => s.recent)),
@@ -76,6 +81,54 @@ export function mergeSnapshots(...snapshots: Snapshot[]): MergedSnapshot {
   const errors = snapshots.filter((s) => s.lastInternalError !== undefined)
   if (errors.length > 0) merged.lastInternalError = `pid ${errors[0]!.pid}: ${errors[0]!.lastInternalError}`
   return merged
+}
+
+/** A null-prototype object: a map whose keys can be any name without reaching `Object.prototype`. */
+function dict<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v)
+}
+
+/** A count or duration from the input: a finite number ≥ 0, else the snapshot is malformed. */
+function num(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !(v >= 0) || v === Number.POSITIVE_INFINITY) {
+    throw new TypeError(`mergeSnapshots: ${what} must be a finite number ≥ 0, got ${show(v)}`)
+  }
+  return v
+}
+
+function show(v: unknown): string {
+  return typeof v === 'string'
+    ? JSON.stringify(v.slice(0, 40))
+    : v === null
+      ? 'null'
+      : typeof v === 'number'
+        ? String(v)
+        : typeof v
+}
+
+/** A histogram from the input, checked against the bucket layout before anything is sized by it. */
+function histogram(h: unknown, what: string): SparseHistogram | undefined {
+  if (h === undefined) return undefined
+  if (!isObject(h) || !Array.isArray(h.counts)) {
+    throw new TypeError(`mergeSnapshots: ${what} must be { offset, counts: number[] }, got ${show(h)}`)
+  }
+  const { offset, counts } = h as { offset: unknown; counts: unknown[] }
+  if (
+    typeof offset !== 'number' ||
+    !Number.isInteger(offset) ||
+    offset < 0 ||
+    offset + counts.length > BUCKETS
+  ) {
+    throw new TypeError(
+      `mergeSnapshots: ${what} does not fit the bucket layout (offset ${show(offset)}, ${counts.length} counts, ${BUCKETS} buckets)`,
+    )
+  }
+  for (const c of counts) num(c, `${what} counts`)
+  return h as unknown as SparseHistogram
 }
 
 /** Keys merged field by field; any other key is a section. */
@@ -98,31 +151,49 @@ const KNOWN = new Set([
   'pids',
 ])
 
-function mergeTotals(all: Totals[]): Totals {
-  const out = { ...all[0]! }
-  for (let i = 1; i < all.length; i++) {
-    for (const key of Object.keys(out) as (keyof Totals)[]) out[key] += all[i]![key] ?? 0
+function mergeTotals(all: Record<string, unknown>[]): Totals {
+  const out = dict<number>()
+  for (const totals of all) {
+    for (const key of Object.keys(totals)) out[key] = (out[key] ?? 0) + num(totals[key], `totals.${key}`)
   }
-  return out
+  return out as unknown as Totals
 }
 
-function mergeCounters(
-  all: Record<string, Record<string, number>>[],
-): Record<string, Record<string, number>> {
-  const out: Record<string, Record<string, number>> = {}
+function mergeCounters(all: unknown[]): Record<string, Record<string, number>> {
+  const out = dict<Record<string, number>>()
   for (const counters of all) {
-    for (const [type, names] of Object.entries(counters)) {
-      const into = (out[type] ??= {})
-      for (const [name, n] of Object.entries(names)) into[name] = (into[name] ?? 0) + n
+    if (counters === undefined) continue
+    if (!isObject(counters))
+      throw new TypeError(`mergeSnapshots: counters must be an object, got ${show(counters)}`)
+    for (const type of Object.keys(counters)) {
+      const names = counters[type]
+      if (!isObject(names)) throw new TypeError(`mergeSnapshots: counters.${type} must be an object`)
+      let into = out[type]
+      if (into === undefined) out[type] = into = dict<number>()
+      for (const name of Object.keys(names)) {
+        const sum = (into[name] ?? 0) + finite(names[name], `counter ${type} ${JSON.stringify(name)}`)
+        // Two finite counters can add up past ±1.8e308; JSON would write Infinity as null, so the
+        // merged counter saturates at the largest finite number instead.
+        into[name] = Number.isFinite(sum) ? sum : Math.sign(sum) * Number.MAX_VALUE
+      }
     }
   }
   return out
 }
 
-function mergeEvents(all: PerfEvent[][]): PerfEvent[] {
-  const cap = Math.max(...all.map((events) => events.length))
+/** A counter's value may be negative (count(type, name, -1)); it must be a finite number. */
+function finite(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) {
+    throw new TypeError(`mergeSnapshots: ${what} must be a finite number, got ${show(v)}`)
+  }
+  return v
+}
+
+function mergeEvents(all: unknown[]): PerfEvent[] {
+  const lists = all.map((events) => (Array.isArray(events) ? (events as PerfEvent[]) : []))
+  const cap = Math.max(...lists.map((events) => events.length))
   // Stable on equal timestamps: the earlier snapshot's order is kept.
-  return all
+  return lists
     .flat()
     .sort((a, b) => b.timestamp - a.timestamp)
     .slice(0, cap)
@@ -139,7 +210,11 @@ class OpMerge {
   status: number[] | undefined
   readonly histogram: WideHistogram = new WideHistogram()
 
-  add(s: WindowStats, status: StatusClasses | undefined, histogram: SparseHistogram | undefined): void {
+  add(
+    s: Pick<WindowStats, 'count' | 'errors' | 'slow' | 'avgMs' | 'minMs' | 'maxMs'>,
+    status: StatusClasses | undefined,
+    histogram: SparseHistogram | undefined,
+  ): void {
     this.count += s.count
     this.errors += s.errors
     this.slow += s.slow
@@ -149,7 +224,7 @@ class OpMerge {
       if (s.minMs < this.min) this.min = s.minMs
       if (s.maxMs > this.max) this.max = s.maxMs
     }
-    if (status !== undefined) this.status = addStatus(this.status, status)
+    if (status !== undefined) this.status = addStatus(this.status, status, 'status')
     if (histogram !== undefined) this.histogram.addAll(histogram)
   }
 
@@ -159,9 +234,14 @@ class OpMerge {
   }
 }
 
-function addStatus(into: number[] | undefined, s: StatusClasses): number[] {
+function addStatus(into: number[] | undefined, s: StatusClasses, what: string): number[] {
+  if (!isObject(s)) throw new TypeError(`mergeSnapshots: ${what} must be an object of status classes`)
   const out = into ?? [0, 0, 0, 0, 0]
-  for (let k = 0; k < 5; k++) out[k]! += s[STATUS_KEYS[k]!] ?? 0
+  // Only the five classes are read, and only as own keys: any other key is ignored.
+  for (let k = 0; k < 5; k++) {
+    const key = STATUS_KEYS[k]!
+    if (Object.hasOwn(s, key)) out[k]! += num(s[key], `${what}.${key}`)
+  }
   return out
 }
 
@@ -170,7 +250,6 @@ function statusClasses(s: number[]): StatusClasses {
 }
 
 interface OpAcc {
-  readonly type: string
   readonly name: string
   readonly window: OpMerge
   totalCount: number
@@ -182,30 +261,32 @@ interface OpAcc {
 }
 
 function mergeTypes(snapshots: Snapshot[]): Record<string, TypeSnapshot> {
-  const out: Record<string, TypeSnapshot> = {}
-  const order: string[] = []
+  const out = dict<TypeSnapshot>()
   const byType = new Map<string, { first: TypeSnapshot; folded: number; ops: Map<string, OpAcc> }>()
   for (const snap of snapshots) {
-    for (const [type, t] of Object.entries(snap.types)) {
+    const types = snap.types as Record<string, unknown>
+    for (const type of Object.keys(types)) {
+      const t = types[type] as TypeSnapshot
+      if (!isObject(t) || !Array.isArray(t.ops)) {
+        throw new TypeError(`mergeSnapshots: type ${JSON.stringify(type)} of pid ${snap.pid} has no ops list`)
+      }
       let entry = byType.get(type)
       if (entry === undefined) {
         entry = { first: t, folded: 0, ops: new Map() }
         byType.set(type, entry)
-        order.push(type)
       }
-      entry.folded += t.foldedEvents
-      for (const op of t.ops) addOp(entry.ops, op, snap.pid)
+      entry.folded += num(t.foldedEvents ?? 0, `types.${type}.foldedEvents`)
+      for (const op of t.ops) addOp(entry.ops, type, op, snap.pid)
     }
   }
-  for (const type of order) {
-    const entry = byType.get(type)!
+  for (const [type, entry] of byType) {
     const typeMerge = new OpMerge()
     const ops: Stats[] = []
     for (const acc of entry.ops.values()) {
       const stats = acc.window.stats()
       const op: Stats = {
         ...stats,
-        type: acc.type,
+        type,
         name: acc.name,
         totalCount: acc.totalCount,
         totalErrors: acc.totalErrors,
@@ -222,22 +303,42 @@ function mergeTypes(snapshots: Snapshot[]): Record<string, TypeSnapshot> {
       typeMerge.add(stats, undefined, acc.window.histogram.toJSON())
       ops.push(op)
     }
-    const { ops: _ops, foldedEvents: _folded, ...rest } = entry.first
-    out[type] = { ...rest, ...typeMerge.stats(), foldedEvents: entry.folded, ops }
+    // Only the type's own settings are carried over: the rest of a type entry is derived here.
+    const { sampling, slowMs } = entry.first
+    out[type] = {
+      sampling: typeof sampling === 'number' ? sampling : 0,
+      slowMs: typeof slowMs === 'number' ? slowMs : 0,
+      ...typeMerge.stats(),
+      foldedEvents: entry.folded,
+      ops,
+    }
   }
   return out
 }
 
-function addOp(ops: Map<string, OpAcc>, op: Stats, pid: number): void {
-  if (op.count > 0 && op.histogram === undefined) {
+function addOp(ops: Map<string, OpAcc>, type: string, op: Stats, pid: number): void {
+  if (!isObject(op) || typeof op.name !== 'string') {
+    throw new TypeError(`mergeSnapshots: an op of type ${JSON.stringify(type)} of pid ${pid} has no name`)
+  }
+  const what = `op ${type} ${JSON.stringify(op.name)} of pid ${pid}`
+  const window = {
+    count: num(op.count, `${what}: count`),
+    errors: num(op.errors, `${what}: errors`),
+    slow: num(op.slow, `${what}: slow`),
+    avgMs: num(op.avgMs, `${what}: avgMs`),
+    minMs: num(op.minMs, `${what}: minMs`),
+    maxMs: num(op.maxMs, `${what}: maxMs`),
+  }
+  const h = histogram(op.histogram, `${what}: histogram`)
+  const total = histogram(op.totalHistogram, `${what}: totalHistogram`)
+  if (window.count > 0 && h === undefined) {
     throw new TypeError(
-      `mergeSnapshots: op ${op.type} ${JSON.stringify(op.name)} of pid ${pid} has no histogram; take snapshots with monitor.snapshot({ histograms: true })`,
+      `mergeSnapshots: ${what} has no histogram; take snapshots with monitor.snapshot({ histograms: true })`,
     )
   }
   let acc = ops.get(op.name)
   if (acc === undefined) {
     acc = {
-      type: op.type,
       name: op.name,
       window: new OpMerge(),
       totalCount: 0,
@@ -249,14 +350,15 @@ function addOp(ops: Map<string, OpAcc>, op: Stats, pid: number): void {
     }
     ops.set(op.name, acc)
   }
-  acc.window.add(op, op.status, op.histogram)
-  acc.totalCount += op.totalCount
-  acc.totalErrors += op.totalErrors
-  acc.totalSumMs += op.totalSumMs
-  if (op.totalStatus !== undefined) acc.totalStatus = addStatus(acc.totalStatus, op.totalStatus)
-  if (op.histogram !== undefined) acc.hasHistogram = true
-  if (op.totalHistogram !== undefined) {
+  acc.window.add(window, op.status, h)
+  acc.totalCount += num(op.totalCount, `${what}: totalCount`)
+  acc.totalErrors += num(op.totalErrors, `${what}: totalErrors`)
+  acc.totalSumMs += num(op.totalSumMs, `${what}: totalSumMs`)
+  if (op.totalStatus !== undefined)
+    acc.totalStatus = addStatus(acc.totalStatus, op.totalStatus, `${what}: totalStatus`)
+  if (h !== undefined) acc.hasHistogram = true
+  if (total !== undefined) {
     acc.totalHistogram ??= new WideHistogram()
-    acc.totalHistogram.addAll(op.totalHistogram)
+    acc.totalHistogram.addAll(total)
   }
 }

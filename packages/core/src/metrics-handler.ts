@@ -1,12 +1,7 @@
 import { createAdminAuth } from './admin-auth.js'
 import type { WebHandlerInfo } from './http.js'
 import type { Monitor } from './monitor.js'
-import {
-  checkPrometheusOptions,
-  PROMETHEUS_CONTENT_TYPE,
-  type PrometheusOptions,
-  toPrometheusBytes,
-} from './prometheus.js'
+import { PROMETHEUS_CONTENT_TYPE, type PrometheusOptions } from './prometheus.js'
 import { createPrometheusRenderer } from './prometheus-live.js'
 
 /** A web-standard handler (a `WebHandler`: mountable with every adapter's web-handler utility). */
@@ -33,13 +28,15 @@ export interface MetricsHandlerOptions {
   readonly trustProxy?: boolean | undefined
   /** Custom check; when given, a request passes if it has the token or this returns `true`. */
   readonly auth?: ((request: Request) => boolean | Promise<boolean>) | undefined
-  /** Rendering options (metric prefix, buckets per octave). */
+  /**
+   * Rendering options, as `toPrometheus` takes them: the metric `prefix` and the histogram's
+   * `buckets` (its `le` edges in seconds; give every process the same ones). Checked when the handler
+   * is created.
+   */
   readonly prometheus?: PrometheusOptions | undefined
   /** Where `PERF_ADMIN_TOKEN` and `PERF_SCRAPE_TOKEN` are read from. Default `process.env` where it exists. */
   readonly env?: Readonly<Record<string, string | undefined>> | undefined
 }
-
-const SNAPSHOT = { histograms: true, recent: 0, slow: 0 } as const
 
 /**
  * A web-standard handler serving `monitor`'s numbers in the Prometheus text format at whatever path
@@ -75,12 +72,10 @@ export function createMetricsHandler(monitor: Monitor, options: MetricsHandlerOp
     trustProxy: options.trustProxy,
   })
   const tokens = adminAuth.hasToken || adminAuth.hasScrapeToken
-  const prometheus = options.prometheus ?? {}
-  // Fail on bad rendering options now rather than on the first scrape.
-  checkPrometheusOptions(prometheus)
-  // One process's own numbers are rendered from the monitor's live state, without a snapshot;
-  // a cluster-wide view (whose snapshot() is the merge) falls back to its snapshot.
-  const live = createPrometheusRenderer(monitor, prometheus)
+  // Checks the rendering options now rather than on the first scrape. One process's own numbers are
+  // rendered from the monitor's live state, without a snapshot; a cluster-wide view (whose
+  // snapshot() is the merge) is read through its snapshot.
+  const renderer = createPrometheusRenderer(monitor, options.prometheus ?? {})
 
   async function allowed(request: Request, info: WebHandlerInfo | undefined): Promise<boolean | 'throttled'> {
     if (tokens) {
@@ -118,9 +113,9 @@ export function createMetricsHandler(monitor: Monitor, options: MetricsHandlerOp
     }
     let bytes: Uint8Array
     try {
-      // The live renderer's bytes are a view of a buffer it reuses: nothing may await between
-      // rendering and the Response below, which copies them (the Fetch standard's "extract a body").
-      bytes = live.render() ?? toPrometheusBytes(monitor.snapshot(SNAPSHOT), prometheus)
+      // The renderer's bytes are a view of a buffer it reuses: nothing may await between rendering
+      // and the Response below, which copies them (the Fetch standard's "extract a body").
+      bytes = renderer.render()
     } catch (err) {
       monitor.reportInternalError('metrics', err)
       return text(

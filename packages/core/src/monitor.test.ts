@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { PerfEvent } from './event.js'
-import { createMonitor, OVERFLOW_NAME } from './monitor.js'
+import { createMonitor, type Monitor, monitorState, OVERFLOW_NAME } from './monitor.js'
 import type { Sink } from './sink.js'
 
 afterEach(() => {
@@ -568,5 +568,335 @@ describe('pii', () => {
       /options\.pii = "strict" is not valid: expected 'redact' or 'reject'/,
     )
     void m.close()
+  })
+})
+
+describe('inputs are checked before anything is counted', () => {
+  it('record() with opts that are not an object throws a TypeError and counts nothing but rejected', () => {
+    const m = createMonitor({ sampling: 1 })
+    for (const [opts, shown] of [
+      [null, 'null'],
+      [5, '5'],
+      ['x', '"x"'],
+    ] as const) {
+      expect(() => m.record('http', 'GET /', 5, opts as never)).toThrow(
+        new TypeError(`record: opts must be an object or undefined, got ${shown}`),
+      )
+      expect(() => m.op('http', 'GET /h').record(5, opts as never)).toThrow(
+        /handle.record: opts must be an object/,
+      )
+    }
+    expect(() => m.record('http', 'GET /', Number.NaN)).toThrow(
+      /record: durationMs must be a finite number ≥ 0, got NaN \(for "http" "GET \/"\)/,
+    )
+    const s = m.snapshot()
+    expect(s.totals.events).toBe(0)
+    expect(s.totals.rejected).toBe(7)
+    expect(s.types.http!.count).toBe(0)
+    expect(s.recent).toEqual([])
+  })
+
+  it('a rejected record of a new name past maxOps folds nothing', () => {
+    const m = createMonitor({ maxOps: 1 })
+    m.record('db', 'a', 1)
+    expect(() => m.record('db', 'b', -1)).toThrow(TypeError)
+    expect(m.snapshot().totals.folded).toBe(0)
+  })
+
+  it.each([
+    [
+      'snapshot({ recent: NaN })',
+      (m: Monitor) => m.snapshot({ recent: Number.NaN }),
+      RangeError,
+      /snapshot\(opts\): opts.recent = NaN is not valid: expected an integer ≥ 0 or Infinity/,
+    ],
+    [
+      'snapshot({ slow: -1 })',
+      (m: Monitor) => m.snapshot({ slow: -1 }),
+      RangeError,
+      /opts.slow = -1 is not valid/,
+    ],
+    [
+      'snapshot({ recent: "5" })',
+      (m: Monitor) => m.snapshot({ recent: '5' as never }),
+      TypeError,
+      /opts.recent = "5" is not valid/,
+    ],
+    [
+      'snapshot({ histograms: 1 })',
+      (m: Monitor) => m.snapshot({ histograms: 1 as never }),
+      TypeError,
+      /opts.histograms = 1 is not valid: expected true or false/,
+    ],
+    [
+      'snapshot(null)',
+      (m: Monitor) => m.snapshot(null as never),
+      TypeError,
+      /snapshot\(opts\): opts must be an object/,
+    ],
+    [
+      'recent(NaN)',
+      (m: Monitor) => m.recent(Number.NaN),
+      RangeError,
+      /recent\(n\): n = NaN is not valid: expected an integer ≥ 0 or Infinity/,
+    ],
+    ['recent(1.5)', (m: Monitor) => m.recent(1.5), RangeError, /recent\(n\): n = 1.5/],
+    ['byType("x", -2)', (m: Monitor) => m.byType('x', -2), RangeError, /byType\(type, n\): n = -2/],
+    [
+      'slowEvents({ limit: -1 })',
+      (m: Monitor) => m.slowEvents({ limit: -1 }),
+      RangeError,
+      /slowEvents\(query\): query.limit = -1 is not valid: expected an integer ≥ 0 or Infinity/,
+    ],
+    [
+      'slowEvents({ limit: NaN })',
+      (m: Monitor) => m.slowEvents({ limit: Number.NaN }),
+      RangeError,
+      /query.limit = NaN/,
+    ],
+    [
+      'slowEvents({ type: 5 })',
+      (m: Monitor) => m.slowEvents({ type: 5 as never }),
+      TypeError,
+      /query.type = 5 is not valid: expected a string/,
+    ],
+  ])('%s throws a clear error, not "Invalid array length"', (_, call, kind, msg) => {
+    const m = createMonitor({ sampling: 1 })
+    m.record('x', 'slow', 5000)
+    expect(() => call(m)).toThrow(kind)
+    expect(() => call(m)).toThrow(msg)
+  })
+
+  it('recent, snapshot and slowEvents still take 0 and Infinity', () => {
+    const m = createMonitor({ sampling: 1 })
+    m.record('x', 'slow', 5000)
+    expect(m.recent(0)).toEqual([])
+    expect(m.recent(Number.POSITIVE_INFINITY)).toHaveLength(1)
+    expect(m.snapshot({ recent: 0, slow: Number.POSITIVE_INFINITY }).slow).toHaveLength(1)
+    expect(m.slowEvents({ limit: 0 })).toEqual([])
+  })
+
+  it('a counter never leaves the finite numbers: a sum past ±1.8e308 is refused, so JSON never carries null', () => {
+    const m = createMonitor({ maxOps: 1 })
+    m.count('bytes', 'in', 1e308)
+    expect(() => m.count('bytes', 'in', 1e308)).toThrow(
+      new RangeError(
+        `count("bytes", "in", n): adding 1e+308 to 1e+308 would leave the finite numbers (±${Number.MAX_VALUE}); the counter keeps 1e+308`,
+      ),
+    )
+    m.count('bytes', 'in', -1e308)
+    // The overflow counter is guarded the same way.
+    m.count('bytes', 'other', -1e308)
+    expect(() => m.count('bytes', 'more', -1e308)).toThrow(RangeError)
+    const s = m.snapshot()
+    expect(s.counters.bytes).toEqual({ in: 0, [OVERFLOW_NAME]: -1e308 })
+    expect(s.totals.rejected).toBe(2)
+    expect(JSON.stringify(s)).not.toContain('null')
+  })
+})
+
+describe('type cap', () => {
+  it('folds types past maxTypes into one <overflow> type and counts what it folded', () => {
+    const m = createMonitor({ maxTypes: 3, sampling: 0 })
+    for (let i = 0; i < 1000; i++) m.record(`t${i}`, 'q', 1)
+    m.count('t999', 'n', 2)
+    m.op('t500', 'h').record(1)
+    const s = m.snapshot()
+    expect(Object.keys(s.types)).toEqual(['t0', 't1', 't2', OVERFLOW_NAME])
+    expect(s.types[OVERFLOW_NAME]!.count).toBe(998)
+    expect(s.types[OVERFLOW_NAME]!.ops.map((o) => o.name)).toEqual(['q', 'h'])
+    expect(s.counters[OVERFLOW_NAME]).toEqual({ n: 2 })
+    expect(s.totals.foldedTypes).toBe(997 + 1 + 1)
+    expect(s.totals.events).toBe(1001)
+    // Memory stays that of maxTypes + 1 types however many distinct types arrive.
+    expect(JSON.stringify(s).length).toBeLessThan(20_000)
+  })
+
+  it('is an option with a sensible default, validated', () => {
+    expect(createMonitor().config.maxTypes).toBe(100)
+    expect(() => createMonitor({ maxTypes: 0 })).toThrow(
+      new RangeError('options.maxTypes = 0 is not valid: expected an integer from 1 to 10000'),
+    )
+    expect(() => createMonitor({ maxTypes: '5' as never })).toThrow(TypeError)
+  })
+
+  it('distinct long types sharing a prefix do not grow the monitor', () => {
+    const m = createMonitor({ maxTypes: 2 })
+    const prefix = 'p'.repeat(64)
+    for (let i = 0; i < 500; i++) m.record(`${prefix}${i}`, 'n', 1)
+    const state = monitorState(m)!
+    expect(state.types.size).toBe(1)
+    expect(m.snapshot().types[prefix]!.count).toBe(500)
+  })
+})
+
+describe('sink backpressure', () => {
+  /**
+   * A sink whose write never settles, counting its calls and how many overlap. Like a real write in
+   * progress (a socket, a file), each unsettled call holds on to its batch.
+   */
+  function stuckSink() {
+    const seen = { calls: 0, concurrent: 0, maxConcurrent: 0, events: 0 }
+    const held: (readonly PerfEvent[])[] = []
+    const sink: Sink = {
+      name: 'stuck',
+      write(events) {
+        held.push(events)
+        seen.calls++
+        seen.events += events.length
+        seen.maxConcurrent = Math.max(seen.maxConcurrent, ++seen.concurrent)
+        return new Promise<void>(() => {})
+      },
+    }
+    return { sink, seen }
+  }
+
+  it('keeps one write in flight per sink, bounds what waits by sinkMaxQueue and counts the rest as dropped', async () => {
+    vi.useFakeTimers()
+    const { sink, seen } = stuckSink()
+    const m = createMonitor({ sampling: 1, sinks: [sink], sinkIntervalMs: 10, sinkMaxQueue: 100 })
+    for (let round = 0; round < 150; round++) {
+      for (let i = 0; i < 50; i++) m.record('db', 'q', 1)
+      await vi.advanceTimersByTimeAsync(10)
+    }
+    expect(seen.calls).toBe(1)
+    expect(seen.maxConcurrent).toBe(1)
+    const t = m.snapshot().totals
+    expect(t.sinkInFlight).toBe(50)
+    expect(t.sinkQueued).toBe(100)
+    expect(t.sinkDropped).toBe(150 * 50 - 50 - 100)
+    expect(t.kept).toBe(150 * 50)
+  })
+
+  it('close() waits for a write in flight up to sinkCloseTimeoutMs, then resolves and counts what it abandoned', async () => {
+    vi.useFakeTimers()
+    const { sink, seen } = stuckSink()
+    let closedHook = false
+    sink.close = () => {
+      closedHook = true
+    }
+    const m = createMonitor({
+      sampling: 1,
+      sinks: [sink],
+      sinkIntervalMs: 10,
+      sinkMaxQueue: 100,
+      sinkCloseTimeoutMs: 2000,
+    })
+    for (let i = 0; i < 30; i++) m.record('db', 'q', 1)
+    await vi.advanceTimersByTimeAsync(10)
+    for (let i = 0; i < 20; i++) m.record('db', 'q', 1)
+    let resolved = false
+    const closing = m.close().then(() => {
+      resolved = true
+    })
+    await vi.advanceTimersByTimeAsync(1999)
+    expect(resolved).toBe(false)
+    await vi.advanceTimersByTimeAsync(1)
+    await closing
+    expect(resolved).toBe(true)
+    expect(closedHook).toBe(true)
+    expect(seen.calls).toBe(1)
+    const s = m.snapshot()
+    expect(s.totals.sinkAbandoned).toBe(50)
+    expect(s.totals.sinkQueued).toBe(0)
+    expect(s.lastInternalError).toMatch(
+      /sink stuck: close\(\) abandoned 50 items still in flight or waiting after 2000 ms/,
+    )
+  })
+
+  it('a slow sink that settles gets every event, in bigger batches, one call at a time; close() abandons nothing', async () => {
+    vi.useFakeTimers()
+    const batches: number[] = []
+    let concurrent = 0
+    let maxConcurrent = 0
+    const sink: Sink = {
+      async write(events) {
+        batches.push(events.length)
+        maxConcurrent = Math.max(maxConcurrent, ++concurrent)
+        await new Promise((r) => setTimeout(r, 35))
+        concurrent--
+      },
+    }
+    const m = createMonitor({ sampling: 1, sinks: [sink], sinkIntervalMs: 10 })
+    for (let round = 0; round < 20; round++) {
+      for (let i = 0; i < 10; i++) m.record('db', 'q', 1)
+      await vi.advanceTimersByTimeAsync(10)
+    }
+    const closing = m.close()
+    await vi.advanceTimersByTimeAsync(200)
+    await closing
+    expect(maxConcurrent).toBe(1)
+    expect(batches.reduce((a, b) => a + b, 0)).toBe(200)
+    expect(batches.length).toBeLessThan(20)
+    expect(m.snapshot().totals).toMatchObject({
+      sinkDropped: 0,
+      sinkAbandoned: 0,
+      sinkInFlight: 0,
+      sinkQueued: 0,
+    })
+  })
+
+  it('aggregates and samples get the same rule: one call in flight per hook', async () => {
+    vi.useFakeTimers()
+    let aggregateCalls = 0
+    let sampleCalls = 0
+    const m = createMonitor({
+      sliceMs: 1000,
+      windowMs: 10_000,
+      sinkMaxQueue: 5,
+      sinks: [
+        {
+          writeAggregates: () => {
+            aggregateCalls++
+            return new Promise<void>(() => {})
+          },
+          writeSamples: () => {
+            sampleCalls++
+            return new Promise<void>(() => {})
+          },
+        },
+      ],
+    })
+    for (let s = 0; s < 10; s++) {
+      m.record('db', 'q', 1)
+      m.writeSamples([{ timestamp: s, pid: 1, rss: 1 }])
+      await vi.advanceTimersByTimeAsync(1000)
+    }
+    expect(aggregateCalls).toBe(1)
+    expect(sampleCalls).toBe(1)
+    const t = m.snapshot().totals
+    expect(t.sinkInFlight).toBe(2)
+    expect(t.sinkQueued).toBe(10)
+    expect(t.sinkDropped).toBe(8)
+  })
+
+  it('holds memory flat under a never-settling sink (heap after GC)', async () => {
+    const { setFlagsFromString } = await import('node:v8')
+    const { runInNewContext } = await import('node:vm')
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    vi.useFakeTimers()
+    const { sink } = stuckSink()
+    const m = createMonitor({ sampling: 1, sinks: [sink], sinkIntervalMs: 10, sinkMaxQueue: 1000 })
+    gc()
+    const before = process.memoryUsage().heapUsed
+    // 100 k kept events with ~500 bytes of metadata each: about 70 MB if every batch were held.
+    for (let round = 0; round < 100; round++) {
+      for (let i = 0; i < 1000; i++) {
+        m.record('db', 'q', 1, { metadata: { pad: `${round}-${i}-`.padEnd(500, 'x') } })
+      }
+      await vi.advanceTimersByTimeAsync(10)
+    }
+    gc()
+    const grown = process.memoryUsage().heapUsed - before
+    expect(m.snapshot().totals.sinkQueued).toBeLessThanOrEqual(1000)
+    expect(grown).toBeLessThan(30 * 1024 * 1024)
+  })
+
+  it('validates sinkCloseTimeoutMs', () => {
+    expect(createMonitor().config.sinkCloseTimeoutMs).toBe(5000)
+    expect(() => createMonitor({ sinkCloseTimeoutMs: -1 })).toThrow(
+      new RangeError('options.sinkCloseTimeoutMs = -1 is not valid: expected an integer from 0 to 600000'),
+    )
   })
 })

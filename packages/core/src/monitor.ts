@@ -11,8 +11,13 @@ import { windowStats } from './window-stats.js'
 
 /** Names longer than this are truncated when interned. */
 export const MAX_NAME_LENGTH = 200
-/** Name of the op that collects a type's events past the cardinality cap. */
+/**
+ * Name of the op that collects a type's events past the cardinality cap (`maxOps`), and of the type
+ * that collects the events of every type past `maxTypes`.
+ */
 export const OVERFLOW_NAME = '<overflow>'
+/** Types longer than this are truncated. */
+const MAX_TYPE_LENGTH = 64
 const MAX_ERROR_LENGTH = 500
 
 /** An interned op: records without looking its name up. */
@@ -97,6 +102,8 @@ class TypeState {
   folded = 0
   readonly counters: Map<string, number> = new Map()
   countersFolded = 0
+  /** Whether this is the overflow type, where types past `maxTypes` go (counted in `totals.foldedTypes`). */
+  foldsTypes = false
 
   get sampling(): number {
     return this.rate
@@ -109,12 +116,75 @@ class TypeState {
 
   constructor(type: string, config: MonitorConfig) {
     this.type = type
-    this.sampling = config.sampling[type] ?? config.sampling.default!
-    this.slowMs = config.slowMs[type] ?? config.slowMs.default!
+    // Own keys only: a type named `constructor` or `toString` must not read Object.prototype's.
+    this.sampling = Object.hasOwn(config.sampling, type) ? config.sampling[type]! : config.sampling.default!
+    this.slowMs = Object.hasOwn(config.slowMs, type) ? config.slowMs[type]! : config.slowMs.default!
   }
 }
 
 const NOOP_END = (): number => 0
+
+/**
+ * Live monitors feeding a sink with `flushOnExit`. Kept on `globalThis` under a registered symbol so
+ * that two copies of this package in one process (a bundled dependency, dist next to source) share it.
+ */
+function exitMonitors(): Set<MonitorImpl> {
+  const key = Symbol.for('@perf/core exit monitors')
+  const g = globalThis as { [key]?: Set<MonitorImpl> }
+  let set = g[key]
+  if (set === undefined) g[key] = set = new Set()
+  return set
+}
+
+/**
+ * Flushes every live monitor that feeds a sink with `flushOnExit`, each within its
+ * `sinkCloseTimeoutMs`. Called by `onShutdown`'s signal listener before any shutdown handler runs, so
+ * the sinks' own handlers (a store closing its file) find the monitors' queues already handed over.
+ * Internal to @perf/core.
+ */
+export async function flushMonitorsForExit(): Promise<void> {
+  await Promise.all([...exitMonitors()].map((m) => m.flush()))
+}
+
+/** One kind of batch (events, aggregates or samples) on its way to one sink. */
+class Lane<T> {
+  /** Items waiting for the sink (at most `sinkMaxQueue`). */
+  waiting: T[] = []
+  /** Items in the call in flight; 0 when none is. */
+  inFlight = 0
+  /** Settles when the call in flight has. */
+  settled: Promise<void> | undefined
+  constructor(readonly hook: 'write' | 'writeAggregates' | 'writeSamples') {}
+}
+
+/** A sink and what is on its way to it. */
+class SinkState {
+  readonly events: Lane<PerfEvent> = new Lane('write')
+  readonly aggregates: Lane<OpAggregate> = new Lane('writeAggregates')
+  readonly samples: Lane<ProcessSample> = new Lane('writeSamples')
+  constructor(readonly sink: Sink) {}
+}
+
+/**
+ * Waits for `p` until `deadline` (ms since the epoch); returns whether `p` settled in time. The timer
+ * is not unref'd: a `close()` waiting for a sink keeps the process up to its timeout, no longer.
+ */
+async function until(p: Promise<unknown>, deadline: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  try {
+    return await Promise.race([
+      p.then(
+        () => true,
+        () => true,
+      ),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()))
+      }),
+    ])
+  } finally {
+    clearTimeout(timer)
+  }
+}
 
 // xorshift32: sampling needs a fast uniform draw, not a cryptographic one, and Math.random()
 // costs more than the rest of record() on some engines.
@@ -129,6 +199,8 @@ class MonitorImpl implements Monitor {
   private readonly rejectPii: boolean
   private readonly slices: number
   private readonly types: Map<string, TypeState> = new Map()
+  /** Types made so far (the overflow type not included), against `maxTypes`. */
+  private typeCount = 0
   private readonly ops: OpStats[] = []
   private lastType = ''
   private lastState: TypeState | undefined
@@ -145,17 +217,20 @@ class MonitorImpl implements Monitor {
     kept: 0,
     sampledOut: 0,
     folded: 0,
+    foldedTypes: 0,
     rejected: 0,
     droppedAfterClose: 0,
     sinkQueued: 0,
+    sinkInFlight: 0,
     sinkDropped: 0,
+    sinkAbandoned: 0,
     sinkErrors: 0,
     internalErrors: 0,
   }
-  private readonly sinks: Sink[] = []
+  private readonly sinks: SinkState[] = []
   /** Sinks that take events: only they make a kept event worth building and queueing. */
-  private eventSinks = 0
-  private pending: PerfEvent[] = []
+  private readonly eventSinks: SinkState[] = []
+  private closing: Promise<void> | undefined
   private sinkTimer: ReturnType<typeof setTimeout> | undefined
   private rotateTimer: ReturnType<typeof setInterval> | undefined
   private readonly sections: Map<string, () => unknown> = new Map()
@@ -188,12 +263,19 @@ class MonitorImpl implements Monitor {
 
   record(type: string, name: string, durationMs: number, opts?: RecordOptions): boolean {
     if (!this.enabled || this.closed) return this.inactive()
+    // Checked before anything is counted or interned: a rejected call leaves no trace but `rejected`.
+    if (typeof durationMs !== 'number' || !(durationMs >= 0) || durationMs === Number.POSITIVE_INFINITY) {
+      throw this.badDuration('record', type, name, durationMs)
+    }
+    if (opts !== undefined && (typeof opts !== 'object' || opts === null))
+      throw this.badOptions('record', opts)
     const state = type === this.lastType && this.lastState !== undefined ? this.lastState : this.state(type)
     let op = state.ops.get(name)
     if (op === undefined) {
       op = this.intern(state, name)
       if (op === state.overflow) this.fold(state)
     }
+    if (state.foldsTypes) this.totals.foldedTypes++
     return this.recordOp(state, op, durationMs, opts)
   }
 
@@ -201,13 +283,22 @@ class MonitorImpl implements Monitor {
     if (!this.enabled) return { type, name, record: () => false }
     const state = this.state(type)
     const op = state.ops.get(name) ?? this.intern(state, name)
-    return new Handle(this, state, op, op === state.overflow)
+    return new Handle(this, state, op, op === state.overflow || state.foldsTypes)
   }
 
   /** The record path of an interned handle (see {@link Handle}). */
   recordHandle(h: Handle, durationMs: number, opts: RecordOptions | undefined): boolean {
     if (this.closed) return this.inactive()
-    if (h.folded) this.fold(h.state)
+    if (typeof durationMs !== 'number' || !(durationMs >= 0) || durationMs === Number.POSITIVE_INFINITY) {
+      throw this.badDuration('handle.record', h.type, h.name, durationMs)
+    }
+    if (opts !== undefined && (typeof opts !== 'object' || opts === null)) {
+      throw this.badOptions('handle.record', opts)
+    }
+    if (h.folded) {
+      if (h.op === h.state.overflow) this.fold(h.state)
+      if (h.state.foldsTypes) this.totals.foldedTypes++
+    }
     return this.recordOp(h.state, h.op, durationMs, opts)
   }
 
@@ -260,15 +351,27 @@ class MonitorImpl implements Monitor {
       throw new TypeError(`count(type, name, n): n must be a finite number, got ${describe(n)}`)
     }
     const state = this.state(type)
-    const key = this.checkName(name)
-    const prev = state.counters.get(key)
-    if (prev !== undefined) state.counters.set(key, prev + n)
-    else if (state.counters.size < this.config.maxOps) state.counters.set(key, n)
-    else {
+    let key = this.checkName(name)
+    let prev = state.counters.get(key)
+    const folded = prev === undefined && state.counters.size >= this.config.maxOps
+    if (folded) {
+      key = OVERFLOW_NAME
+      prev = state.counters.get(key)
+    }
+    const next = (prev ?? 0) + n
+    if (!Number.isFinite(next)) {
+      // A sum past ±1.8e308 would be Infinity, which JSON writes as null: refused, like a bad n.
+      this.totals.rejected++
+      throw new RangeError(
+        `count(${describe(type)}, ${describe(name)}, n): adding ${n} to ${prev} would leave the finite numbers (±${Number.MAX_VALUE}); the counter keeps ${prev}`,
+      )
+    }
+    if (folded) {
       state.countersFolded++
       this.totals.folded++
-      state.counters.set(OVERFLOW_NAME, (state.counters.get(OVERFLOW_NAME) ?? 0) + n)
     }
+    if (state.foldsTypes) this.totals.foldedTypes++
+    state.counters.set(key, next)
   }
 
   private fold(state: TypeState): void {
@@ -300,15 +403,30 @@ class MonitorImpl implements Monitor {
         this.totals.rejected++
         throw new TypeError(`record: type must be a non-empty string, got ${describe(type)}`)
       }
-      state = new TypeState(type.length > 64 ? type.slice(0, 64) : type, this.config)
-      const existing = this.types.get(state.type)
-      if (existing) state = existing
-      // A long type is also filed under its truncated name, the key snapshots list it by.
-      else this.types.set(state.type, state)
-      this.types.set(type, state)
+      // A long type is looked up by its truncated name each time rather than filed under its full
+      // one too: distinct long types sharing a prefix would otherwise grow the map without bound.
+      if (type.length > MAX_TYPE_LENGTH) state = this.types.get(type.slice(0, MAX_TYPE_LENGTH))
+      if (state === undefined) state = this.newType(type.slice(0, MAX_TYPE_LENGTH))
     }
     this.lastType = type
     this.lastState = state
+    return state
+  }
+
+  /** A new type's state, or past `maxTypes` the one overflow type that every further type shares. */
+  private newType(type: string): TypeState {
+    if (this.typeCount >= this.config.maxTypes) {
+      let overflow = this.types.get(OVERFLOW_NAME)
+      if (overflow === undefined) {
+        overflow = new TypeState(OVERFLOW_NAME, this.config)
+        this.types.set(OVERFLOW_NAME, overflow)
+      }
+      overflow.foldsTypes = true
+      return overflow
+    }
+    const state = new TypeState(type, this.config)
+    this.types.set(type, state)
+    this.typeCount++
     return state
   }
 
@@ -341,15 +459,13 @@ class MonitorImpl implements Monitor {
     return op
   }
 
+  /** Records a checked event (see `record` and `recordHandle`). */
   private recordOp(
     state: TypeState,
     op: OpStats,
     durationMs: number,
     opts: RecordOptions | undefined,
   ): boolean {
-    if (typeof durationMs !== 'number' || !(durationMs >= 0) || durationMs === Number.POSITIVE_INFINITY) {
-      throw this.badDuration(state, op, durationMs)
-    }
     if (this.rejectPii && opts?.metadata !== undefined) this.checkPii(state, op, opts.metadata)
     this.totals.events++
     const slow = durationMs >= state.slowMs
@@ -391,11 +507,16 @@ class MonitorImpl implements Monitor {
     )
   }
 
-  private badDuration(state: TypeState, op: OpStats, durationMs: unknown): TypeError {
+  private badDuration(call: string, type: unknown, name: unknown, durationMs: unknown): TypeError {
     this.totals.rejected++
     return new TypeError(
-      `record: durationMs must be a finite number ≥ 0, got ${describe(durationMs)} (for ${state.type} ${op.name})`,
+      `${call}: durationMs must be a finite number ≥ 0, got ${describe(durationMs)} (for ${describe(type)} ${describe(name)})`,
     )
+  }
+
+  private badOptions(call: string, opts: unknown): TypeError {
+    this.totals.rejected++
+    return new TypeError(`${call}: opts must be an object or undefined, got ${describe(opts)}`)
   }
 
   private keep(
@@ -413,7 +534,8 @@ class MonitorImpl implements Monitor {
     const metadata = opts?.metadata === undefined ? undefined : this.details(opts.metadata)
     this.ring.push(seq, now, durationMs, op.id, flags, requestId, error, metadata)
     if (flags !== 0) this.slowLog.push(seq, now, durationMs, op.id, flags, requestId, error, metadata)
-    if (this.eventSinks > 0) this.queue(this.event(op, now, durationMs, flags, requestId, error, metadata))
+    if (this.eventSinks.length > 0)
+      this.queue(this.event(op, now, durationMs, flags, requestId, error, metadata))
     return true
   }
 
@@ -464,41 +586,100 @@ class MonitorImpl implements Monitor {
   }
 
   private queue(event: PerfEvent): void {
-    if (this.pending.length >= this.config.sinkMaxQueue) {
-      this.totals.sinkDropped++
+    const max = this.config.sinkMaxQueue
+    for (const state of this.eventSinks) {
+      const lane = state.events
+      if (lane.waiting.length < max) lane.waiting.push(event)
+      else this.totals.sinkDropped++
+    }
+    if (this.sinkTimer === undefined) this.scheduleEvents()
+  }
+
+  private scheduleEvents(): void {
+    this.sinkTimer = setTimeout(() => {
+      this.sinkTimer = undefined
+      for (const state of this.eventSinks) this.send(state, state.events)
+    }, this.config.sinkIntervalMs)
+    unref(this.sinkTimer)
+  }
+
+  /** Queues aggregates or samples for every sink that takes them, and hands them over at once. */
+  private offer<T>(kind: 'aggregates' | 'samples', items: readonly T[]): void {
+    const max = this.config.sinkMaxQueue
+    for (const state of this.sinks) {
+      const lane = state[kind] as unknown as Lane<T>
+      if (typeof state.sink[lane.hook] !== 'function') continue
+      const room = Math.max(0, max - lane.waiting.length)
+      if (items.length > room) this.totals.sinkDropped += items.length - room
+      for (let i = 0; i < items.length && i < room; i++) lane.waiting.push(items[i]!)
+      this.send(state, lane)
+    }
+  }
+
+  /**
+   * Hands a lane's waiting items to its sink, unless the sink's previous call of that hook has not
+   * settled: one call in flight per sink and hook, so a slow sink gets bigger batches, not more
+   * concurrent calls, and what waits for it is bounded by `sinkMaxQueue`.
+   */
+  private send<T>(state: SinkState, lane: Lane<T>): void {
+    if (lane.inFlight > 0 || lane.waiting.length === 0) return
+    const batch = lane.waiting
+    lane.waiting = []
+    const sink = state.sink
+    let result: unknown
+    try {
+      result = (sink[lane.hook] as (items: readonly T[]) => unknown).call(sink, batch)
+    } catch (err) {
+      this.sinkFailed(sink, lane.hook, err)
       return
     }
-    this.pending.push(event)
-    this.totals.sinkQueued++
-    if (this.sinkTimer === undefined) {
-      this.sinkTimer = setTimeout(() => {
-        this.sinkTimer = undefined
-        void this.deliver()
-      }, this.config.sinkIntervalMs)
-      unref(this.sinkTimer)
-    }
+    // A synchronous sink is done now; only a returned promise makes a call in flight.
+    if (result === null || typeof (result as { then?: unknown } | undefined)?.then !== 'function') return
+    lane.inFlight = batch.length
+    lane.settled = Promise.resolve(result as PromiseLike<unknown>).then(
+      () => this.settle(state, lane),
+      (err: unknown) => {
+        this.sinkFailed(sink, lane.hook, err)
+        this.settle(state, lane)
+      },
+    )
   }
 
-  private async deliver(): Promise<void> {
-    const batch = this.pending
-    if (batch.length === 0) return
-    this.pending = []
-    this.totals.sinkQueued -= batch.length
-    await Promise.all(this.sinks.map((sink) => this.callSink(sink, 'write', batch)))
+  private settle<T>(state: SinkState, lane: Lane<T>): void {
+    lane.inFlight = 0
+    lane.settled = undefined
+    if (lane.waiting.length === 0 || this.closed) return
+    // Events keep their interval (batching is the point); aggregates and samples go at once.
+    if ((lane as Lane<unknown>) !== state.events) this.send(state, lane)
+    else if (this.sinkTimer === undefined) this.scheduleEvents()
   }
 
-  private async callSink(
-    sink: Sink,
-    hook: 'write' | 'writeAggregates' | 'writeSamples' | 'flush' | 'close',
-    arg?: unknown,
-  ) {
-    const fn = sink[hook] as ((arg?: unknown) => unknown) | undefined
+  /** Waits until no call of `state`'s sink is in flight and nothing waits for it, or until `deadline`. */
+  private async drainSink(state: SinkState, deadline: number): Promise<void> {
+    const lanes: Lane<unknown>[] = [state.events, state.aggregates, state.samples]
+    await Promise.all(
+      lanes.map(async (lane) => {
+        for (;;) {
+          if (lane.settled !== undefined && !(await until(lane.settled, deadline))) return
+          if (lane.waiting.length === 0 || typeof state.sink[lane.hook] !== 'function') return
+          this.send(state, lane)
+        }
+      }),
+    )
+  }
+
+  private sinkFailed(sink: Sink, hook: string, err: unknown): void {
+    this.totals.sinkErrors++
+    this.lastInternalError = `sink ${sink.name ?? '?'} ${hook}: ${errorText(err)}`
+  }
+
+  private async callSink(sink: Sink, hook: 'flush' | 'close'): Promise<void> {
+    const fn = sink[hook] as (() => unknown) | undefined
     if (typeof fn !== 'function') return
     try {
-      await fn.call(sink, arg)
+      await fn.call(sink)
     } catch (err) {
-      this.totals.sinkErrors++
-      this.lastInternalError = `sink ${sink.name ?? '?'} ${hook}: ${errorText(err)}`
+      this.sinkFailed(sink, hook, err)
     }
   }
 
@@ -507,7 +688,7 @@ class MonitorImpl implements Monitor {
     const done = this.cur
     const next = done + 1 === this.slices ? 0 : done + 1
     const end = Date.now()
-    const wantAggregates = this.sinks.some((s) => typeof s.writeAggregates === 'function')
+    const wantAggregates = this.sinks.some((s) => typeof s.sink.writeAggregates === 'function')
     const aggregates: OpAggregate[] = []
     for (const op of this.ops) {
       if (wantAggregates && op.scalars[done * FIELDS + COUNT]! > 0) {
@@ -532,9 +713,7 @@ class MonitorImpl implements Monitor {
     }
     this.sliceStart[next] = end
     this.cur = next
-    if (aggregates.length > 0) {
-      for (const sink of this.sinks) void this.callSink(sink, 'writeAggregates', aggregates)
-    }
+    if (aggregates.length > 0) this.offer('aggregates', aggregates)
   }
 
   /** Live state for {@link monitorState}: a few references, no copies. */
@@ -549,6 +728,16 @@ class MonitorImpl implements Monitor {
   }
 
   snapshot(opts: SnapshotOptions = {}): Snapshot {
+    if (typeof opts !== 'object' || opts === null) {
+      throw new TypeError(`snapshot(opts): opts must be an object or undefined, got ${describe(opts)}`)
+    }
+    const recentN = listLength('snapshot(opts): opts.recent', opts.recent ?? 50)
+    const slowN = listLength('snapshot(opts): opts.slow', opts.slow ?? 50)
+    if (opts.histograms !== undefined && typeof opts.histograms !== 'boolean') {
+      throw new TypeError(
+        `snapshot(opts): opts.histograms = ${describe(opts.histograms)} is not valid: expected true or false`,
+      )
+    }
     const now = Date.now()
     const base = {
       enabled: this.enabled,
@@ -570,8 +759,10 @@ class MonitorImpl implements Monitor {
       }
     }
     const histograms = opts.histograms === true
-    const types: Record<string, TypeSnapshot> = {}
-    const counters: Record<string, Record<string, number>> = {}
+    // Null-prototype maps: type and counter names are the app's (or a request's) strings, and a
+    // type named `__proto__` must be a key, not the object's prototype.
+    const types = dict<TypeSnapshot>()
+    const counters = dict<Record<string, number>>()
     for (const [key, state] of this.types) {
       if (key !== state.type) continue
       const ops = state.overflow ? [...state.list, state.overflow] : state.list
@@ -585,7 +776,11 @@ class MonitorImpl implements Monitor {
         foldedEvents: state.folded,
         ops: opSnaps,
       }
-      if (state.counters.size > 0) counters[state.type] = Object.fromEntries(state.counters)
+      if (state.counters.size > 0) {
+        const names = dict<number>()
+        for (const [name, n] of state.counters) names[name] = n
+        counters[state.type] = names
+      }
     }
     const snap: Snapshot = {
       ...base,
@@ -593,13 +788,18 @@ class MonitorImpl implements Monitor {
       totals: this.totalsNow(),
       types,
       counters,
-      recent: this.recent(opts.recent ?? 50),
-      slow: this.slowEvents({ limit: opts.slow ?? 50 }),
+      recent: this.recent(recentN),
+      slow: this.slowEvents({ limit: slowN }),
     }
     if (this.lastInternalError !== undefined) snap.lastInternalError = this.lastInternalError
     for (const [name, provider] of this.sections) {
       try {
-        ;(snap as unknown as Record<string, unknown>)[name] = provider()
+        Object.defineProperty(snap, name, {
+          value: provider(),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        })
       } catch (err) {
         this.reportInternalError(`section ${name}`, err)
       }
@@ -608,7 +808,20 @@ class MonitorImpl implements Monitor {
   }
 
   private totalsNow(): Totals {
-    return { ...this.totals, sampledOut: this.totals.events - this.totals.kept }
+    let queued = 0
+    let inFlight = 0
+    for (const state of this.sinks) {
+      for (const lane of [state.events, state.aggregates, state.samples] as Lane<unknown>[]) {
+        queued += lane.waiting.length
+        inFlight += lane.inFlight
+      }
+    }
+    return {
+      ...this.totals,
+      sampledOut: this.totals.events - this.totals.kept,
+      sinkQueued: queued,
+      sinkInFlight: inFlight,
+    }
   }
 
   private windowFrom(now: number): number {
@@ -688,13 +901,16 @@ class MonitorImpl implements Monitor {
 
   recent(n = 50): PerfEvent[] {
     const ring = this.ring
-    const k = Math.min(Math.max(0, Math.floor(n)), ring.size)
+    const k = Math.min(listLength('recent(n): n', n), ring.size)
     const out: PerfEvent[] = new Array(k)
     for (let i = 0; i < k; i++) out[i] = this.read(ring, ring.slot(i))
     return out
   }
 
   byType(type: string, n = Number.POSITIVE_INFINITY): PerfEvent[] {
+    if (typeof type !== 'string')
+      throw new TypeError(`byType(type, n): type must be a string, got ${describe(type)}`)
+    listLength('byType(type, n): n', n)
     const out: PerfEvent[] = []
     const ring = this.ring
     for (let i = 0; i < ring.size && out.length < n; i++) {
@@ -705,10 +921,19 @@ class MonitorImpl implements Monitor {
   }
 
   slowEvents(query: SlowEventsQuery = {}): PerfEvent[] {
+    if (typeof query !== 'object' || query === null) {
+      throw new TypeError(`slowEvents(query): query must be an object or undefined, got ${describe(query)}`)
+    }
     const { thresholdMs, type, limit = Number.POSITIVE_INFINITY } = query
     if (thresholdMs !== undefined && (typeof thresholdMs !== 'number' || !(thresholdMs >= 0))) {
-      throw new TypeError(`slowEvents: thresholdMs must be a number ≥ 0, got ${describe(thresholdMs)}`)
+      throw new TypeError(
+        `slowEvents(query): query.thresholdMs = ${describe(thresholdMs)} is not valid: expected a number ≥ 0`,
+      )
     }
+    if (type !== undefined && typeof type !== 'string') {
+      throw new TypeError(`slowEvents(query): query.type = ${describe(type)} is not valid: expected a string`)
+    }
+    listLength('slowEvents(query): query.limit', limit)
     const picked: { seq: number; ring: EventRing; slot: number }[] = []
     const seen = new Set<number>()
     for (const ring of [this.slowLog, this.ring]) {
@@ -751,15 +976,18 @@ class MonitorImpl implements Monitor {
     this.ring.clear()
     this.slowLog.clear()
     for (const key of Object.keys(this.totals) as (keyof Totals)[]) this.totals[key] = 0
-    this.totals.sinkQueued = this.pending.length
   }
 
   addSink(sink: Sink): void {
     if (sink === null || typeof sink !== 'object')
       throw new TypeError('addSink(sink): sink must be an object')
     if (!this.enabled) return
-    this.sinks.push(sink)
-    if (typeof sink.write === 'function') this.eventSinks++
+    const state = new SinkState(sink)
+    this.sinks.push(state)
+    // A sink that asks to be flushed on exit gets what this monitor still queues for it, whatever
+    // order the sink, the monitor and their shutdown handlers were created in.
+    if (sink.flushOnExit === true) exitMonitors().add(this)
+    if (typeof sink.write === 'function') this.eventSinks.push(state)
   }
 
   async flush(): Promise<void> {
@@ -767,26 +995,66 @@ class MonitorImpl implements Monitor {
       clearTimeout(this.sinkTimer)
       this.sinkTimer = undefined
     }
-    await this.deliver()
-    await Promise.all(this.sinks.map((sink) => this.callSink(sink, 'flush')))
+    const deadline = Date.now() + this.config.sinkCloseTimeoutMs
+    await Promise.all(this.sinks.map((s) => this.drainSink(s, deadline)))
+    await Promise.all(this.sinks.map((s) => until(this.callSink(s.sink, 'flush'), deadline)))
+    // What a sink still busy left waiting goes on the interval, once that sink settles.
+    if (
+      !this.closed &&
+      this.sinkTimer === undefined &&
+      this.eventSinks.some((s) => s.events.waiting.length > 0)
+    ) {
+      this.scheduleEvents()
+    }
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return
+  close(): Promise<void> {
+    this.closing ??= this.shutDown()
+    return this.closing
+  }
+
+  private async shutDown(): Promise<void> {
     this.closed = true
+    exitMonitors().delete(this)
     if (this.rotateTimer !== undefined) clearInterval(this.rotateTimer)
-    await this.flush()
-    await Promise.all(this.sinks.map((sink) => this.callSink(sink, 'close')))
+    if (this.sinkTimer !== undefined) clearTimeout(this.sinkTimer)
+    this.sinkTimer = undefined
+    // One deadline for the whole close: a sink that never settles must not hold the process.
+    const deadline = Date.now() + this.config.sinkCloseTimeoutMs
+    await Promise.all(this.sinks.map((s) => this.drainSink(s, deadline)))
+    for (const state of this.sinks) {
+      let left = 0
+      for (const lane of [state.events, state.aggregates, state.samples] as Lane<unknown>[]) {
+        left += lane.inFlight + lane.waiting.length
+        lane.waiting = []
+      }
+      if (left > 0) {
+        this.totals.sinkAbandoned += left
+        this.lastInternalError = `sink ${state.sink.name ?? '?'}: close() abandoned ${left} items still in flight or waiting after ${this.config.sinkCloseTimeoutMs} ms`
+      }
+    }
+    await Promise.all(this.sinks.map((s) => until(this.callSink(s.sink, 'flush'), deadline)))
+    await Promise.all(this.sinks.map((s) => until(this.callSink(s.sink, 'close'), deadline)))
   }
 
   setSection(name: string, provider: (() => unknown) | undefined): void {
+    if (typeof name !== 'string' || name.length === 0 || SNAPSHOT_FIELDS.has(name)) {
+      throw new TypeError(
+        `setSection(name, provider): name must be a non-empty string other than a snapshot field (${[...SNAPSHOT_FIELDS].join(', ')}), got ${describe(name)}`,
+      )
+    }
+    if (provider !== undefined && typeof provider !== 'function') {
+      throw new TypeError(
+        `setSection(${JSON.stringify(name)}, provider): provider must be a function or undefined`,
+      )
+    }
     if (provider === undefined) this.sections.delete(name)
     else this.sections.set(name, provider)
   }
 
   writeSamples(samples: readonly ProcessSample[]): void {
     if (!this.enabled || this.closed) return
-    for (const sink of this.sinks) void this.callSink(sink, 'writeSamples', samples)
+    this.offer('samples', samples)
   }
 
   reportInternalError(source: string, error: unknown): void {
@@ -878,6 +1146,42 @@ function describe(v: unknown): string {
   if (typeof v === 'string') return v.length === 0 ? 'an empty string' : JSON.stringify(v.slice(0, 40))
   if (typeof v === 'number') return String(v)
   return v === null ? 'null' : typeof v
+}
+
+/** A null-prototype object: a map whose keys can be any name without reaching `Object.prototype`. */
+function dict<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>
+}
+
+/** Fields of a snapshot a section must not replace. */
+const SNAPSHOT_FIELDS: ReadonlySet<string> = new Set([
+  'enabled',
+  'pid',
+  'startedAt',
+  'timestamp',
+  'uptimeMs',
+  'config',
+  'window',
+  'totals',
+  'types',
+  'counters',
+  'recent',
+  'slow',
+  'lastInternalError',
+])
+
+/**
+ * Checks how many items a read asks for: a whole number ≥ 0, or `Infinity` for all. Throws a
+ * `TypeError` (not a number) or `RangeError` naming the call, the argument and the value.
+ */
+function listLength(label: string, n: unknown): number {
+  if (typeof n !== 'number') {
+    throw new TypeError(`${label} = ${describe(n)} is not valid: expected an integer ≥ 0 or Infinity`)
+  }
+  if (!(n >= 0) || (!Number.isInteger(n) && n !== Number.POSITIVE_INFINITY)) {
+    throw new RangeError(`${label} = ${n} is not valid: expected an integer ≥ 0 or Infinity`)
+  }
+  return n
 }
 
 function unref(timer: unknown): void {

@@ -108,11 +108,14 @@ describe('createPrometheusRenderer', () => {
     check()
   })
 
-  it('renders equal at every resolution and with other prefixes', () => {
+  it('renders equal with other bucket edges and other prefixes', () => {
     const m = varied()
-    for (const bucketsPerOctave of [1, 2, 4, 8, 16, 32] as const) {
-      const { live, snapshot } = both(m, { bucketsPerOctave })
+    for (const buckets of [[0.001], [0.0005, 0.001, 0.01, 0.1, 0.2, 1.6, 102.4], [0.00003125, 4128.768]]) {
+      const { live, snapshot } = both(m, { buckets })
       expect(live).toBe(snapshot)
+      expect(
+        live.split('\n').filter((l) => l.includes('_bucket{type="http",name="GET /r0/:id"')),
+      ).toHaveLength(buckets.length + 1)
     }
     for (const prefix of ['', 'my app.', '9lives_']) {
       const { live, snapshot } = both(m, { prefix })
@@ -139,12 +142,20 @@ describe('createPrometheusRenderer', () => {
     expect(r.status).toBe(0)
   })
 
-  it('declines a view whose snapshot() is not the monitor’s own', () => {
+  it('renders a view whose snapshot() is not the monitor’s own from that snapshot', () => {
     const m = varied()
-    const view = new Proxy(m, {
-      get: (target, prop) => (prop === 'snapshot' ? () => target.snapshot() : Reflect.get(target, prop)),
+    const snapshot = vi.fn((opts?: object) => {
+      const snap = m.snapshot(opts)
+      snap.totals.events += 1000 // a view of its own: its numbers differ from the monitor's live state
+      return snap
     })
-    expect(createPrometheusRenderer(view).render()).toBeUndefined()
+    const view = new Proxy(m, {
+      get: (target, prop) => (prop === 'snapshot' ? snapshot : Reflect.get(target, prop)),
+    })
+    const body = decoder.decode(createPrometheusRenderer(view).render())
+    expect(snapshot).toHaveBeenCalledTimes(1)
+    expect(body).toBe(toPrometheus(view.snapshot(SNAPSHOT)))
+    expect(body).not.toBe(both(m).live)
   })
 })
 

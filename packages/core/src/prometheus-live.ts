@@ -1,172 +1,89 @@
 /*
- * The Prometheus exposition of one monitor rendered from its live state, for the `/metrics` scrape.
+ * The `/metrics` scrape of one monitor: the writer of prometheus.ts over the monitor's live state,
+ * without taking a snapshot.
  *
- * `toPrometheusBytes(monitor.snapshot({ histograms: true }))` first builds a snapshot: window stats,
- * percentiles and two histogram arrays per op, then a buffer sized from above. A scrape needs none of
- * that: every figure Prometheus gets is all-time, which for an op is its retired totals plus the slice
- * being recorded into. So this renderer walks types → ops, adds each op's two histograms into one
- * scratch array, and writes the same bytes as the snapshot path into a writer it keeps between
- * scrapes. What a scrape allocates is then the output alone: the caller copies the view out once
- * (a `Response` made from it does, as the Fetch standard requires).
+ * `monitor.snapshot({ histograms: true })` builds window stats, percentiles and two histogram arrays
+ * per op, none of which a scrape needs: every figure Prometheus gets is all-time, which for an op is
+ * its retired totals plus the slice being recorded into. So the live source hands the writer those
+ * two, straight from the op's arrays, and the writer renders into a buffer it keeps between scrapes.
+ * What a scrape allocates is then the output alone: the caller copies the view out once (a `Response`
+ * made from it does, as the Fetch standard requires).
  *
- * Kept between scrapes: the writer's buffer (under twice the largest output), label positions (one
- * pair per op) and the scratch histogram. Floats (each op's `_sum`) are formatted into the bytes
- * directly (format-float.ts), not through `String()`.
+ * A monitor whose `snapshot()` is not its own (the cluster-wide view of `shareCluster`, a user's
+ * wrapper) is rendered from its snapshot by the same writer, so `/metrics` shows what `snapshot()` shows.
  */
 
-import { ByteWriter } from './byte-writer.js'
-import { BUCKETS } from './histogram.js'
 import { type LiveType, type Monitor, type MonitorState, monitorState } from './monitor.js'
 import { COUNT, ERRORS, FIELDS, type OpStats, STATUS, SUM } from './op-stats.js'
 import {
-  checkPrefix,
-  checkStep,
-  counterLine,
-  countersFamily,
-  family,
-  histogramBuckets,
-  histogramStart,
-  httpEvents,
-  leLabels,
-  monitorTotals,
+  type BucketCounts,
+  type CounterSink,
+  type ExpositionSource,
+  OP_COUNT,
+  OP_ERRORS,
+  OP_STATUS,
+  OP_SUM_MS,
   type PrometheusOptions,
-  processMetrics,
-  sanitizeMetricName,
+  PrometheusWriter,
+  prometheusConfig,
+  SnapshotSource,
 } from './prometheus.js'
+import type { Totals } from './snapshot.js'
 
-/** Renders one monitor for `/metrics` without taking a snapshot. */
+/** Renders one monitor for `/metrics`. */
 export interface PrometheusRenderer {
   /**
    * The exposition, exactly as `toPrometheusBytes(monitor.snapshot({ histograms: true }), options)`
-   * renders it; or `undefined` when the monitor's `snapshot()` is not its own (a cluster-wide view),
-   * which must then be rendered from its snapshot. The bytes are a view of a buffer the next call
-   * overwrites: copy them before anything else renders.
+   * renders it. The bytes are a view of a buffer the next call overwrites: copy them before anything
+   * else renders.
    */
-  render(): Uint8Array | undefined
+  render(): Uint8Array
 }
 
-const NL = 0x0a
-const LBRACE = 0x7b
-const QUOTE = 0x22
+const SNAPSHOT = { histograms: true, recent: 0, slow: 0 } as const
 
-/** A renderer of `monitor`'s exposition, with the rendering options checked once. */
+/** A renderer of `monitor`'s exposition, with the rendering options checked once (as `createMetricsHandler`'s). */
 export function createPrometheusRenderer(
   monitor: Monitor,
   options: PrometheusOptions = {},
 ): PrometheusRenderer {
-  return new LiveRenderer(monitor, options)
+  const writer = new PrometheusWriter(prometheusConfig(options, 'createMetricsHandler', 'prometheus.'), true)
+  const live = new LiveSource(monitor)
+  return {
+    render(): Uint8Array {
+      const state = monitorState(monitor)
+      if (state === undefined) return writer.render(new SnapshotSource(monitor.snapshot(SNAPSHOT)))
+      live.state = state
+      return writer.render(live)
+    },
+  }
 }
 
-class LiveRenderer implements PrometheusRenderer {
-  private readonly w = new ByteWriter(65_536)
-  private readonly step: number
-  private readonly prefix: string
-  private readonly les: Uint8Array[]
-  private readonly events: string
-  private readonly errors: string
-  private readonly dur: string
+/**
+ * A monitor's live state as an {@link ExpositionSource}, in a snapshot's order. Its arrays are kept
+ * between scrapes, so reading them allocates nothing.
+ */
+class LiveSource implements ExpositionSource {
+  state: MonitorState | undefined
   /**
    * Ops in snapshot order (types in object-key order, each type's ops, then its overflow op): the first
    * `opCount` entries. Never truncated, because setting an array's length to 0 frees its storage and
    * refilling it would allocate again on every scrape.
    */
   private readonly ops: OpStats[] = []
-  private opCount = 0
-  private typeCount = 0
   private readonly types: LiveType[] = []
+  private typeCount = 0
   private readonly indexKeys: string[] = []
-  private labelStart = new Int32Array(64)
-  private labelEnd = new Int32Array(64)
-  /** All-time histogram of the op being written (zeroed again after each op). */
-  private readonly scratch = new Float64Array(BUCKETS)
-  private readonly status = new Float64Array(5)
-  /** The `_sum` being written: a float in a typed array needs no heap number to reach the writer. */
-  private readonly sumSlot = new Float64Array(1)
-  private countersName = ''
-  private countersType = ''
+  private current = 0
+  private sink: CounterSink | undefined
+  private sinkType = ''
 
-  constructor(
-    private readonly monitor: Monitor,
-    options: PrometheusOptions,
-  ) {
-    this.step = checkStep(options.bucketsPerOctave)
-    const prefix = checkPrefix(options.prefix)
-    this.prefix = prefix === '' ? '' : sanitizeMetricName(prefix)
-    this.les = leLabels(this.step)
-    this.events = `${this.prefix}events_total`
-    this.errors = `${this.prefix}errors_total`
-    this.dur = `${this.prefix}duration_seconds`
-  }
+  constructor(private readonly monitor: Monitor) {}
 
-  render(): Uint8Array | undefined {
-    const state = monitorState(this.monitor)
-    if (state === undefined) return undefined
-    const w = this.w
-    w.reset()
-    this.collectOps(state)
-    const ops = this.ops
-    const n = this.opCount
-    if (this.labelStart.length < n) {
-      this.labelStart = new Int32Array(n * 2)
-      this.labelEnd = new Int32Array(n * 2)
-    }
-    this.labelStart.fill(-1, 0, n)
-    const cur = state.current * FIELDS
-
-    family(
-      w,
-      this.events,
-      'counter',
-      'Events recorded per op since start (every event counts; http ops by status class).',
-    )
-    for (let k = 0; k < n; k++) {
-      const op = ops[k]!
-      const s = op.scalars
-      const t = op.totalScalars
-      const count = t[COUNT]! + s[cur + COUNT]!
-      if (op.type === 'http' && count === 0) continue
-      const from = w.pos
-      w.text(this.events)
-      w.byte(LBRACE)
-      this.labels(k, op)
-      if (op.type === 'http') {
-        const status = this.status
-        for (let j = 0; j < 5; j++) status[j] = t[STATUS + j]! + s[cur + STATUS + j]!
-        httpEvents(w, from, w.pos, count, status)
-      } else {
-        w.text('} ')
-        w.number(count)
-        w.byte(NL)
-      }
-    }
-
-    family(w, this.errors, 'counter', 'Failed events per op since start.')
-    for (let k = 0; k < n; k++) {
-      const op = ops[k]!
-      w.text(this.errors)
-      w.byte(LBRACE)
-      this.labels(k, op)
-      w.text('} ')
-      w.number(op.totalScalars[ERRORS]! + op.scalars[cur + ERRORS]!)
-      w.byte(NL)
-    }
-
-    family(
-      w,
-      this.dur,
-      'histogram',
-      "Event duration per op since start, in the monitor's own log-linear buckets.",
-    )
-    for (let k = 0; k < n; k++) this.histogram(k, ops[k]!, state.current)
-
-    monitorTotals(w, this.prefix, state.totals)
-    this.counters()
-    processMetrics(w, this.section(state, 'processes'), this.section(state, 'process'))
-    return w.view()
-  }
-
-  /** The ops in the order a snapshot lists them, into `ops[0 .. opCount)` (kept between scrapes). */
-  private collectOps(state: MonitorState): void {
+  /** The ops in the order a snapshot lists them, into `ops[0 .. n)`. */
+  begin(): number {
+    const state = this.state!
+    this.current = state.current
     const types = this.types
     let t = 0
     if (state.enabled) {
@@ -188,113 +105,69 @@ class LiveRenderer implements PrometheusRenderer {
       for (const op of type.list) ops[n++] = op
       if (type.overflow !== undefined) ops[n++] = type.overflow
     }
-    this.opCount = n
+    return n
   }
 
-  /** Writes op `k`'s `type="…",name="…"`: escaped the first time, copied from there after. */
-  private labels(k: number, op: OpStats): void {
-    const w = this.w
-    if (this.labelStart[k]! >= 0) {
-      w.repeat(this.labelStart[k]!, this.labelEnd[k]!)
-      return
-    }
-    this.labelStart[k] = w.pos
-    w.text('type="')
-    w.labelValue(op.type)
-    w.text('",name="')
-    w.labelValue(op.name)
-    w.byte(QUOTE)
-    this.labelEnd[k] = w.pos
+  opType(k: number): string {
+    return this.ops[k]!.type
   }
 
-  /** Op `k`'s all-time histogram: its retired total plus slice `current`, summed into the scratch array. */
-  private histogram(k: number, op: OpStats, current: number): void {
-    const w = this.w
-    const scratch = this.scratch
-    let lo = BUCKETS
-    let hi = 0
+  opName(k: number): string {
+    return this.ops[k]!.name
+  }
+
+  opFigures(k: number, out: Float64Array, at: number): void {
+    const op = this.ops[k]!
+    const s = op.scalars
+    const t = op.totalScalars
+    const b = this.current * FIELDS
+    out[at + OP_COUNT] = t[COUNT]! + s[b + COUNT]!
+    out[at + OP_ERRORS] = t[ERRORS]! + s[b + ERRORS]!
+    out[at + OP_SUM_MS] = t[SUM]! + s[b + SUM]!
+    for (let j = 0; j < 5; j++) out[at + OP_STATUS + j] = t[STATUS + j]! + s[b + STATUS + j]!
+  }
+
+  /** The op's retired total plus the slice being recorded into. */
+  opHistogram(k: number, into: BucketCounts): void {
+    const op = this.ops[k]!
     const total = op.total
-    const tc = total.counts
-    if (tc.length > 0) {
-      for (let j = 0; j < tc.length; j++) scratch[total.lo + j]! += tc[j]!
-      lo = total.lo
-      hi = total.lo + tc.length
-    }
+    into.add(total.counts, 0, total.counts.length, total.lo)
     const width = op.width
-    if (width > 0) {
-      const c = op.counts
-      const from = current * width
-      for (let j = 0; j < width; j++) scratch[op.lo + j]! += c[from + j]!
-      if (op.lo < lo) lo = op.lo
-      if (op.lo + width > hi) hi = op.lo + width
-    }
-    const start = this.labelStart[k]!
-    const end = this.labelEnd[k]!
-    const cum = histogramBuckets(
-      w,
-      this.dur,
-      start,
-      end,
-      scratch,
-      lo,
-      Math.max(lo, hi),
-      0,
-      this.les,
-      this.step,
-    )
-    if (lo < hi) scratch.fill(0, lo, hi)
-    histogramStart(w, this.dur, '_sum{', start, end)
-    this.sum(op, current)
-    w.byte(NL)
-    histogramStart(w, this.dur, '_count{', start, end)
-    w.number(cum)
-    w.byte(NL)
+    if (width > 0) into.add(op.counts, this.current * width, (this.current + 1) * width, op.lo)
   }
 
-  /**
-   * An op's `_sum` in seconds. Computed here and handed over in a typed array, not as an argument: a
-   * float crossing a call is a heap number, an allocation per op per scrape.
-   */
-  private sum(op: OpStats, current: number): void {
-    this.sumSlot[0] = (op.totalScalars[SUM]! + op.scalars[current * FIELDS + SUM]!) / 1000
-    this.w.float(this.sumSlot, 0)
+  totals(): Totals {
+    return this.state!.totals
   }
 
   /** Plain counters from `monitor.count()`, in a snapshot's order (array-index keys first). */
-  private counters(): void {
-    let first = true
+  counters(into: CounterSink): void {
+    this.sink = into
     for (let t = 0; t < this.typeCount; t++) {
       const type = this.types[t]!
       const counters = type.counters
       if (counters.size === 0) continue
-      if (first) {
-        this.countersName = countersFamily(this.w, this.prefix)
-        first = false
-      }
-      this.countersType = type.type
+      this.sinkType = type.type
       const index = this.indexKeys
       index.length = 0
       for (const key of counters.keys()) if (isArrayIndex(key)) index.push(key)
       if (index.length > 0) {
         index.sort(byNumber)
-        for (const key of index) this.counter(counters.get(key)!, key)
+        for (const key of index) into.counter(type.type, key, counters.get(key)!)
       }
       counters.forEach(this.counterIfNamed)
     }
-  }
-
-  private counter(value: number, key: string): void {
-    counterLine(this.w, this.countersName, this.countersType, key, value)
+    this.sink = undefined
   }
 
   /** `Map#forEach` callback made once: a per-scrape closure would be an allocation per type. */
   private readonly counterIfNamed = (value: number, key: string): void => {
-    if (!isArrayIndex(key)) this.counter(value, key)
+    if (!isArrayIndex(key)) this.sink!.counter(this.sinkType, key, value)
   }
 
   /** A section's value as a snapshot would hold it (a provider that throws is counted and left out). */
-  private section(state: MonitorState, name: string): unknown {
-    const provider = state.sections.get(name)
+  section(name: string): unknown {
+    const provider = this.state!.sections.get(name)
     if (provider === undefined) return undefined
     try {
       return provider()

@@ -1,11 +1,17 @@
 import { spawnSync } from 'node:child_process'
 import { afterEach, describe, expect, it } from 'vitest'
-import { bucketLower } from './histogram.js'
+import { BUCKETS, bucketIndex, bucketLower } from './histogram.js'
 import { mergeSnapshots } from './merge.js'
 import { createMetricsHandler } from './metrics-handler.js'
 import { createMonitor } from './monitor.js'
 import type { Monitor } from './monitor.js'
-import { escapeLabelValue, PROMETHEUS_CONTENT_TYPE, sanitizeMetricName, toPrometheus } from './prometheus.js'
+import {
+  DEFAULT_PROMETHEUS_BUCKETS,
+  escapeLabelValue,
+  PROMETHEUS_CONTENT_TYPE,
+  sanitizeMetricName,
+  toPrometheus,
+} from './prometheus.js'
 import { NO_PROMTOOL, promtoolCheck } from './test-support/promtool.js'
 
 interface Sample {
@@ -75,6 +81,23 @@ function bucketsOf(samples: Sample[], type: string, name: string): { le: number;
       count: s.value,
     }))
     .sort((a, b) => a.le - b.le)
+}
+
+/** `sum by (le)` over every series of `perf_duration_seconds_bucket` that has `labels`, as Prometheus adds them. */
+function sumByLe(samples: Sample[], labels: Record<string, string>): { le: number; count: number }[] {
+  const byLe = new Map<number, number>()
+  for (const s of find(samples, 'perf_duration_seconds_bucket', labels)) {
+    const le = s.labels.le === '+Inf' ? Number.POSITIVE_INFINITY : Number(s.labels.le)
+    byLe.set(le, (byLe.get(le) ?? 0) + s.value)
+  }
+  return [...byLe].map(([le, count]) => ({ le, count })).sort((a, b) => a.le - b.le)
+}
+
+/** Bounds of the exposed bucket holding `v` (seconds): the edge at or below it and the one above. */
+function bucketAround(les: number[], v: number): [number, number] {
+  const above = les.find((le) => le > v)!
+  const below = les.filter((le) => le <= v).at(-1) ?? 0
+  return [below, above]
 }
 
 const HOSTILE = [
@@ -243,7 +266,7 @@ describe('toPrometheus', () => {
     if (!r.error) expect(`${r.stdout}${r.stderr}`).toBe('')
   })
 
-  it('gives cumulative buckets whose histogram_quantile is within bucket resolution of the monitor’s p95', () => {
+  it('gives cumulative buckets whose histogram_quantile is within one bucket of the monitor’s p95', () => {
     monitor = populated()
     const snap = monitor.snapshot({ histograms: true })
     const { samples } = parse(toPrometheus(snap))
@@ -258,71 +281,115 @@ describe('toPrometheus', () => {
       expect(buckets.at(-1)).toEqual({ le: Number.POSITIVE_INFINITY, count: op.totalCount })
       const promP95 = histogramQuantile(0.95, buckets)
       const monitorP95 = op.p95Ms / 1000
-      // Resolution: the exposed bucket holding the monitor's p95, widened by the monitor's own bucket.
-      const k = buckets.findIndex((b) => b.le >= monitorP95)
-      const width = buckets[k]!.le - (buckets[k - 1]?.le ?? 0)
-      expect(Math.abs(promP95 - monitorP95)).toBeLessThanOrEqual(width + monitorP95 / 32)
-      // 8 buckets per octave: a bucket is at most 1/8 of its lower edge wide.
-      expect(width / buckets[k - 1]!.le).toBeLessThanOrEqual(1 / 8 + 1e-9)
+      const [below, above] = bucketAround(
+        buckets.map((b) => b.le),
+        monitorP95,
+      )
+      expect(Math.abs(promP95 - monitorP95)).toBeLessThanOrEqual(above - below + monitorP95 / 32)
+      // The default edges: each bucket at most 1.5 times its lower edge.
+      expect(above / below).toBeLessThanOrEqual(1.5 + 1e-9)
     }
   })
 
-  it('never shrinks a series’ le set between scrapes; new edges appear where new events land', () => {
+  it('gives every series the same documented le edges, whatever its latencies and whenever scraped', () => {
     monitor = createMonitor()
-    for (let i = 0; i < 100; i++) monitor.record('db', 'q', 1 + (i % 10) / 10)
-    const les = (text: string) => new Set(bucketsOf(parse(text).samples, 'db', 'q').map((b) => b.le))
-    const first = les(toPrometheus(monitor.snapshot({ histograms: true })))
-    monitor.record('db', 'q', 0.01)
-    monitor.record('db', 'q', 500)
-    const second = les(toPrometheus(monitor.snapshot({ histograms: true })))
-    for (const le of first) expect(second.has(le)).toBe(true)
-    expect(second.size).toBeGreaterThan(first.size)
-    // Each non-empty region is bounded by its own edges: 0.01 ms and 500 ms got tight buckets.
-    const sorted = [...second].sort((a, b) => a - b)
-    const around = (v: number) => sorted.find((le) => le >= v)! - sorted.filter((le) => le < v).at(-1)!
-    expect(around(0.00001) / 0.00001).toBeLessThanOrEqual(1 / 8 + 1e-9)
-    expect(around(0.5) / 0.5).toBeLessThanOrEqual(1 / 8 + 1e-9)
+    monitor.op('http', 'GET /never') // no event yet: still every edge, all zero
+    monitor.record('http', 'GET /fast', 0.2, { status: 200 })
+    monitor.record('db', 'q', 40)
+    monitor.record('render', 'page', 9000)
+    const edges = (text: string) => {
+      const byOp = new Map<string, string[]>()
+      for (const s of find(parse(text).samples, 'perf_duration_seconds_bucket', {})) {
+        const key = `${s.labels.type} ${s.labels.name}`
+        byOp.set(key, [...(byOp.get(key) ?? []), s.labels.le!])
+      }
+      return byOp
+    }
+    const expected = [...DEFAULT_PROMETHEUS_BUCKETS.map(String), '+Inf']
+    const first = edges(toPrometheus(monitor.snapshot({ histograms: true })))
+    expect([...first.keys()].sort()).toEqual(['db q', 'http GET /fast', 'http GET /never', 'render page'])
+    for (const les of first.values()) expect(les).toEqual(expected)
+    // New latencies anywhere in the range add no edge and move none.
+    for (const ms of [0.001, 0.05, 3, 77, 1500, 2e6]) monitor.record('db', 'q', ms)
+    const second = edges(toPrometheus(monitor.snapshot({ histograms: true })))
+    for (const les of second.values()) expect(les).toEqual(expected)
+    // The documented default: powers of two of ms and 1.5 times them, 31.25 µs to 131.072 s, each an
+    // exact edge of the monitor's buckets.
+    expect(DEFAULT_PROMETHEUS_BUCKETS).toHaveLength(45)
+    expect(DEFAULT_PROMETHEUS_BUCKETS[0]).toBe(0.00003125)
+    expect(DEFAULT_PROMETHEUS_BUCKETS.at(-1)).toBe(131.072)
+    expect(DEFAULT_PROMETHEUS_BUCKETS).toContain(0.001)
+    for (const s of DEFAULT_PROMETHEUS_BUCKETS) expect(bucketLower(bucketIndex(s * 1000))).toBe(s * 1000)
   })
 
-  it('never drops a series between scrapes (zero-count ops, status-less events, new latencies)', () => {
+  it('adds up across ops with sum by (le): routes at 1, 10 and 100 ms give a p50 near 10 ms', () => {
     monitor = createMonitor()
-    monitor.op('http', 'GET /later') // named at registration, as fastify's adapter does
-    monitor.record('http', 'GET /x', 1) // no status: class "unknown"
-    monitor.record('db', 'q', 1)
-    const keys = (text: string) =>
-      new Set(parse(text).samples.map((s) => `${s.name}{${Object.entries(s.labels).sort().join(',')}}`))
-    const first = toPrometheus(monitor.snapshot({ histograms: true }))
-    expect(first).not.toMatch(/perf_events_total\{type="http",name="GET \/later"/)
-    expect(first).toMatch(/^perf_duration_seconds_count\{type="http",name="GET \/later"\} 0$/m)
-    expect(first).toMatch(/^perf_events_total\{type="http",name="GET \/x",status_class="unknown"\} 1$/m)
-    monitor.record('http', 'GET /later', 5, { status: 200 })
-    monitor.record('http', 'GET /x', 300, { status: 503, error: true })
-    monitor.record('db', 'q', 0.001)
-    monitor.count('cache', 'hits')
-    const second = keys(toPrometheus(monitor.snapshot({ histograms: true })))
-    for (const key of keys(first)) expect(second.has(key), key).toBe(true)
+    for (let i = 0; i < 300; i++) {
+      // Spread a little around each route's latency, as a real route's would be.
+      const jitter = 1 + (i % 10) / 50
+      monitor.record('http', 'GET /one', 1 * jitter, { status: 200 })
+      monitor.record('http', 'GET /ten', 10 * jitter, { status: 200 })
+      monitor.record('http', 'GET /hundred', 100 * jitter, { status: 200 })
+    }
+    const snap = monitor.snapshot({ histograms: true })
+    const summed = sumByLe(parse(toPrometheus(snap)).samples, { type: 'http' })
+    const les = summed.map((b) => b.le)
+    for (const [q, truth] of [
+      [0.5, 0.01 * 1.09],
+      [0.95, 0.1 * 1.17],
+    ] as const) {
+      const got = histogramQuantile(q, summed)
+      const [below, above] = bucketAround(les, truth)
+      expect(got, `q=${q}`).toBeGreaterThanOrEqual(below)
+      expect(got, `q=${q}`).toBeLessThanOrEqual(above)
+    }
+    // Per route, too (sum by (le, name) over one route is that route's own series).
+    const one = bucketsOf(parse(toPrometheus(snap)).samples, 'http', 'GET /ten')
+    const [below, above] = bucketAround(les, 0.0109)
+    expect(histogramQuantile(0.5, one)).toBeGreaterThanOrEqual(below)
+    expect(histogramQuantile(0.5, one)).toBeLessThanOrEqual(above)
   })
 
-  it('uses the monitor’s own bucket edges, in seconds, at the chosen resolution', () => {
+  it('counts durations past the last edge in +Inf only (a 1e308 ms event, an hour)', () => {
     monitor = createMonitor()
-    monitor.record('db', 'q', 1.01)
-    const fine = bucketsOf(
-      parse(toPrometheus(monitor.snapshot({ histograms: true }), { bucketsPerOctave: 32 })).samples,
+    monitor.record('db', 'q', 1e308)
+    monitor.record('db', 'q', 3_600_000)
+    monitor.record('db', 'q', 131_072) // exactly the last edge: above it, as buckets are [lower, upper)
+    monitor.record('db', 'q', 131_000)
+    const buckets = bucketsOf(parse(toPrometheus(monitor.snapshot({ histograms: true }))).samples, 'db', 'q')
+    const finite = buckets.filter((b) => Number.isFinite(b.le))
+    expect(finite.at(-1)).toEqual({ le: 131.072, count: 1 })
+    expect(buckets.at(-1)).toEqual({ le: Number.POSITIVE_INFINITY, count: 4 })
+  })
+
+  it('takes buckets: exact edges of the monitor’s histogram, in seconds, each count exact', () => {
+    monitor = createMonitor()
+    for (const ms of [0.5, 1, 1.01, 9.99, 10, 20, 5000]) monitor.record('db', 'q', ms)
+    const buckets = bucketsOf(
+      parse(toPrometheus(monitor.snapshot({ histograms: true }), { buckets: [0.001, 0.01, 0.025, 1.6] }))
+        .samples,
       'db',
       'q',
     )
-    // 1.01 ms sits in the monitor's bucket [1, 1 + 1/32) ms.
-    expect(fine.map((b) => b.le)).toEqual([
-      bucketLower(640) / 1000,
-      bucketLower(641) / 1000,
-      Number.POSITIVE_INFINITY,
+    // Buckets are [lower, upper): an event of exactly an edge's duration counts above it.
+    expect(buckets).toEqual([
+      { le: 0.001, count: 1 },
+      { le: 0.01, count: 4 },
+      { le: 0.025, count: 6 },
+      { le: 1.6, count: 6 },
+      { le: Number.POSITIVE_INFINITY, count: 7 },
     ])
-    const coarse = bucketsOf(
-      parse(toPrometheus(monitor.snapshot({ histograms: true }), { bucketsPerOctave: 1 })).samples,
+    // The full resolution is there to use: two neighbouring edges of the monitor's own buckets.
+    const fine = bucketsOf(
+      parse(
+        toPrometheus(monitor.snapshot({ histograms: true }), {
+          buckets: [bucketLower(640) / 1000, bucketLower(641) / 1000],
+        }),
+      ).samples,
       'db',
       'q',
     )
-    expect(coarse.map((b) => b.le)).toEqual([0.001, 0.002, Number.POSITIVE_INFINITY])
+    expect(fine.map((b) => b.count)).toEqual([1, 3, 7])
   })
 
   it('keeps counters monotonic: numbers are all-time, not the window', async () => {
@@ -346,10 +413,30 @@ describe('toPrometheus', () => {
     monitor.record('db', 'q', 1)
     expect(() => toPrometheus(monitor.snapshot())).toThrow(/histograms: true/)
     const snap = monitor.snapshot({ histograms: true })
-    expect(() => toPrometheus(snap, { bucketsPerOctave: 3 as never })).toThrow(
-      /bucketsPerOctave = 3 .*1, 2, 4, 8, 16, 32/,
-    )
     expect(() => toPrometheus(snap, { prefix: 5 as never })).toThrow(/prefix must be a string/)
+    const bad = (buckets: unknown) => () => toPrometheus(snap, { buckets: buckets as never })
+    expect(bad(0.1)).toThrow(TypeError)
+    expect(bad(0.1)).toThrow(/toPrometheus: buckets must be an array of bucket edges in seconds, got number/)
+    expect(bad([])).toThrow(RangeError)
+    expect(bad([])).toThrow(/buckets is empty/)
+    for (const v of [0, -0.001, Number.NaN, Number.POSITIVE_INFINITY, '0.001']) {
+      expect(bad([0.001, v])).toThrow(
+        /toPrometheus: buckets\[1\] = .* expected a positive finite number of seconds/,
+      )
+    }
+    expect(bad([0.002, 0.001])).toThrow(/buckets\[1\] = 0.001 is not above buckets\[0\] = 0.002: .*ascending/)
+    expect(bad([0.001, 0.001])).toThrow(/strictly ascending/)
+    // Not an edge of the monitor's buckets: the message names the nearest ones.
+    expect(bad([0.25])).toThrow(RangeError)
+    expect(bad([0.25])).toThrow(/buckets\[0\] = 0.25 is not an edge .* nearest edges are 0.248 and 0.252/)
+    expect(bad([1])).toThrow(/nearest edges are 0.992 and 1.008/)
+    expect(bad([1e-12])).toThrow(/outside the monitor's range/)
+    expect(bad([5000])).toThrow(/outside the monitor's range/)
+    expect(bad([bucketLower(BUCKETS) / 1000])).toThrow(/outside the monitor's range/)
+    // The option it replaced is named, not ignored.
+    expect(() => toPrometheus(snap, { bucketsPerOctave: 8 } as never)).toThrow(
+      /toPrometheus: bucketsPerOctave is gone.*buckets/,
+    )
   })
 
   it('sanitises metric names and escapes label values', () => {
@@ -427,8 +514,11 @@ describe('createMetricsHandler', () => {
       /createMetricsHandler: options\.token is empty; pass false for no token/,
     )
     expect(() => createMetricsHandler(monitor, { auth: 'yes' as never })).toThrow(/auth must be a function/)
-    expect(() => createMetricsHandler(monitor, { prometheus: { bucketsPerOctave: 5 as never } })).toThrow(
-      /bucketsPerOctave/,
+    expect(() => createMetricsHandler(monitor, { prometheus: { buckets: [0.003, 0.25] } })).toThrow(
+      /^createMetricsHandler: prometheus.buckets\[1\] = 0.25 is not an edge/,
+    )
+    expect(() => createMetricsHandler(monitor, { prometheus: 5 as never })).toThrow(
+      /^createMetricsHandler: prometheus must be an object, got 5/,
     )
   })
 })

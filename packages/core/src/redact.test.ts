@@ -87,6 +87,22 @@ describe('redaction by value shape', () => {
   })
 })
 
+describe('hostile keys', () => {
+  it('keeps a __proto__ key as data in the copy, on both paths', () => {
+    const metadata = JSON.parse(
+      '{"__proto__": {"polluted": 1}, "nested": {"__proto__": {"x": 2}, "token": "t"}}',
+    )
+    for (const out of [clean(metadata), fast.sanitize(metadata)]) {
+      expect(JSON.parse(JSON.stringify(out))).toEqual(
+        JSON.parse(
+          '{"__proto__": {"polluted": 1}, "nested": {"__proto__": {"x": 2}, "token": "[REDACTED]"}}',
+        ),
+      )
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+    }
+  })
+})
+
 describe('findSecret (pii: reject)', () => {
   it('names the path of the first secret, or nothing for clean metadata', () => {
     expect(findSecret({ user: { email: 'a@b.c' } }, KEYS)).toBe('metadata.user.email')

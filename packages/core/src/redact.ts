@@ -191,7 +191,8 @@ function copyValue(
       if (obj.length > n) arr.push(`[… ${obj.length - n} more]`)
       return arr
     }
-    const out: Record<string, unknown> = {}
+    // Null prototype: a `__proto__` key (an own key after JSON.parse) stays data, not the copy's prototype.
+    const out: Record<string, unknown> = Object.create(null)
     // A name/value pair (`{ name: 'Authorization', value: 'Bearer s' }`): the value of a secret name is secret.
     const pairName = pairNameOf(obj)
     const secretPair = pairName !== undefined && secretKey.test(pairName)

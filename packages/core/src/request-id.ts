@@ -1,20 +1,54 @@
 const PLAIN_ID = /^[A-Za-z0-9._-]{1,128}$/
 
-/**
- * The request id to use for an incoming request: the client's `X-Request-ID` when it is 1–128
- * characters of `[A-Za-z0-9._-]` (and sent once), otherwise a fresh `crypto.randomUUID()`.
- */
-export function requestIdFrom(incoming: unknown): string {
-  if (typeof incoming === 'string' && incoming.length <= 128 && PLAIN_ID.test(incoming)) return incoming
-  return newRequestId()
+/** Whether `id` may be echoed or sent as a request id: 1–128 characters of `[A-Za-z0-9._-]`. */
+export function isPlainRequestId(id: unknown): id is string {
+  return typeof id === 'string' && id.length <= 128 && PLAIN_ID.test(id)
 }
 
+/**
+ * The request id to use for an incoming request: the client's `X-Request-ID` when it is 1–128
+ * characters of `[A-Za-z0-9._-]` (and sent once), otherwise a fresh one from {@link newRequestId}.
+ */
+export function requestIdFrom(incoming: unknown): string {
+  return isPlainRequestId(incoming) ? incoming : newRequestId()
+}
+
+const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
+
+/** 32 random bits: Web Crypto where the runtime has it (Node, Bun, Deno, Workers), else `Math.random`. */
+function random32(): number {
+  const c = (globalThis as { crypto?: { getRandomValues?: (a: Uint32Array) => Uint32Array } }).crypto
+  if (typeof c?.getRandomValues === 'function') return c.getRandomValues(new Uint32Array(1))[0]!
+  return Math.floor(Math.random() * 0x1_0000_0000)
+}
+
+/** 16 base-62 characters from 3 × 32 random bits (~95 bits). */
+function randomPrefix(): string {
+  let out = ''
+  for (let i = 0; i < 3; i++) {
+    let x = random32()
+    for (let k = 0; k < 5; k++) {
+      out += ALPHABET[x % 62]
+      x = Math.floor(x / 62)
+    }
+  }
+  return out + ALPHABET[random32() % 62]
+}
+
+let prefix = ''
 let counter = 0
 
-/** A fresh request id (`crypto.randomUUID()` where the runtime has it). */
+/**
+ * A fresh request id: a random per-process prefix (16 base-62 characters, ~95 bits, drawn once, so
+ * ids stay unique across processes and hosts), `-`, then a counter in base 36 — `k3J9sQ0aZ7fW2mPq-1c`.
+ * Only `[A-Za-z0-9-]`. A UUID per request costs a random draw, a 36-character string and ~600
+ * bytes of garbage on Node; this is one short string. The prefix is drawn again if the counter ever
+ * reaches 2^53.
+ */
 export function newRequestId(): string {
-  const c = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto
-  if (typeof c?.randomUUID === 'function') return c.randomUUID()
-  counter = (counter + 1) % 0x7fffffff
-  return `${Date.now().toString(36)}-${counter.toString(36)}-${Math.random().toString(36).slice(2, 10)}`
+  if (counter === 0 || counter >= Number.MAX_SAFE_INTEGER) {
+    prefix = `${randomPrefix()}-`
+    counter = 0
+  }
+  return prefix + (++counter).toString(36)
 }

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net'
 import { connect } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type TrackableResponse, watchResponse } from './response-tracker.js'
+import { bytesAllocatedIn } from './test-support/allocations.js'
 
 type Ended = { path: string; aborted: boolean; finished: boolean }
 
@@ -164,5 +165,34 @@ describe('watchResponse', () => {
     watch('abandoned', abandoned)
     abandoned.emit('close')
     expect(seen).toEqual(['finished done', 'ended done', 'abandoned aborted'])
+  })
+
+  it('allocates nothing per request on a kept-alive connection, pipelined or not', async () => {
+    const s = await start((_req, res) => res.end('ok'))
+    const socket = connect(s.port, '127.0.0.1')
+    await new Promise((r) => socket.once('connect', r))
+    let received = 0
+    let target = 0
+    let wake: () => void = () => {}
+    socket.on('data', (d: Buffer) => {
+      received += d.toString('latin1').split('HTTP/1.1 200').length - 1
+      if (received >= target) wake()
+    })
+    const batch = (depth: number): Promise<void> =>
+      new Promise((resolve) => {
+        target = received + depth
+        wake = resolve
+        socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(depth))
+      })
+    for (let i = 0; i < 20; i++) await batch(5)
+    const requests = 1000
+    const bytes = await bytesAllocatedIn(['/response-tracker.ts'], async () => {
+      for (let i = 0; i < requests / 2; i++) await batch(1)
+      for (let i = 0; i < requests / 20; i++) await batch(10)
+    })
+    socket.destroy()
+    expect(s.ended.length).toBe(100 + requests)
+    // A listener, closure or map entry per request would be 100+ bytes a request.
+    expect(bytes / requests).toBeLessThan(16)
   })
 })

@@ -31,6 +31,12 @@ export interface ProcessSample {
 export interface Sink {
   /** A short name for stats and errors. */
   readonly name?: string
+  /**
+   * `true` when the sink persists what it gets on SIGTERM/SIGINT (e.g. `SqliteStore` with
+   * `flushOnExit`): every monitor feeding it then hands over its queue when the signal arrives, before
+   * any `onShutdown` handler runs, so one switch on the sink is enough to lose nothing.
+   */
+  readonly flushOnExit?: boolean
   /** Kept events (sampled, slow or failed), oldest first. */
   write?(events: readonly PerfEvent[]): void | Promise<void>
   /** Per-op aggregates of a slice that just completed. */

@@ -20,16 +20,22 @@ export interface Totals {
   kept: number
   /** Events whose details sampling left out (their counts and timings are still in the stats). */
   sampledOut: number
-  /** Events and counter updates folded into `<overflow>` by the cardinality cap. */
+  /** Events and counter updates folded into a type's `<overflow>` op by the cardinality cap (`maxOps`). */
   folded: number
+  /** Events and counter updates of types past `maxTypes`, recorded under the `<overflow>` type. */
+  foldedTypes: number
   /** Calls rejected with a TypeError (bad duration, type or name). */
   rejected: number
   /** Calls made after `close()`. */
   droppedAfterClose: number
-  /** Kept events waiting for sinks. */
+  /** Items (kept events, slice aggregates, process samples) waiting for sinks, summed over sinks. */
   sinkQueued: number
-  /** Kept events not handed to sinks because the sink queue was full. */
+  /** Items in sink calls that have not settled yet (at most one call per sink and hook). */
+  sinkInFlight: number
+  /** Items not handed to a sink because what waited for it had reached `sinkMaxQueue`. */
   sinkDropped: number
+  /** Items `close()` gave up on: still in flight or waiting when `sinkCloseTimeoutMs` ran out. */
+  sinkAbandoned: number
   /** Sink hooks that threw or rejected. */
   sinkErrors: number
   /** Failures inside instrumentation (adapters count their own failures here). */

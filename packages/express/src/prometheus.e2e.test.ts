@@ -1,7 +1,7 @@
 /*
- * End to end: a real Prometheus server (Debian package `prometheus`) scrapes a real express app
- * (`perf` + `metrics`) every second, with bearer auth; then its HTTP API must report the monitor's own
- * numbers.
+ * End to end: a real Prometheus server (Debian package `prometheus`) scrapes real express apps
+ * (`perf` + `metrics`) every second; then its HTTP API must report the monitors' own numbers: one app
+ * with bearer auth, and two instances of another whose histograms must add up with `sum by (le)`.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createMonitor, type Monitor } from '@perf/core'
+import { addHistograms, createMonitor, DEFAULT_PROMETHEUS_BUCKETS, type Monitor, quantile } from '@perf/core'
 import { type ProcessWatcher, watchProcess } from '@perf/core/node'
 import express from 'express'
 import { metrics, perf } from './index.js'
@@ -21,6 +21,10 @@ const hasPrometheus = spawnSync('prometheus', ['--version']).error === undefined
 
 let monitor: Monitor
 let app: Server
+/** Two instances of one service (a monitor and a server each), for the aggregation test. */
+const instances: { monitor: Monitor; server: Server }[] = []
+/** The aggregation test's routes and how long each takes, in ms. */
+const ROUTES = { '/one': 1, '/ten': 10, '/hundred': 100 } as const
 let prom: ChildProcess | undefined
 let promUrl = ''
 let dir = ''
@@ -40,6 +44,22 @@ function startApp(): Promise<Server> {
   const server = createServer(app)
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)))
 }
+
+/** One instance of the three-route service. */
+function startInstance(monitor: Monitor): Promise<Server> {
+  const app = express()
+  app.use(perf(monitor))
+  app.get('/metrics', metrics(monitor, { token: false }))
+  for (const [path, ms] of Object.entries(ROUTES)) {
+    app.get(path, (_req, res) => {
+      setTimeout(() => res.send('done'), ms)
+    })
+  }
+  const server = createServer(app)
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)))
+}
+
+const portOf = (server: Server): number => (server.address() as AddressInfo).port
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -94,6 +114,10 @@ describe.skipIf(!hasPrometheus)(
       watcher = watchProcess(monitor, { intervalMs: 200, force: true })
       app = await startApp()
       const appPort = (app.address() as AddressInfo).port
+      for (let k = 0; k < 2; k++) {
+        const m = createMonitor({ sampling: 0 })
+        instances.push({ monitor: m, server: await startInstance(m) })
+      }
       const promPort = await freePort()
       promUrl = `http://127.0.0.1:${promPort}`
       dir = mkdtempSync(join(tmpdir(), 'perf-prom-'))
@@ -109,6 +133,9 @@ describe.skipIf(!hasPrometheus)(
           `      credentials: ${TOKEN}`,
           '    static_configs:',
           `      - targets: ['127.0.0.1:${appPort}']`,
+          '  - job_name: agg',
+          '    static_configs:',
+          `      - targets: [${instances.map((i) => `'127.0.0.1:${portOf(i.server)}'`).join(', ')}]`,
           '',
         ].join('\n'),
       )
@@ -146,6 +173,10 @@ describe.skipIf(!hasPrometheus)(
       }
       await new Promise((r) => app?.close(r))
       await monitor?.close()
+      for (const { monitor, server } of instances.splice(0)) {
+        await new Promise((r) => server.close(r))
+        await monitor.close()
+      }
       if (dir) rmSync(dir, { recursive: true, force: true })
     })
 
@@ -167,7 +198,7 @@ describe.skipIf(!hasPrometheus)(
       await waitFor('a scrape with all 600 requests', async () =>
         (await scalar(`perf_duration_seconds_count{${sel}}`)) === 600 ? true : undefined,
       )
-      expect(await scalar(`up{job="perf"}`)).toBe(1)
+      expect(await scalar('up{job="perf"}')).toBe(1)
 
       const byClass = Object.fromEntries(
         (await query(`perf_events_total{${sel}}`)).map((s) => [s.metric.status_class, Number(s.value[1])]),
@@ -176,7 +207,7 @@ describe.skipIf(!hasPrometheus)(
       expect(await scalar(`sum(perf_events_total{${sel}})`)).toBe(op.totalCount)
       expect(await scalar(`perf_errors_total{${sel}}`)).toBe(op.totalErrors)
       expect(await scalar(`perf_duration_seconds_sum{${sel}}`)).toBeCloseTo(op.totalSumMs / 1000, 6)
-      expect(await scalar('perf_monitor_events_total')).toBe(snap.totals.events)
+      expect(await scalar('perf_monitor_events_total{job="perf"}')).toBe(snap.totals.events)
 
       const promP95 = (await scalar(`histogram_quantile(0.95, perf_duration_seconds_bucket{${sel}})`))!
       const monitorP95 = op.p95Ms / 1000
@@ -188,12 +219,87 @@ describe.skipIf(!hasPrometheus)(
       const lower = les.filter((le) => le < monitorP95).at(-1) ?? 0
       // Resolution: the exposed bucket holding the monitor's p95, plus the monitor's own bucket error.
       expect(Math.abs(promP95 - monitorP95)).toBeLessThanOrEqual(upper - lower + monitorP95 / 32)
-      expect((upper - lower) / lower).toBeLessThanOrEqual(1 / 8 + 1e-9)
+      // The default edges: each bucket at most 1.5 times its lower edge.
+      expect(upper / lower).toBeLessThanOrEqual(1.5 + 1e-9)
 
       // Process health arrived under the conventional names.
-      expect(await scalar('nodejs_heap_size_used_bytes')).toBeGreaterThan(0)
-      expect(await scalar('process_resident_memory_bytes')).toBeGreaterThan(0)
-      expect(await scalar('process_cpu_seconds_total')).toBeGreaterThan(0)
+      expect(await scalar('nodejs_heap_size_used_bytes{job="perf"}')).toBeGreaterThan(0)
+      expect(await scalar('process_resident_memory_bytes{job="perf"}')).toBeGreaterThan(0)
+      expect(await scalar('process_cpu_seconds_total{job="perf"}')).toBeGreaterThan(0)
     }, 50_000)
+
+    it('adds up across routes and instances: sum by (le) quantiles land within one bucket of the truth', async () => {
+      const sel = 'job="agg",type="http"'
+      const count = () => scalar(`sum(perf_duration_seconds_count{${sel}})`)
+      const hit = async (server: Server, path: string) =>
+        (await fetch(`http://127.0.0.1:${portOf(server)}${path}`)).arrayBuffer()
+      // One request per route and instance first, and a scrape of them, so that every series exists
+      // before the measured traffic (rate() needs a sample before the increase it measures).
+      for (const { server } of instances) for (const path of Object.keys(ROUTES)) await hit(server, path)
+      await waitFor('a scrape of the first requests', async () => ((await count()) === 6 ? true : undefined))
+
+      // Then 60 requests per route and instance, 2 at a time each: few enough at once that the
+      // routes' latencies stay apart (client and servers share this process's event loop).
+      const PER = 60
+      await Promise.all(
+        instances.flatMap(({ server }) =>
+          Object.keys(ROUTES).flatMap((path) =>
+            Array.from({ length: 2 }, async () => {
+              for (let i = 0; i < PER / 2; i++) await hit(server, path)
+            }),
+          ),
+        ),
+      )
+      const total = 6 + 6 * PER
+      await waitFor(`a scrape with all ${total} requests`, async () =>
+        (await count()) === total ? true : undefined,
+      )
+      // Let one more scrape in, so rate()'s last sample is the final count on both targets.
+      await new Promise((r) => setTimeout(r, 1500))
+
+      // Every series of the family has the same le edges: each edge is on all 6 (3 routes × 2 instances).
+      const perLe = await query(`count by (le) (perf_duration_seconds_bucket{${sel}})`)
+      expect(perLe).toHaveLength(DEFAULT_PROMETHEUS_BUCKETS.length + 1)
+      for (const s of perLe) expect(Number(s.value[1]), `le=${s.metric.le}`).toBe(6)
+
+      // The truth: the monitors' own histograms, merged exactly (to their 1.5 % resolution).
+      const snaps = instances.map(({ monitor }) => monitor.snapshot({ histograms: true }))
+      const ops = (name?: string) =>
+        snaps.flatMap((s) => s.types.http!.ops.filter((o) => name === undefined || o.name === name))
+      const truth = (q: number, name?: string): number => {
+        const list = ops(name)
+        let h = { offset: 0, counts: [] as number[] }
+        for (const op of list) h = addHistograms(h, op.totalHistogram!)
+        const n = list.reduce((sum, op) => sum + op.totalCount, 0)
+        expect(n).toBe(name === undefined ? total : total / 3)
+        const min = Math.min(...list.map((o) => o.minMs))
+        const max = Math.max(...list.map((o) => o.maxMs))
+        return quantile(h, n, q, min, max) / 1000
+      }
+      const edges = [...DEFAULT_PROMETHEUS_BUCKETS]
+      /** Prometheus' answer is within one bucket: no further from the truth than the bucket holding it is wide. */
+      const expectWithinOneBucket = (got: number, want: number, what: string) => {
+        const above = edges.find((le) => le > want)!
+        const below = edges.filter((le) => le <= want).at(-1) ?? 0
+        expect(Math.abs(got - want), `${what}: Prometheus ${got} s, monitors ${want} s`).toBeLessThanOrEqual(
+          above - below,
+        )
+      }
+      const rate = `rate(perf_duration_seconds_bucket{${sel}}[1m])`
+      for (const q of [0.5, 0.95]) {
+        const want = truth(q)
+        expectWithinOneBucket(
+          (await scalar(`histogram_quantile(${q}, sum by (le) (${rate}))`))!,
+          want,
+          `p${q * 100} over both instances and all routes`,
+        )
+        const perRoute = await query(`histogram_quantile(${q}, sum by (le, name) (${rate}))`)
+        expect(perRoute.map((s) => s.metric.name).sort()).toEqual(['GET /hundred', 'GET /one', 'GET /ten'])
+        for (const s of perRoute) {
+          const name = s.metric.name!
+          expectWithinOneBucket(Number(s.value[1]), truth(q, name), `p${q * 100} of ${name}`)
+        }
+      }
+    }, 60_000)
   },
 )

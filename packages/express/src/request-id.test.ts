@@ -41,14 +41,14 @@ describe('req.id (an accessor on express’s request prototype, not a property p
     for (const path of ['/plain', '/health', '/sub/inner']) {
       const res = await fetch(base + path)
       const id = res.headers.get('x-request-id')
-      expect(id, path).toMatch(/^[0-9a-f-]{36}$/)
+      expect(id, path).toMatch(/^[A-Za-z0-9]{16}-[0-9a-z]+$/)
       expect(await res.text(), path).toBe(id)
     }
     const echoed = await fetch(`${base}/plain`, { headers: { 'x-request-id': 'abc-123' } })
     expect(await echoed.text()).toBe('abc-123')
     expect(afterEnd).toHaveLength(2)
     expect(afterEnd[1]).toBe('abc-123')
-    expect(afterEnd[0]).toMatch(/^[0-9a-f-]{36}$/)
+    expect(afterEnd[0]).toMatch(/^[A-Za-z0-9]{16}-[0-9a-z]+$/)
     // Own properties stay off the request: the id is not written on every request object.
     const own: boolean[] = []
     app.get('/own', (req, res) => {
@@ -87,7 +87,7 @@ describe('req.id (an accessor on express’s request prototype, not a property p
     })
     const a = await listen(withPerf)
     const b = await listen(plain)
-    expect(await (await fetch(a)).text()).toMatch(/^[0-9a-f-]{36}$/)
+    expect(await (await fetch(a)).text()).toMatch(/^[A-Za-z0-9]{16}-[0-9a-z]+$/)
     expect(await (await fetch(b)).text()).toBe('undefined')
   })
 })

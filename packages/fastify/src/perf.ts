@@ -154,7 +154,7 @@ function install(fastify: FastifyInstance, recorder: HttpRecorder): void {
  * Makes fastify's request ids ours only where the app has no generator of its own: the generator in
  * place (`Fastify({ genReqId })`, an earlier `setGenReqId`, or fastify's default) still runs, and its
  * id is kept unless it has the shape of fastify's default counter (`req-1`, `req-2`…), which is then
- * replaced by the echoed plain request-id header or a fresh UUID. A `setGenReqId` after this one
+ * replaced by the echoed plain request-id header or a fresh id (`recorder.requestId`: the default prefix and counter, or `generateRequestId`). A `setGenReqId` after this one
  * (app-wide or in an encapsulated plugin) replaces it, as in any fastify app. The id is fastify's
  * `request.id`, so its logger, `frameworkErrors` and the response header all see the same one.
  */

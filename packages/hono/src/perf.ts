@@ -118,7 +118,10 @@ export function perf(
   // cost after that): another `perf(monitor)` that runs before it makes it a no-op.
   let decided = false
   let duplicate = false
-  const middleware: MiddlewareHandler<{ Variables: PerfVariables }> = async (c, next) => {
+  // Not an async function: on node-server nothing follows the handler here (the Node response's end
+  // is watched), so `next()`'s promise is returned as it is, without the promise and the awaits an
+  // async middleware adds to every request.
+  const middleware: MiddlewareHandler<{ Variables: PerfVariables }> = (c, next) => {
     if (!decided) {
       decided = true
       duplicate = installedBefore(c, middleware, monitor)
@@ -155,17 +158,9 @@ export function perf(
     } catch (err) {
       recorder.fail('request', err)
     }
-    if (pending?.context !== undefined) await monitor.runInRequest(pending.context, next)
-    else await next()
-    if (pending === undefined || pending.ignored || node !== undefined) return
-    try {
-      // A handler that returned its own Response bypassed the header set before it.
-      const id = pending.requestId
-      if (id !== undefined && !c.res.headers.has(header!)) c.header(header!, id)
-    } catch (err) {
-      recorder.fail('response', err)
-    }
-    pending.finish(undefined, false)
+    const done = pending?.context !== undefined ? monitor.runInRequest(pending.context, next) : next()
+    if (pending === undefined || pending.ignored || node !== undefined) return done
+    return finishAfter(done, c, pending, header)
   }
   INSTALLED.set(middleware, monitor)
   return middleware
@@ -189,6 +184,24 @@ function installedBefore(c: Context, middleware: object, monitor: Monitor): bool
     // No matched routes to read (an older hono): record, as before.
   }
   return false
+}
+
+/** Off node-server: the request ends when the handler's `Response` is there. */
+async function finishAfter(
+  done: Promise<void>,
+  c: Context,
+  pending: Pending,
+  header: string | undefined,
+): Promise<void> {
+  await done
+  try {
+    // A handler that returned its own Response bypassed the header set before it.
+    const id = pending.requestId
+    if (id !== undefined && !c.res.headers.has(header!)) c.header(header!, id)
+  } catch (err) {
+    pending.recorder.fail('response', err)
+  }
+  pending.finish(undefined, false)
 }
 
 /**

@@ -109,6 +109,31 @@ describe('SqliteStore across process deaths', () => {
   }, 60_000)
 })
 
+describe('graceful shutdown with one switch (flushOnExit on the store)', () => {
+  // However the store and monitors are wired, SIGTERM and SIGINT persist what the monitors still
+  // queue, and the process ends by the signal, as it would have without us.
+  for (const wiring of ['store-first', 'store-after', 'add-sink', 'several']) {
+    it(`${wiring}: 500 of 500 events on disk after SIGTERM and after SIGINT`, async () => {
+      for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+        const file = join(dir, `exit-${wiring}-${signal}.db`)
+        const c = child('monitor-exit.mjs', [file, wiring])
+        expect(await c.line('ready')).toBe('ready 500')
+        c.proc.kill(signal)
+        const e = await c.exited
+        expect(e.err).toBe('')
+        expect(e.signal).toBe(signal)
+        const db = new Database(file, { readonly: true })
+        const stored = db
+          .prepare("SELECT count(*) FROM perf_events WHERE name = 'GET /buffered'")
+          .pluck()
+          .get()
+        db.close()
+        expect(stored, `${wiring} ${signal}`).toBe(500)
+      }
+    }, 60_000)
+  }
+})
+
 describe('onShutdown', () => {
   it('runs handlers last-registered first, then the process ends by the signal it got', async () => {
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {

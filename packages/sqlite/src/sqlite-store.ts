@@ -149,6 +149,8 @@ type Item = { k: 0; e: PerfEvent } | { k: 1; a: OpAggregate } | { k: 2; s: Proce
 export class SqliteStore implements Sink {
   readonly name: string = 'sqlite'
   readonly path: string
+  /** Whether the store flushes on SIGTERM/SIGINT; monitors feeding it then flush their queues first. */
+  readonly flushOnExit: boolean
   private readonly flushIntervalMs: number
   private readonly batchSize: number
   private readonly maxQueue: number
@@ -231,6 +233,7 @@ export class SqliteStore implements Sink {
 
     this.attach(openStore(path))
     this.prune()
+    this.flushOnExit = flushOnExit
     if (flushOnExit) this.offShutdown = onShutdown(() => this.close())
   }
 

@@ -56,7 +56,8 @@ function settledHeap(): number {
   return process.memoryUsage().heapUsed
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
+/** A fresh default request id: the per-process prefix, `-`, a base-36 counter. */
+const FRESH_ID = /^[A-Za-z0-9]{16}-[0-9a-z]+$/
 
 /** Ops that saw traffic (an adapter may intern a route's op before its first request). */
 function httpOps(monitor: Monitor): Stats[] {
@@ -111,7 +112,7 @@ export function runConformance(name: string, makeServer: MakeServer): void {
       expect(res.status).toBe(200)
       expect(res.body).toBe('hello')
       const id = res.headers['x-request-id']
-      expect(id).toMatch(UUID)
+      expect(id).toMatch(FRESH_ID)
       await recorded(monitor, 'GET /hello')
       const event = eventAt(monitor, '/hello')!
       expect(event.type).toBe('http')
@@ -290,7 +291,7 @@ export function runConformance(name: string, makeServer: MakeServer): void {
       for (const [what, incoming] of Object.entries(viaClient)) {
         const res = await send(url, '/id', { headers: { 'x-request-id': incoming } })
         expect(res.status, what).toBe(200)
-        expect(res.headers['x-request-id'], what).toMatch(UUID)
+        expect(res.headers['x-request-id'], what).toMatch(FRESH_ID)
         expect(res.body, what).toBe(res.headers['x-request-id'])
       }
       const host = new URL(url).host
@@ -315,13 +316,13 @@ export function runConformance(name: string, makeServer: MakeServer): void {
         if (res.status === 400) expect(res.id, what).toBeUndefined()
         else {
           expect(res.status, what).toBe(200)
-          expect(res.id, what).toMatch(UUID)
+          expect(res.id, what).toMatch(FRESH_ID)
         }
       }
       expect((await send(url, '/hello')).status).toBe(200)
       await waitFor(() => countOf(monitor, 'GET /id') >= 8, 'id events')
       for (const e of monitor.byType('http')) {
-        if (e.requestId !== null) expect(e.requestId).toMatch(UUID)
+        if (e.requestId !== null) expect(e.requestId).toMatch(FRESH_ID)
       }
       expect(monitor.snapshot().totals.internalErrors).toBe(0)
     })
@@ -337,7 +338,7 @@ export function runConformance(name: string, makeServer: MakeServer): void {
           expect(res.body).toBe(`user ${i}`)
           const id = String(res.headers['x-request-id'])
           if (i % 2 === 0) expect(id).toBe(`client-${i}`)
-          else expect(id).toMatch(UUID)
+          else expect(id).toMatch(FRESH_ID)
           got.set(`/users/${i}`, id)
         }),
       )
@@ -438,7 +439,7 @@ export function runConformance(name: string, makeServer: MakeServer): void {
     it('does not record ignored paths (exact and prefix)', async () => {
       const { url, monitor } = await start({ ignore: ['/hello', '/users/*'] })
       // Not recorded, but still answered with a request id like every response.
-      expect((await send(url, '/hello')).headers['x-request-id']).toMatch(UUID)
+      expect((await send(url, '/hello')).headers['x-request-id']).toMatch(FRESH_ID)
       await send(url, '/users/1')
       await send(url, '/hello?x=1')
       await send(url, '/api/notes/1')
@@ -483,6 +484,21 @@ export function runConformance(name: string, makeServer: MakeServer): void {
       expect(res2.headers['x-request-id']).toBeUndefined()
       await recorded(off.monitor, 'GET /hello')
       expect(eventAt(off.monitor, '/hello')?.requestId).toBeNull()
+    })
+
+    it('makes ids with the user’s generator, and a default id when it returns a bad one', async () => {
+      let n = 0
+      const mine = await start({ generateRequestId: () => `mine.${++n}` })
+      const res = await send(mine.url, '/id')
+      expect(res.headers['x-request-id']).toBe('mine.1')
+      expect(res.body).toBe('mine.1')
+      expect((await send(mine.url, '/id', { headers: { 'x-request-id': 'client-7' } })).body).toBe('client-7')
+      const bad = await start({ generateRequestId: () => 'bad id\r\nx-evil: 1' })
+      const res2 = await send(bad.url, '/hello')
+      expect(res2.headers['x-request-id']).toMatch(FRESH_ID)
+      expect(res2.headers['x-evil']).toBeUndefined()
+      await recorded(bad.monitor, 'GET /hello')
+      expect(bad.monitor.snapshot().totals.internalErrors).toBeGreaterThanOrEqual(1)
     })
 
     it('runs the request in a context that carries its id and collects db time', async () => {

@@ -33,6 +33,7 @@ interface View {
   workersLost: number
   viewCount: number
   viewHasHistograms: boolean
+  hostileCounters: unknown[]
 }
 
 describe('shareCluster with 4 real node:cluster workers', () => {
@@ -91,6 +92,15 @@ describe('shareCluster with 4 real node:cluster workers', () => {
     expect(v.viewHasHistograms).toBe(false)
     expect(v.p99Ms).toBe(merged.types.http!.p99Ms)
     expect(v.processPids).toHaveLength(WORKERS)
+
+    // Worker 0 counted under `constructor` and `__proto__`: plain names on both sides of the IPC.
+    expect(typeof Object.keys).toBe('function')
+    expect(({} as Record<string, unknown>).isAdmin).toBeUndefined()
+    expect(merged.cluster.rejected).toBe(0)
+    expect(Object.hasOwn(merged.counters, 'constructor')).toBe(true)
+    expect(Object.getOwnPropertyDescriptor(merged.counters, 'constructor')!.value).toEqual({ keys: 1 })
+    expect(Object.getOwnPropertyDescriptor(merged.counters, '__proto__')!.value).toEqual({ isAdmin: 1 })
+    expect(v.hostileCounters).toEqual([1, 1])
   })
 
   it('drops a killed worker from the merge, counts it, and keeps serving the others', async () => {

@@ -289,7 +289,8 @@ function clusterView(monitor: Monitor, latest: () => ClusterSnapshot | undefined
 }
 
 function withoutHistograms<S extends Snapshot>(snap: S): S {
-  const types: Snapshot['types'] = {}
+  // Null-prototype: type names come from other processes.
+  const types: Snapshot['types'] = Object.create(null)
   for (const [type, t] of Object.entries(snap.types)) {
     types[type] = { ...t, ops: t.ops.map(({ histogram, totalHistogram, ...op }) => op) }
   }

@@ -1,4 +1,5 @@
 import { checkNumber } from '../config.js'
+import { flushMonitorsForExit } from '../monitor.js'
 
 /** Work to do before the process exits on a shutdown signal. */
 export type ShutdownHandler = (signal: ShutdownSignal) => void | Promise<void>
@@ -33,6 +34,13 @@ function listener(signal: ShutdownSignal): void {
 }
 
 async function runHandlers(signal: ShutdownSignal): Promise<void> {
+  // First, monitors hand what they still queue to sinks that flush on exit: those sinks' handlers may
+  // have been registered before or after the monitors, so handler order alone cannot promise it.
+  try {
+    await flushMonitorsForExit()
+  } catch {
+    // A failing flush must not stop the handlers or the exit (monitor.flush counts its own failures).
+  }
   // Last registered runs first, like atexit: what was set up later (e.g. a monitor feeding a store)
   // is torn down before what it depends on. Each handler gets its own time limit.
   for (const h of handlers.slice().reverse()) {

@@ -10,6 +10,13 @@ const monitor = createMonitor({ sampling: 0.01 })
 const watcher = watchProcess(monitor, { intervalMs: 100, baselineDelayMs: 0, force: true })
 const share = shareCluster(monitor, { intervalMs: 100, timeoutMs: 5000 })
 
+// Names that reach Object.prototype or Object when used as properties of a plain object: the primary
+// must merge them as names (a counter type `constructor` once turned the primary's Object.keys into a string).
+if (index === 0) {
+  monitor.count('constructor', 'keys', 1)
+  monitor.count('__proto__', 'isAdmin', 1)
+}
+
 const durations = workerDurations(index)
 let i = 0
 function chunk(): void {
@@ -34,6 +41,10 @@ process.on('message', async (m: { test?: string }) => {
     workersLost: share.workersLost,
     viewCount: viaMonitor.types.http?.count ?? 0,
     viewHasHistograms: viaMonitor.types.http?.ops.some((o) => o.histogram !== undefined) ?? false,
+    hostileCounters: ['constructor', '__proto__'].map((type) => {
+      const names = Object.getOwnPropertyDescriptor(merged.counters, type)?.value as Record<string, number>
+      return names?.keys ?? names?.isAdmin
+    }),
   })
 })
 process.on('disconnect', () => {
