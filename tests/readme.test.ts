@@ -115,8 +115,24 @@ function start(block: Block, dir: string): Started {
 
 const URL_RE = /https?:\/\/[^\s'"`)<>,]+/g
 
-/** Resolves when the block exited (`'exit'`) or printed a URL and then stayed quiet for a moment. */
-async function settle(s: Started, timeoutMs: number): Promise<'exit' | 'url' | 'timeout'> {
+/**
+ * What a block's comments say to do after starting it: `then Ctrl-C: "line", "line"` names the lines
+ * it prints once interrupted.
+ */
+export function ctrlC(code: string): string[] | undefined {
+  const m = /\bthen Ctrl-C\b(.*)$/m.exec(code)
+  return m ? [...m[1]!.matchAll(/"([^"]+)"/g)].map((q) => q[1]!) : undefined
+}
+
+/**
+ * Resolves when the block exited (`'exit'`), printed a URL and then stayed quiet for a moment
+ * (`'url'`), or, for a block to be stopped with Ctrl-C, stayed quiet for a second (`'quiet'`).
+ */
+async function settle(
+  s: Started,
+  timeoutMs: number,
+  interruptible: boolean,
+): Promise<'exit' | 'url' | 'quiet' | 'timeout'> {
   let done = false
   const exit = s.exited.then(() => 'exit' as const)
   const url = (async () => {
@@ -130,6 +146,8 @@ async function settle(s: Started, timeoutMs: number): Promise<'exit' | 'url' | '
       } else if (URL_RE.test(last) && Date.now() - quietSince >= 300) {
         URL_RE.lastIndex = 0
         return 'url' as const
+      } else if (interruptible && Date.now() - quietSince >= 1000) {
+        return 'quiet' as const
       }
       URL_RE.lastIndex = 0
     }
@@ -277,13 +295,29 @@ describe('README code blocks', () => {
       mkdirSync(dir, { recursive: true })
       const s = start(block, dir)
       try {
-        const how = await settle(s, BLOCK_TIMEOUT_MS)
+        const interrupt = ctrlC(block.code)
+        const how = await settle(s, BLOCK_TIMEOUT_MS, interrupt !== undefined)
         const output = `\nstdout:\n${s.out.stdout.slice(-2000)}\nstderr:\n${s.out.stderr.slice(-2000)}`
         expect(
           how,
           `${label(block)}: neither exited nor printed a URL within ${BLOCK_TIMEOUT_MS} ms${output}`,
         ).not.toBe('timeout')
-        if (how === 'exit') {
+        if (how === 'quiet') {
+          // Ctrl-C in a terminal signals the whole foreground process group.
+          process.kill(-s.child.pid!, 'SIGINT')
+          const ended = await Promise.race([
+            s.exited.then(() => true),
+            new Promise((r) => setTimeout(r, 10_000, false)),
+          ])
+          const after = `\nstdout:\n${s.out.stdout.slice(-2000)}\nstderr:\n${s.out.stderr.slice(-2000)}`
+          expect(ended, `${label(block)}: still running 10 s after Ctrl-C${after}`).toBe(true)
+          expect(
+            [0, null],
+            `${label(block)}: exited with ${s.child.exitCode} after Ctrl-C${after}`,
+          ).toContain(s.child.exitCode)
+          for (const line of interrupt!)
+            expect(s.out.stdout, `${label(block)}: after Ctrl-C${after}`).toContain(line)
+        } else if (how === 'exit') {
           expect(s.child.exitCode, `${label(block)}: exited with ${s.child.exitCode}${output}`).toBe(0)
         } else {
           await exercise(block, s)
@@ -293,4 +327,36 @@ describe('README code blocks', () => {
       }
     })
   }
+})
+
+describe('README block runner parts', () => {
+  it('finds the requests a comment names, whatever host form it uses', () => {
+    expect(
+      namedRequests(
+        '// curl localhost:3000/api/notes/1, then curl http://127.0.0.1:3000/admin/stats:\n// open http://localhost:3000/\nconst x = "curl localhost:3000/no"',
+      ),
+    ).toEqual(['/api/notes/1', '/admin/stats', '/'])
+  })
+
+  it('matches op names to requested paths by route template', () => {
+    expect(opMatches('GET /notes/:id', 'http://127.0.0.1:1/notes/1')).toBe(true)
+    expect(opMatches('GET /notes/:id', 'http://127.0.0.1:1/notes/1/x')).toBe(false)
+    expect(opMatches('POST /notes/:id', 'http://127.0.0.1:1/notes/1')).toBe(false)
+    expect(opMatches('GET <unmatched>', 'http://127.0.0.1:1/notes/1')).toBe(false)
+  })
+
+  it('reads ops from a snapshot and from Prometheus text, and nothing from other bodies', () => {
+    expect(opNames(JSON.stringify({ types: { http: { ops: [{ name: 'GET /a' }] } } }))).toEqual(['GET /a'])
+    expect(
+      opNames(
+        '# TYPE perf_events_total counter\nperf_events_total{type="http",name="GET /b",status_class="2xx"} 1',
+      ),
+    ).toEqual(['GET /b'])
+    expect(opNames('hello')).toBeUndefined()
+  })
+
+  it('reads what a block prints after Ctrl-C', () => {
+    expect(ctrlC('// x.mjs — node x.mjs, then Ctrl-C: "a b", "c"')).toEqual(['a b', 'c'])
+    expect(ctrlC('// On Ctrl-C / SIGTERM: flush')).toBeUndefined()
+  })
 })
