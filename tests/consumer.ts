@@ -62,6 +62,9 @@ export async function installConsumer(dir: string, tarballs: ReadonlyMap<string,
     fastify: '^5.6.0',
     hono: '^4.10.0',
     '@hono/node-server': '^1.19.0',
+    // What a TypeScript user adds, so that README ts blocks are type-checked as they would be.
+    '@types/express': '^5.0.3',
+    '@types/node': '^20.19.0',
   })
   mkdirSync(dir, { recursive: true })
   writeFileSync(

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import ts from 'typescript'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { installConsumer, packAll, root } from './consumer.js'
+import { installConsumer, packAll, root, run } from './consumer.js'
 
 /** A fenced code block of a README. */
 interface Block {
@@ -80,6 +80,28 @@ beforeAll(async () => {
 afterAll(() => {
   rmSync(work, { recursive: true, force: true })
 })
+
+/** A ts block must also compile under `tsc --strict` against the packed packages' types. */
+async function typecheck(block: Block, dir: string): Promise<void> {
+  writeFileSync(join(dir, 'block.ts'), block.code)
+  const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
+  const args = [
+    '--strict',
+    '--noEmit',
+    '--skipLibCheck',
+    '--module',
+    'nodenext',
+    '--target',
+    'es2022',
+    'block.ts',
+  ]
+  try {
+    await run(process.execPath, [tsc, ...args], { cwd: dir })
+  } catch (error) {
+    const { stdout = '', stderr = '' } = error as { stdout?: string; stderr?: string }
+    expect.fail(`${label(block)}: does not compile under tsc --strict:\n${stdout}${stderr}`)
+  }
+}
 
 /** A started block: its process and what it printed so far. */
 interface Started {
@@ -293,6 +315,7 @@ describe('README code blocks', () => {
     it(`${label(block)} runs as copied`, { timeout: BLOCK_TIMEOUT_MS + 30_000 }, async () => {
       const dir = join(app, 'blocks', `${block.readme.replace(/\W+/g, '-')}-${block.index}`)
       mkdirSync(dir, { recursive: true })
+      if (block.lang.startsWith('t')) await typecheck(block, dir)
       const s = start(block, dir)
       try {
         const interrupt = ctrlC(block.code)
