@@ -3,45 +3,18 @@
  * are-the-types-wrong, then installs them with plain npm into a fresh project outside the workspace and
  * uses them there, as a user would. Needs the packages built (`pnpm test` builds first).
  */
-import { execFile } from 'node:child_process'
-import {
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  realpathSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-
-const run = promisify(execFile)
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
-const packagesDir = join(root, 'packages')
-const publishable = readdirSync(packagesDir)
-  .map((d) => join(packagesDir, d))
-  .filter((d) => existsSync(join(d, 'package.json')))
-  .map((dir) => ({ dir, pkg: JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) }))
-  .filter(({ pkg }) => pkg.private !== true)
+import { installConsumer, packAll, publishable, root, run } from './consumer.js'
 
 const work = mkdtempSync(join(tmpdir(), 'perf-pack-'))
-const tarballs = new Map<string, string>()
+let tarballs = new Map<string, string>()
 const bin = (name: string) => join(root, 'node_modules', '.bin', name)
 
 beforeAll(async () => {
-  for (const { dir, pkg } of publishable) {
-    expect(existsSync(join(dir, 'dist')), `${pkg.name} is not built: run pnpm build`).toBe(true)
-    const { stdout } = await run('npx', ['--yes', 'pnpm@10', 'pack', '--pack-destination', work], {
-      cwd: dir,
-    })
-    const file = stdout.trim().split('\n').pop()!.trim()
-    tarballs.set(pkg.name, file.startsWith('/') ? file : join(work, file))
-  }
+  tarballs = await packAll(work)
 })
 
 afterAll(() => {
@@ -92,30 +65,7 @@ describe('packed packages', () => {
 
   it('install with plain npm into a fresh project and work there', async () => {
     const app = join(work, 'consumer')
-    const deps: Record<string, string> = {}
-    for (const [name, file] of tarballs) deps[name] = `file:${file}`
-    // The frameworks come from the registry like any user's; versions follow the adapters' peer ranges.
-    Object.assign(deps, {
-      express: '^5.1.0',
-      fastify: '^5.6.0',
-      hono: '^4.10.0',
-      '@hono/node-server': '^1.19.0',
-    })
-    const { mkdirSync } = await import('node:fs')
-    mkdirSync(app)
-    writeFileSync(
-      join(app, 'package.json'),
-      JSON.stringify({ name: 'consumer', private: true, type: 'module', dependencies: deps }),
-    )
-    // better-sqlite3 (a peer of @perf/sqlite) compiles from source for minutes here; link the workspace's
-    // build instead of compiling it a second time. Everything of ours comes from the tarballs.
-    await run('npm', ['install', '--no-audit', '--no-fund', '--legacy-peer-deps', '--loglevel=error'], {
-      cwd: app,
-    })
-    symlinkSync(
-      realpathSync(join(root, 'packages', 'sqlite', 'node_modules', 'better-sqlite3')),
-      join(app, 'node_modules', 'better-sqlite3'),
-    )
+    await installConsumer(app, tarballs)
     writeFileSync(join(app, 'use.mjs'), readFileSync(join(root, 'tests', 'fixtures', 'consumer.mjs'), 'utf8'))
     const { stdout } = await run('node', ['use.mjs'], { cwd: app, timeout: 60_000 })
     const result = JSON.parse(stdout.trim().split('\n').pop()!)
