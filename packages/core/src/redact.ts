@@ -132,6 +132,54 @@ export class Redactor {
     }
   }
 
+  /**
+   * The flat case of {@link sanitize} without the copy: writes the redacted fields of a flat object
+   * of short primitives into `keys`/`values` (scratch arrays the caller reuses; a number goes to
+   * `nums`, unboxed, with `undefined` in `values`) and returns how many,
+   * or -1 for anything else (more than `max` fields, a nested value, a `__proto__` key, a string
+   * with a secret's shape…), which the caller sanitizes instead. Same verdicts as `sanitize`.
+   */
+  flatten(metadata: unknown, keys: string[], values: unknown[], nums: Float64Array, max: number): number {
+    if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) return -1
+    try {
+      const proto = Object.getPrototypeOf(metadata)
+      if (proto !== Object.prototype && proto !== null) return -1
+      const obj = metadata as Record<string, unknown>
+      const pairName = pairNameOf(obj)
+      const secretPair = pairName !== undefined && this.isSecret(pairName)
+      let size = 2
+      let n = 0
+      for (const key in obj) {
+        // An inherited enumerable key (a polluted prototype) or `__proto__` take the copying path.
+        if (n === max || key === '__proto__' || !Object.hasOwn(obj, key)) return -1
+        const v = obj[key]
+        if (typeof v === 'string') {
+          if (v.length > MAX_STRING || SUSPECT.test(v)) return -1
+          size += v.length * 6 + 2
+        } else if (typeof v === 'number') {
+          if (!Number.isFinite(v)) return -1
+          size += 24
+        } else if (typeof v === 'boolean' || v === null) {
+          size += 5
+        } else {
+          return -1
+        }
+        size += key.length * 6 + 3
+        if (size > this.maxBytes) return -1
+        keys[n] = key
+        if (this.isSecret(key) || (secretPair && key === 'value')) values[n] = REDACTED
+        else if (typeof v === 'number') {
+          nums[n] = v
+          values[n] = undefined
+        } else values[n] = v
+        n++
+      }
+      return n
+    } catch {
+      return -1
+    }
+  }
+
   private isSecret(key: string): boolean {
     let verdict = this.verdicts.get(key)
     if (verdict === undefined) {
