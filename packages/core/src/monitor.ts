@@ -210,9 +210,8 @@ class MonitorImpl implements Monitor {
   private readonly ring: EventRing
   private readonly slowLog: EventRing
   /** Key shapes of kept events' flat details, shared by both rings. */
-  private readonly shapes = new KeyShapes()
+  private readonly shapes: KeyShapes
   /** Scratch for one kept event's flat details, reused (cleared after each keep). */
-  private readonly fieldKeys: string[] = []
   private readonly fieldValues: unknown[] = []
   private readonly fieldNumbers = new Float64Array(MAX_FIELDS)
   private seq = 0
@@ -250,6 +249,7 @@ class MonitorImpl implements Monitor {
     this.enabled = this.config.enabled
     this.secretKey = redactMatcher(options.redactKeys)
     this.redactor = new Redactor(this.secretKey, this.config.metadataMaxBytes)
+    this.shapes = new KeyShapes(this.secretKey)
     this.rejectPii = this.config.pii === 'reject'
     this.slices = this.config.windowMs / this.config.sliceMs
     this.sliceStart = new Float64Array(this.slices)
@@ -543,8 +543,7 @@ class MonitorImpl implements Monitor {
     let shape = -1
     if (opts?.metadata !== undefined) {
       const raw = this.rawDetails(opts.metadata)
-      const n = this.redactor.flatten(raw, this.fieldKeys, this.fieldValues, this.fieldNumbers, MAX_FIELDS)
-      if (n >= 0) shape = this.shapes.intern(this.fieldKeys, n)
+      shape = this.redactor.flatten(raw, this.shapes, this.fieldValues, this.fieldNumbers, MAX_FIELDS)
       if (shape < 0) metadata = this.redactor.sanitize(raw)
     }
     const ring = this.ring

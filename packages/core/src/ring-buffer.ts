@@ -3,33 +3,51 @@ export const MAX_FIELDS = 16
 
 /**
  * The key lists of flat details, interned as a trie (each shape is its parent's keys plus one), so
- * finding the shape of an event's keys allocates nothing once its shape has been seen.
+ * finding the shape of an event's keys allocates nothing once its shape has been seen. Each shape
+ * also carries its last key's secret verdict (`secretKey`, tested once per shape).
  */
 export class KeyShapes {
   /** Keys of each shape, by id. */
   readonly keys: (readonly string[])[] = [[]]
+  /** 1 when a shape's last key is secret (its value is stored as `[REDACTED]`). */
+  secret: Uint8Array = new Uint8Array(16)
+  /** Per shape, the last string value of its last key that was checked for a secret's shape. */
+  readonly safe: (string | undefined)[] = [undefined]
   private readonly next: Map<string, number>[] = [new Map()]
+  /** Per shape, the child last looked up, and its key: one comparison when details keep one shape. */
+  private readonly lastKey: (string | undefined)[] = [undefined]
+  private readonly lastChild: number[] = [0]
+  private readonly secretKey: RegExp
   private readonly max: number
 
-  constructor(max = 1024) {
+  constructor(secretKey: RegExp, max = 1024) {
+    this.secretKey = secretKey
     this.max = max
   }
 
-  /** Id of the shape `keys[0..n)`, or -1 when the table is full (the caller keeps an object then). */
-  intern(keys: readonly string[], n: number): number {
-    let id = 0
-    for (let i = 0; i < n; i++) {
-      const key = keys[i]!
-      let child = this.next[id]!.get(key)
-      if (child === undefined) {
-        if (this.keys.length >= this.max) return -1
-        child = this.keys.length
-        this.keys.push([...this.keys[id]!, key])
-        this.next.push(new Map())
-        this.next[id]!.set(key, child)
+  /** Id of shape `parent`'s keys plus `key`, or -1 when the table is full (the caller keeps an object). */
+  child(parent: number, key: string): number {
+    if (this.lastKey[parent] === key) return this.lastChild[parent]!
+    let id = this.next[parent]!.get(key)
+    if (id === undefined) {
+      if (this.keys.length >= this.max) return -1
+      id = this.keys.length
+      this.keys.push([...this.keys[parent]!, key])
+      this.next.push(new Map())
+      this.lastKey.push(undefined)
+      this.lastChild.push(0)
+      this.safe.push(undefined)
+      if (id >= this.secret.length) {
+        const wider = new Uint8Array(this.secret.length * 2)
+        wider.set(this.secret)
+        this.secret = wider
       }
-      id = child
+      this.secretKey.lastIndex = 0
+      this.secret[id] = this.secretKey.test(key) ? 1 : 0
+      this.next[parent]!.set(key, id)
     }
+    this.lastKey[parent] = key
+    this.lastChild[parent] = id
     return id
   }
 }
@@ -72,7 +90,7 @@ export class EventRing {
   /** Number of filled slots. */
   size = 0
 
-  constructor(capacity: number, shapes: KeyShapes = new KeyShapes()) {
+  constructor(capacity: number, shapes: KeyShapes) {
     this.capacity = capacity
     this.shapes = shapes
     this.seq = new Float64Array(capacity)
