@@ -1,4 +1,5 @@
 import {
+  checkOptionKeys,
   checkNumber,
   createAdminAuth,
   isLoopbackAddress,
@@ -115,6 +116,19 @@ function processEnv(): Readonly<Record<string, string | undefined>> {
   return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env ?? {}
 }
 
+const DASHBOARD_OPTION_KEYS: readonly (keyof DashboardOptions)[] = [
+  'token',
+  'auth',
+  'allowUnauthenticatedLocalhost',
+  'trustProxy',
+  'sessionTtlMs',
+  'store',
+  'title',
+  'refreshMs',
+  'errorRateThreshold',
+  'env',
+]
+
 /**
  * Creates the admin dashboard of a monitor: the page, its static assets and its JSON API
  * (`api/snapshot`, `api/history?range=1h|24h|7d`, `POST api/clear`), guarded by a token or an `auth`
@@ -128,6 +142,10 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
   if (monitor === null || typeof monitor !== 'object' || typeof monitor.snapshot !== 'function') {
     throw new TypeError('createDashboard(monitor, options): monitor must be a monitor from createMonitor()')
   }
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError('createDashboard(monitor, options): options must be an object')
+  }
+  checkOptionKeys('createDashboard(monitor, options)', options, DASHBOARD_OPTION_KEYS)
   const env = options.env ?? processEnv()
   // Only the admin token: a scrape token must never open the dashboard.
   const adminAuth = createAdminAuth({
