@@ -3,6 +3,7 @@
 // and percentile accuracy vs prom-client's Summary. Run: pnpm bench:core [--quick]
 // Imports the built packages: run `pnpm build` first (pnpm bench does).
 import { createMonitor } from '@perf/core'
+import v8 from 'node:v8'
 import client from 'prom-client'
 
 const quick = process.argv.includes('--quick')
@@ -158,6 +159,83 @@ if (global.gc) {
   })
 } else {
   console.log('heap growth: skipped (run with node --expose-gc)')
+}
+
+// Kept events: the same interned record with an adapter-like details getter (a fresh flat object of
+// seven fields, as HttpRecorder builds) at sampling 1 and at 0.1, no sinks. ns per record as the
+// median of interleaved rounds; bytes allocated per record from V8's GC statistics.
+{
+  const at = (sampling) => {
+    const m = createMonitor({ sampling })
+    const h = m.op('http', 'GET /notes/:id')
+    let i = 0
+    const opts = {
+      status: 200,
+      requestId: 'req-1',
+      metadata: () => ({
+        method: 'GET',
+        path: '/notes/1',
+        status: 200,
+        responseBytes: 512,
+        requestId: 'req-1',
+        dbQueries: 1,
+        dbMs: durations[i & 4095] / 10,
+      }),
+    }
+    return (n) => {
+      for (let k = 0; k < n; k++, i++) h.record(durations[i & 4095], opts)
+    }
+  }
+  const cases = {
+    'op.record with details, sampling 1': at(1),
+    'op.record with details, sampling 0.1': at(0.1),
+  }
+  const r = race(cases)
+  const [all, tenth] = Object.keys(cases)
+  const bytes = {}
+  for (const [name, fn] of Object.entries(cases)) {
+    const per = []
+    for (let k = 0; k < 3; k++) per.push(allocatedDuring(() => fn(N)) / N)
+    bytes[name] = median(per)
+  }
+  const extra = r[all].median - r[tenth].median
+  console.log(
+    `kept events, ns (bytes allocated) per record: sampling 1 ${fmt(r[all].median)} ns (${fmt(bytes[all])} B), ` +
+      `sampling 0.1 ${fmt(r[tenth].median)} ns (${fmt(bytes[tenth])} B); sampling 1 costs ${fmt(extra)} ns more ` +
+      `(target ≤ 500: ${extra <= 500 ? 'PASS' : 'FAIL'})`,
+  )
+  for (const name of [all, tenth]) {
+    rows.push({
+      name,
+      value: +fmt(r[name].median),
+      unit: 'ns/call',
+      min: +fmt(r[name].min),
+      max: +fmt(r[name].max),
+      note: `${fmt(bytes[name])} bytes allocated per record (V8 GC statistics, median of 3 runs of ${N})`,
+    })
+  }
+  rows.push({
+    name: 'sampling 1 over sampling 0.1, per record with details',
+    value: +fmt(extra),
+    unit: 'ns',
+    target: '≤ 500',
+    pass: extra <= 500,
+    note: `${fmt(bytes[all] - bytes[tenth])} more bytes allocated per record`,
+  })
+}
+
+/** Bytes allocated while `fn` runs: heap growth plus what collections freed meanwhile. */
+function allocatedDuring(fn) {
+  const profiler = new v8.GCProfiler()
+  const h0 = v8.getHeapStatistics().used_heap_size
+  profiler.start()
+  fn()
+  const stats = profiler.stop()
+  let freed = 0
+  for (const s of stats.statistics) {
+    freed += s.beforeGC.heapStatistics.usedHeapSize - s.afterGC.heapStatistics.usedHeapSize
+  }
+  return v8.getHeapStatistics().used_heap_size - h0 + freed
 }
 
 // snapshot() with 2,000 active ops.

@@ -135,6 +135,27 @@ rows.push({
   note: 'heapUsed + arrayBuffers after GC, monitor created and filled minus before',
 })
 
+// 1b. The same again: the first monitor's figure includes the engine's code for the monitor (bytecode
+// and feedback compiled on first use, once per process); a second monitor shows what a monitor holds.
+const hundredWarm = await fullWindow({
+  label: '100 ops, full window, second monitor',
+  types: ['http'],
+  opsPerType: 100,
+  perSlice: 200,
+  sliceMs: 250,
+})
+console.log(
+  `  of the first monitor's ${(hundred / MB).toFixed(2)} MB, ${((hundred - hundredWarm) / MB).toFixed(2)} MB is code compiled on first use`,
+)
+rows.push({
+  name: '100 active ops, all 15 slices full, a second monitor (the code already compiled)',
+  value: round(hundredWarm / MB, 3),
+  unit: 'MB',
+  target: '≤ 1 MB',
+  pass: hundredWarm <= MB,
+  note: 'the first row minus this one is the code the engine compiles for the first monitor of a process',
+})
+
 // 2. The cardinality cap: 3 types x 2,000 ops, all active in every slice.
 const cap = await fullWindow({
   label: 'cardinality cap, full window',

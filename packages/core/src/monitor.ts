@@ -4,7 +4,7 @@ import type { PerfEvent, RecordOptions } from './event.js'
 import { addHistograms, BUCKETS, type SparseHistogram, sparseOf } from './histogram.js'
 import { COUNT, ERRORS, FIELDS, MAX, MIN, OpStats, SLOW, STATUS, SUM } from './op-stats.js'
 import { findSecret, Redactor, redactText } from './redact.js'
-import { EventRing, FLAG_ERROR, FLAG_SLOW } from './ring-buffer.js'
+import { EventRing, FLAG_ERROR, FLAG_SLOW, KeyShapes, MAX_FIELDS } from './ring-buffer.js'
 import type { OpAggregate, ProcessSample, Sink } from './sink.js'
 import type { Snapshot, SnapshotOptions, Stats, Totals, TypeSnapshot } from './snapshot.js'
 import { windowStats } from './window-stats.js'
@@ -209,6 +209,11 @@ class MonitorImpl implements Monitor {
   private readonly sliceStart: Float64Array
   private readonly ring: EventRing
   private readonly slowLog: EventRing
+  /** Key shapes of kept events' flat details, shared by both rings. */
+  private readonly shapes: KeyShapes
+  /** Scratch for one kept event's flat details, reused (cleared after each keep). */
+  private readonly fieldValues: unknown[] = []
+  private readonly fieldNumbers = new Float64Array(MAX_FIELDS)
   private seq = 0
   private readonly startedAt = Date.now()
   private readonly pid: number
@@ -244,13 +249,14 @@ class MonitorImpl implements Monitor {
     this.enabled = this.config.enabled
     this.secretKey = redactMatcher(options.redactKeys)
     this.redactor = new Redactor(this.secretKey, this.config.metadataMaxBytes)
+    this.shapes = new KeyShapes(this.secretKey)
     this.rejectPii = this.config.pii === 'reject'
     this.slices = this.config.windowMs / this.config.sliceMs
     this.sliceStart = new Float64Array(this.slices)
     this.sliceStart[0] = this.startedAt
     this.pid = (globalThis as { process?: { pid?: number } }).process?.pid ?? 0
-    this.ring = new EventRing(this.enabled ? this.config.bufferSize : 1)
-    this.slowLog = new EventRing(this.enabled ? this.config.slowLogSize : 1)
+    this.ring = new EventRing(this.enabled ? this.config.bufferSize : 1, this.shapes)
+    this.slowLog = new EventRing(this.enabled ? this.config.slowLogSize : 1, this.shapes)
     if (!this.enabled) return
     for (const sink of options.sinks ?? []) this.addSink(sink)
     this.rotateTimer = setInterval(() => this.rotate(), this.config.sliceMs)
@@ -531,20 +537,55 @@ class MonitorImpl implements Monitor {
     const now = Date.now()
     const flags = (error !== undefined ? FLAG_ERROR : 0) | (slow ? FLAG_SLOW : 0)
     const requestId = typeof opts?.requestId === 'string' ? opts.requestId.slice(0, 128) : undefined
-    const metadata = opts?.metadata === undefined ? undefined : this.details(opts.metadata)
-    this.ring.push(seq, now, durationMs, op.id, flags, requestId, error, metadata)
-    if (flags !== 0) this.slowLog.push(seq, now, durationMs, op.id, flags, requestId, error, metadata)
+    // Flat details (the adapters' own, and most apps') go into the rings' columns as redacted
+    // primitives: no copy is made and nothing of the caller's is held. Others keep a sanitized copy.
+    let metadata: Readonly<Record<string, unknown>> | undefined
+    let shape = -1
+    if (opts?.metadata !== undefined) {
+      const raw = this.rawDetails(opts.metadata)
+      shape = this.redactor.flatten(raw, this.shapes, this.fieldValues, this.fieldNumbers, MAX_FIELDS)
+      if (shape < 0) metadata = this.redactor.sanitize(raw)
+    }
+    const ring = this.ring
+    ring.push(
+      seq,
+      now,
+      durationMs,
+      op.id,
+      flags,
+      requestId,
+      error,
+      metadata,
+      shape,
+      this.fieldValues,
+      this.fieldNumbers,
+    )
+    if (flags !== 0)
+      this.slowLog.push(
+        seq,
+        now,
+        durationMs,
+        op.id,
+        flags,
+        requestId,
+        error,
+        metadata,
+        shape,
+        this.fieldValues,
+        this.fieldNumbers,
+      )
     if (this.eventSinks.length > 0)
-      this.queue(this.event(op, now, durationMs, flags, requestId, error, metadata))
+      this.queue(this.event(op, now, durationMs, flags, requestId, error, ring.details(ring.slot(0))))
+    // Hold no value of the caller's past this call.
+    if (opts?.metadata !== undefined) this.fieldValues.fill(undefined)
     return true
   }
 
-  private details(
-    raw: NonNullable<RecordOptions['metadata']>,
-  ): Readonly<Record<string, unknown>> | undefined {
-    if (typeof raw !== 'function') return this.redactor.sanitize(raw)
+  /** The caller's details: the object, or what its getter returns (its failure reported, as details). */
+  private rawDetails(raw: NonNullable<RecordOptions['metadata']>): unknown {
+    if (typeof raw !== 'function') return raw
     try {
-      return this.redactor.sanitize(raw())
+      return raw()
     } catch (err) {
       this.reportInternalError('metadata provider', err)
       return { '[metadata error]': errorText(err) }
@@ -581,7 +622,7 @@ class MonitorImpl implements Monitor {
       ring.flags[slot]!,
       ring.requestId[slot],
       ring.error[slot],
-      ring.metadata[slot],
+      ring.details(slot),
     )
   }
 

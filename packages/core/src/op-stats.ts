@@ -14,12 +14,17 @@ export const FIELDS = 11
 /** Rows widen in steps of half a power of two (16 buckets). */
 const GRAIN = 16
 
+/** Counter arrays an op's histogram buffer steps through, narrowest first. */
+type Counts = Uint8Array | Uint16Array | Uint32Array
+
 /**
  * Windowed statistics of one op: a ring of slices, each a row of scalars and a row of histogram
  * counts, plus all-time totals that completed slices fold into. `record` touches only the current
- * slice. All slices share one bucket range and one buffer (`slices × width` 16-bit counters that widen
- * to 32 bits the first time one would overflow): real ops touch a few powers of two, and one buffer
- * per op instead of one per slice keeps 6,000 ops × 15 slices affordable.
+ * slice. All slices share one bucket range and one buffer (`slices × width` counters): real ops touch
+ * a few powers of two, and one buffer per op instead of one per slice keeps 6,000 ops × 15 slices
+ * affordable. Counters start at 8 bits and widen (to 16, then 32) the first time one would overflow:
+ * most ops see fewer than 256 events per bucket in a slice, and the buffer is the bulk of an op's
+ * memory, so this halves a monitor's footprint while a busy op pays one copy per widening.
  */
 export class OpStats {
   readonly id: number
@@ -30,7 +35,9 @@ export class OpStats {
   /** Buckets per row. */
   width = 0
   /** Row `k` (slice `k`) holds buckets `lo .. lo + width` at `k * width`. */
-  counts: Uint16Array | Uint32Array = EMPTY
+  counts: Counts = EMPTY
+  /** Largest value a counter of `counts` holds; past it the buffer widens. */
+  private cap = 0xff
   private readonly rows: number
   /** `FIELDS` scalars per slice. */
   readonly scalars: Float64Array
@@ -62,7 +69,7 @@ export class OpStats {
     const c = this.counts
     if (j >= 0 && j < this.width) {
       const k = slice * this.width + j
-      if (c[k]! < 0xffff) {
+      if (c[k]! < this.cap) {
         c[k]!++
         return
       }
@@ -73,9 +80,20 @@ export class OpStats {
   private addSlow(slice: number, i: number): void {
     if (i < this.lo || i >= this.lo + this.width) this.widen(i)
     const k = slice * this.width + i - this.lo
-    if (this.counts instanceof Uint16Array && this.counts[k] === 0xffff)
-      this.counts = Uint32Array.from(this.counts)
+    // A 32-bit counter is never widened: 4 billion events in one bucket of one slice is out of reach.
+    if (this.counts[k] === this.cap && !(this.counts instanceof Uint32Array)) this.deepen()
     this.counts[k]!++
+  }
+
+  /** Moves every counter to the next wider array type (8 → 16 → 32 bits), keeping the range. */
+  private deepen(): void {
+    if (this.counts instanceof Uint8Array) {
+      this.counts = Uint16Array.from(this.counts)
+      this.cap = 0xffff
+    } else {
+      this.counts = Uint32Array.from(this.counts)
+      this.cap = 0xffffffff
+    }
   }
 
   private widen(i: number): void {
@@ -83,10 +101,14 @@ export class OpStats {
     const lo = this.width === 0 ? step * GRAIN : Math.min(this.lo, step * GRAIN)
     const hi = this.width === 0 ? lo + GRAIN : Math.max(this.lo + this.width, (step + 1) * GRAIN)
     const width = hi - lo
-    const next =
-      this.counts instanceof Uint32Array
-        ? new Uint32Array(this.rows * width)
-        : new Uint16Array(this.rows * width)
+    const c = this.counts
+    const size = this.rows * width
+    const next: Counts =
+      c instanceof Uint8Array
+        ? new Uint8Array(size)
+        : c instanceof Uint16Array
+          ? new Uint16Array(size)
+          : new Uint32Array(size)
     if (this.width > 0) {
       for (let r = 0; r < this.rows; r++) {
         next.set(this.counts.subarray(r * this.width, (r + 1) * this.width), r * width + this.lo - lo)
@@ -142,7 +164,7 @@ export class OpStats {
   }
 }
 
-const EMPTY = new Uint16Array(0)
+const EMPTY = new Uint8Array(0)
 
 function emptyRow(): Float64Array {
   const row = new Float64Array(FIELDS)

@@ -1,3 +1,5 @@
+import type { KeyShapes } from './ring-buffer.js'
+
 /** Value put in place of a redacted metadata value. */
 export const REDACTED = '[REDACTED]'
 
@@ -130,6 +132,65 @@ export class Redactor {
     } catch {
       return sanitizeMetadata(metadata, this.secretKey, this.maxBytes)
     }
+  }
+
+  /**
+   * The flat case of {@link sanitize} without the copy: writes the redacted fields of a flat object
+   * of short primitives into `values` (a scratch array the caller reuses; a number goes to `nums`,
+   * unboxed, with `undefined` in `values`) and returns the id of its key shape in `shapes`, or -1 for
+   * anything else (more than `max` fields, a nested value, a `__proto__` key, a string with a
+   * secret's shape, a full shape table…), which the caller sanitizes instead. Same verdicts as
+   * `sanitize`; the shapes carry each key's secret verdict, so a seen shape costs no lookup per key.
+   */
+  flatten(metadata: unknown, shapes: KeyShapes, values: unknown[], nums: Float64Array, max: number): number {
+    if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) return -1
+    try {
+      const proto = Object.getPrototypeOf(metadata)
+      if (proto !== Object.prototype && proto !== null) return -1
+      const obj = metadata as Record<string, unknown>
+      const secretPair = 'value' in obj && this.isSecretPair(obj)
+      let size = 2
+      let n = 0
+      let shape = 0
+      for (const key in obj) {
+        // An inherited enumerable key (a polluted prototype) or `__proto__` take the copying path.
+        if (n === max || key === '__proto__' || !Object.hasOwn(obj, key)) return -1
+        shape = shapes.child(shape, key)
+        if (shape < 0) return -1
+        const v = obj[key]
+        if (typeof v === 'string') {
+          // The last string that passed at this field (a method, a route's path) is not tested again.
+          if (v !== shapes.safe[shape]) {
+            if (v.length > MAX_STRING || SUSPECT.test(v)) return -1
+            shapes.safe[shape] = v
+          }
+          size += v.length * 6 + 2
+        } else if (typeof v === 'number') {
+          if (!Number.isFinite(v)) return -1
+          size += 24
+        } else if (typeof v === 'boolean' || v === null) {
+          size += 5
+        } else {
+          return -1
+        }
+        size += key.length * 6 + 3
+        if (size > this.maxBytes) return -1
+        if (shapes.secret[shape] === 1 || (secretPair && key === 'value')) values[n] = REDACTED
+        else if (typeof v === 'number') {
+          nums[n] = v
+          values[n] = undefined
+        } else values[n] = v
+        n++
+      }
+      return shape
+    } catch {
+      return -1
+    }
+  }
+
+  private isSecretPair(obj: object): boolean {
+    const name = pairNameOf(obj)
+    return name !== undefined && this.isSecret(name)
   }
 
   private isSecret(key: string): boolean {

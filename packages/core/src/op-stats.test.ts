@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest'
+import { bucketIndex } from './histogram.js'
+import { COUNT, OpStats } from './op-stats.js'
+
+/** A seeded log-normal sample, as `bench/memory.mjs` draws it (median 5 ms, sigma 0.8). */
+function latencies(n: number, seed: number): number[] {
+  let s = seed >>> 0
+  const random = () => {
+    s = (s + 0x6d2b79f5) >>> 0
+    let t = s
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+  return Array.from({ length: n }, () => {
+    const z = Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random())
+    return Math.exp(Math.log(5) + 0.8 * z)
+  })
+}
+
+/** Every bucket's count in slice `slice`, as a map from bucket index. */
+function bucketsOf(op: OpStats, slice: number): Map<number, number> {
+  const row = op.row(slice)
+  const out = new Map<number, number>()
+  for (let j = 0; j < row.counts.length; j++) if (row.counts[j]! > 0) out.set(row.offset + j, row.counts[j]!)
+  return out
+}
+
+describe('OpStats histogram buffer', () => {
+  it('holds a full 15-slice window of a typical op in at most one byte per bucket of its range', () => {
+    const op = new OpStats(0, 'http', 'GET /x', 15)
+    const data = latencies(15 * 200, 1)
+    for (let slice = 0; slice < 15; slice++)
+      for (let k = 0; k < 200; k++) op.add(slice, data[slice * 200 + k]!, false)
+    // The memory of an op is mostly this buffer: 8-bit counters until one would overflow.
+    expect(op.counts.BYTES_PER_ELEMENT).toBe(1)
+    expect(op.counts.byteLength).toBe(15 * op.width)
+    for (let slice = 0; slice < 15; slice++) {
+      const expected = new Map<number, number>()
+      for (let k = 0; k < 200; k++) {
+        const i = bucketIndex(data[slice * 200 + k]!)
+        expected.set(i, (expected.get(i) ?? 0) + 1)
+      }
+      expect(bucketsOf(op, slice)).toEqual(expected)
+      expect(op.scalars[slice * 11 + COUNT]).toBe(200)
+    }
+  })
+
+  it('widens to 16 then 32 bits when a counter would overflow, keeping every count exact', () => {
+    const op = new OpStats(0, 'http', 'GET /x', 3)
+    op.add(0, 1, false)
+    op.add(2, 1000, false)
+    for (let k = 0; k < 300; k++) op.add(1, 5, false)
+    expect(op.counts.BYTES_PER_ELEMENT).toBe(2)
+    expect(bucketsOf(op, 1)).toEqual(new Map([[bucketIndex(5), 300]]))
+    for (let k = 0; k < 70_000; k++) op.add(1, 5, false)
+    expect(op.counts.BYTES_PER_ELEMENT).toBe(4)
+    expect(bucketsOf(op, 0)).toEqual(new Map([[bucketIndex(1), 1]]))
+    expect(bucketsOf(op, 1)).toEqual(new Map([[bucketIndex(5), 70_300]]))
+    expect(bucketsOf(op, 2)).toEqual(new Map([[bucketIndex(1000), 1]]))
+    // Retiring folds the exact counts into the all-time histogram.
+    expect(op.retire(1)).toBe(70_300)
+    expect(op.total.toJSON()).toEqual({ offset: bucketIndex(5), counts: [70_300] })
+  })
+})
