@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createMonitor } from '../monitor.js'
 import { compileCore } from '../test-support/compile-core.js'
 import { EVENTS_PER_WORKER, workerDurations } from '../test-support/cluster-load.js'
-import { type ClusterShare, shareCluster } from './cluster.js'
+import { type ClusterShare, shareCluster, type WorkerHealth } from './cluster.js'
 
 const WORKERS = 4
 
@@ -42,6 +42,7 @@ describe('shareCluster with 4 real node:cluster workers', () => {
   const workers: Worker[] = []
   const recorded = new Set<number>()
   const views: View[] = []
+  const unblocked = new Set<number>()
 
   beforeAll(() => {
     compiled = compileCore()
@@ -52,6 +53,7 @@ describe('shareCluster with 4 real node:cluster workers', () => {
       w.on('message', (m: { test?: string; index: number }) => {
         if (m.test === 'recorded') recorded.add(m.index)
         if (m.test === 'view') views.push(m as unknown as View)
+        if (m.test === 'unblocked') unblocked.add(m.index)
       })
       workers.push(w)
     }
@@ -103,6 +105,41 @@ describe('shareCluster with 4 real node:cluster workers', () => {
     expect(v.hostileCounters).toEqual([1, 1])
   })
 
+  /** What the primary's merge says of `worker`, seen from outside. */
+  function health(worker: Worker): WorkerHealth | undefined {
+    const section = share.snapshot()?.processes[String(worker.process.pid)] as { worker?: WorkerHealth }
+    return section?.worker
+  }
+
+  it('watches workers from outside: a blocked one is unresponsive at high CPU, then healthy again', async () => {
+    const blocked = workers[2]!
+    await until('every worker to be sampled', () => workers.every((w) => health(w)?.sampledAt !== undefined))
+    for (const w of workers) expect(health(w)!.state).toBe('healthy')
+    expect(share.snapshot()!.cluster.unresponsive).toBe(0)
+
+    blocked.send({ test: 'block', ms: 4000 })
+    // Its own reports stop, yet the primary still reads its CPU and memory.
+    await until('the blocked worker to show unresponsive at high CPU', () => {
+      const h = health(blocked)
+      return h?.state === 'unresponsive' && (h.cpuPercent ?? 0) > 50 && !unblocked.has(2)
+    })
+    const during = health(blocked)!
+    expect(during.unresponsiveSince).toBe(during.lastReportAt)
+    expect(during.rssBytes).toBeGreaterThan(10 * 1024 * 1024)
+    expect(during.elapsedMs).toBeGreaterThan(0)
+    // Its last own report is still in the merge: event-loop figures from before the block.
+    expect(share.snapshot()!.processes[String(blocked.process.pid)]).toHaveProperty('current')
+    expect(share.snapshot()!.cluster.unresponsive).toBe(1)
+    expect(health(workers[0]!)!.state).toBe('healthy')
+
+    await until('the worker to finish its loop', () => unblocked.has(2))
+    await until('the worker to recover', () => health(blocked)?.state === 'healthy')
+    const after = health(blocked)!
+    expect(after.unresponsiveSince).toBeUndefined()
+    expect(after.lastReportAt).toBeGreaterThan(during.lastReportAt)
+    expect(share.snapshot()!.cluster.unresponsive).toBe(0)
+  })
+
   it('drops a killed worker from the merge, counts it, and keeps serving the others', async () => {
     const victim = workers[3]!
     victim.process.kill('SIGKILL')
@@ -112,7 +149,10 @@ describe('shareCluster with 4 real node:cluster workers', () => {
     expect(merged.cluster.workersLost).toBe(1)
     expect(merged.cluster.workers).toBe(WORKERS - 1)
     expect(merged.types.http!.count).toBe((WORKERS - 1) * EVENTS_PER_WORKER)
-    expect(Object.keys(merged.processes)).not.toContain(String(victim.process.pid))
+    // Its numbers left the merge; it stays in the view as gone.
+    const gone = merged.processes[String(victim.process.pid)] as Record<string, unknown>
+    expect(gone).not.toHaveProperty('current')
+    expect(gone.worker).toMatchObject({ state: 'gone', signal: 'SIGKILL', exitCode: null })
     const exact = exactP99([0, 1, 2])
     expect(Math.abs(merged.types.http!.p99Ms - exact) / exact).toBeLessThan(0.02)
 

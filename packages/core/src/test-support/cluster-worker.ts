@@ -27,7 +27,14 @@ function chunk(): void {
 }
 chunk()
 
-process.on('message', async (m: { test?: string }) => {
+process.on('message', async (m: { test?: string; ms?: number }) => {
+  if (m?.test === 'block') {
+    // A handler stuck in synchronous work: the event loop cannot turn, so nothing reaches the primary.
+    const end = Date.now() + (m.ms ?? 0)
+    while (Date.now() < end) {}
+    process.send!({ test: 'unblocked', index })
+    return
+  }
   if (m?.test !== 'view') return
   const merged = await share.refresh()
   const viaMonitor = share.monitor.snapshot()
