@@ -3,6 +3,8 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createMonitor } from '../monitor.js'
+import { toPrometheus } from '../prometheus.js'
+import { promtoolCheck } from '../test-support/promtool.js'
 import { compileCore } from '../test-support/compile-core.js'
 import { EVENTS_PER_WORKER, workerDurations } from '../test-support/cluster-load.js'
 import { type ClusterShare, shareCluster, type WorkerHealth } from './cluster.js'
@@ -131,6 +133,18 @@ describe('shareCluster with 4 real node:cluster workers', () => {
     expect(share.snapshot()!.processes[String(blocked.process.pid)]).toHaveProperty('current')
     expect(share.snapshot()!.cluster.unresponsive).toBe(1)
     expect(health(workers[0]!)!.state).toBe('healthy')
+    // /metrics says the same, per pid.
+    const text = toPrometheus(share.snapshot()!)
+    const pid = `pid="${blocked.process.pid}"`
+    expect(text).toContain(`perf_cluster_worker_up{${pid}} 0\n`)
+    expect(text).toContain(`perf_cluster_worker_up{pid="${workers[0]!.process.pid}"} 1\n`)
+    const gauge = (name: string): number =>
+      Number(text.match(new RegExp(`perf_cluster_worker_${name}\\{${pid}\\} (\\S+)\n`))?.[1])
+    expect(gauge('cpu_ratio')).toBeGreaterThan(0.5)
+    expect(gauge('resident_memory_bytes')).toBeGreaterThan(10 * 1024 * 1024)
+    expect(gauge('last_report_age_seconds')).toBeGreaterThan(0.3) // three intervals of 100 ms
+    const check = promtoolCheck(text)
+    if (check !== undefined) expect(check.output).toBe('')
 
     await until('the worker to finish its loop', () => unblocked.has(2))
     await until('the worker to recover', () => health(blocked)?.state === 'healthy')
@@ -153,6 +167,8 @@ describe('shareCluster with 4 real node:cluster workers', () => {
     const gone = merged.processes[String(victim.process.pid)] as Record<string, unknown>
     expect(gone).not.toHaveProperty('current')
     expect(gone.worker).toMatchObject({ state: 'gone', signal: 'SIGKILL', exitCode: null })
+    expect(gone.worker).not.toHaveProperty('cpuPercent')
+    expect(toPrometheus(merged)).toContain(`perf_cluster_worker_up{pid="${victim.process.pid}"} 0\n`)
     const exact = exactP99([0, 1, 2])
     expect(Math.abs(merged.types.http!.p99Ms - exact) / exact).toBeLessThan(0.02)
 

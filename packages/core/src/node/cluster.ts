@@ -52,7 +52,7 @@ export interface WorkerHealth {
   readonly lastReportAgeMs: number
   /** While `unresponsive`: the last moment it was heard from (its latest report). */
   readonly unresponsiveSince?: number
-  /** CPU share over the last interval, in percent of one core (a busy loop shows about 100). */
+  /** CPU share over the last interval, in percent of one core (a busy loop shows about 100). Absent once gone. */
   readonly cpuPercent?: number
   /** Resident set size, in bytes. */
   readonly rssBytes?: number
@@ -260,7 +260,8 @@ class PrimaryShare implements ClusterShare {
       lastReportAgeMs: age,
     }
     if (state === 'unresponsive') h.unresponsiveSince = w.lastReportAt
-    if (w.sampledAt !== undefined) {
+    // A gone worker's last reading would pass for a live one's: left out.
+    if (w.sampledAt !== undefined && state !== 'gone') {
       h.cpuPercent = w.cpuPercent
       h.rssBytes = w.rssBytes
       h.elapsedMs = w.elapsedMs
