@@ -7,7 +7,7 @@ import { toPrometheus } from '../prometheus.js'
 import { promtoolCheck } from '../test-support/promtool.js'
 import { compileCore } from '../test-support/compile-core.js'
 import { EVENTS_PER_WORKER, workerDurations } from '../test-support/cluster-load.js'
-import { type ClusterShare, shareCluster, type WorkerHealth } from './cluster.js'
+import { type ClusterShare, type ClusterSnapshot, shareCluster, type WorkerHealth } from './cluster.js'
 
 const WORKERS = 4
 
@@ -120,28 +120,34 @@ describe('shareCluster with 4 real node:cluster workers', () => {
     expect(share.snapshot()!.cluster.unresponsive).toBe(0)
 
     blocked.send({ test: 'block', ms: 4000 })
-    // Its own reports stop, yet the primary still reads its CPU and memory.
+    // Its own reports stop, yet the primary still reads its CPU and memory. Everything below reads
+    // one merge taken during the loop. A busy loop shows about 100 % of a core; the bar is lower
+    // because the test machine is shared, and an idle worker shows a few percent at most.
+    const pid = String(blocked.process.pid)
+    let snap: ClusterSnapshot | undefined
     await until('the blocked worker to show unresponsive at high CPU', () => {
-      const h = health(blocked)
-      return h?.state === 'unresponsive' && (h.cpuPercent ?? 0) > 50 && !unblocked.has(2)
+      snap = share.snapshot()
+      const h = (snap?.processes[pid] as { worker?: WorkerHealth } | undefined)?.worker
+      return h?.state === 'unresponsive' && (h.cpuPercent ?? 0) > 25 && !unblocked.has(2)
     })
-    const during = health(blocked)!
+    const during = (snap!.processes[pid] as { worker: WorkerHealth }).worker
     expect(during.unresponsiveSince).toBe(during.lastReportAt)
     expect(during.rssBytes).toBeGreaterThan(10 * 1024 * 1024)
     expect(during.elapsedMs).toBeGreaterThan(0)
     // Its last own report is still in the merge: event-loop figures from before the block.
-    expect(share.snapshot()!.processes[String(blocked.process.pid)]).toHaveProperty('current')
-    expect(share.snapshot()!.cluster.unresponsive).toBe(1)
-    expect(health(workers[0]!)!.state).toBe('healthy')
+    expect(snap!.processes[pid]).toHaveProperty('current')
+    expect(snap!.cluster.unresponsive).toBe(1)
+    const first = snap!.processes[String(workers[0]!.process.pid)] as { worker: WorkerHealth }
+    expect(first.worker.state).toBe('healthy')
     // /metrics says the same, per pid.
-    const text = toPrometheus(share.snapshot()!)
-    const pid = `pid="${blocked.process.pid}"`
-    expect(text).toContain(`perf_cluster_worker_up{${pid}} 0\n`)
+    const text = toPrometheus(snap!)
+    const label = `pid="${pid}"`
+    expect(text).toContain(`perf_cluster_worker_up{${label}} 0\n`)
     expect(text).toContain(`perf_cluster_worker_up{pid="${workers[0]!.process.pid}"} 1\n`)
     const gauge = (name: string): number =>
-      Number(text.match(new RegExp(`perf_cluster_worker_${name}\\{${pid}\\} (\\S+)\n`))?.[1])
-    expect(gauge('cpu_ratio')).toBeGreaterThan(0.5)
-    expect(gauge('resident_memory_bytes')).toBeGreaterThan(10 * 1024 * 1024)
+      Number(text.match(new RegExp(`perf_cluster_worker_${name}\\{${label}\\} (\\S+)\n`))?.[1])
+    expect(gauge('cpu_ratio')).toBeCloseTo(during.cpuPercent! / 100, 9)
+    expect(gauge('resident_memory_bytes')).toBe(during.rssBytes)
     expect(gauge('last_report_age_seconds')).toBeGreaterThan(0.3) // three intervals of 100 ms
     const check = promtoolCheck(text)
     if (check !== undefined) expect(check.output).toBe('')

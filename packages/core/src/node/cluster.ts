@@ -52,7 +52,10 @@ export interface WorkerHealth {
   readonly lastReportAgeMs: number
   /** While `unresponsive`: the last moment it was heard from (its latest report). */
   readonly unresponsiveSince?: number
-  /** CPU share over the last interval, in percent of one core (a busy loop shows about 100). Absent once gone. */
+  /**
+   * CPU share over the last interval (the first reading: since the worker started), in percent of one
+   * core (a busy loop shows about 100). Absent once gone.
+   */
   readonly cpuPercent?: number
   /** Resident set size, in bytes. */
   readonly rssBytes?: number
@@ -228,7 +231,9 @@ class PrimaryShare implements ClusterShare {
     for (const watch of this.watches.values()) {
       if (watch.exitedAt !== undefined || watch.sampling) continue
       watch.sampling = true
-      pidusage(watch.pid, (err, stats) => {
+      // pidusage keeps the previous reading per pid for `maxage` ms (default 60 s) to take the CPU
+      // share since then; kept longer than the interval, each reading covers exactly the last one.
+      pidusage(watch.pid, { maxage: Math.max(60_000, 3 * this.intervalMs) }, (err, stats) => {
         watch.sampling = false
         if (watch.exitedAt !== undefined) return
         if (err) {
