@@ -86,6 +86,7 @@ describe('shareCluster with 4 real node:cluster workers', () => {
     expect(merged.cluster.workers).toBe(WORKERS)
     expect(merged.pids).toHaveLength(WORKERS + 1) // the workers and the primary
     expect(Object.keys(merged.processes).sort()).toEqual(workers.map((w) => String(w.process.pid)).sort())
+    expect(merged.processes['1']).toBeUndefined() // worker 1 claimed pid 1's health: not its to say
     const exact = exactP99([0, 1, 2, 3])
     expect(Math.abs(merged.types.http!.p99Ms - exact) / exact).toBeLessThan(0.02)
 

@@ -300,6 +300,15 @@ class PrimaryShare implements ClusterShare {
   private mergeAll(): ClusterSnapshot {
     const merged = mergeSnapshots(this.local.snapshot({ histograms: true }), ...this.latest.values())
     const now = Date.now()
+    // Only the primary says how a worker is: a `worker` entry arriving inside a snapshot (a section
+    // named `processes`, or a merge fed back) is removed, and so is an entry left with nothing else.
+    for (const key of Object.keys(merged.processes)) {
+      const section = merged.processes[key]
+      if (typeof section !== 'object' || section === null || !Object.hasOwn(section, 'worker')) continue
+      const { worker: _, ...rest } = section as Record<string, unknown>
+      if (Object.keys(rest).length === 0) delete merged.processes[key]
+      else merged.processes[key] = rest
+    }
     let unresponsive = 0
     for (const w of this.watches.values()) {
       const key = String(w.pid)
