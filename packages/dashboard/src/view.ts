@@ -1,5 +1,5 @@
-import type { Snapshot } from '@perf/core'
-import type { TimelinePoint, TimelineSeries } from './timeline.js'
+import type { HistogramData, Snapshot } from '@perf/core'
+import { type PartialSlice, partialSlice, type TimelinePoint, type TimelineSeries } from './timeline.js'
 
 /** The figures at the top of the page, computed from a snapshot. */
 export interface Summary {
@@ -34,6 +34,11 @@ export interface ProcessView {
   eventLoopDelayMs?: number
   eventLoopDelayP99Ms?: number
   warning?: string | null
+  /**
+   * Set when `watchProcess` was called but does not sample, with its reason (under `NODE_ENV=test`
+   * it stays off unless `force: true`): the page says so instead of "call watchProcess".
+   */
+  off?: string
   /** Time series for the charts (timestamps in ms, sizes in bytes, event-loop delay p99 in ms). */
   series: { t: number[]; rss: number[]; heapUsed: number[]; eventLoopDelayMs: number[] }
 }
@@ -62,8 +67,11 @@ export interface WorkerRow {
 export interface TimelineView {
   sliceMs: number
   series: TimelineSeries
-  /** Requests so far in the current slice (its percentiles come when the slice completes). */
-  current: { start: number; count: number; errors: number }
+  /**
+   * The HTTP slice in progress, so far: the charts draw it as their last point, marked as partial,
+   * with its rate over the time elapsed (not scaled up to a whole slice).
+   */
+  current: PartialSlice
 }
 
 /** The dashboard's part of `api/snapshot`. */
@@ -84,6 +92,7 @@ export function buildView(
   snap: Snapshot,
   series: TimelineSeries,
   settings: { title: string; refreshMs: number; errorRateThreshold: number; history: boolean },
+  histogramOf: (point: TimelinePoint) => HistogramData | undefined = () => undefined,
 ): DashboardView {
   const http = snap.types.http
   const db = snap.types.db
@@ -92,16 +101,6 @@ export function buildView(
   const spanMs = Math.max(1000, snap.timestamp - snap.window.fromMs)
   const errorRate = http?.errorRate ?? 0
   const points: TimelinePoint[] = series.http ?? []
-  let retiredInWindow = 0
-  let retiredErrors = 0
-  let lastEnd = snap.window.fromMs
-  for (const p of points) {
-    if (p.start >= snap.window.fromMs - 1) {
-      retiredInWindow += p.count
-      retiredErrors += p.errors
-    }
-    if (p.end > lastEnd) lastEnd = p.end
-  }
   return {
     ...settings,
     summary: {
@@ -119,11 +118,7 @@ export function buildView(
     timeline: {
       sliceMs: snap.window.sliceMs,
       series,
-      current: {
-        start: lastEnd,
-        count: Math.max(0, (http?.count ?? 0) - retiredInWindow),
-        errors: Math.max(0, (http?.errors ?? 0) - retiredErrors),
-      },
+      current: partialSlice(snap, 'http', points, histogramOf),
     },
     process: processView(snap.process),
     workers: workersView((snap as { processes?: unknown }).processes),
@@ -154,6 +149,10 @@ export function processView(section: unknown): ProcessView | null {
   const p = obj(section)
   if (p === undefined) return null
   const view: ProcessView = { series: { t: [], rss: [], heapUsed: [], eventLoopDelayMs: [] } }
+  if (p.watching === false) {
+    view.off = typeof p.reason === 'string' ? p.reason.slice(0, 300) : 'the process watcher is off'
+    return view
+  }
   const set = <K extends keyof ProcessView>(key: K, value: ProcessView[K] | undefined) => {
     if (value !== undefined) view[key] = value
   }
