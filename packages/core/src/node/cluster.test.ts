@@ -120,7 +120,7 @@ describe('shareCluster with 4 real node:cluster workers', () => {
     for (const w of workers) expect(health(w)!.state).toBe('healthy')
     expect(share.snapshot()!.cluster.unresponsive).toBe(0)
 
-    blocked.send({ test: 'block', ms: 4000 })
+    blocked.send({ test: 'block', ms: 6000 })
     // Its own reports stop, yet the primary still reads its CPU and memory. Everything below reads
     // one merge taken during the loop. A busy loop shows about 100 % of a core; the bar is lower
     // because the test machine is shared, and an idle worker shows a few percent at most.
