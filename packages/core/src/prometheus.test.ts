@@ -266,6 +266,37 @@ describe('toPrometheus', () => {
     if (!r.error) expect(`${r.stdout}${r.stderr}`).toBe('')
   })
 
+  it('renders per-worker gauges from a cluster primary’s processes[pid].worker (valid for promtool)', () => {
+    monitor = populated()
+    const merged = mergeSnapshots(monitor.snapshot({ histograms: true }))
+    merged.processes['101'] = {
+      worker: { state: 'unresponsive', cpuPercent: 99.5, rssBytes: 80_000_000, lastReportAgeMs: 2500 },
+    }
+    merged.processes['102'] = {
+      worker: { state: 'healthy', cpuPercent: 3, rssBytes: 60_000_000, lastReportAgeMs: 40 },
+    }
+    merged.processes['103'] = { worker: { state: 'gone', lastReportAgeMs: 9000 } }
+    merged.processes['104'] = { worker: 'not a worker section' } // ignored, not thrown on
+    const text = toPrometheus(merged)
+    const { samples } = parse(text)
+    const byPid = (name: string) =>
+      Object.fromEntries(find(samples, name, {}).map((s) => [s.labels.pid, s.value]))
+    expect(byPid('perf_cluster_worker_up')).toEqual({ '101': 0, '102': 1, '103': 0 })
+    expect(byPid('perf_cluster_worker_cpu_ratio')).toEqual({ '101': 0.995, '102': 0.03 })
+    expect(byPid('perf_cluster_worker_resident_memory_bytes')).toEqual({
+      '101': 80_000_000,
+      '102': 60_000_000,
+    })
+    expect(byPid('perf_cluster_worker_last_report_age_seconds')).toEqual({
+      '101': 2.5,
+      '102': 0.04,
+      '103': 9,
+    })
+    expect(toPrometheus(merged, { prefix: 'app_' })).toContain('app_cluster_worker_up{pid="101"} 0\n')
+    const r = promtoolCheck(text)
+    if (r !== undefined) expect(r.output).toBe('')
+  })
+
   it('gives cumulative buckets whose histogram_quantile is within one bucket of the monitor’s p95', () => {
     monitor = populated()
     const snap = monitor.snapshot({ histograms: true })

@@ -344,6 +344,7 @@ export class PrometheusWriter implements CounterSink {
     this.countersName = ''
     source.counters(this)
     processMetrics(w, source.section('processes'), source.section('process'))
+    workerMetrics(w, this.config.prefix, source.section('processes'))
     return w.view()
   }
 
@@ -798,6 +799,54 @@ function processMetrics(out: ByteWriter, processes: unknown, process: unknown): 
     for (const [labels, c] of found) {
       const v = c[m.field]
       if (isNumber(v)) sample(out, m.name, labels, v * m.scale)
+    }
+  }
+}
+
+/** Per-worker gauges from what a cluster primary reads from outside (`processes[pid].worker`). */
+const WORKER: readonly (readonly [field: string, name: string, help: string, scale: number])[] = [
+  [
+    'cpuPercent',
+    'cluster_worker_cpu_ratio',
+    'CPU share of the worker over the primary’s last interval, read from outside (1 = one core).',
+    0.01,
+  ],
+  [
+    'rssBytes',
+    'cluster_worker_resident_memory_bytes',
+    'Resident memory of the worker, read from outside, in bytes.',
+    1,
+  ],
+  [
+    'lastReportAgeMs',
+    'cluster_worker_last_report_age_seconds',
+    'Seconds since the worker last reported to the primary, as of the merge.',
+    MS,
+  ],
+]
+
+/**
+ * `<prefix>cluster_worker_up` (1 while the worker reports, 0 when unresponsive or gone) and the
+ * gauges of {@link WORKER}, labelled `pid`, for each worker of a merged cluster snapshot.
+ */
+function workerMetrics(out: ByteWriter, p: string, processes: unknown): void {
+  if (!isRecord(processes)) return
+  const found: [labels: string, worker: Record<string, unknown>][] = []
+  for (const pid of Object.keys(processes)) {
+    const section = processes[pid]
+    if (isRecord(section) && isRecord(section.worker) && typeof section.worker.state === 'string')
+      found.push([`pid="${escapeLabelValue(pid)}"`, section.worker])
+  }
+  if (found.length === 0) return
+  const up = `${p}cluster_worker_up`
+  family(out, up, 'gauge', 'Whether the cluster worker reports to the primary (0 when unresponsive or gone).')
+  for (const [labels, worker] of found) sample(out, up, labels, worker.state === 'healthy' ? 1 : 0)
+  for (const [field, name, help, scale] of WORKER) {
+    if (!found.some(([, c]) => isNumber(c[field]))) continue
+    family(out, p + name, 'gauge', help)
+    for (const [labels, c] of found) {
+      const v = c[field]
+      if (isNumber(v)) sample(out, p + name, labels, v * scale)
     }
   }
 }

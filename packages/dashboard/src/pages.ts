@@ -63,6 +63,10 @@ export function dashboardPage(title: string, root: string, options: { signOut: b
   <figure class="chart"><figcaption>Memory (MB)</figcaption><div id="chart-memory" class="plot"></div></figure>
   <figure class="chart"><figcaption>Event-loop delay p99 (ms)</figcaption><div id="chart-eld" class="plot"></div></figure>
 </section>
+<section class="panel" id="workers-panel" hidden>
+  <div class="panel-head"><h2>Workers</h2><span class="hint">read by the cluster primary from outside; event-loop p99 from each worker's own reports</span></div>
+  <div class="table-wrap"><table id="workers" class="data"></table></div>
+</section>
 <section class="panel" id="endpoints-panel">
   <div class="panel-head"><h2>Endpoints</h2><input id="endpoints-filter" type="search" placeholder="Filter endpoints" aria-label="Filter endpoints"></div>
   <div class="table-wrap"><table id="endpoints" class="data"></table></div>

@@ -1,7 +1,7 @@
 import { createMonitor } from '@perf/core'
 import { watchProcess } from '@perf/core/node'
 import { describe, expect, it } from 'vitest'
-import { processView } from './view.js'
+import { processView, workersView } from './view.js'
 
 describe('process view', () => {
   it('reads the section watchProcess adds: current figures, peak, growth and the chart series', async () => {
@@ -53,5 +53,61 @@ describe('process view', () => {
     })
     expect(v?.rssBytes).toBeUndefined()
     expect(v?.warning).toContain('80 MB')
+  })
+})
+
+describe('workers view', () => {
+  it('reads the workers a cluster primary adds under processes, by pid, with each one’s own loop p99', () => {
+    const processes = {
+      '300': {
+        current: { eventLoopDelayP99Ms: 1.5 },
+        worker: { id: 2, state: 'healthy', cpuPercent: 4, rssBytes: 7e7, lastReportAgeMs: 40 },
+      },
+      '200': {
+        current: { eventLoopDelayP99Ms: 2 },
+        worker: {
+          id: 1,
+          state: 'unresponsive',
+          cpuPercent: 99,
+          rssBytes: 8e7,
+          lastReportAgeMs: 2500,
+          unresponsiveSince: 1000,
+        },
+      },
+      '400': { worker: { id: 3, state: 'gone', lastReportAgeMs: 9000, exitedAt: 5000, exitCode: null } },
+      '100': { current: { eventLoopDelayP99Ms: 3 } }, // the primary: no worker entry
+    }
+    expect(workersView(processes)).toEqual([
+      {
+        pid: 200,
+        state: 'unresponsive',
+        cpuPercent: 99,
+        rssBytes: 8e7,
+        eventLoopDelayP99Ms: 2,
+        lastReportAgeMs: 2500,
+        unresponsiveSince: 1000,
+      },
+      {
+        pid: 300,
+        state: 'healthy',
+        cpuPercent: 4,
+        rssBytes: 7e7,
+        eventLoopDelayP99Ms: 1.5,
+        lastReportAgeMs: 40,
+      },
+      { pid: 400, state: 'gone', lastReportAgeMs: 9000, exitedAt: 5000 },
+    ])
+  })
+
+  it('is null without workers, and skips entries of another shape', () => {
+    expect(workersView(undefined)).toBeNull()
+    expect(workersView({ '100': { current: {} } })).toBeNull()
+    expect(
+      workersView({
+        '1': { worker: { state: 'sleeping' } },
+        x: { worker: { state: 'healthy' } },
+        '2': { worker: { state: 'healthy', cpuPercent: 'lots' } },
+      }),
+    ).toEqual([{ pid: 2, state: 'healthy' }])
   })
 })

@@ -43,6 +43,26 @@ export interface ProcessView {
   series: { t: number[]; rss: number[]; heapUsed: number[]; eventLoopDelayMs: number[] }
 }
 
+/**
+ * One worker of a `node:cluster` app, as the page's workers table shows it: what the primary reads
+ * from outside (`shareCluster` in `@perf/core/node`, under `processes[pid].worker`) next to the
+ * event-loop p99 of the worker's own latest report.
+ */
+export interface WorkerRow {
+  pid: number
+  state: 'healthy' | 'unresponsive' | 'gone'
+  /** CPU share over the primary's last interval, percent of one core. */
+  cpuPercent?: number
+  rssBytes?: number
+  /** From the worker's own latest report (absent without `watchProcess` in the worker). */
+  eventLoopDelayP99Ms?: number
+  lastReportAgeMs?: number
+  /** While unresponsive: its last report (ms since the epoch). */
+  unresponsiveSince?: number
+  /** When a gone worker exited. */
+  exitedAt?: number
+}
+
 /** The charts' data: completed slices plus the slice in progress. */
 export interface TimelineView {
   sliceMs: number
@@ -63,6 +83,8 @@ export interface DashboardView {
   summary: Summary
   timeline: TimelineView
   process: ProcessView | null
+  /** The cluster's workers, by pid; `null` when the snapshot is not a cluster primary's merge. */
+  workers: WorkerRow[] | null
 }
 
 /** Computes the summary, timeline and process view of a snapshot. */
@@ -99,6 +121,7 @@ export function buildView(
       current: partialSlice(snap, 'http', points, histogramOf),
     },
     process: processView(snap.process),
+    workers: workersView((snap as { processes?: unknown }).processes),
   }
 }
 
@@ -166,4 +189,35 @@ export function processView(section: unknown): ProcessView | null {
     view.series.eventLoopDelayMs.push(num(eld[i]) ?? Number.NaN)
   }
   return view
+}
+
+const STATES: ReadonlySet<string> = new Set(['healthy', 'unresponsive', 'gone'])
+
+/**
+ * Reads the workers of a merged cluster snapshot's `processes` section (those with a `worker` entry
+ * from the primary). Figures of another shape are left out; `null` when there is no such worker.
+ */
+export function workersView(processes: unknown): WorkerRow[] | null {
+  const procs = obj(processes)
+  if (procs === undefined) return null
+  const rows: WorkerRow[] = []
+  for (const key of Object.keys(procs)) {
+    const section = obj(procs[key])
+    const w = obj(section?.worker)
+    const pid = Number(key)
+    if (w === undefined || typeof w.state !== 'string' || !STATES.has(w.state) || !Number.isSafeInteger(pid))
+      continue
+    const row: WorkerRow = { pid, state: w.state as WorkerRow['state'] }
+    const set = <K extends keyof WorkerRow>(k: K, v: WorkerRow[K] | undefined) => {
+      if (v !== undefined) row[k] = v
+    }
+    set('cpuPercent', num(w.cpuPercent))
+    set('rssBytes', num(w.rssBytes))
+    set('eventLoopDelayP99Ms', num(obj(section?.current)?.eventLoopDelayP99Ms))
+    set('lastReportAgeMs', num(w.lastReportAgeMs))
+    set('unresponsiveSince', num(w.unresponsiveSince))
+    set('exitedAt', num(w.exitedAt))
+    rows.push(row)
+  }
+  return rows.length === 0 ? null : rows.sort((a, b) => a.pid - b.pid)
 }

@@ -3,9 +3,11 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createMonitor } from '../monitor.js'
+import { toPrometheus } from '../prometheus.js'
+import { promtoolCheck } from '../test-support/promtool.js'
 import { compileCore } from '../test-support/compile-core.js'
 import { EVENTS_PER_WORKER, workerDurations } from '../test-support/cluster-load.js'
-import { type ClusterShare, shareCluster } from './cluster.js'
+import { type ClusterShare, type ClusterSnapshot, shareCluster, type WorkerHealth } from './cluster.js'
 
 const WORKERS = 4
 
@@ -42,6 +44,7 @@ describe('shareCluster with 4 real node:cluster workers', () => {
   const workers: Worker[] = []
   const recorded = new Set<number>()
   const views: View[] = []
+  const unblocked = new Set<number>()
 
   beforeAll(() => {
     compiled = compileCore()
@@ -52,6 +55,7 @@ describe('shareCluster with 4 real node:cluster workers', () => {
       w.on('message', (m: { test?: string; index: number }) => {
         if (m.test === 'recorded') recorded.add(m.index)
         if (m.test === 'view') views.push(m as unknown as View)
+        if (m.test === 'unblocked') unblocked.add(m.index)
       })
       workers.push(w)
     }
@@ -82,6 +86,7 @@ describe('shareCluster with 4 real node:cluster workers', () => {
     expect(merged.cluster.workers).toBe(WORKERS)
     expect(merged.pids).toHaveLength(WORKERS + 1) // the workers and the primary
     expect(Object.keys(merged.processes).sort()).toEqual(workers.map((w) => String(w.process.pid)).sort())
+    expect(merged.processes['1']).toBeUndefined() // worker 1 claimed pid 1's health: not its to say
     const exact = exactP99([0, 1, 2, 3])
     expect(Math.abs(merged.types.http!.p99Ms - exact) / exact).toBeLessThan(0.02)
 
@@ -103,6 +108,59 @@ describe('shareCluster with 4 real node:cluster workers', () => {
     expect(v.hostileCounters).toEqual([1, 1])
   })
 
+  /** What the primary's merge says of `worker`, seen from outside. */
+  function health(worker: Worker): WorkerHealth | undefined {
+    const section = share.snapshot()?.processes[String(worker.process.pid)] as { worker?: WorkerHealth }
+    return section?.worker
+  }
+
+  it('watches workers from outside: a blocked one is unresponsive at high CPU, then healthy again', async () => {
+    const blocked = workers[2]!
+    await until('every worker to be sampled', () => workers.every((w) => health(w)?.sampledAt !== undefined))
+    for (const w of workers) expect(health(w)!.state).toBe('healthy')
+    expect(share.snapshot()!.cluster.unresponsive).toBe(0)
+
+    blocked.send({ test: 'block', ms: 6000 })
+    // Its own reports stop, yet the primary still reads its CPU and memory. Everything below reads
+    // one merge taken during the loop. A busy loop shows about 100 % of a core; the bar is lower
+    // because the test machine is shared, and an idle worker shows a few percent at most.
+    const pid = String(blocked.process.pid)
+    let snap: ClusterSnapshot | undefined
+    await until('the blocked worker to show unresponsive at high CPU', () => {
+      snap = share.snapshot()
+      const h = (snap?.processes[pid] as { worker?: WorkerHealth } | undefined)?.worker
+      return h?.state === 'unresponsive' && (h.cpuPercent ?? 0) > 25 && !unblocked.has(2)
+    })
+    const during = (snap!.processes[pid] as { worker: WorkerHealth }).worker
+    expect(during.unresponsiveSince).toBe(during.lastReportAt)
+    expect(during.rssBytes).toBeGreaterThan(10 * 1024 * 1024)
+    expect(during.elapsedMs).toBeGreaterThan(0)
+    // Its last own report is still in the merge: event-loop figures from before the block.
+    expect(snap!.processes[pid]).toHaveProperty('current')
+    expect(snap!.cluster.unresponsive).toBe(1)
+    const first = snap!.processes[String(workers[0]!.process.pid)] as { worker: WorkerHealth }
+    expect(first.worker.state).toBe('healthy')
+    // /metrics says the same, per pid.
+    const text = toPrometheus(snap!)
+    const label = `pid="${pid}"`
+    expect(text).toContain(`perf_cluster_worker_up{${label}} 0\n`)
+    expect(text).toContain(`perf_cluster_worker_up{pid="${workers[0]!.process.pid}"} 1\n`)
+    const gauge = (name: string): number =>
+      Number(text.match(new RegExp(`perf_cluster_worker_${name}\\{${label}\\} (\\S+)\n`))?.[1])
+    expect(gauge('cpu_ratio')).toBeCloseTo(during.cpuPercent! / 100, 9)
+    expect(gauge('resident_memory_bytes')).toBe(during.rssBytes)
+    expect(gauge('last_report_age_seconds')).toBeGreaterThan(0.3) // three intervals of 100 ms
+    const check = promtoolCheck(text)
+    if (check !== undefined) expect(check.output).toBe('')
+
+    await until('the worker to finish its loop', () => unblocked.has(2))
+    await until('the worker to recover', () => health(blocked)?.state === 'healthy')
+    const after = health(blocked)!
+    expect(after.unresponsiveSince).toBeUndefined()
+    expect(after.lastReportAt).toBeGreaterThan(during.lastReportAt)
+    expect(share.snapshot()!.cluster.unresponsive).toBe(0)
+  })
+
   it('drops a killed worker from the merge, counts it, and keeps serving the others', async () => {
     const victim = workers[3]!
     victim.process.kill('SIGKILL')
@@ -112,7 +170,12 @@ describe('shareCluster with 4 real node:cluster workers', () => {
     expect(merged.cluster.workersLost).toBe(1)
     expect(merged.cluster.workers).toBe(WORKERS - 1)
     expect(merged.types.http!.count).toBe((WORKERS - 1) * EVENTS_PER_WORKER)
-    expect(Object.keys(merged.processes)).not.toContain(String(victim.process.pid))
+    // Its numbers left the merge; it stays in the view as gone.
+    const gone = merged.processes[String(victim.process.pid)] as Record<string, unknown>
+    expect(gone).not.toHaveProperty('current')
+    expect(gone.worker).toMatchObject({ state: 'gone', signal: 'SIGKILL', exitCode: null })
+    expect(gone.worker).not.toHaveProperty('cpuPercent')
+    expect(toPrometheus(merged)).toContain(`perf_cluster_worker_up{pid="${victim.process.pid}"} 0\n`)
     const exact = exactP99([0, 1, 2])
     expect(Math.abs(merged.types.http!.p99Ms - exact) / exact).toBeLessThan(0.02)
 

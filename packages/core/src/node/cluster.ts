@@ -1,4 +1,5 @@
 import cluster, { type Worker } from 'node:cluster'
+import pidusage from 'pidusage'
 import { checkNumber, type Range } from '../config.js'
 import { type MergedSnapshot, mergeSnapshots } from '../merge.js'
 import type { Monitor } from '../monitor.js'
@@ -23,8 +24,52 @@ export interface ClusterInfo {
   readonly workersLost: number
   /** Worker messages that could not be merged (malformed), counted and dropped. */
   readonly rejected: number
+  /** Workers that have reported but not for {@link UNRESPONSIVE_INTERVALS} intervals (see {@link WorkerHealth}). */
+  readonly unresponsive: number
   /** When the primary merged (ms since the epoch). */
   readonly mergedAt: number
+}
+
+/** How many intervals without a report make a worker `unresponsive`. */
+export const UNRESPONSIVE_INTERVALS = 3
+
+/**
+ * A worker as the primary sees it from outside, under `processes[pid].worker` of a cluster snapshot.
+ * CPU and memory are read by the primary (`pidusage`) every interval, so they stay visible while the
+ * worker's own event loop is blocked and it cannot report.
+ */
+export interface WorkerHealth {
+  /** The `node:cluster` worker id. */
+  readonly id: number
+  /**
+   * `healthy` while it reports; `unresponsive` once it has not reported for {@link UNRESPONSIVE_INTERVALS}
+   * intervals (a blocked event loop cannot answer IPC), back to `healthy` when reports resume; `gone`
+   * once it exited.
+   */
+  readonly state: 'healthy' | 'unresponsive' | 'gone'
+  /** When its latest snapshot arrived (ms since the epoch). */
+  readonly lastReportAt: number
+  /** How long ago that was when the primary merged, in ms. */
+  readonly lastReportAgeMs: number
+  /** While `unresponsive`: the last moment it was heard from (its latest report). */
+  readonly unresponsiveSince?: number
+  /**
+   * CPU share over the last interval (the first reading: since the worker started), in percent of one
+   * core (a busy loop shows about 100). Absent once gone.
+   */
+  readonly cpuPercent?: number
+  /** Resident set size, in bytes. */
+  readonly rssBytes?: number
+  /** How long the process has run, in ms. */
+  readonly elapsedMs?: number
+  /** When CPU and memory were read (absent until the first reading). */
+  readonly sampledAt?: number
+  /** When a `gone` worker exited. */
+  readonly exitedAt?: number
+  /** Its exit code, or `null` when a signal ended it. */
+  readonly exitCode?: number | null
+  /** The signal that ended it, or `null`. */
+  readonly signal?: string | null
 }
 
 /** A snapshot merged across the cluster: the primary and every live worker, with process health per pid. */
@@ -93,7 +138,26 @@ export function shareCluster(monitor: Monitor, options: ShareClusterOptions = {}
   checkOptionKeys('shareCluster(monitor, options)', options, ['intervalMs', 'timeoutMs'])
   const intervalMs = checkNumber('shareCluster options.intervalMs', options.intervalMs ?? 5000, INTERVAL)
   const timeoutMs = checkNumber('shareCluster options.timeoutMs', options.timeoutMs ?? 2000, TIMEOUT)
-  return cluster.isWorker ? new WorkerShare(monitor, intervalMs, timeoutMs) : new PrimaryShare(monitor)
+  return cluster.isWorker
+    ? new WorkerShare(monitor, intervalMs, timeoutMs)
+    : new PrimaryShare(monitor, intervalMs)
+}
+
+/** Gone workers kept in the view (the most recent), so a crash loop cannot grow the snapshot without end. */
+const GONE_KEPT = 16
+
+interface Watch {
+  id: number
+  pid: number
+  lastReportAt: number
+  cpuPercent?: number
+  rssBytes?: number
+  elapsedMs?: number
+  sampledAt?: number
+  exitedAt?: number
+  exitCode?: number | null
+  signal?: string | null
+  sampling: boolean
 }
 
 class PrimaryShare implements ClusterShare {
@@ -102,18 +166,27 @@ class PrimaryShare implements ClusterShare {
   workersLost = 0
   private rejected = 0
   private readonly latest = new Map<number, Snapshot>()
+  /** Every worker that has reported, by worker id, including the most recent gone ones. */
+  private readonly watches = new Map<number, Watch>()
+  private readonly timer: ReturnType<typeof setInterval>
   private stopped = false
 
-  constructor(private readonly local: Monitor) {
+  constructor(
+    private readonly local: Monitor,
+    private readonly intervalMs: number,
+  ) {
     this.monitor = clusterView(local, () => this.snapshot())
     cluster.on('message', this.onMessage)
     cluster.on('exit', this.onExit)
+    this.timer = setInterval(() => this.sample(), intervalMs)
+    this.timer.unref()
   }
 
   private readonly onMessage = (worker: Worker, message: unknown): void => {
     if (!isMessage(message) || message.kind !== 'snapshot') return
     // An event handler of the primary: nothing may escape it and take the cluster down.
     try {
+      this.heard(worker)
       const merged = this.merge(worker.id, message.snapshot)
       const reply: Message = { type: MESSAGE_TYPE, kind: 'merged', id: message.id, snapshot: merged }
       worker.send(reply, (err) => {
@@ -125,8 +198,91 @@ class PrimaryShare implements ClusterShare {
     }
   }
 
-  private readonly onExit = (worker: Worker): void => {
-    if (this.latest.delete(worker.id)) this.workersLost++
+  private readonly onExit = (worker: Worker, code: number | null, signal: string | null): void => {
+    this.latest.delete(worker.id)
+    const watch = this.watches.get(worker.id)
+    if (watch === undefined || watch.exitedAt !== undefined) return
+    this.workersLost++
+    watch.exitedAt = Date.now()
+    watch.exitCode = code
+    watch.signal = signal
+    // Map order is insertion order: drop the oldest gone workers beyond the few kept.
+    let gone = 0
+    for (const w of this.watches.values()) if (w.exitedAt !== undefined) gone++
+    for (const [id, w] of this.watches) {
+      if (gone <= GONE_KEPT) break
+      if (w.exitedAt !== undefined) {
+        this.watches.delete(id)
+        gone--
+      }
+    }
+  }
+
+  /** A report arrived from `worker`: it is alive and its event loop turns. */
+  private heard(worker: Worker): void {
+    const pid = worker.process.pid
+    if (pid === undefined) return
+    const watch = this.watches.get(worker.id)
+    if (watch === undefined)
+      this.watches.set(worker.id, { id: worker.id, pid, lastReportAt: Date.now(), sampling: false })
+    else watch.lastReportAt = Date.now()
+  }
+
+  /**
+   * Reads every live worker's CPU and memory from outside. One pid per call: a batch fails as a whole
+   * when one of its processes has just exited. A reading still under way is not doubled.
+   */
+  private sample(): void {
+    for (const watch of this.watches.values()) {
+      if (watch.exitedAt !== undefined || watch.sampling) continue
+      watch.sampling = true
+      // pidusage keeps the previous reading per pid for `maxage` ms (default 60 s) to take the CPU
+      // share since then; kept longer than the interval, each reading covers exactly the last one.
+      pidusage(watch.pid, { maxage: Math.max(60_000, 3 * this.intervalMs) }, (err, stats) => {
+        watch.sampling = false
+        if (watch.exitedAt !== undefined) return
+        if (err) {
+          // Between its exit and the exit event the process is already unreadable: not a fault, and
+          // the exit event marks it gone. Any other failure is counted.
+          if (isAlive(watch.pid)) this.local.reportInternalError('shareCluster pidusage', err)
+          return
+        }
+        watch.cpuPercent = stats.cpu
+        watch.rssBytes = stats.memory
+        watch.elapsedMs = stats.elapsed
+        watch.sampledAt = stats.timestamp
+      })
+    }
+  }
+
+  private health(w: Watch, now: number): WorkerHealth {
+    const age = Math.max(0, now - w.lastReportAt)
+    const state =
+      w.exitedAt !== undefined
+        ? 'gone'
+        : age > UNRESPONSIVE_INTERVALS * this.intervalMs
+          ? 'unresponsive'
+          : 'healthy'
+    const h: { -readonly [K in keyof WorkerHealth]: WorkerHealth[K] } = {
+      id: w.id,
+      state,
+      lastReportAt: w.lastReportAt,
+      lastReportAgeMs: age,
+    }
+    if (state === 'unresponsive') h.unresponsiveSince = w.lastReportAt
+    // A gone worker's last reading would pass for a live one's: left out.
+    if (w.sampledAt !== undefined && state !== 'gone') {
+      h.cpuPercent = w.cpuPercent
+      h.rssBytes = w.rssBytes
+      h.elapsedMs = w.elapsedMs
+      h.sampledAt = w.sampledAt
+    }
+    if (w.exitedAt !== undefined) {
+      h.exitedAt = w.exitedAt
+      h.exitCode = w.exitCode
+      h.signal = w.signal
+    }
+    return h
   }
 
   /** Merges with `incoming` as worker `id`'s latest; a snapshot that cannot be merged is dropped and counted. */
@@ -148,12 +304,32 @@ class PrimaryShare implements ClusterShare {
 
   private mergeAll(): ClusterSnapshot {
     const merged = mergeSnapshots(this.local.snapshot({ histograms: true }), ...this.latest.values())
+    const now = Date.now()
+    // Only the primary says how a worker is: a `worker` entry arriving inside a snapshot (a section
+    // named `processes`, or a merge fed back) is removed, and so is an entry left with nothing else.
+    for (const key of Object.keys(merged.processes)) {
+      const section = merged.processes[key]
+      if (typeof section !== 'object' || section === null || !Object.hasOwn(section, 'worker')) continue
+      const { worker: _, ...rest } = section as Record<string, unknown>
+      if (Object.keys(rest).length === 0) delete merged.processes[key]
+      else merged.processes[key] = rest
+    }
+    let unresponsive = 0
+    for (const w of this.watches.values()) {
+      const key = String(w.pid)
+      const health = this.health(w, now)
+      if (health.state === 'unresponsive') unresponsive++
+      const own = merged.processes[key]
+      // A new object: the worker's own section belongs to its latest snapshot, kept for the next merge.
+      merged.processes[key] = { ...(typeof own === 'object' && own !== null ? own : {}), worker: health }
+    }
     const info: ClusterInfo = {
       primaryPid: process.pid,
       workers: this.latest.size,
       workersLost: this.workersLost,
       rejected: this.rejected,
-      mergedAt: Date.now(),
+      unresponsive,
+      mergedAt: now,
     }
     return Object.assign(merged, { cluster: info })
   }
@@ -169,6 +345,7 @@ class PrimaryShare implements ClusterShare {
   stop(): void {
     if (this.stopped) return
     this.stopped = true
+    clearInterval(this.timer)
     cluster.off('message', this.onMessage)
     cluster.off('exit', this.onExit)
   }
@@ -260,7 +437,14 @@ class WorkerShare implements ClusterShare {
   private alone(): ClusterSnapshot {
     const merged = mergeSnapshots(this.local.snapshot({ histograms: true }))
     return Object.assign(merged, {
-      cluster: { primaryPid: process.ppid, workers: 1, workersLost: 0, rejected: 0, mergedAt: Date.now() },
+      cluster: {
+        primaryPid: process.ppid,
+        workers: 1,
+        workersLost: 0,
+        rejected: 0,
+        unresponsive: 0,
+        mergedAt: Date.now(),
+      },
     })
   }
 
@@ -271,6 +455,16 @@ class WorkerShare implements ClusterShare {
     process.off('message', this.onMessage)
     for (const resolve of this.waiting.values()) resolve(this.latest ?? this.alone())
     this.waiting.clear()
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    // EPERM: it exists but belongs to someone else (a recycled pid); still alive as far as reading goes.
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
 

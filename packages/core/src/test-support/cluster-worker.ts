@@ -17,6 +17,10 @@ if (index === 0) {
   monitor.count('__proto__', 'isAdmin', 1)
 }
 
+// A worker claiming how another process is: only the primary may say (it strips this).
+if (index === 1)
+  monitor.setSection('processes', () => ({ '1': { worker: { state: 'healthy', cpuPercent: 0 } } }))
+
 const durations = workerDurations(index)
 let i = 0
 function chunk(): void {
@@ -27,7 +31,14 @@ function chunk(): void {
 }
 chunk()
 
-process.on('message', async (m: { test?: string }) => {
+process.on('message', async (m: { test?: string; ms?: number }) => {
+  if (m?.test === 'block') {
+    // A handler stuck in synchronous work: the event loop cannot turn, so nothing reaches the primary.
+    const end = Date.now() + (m.ms ?? 0)
+    while (Date.now() < end) {}
+    process.send!({ test: 'unblocked', index })
+    return
+  }
   if (m?.test !== 'view') return
   const merged = await share.refresh()
   const viaMonitor = share.monitor.snapshot()

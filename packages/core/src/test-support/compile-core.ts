@@ -1,4 +1,12 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -15,6 +23,8 @@ const SRC = join(dirname(fileURLToPath(import.meta.url)), '..')
 export function compileCore(): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'perf-core-'))
   writeFileSync(join(dir, 'package.json'), '{"type":"module"}')
+  // Core's own dependencies (pidusage), resolved as from the package itself.
+  symlinkSync(join(SRC, '..', 'node_modules'), join(dir, 'node_modules'), 'dir')
   const walk = (from: string): void => {
     for (const entry of readdirSync(from, { withFileTypes: true })) {
       const path = join(from, entry.name)

@@ -534,6 +534,39 @@
     )
   }
 
+  function renderWorkers(data) {
+    const workers = data.dashboard.workers
+    $('workers-panel').hidden = !workers
+    if (!workers) return
+    const num = (v, f) => (Number.isFinite(v) ? f(v) : '–')
+    renderEventTable(
+      'workers',
+      [
+        { label: 'Pid', num: true },
+        { label: 'State', cls: 'name' },
+        { label: 'CPU', num: true },
+        { label: 'RSS', num: true },
+        { label: 'Loop p99', num: true },
+        { label: 'Last report', num: true },
+      ],
+      workers.map((w) => [
+        w.pid,
+        w.state === 'unresponsive' && Number.isFinite(w.unresponsiveSince)
+          ? `unresponsive since ${fmtTime(w.unresponsiveSince)}`
+          : w.state === 'gone' && Number.isFinite(w.exitedAt)
+            ? `gone at ${fmtTime(w.exitedAt)}`
+            : w.state,
+        num(w.cpuPercent, (c) => `${c.toFixed(1)}%`),
+        num(w.rssBytes, fmtBytes),
+        num(w.eventLoopDelayP99Ms, fmtMs),
+        num(w.lastReportAgeMs, (a) =>
+          a < 60_000 ? `${(a / 1000).toFixed(1)} s ago` : `${fmtDuration(a)} ago`,
+        ),
+      ]),
+      'No workers',
+    )
+  }
+
   function renderFooter(data) {
     const t = data.totals
     const parts = [
@@ -595,6 +628,7 @@
       renderCards(data)
       renderCharts(data)
       renderTables(data)
+      renderWorkers(data)
       renderFooter(data)
       state.refreshes++
       const mode = state.history ? `History ${state.history.range}` : 'Live'
