@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { PerfEvent } from './event.js'
 import { createMonitor, type Monitor, monitorState, OVERFLOW_NAME } from './monitor.js'
-import type { Sink } from './sink.js'
+import type { OpAggregate, Sink } from './sink.js'
 
 afterEach(() => {
   vi.useRealTimers()
@@ -898,5 +898,31 @@ describe('sink backpressure', () => {
     expect(() => createMonitor({ sinkCloseTimeoutMs: -1 })).toThrow(
       new RangeError('options.sinkCloseTimeoutMs = -1 is not valid: expected an integer from 0 to 600000'),
     )
+  })
+})
+
+describe('close hands the slice in progress to sinks', () => {
+  it('a sink receives the aggregates of a slice that had not ended when the monitor closed', async () => {
+    const got: OpAggregate[] = []
+    const m = createMonitor({
+      sliceMs: 60_000,
+      windowMs: 60_000,
+      sinks: [{ writeAggregates: (a) => void got.push(...a) }],
+    })
+    for (let i = 0; i < 10; i++) m.record('http', 'GET /a', 2 + i)
+    m.record('db', 'SELECT x', 1, { error: true })
+    await m.close()
+    const byName = Object.fromEntries(got.map((a) => [a.name, a]))
+    expect(byName['GET /a']).toMatchObject({
+      type: 'http',
+      count: 10,
+      errors: 0,
+      sumMs: 65,
+      minMs: 2,
+      maxMs: 11,
+    })
+    expect(byName['SELECT x']).toMatchObject({ count: 1, errors: 1 })
+    // Nothing counted twice: the all-time totals hold each event once.
+    expect(got.reduce((n, a) => n + a.count, 0)).toBe(11)
   })
 })

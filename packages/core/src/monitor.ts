@@ -143,7 +143,13 @@ function exitMonitors(): Set<MonitorImpl> {
  * Internal to @perf/core.
  */
 export async function flushMonitorsForExit(): Promise<void> {
-  await Promise.all([...exitMonitors()].map((m) => m.flush()))
+  await Promise.all(
+    [...exitMonitors()].map((m) => {
+      // The slice in progress is ended now, so its aggregates reach the sinks before the process goes.
+      m.endSlice()
+      return m.flush()
+    }),
+  )
 }
 
 /** One kind of batch (events, aggregates or samples) on its way to one sink. */
@@ -1056,7 +1062,18 @@ class MonitorImpl implements Monitor {
     return this.closing
   }
 
+  /**
+   * Ends the slice in progress early, as the rotate timer would: it folds into the all-time totals
+   * and its aggregates go to the sinks. For close and exit, where waiting for the timer would lose up
+   * to a slice of aggregates; the window is then short of that part-slice until it rotates out.
+   */
+  endSlice(): void {
+    if (!this.enabled || this.closed) return
+    this.rotate()
+  }
+
   private async shutDown(): Promise<void> {
+    this.endSlice()
     this.closed = true
     exitMonitors().delete(this)
     if (this.rotateTimer !== undefined) clearInterval(this.rotateTimer)

@@ -113,7 +113,7 @@ describe('graceful shutdown with one switch (flushOnExit on the store)', () => {
   // However the store and monitors are wired, SIGTERM and SIGINT persist what the monitors still
   // queue, and the process ends by the signal, as it would have without us.
   for (const wiring of ['store-first', 'store-after', 'add-sink', 'several']) {
-    it(`${wiring}: 500 of 500 events on disk after SIGTERM and after SIGINT`, async () => {
+    it(`${wiring}: 500 of 500 events and their aggregates on disk after SIGTERM and after SIGINT`, async () => {
       for (const signal of ['SIGTERM', 'SIGINT'] as const) {
         const file = join(dir, `exit-${wiring}-${signal}.db`)
         const c = child('monitor-exit.mjs', [file, wiring])
@@ -127,8 +127,14 @@ describe('graceful shutdown with one switch (flushOnExit on the store)', () => {
           .prepare("SELECT count(*) FROM perf_events WHERE name = 'GET /buffered'")
           .pluck()
           .get()
+        // The slice in progress at the signal is ended early, so its aggregates are on disk too.
+        const counted = db
+          .prepare("SELECT sum(count) FROM perf_aggregates WHERE name = 'GET /buffered'")
+          .pluck()
+          .get()
         db.close()
         expect(stored, `${wiring} ${signal}`).toBe(500)
+        expect(counted, `${wiring} ${signal} aggregates`).toBe(500)
       }
     }, 60_000)
   }
