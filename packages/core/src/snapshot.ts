@@ -49,6 +49,11 @@ export interface WindowStats {
   slow: number
   errorRate: number
   avgMs: number
+  /**
+   * Sum of the durations, ms: exact, so stats from several places (cluster workers, slices) add up
+   * without rebuilding it from `avgMs × count`, which rounds.
+   */
+  sumMs: number
   minMs: number
   maxMs: number
   p50Ms: number
