@@ -93,6 +93,13 @@ export type { MetricsHandler, MetricsHandlerOptions } from './metrics-handler.js
 export type { Monitor, OpHandle, SlowEventsQuery } from './monitor.js'
 export type { NodeRequestLike, NodeResponseLike } from './node-web.js'
 export type { PrometheusOptions } from './prometheus.js'
+export type {
+  MemoryFigures,
+  ProcessHealthSample,
+  ProcessPeaks,
+  ProcessSection,
+  SeriesField,
+} from './process-section.js'
 export type { MountedRequest, MountedResult, MountOptions } from './web-mount.js'
 export type { ResponseWatcher, TrackableRequest, TrackableResponse } from './response-tracker.js'
 export type { OpAggregate, ProcessSample, Sink } from './sink.js'

@@ -1,6 +1,7 @@
 import { Aggregate } from './aggregate.js'
 import type { PerfEvent } from './event.js'
 import { BUCKETS, type SparseHistogram, WideHistogram } from './histogram.js'
+import type { ProcessSection } from './process-section.js'
 import type { Snapshot, Stats, StatusClasses, Totals, TypeSnapshot } from './snapshot.js'
 
 /**
@@ -11,7 +12,7 @@ export interface MergedSnapshot extends Snapshot {
   /** Pids of every process merged in. */
   pids: number[]
   /** Each process's `process` section (see `watchProcess`), by pid. */
-  processes: Record<string, unknown>
+  processes: Record<string, ProcessSection>
 }
 
 const STATUS_KEYS = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const
@@ -41,7 +42,7 @@ export function mergeSnapshots(...snapshots: Snapshot[]): MergedSnapshot {
   const pids: number[] = []
   // Every map keyed by a name from the input is null-prototype and filled through own keys only: a
   // snapshot is data from another process, and `__proto__` or `constructor` as a name must stay a name.
-  const processes = dict<unknown>()
+  const processes = dict<ProcessSection>()
   const sections = dict<unknown>()
   for (const s of snapshots) {
     const nested = (s as Partial<MergedSnapshot>).pids
@@ -49,8 +50,11 @@ export function mergeSnapshots(...snapshots: Snapshot[]): MergedSnapshot {
       if (typeof pid === 'number' && !pids.includes(pid)) pids.push(pid)
     }
     const procs = (s as Partial<MergedSnapshot>).processes
-    if (isObject(procs)) for (const pid of Object.keys(procs)) processes[pid] = procs[pid]
-    if (s.process !== undefined) processes[String(s.pid)] = s.process
+    if (isObject(procs)) {
+      for (const pid of Object.keys(procs)) processes[pid] = processSection(procs[pid], `processes.${pid}`)
+    }
+    if (s.process !== undefined)
+      processes[String(s.pid)] = processSection(s.process, `process of pid ${s.pid}`)
     for (const key of Object.keys(s)) {
       if (!KNOWN.has(key) && !Object.hasOwn(sections, key)) sections[key] = s[key]
     }
@@ -129,6 +133,23 @@ function histogram(h: unknown, what: string): SparseHistogram | undefined {
   }
   for (const c of counts) num(c, `${what} counts`)
   return h as unknown as SparseHistogram
+}
+
+/**
+ * A `process` section from the input. Its parts are checked for shape, since the merged snapshot
+ * types them and readers (Prometheus, the dashboard) rely on it; figures inside stay the sender's.
+ */
+function processSection(v: unknown, what: string): ProcessSection {
+  if (!isObject(v)) throw new TypeError(`mergeSnapshots: ${what} must be an object, got ${show(v)}`)
+  for (const part of ['current', 'peak', 'baseline', 'growth'] as const) {
+    const p = v[part]
+    if (p !== undefined && p !== null && !isObject(p)) {
+      throw new TypeError(`mergeSnapshots: ${what}.${part} must be an object or null, got ${show(p)}`)
+    }
+  }
+  if (v.series !== undefined && !isObject(v.series))
+    throw new TypeError(`mergeSnapshots: ${what}.series must be an object, got ${show(v.series)}`)
+  return v as unknown as ProcessSection
 }
 
 /** Keys merged field by field; any other key is a section. */

@@ -207,6 +207,8 @@ class MonitorImpl implements Monitor {
   /** Index of the current slice. */
   private cur = 0
   private readonly sliceStart: Float64Array
+  /** Scratch for one op's window while a snapshot is built. */
+  private readonly opWindow = new Aggregate()
   private readonly ring: EventRing
   private readonly slowLog: EventRing
   private seq = 0
@@ -831,7 +833,9 @@ class MonitorImpl implements Monitor {
   }
 
   private opSnapshot(op: OpStats, typeAgg: Aggregate, histograms: boolean): Stats {
-    const window = new Aggregate()
+    // One aggregate reused for every op: a snapshot of thousands of ops allocates no histogram per op.
+    const window = this.opWindow
+    window.reset()
     for (let k = 0; k < this.slices; k++) window.addRow(op.scalars, k * FIELDS, op.row(k))
     typeAgg.merge(window)
     // All-time figures are the retired totals plus the current slice (not yet retired).

@@ -1,6 +1,7 @@
 import type { MonitorConfig } from './config.js'
 import type { PerfEvent } from './event.js'
 import type { SparseHistogram } from './histogram.js'
+import type { ProcessSection } from './process-section.js'
 
 /** Options of `monitor.snapshot()`. */
 export interface SnapshotOptions {
@@ -110,6 +111,8 @@ export interface Snapshot {
   slow: PerfEvent[]
   /** The last failure inside instrumentation or a sink, if any. */
   lastInternalError?: string
-  /** Sections added with `monitor.setSection` (e.g. `process`). */
+  /** Process health, once `watchProcess` (from `@perf/core/node`) watches this monitor. */
+  process?: ProcessSection
+  /** Other sections added with `monitor.setSection`. */
   [section: string]: unknown
 }
