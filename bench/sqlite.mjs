@@ -94,7 +94,9 @@ function race(a, b, run) {
     }
   }
   const ratios = ta.map((t, i) => tb[i] / t)
-  return { bare: summary(ta), monitored: summary(tb), ratio: summary(ratios) }
+  // Per-round differences in ns of CPU: the cost @perf adds, beside the clock it cannot avoid.
+  const diffs = ta.map((t, i) => tb[i] - t)
+  return { bare: summary(ta), monitored: summary(tb), ratio: summary(ratios), diff: summary(diffs) }
 }
 
 // Timing one execution costs two clock reads (process.hrtime(), as @perf/sqlite reads it); on some
@@ -112,6 +114,13 @@ console.log(
   `point get: bare ${round(getNs(g.bare))} ns, monitored ${round(getNs(g.monitored))} ns, ratio ${round(g.ratio.median, 4)} (min ${round(g.ratio.min, 4)}, max ${round(g.ratio.max, 4)})`,
 )
 
+// Goal: the cost per statement is the job's floor — two clock reads — plus at most 40 ns.
+const floorNs = 2 * clockNs + 40
+const getOverNs = g.diff.median / GETS
+console.log(
+  `point get: @perf adds ${round(getOverNs)} ns per statement over bare (2 clock reads = ${round(2 * clockNs)} ns; target ≤ ${round(floorNs)} ns)`,
+)
+
 const INS_REPEAT = quick ? 3 : 10
 const t = race(insBare, insMon, (side) => {
   for (let k = 0; k < INS_REPEAT; k++) {
@@ -121,6 +130,10 @@ const t = race(insBare, insMon, (side) => {
 })
 // The DELETE is inside the timed loop on both sides, so it dilutes the ratio equally; it is small
 // next to 1,000 inserts and keeps the table (and so the B-tree) the same size every round.
+const insOverNs = t.diff.median / INS_REPEAT / 1000
+console.log(
+  `insert: @perf adds ${round(insOverNs)} ns per statement over bare (target ≤ ${round(floorNs)} ns)`,
+)
 console.log(
   `1,000 inserts in a transaction: bare ${round(t.bare.median / INS_REPEAT / 1e6)} ms, monitored ${round(t.monitored.median / INS_REPEAT / 1e6)} ms, ratio ${round(t.ratio.median, 4)} (min ${round(t.ratio.min, 4)}, max ${round(t.ratio.max, 4)})`,
 )
@@ -287,6 +300,21 @@ emit({
   title: 'SQLite: monitored vs bare better-sqlite3',
   command: 'pnpm bench:sqlite',
   rows: [
+    {
+      name: 'point get(): ns @perf adds per statement over bare (median of per-round differences)',
+      value: round(getOverNs),
+      unit: 'ns',
+      target: `≤ 2 clock reads + 40 ns = ${round(floorNs)} ns`,
+      pass: getOverNs <= floorNs,
+      note: `process.hrtime() costs ${round(clockNs)} ns here, measured in the same run`,
+    },
+    {
+      name: 'insert in a transaction: ns @perf adds per statement over bare',
+      value: round(insOverNs),
+      unit: 'ns',
+      target: `≤ ${round(floorNs)} ns`,
+      pass: insOverNs <= floorNs,
+    },
     {
       name: 'point get() by primary key, 10,000-row table (monitored / bare)',
       value: r4(g.ratio.median),

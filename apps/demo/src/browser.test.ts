@@ -1,8 +1,14 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import type { AddressInfo } from 'node:net'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { createMonitor, type Monitor } from '@perf/core'
+import { watchProcess } from '@perf/core/node'
+import { createSignInCode } from '@perf/dashboard'
+import { dashboard, perf } from '@perf/express'
+import express from 'express'
 import { type BrowserContext, chromium, type Dialog, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Demo, startDemo } from './app.js'
@@ -62,6 +68,35 @@ async function until(check: () => Promise<boolean>, what: string, timeoutMs = 20
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 100))
   }
+}
+
+/** Pairs of neighbouring x-axis labels, on every chart, whose text would touch or overlap. */
+async function overlappingTimeLabels(on: Page): Promise<string[]> {
+  const bad: string[] = []
+  for (const id of CHARTS) {
+    const found = await on.evaluate((chartId) => {
+      const u = (window as any).__perfDashboard.charts[chartId]
+      const axis = u.axes[0]
+      const ctx = document.createElement('canvas').getContext('2d')!
+      ctx.font = axis.font[0] ?? '11px system-ui'
+      const labels: { x: number; w: number; text: string }[] = []
+      ;(axis._splits ?? []).forEach((v: number, i: number) => {
+        const text = String(axis._values?.[i] ?? '')
+        // A label may hold two lines (uPlot's default format): its widest line counts.
+        const w = Math.max(...text.split('\n').map((l) => ctx.measureText(l).width))
+        if (text !== '') labels.push({ x: u.valToPos(v, 'x'), w, text })
+      })
+      const out: string[] = []
+      for (let i = 1; i < labels.length; i++) {
+        const a = labels[i - 1]!
+        const b = labels[i]!
+        if (b.x - a.x < (a.w + b.w) / 2 + 4) out.push(`${chartId}: ${a.text}|${b.text}`)
+      }
+      return out
+    }, id)
+    bad.push(...found)
+  }
+  return bad
 }
 
 beforeAll(async () => {
@@ -302,6 +337,8 @@ describe.skipIf(!hasChromium)(
       expect(res.status()).toBe(200)
       const history = (await res.json()) as { range: string; bucketMs: number; series: { http: unknown[] } }
       expect(history).toMatchObject({ range: '1h', bucketMs: 60_000 })
+      await page.waitForFunction(() => (window as any).__perfDashboard.state.history?.range === '1h')
+      expect(await overlappingTimeLabels(page)).toEqual([])
       await demo.store.flush()
       mkdirSync(SCREENSHOTS, { recursive: true })
       await page.screenshot({ path: join(SCREENSHOTS, 'dashboard-history.png') })
@@ -319,6 +356,51 @@ describe.skipIf(!hasChromium)(
       }
     })
 
+    it('links its own favicon, so a visit adds no GET <unmatched> to the app it watches', async () => {
+      const unmatched = async () =>
+        (await snapshot()).types.http.ops.find((o: { name: string }) => o.name === 'GET <unmatched>')
+          ?.totalCount ?? 0
+      const before = await unmatched()
+      const fresh = await context.newPage()
+      const asked: string[] = []
+      fresh.on('request', (r) => asked.push(new URL(r.url()).pathname))
+      await fresh.goto(demo.adminUrls.express)
+      await fresh.waitForFunction(() => (window as any).__perfDashboard?.state.refreshes > 0)
+      await fresh.waitForLoadState('networkidle')
+      // Headless Chromium asks no /favicon.ico by itself (a desktop browser does, which is what the
+      // link prevents), and may take the linked icon from its cache: neither is waited for.
+      expect(asked).not.toContain('/favicon.ico')
+      expect(await unmatched()).toBe(before)
+      const icon = await fresh.locator('link[rel=icon]').getAttribute('href', { timeout: 1000 })
+      expect(icon).toBe('/admin/performance/assets/favicon.svg')
+      const res = await fresh.request.get(demo.urls.express + icon)
+      expect(res.status()).toBe(200)
+      expect(res.headers()['content-type']).toContain('image/svg+xml')
+      await fresh.close()
+    })
+
+    it('writes time-axis labels that do not run into each other', async () => {
+      expect(await overlappingTimeLabels(page)).toEqual([])
+    })
+
+    it('keeps the request id of recent errors in view and writes short durations in µs', async () => {
+      const clipped = await page.evaluate(() => {
+        const wrap = document.querySelector('#errors')!.closest('.table-wrap')!.getBoundingClientRect()
+        return [...document.querySelectorAll('#errors tbody tr')].map((tr) => {
+          const cell = tr.lastElementChild!.getBoundingClientRect()
+          return cell.right - wrap.right
+        })
+      })
+      expect(clipped.length).toBeGreaterThan(0)
+      for (const over of clipped) expect(over).toBeLessThanOrEqual(0)
+      const cells = await page.locator('#db tbody td.num').allTextContents()
+      expect(cells).not.toContain('0.00 ms')
+      expect(
+        cells.some((c) => /^\d+(\.\d)? µs$/.test(c)),
+        cells.join(' '),
+      ).toBe(true)
+    })
+
     it('saves a screenshot of the top of the page at 1366×768', async () => {
       await page.reload()
       await page.waitForFunction(() => (window as any).__perfDashboard?.state.refreshes > 0)
@@ -333,3 +415,166 @@ describe.skipIf(!hasChromium)(
     })
   },
 )
+
+/*
+ * The page's first slice and its fifth. The demo runs with 5-second slices (sliceMs: 5000), so five
+ * slices take 25 s of real time instead of five minutes; nothing else differs from one-minute slices.
+ * Screenshots: dashboard-first-slice.png and dashboard-five-slices.png.
+ */
+describe.skipIf(!hasChromium)('the page in its first slice and after five', () => {
+  const SLICE_MS = 5000
+  let live: Demo
+  let liveDir: string
+
+  beforeAll(async () => {
+    liveDir = mkdtempSync(join(tmpdir(), 'perf-demo-slices-'))
+    live = await startDemo({
+      ports: { express: 0, fastify: 0, hono: 0 },
+      dataDir: liveDir,
+      token: TOKEN,
+      load: false,
+      env: {},
+      refreshMs: 1000,
+      processIntervalMs: 250,
+      monitor: { sliceMs: SLICE_MS, windowMs: 120_000 },
+    })
+  }, 30_000)
+
+  afterAll(async () => {
+    await live?.stop()
+    if (liveDir) rmSync(liveDir, { recursive: true, force: true })
+  })
+
+  it('opens from a one-time sign-in link, which works once', async () => {
+    // The first slice has 30 requests in its first instants.
+    for (let i = 0; i < 30; i++)
+      await (await fetch(`${live.urls.express}/notes/${1 + (i % 3)}`)).arrayBuffer()
+    await context.clearCookies()
+    const link = `${live.adminUrls.express}login?code=${await createSignInCode(live.monitor)}`
+    const res = await page.goto(link)
+    expect(res?.status()).toBe(200)
+    expect(page.url()).toBe(live.adminUrls.express)
+    await page.waitForFunction(() => (window as any).__perfDashboard?.state.refreshes > 0)
+    const again = await context.newPage()
+    const spent = await again.goto(link)
+    expect(spent?.status()).toBe(401)
+    await expect(again.locator('.error').textContent()).resolves.toContain('not valid')
+    await again.close()
+  })
+
+  it('shows the slice in progress in its first slice: percentiles and an honest rate, marked partial', async () => {
+    const first = await page.evaluate(() => {
+      const { charts, state } = (window as any).__perfDashboard
+      const tl = state.last.dashboard.timeline
+      return {
+        completed: tl.series.http.length,
+        current: tl.current,
+        latency: charts['chart-latency'].data
+          .slice(1)
+          .flat()
+          .filter((v: unknown) => typeof v === 'number'),
+        rpmPartial: charts['chart-rpm'].data[2].filter((v: unknown) => typeof v === 'number'),
+        // The request charts: the process charts may still wait for their first samples.
+        empty: ['chart-latency', 'chart-rpm'].map(
+          (id) => document.getElementById(id)?.parentElement?.querySelector('.empty')?.textContent ?? '',
+        ),
+        note: document.getElementById('rpm-partial')?.textContent,
+      }
+    })
+    mkdirSync(SCREENSHOTS, { recursive: true })
+    await page.screenshot({ path: join(SCREENSHOTS, 'dashboard-first-slice.png') })
+    expect(await overlappingTimeLabels(page)).toEqual([])
+    expect(first.current.count).toBeGreaterThanOrEqual(30)
+    // Requests over the seconds elapsed (at least one), never scaled up to a whole slice.
+    expect(first.current.perMinute).toBeCloseTo(
+      (first.current.count * 60_000) / Math.max(1000, first.current.elapsedMs),
+      6,
+    )
+    expect(first.rpmPartial).toEqual([first.current.perMinute])
+    expect(first.latency.length).toBeGreaterThan(0)
+    expect(first.empty).toEqual(['', ''])
+    expect(first.note).toMatch(/so far/)
+  })
+
+  it('after five slices draws five points and the partial one', async () => {
+    const traffic = startTraffic(Object.values(live.urls), 15)
+    try {
+      await page.waitForFunction(
+        () => (window as any).__perfDashboard.state.last.dashboard.timeline.series.http.length >= 5,
+        undefined,
+        { timeout: 60_000, polling: 500 },
+      )
+    } finally {
+      await traffic.stop()
+    }
+    await page.waitForFunction(
+      () => (window as any).__perfDashboard.state.last.dashboard.timeline.current.count > 0,
+    )
+    await page.reload()
+    await page.waitForFunction(() => (window as any).__perfDashboard?.state.refreshes > 0)
+    await page.screenshot({ path: join(SCREENSHOTS, 'dashboard-five-slices.png') })
+    expect(await overlappingTimeLabels(page)).toEqual([])
+    const drawn = await page.evaluate(() => {
+      const { charts } = (window as any).__perfDashboard
+      const n = (xs: unknown[]) => xs.filter((v) => typeof v === 'number').length
+      return {
+        bars: n(charts['chart-rpm'].data[1]),
+        partial: n(charts['chart-rpm'].data[2]),
+        p95: n(charts['chart-latency'].data[2]),
+        p95SoFar: n(charts['chart-latency'].data[5]),
+      }
+    })
+    expect(drawn.bars).toBeGreaterThanOrEqual(5)
+    expect(drawn.p95).toBeGreaterThanOrEqual(5)
+    // The dashed segment: from the last completed point to the hollow partial one.
+    expect(drawn.partial).toBe(1)
+    expect(drawn.p95SoFar).toBe(2)
+  }, 90_000)
+})
+
+/*
+ * A bare express app: no token (localhost only), the process watcher called but off under
+ * NODE_ENV=test, which vitest sets.
+ */
+describe.skipIf(!hasChromium)('a dashboard without a token, under NODE_ENV=test', () => {
+  let monitor: Monitor
+  let server: ReturnType<ReturnType<typeof express>['listen']>
+  let url: string
+
+  beforeAll(async () => {
+    expect(process.env.NODE_ENV).toBe('test')
+    monitor = createMonitor()
+    watchProcess(monitor)
+    const app = express()
+    app.use(perf(monitor))
+    app.use('/admin/performance', dashboard(monitor, { token: false, allowUnauthenticatedLocalhost: true }))
+    app.get('/hello', (_req, res) => {
+      res.send('hi')
+    })
+    server = app.listen(0, '127.0.0.1')
+    await new Promise((r) => server.once('listening', r))
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    await (await fetch(`${url}/hello`)).arrayBuffer()
+  })
+
+  afterAll(async () => {
+    await new Promise((r) => server?.close(r))
+    await monitor?.close()
+  })
+
+  it('shows no Sign out button, and says why the process is not watched', async () => {
+    const p = await context.newPage()
+    const res = await p.goto(`${url}/admin/performance/`)
+    expect(res?.status()).toBe(200)
+    await p.waitForFunction(() => (window as any).__perfDashboard?.state.refreshes > 0)
+    expect(await p.locator('#logout').count()).toBe(0)
+    const cards = await p.locator('#cards').textContent()
+    expect(cards).not.toContain('not watched')
+    expect(cards).toContain('watcher off')
+    expect(cards).toContain('NODE_ENV=test')
+    expect(cards).toContain('force: true')
+    const empty = await p.locator('#chart-memory').locator('..').locator('.empty').textContent()
+    expect(empty).toContain('NODE_ENV=test')
+    await p.close()
+  })
+})

@@ -44,6 +44,17 @@ describe('pnpm demo (dist/main.js)', () => {
         expect(res.status, m).toBe(200)
         expect(await res.text()).toContain('perf_events_total{type="http"')
       }
+      // One-time sign-in links, one per framework: each opens the page once, then is spent.
+      const links = [
+        ...out.matchAll(/^ {2}(http:\/\/127\.0\.0\.1:\d+\/admin\/performance\/login\?code=\S+)$/gm),
+      ].map((m) => m[1]!)
+      expect(links, out).toHaveLength(3)
+      for (const link of links) {
+        const first = await fetch(link, { redirect: 'manual' })
+        expect(first.status, link).toBe(303)
+        expect(first.headers.get('set-cookie')).toMatch(/^perf_admin=/)
+        expect((await fetch(link, { redirect: 'manual' })).status, link).toBe(401)
+      }
       // The built-in traffic generator runs too; wait until it and this request have produced events.
       expect((await fetch(`${url}/notes`)).status).toBe(200)
       await new Promise((r) => setTimeout(r, 1500))

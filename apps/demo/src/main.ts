@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util'
-import { envNumber } from '@perf/core'
+import { createSignInCode, envNumber } from '@perf/core'
 import { startDemo } from './app.js'
 
 const HELP = `Usage: node dist/main.js [--no-load] [--port-base N] [--data DIR]
@@ -12,6 +12,8 @@ at /admin/performance on each, and a traffic generator so the page has data at o
   --data DIR       folder of the SQLite files (default: data/ in the demo package)
 
 PERF_ADMIN_TOKEN sets the admin token (otherwise a random one is printed).`
+
+const SIGN_IN_LINK_TTL_MS = 10 * 60_000
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -47,6 +49,9 @@ async function main(): Promise<void> {
     load: !values['no-load'],
     ...(values.data ? { dataDir: values.data } : {}),
   })
+  // One-time links: a browser (or a screenshot tool) opens the page without typing the token.
+  const signIn = async (adminUrl: string) =>
+    `${adminUrl}login?code=${await createSignInCode(demo.monitor, { ttlMs: SIGN_IN_LINK_TTL_MS })}`
   const lines = [
     '',
     'Notes demo running (one process, one monitor):',
@@ -58,6 +63,11 @@ async function main(): Promise<void> {
     `  ${demo.adminUrls.express}`,
     `  ${demo.adminUrls.fastify}`,
     `  ${demo.adminUrls.hono}`,
+    '',
+    `Sign-in links (each works once, for ${SIGN_IN_LINK_TTL_MS / 60_000} minutes):`,
+    `  ${await signIn(demo.adminUrls.express)}`,
+    `  ${await signIn(demo.adminUrls.fastify)}`,
+    `  ${await signIn(demo.adminUrls.hono)}`,
     '',
     demo.tokenGiven
       ? 'Admin token: the value of PERF_ADMIN_TOKEN'

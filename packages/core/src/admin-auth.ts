@@ -187,6 +187,11 @@ export interface AdminAuth {
   check(request: Request, info: WebHandlerInfo | undefined, options?: CheckOptions): Promise<Credential>
   /** Checks a token typed into a sign-in form and, when right, issues a session. */
   signIn(given: string, request: Request, info: WebHandlerInfo | undefined): Promise<SignInResult>
+  /**
+   * Redeems a one-time sign-in code from {@link createSignInCode} and, when it is live, issues a
+   * session (the code is spent). A wrong code counts and throttles like a wrong token.
+   */
+  redeemCode(given: string, request: Request, info: WebHandlerInfo | undefined): Promise<SignInResult>
   /** Ends a session (when its value is genuine); later checks of it fail in this process. */
   signOut(session: string | undefined): Promise<void>
   /** Seconds until a blocked client may try a token again, or 0. */
@@ -292,6 +297,14 @@ export function createAdminAuth(options: AdminAuthOptions): AdminAuth {
     return { iat, sid }
   }
 
+  const issueSession = async (): Promise<SignInResult> => {
+    if (sessionKey === undefined) return { ok: false }
+    const iat = Date.now()
+    const sid = base64url(crypto.getRandomValues(new Uint8Array(16)))
+    const mac = base64url(await hmac(await sessionKey, sessionPayload(iat, sid)))
+    return { ok: true, session: `${iat.toString(36)}.${sid}.${mac}`, maxAgeSeconds: Math.floor(ttl / 1000) }
+  }
+
   return {
     hasToken: token !== undefined,
     hasScrapeToken: scrape !== undefined,
@@ -317,10 +330,23 @@ export function createAdminAuth(options: AdminAuthOptions): AdminAuth {
       const verdict = await compare(given, key, false)
       if (verdict === 'throttled') return { ok: false, retryAfterSeconds: retryAfter(key) }
       if (verdict !== 'admin') return { ok: false }
-      const iat = Date.now()
-      const sid = base64url(crypto.getRandomValues(new Uint8Array(16)))
-      const mac = base64url(await hmac(await sessionKey, sessionPayload(iat, sid)))
-      return { ok: true, session: `${iat.toString(36)}.${sid}.${mac}`, maxAgeSeconds: Math.floor(ttl / 1000) }
+      return issueSession()
+    },
+    async redeemCode(given, request, info) {
+      const key = clientKey(request, info)
+      if (sessionKey === undefined) return { ok: false }
+      const now = Date.now()
+      if (throttle.blockedFor(key, now) > 0) {
+        count('throttled')
+        return { ok: false, retryAfterSeconds: retryAfter(key) }
+      }
+      if (await signInCodesFor(monitor).redeem(given, now)) {
+        throttle.succeed(key)
+        return issueSession()
+      }
+      count('failed')
+      if (throttle.fail(key, now)) count('throttleEvicted')
+      return { ok: false }
     },
     async signOut(session) {
       if (session === undefined) return
@@ -498,6 +524,86 @@ class Revocations {
 }
 
 const revocations = new Revocations()
+
+/** Live one-time codes a registry holds at most; minting past it forgets the oldest. */
+const MAX_SIGN_IN_CODES = 64
+/** Lifetime of a sign-in code: default, and the accepted range. */
+export const DEFAULT_SIGN_IN_CODE_TTL_MS: number = 10 * 60_000
+const CODE_TTL_RANGE = { min: 10_000, max: 24 * 3_600_000 }
+const CODE_CHARS = /^[A-Za-z0-9_-]{43}$/
+
+/**
+ * One-time sign-in codes of one monitor. Only their keyed MACs are kept, and a given code is compared
+ * with each in constant time, so neither the table nor the timing gives a code away.
+ */
+class SignInCodes {
+  private codes: { mac: Uint8Array; expires: number }[] = []
+
+  async mint(ttlMs: number): Promise<string> {
+    const code = base64url(crypto.getRandomValues(new Uint8Array(32)))
+    const now = Date.now()
+    this.codes = this.codes.filter((c) => c.expires > now)
+    if (this.codes.length >= MAX_SIGN_IN_CODES) this.codes.shift()
+    this.codes.push({ mac: await compareMac(code), expires: now + ttlMs })
+    return code
+  }
+
+  /** Whether `given` is a live code; a live one is spent. */
+  async redeem(given: string, now: number): Promise<boolean> {
+    this.codes = this.codes.filter((c) => c.expires > now)
+    if (!CODE_CHARS.test(given)) return false
+    const mac = await compareMac(given)
+    let found = -1
+    for (let i = 0; i < this.codes.length; i++) if (constantTimeEqual(mac, this.codes[i]!.mac)) found = i
+    if (found < 0) return false
+    this.codes.splice(found, 1)
+    return true
+  }
+}
+
+const signInCodes = new WeakMap<object, SignInCodes>()
+
+function signInCodesFor(monitor: object): SignInCodes {
+  let c = signInCodes.get(monitor)
+  if (c === undefined) {
+    c = new SignInCodes()
+    signInCodes.set(monitor, c)
+  }
+  return c
+}
+
+/**
+ * Mints a one-time sign-in code for the dashboards of `monitor`: `GET <dashboard>/login?code=<code>`
+ * signs the browser in (the normal session cookie) and redirects to the page, once, within `ttlMs`
+ * (default 10 minutes). For a script or a screenshot tool that has no session, and for a link a
+ * service prints at start. Only dashboards with an admin token accept codes; a wrong code counts and
+ * throttles like a wrong token. Codes live in this process's memory. Bad arguments throw at once
+ * (not as a rejected promise).
+ *
+ * @example
+ * const code = await createSignInCode(monitor)
+ * console.log(`http://localhost:3000/admin/performance/login?code=${code}`)
+ */
+export function createSignInCode(
+  monitor: Monitor,
+  options: { readonly ttlMs?: number | undefined } = {},
+): Promise<string> {
+  if (monitor === null || typeof monitor !== 'object' || typeof monitor.snapshot !== 'function') {
+    throw new TypeError('createSignInCode(monitor, options): monitor must be a monitor from createMonitor()')
+  }
+  const ttl = options?.ttlMs ?? DEFAULT_SIGN_IN_CODE_TTL_MS
+  if (
+    typeof ttl !== 'number' ||
+    !Number.isInteger(ttl) ||
+    ttl < CODE_TTL_RANGE.min ||
+    ttl > CODE_TTL_RANGE.max
+  ) {
+    throw new RangeError(
+      `createSignInCode(monitor, options): options.ttlMs must be an integer from ${CODE_TTL_RANGE.min} (10 s) to ${CODE_TTL_RANGE.max} (24 h), got ${typeof ttl === 'string' ? JSON.stringify(ttl) : String(ttl)}`,
+    )
+  }
+  return signInCodesFor(monitor).mint(ttl)
+}
 
 function sessionPayload(iat: number, sid: string): Uint8Array<ArrayBuffer> {
   return encoder.encode(`perf-session-v2.${iat}.${sid}`)

@@ -2,6 +2,7 @@ import type { RequestContext } from './context.js'
 import type { Monitor, OpHandle } from './monitor.js'
 import { isPlainRequestId, newRequestId } from './request-id.js'
 import type { ResponseWatcher, TrackableResponse } from './response-tracker.js'
+import { checkOptionKeys } from './option-keys.js'
 
 /** Event type of HTTP requests. */
 export const HTTP_TYPE = 'http'
@@ -54,6 +55,13 @@ export interface HttpOptions {
    */
   generateRequestId?: () => string
 }
+
+/** Every key {@link HttpOptions} accepts; any other is a misspelling and throws. */
+export const HTTP_OPTION_KEYS: readonly (keyof HttpOptions)[] = [
+  'ignore',
+  'requestIdHeader',
+  'generateRequestId',
+]
 
 /** What an adapter passes to a mounted {@link WebHandler} besides the request. */
 export interface WebHandlerInfo {
@@ -197,6 +205,7 @@ export class HttpRecorder {
     const opts = options ?? {}
     if (typeof opts !== 'object')
       throw new TypeError(`${source}: options must be an object, got ${describe(opts)}`)
+    checkOptionKeys(`${source} options`, opts, HTTP_OPTION_KEYS)
     this.monitor = monitor
     this.source = source
     this.header = checkHeader(source, opts.requestIdHeader)

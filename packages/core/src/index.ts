@@ -4,7 +4,9 @@ export {
   bearerToken,
   constantTimeEqual,
   createAdminAuth,
+  createSignInCode,
   DEFAULT_SESSION_TTL_MS,
+  DEFAULT_SIGN_IN_CODE_TTL_MS,
   isLoopbackAddress,
   isLoopbackHost,
   MAX_TOKEN_LENGTH,
@@ -98,6 +100,7 @@ export type {
   ProcessHealthSample,
   ProcessPeaks,
   ProcessSection,
+  ProcessWatchOff,
   SeriesField,
 } from './process-section.js'
 export type { MountedRequest, MountedResult, MountOptions } from './web-mount.js'

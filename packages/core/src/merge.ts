@@ -1,7 +1,7 @@
 import { Aggregate } from './aggregate.js'
 import type { PerfEvent } from './event.js'
 import { BUCKETS, type SparseHistogram, WideHistogram } from './histogram.js'
-import type { ProcessSection } from './process-section.js'
+import type { ProcessSection, ProcessWatchOff } from './process-section.js'
 import type { Snapshot, Stats, StatusClasses, Totals, TypeSnapshot } from './snapshot.js'
 
 /**
@@ -12,7 +12,7 @@ export interface MergedSnapshot extends Snapshot {
   /** Pids of every process merged in. */
   pids: number[]
   /** Each process's `process` section (see `watchProcess`), by pid. */
-  processes: Record<string, ProcessSection>
+  processes: Record<string, ProcessSection | ProcessWatchOff>
 }
 
 const STATUS_KEYS = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const
@@ -42,7 +42,7 @@ export function mergeSnapshots(...snapshots: Snapshot[]): MergedSnapshot {
   const pids: number[] = []
   // Every map keyed by a name from the input is null-prototype and filled through own keys only: a
   // snapshot is data from another process, and `__proto__` or `constructor` as a name must stay a name.
-  const processes = dict<ProcessSection>()
+  const processes = dict<ProcessSection | ProcessWatchOff>()
   const sections = dict<unknown>()
   for (const s of snapshots) {
     const nested = (s as Partial<MergedSnapshot>).pids
@@ -139,8 +139,13 @@ function histogram(h: unknown, what: string): SparseHistogram | undefined {
  * A `process` section from the input. Its parts are checked for shape, since the merged snapshot
  * types them and readers (Prometheus, the dashboard) rely on it; figures inside stay the sender's.
  */
-function processSection(v: unknown, what: string): ProcessSection {
+function processSection(v: unknown, what: string): ProcessSection | ProcessWatchOff {
   if (!isObject(v)) throw new TypeError(`mergeSnapshots: ${what} must be an object, got ${show(v)}`)
+  if (v.watching === false) {
+    if (typeof v.reason !== 'string')
+      throw new TypeError(`mergeSnapshots: ${what}.reason must be a string, got ${show(v.reason)}`)
+    return v as unknown as ProcessWatchOff
+  }
   for (const part of ['current', 'peak', 'baseline', 'growth'] as const) {
     const p = v[part]
     if (p !== undefined && p !== null && !isObject(p)) {

@@ -1,4 +1,5 @@
 import { createAdminAuth } from './admin-auth.js'
+import { checkOptionKeys } from './option-keys.js'
 import type { WebHandlerInfo } from './http.js'
 import type { Monitor } from './monitor.js'
 import { PROMETHEUS_CONTENT_TYPE, type PrometheusOptions } from './prometheus.js'
@@ -38,6 +39,15 @@ export interface MetricsHandlerOptions {
   readonly env?: Readonly<Record<string, string | undefined>> | undefined
 }
 
+const METRICS_OPTION_KEYS: readonly (keyof MetricsHandlerOptions)[] = [
+  'token',
+  'scrapeToken',
+  'trustProxy',
+  'auth',
+  'prometheus',
+  'env',
+]
+
 /**
  * A web-standard handler serving `monitor`'s numbers in the Prometheus text format at whatever path
  * it is mounted (`GET` and `HEAD`; other methods get 405). When a token is set (the admin token,
@@ -57,6 +67,7 @@ export function createMetricsHandler(monitor: Monitor, options: MetricsHandlerOp
   if (options === null || typeof options !== 'object') {
     throw new TypeError(`createMetricsHandler: options must be an object, got ${String(options)}`)
   }
+  checkOptionKeys('createMetricsHandler(monitor, options)', options, METRICS_OPTION_KEYS)
   const { auth } = options
   if (auth !== undefined && typeof auth !== 'function') {
     throw new TypeError(

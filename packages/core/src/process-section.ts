@@ -96,3 +96,12 @@ export interface ProcessSection {
   /** What the last tick cost, in ms (the watcher's own overhead). */
   readonly tickMs: number
 }
+
+/**
+ * The `process` section of a watcher that does not sample: `watchProcess` under `NODE_ENV=test`
+ * without `force`. It says why, so the dashboard shows the reason instead of "not watched".
+ */
+export interface ProcessWatchOff {
+  readonly watching: false
+  readonly reason: string
+}

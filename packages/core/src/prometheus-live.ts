@@ -28,7 +28,7 @@ import {
   prometheusConfig,
   SnapshotSource,
 } from './prometheus.js'
-import type { ProcessSection } from './process-section.js'
+import type { ProcessSection, ProcessWatchOff } from './process-section.js'
 import type { Totals } from './snapshot.js'
 
 /** Renders one monitor for `/metrics`. */
@@ -167,8 +167,8 @@ class LiveSource implements ExpositionSource {
   }
 
   /** A section's value as a snapshot would hold it (a provider that throws is counted and left out). */
-  section(name: 'process'): ProcessSection | undefined
-  section(name: 'processes'): Readonly<Record<string, ProcessSection>> | undefined
+  section(name: 'process'): ProcessSection | ProcessWatchOff | undefined
+  section(name: 'processes'): Readonly<Record<string, ProcessSection | ProcessWatchOff>> | undefined
   section(name: string): unknown {
     const provider = this.state!.sections.get(name)
     if (provider === undefined) return undefined

@@ -13,7 +13,7 @@
 
 import { ByteWriter, formatNumber } from './byte-writer.js'
 import { BUCKETS, bucketIndex, bucketLower, SUB_BITS } from './histogram.js'
-import type { ProcessSection } from './process-section.js'
+import type { ProcessSection, ProcessWatchOff } from './process-section.js'
 import type { Snapshot, Stats, Totals } from './snapshot.js'
 
 /** `Content-Type` of the text exposition format. */
@@ -224,9 +224,9 @@ export interface ExpositionSource {
   /** Hands every plain counter (`monitor.count()`) to `into.counter`, in output order. */
   counters(into: CounterSink): void
   /** The `process` section (see `watchProcess`), as a snapshot would hold it. */
-  section(name: 'process'): ProcessSection | undefined
+  section(name: 'process'): ProcessSection | ProcessWatchOff | undefined
   /** A merged snapshot's `process` sections by pid. */
-  section(name: 'processes'): Readonly<Record<string, ProcessSection>> | undefined
+  section(name: 'processes'): Readonly<Record<string, ProcessSection | ProcessWatchOff>> | undefined
 }
 
 /** Receives plain counters from a source. */
@@ -563,8 +563,8 @@ export class SnapshotSource implements ExpositionSource {
     }
   }
 
-  section(name: 'process'): ProcessSection | undefined
-  section(name: 'processes'): Readonly<Record<string, ProcessSection>> | undefined
+  section(name: 'process'): ProcessSection | ProcessWatchOff | undefined
+  section(name: 'processes'): Readonly<Record<string, ProcessSection | ProcessWatchOff>> | undefined
   section(name: 'process' | 'processes'): unknown {
     return this.snapshot[name]
   }
@@ -779,19 +779,19 @@ const PROCESS: readonly ProcessMetric[] = [
  */
 function processMetrics(
   out: ByteWriter,
-  processes: Readonly<Record<string, ProcessSection>> | undefined,
-  process: ProcessSection | undefined,
+  processes: Readonly<Record<string, ProcessSection | ProcessWatchOff>> | undefined,
+  process: ProcessSection | ProcessWatchOff | undefined,
 ): void {
   // Typed sections; each figure is still checked to be finite before it is written.
   const found: [labels: string, current: Readonly<Record<string, unknown>>][] = []
   if (processes !== undefined && Object.keys(processes).length > 0) {
     for (const pid of Object.keys(processes)) {
-      const current = processes[pid]!.current
+      const current = currentOf(processes[pid])
       if (current !== null) found.push([`pid="${escapeLabelValue(pid)}"`, current])
     }
   } else {
-    const current = process?.current
-    if (current != null) found.push(['', current])
+    const current = currentOf(process)
+    if (current !== null) found.push(['', current])
   }
   if (found.length === 0) return
   if (found.some(([, c]) => isNumber(c.cpuUserMsTotal) && isNumber(c.cpuSystemMsTotal))) {
@@ -810,6 +810,13 @@ function processMetrics(
       if (isNumber(v)) sample(out, m.name, labels, v * m.scale)
     }
   }
+}
+
+/** The latest sample of a watching section; `null` before the first tick or when not watching. */
+function currentOf(
+  section: ProcessSection | ProcessWatchOff | undefined,
+): Readonly<Record<string, unknown>> | null {
+  return section !== undefined && 'current' in section ? section.current : null
 }
 
 function isNumber(v: unknown): v is number {

@@ -1,7 +1,7 @@
 import type { MonitorConfig } from './config.js'
 import type { PerfEvent } from './event.js'
 import type { SparseHistogram } from './histogram.js'
-import type { ProcessSection } from './process-section.js'
+import type { ProcessSection, ProcessWatchOff } from './process-section.js'
 
 /** Options of `monitor.snapshot()`. */
 export interface SnapshotOptions {
@@ -111,8 +111,11 @@ export interface Snapshot {
   slow: PerfEvent[]
   /** The last failure inside instrumentation or a sink, if any. */
   lastInternalError?: string
-  /** Process health, once `watchProcess` (from `@perf/core/node`) watches this monitor. */
-  process?: ProcessSection
+  /**
+   * Process health, once `watchProcess` (from `@perf/core/node`) watches this monitor; under
+   * `NODE_ENV=test` without `force`, why it does not.
+   */
+  process?: ProcessSection | ProcessWatchOff
   /** Other sections added with `monitor.setSection`. */
   [section: string]: unknown
 }

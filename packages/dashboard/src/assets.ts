@@ -12,6 +12,8 @@ export interface Asset {
 const FILES: Record<string, { file: string; vendor?: string; type: string }> = {
   'app.js': { file: 'client/app.js', type: 'text/javascript; charset=utf-8' },
   'app.css': { file: 'client/app.css', type: 'text/css; charset=utf-8' },
+  // Linked from every page, so a browser never asks the app's own /favicon.ico (a 404 in its stats).
+  'favicon.svg': { file: 'client/favicon.svg', type: 'image/svg+xml' },
   'uplot.js': {
     file: 'client/vendor/uPlot.iife.min.js',
     vendor: 'uplot/dist/uPlot.iife.min.js',

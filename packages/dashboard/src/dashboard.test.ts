@@ -4,7 +4,13 @@ import { createServer, request as httpRequest } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createMetricsHandler, createMonitor, type Monitor, serveWebHandler } from '@perf/core'
+import {
+  createMetricsHandler,
+  createMonitor,
+  createSignInCode,
+  type Monitor,
+  serveWebHandler,
+} from '@perf/core'
 import { SqliteStore } from '@perf/sqlite'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createDashboard, type DashboardOptions } from './dashboard.js'
@@ -795,5 +801,131 @@ describe('one admin auth for the dashboard and /metrics', () => {
       const source = await readFile(new URL(file, dir), 'utf8')
       expect(source, file).not.toMatch(/from 'node:/)
     }
+  })
+})
+
+describe('one-time sign-in links (createSignInCode)', () => {
+  const link = (code: string) => get(`login?code=${encodeURIComponent(code)}`)
+  const from = { remoteAddress: '198.51.100.20' }
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it('signs in once with the normal session cookie and redirects to the page', async () => {
+    const { dashboard, monitor } = setup()
+    const code = await createSignInCode(monitor)
+    const res = await dashboard(link(code), from)
+    expect(res.status).toBe(303)
+    expect(res.headers.get('location')).toBe('/admin/performance/')
+    const cookie = res.headers.get('set-cookie') ?? ''
+    expect(cookie).toMatch(/^perf_admin=[^;]+; Path=\/admin\/performance; HttpOnly; SameSite=Strict/)
+    const page = await dashboard(get('', { cookie: cookie.split(';')[0]! }), from)
+    expect(page.status).toBe(200)
+    // Spent: the same link again is refused and counted like a wrong token.
+    const again = await dashboard(link(code), from)
+    expect(again.status).toBe(401)
+    expect(again.headers.get('set-cookie')).toBeNull()
+    expect(await again.text()).toContain('sign-in link is not valid')
+    expect(monitor.snapshot().counters.admin_auth).toEqual({ failed: 1 })
+  })
+
+  it('expires after its lifetime (10 minutes by default)', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] })
+    const { dashboard, monitor } = setup()
+    const code = await createSignInCode(monitor)
+    const short = await createSignInCode(monitor, { ttlMs: 60_000 })
+    vi.setSystemTime(Date.now() + 61_000)
+    expect((await dashboard(link(short), from)).status).toBe(401)
+    vi.setSystemTime(Date.now() + 9 * 60_000)
+    expect((await dashboard(link(code), from)).status).toBe(401)
+    const fresh = await createSignInCode(monitor)
+    expect((await dashboard(link(fresh), from)).status).toBe(303)
+  })
+
+  it('throttles wrong codes like wrong tokens, and is refused while blocked even when right', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] })
+    const { dashboard, monitor } = setup()
+    for (let i = 0; i < 8; i++) {
+      const res = await dashboard(link(`guess-${i}`.padEnd(43, 'x')), from)
+      expect(res.status).toBe(i < 6 ? 401 : 429)
+    }
+    const right = await dashboard(link(await createSignInCode(monitor)), from)
+    expect(right.status).toBe(429)
+    expect(right.headers.get('set-cookie')).toBeNull()
+  })
+
+  it('is not accepted by a dashboard without a token, and rejects bad lifetimes', async () => {
+    const { dashboard, monitor } = setup({ auth: () => false })
+    expect((await dashboard(link(await createSignInCode(monitor)), from)).status).toBe(404)
+    expect(() => createSignInCode(monitor, { ttlMs: 5 })).toThrow(
+      /createSignInCode\(monitor, options\): options\.ttlMs must be an integer from 10000 \(10 s\) to 86400000 \(24 h\), got 5/,
+    )
+    expect(() => createSignInCode({} as Monitor)).toThrow(TypeError)
+  })
+})
+
+describe('the page', () => {
+  it('offers Sign out only when there is a token to sign in with', async () => {
+    const withToken = setup()
+    const page = await withToken.dashboard(get('', bearer()))
+    expect(await page.text()).toContain('id="logout"')
+    const local = setup({ allowUnauthenticatedLocalhost: true })
+    const open = await local.dashboard(new Request('http://localhost/admin/performance/'), {
+      remoteAddress: '127.0.0.1',
+    })
+    expect(open.status).toBe(200)
+    expect(await open.text()).not.toContain('id="logout"')
+  })
+
+  it('links a favicon it serves itself', async () => {
+    const { dashboard } = setup()
+    const page = await (await dashboard(get('', bearer()))).text()
+    expect(page).toContain('<link rel="icon" href="/admin/performance/assets/favicon.svg"')
+    const icon = await dashboard(get('assets/favicon.svg'))
+    expect(icon.status).toBe(200)
+    expect(icon.headers.get('content-type')).toBe('image/svg+xml')
+  })
+
+  it('reports the slice in progress: its rate over the time elapsed and its own percentiles', async () => {
+    const { dashboard, monitor } = setup({ token: TOKEN }, { sliceMs: 1000, windowMs: 60_000 })
+    const read = async () =>
+      ((await (await dashboard(get('api/snapshot', bearer()))).json()) as any).dashboard.timeline
+    for (let i = 0; i < 30; i++) monitor.record('http', 'GET /a', 2)
+    let tl = await read()
+    expect(tl.current.count).toBe(30)
+    // Under a second elapsed counts as one second: 30 requests, 1 800 per minute, not 30 × 60 / 0.01 s.
+    expect(tl.current.perMinute).toBeCloseTo((30 * 60_000) / Math.max(1000, tl.current.elapsedMs), 6)
+    expect(tl.current.p50Ms).toBeGreaterThan(1.8)
+    expect(tl.current.p50Ms).toBeLessThan(2.2)
+    // Once a slice has completed, the slice in progress is the window minus it: only the slow ones.
+    await vi.waitFor(async () => expect((await read()).series.http.length).toBeGreaterThan(0), {
+      timeout: 5000,
+    })
+    for (let i = 0; i < 5; i++) monitor.record('http', 'GET /a', 200)
+    tl = await read()
+    if (tl.series.http.length === 1) {
+      expect(tl.current.count).toBe(5)
+      expect(tl.current.p50Ms).toBeGreaterThan(180)
+    }
+    // Histograms were only used to work this out: the page's JSON carries none.
+    const snap = (await (await dashboard(get('api/snapshot', bearer()))).json()) as any
+    expect(snap.types.http.ops[0].histogram).toBeUndefined()
+  })
+})
+
+describe('mounted on an exact route', () => {
+  it('tells a page address below a root mount from a file a root-mounted dashboard does not have', async () => {
+    const { dashboard } = setup()
+    const at = (path: string) => dashboard(new Request(`http://app.test${path}`), { basePath: '' })
+    const exact = await at('/admin/performance')
+    expect(exact.status).toBe(404)
+    expect(await exact.text()).toContain('Mount the dashboard with app.use')
+    const file = await at('/robots.txt')
+    expect(file.status).toBe(401)
+    // Mounted at a real prefix, an unknown path is only that.
+    const other = await dashboard(new Request('http://app.test/nope', { headers: bearer() }), {
+      basePath: '/admin/performance',
+    })
+    expect(await other.text()).toContain('There is no such dashboard page.')
   })
 })

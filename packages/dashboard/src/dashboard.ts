@@ -1,4 +1,5 @@
 import {
+  checkOptionKeys,
   checkNumber,
   createAdminAuth,
   isLoopbackAddress,
@@ -115,6 +116,19 @@ function processEnv(): Readonly<Record<string, string | undefined>> {
   return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env ?? {}
 }
 
+const DASHBOARD_OPTION_KEYS: readonly (keyof DashboardOptions)[] = [
+  'token',
+  'auth',
+  'allowUnauthenticatedLocalhost',
+  'trustProxy',
+  'sessionTtlMs',
+  'store',
+  'title',
+  'refreshMs',
+  'errorRateThreshold',
+  'env',
+]
+
 /**
  * Creates the admin dashboard of a monitor: the page, its static assets and its JSON API
  * (`api/snapshot`, `api/history?range=1h|24h|7d`, `POST api/clear`), guarded by a token or an `auth`
@@ -128,6 +142,10 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
   if (monitor === null || typeof monitor !== 'object' || typeof monitor.snapshot !== 'function') {
     throw new TypeError('createDashboard(monitor, options): monitor must be a monitor from createMonitor()')
   }
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError('createDashboard(monitor, options): options must be an object')
+  }
+  checkOptionKeys('createDashboard(monitor, options)', options, DASHBOARD_OPTION_KEYS)
   const env = options.env ?? processEnv()
   // Only the admin token: a scrape token must never open the dashboard.
   const adminAuth = createAdminAuth({
@@ -171,8 +189,16 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
   const timeline = monitor.enabled ? timelineFor(monitor) : undefined
   const settings = { title, refreshMs, errorRateThreshold, history: store !== undefined }
   const view = (): Snapshot & { dashboard: DashboardView } => {
-    const snap = monitor.snapshot()
-    return { ...snap, dashboard: buildView(snap, timeline?.read() ?? {}, settings) }
+    // Histograms only to work out the slice in progress; the page does not need them.
+    const snap = monitor.snapshot({ histograms: true })
+    const dashboard = buildView(snap, timeline?.read() ?? {}, settings, (p) => timeline?.histogramOf(p))
+    for (const type of Object.values(snap.types)) {
+      for (const op of type.ops) {
+        delete op.histogram
+        delete op.totalHistogram
+      }
+    }
+    return { ...snap, dashboard }
   }
 
   // The socket alone is not enough: a DNS-rebinding page reaches 127.0.0.1 under its own Host, and a
@@ -204,6 +230,53 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
     return !hasToken && local(request, info)
   }
 
+  /** A one-time link from `createSignInCode`: the same session as the form, then the page. */
+  const signInWithCode = async (
+    code: string,
+    request: Request,
+    info: DashboardRequestInfo | undefined,
+    root: string,
+    secure: boolean,
+  ): Promise<Response> => {
+    if (!hasToken)
+      return html(
+        404,
+        messagePage(title, root, 'Not found', 'Sign-in links need an admin token, and none is configured.'),
+      )
+    const result = await adminAuth.redeemCode(code, request, info)
+    if (result.ok) return redirect(root, sessionCookie(result.session, root, secure, result.maxAgeSeconds))
+    if (result.retryAfterSeconds !== undefined) return throttled(title, root, result.retryAfterSeconds, true)
+    return html(
+      401,
+      loginPage(
+        title,
+        root,
+        false,
+        'That sign-in link is not valid: it was used, has expired, or was cut short.',
+      ),
+    )
+  }
+
+  let warnedExactRoute = false
+  /**
+   * Mounted on one exact route (`app.get('/admin/performance', …)`) the dashboard gets its page's
+   * address as a path of its own, below a root base, and never sees its assets or API: say how to
+   * mount it, on the page and once in the process's warnings.
+   */
+  const exactRoute = (route: Route, info: DashboardRequestInfo | undefined): Response | undefined => {
+    const base = info?.basePath
+    if (base === undefined || base.replace(/\/+$/, '') !== '' || route.sub === '') return undefined
+    const path = `/${route.sub.replace(/\/+$/, '').slice(0, 200)}`
+    // A file name (`/robots.txt`) asked of a dashboard really mounted at a root is just not found.
+    if (/\.[^/]*$/.test(path)) return undefined
+    const message = `The dashboard answered ${path} as a path below its own root "/": it looks mounted on that one exact route (app.get('${path}', dashboard(…))), so its assets and API under ${path}/ never reach it. Mount it with app.use('${path}', dashboard(monitor, options)) (fastify: prefix '${path}'; hono: app.route or app.all('${path}/*')).`
+    if (!warnedExactRoute) {
+      warnedExactRoute = true
+      warnProcess(message, 'PERF_DASHBOARD_EXACT_ROUTE')
+    }
+    return html(404, messagePage(title, '/', 'Mount the dashboard with app.use', message))
+  }
+
   return async (request: Request, info?: DashboardRequestInfo): Promise<Response> => {
     const url = new URL(request.url)
     const route = resolve(url.pathname, info?.basePath)
@@ -220,11 +293,19 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
         headers: { ...SECURITY_HEADERS, 'content-type': file.type, 'cache-control': 'public, max-age=300' },
       })
     }
+    // Before any credential check: a browser mounted this way could never reach the sign-in form, and
+    // the answer tells nothing but the path that was asked for.
+    const misMounted = ownPath(route.sub) ? undefined : exactRoute(route, info)
+    if (misMounted !== undefined) return misMounted
     if (!hasToken && auth === undefined && !local(request, info)) {
       return html(403, notConfiguredPage(title, route.root))
     }
     const secure = adminAuth.origin(request).protocol === 'https:'
     if (route.sub === 'login') {
+      const code = url.searchParams.get('code')
+      if ((method === 'GET' || method === 'HEAD') && code !== null) {
+        return signInWithCode(code, request, info, route.root, secure)
+      }
       if (method !== 'POST') return html(hasToken ? 401 : 404, loginPage(title, route.root, false))
       if (!adminAuth.sameOrigin(request)) return forbiddenOrigin(title, route.root)
       if (!hasToken)
@@ -273,7 +354,7 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
       case '':
         if (method !== 'GET' && method !== 'HEAD') return notAllowed('GET')
         if (!monitor.enabled) return html(200, disabledPage(title, route.root))
-        return html(200, dashboardPage(title, route.root))
+        return html(200, dashboardPage(title, route.root, { signOut: hasToken }))
       case 'api/snapshot':
         if (method !== 'GET') return notAllowed('GET')
         return json(200, view())
@@ -469,4 +550,20 @@ async function readCapped(request: Request, max: number): Promise<string | undef
     at += c.byteLength
   }
   return new TextDecoder().decode(bytes)
+}
+
+/** Whether `sub` is a path the dashboard serves (its page, API, sign-in or an asset). */
+function ownPath(sub: string): boolean {
+  return sub === '' || (SUBROUTES as readonly string[]).includes(sub) || sub.startsWith('assets/')
+}
+
+/** A process warning (a `console.warn` where the runtime has none). Never throws. */
+function warnProcess(message: string, code: string): void {
+  try {
+    const proc = (globalThis as { process?: { emitWarning?: (m: string, o: object) => void } }).process
+    if (typeof proc?.emitWarning === 'function') proc.emitWarning(message, { type: 'PerfWarning', code })
+    else console.warn(`(${code}) ${message}`)
+  } catch {
+    // A warning must never turn a response into a 500.
+  }
 }

@@ -1,3 +1,4 @@
+export { createSignInCode } from '@perf/core'
 export { createDashboard } from './dashboard.js'
 export { parseHistoryRange } from './history.js'
 

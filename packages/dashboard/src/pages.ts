@@ -16,6 +16,7 @@ function layout(title: string, root: string, body: string, script = false): stri
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${t}</title>
+<link rel="icon" href="${r}assets/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="${r}assets/uplot.css">
 <link rel="stylesheet" href="${r}assets/app.css">
 ${script ? `<script src="${r}assets/uplot.js" defer></script>\n<script src="${r}assets/app.js" defer></script>` : ''}
@@ -35,7 +36,7 @@ function notice(title: string, root: string, heading: string, inner: string): st
  * The dashboard page. It holds no data: `app.js` fetches `api/snapshot` and fills the page with
  * `textContent`, so nothing the monitor recorded is ever parsed as HTML.
  */
-export function dashboardPage(title: string, root: string): string {
+export function dashboardPage(title: string, root: string, options: { signOut: boolean }): string {
   return layout(
     title,
     root,
@@ -51,14 +52,14 @@ export function dashboardPage(title: string, root: string): string {
     </select></label>
     <button id="pause" type="button" aria-pressed="false">Pause</button>
     <button id="clear" type="button" class="danger">Clear stats</button>
-    <button id="logout" type="button">Sign out</button>
+    ${options.signOut ? '<button id="logout" type="button">Sign out</button>' : ''}
   </nav>
 </header>
 <div id="warning" class="banner" hidden></div>
 <section id="cards" class="cards" aria-label="Summary"></section>
 <section class="charts" aria-label="Charts">
-  <figure class="chart"><figcaption>Response time (ms)</figcaption><div id="chart-latency" class="plot"></div></figure>
-  <figure class="chart"><figcaption>Requests per minute</figcaption><div id="chart-rpm" class="plot"></div></figure>
+  <figure class="chart"><figcaption>Response time (ms) <span id="latency-partial" class="partial-note"></span></figcaption><div id="chart-latency" class="plot"></div></figure>
+  <figure class="chart"><figcaption>Requests per minute <span id="rpm-partial" class="partial-note"></span></figcaption><div id="chart-rpm" class="plot"></div></figure>
   <figure class="chart"><figcaption>Memory (MB)</figcaption><div id="chart-memory" class="plot"></div></figure>
   <figure class="chart"><figcaption>Event-loop delay p99 (ms)</figcaption><div id="chart-eld" class="plot"></div></figure>
 </section>
@@ -81,13 +82,13 @@ export function dashboardPage(title: string, root: string): string {
 }
 
 /** Sign-in form (served with 401). Posting it sets an HttpOnly, SameSite=Strict cookie. */
-export function loginPage(title: string, root: string, failed: boolean): string {
+export function loginPage(title: string, root: string, failed: boolean, problem?: string): string {
   return notice(
     title,
     root,
     'Sign in',
     `<p>This page needs the admin token (the value of <code>PERF_ADMIN_TOKEN</code> or the <code>token</code> option).</p>
-${failed ? '<p class="error" role="alert">That token is not valid.</p>' : ''}
+${failed ? '<p class="error" role="alert">That token is not valid.</p>' : ''}${problem === undefined ? '' : `<p class="error" role="alert">${escapeHtml(problem)}</p>`}
 <form method="post" action="${escapeHtml(root)}login" class="login">
   <label>Admin token <input name="token" type="password" autocomplete="current-password" required autofocus></label>
   <button type="submit">Sign in</button>

@@ -26,6 +26,20 @@ describe('process view', () => {
     }
   })
 
+  it('says why the watcher is off when watchProcess was called under NODE_ENV=test', async () => {
+    expect(process.env.NODE_ENV).toBe('test')
+    const monitor = createMonitor()
+    const watcher = watchProcess(monitor)
+    try {
+      const view = processView(monitor.snapshot().process)
+      expect(view?.off).toMatch(/NODE_ENV=test.*force: true/)
+      expect(view?.rssBytes).toBeUndefined()
+    } finally {
+      watcher.stop()
+      await monitor.close()
+    }
+  })
+
   it('shows nothing without a watcher and only the empty series before the first tick', async () => {
     const monitor = createMonitor()
     expect(processView(monitor.snapshot().process)).toBeNull()

@@ -1,5 +1,5 @@
-import type { ProcessSection, Snapshot } from '@perf/core'
-import type { TimelinePoint, TimelineSeries } from './timeline.js'
+import type { HistogramData, ProcessSection, ProcessWatchOff, Snapshot } from '@perf/core'
+import { type PartialSlice, partialSlice, type TimelinePoint, type TimelineSeries } from './timeline.js'
 
 /** The figures at the top of the page, computed from a snapshot. */
 export interface Summary {
@@ -34,6 +34,11 @@ export interface ProcessView {
   eventLoopDelayMs?: number
   eventLoopDelayP99Ms?: number
   warning?: string | null
+  /**
+   * Set when `watchProcess` was called but does not sample, with its reason (under `NODE_ENV=test`
+   * it stays off unless `force: true`): the page says so instead of "call watchProcess".
+   */
+  off?: string
   /** Time series for the charts (timestamps in ms, sizes in bytes, event-loop delay p99 in ms). */
   series: { t: number[]; rss: number[]; heapUsed: number[]; eventLoopDelayMs: number[] }
 }
@@ -42,8 +47,11 @@ export interface ProcessView {
 export interface TimelineView {
   sliceMs: number
   series: TimelineSeries
-  /** Requests so far in the current slice (its percentiles come when the slice completes). */
-  current: { start: number; count: number; errors: number }
+  /**
+   * The HTTP slice in progress, so far: the charts draw it as their last point, marked as partial,
+   * with its rate over the time elapsed (not scaled up to a whole slice).
+   */
+  current: PartialSlice
 }
 
 /** The dashboard's part of `api/snapshot`. */
@@ -62,6 +70,7 @@ export function buildView(
   snap: Snapshot,
   series: TimelineSeries,
   settings: { title: string; refreshMs: number; errorRateThreshold: number; history: boolean },
+  histogramOf: (point: TimelinePoint) => HistogramData | undefined = () => undefined,
 ): DashboardView {
   const http = snap.types.http
   const db = snap.types.db
@@ -70,16 +79,6 @@ export function buildView(
   const spanMs = Math.max(1000, snap.timestamp - snap.window.fromMs)
   const errorRate = http?.errorRate ?? 0
   const points: TimelinePoint[] = series.http ?? []
-  let retiredInWindow = 0
-  let retiredErrors = 0
-  let lastEnd = snap.window.fromMs
-  for (const p of points) {
-    if (p.start >= snap.window.fromMs - 1) {
-      retiredInWindow += p.count
-      retiredErrors += p.errors
-    }
-    if (p.end > lastEnd) lastEnd = p.end
-  }
   return {
     ...settings,
     summary: {
@@ -97,11 +96,7 @@ export function buildView(
     timeline: {
       sliceMs: snap.window.sliceMs,
       series,
-      current: {
-        start: lastEnd,
-        count: Math.max(0, (http?.count ?? 0) - retiredInWindow),
-        errors: Math.max(0, (http?.errors ?? 0) - retiredErrors),
-      },
+      current: partialSlice(snap, 'http', points, histogramOf),
     },
     process: processView(snap.process),
   }
@@ -109,12 +104,17 @@ export function buildView(
 
 /**
  * Reads the `process` section that `watchProcess` (from `@perf/core/node`) adds to snapshots: `null`
- * without a watcher; before its first tick only the (empty) series. The section is typed by core, so
+ * without a watcher; why it is off (under `NODE_ENV=test`); before its first tick only the (empty)
+ * series. The section is typed by core, so
  * only what it declares as optional or nullable is checked.
  */
-export function processView(section: ProcessSection | undefined): ProcessView | null {
+export function processView(section: ProcessSection | ProcessWatchOff | undefined): ProcessView | null {
   if (section === undefined) return null
   const view: ProcessView = { series: { t: [], rss: [], heapUsed: [], eventLoopDelayMs: [] } }
+  if ('watching' in section) {
+    view.off = section.reason
+    return view
+  }
   const cur = section.current
   if (cur !== null) {
     view.rssBytes = cur.rssBytes

@@ -16,7 +16,14 @@ export interface DashboardPluginOptions extends DashboardOptions {
  * never recorded. Options besides `monitor` and `prefix` are those of `createDashboard` from `@perf/dashboard`.
  */
 export const dashboard: FastifyPluginCallback<DashboardPluginOptions> = (fastify, opts, done) => {
-  const { monitor, prefix, ...options } = opts
+  // fastify's own register options (`logLevel`, …) may ride along with ours.
+  const {
+    monitor,
+    prefix,
+    logLevel: _l,
+    logSerializers: _s,
+    ...options
+  } = opts as DashboardPluginOptions & Record<'logLevel' | 'logSerializers', unknown>
   let handler: ReturnType<typeof createDashboard>
   try {
     handler = createDashboard(monitor, options)

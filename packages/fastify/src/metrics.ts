@@ -16,7 +16,15 @@ export interface MetricsPluginOptions extends MetricsHandlerOptions {
  * (`Authorization: Bearer <token>`).
  */
 export const metrics: FastifyPluginCallback<MetricsPluginOptions> = (fastify, opts, done) => {
-  const { monitor, path = '/metrics', ...options } = opts
+  // fastify's own register options (`prefix`, `logLevel`, …) may ride along with ours.
+  const {
+    monitor,
+    path = '/metrics',
+    prefix: _p,
+    logLevel: _l,
+    logSerializers: _s,
+    ...options
+  } = opts as MetricsPluginOptions & Record<'prefix' | 'logLevel' | 'logSerializers', unknown>
   if (typeof path !== 'string' || !path.startsWith('/') || path.length < 2) {
     return done(
       new TypeError(

@@ -87,7 +87,14 @@ class Pending extends PendingRequest {
 export const perf: FastifyPluginCallback<FastifyPerfOptions> = (fastify, opts, done) => {
   let recorder: HttpRecorder
   try {
-    const { monitor, ...options } = opts
+    // fastify's own register options (`prefix`, `logLevel`, …) may ride along with ours.
+    const {
+      monitor,
+      prefix: _p,
+      logLevel: _l,
+      logSerializers: _s,
+      ...options
+    } = opts as FastifyPerfOptions & Record<'prefix' | 'logLevel' | 'logSerializers', unknown>
     recorder = createHttpRecorder(monitor, options, '@perf/fastify')
   } catch (err) {
     return done(err as Error)

@@ -1,4 +1,5 @@
 import { checkNumber, type Monitor, type OpHandle, type RequestContext } from '@perf/core'
+import { checkOptionKeys } from '@perf/core'
 import type BetterSqlite3 from 'better-sqlite3'
 import { redactSql, redactSqlError } from './redact-sql.js'
 import { statementName } from './statement-name.js'
@@ -80,6 +81,7 @@ export function monitorDatabase<D extends Db>(
   if (options === null || typeof options !== 'object') {
     throw new TypeError('monitorDatabase(db, monitor, options): options must be an object')
   }
+  checkOptionKeys('monitorDatabase(db, monitor, options)', options, ['slowMs', 'sql', 'explainSlow'])
   const config = monitor.config
   const slowMs = checkNumber(
     'monitorDatabase options.slowMs',

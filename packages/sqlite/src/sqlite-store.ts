@@ -1,4 +1,5 @@
 import {
+  checkOptionKeys,
   Aggregate,
   type AggregateInput,
   type AggregateStats,
@@ -135,6 +136,15 @@ const HISTORY_SLICE_MS = 8
 
 type Item = { k: 0; e: PerfEvent } | { k: 1; a: OpAggregate } | { k: 2; s: ProcessSample }
 
+const STORE_OPTION_KEYS: readonly (keyof SqliteStoreOptions)[] = [
+  'path',
+  'flushIntervalMs',
+  'batchSize',
+  'maxQueue',
+  'retentionDays',
+  'flushOnExit',
+]
+
 /**
  * A {@link Sink} that persists the monitor's kept events, per-minute per-op aggregates and process
  * samples to a SQLite file, so history survives restarts. Writes are queued and committed in
@@ -195,6 +205,7 @@ export class SqliteStore implements Sink {
     if (options === null || typeof options !== 'object') {
       throw new TypeError('new SqliteStore(options): options must be an object with a path')
     }
+    checkOptionKeys('new SqliteStore(options)', options, STORE_OPTION_KEYS)
     const { path } = options
     if (typeof path !== 'string' || path.length === 0) {
       throw new TypeError(

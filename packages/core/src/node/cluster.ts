@@ -3,6 +3,7 @@ import { checkNumber, type Range } from '../config.js'
 import { type MergedSnapshot, mergeSnapshots } from '../merge.js'
 import type { Monitor } from '../monitor.js'
 import type { Snapshot, SnapshotOptions } from '../snapshot.js'
+import { checkOptionKeys } from '../option-keys.js'
 
 /** Options of {@link shareCluster}. */
 export interface ShareClusterOptions {
@@ -86,6 +87,10 @@ export function shareCluster(monitor: Monitor, options: ShareClusterOptions = {}
   if (monitor === null || typeof monitor !== 'object' || typeof monitor.snapshot !== 'function') {
     throw new TypeError('shareCluster(monitor, options): monitor must be a monitor from createMonitor()')
   }
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError('shareCluster(monitor, options): options must be an object')
+  }
+  checkOptionKeys('shareCluster(monitor, options)', options, ['intervalMs', 'timeoutMs'])
   const intervalMs = checkNumber('shareCluster options.intervalMs', options.intervalMs ?? 5000, INTERVAL)
   const timeoutMs = checkNumber('shareCluster options.timeoutMs', options.timeoutMs ?? 2000, TIMEOUT)
   return cluster.isWorker ? new WorkerShare(monitor, intervalMs, timeoutMs) : new PrimaryShare(monitor)

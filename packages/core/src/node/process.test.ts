@@ -160,9 +160,26 @@ describe('watchProcess', () => {
     const idle = watch(monitor)
     expect(idle.running).toBe(false)
     expect(idle.sampleNow()).toBeUndefined()
+    // It says so in the snapshot, with the reason and the way out, instead of looking uncalled.
+    expect(monitor.snapshot().process).toEqual({
+      watching: false,
+      reason: expect.stringMatching(/off under NODE_ENV=test.*force: true/),
+    })
+    idle.stop()
     expect('process' in monitor.snapshot()).toBe(false)
     const off = watch(createMonitor({ enabled: false }), { force: true })
     expect(off.running).toBe(false)
+  })
+
+  it('a forced watcher started later replaces the test-run marker, which then leaves it alone', () => {
+    const monitor = createMonitor()
+    const idle = watch(monitor)
+    const real = watch(monitor, { force: true })
+    real.sampleNow()
+    idle.stop()
+    const section = monitor.snapshot().process as ProcessSection
+    expect(section.current?.rssBytes).toBeGreaterThan(0)
+    real.stop()
   })
 
   it('stop() removes the section and stops sampling', () => {

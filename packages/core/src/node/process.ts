@@ -7,17 +7,18 @@ import {
 } from 'node:perf_hooks'
 import { checkNumber, envNumber, type Range } from '../config.js'
 import { checkOptionKeys } from '../option-keys.js'
-import type { Monitor } from '../monitor.js'
+import { type Monitor, monitorState } from '../monitor.js'
 import type {
   MemoryFigures,
   ProcessHealthSample,
   ProcessPeaks,
   ProcessSection,
+  ProcessWatchOff,
   SeriesField,
 } from '../process-section.js'
 
 // The section's types live beside the snapshot (no Node import) so `Snapshot.process` can name them.
-export type { MemoryFigures, ProcessHealthSample, ProcessPeaks, ProcessSection, SeriesField }
+export type { MemoryFigures, ProcessHealthSample, ProcessPeaks, ProcessSection, ProcessWatchOff, SeriesField }
 
 /** Options of {@link watchProcess}. Every field is optional. */
 export interface ProcessWatchOptions {
@@ -101,6 +102,30 @@ const INERT: ProcessWatcher = Object.freeze({
   stop: () => {},
 })
 
+/** Why the watcher is off under a test runner: shown by the dashboard instead of "not watched". */
+const OFF_IN_TESTS_REASON =
+  'watchProcess is off under NODE_ENV=test (so test runs stay free of timers and samples); pass force: true to watch anyway'
+
+/**
+ * The inert watcher of a test run. It leaves a `process` section saying so (`{ watching: false,
+ * reason }`), because a page that says "call watchProcess" after the call sends people hunting for a
+ * call that is already there. A real watcher started later replaces the section; `stop` removes it.
+ */
+function offInTests(monitor: Monitor): ProcessWatcher {
+  const marker: ProcessWatchOff = Object.freeze({ watching: false, reason: OFF_IN_TESTS_REASON })
+  const provider = () => marker
+  monitor.setSection('process', provider)
+  return {
+    running: false,
+    sampleNow: () => undefined,
+    stop: () => {
+      // Only our own marker: a real watcher started since owns the section now.
+      if (monitorState(monitor)?.sections.get('process') === provider)
+        monitor.setSection('process', undefined)
+    },
+  }
+}
+
 const WATCH_OPTION_KEYS: readonly (keyof ProcessWatchOptions)[] = [
   'intervalMs',
   'baselineDelayMs',
@@ -145,7 +170,7 @@ export function watchProcess(monitor: Monitor, options: ProcessWatchOptions = {}
     throw new TypeError('watchProcess options.logger must have a warn(message) method')
   }
   if (!monitor.enabled) return INERT
-  if (process.env.NODE_ENV === 'test' && options.force !== true) return INERT
+  if (process.env.NODE_ENV === 'test' && options.force !== true) return offInTests(monitor)
   return new Watcher(monitor, intervalMs, baselineDelayMs, growthWarnMb, logger).start()
 }
 

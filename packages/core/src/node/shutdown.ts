@@ -1,5 +1,6 @@
 import { checkNumber } from '../config.js'
 import { flushMonitorsForExit } from '../monitor.js'
+import { checkOptionKeys } from '../option-keys.js'
 
 /** Work to do before the process exits on a shutdown signal. */
 export type ShutdownHandler = (signal: ShutdownSignal) => void | Promise<void>
@@ -103,6 +104,10 @@ export function onShutdown(handler: ShutdownHandler, options: OnShutdownOptions 
   if (typeof handler !== 'function') {
     throw new TypeError(`onShutdown(handler): handler must be a function, got ${typeof handler}`)
   }
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError('onShutdown(handler, options): options must be an object')
+  }
+  checkOptionKeys('onShutdown(handler, options)', options, ['timeoutMs'])
   const timeoutMs = checkNumber('onShutdown options.timeoutMs', options.timeoutMs ?? 10_000, {
     min: 0,
     max: 600_000,

@@ -32,7 +32,8 @@
   function fmtMs(ms) {
     if (!Number.isFinite(ms)) return '–'
     if (ms === 0) return '0 ms'
-    if (ms < 1) return `${ms.toFixed(2)} ms`
+    // Under a millisecond in µs: "0.00 ms" would hide a 4 µs query.
+    if (ms < 1) return `${(ms * 1000).toFixed(ms < 0.01 ? 1 : 0)} µs`
     if (ms < 100) return `${ms.toFixed(1)} ms`
     if (ms < 1000) return `${Math.round(ms)} ms`
     return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`
@@ -103,7 +104,9 @@
         s.errorRateHigh ? 'bad' : '',
       ),
     ]
-    if (p) {
+    if (p?.off) {
+      cards.push(card('Process', 'watcher off', p.off, 'off'))
+    } else if (p) {
       cards.push(
         card(
           'Memory',
@@ -125,7 +128,7 @@
         ),
       )
     } else {
-      cards.push(card('Process', 'not watched', 'see watchProcess()'))
+      cards.push(card('Process', 'not watched', 'call watchProcess(monitor)'))
     }
     $('cards').replaceChildren(...cards)
     const warning = $('warning')
@@ -153,6 +156,18 @@
     return { width: Math.max(200, host.clientWidth), height: 150 }
   }
 
+  // One short 24-hour label per tick, and ticks at least 84 px apart: uPlot's default two-line
+  // labels ("2:37am") ran into each other on a narrow chart.
+  const pad = (n) => String(n).padStart(2, '0')
+  function timeLabels(_u, ticks, _axis, _space, incr) {
+    return ticks.map((t) => {
+      const d = new Date(t * 1000)
+      if (incr >= 86400) return `${d.getMonth() + 1}/${d.getDate()}`
+      const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`
+      return incr < 60 ? `${hm}:${pad(d.getSeconds())}` : hm
+    })
+  }
+
   function makeChart(id, series, opts = {}) {
     const host = $(id)
     const size = chartSize(host)
@@ -168,13 +183,20 @@
         legend: { show: true, live: false },
         cursor: { drag: { x: false, y: false }, points: { size: 6 } },
         scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
-        axes: [{ ...axis }, { ...axis, size: 48, values: opts.values }],
+        axes: [
+          { ...axis, space: 84, values: timeLabels },
+          { ...axis, size: 48, values: opts.values },
+        ],
         series: [{}, ...series],
       },
       [[], ...series.map(() => [])],
       host,
     )
     charts[id] = u
+    // Partial companions share their line's legend entry: the caption explains them.
+    series.forEach((s, i) => {
+      if (s.partial) u.root.querySelectorAll('.u-legend .u-series')[i]?.classList.add('partial-legend')
+    })
     return u
   }
 
@@ -182,13 +204,48 @@
     return { label, stroke: color, width: 1.6, points: { show: true, size: 4 }, spanGaps: false, ...extra }
   }
 
+  // The slice in progress: a dashed segment from the last completed point to a hollow one.
+  function partialLine(label, color) {
+    return {
+      label: `${label} (so far)`,
+      partial: true,
+      stroke: color,
+      width: 1.6,
+      dash: [4, 4],
+      points: { show: true, size: 7, width: 1.6, fill: '#ffffff', stroke: color },
+      spanGaps: true,
+    }
+  }
+
   function initCharts() {
     const bars = uPlot.paths?.bars ? uPlot.paths.bars({ size: [0.7, 40] }) : undefined
-    makeChart('chart-latency', [line('p50', COLORS.p50), line('p95', COLORS.p95), line('p99', COLORS.p99)], {
-      values: (_u, ticks) => ticks.map((v) => (v >= 1000 ? `${(v / 1000).toFixed(1)}s` : `${+v.toFixed(1)}`)),
-    })
+    makeChart(
+      'chart-latency',
+      [
+        line('p50', COLORS.p50),
+        line('p95', COLORS.p95),
+        line('p99', COLORS.p99),
+        partialLine('p50', COLORS.p50),
+        partialLine('p95', COLORS.p95),
+        partialLine('p99', COLORS.p99),
+      ],
+      {
+        values: (_u, ticks) =>
+          ticks.map((v) => (v >= 1000 ? `${(v / 1000).toFixed(1)}s` : `${+v.toFixed(v < 1 ? 2 : 1)}`)),
+      },
+    )
     makeChart('chart-rpm', [
       line('req/min', COLORS.rpm, { fill: 'rgba(13,148,136,0.25)', paths: bars, points: { show: false } }),
+      {
+        label: 'req/min (so far)',
+        partial: true,
+        stroke: COLORS.rpm,
+        width: 1.6,
+        dash: [4, 3],
+        fill: 'rgba(13,148,136,0.07)',
+        paths: bars,
+        points: { show: false },
+      },
     ])
     makeChart('chart-memory', [line('RSS', COLORS.rss), line('heap used', COLORS.heap)])
     makeChart('chart-eld', [line('p99 delay', COLORS.eld, { fill: 'rgba(219,39,119,0.08)' })])
@@ -231,28 +288,50 @@
     const live = state.range === 'live' || !state.history
     const points = (live ? tl.series.http : state.history.series.http) ?? []
     const minutes = (live ? tl.sliceMs : state.history.bucketMs) / 60000
+    // Half a slice of room on either side, so neither the first point nor the bar of the slice in
+    // progress (drawn where it will end) sits on the edge.
     const range = live
-      ? [data.window.fromMs / 1000, (data.timestamp + tl.sliceMs) / 1000]
+      ? [(data.window.fromMs - tl.sliceMs / 2) / 1000, (data.timestamp + 1.5 * tl.sliceMs) / 1000]
       : [state.history.since / 1000, (state.history.until + state.history.bucketMs) / 1000]
     const t = points.map((p) => Math.round(p.end / 1000))
+    const cols = (xs) => xs.map(() => null)
     const lat = [t, points.map((p) => p.p50Ms), points.map((p) => p.p95Ms), points.map((p) => p.p99Ms)]
+    const latPartial = [cols(t), cols(t), cols(t)]
     const rpmT = t.slice()
     const rpm = points.map((p) => p.count / minutes)
-    if (live && tl.current.count > 0) {
-      // The slice in progress: its rate so far (percentiles arrive when it completes).
-      // Drawn where the slice will end, one slice after the last point, so bars keep an even width.
-      const elapsedMin = Math.max(1 / 60, (data.timestamp - tl.current.start) / 60000)
-      rpmT.push(Math.round((tl.current.start + tl.sliceMs) / 1000))
-      rpm.push(tl.current.count / elapsedMin)
+    const rpmPartial = cols(t)
+    const cur = tl.current
+    const partial = live && cur.count > 0
+    if (partial) {
+      // The slice in progress: its percentiles so far, drawn at "now" and joined to the last completed
+      // point by a dashed segment; its rate over the seconds elapsed, a dashed bar where the slice will
+      // end (bars keep an even width).
+      t.push(Math.round(data.timestamp / 1000))
+      rpmT.push(Math.round((cur.start + tl.sliceMs) / 1000))
+      const last = points.length - 1
+      for (const [k, key] of ['p50Ms', 'p95Ms', 'p99Ms'].entries()) {
+        lat[k + 1].push(null)
+        if (last >= 0) latPartial[k][last] = points[last][key]
+        latPartial[k].push(cur[key])
+      }
+      rpm.push(null)
+      rpmPartial.push(cur.perMinute)
     }
-    setTimeData('chart-latency', lat, range)
-    setTimeData('chart-rpm', [rpmT, rpm], range)
+    setTimeData('chart-latency', [...lat, ...latPartial], range)
+    setTimeData('chart-rpm', [rpmT, rpm, rpmPartial], range)
     const sliceText = minutes >= 1 ? `${minutes} min` : `${Math.round(minutes * 60)} s`
-    const none = live
-      ? `Collecting: the first point comes after one slice (${sliceText})`
-      : 'Nothing stored in this range'
-    setEmpty('chart-latency', points.length === 0 ? none : '')
-    setEmpty('chart-rpm', rpm.length === 0 ? (live ? 'No requests yet' : none) : '')
+    const elapsed =
+      cur.elapsedMs < 10_000 ? `${(cur.elapsedMs / 1000).toFixed(1)} s` : fmtDuration(cur.elapsedMs)
+    const soFar = partial ? `┄ so far: ${fmtInt(cur.count)} req, ${elapsed}` : ''
+    for (const id of ['latency-partial', 'rpm-partial']) {
+      $(id).textContent = soFar
+      $(id).title = partial
+        ? `The last point is the ${sliceText} slice still in progress: ${fmtInt(cur.count)} requests in its first ${elapsed}, its rate per minute over that time (at least 1 s), its percentiles so far.`
+        : ''
+    }
+    const none = live ? 'No requests yet' : 'Nothing stored in this range'
+    setEmpty('chart-latency', points.length === 0 && !partial ? none : '')
+    setEmpty('chart-rpm', points.length === 0 && !partial ? none : '')
     const p = data.dashboard.process
     const s = live ? p?.series : state.history.process
     if (s && s.t.length > 0) {
@@ -267,9 +346,11 @@
       setTimeData('chart-eld', [[], []], range)
       const why = !live
         ? 'No process samples stored in this range'
-        : p
-          ? 'Collecting samples…'
-          : 'Process watcher not running: call watchProcess(monitor)'
+        : p?.off
+          ? `Process watcher off: ${p.off}`
+          : p
+            ? 'Collecting samples…'
+            : 'Process watcher not running: call watchProcess(monitor)'
       setEmpty('chart-memory', why)
       setEmpty('chart-eld', why)
     }
@@ -416,7 +497,7 @@
       'errors',
       [
         { label: 'When' },
-        { label: 'Op', cls: 'name' },
+        { label: 'Op', cls: 'name op' },
         { label: 'Error', cls: 'name err' },
         { label: 'Request id', cls: 'mono' },
       ],
@@ -564,7 +645,8 @@
       if (!res.ok) setStatus(`Clear failed: HTTP ${res.status}`, 'bad')
       refresh(true)
     })
-    $('logout').addEventListener('click', async () => {
+    // Only there when a token is configured: without one there is no session to end.
+    $('logout')?.addEventListener('click', async () => {
       await fetch(`${base}logout`, { method: 'POST', credentials: 'same-origin' })
       location.reload()
     })
