@@ -98,9 +98,17 @@ export class Aggregate {
 
   /**
    * Adds one row of scalars laid out as {@link COUNT}..{@link STATUS} at `s[b..b + FIELDS)` (a slice of
-   * `OpStats`) and its histogram: the monitor's own slices, added without building an input object.
+   * `OpStats`) and its histogram `counts[from..to)`, where `counts[k]` is bucket `offset + k`: the
+   * monitor's own slices, added without building an input object or a view.
    */
-  addRow(s: ArrayLike<number>, b: number, histogram: HistogramData): this {
+  addRow(
+    s: ArrayLike<number>,
+    b: number,
+    counts: ArrayLike<number>,
+    from: number,
+    to: number,
+    offset: number,
+  ): this {
     const n = s[b + COUNT]!
     if (!(n > 0)) return this
     this.count += n
@@ -117,7 +125,7 @@ export class Aggregate {
       const st = (this.status ??= [0, 0, 0, 0, 0])
       for (let k = 0; k < 5; k++) st[k]! += s[b + STATUS + k]!
     }
-    this.histogram.addAll(histogram)
+    this.histogram.addRange(counts, from, to, offset)
     return this
   }
 

@@ -836,7 +836,9 @@ class MonitorImpl implements Monitor {
     // One aggregate reused for every op: a snapshot of thousands of ops allocates no histogram per op.
     const window = this.opWindow
     window.reset()
-    for (let k = 0; k < this.slices; k++) window.addRow(op.scalars, k * FIELDS, op.row(k))
+    const w = op.width
+    for (let k = 0; k < this.slices; k++)
+      window.addRow(op.scalars, k * FIELDS, op.counts, k * w, (k + 1) * w, op.lo - k * w)
     typeAgg.merge(window)
     // All-time figures are the retired totals plus the current slice (not yet retired).
     const t = op.total

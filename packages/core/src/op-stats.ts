@@ -104,7 +104,15 @@ export class OpStats {
   retire(slice: number): number {
     const count = this.scalars[slice * FIELDS + COUNT]!
     if (count === 0) return 0
-    this.total.addRow(this.scalars, slice * FIELDS, this.row(slice))
+    const w = this.width
+    this.total.addRow(
+      this.scalars,
+      slice * FIELDS,
+      this.counts,
+      slice * w,
+      (slice + 1) * w,
+      this.lo - slice * w,
+    )
     return count
   }
 
