@@ -20,13 +20,33 @@ export interface AggregateInput {
   readonly histogram?: HistogramData | null | undefined
 }
 
-/** {@link WindowStats} plus the exact sum, so an aggregate's stats can be added up again. */
-export interface AggregateStats extends WindowStats {
-  /** Sum of the durations, ms. */
-  sumMs: number
-}
+/**
+ * What {@link Aggregate.stats} returns: {@link WindowStats}, which carries the exact `sumMs`, so an
+ * aggregate's stats can be added up again.
+ */
+export type AggregateStats = WindowStats
 
 const STATUS_KEYS = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const
+
+/**
+ * Layout of a row of scalars, as `OpStats` keeps one per slice and {@link Aggregate.addRow} reads it:
+ * offsets of count, errors, slow, sum, min, max, then the status classes 1xx..5xx at `STATUS + 0..4`.
+ */
+export const COUNT = 0
+/** See {@link COUNT}. */
+export const ERRORS = 1
+/** See {@link COUNT}. */
+export const SLOW = 2
+/** See {@link COUNT}. */
+export const SUM = 3
+/** See {@link COUNT}. */
+export const MIN = 4
+/** See {@link COUNT}. */
+export const MAX = 5
+/** See {@link COUNT}. */
+export const STATUS = 6
+/** Scalars per row. */
+export const FIELDS = 11
 
 /**
  * The one fold of "events added up": counts, errors, slow, sum, min/max, status classes and the
@@ -76,6 +96,39 @@ export class Aggregate {
     return this
   }
 
+  /**
+   * Adds one row of scalars laid out as {@link COUNT}..{@link STATUS} at `s[b..b + FIELDS)` (a slice of
+   * `OpStats`) and its histogram `counts[from..to)`, where `counts[k]` is bucket `offset + k`: the
+   * monitor's own slices, added without building an input object or a view.
+   */
+  addRow(
+    s: ArrayLike<number>,
+    b: number,
+    counts: ArrayLike<number>,
+    from: number,
+    to: number,
+    offset: number,
+  ): this {
+    const n = s[b + COUNT]!
+    if (!(n > 0)) return this
+    this.count += n
+    this.errors += s[b + ERRORS]!
+    this.slow += s[b + SLOW]!
+    this.sum += s[b + SUM]!
+    if (s[b + MIN]! < this.min) this.min = s[b + MIN]!
+    if (s[b + MAX]! > this.max) this.max = s[b + MAX]!
+    // Status classes exist only once an event carried a status: an op that never did has none.
+    if (
+      s[b + STATUS]! + s[b + STATUS + 1]! + s[b + STATUS + 2]! + s[b + STATUS + 3]! + s[b + STATUS + 4]! >
+      0
+    ) {
+      const st = (this.status ??= [0, 0, 0, 0, 0])
+      for (let k = 0; k < 5; k++) st[k]! += s[b + STATUS + k]!
+    }
+    this.histogram.addRange(counts, from, to, offset)
+    return this
+  }
+
   /** Adds everything another aggregate holds. Returns `this`. */
   merge(other: Aggregate): this {
     if (other.count === 0) return this
@@ -98,9 +151,22 @@ export class Aggregate {
    * Count, errors, slow, error rate, mean, min/max, the exact sum and p50/p90/p95/p99 from the
    * merged histogram (clamped to the exact min and max).
    */
-  stats(): AggregateStats {
+  stats(): WindowStats {
     const h = this.histogram
-    return { ...windowStats(this, h.counts, 0, h.counts.length, h.lo), sumMs: this.sum }
+    return windowStats(this, h.counts, 0, h.counts.length, h.lo)
+  }
+
+  /** Forgets everything (keeps the histogram's storage for reuse). */
+  reset(): void {
+    this.count = 0
+    this.errors = 0
+    this.slow = 0
+    this.sum = 0
+    this.min = Number.POSITIVE_INFINITY
+    this.max = 0
+    this.status = undefined
+    this.missingHistograms = 0
+    this.histogram.reset()
   }
 
   /** Events per status class, or `undefined` if no input carried them. */
@@ -108,6 +174,11 @@ export class Aggregate {
     const s = this.status
     if (s === undefined) return undefined
     return { '1xx': s[0]!, '2xx': s[1]!, '3xx': s[2]!, '4xx': s[3]!, '5xx': s[4]! }
+  }
+
+  /** Events per status class 1xx..5xx as numbers (zeros if no input carried them). */
+  statusAt(k: number): number {
+    return this.status === undefined ? 0 : this.status[k]!
   }
 
   /** The merged histogram in its JSON form (trimmed of empty ends). */

@@ -79,11 +79,15 @@ export class WideHistogram {
 
   /** Adds every count of `h` into this histogram. */
   addAll(h: HistogramData): void {
-    const c = h.counts
-    if (c.length === 0) return
-    this.ensure(h.offset, h.offset + c.length)
-    const base = h.offset - this.lo
-    for (let k = 0; k < c.length; k++) if (c[k] !== 0) this.add(base + k, c[k]!)
+    this.addRange(h.counts, 0, h.counts.length, h.offset)
+  }
+
+  /** Adds `counts[from..to)`, where `counts[k]` is bucket `offset + k` (a row of a shared buffer, no view made). */
+  addRange(counts: ArrayLike<number>, from: number, to: number, offset: number): void {
+    if (to <= from) return
+    this.ensure(offset + from, offset + to)
+    const base = offset - this.lo
+    for (let k = from; k < to; k++) if (counts[k] !== 0) this.add(base + k, counts[k]!)
   }
 
   private add(j: number, n: number): void {

@@ -96,6 +96,14 @@ export type { MetricsHandler, MetricsHandlerOptions } from './metrics-handler.js
 export type { Monitor, OpHandle, SlowEventsQuery } from './monitor.js'
 export type { NodeRequestLike, NodeResponseLike } from './node-web.js'
 export type { PrometheusOptions } from './prometheus.js'
+export type {
+  MemoryFigures,
+  ProcessHealthSample,
+  ProcessPeaks,
+  ProcessSection,
+  ProcessWatchOff,
+  SeriesField,
+} from './process-section.js'
 export type { MountedRequest, MountedResult, MountOptions } from './web-mount.js'
 export type { ResponseWatcher, TrackableRequest, TrackableResponse } from './response-tracker.js'
 export type { OpAggregate, ProcessSample, Sink } from './sink.js'

@@ -1,7 +1,8 @@
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { BUCKETS, bucketIndex, percentilesOf } from './histogram.js'
 import { mergeSnapshots } from './merge.js'
 import { createMonitor, type Monitor } from './monitor.js'
-import type { Snapshot, Stats } from './snapshot.js'
+import type { Snapshot, Stats, WindowStats } from './snapshot.js'
 
 /** Deterministic log-normal-ish durations (no Math.random: a failure must reproduce). */
 function durations(n: number, seed: number): number[] {
@@ -30,9 +31,103 @@ function load(m: Monitor, parts = 1, k?: number): void {
 
 function pick(s: Stats) {
   // Sums are floats added in another order: compared to 9 digits apart from the rest.
-  const { histogram, totalHistogram, avgMs, totalSumMs, ...rest } = s
+  const { histogram, totalHistogram, avgMs, sumMs, totalSumMs, ...rest } = s
   return rest
 }
+
+/** What exact stats of `values` are: counts and percentiles from their own histogram, sum and min/max. */
+function reference(values: number[]) {
+  const counts = new Float64Array(BUCKETS)
+  for (const v of values) counts[bucketIndex(v)]!++
+  const min = Math.min(...values)
+  const max = Math.max(...values)
+  return {
+    count: values.length,
+    minMs: min,
+    maxMs: max,
+    sumMs: values.reduce((a, b) => a + b, 0),
+    ...percentilesOf(counts, 0, BUCKETS, 0, values.length, min, max),
+  }
+}
+
+function exactPart(
+  s: Pick<WindowStats, 'count' | 'minMs' | 'maxMs' | 'p50Ms' | 'p90Ms' | 'p95Ms' | 'p99Ms'>,
+) {
+  const { count, minMs, maxMs, p50Ms, p90Ms, p95Ms, p99Ms } = s
+  return { count, minMs, maxMs, p50Ms, p90Ms, p95Ms, p99Ms }
+}
+
+describe('exact aggregates', () => {
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it('windowed and merged stats equal a reference computed from the raw durations', () => {
+    vi.useFakeTimers()
+    const all = durations(1200, 11)
+    const parts = [0, 1, 2].map(() => createMonitor({ windowMs: 5 * 60_000, sampling: 0 }))
+    const byOp = new Map<string, number[]>()
+    // Spread over several slices, so the window is added up from slice rows.
+    all.forEach((ms, i) => {
+      if (i % 300 === 0 && i > 0) vi.advanceTimersByTime(60_000)
+      const name = ROUTES[i % ROUTES.length]!
+      parts[i % 3]!.record('http', name, ms)
+      byOp.set(name, [...(byOp.get(name) ?? []), ms])
+    })
+    const snaps = parts.map((m) => m.snapshot({ histograms: true }))
+    const merged = mergeSnapshots(...snaps)
+    const want = reference(all)
+    expect(exactPart(merged.types.http!)).toEqual(exactPart({ ...want }))
+    expect(merged.types.http!.sumMs).toBeCloseTo(want.sumMs, 9)
+    for (const [name, values] of byOp) {
+      const ref = reference(values)
+      const op = merged.types.http!.ops.find((o) => o.name === name)!
+      expect(exactPart(op)).toEqual(exactPart(ref))
+      expect(op.sumMs).toBeCloseTo(ref.sumMs, 9)
+    }
+    // One monitor's window: its type stats against the reference of what it saw.
+    const own = all.filter((_, i) => i % 3 === 0)
+    expect(exactPart(snaps[0]!.types.http!)).toEqual(exactPart(reference(own)))
+    for (const m of parts) void m.close()
+  })
+
+  it('adds the exact sums of cluster workers, not mean × count (which rounds)', () => {
+    const a = [3, 7.8, 12.5]
+    const b = [0.7, 1.3, 1.9]
+    const sum = (v: number[]) => v.reduce((x, y) => x + y, 0)
+    // The values are chosen so that the sum rebuilt from the mean differs in the last bit.
+    const rebuilt = (sum(a) / 3) * 3 + (sum(b) / 3) * 3
+    expect(rebuilt / 6).not.toBe((sum(a) + sum(b)) / 6)
+    const ms = [a, b].map((values) => {
+      const m = createMonitor({ sampling: 0 })
+      for (const v of values) m.record('db', 'q', v)
+      return m
+    })
+    const merged = mergeSnapshots(...ms.map((m) => m.snapshot({ histograms: true })))
+    const op = merged.types.db!.ops[0]!
+    expect(op.sumMs).toBe(sum(a) + sum(b))
+    expect(op.avgMs).toBe((sum(a) + sum(b)) / 6)
+    expect(merged.types.db!.sumMs).toBe(sum(a) + sum(b))
+    expect(merged.types.db!.avgMs).toBe((sum(a) + sum(b)) / 6)
+    for (const m of ms) void m.close()
+  })
+
+  it('merges a snapshot without sumMs (an older worker) from its mean, and checks a given sumMs', () => {
+    const m = createMonitor({ sampling: 0 })
+    for (const v of [1, 2, 3]) m.record('db', 'q', v)
+    const snap = m.snapshot({ histograms: true })
+    const { sumMs: _sum, ...old } = snap.types.db!.ops[0]!
+    const legacy = { ...snap, types: { db: { ...snap.types.db!, ops: [old as Stats] } } }
+    expect(mergeSnapshots(legacy).types.db!.ops[0]!.sumMs).toBe(6)
+    const bad = { ...snap, types: { db: { ...snap.types.db!, ops: [{ ...old, sumMs: -1 } as Stats] } } }
+    expect(() => mergeSnapshots(bad)).toThrow(
+      /op db "q" of pid \d+: sumMs must be a finite number ≥ 0, got -1/,
+    )
+    const text = { ...snap, types: { db: { ...snap.types.db!, ops: [{ ...old, sumMs: '6' } as never] } } }
+    expect(() => mergeSnapshots(text)).toThrow(TypeError)
+    void m.close()
+  })
+})
 
 describe('mergeSnapshots', () => {
   it('merges three monitors into exactly what one monitor seeing every event reports', () => {
@@ -53,6 +148,7 @@ describe('mergeSnapshots', () => {
         const g = gotOps[op.name]!
         expect(pick(g)).toEqual(pick(op))
         expect(g.avgMs).toBeCloseTo(op.avgMs, 9)
+        expect(g.sumMs).toBeCloseTo(op.sumMs, 9)
         expect(g.totalSumMs).toBeCloseTo(op.totalSumMs, 9)
         expect(g.histogram).toEqual(op.histogram)
         expect(g.totalHistogram).toEqual(op.totalHistogram)

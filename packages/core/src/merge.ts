@@ -1,7 +1,8 @@
+import { Aggregate } from './aggregate.js'
 import type { PerfEvent } from './event.js'
 import { BUCKETS, type SparseHistogram, WideHistogram } from './histogram.js'
-import type { Snapshot, Stats, StatusClasses, Totals, TypeSnapshot, WindowStats } from './snapshot.js'
-import { windowStats } from './window-stats.js'
+import type { ProcessSection, ProcessWatchOff } from './process-section.js'
+import type { Snapshot, Stats, StatusClasses, Totals, TypeSnapshot } from './snapshot.js'
 
 /**
  * A snapshot merged from several processes: a {@link Snapshot} plus who is in it. Its `pid` and
@@ -11,7 +12,7 @@ export interface MergedSnapshot extends Snapshot {
   /** Pids of every process merged in. */
   pids: number[]
   /** Each process's `process` section (see `watchProcess`), by pid. */
-  processes: Record<string, unknown>
+  processes: Record<string, ProcessSection | ProcessWatchOff>
 }
 
 const STATUS_KEYS = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const
@@ -41,7 +42,7 @@ export function mergeSnapshots(...snapshots: Snapshot[]): MergedSnapshot {
   const pids: number[] = []
   // Every map keyed by a name from the input is null-prototype and filled through own keys only: a
   // snapshot is data from another process, and `__proto__` or `constructor` as a name must stay a name.
-  const processes = dict<unknown>()
+  const processes = dict<ProcessSection | ProcessWatchOff>()
   const sections = dict<unknown>()
   for (const s of snapshots) {
     const nested = (s as Partial<MergedSnapshot>).pids
@@ -49,8 +50,11 @@ export function mergeSnapshots(...snapshots: Snapshot[]): MergedSnapshot {
       if (typeof pid === 'number' && !pids.includes(pid)) pids.push(pid)
     }
     const procs = (s as Partial<MergedSnapshot>).processes
-    if (isObject(procs)) for (const pid of Object.keys(procs)) processes[pid] = procs[pid]
-    if (s.process !== undefined) processes[String(s.pid)] = s.process
+    if (isObject(procs)) {
+      for (const pid of Object.keys(procs)) processes[pid] = processSection(procs[pid], `processes.${pid}`)
+    }
+    if (s.process !== undefined)
+      processes[String(s.pid)] = processSection(s.process, `process of pid ${s.pid}`)
     for (const key of Object.keys(s)) {
       if (!KNOWN.has(key) && !Object.hasOwn(sections, key)) sections[key] = s[key]
     }
@@ -131,6 +135,28 @@ function histogram(h: unknown, what: string): SparseHistogram | undefined {
   return h as unknown as SparseHistogram
 }
 
+/**
+ * A `process` section from the input. Its parts are checked for shape, since the merged snapshot
+ * types them and readers (Prometheus, the dashboard) rely on it; figures inside stay the sender's.
+ */
+function processSection(v: unknown, what: string): ProcessSection | ProcessWatchOff {
+  if (!isObject(v)) throw new TypeError(`mergeSnapshots: ${what} must be an object, got ${show(v)}`)
+  if (v.watching === false) {
+    if (typeof v.reason !== 'string')
+      throw new TypeError(`mergeSnapshots: ${what}.reason must be a string, got ${show(v.reason)}`)
+    return v as unknown as ProcessWatchOff
+  }
+  for (const part of ['current', 'peak', 'baseline', 'growth'] as const) {
+    const p = v[part]
+    if (p !== undefined && p !== null && !isObject(p)) {
+      throw new TypeError(`mergeSnapshots: ${what}.${part} must be an object or null, got ${show(p)}`)
+    }
+  }
+  if (v.series !== undefined && !isObject(v.series))
+    throw new TypeError(`mergeSnapshots: ${what}.series must be an object, got ${show(v.series)}`)
+  return v as unknown as ProcessSection
+}
+
 /** Keys merged field by field; any other key is a section. */
 const KNOWN = new Set([
   'enabled',
@@ -199,49 +225,18 @@ function mergeEvents(all: unknown[]): PerfEvent[] {
     .slice(0, cap)
 }
 
-/** Running merge of one op (or one type) across snapshots. */
-class OpMerge {
-  count = 0
-  errors = 0
-  slow = 0
-  sum = 0
-  min = Number.POSITIVE_INFINITY
-  max = 0
-  status: number[] | undefined
-  readonly histogram: WideHistogram = new WideHistogram()
-
-  add(
-    s: Pick<WindowStats, 'count' | 'errors' | 'slow' | 'avgMs' | 'minMs' | 'maxMs'>,
-    status: StatusClasses | undefined,
-    histogram: SparseHistogram | undefined,
-  ): void {
-    this.count += s.count
-    this.errors += s.errors
-    this.slow += s.slow
-    // Snapshots carry the mean, not the sum; mean × count gives the sum back to float precision.
-    this.sum += s.avgMs * s.count
-    if (s.count > 0) {
-      if (s.minMs < this.min) this.min = s.minMs
-      if (s.maxMs > this.max) this.max = s.maxMs
-    }
-    if (status !== undefined) this.status = addStatus(this.status, status, 'status')
-    if (histogram !== undefined) this.histogram.addAll(histogram)
-  }
-
-  stats(): WindowStats {
-    const h = this.histogram
-    return windowStats(this, h.counts, 0, h.counts.length, h.lo)
-  }
+function addStatus(into: number[] | undefined, s: StatusClasses, what: string): number[] {
+  const out = into ?? [0, 0, 0, 0, 0]
+  const checked = statusOf(s, what)
+  for (let k = 0; k < 5; k++) out[k]! += checked[STATUS_KEYS[k]!]
+  return out
 }
 
-function addStatus(into: number[] | undefined, s: StatusClasses, what: string): number[] {
+/** Status classes from the input, checked: only the five classes, only as own keys, each a count. */
+function statusOf(s: unknown, what: string): StatusClasses {
   if (!isObject(s)) throw new TypeError(`mergeSnapshots: ${what} must be an object of status classes`)
-  const out = into ?? [0, 0, 0, 0, 0]
-  // Only the five classes are read, and only as own keys: any other key is ignored.
-  for (let k = 0; k < 5; k++) {
-    const key = STATUS_KEYS[k]!
-    if (Object.hasOwn(s, key)) out[k]! += num(s[key], `${what}.${key}`)
-  }
+  const out: StatusClasses = { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 }
+  for (const key of STATUS_KEYS) if (Object.hasOwn(s, key)) out[key] = num(s[key], `${what}.${key}`)
   return out
 }
 
@@ -251,7 +246,7 @@ function statusClasses(s: number[]): StatusClasses {
 
 interface OpAcc {
   readonly name: string
-  readonly window: OpMerge
+  readonly window: Aggregate
   totalCount: number
   totalErrors: number
   totalSumMs: number
@@ -280,7 +275,7 @@ function mergeTypes(snapshots: Snapshot[]): Record<string, TypeSnapshot> {
     }
   }
   for (const [type, entry] of byType) {
-    const typeMerge = new OpMerge()
+    const typeAgg = new Aggregate()
     const ops: Stats[] = []
     for (const acc of entry.ops.values()) {
       const stats = acc.window.stats()
@@ -293,14 +288,14 @@ function mergeTypes(snapshots: Snapshot[]): Record<string, TypeSnapshot> {
         totalSumMs: acc.totalSumMs,
       }
       if (acc.window.status !== undefined || acc.totalStatus !== undefined) {
-        op.status = statusClasses(acc.window.status ?? [0, 0, 0, 0, 0])
+        op.status = acc.window.statusClasses() ?? statusClasses([0, 0, 0, 0, 0])
         op.totalStatus = statusClasses(acc.totalStatus ?? [0, 0, 0, 0, 0])
       }
       if (acc.hasHistogram) {
-        op.histogram = acc.window.histogram.toJSON()
+        op.histogram = acc.window.histogramJSON()
         op.totalHistogram = acc.totalHistogram?.toJSON() ?? { offset: 0, counts: [] }
       }
-      typeMerge.add(stats, undefined, acc.window.histogram.toJSON())
+      typeAgg.merge(acc.window)
       ops.push(op)
     }
     // Only the type's own settings are carried over: the rest of a type entry is derived here.
@@ -308,7 +303,7 @@ function mergeTypes(snapshots: Snapshot[]): Record<string, TypeSnapshot> {
     out[type] = {
       sampling: typeof sampling === 'number' ? sampling : 0,
       slowMs: typeof slowMs === 'number' ? slowMs : 0,
-      ...typeMerge.stats(),
+      ...typeAgg.stats(),
       foldedEvents: entry.folded,
       ops,
     }
@@ -321,13 +316,17 @@ function addOp(ops: Map<string, OpAcc>, type: string, op: Stats, pid: number): v
     throw new TypeError(`mergeSnapshots: an op of type ${JSON.stringify(type)} of pid ${pid} has no name`)
   }
   const what = `op ${type} ${JSON.stringify(op.name)} of pid ${pid}`
+  // Snapshots from before `sumMs` existed carry only the mean: for them the sum is rebuilt as
+  // mean × count, which rounds; a snapshot with `sumMs` adds exactly.
   const window = {
     count: num(op.count, `${what}: count`),
     errors: num(op.errors, `${what}: errors`),
     slow: num(op.slow, `${what}: slow`),
+    sumMs: op.sumMs === undefined ? undefined : num(op.sumMs, `${what}: sumMs`),
     avgMs: num(op.avgMs, `${what}: avgMs`),
     minMs: num(op.minMs, `${what}: minMs`),
     maxMs: num(op.maxMs, `${what}: maxMs`),
+    status: op.status === undefined ? undefined : statusOf(op.status, `${what}: status`),
   }
   const h = histogram(op.histogram, `${what}: histogram`)
   const total = histogram(op.totalHistogram, `${what}: totalHistogram`)
@@ -340,7 +339,7 @@ function addOp(ops: Map<string, OpAcc>, type: string, op: Stats, pid: number): v
   if (acc === undefined) {
     acc = {
       name: op.name,
-      window: new OpMerge(),
+      window: new Aggregate(),
       totalCount: 0,
       totalErrors: 0,
       totalSumMs: 0,
@@ -350,7 +349,7 @@ function addOp(ops: Map<string, OpAcc>, type: string, op: Stats, pid: number): v
     }
     ops.set(op.name, acc)
   }
-  acc.window.add(window, op.status, h)
+  acc.window.add({ ...window, histogram: h })
   acc.totalCount += num(op.totalCount, `${what}: totalCount`)
   acc.totalErrors += num(op.totalErrors, `${what}: totalErrors`)
   acc.totalSumMs += num(op.totalSumMs, `${what}: totalSumMs`)

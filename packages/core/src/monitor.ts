@@ -1,13 +1,13 @@
+import { Aggregate } from './aggregate.js'
 import { checkRate, type MonitorConfig, type MonitorOptions, redactMatcher, resolveConfig } from './config.js'
 import { type ContextStorage, createContextStorage, type RequestContext } from './context.js'
 import type { PerfEvent, RecordOptions } from './event.js'
-import { addHistograms, BUCKETS, type SparseHistogram, sparseOf } from './histogram.js'
+import { addHistograms, type SparseHistogram, sparseOf } from './histogram.js'
 import { COUNT, ERRORS, FIELDS, MAX, MIN, OpStats, SLOW, STATUS, SUM } from './op-stats.js'
 import { findSecret, Redactor, redactText } from './redact.js'
 import { EventRing, FLAG_ERROR, FLAG_SLOW, KeyShapes, MAX_FIELDS } from './ring-buffer.js'
 import type { OpAggregate, ProcessSample, Sink } from './sink.js'
 import type { Snapshot, SnapshotOptions, Stats, Totals, TypeSnapshot } from './snapshot.js'
-import { windowStats } from './window-stats.js'
 
 /** Names longer than this are truncated when interned. */
 export const MAX_NAME_LENGTH = 200
@@ -213,6 +213,8 @@ class MonitorImpl implements Monitor {
   /** Index of the current slice. */
   private cur = 0
   private readonly sliceStart: Float64Array
+  /** Scratch for one op's window while a snapshot is built. */
+  private readonly opWindow = new Aggregate()
   private readonly ring: EventRing
   private readonly slowLog: EventRing
   /** Key shapes of kept events' flat details, shared by both rings. */
@@ -246,8 +248,6 @@ class MonitorImpl implements Monitor {
   private rotateTimer: ReturnType<typeof setInterval> | undefined
   private readonly sections: Map<string, () => unknown> = new Map()
   private storage: ContextStorage<RequestContext> | undefined
-  private readonly scratch = new Float64Array(BUCKETS)
-  private readonly typeScratch = new Float64Array(BUCKETS)
   private lastInternalError: string | undefined
 
   constructor(options: MonitorOptions) {
@@ -815,11 +815,10 @@ class MonitorImpl implements Monitor {
     for (const [key, state] of this.types) {
       if (key !== state.type) continue
       const ops = state.overflow ? [...state.list, state.overflow] : state.list
-      this.typeScratch.fill(0)
-      const typeAcc = newAcc()
-      const opSnaps = ops.map((op) => this.opSnapshot(op, typeAcc, histograms))
+      const typeAgg = new Aggregate()
+      const opSnaps = ops.map((op) => this.opSnapshot(op, typeAgg, histograms))
       types[state.type] = {
-        ...windowStats(typeAcc, this.typeScratch, 0, BUCKETS, 0),
+        ...typeAgg.stats(),
         sampling: state.sampling,
         slowMs: state.slowMs,
         foldedEvents: state.folded,
@@ -882,70 +881,44 @@ class MonitorImpl implements Monitor {
     return from
   }
 
-  private opSnapshot(op: OpStats, typeAcc: Acc, histograms: boolean): Stats {
-    const acc = newAcc()
-    const scratch = this.scratch
-    let lo = BUCKETS
-    let hi = 0
-    for (let k = 0; k < this.slices; k++) {
-      const b = k * FIELDS
-      const s = op.scalars
-      if (s[b + COUNT] === 0) continue
-      addRow(acc, s, b)
-      const c = op.counts
-      const w = op.width
-      const from = k * w
-      for (let j = 0; j < w; j++) scratch[op.lo + j]! += c[from + j]!
-    }
-    if (acc.count > 0) {
-      lo = op.lo
-      hi = op.lo + op.width
-    }
-    mergeAcc(typeAcc, acc)
-    const typeScratch = this.typeScratch
-    for (let j = lo; j < hi; j++) typeScratch[j]! += scratch[j]!
+  private opSnapshot(op: OpStats, typeAgg: Aggregate, histograms: boolean): Stats {
+    // One aggregate reused for every op: a snapshot of thousands of ops allocates no histogram per op.
+    const window = this.opWindow
+    window.reset()
+    const w = op.width
+    for (let k = 0; k < this.slices; k++)
+      window.addRow(op.scalars, k * FIELDS, op.counts, k * w, (k + 1) * w, op.lo - k * w)
+    typeAgg.merge(window)
     // All-time figures are the retired totals plus the current slice (not yet retired).
-    const t = op.totalScalars
+    const t = op.total
     const c = op.scalars
     const cr = this.cur * FIELDS
     const snap: Stats = {
       type: op.type,
       name: op.name,
-      ...windowStats(acc, scratch, lo, hi, 0),
-      totalCount: t[COUNT]! + c[cr + COUNT]!,
-      totalErrors: t[ERRORS]! + c[cr + ERRORS]!,
-      totalSumMs: t[SUM]! + c[cr + SUM]!,
+      ...window.stats(),
+      totalCount: t.count + c[cr + COUNT]!,
+      totalErrors: t.errors + c[cr + ERRORS]!,
+      totalSumMs: t.sum + c[cr + SUM]!,
     }
-    const st = acc.status
-    if (
-      st[0]! +
-        st[1]! +
-        st[2]! +
-        st[3]! +
-        st[4]! +
-        t[STATUS]! +
-        t[STATUS + 1]! +
-        t[STATUS + 2]! +
-        t[STATUS + 3]! +
-        t[STATUS + 4]! >
-      0
-    ) {
-      snap.status = statusClasses(st)
+    // The current slice is in the window, so a status in it makes `window.status` defined.
+    if (window.status !== undefined || t.status !== undefined) {
+      snap.status = window.statusClasses() ?? statusClasses([0, 0, 0, 0, 0])
       const total = [0, 0, 0, 0, 0]
-      for (let k = 0; k < 5; k++) total[k] = t[STATUS + k]! + c[cr + STATUS + k]!
+      for (let k = 0; k < 5; k++) total[k] = t.statusAt(k) + c[cr + STATUS + k]!
       snap.totalStatus = statusClasses(total)
     }
     if (histograms) {
-      snap.histogram = sparseOf(scratch, lo, Math.max(lo, hi), 0)
+      snap.histogram = window.histogramJSON()
       snap.totalHistogram = this.totalHistogram(op)
     }
-    if (lo < hi) scratch.fill(0, lo, hi)
     return snap
   }
 
   private totalHistogram(op: OpStats): SparseHistogram {
     // All-time: the retired slices' totals plus the current slice, not yet retired.
-    return addHistograms({ offset: op.total.lo, counts: op.total.counts }, op.row(this.cur))
+    const total = op.total.histogram
+    return addHistograms({ offset: total.lo, counts: total.counts }, op.row(this.cur))
   }
 
   recent(n = 50): PerfEvent[] {
@@ -1138,48 +1111,6 @@ class MonitorImpl implements Monitor {
   currentRequest(): RequestContext | undefined {
     return this.storage?.getStore()
   }
-}
-
-interface Acc {
-  count: number
-  errors: number
-  slow: number
-  sum: number
-  min: number
-  max: number
-  status: number[]
-}
-
-function newAcc(): Acc {
-  return {
-    count: 0,
-    errors: 0,
-    slow: 0,
-    sum: 0,
-    min: Number.POSITIVE_INFINITY,
-    max: 0,
-    status: [0, 0, 0, 0, 0],
-  }
-}
-
-function addRow(acc: Acc, s: Float64Array, b: number): void {
-  acc.count += s[b + COUNT]!
-  acc.errors += s[b + ERRORS]!
-  acc.slow += s[b + SLOW]!
-  acc.sum += s[b + SUM]!
-  if (s[b + MIN]! < acc.min) acc.min = s[b + MIN]!
-  if (s[b + MAX]! > acc.max) acc.max = s[b + MAX]!
-  for (let k = 0; k < 5; k++) acc.status[k]! += s[b + STATUS + k]!
-}
-
-function mergeAcc(into: Acc, from: Acc): void {
-  into.count += from.count
-  into.errors += from.errors
-  into.slow += from.slow
-  into.sum += from.sum
-  if (from.min < into.min) into.min = from.min
-  if (from.max > into.max) into.max = from.max
-  for (let k = 0; k < 5; k++) into.status[k]! += from.status[k]!
 }
 
 function statusClasses(s: ArrayLike<number>): Record<'1xx' | '2xx' | '3xx' | '4xx' | '5xx', number> {

@@ -60,6 +60,6 @@ describe('OpStats histogram buffer', () => {
     expect(bucketsOf(op, 2)).toEqual(new Map([[bucketIndex(1000), 1]]))
     // Retiring folds the exact counts into the all-time histogram.
     expect(op.retire(1)).toBe(70_300)
-    expect(op.total.toJSON()).toEqual({ offset: bucketIndex(5), counts: [70_300] })
+    expect(op.total.histogramJSON()).toEqual({ offset: bucketIndex(5), counts: [70_300] })
   })
 })

@@ -1,15 +1,8 @@
-import { bucketIndex, type HistogramData, WideHistogram } from './histogram.js'
+import { Aggregate, COUNT, ERRORS, FIELDS, MAX, MIN, SLOW, STATUS, SUM } from './aggregate.js'
+import { bucketIndex, type HistogramData } from './histogram.js'
 
-/** Offsets of the per-slice scalar fields. */
-export const COUNT = 0
-export const ERRORS = 1
-export const SLOW = 2
-export const SUM = 3
-export const MIN = 4
-export const MAX = 5
-/** Status classes 1xx..5xx live at STATUS + 0..4. */
-export const STATUS = 6
-export const FIELDS = 11
+// The row layout is the aggregate's, so a slice retires into the all-time totals as one `addRow`.
+export { COUNT, ERRORS, FIELDS, MAX, MIN, SLOW, STATUS, SUM } from './aggregate.js'
 
 /** Rows widen in steps of half a power of two (16 buckets). */
 const GRAIN = 16
@@ -41,10 +34,8 @@ export class OpStats {
   private readonly rows: number
   /** `FIELDS` scalars per slice. */
   readonly scalars: Float64Array
-  /** All-time histogram of every completed slice. */
-  readonly total: WideHistogram = new WideHistogram()
-  /** All-time scalars of every completed slice. */
-  readonly totalScalars: Float64Array = emptyRow()
+  /** All-time totals and histogram of every completed slice. */
+  readonly total: Aggregate = new Aggregate()
 
   constructor(id: number, type: string, name: string, slices: number) {
     this.id = id
@@ -133,19 +124,17 @@ export class OpStats {
 
   /** Folds slice `slice` into the all-time totals. Returns its event count. */
   retire(slice: number): number {
-    const s = this.scalars
-    const b = slice * FIELDS
-    const count = s[b + COUNT]!
+    const count = this.scalars[slice * FIELDS + COUNT]!
     if (count === 0) return 0
-    const t = this.totalScalars
-    t[COUNT]! += count
-    t[ERRORS]! += s[b + ERRORS]!
-    t[SLOW]! += s[b + SLOW]!
-    t[SUM]! += s[b + SUM]!
-    if (s[b + MIN]! < t[MIN]!) t[MIN] = s[b + MIN]!
-    if (s[b + MAX]! > t[MAX]!) t[MAX] = s[b + MAX]!
-    for (let k = 0; k < 5; k++) t[STATUS + k]! += s[b + STATUS + k]!
-    this.total.addAll(this.row(slice))
+    const w = this.width
+    this.total.addRow(
+      this.scalars,
+      slice * FIELDS,
+      this.counts,
+      slice * w,
+      (slice + 1) * w,
+      this.lo - slice * w,
+    )
     return count
   }
 
@@ -159,18 +148,11 @@ export class OpStats {
   reset(): void {
     for (let i = 0; i < this.rows; i++) resetRow(this.scalars, i * FIELDS)
     this.counts.fill(0)
-    resetRow(this.totalScalars, 0)
     this.total.reset()
   }
 }
 
 const EMPTY = new Uint8Array(0)
-
-function emptyRow(): Float64Array {
-  const row = new Float64Array(FIELDS)
-  resetRow(row, 0)
-  return row
-}
 
 function resetRow(s: Float64Array, b: number): void {
   s.fill(0, b, b + FIELDS)

@@ -28,6 +28,7 @@ import {
   prometheusConfig,
   SnapshotSource,
 } from './prometheus.js'
+import type { ProcessSection, ProcessWatchOff } from './process-section.js'
 import type { Totals } from './snapshot.js'
 
 /** Renders one monitor for `/metrics`. */
@@ -119,18 +120,18 @@ class LiveSource implements ExpositionSource {
   opFigures(k: number, out: Float64Array, at: number): void {
     const op = this.ops[k]!
     const s = op.scalars
-    const t = op.totalScalars
+    const t = op.total
     const b = this.current * FIELDS
-    out[at + OP_COUNT] = t[COUNT]! + s[b + COUNT]!
-    out[at + OP_ERRORS] = t[ERRORS]! + s[b + ERRORS]!
-    out[at + OP_SUM_MS] = t[SUM]! + s[b + SUM]!
-    for (let j = 0; j < 5; j++) out[at + OP_STATUS + j] = t[STATUS + j]! + s[b + STATUS + j]!
+    out[at + OP_COUNT] = t.count + s[b + COUNT]!
+    out[at + OP_ERRORS] = t.errors + s[b + ERRORS]!
+    out[at + OP_SUM_MS] = t.sum + s[b + SUM]!
+    for (let j = 0; j < 5; j++) out[at + OP_STATUS + j] = t.statusAt(j) + s[b + STATUS + j]!
   }
 
   /** The op's retired total plus the slice being recorded into. */
   opHistogram(k: number, into: BucketCounts): void {
     const op = this.ops[k]!
-    const total = op.total
+    const total = op.total.histogram
     into.add(total.counts, 0, total.counts.length, total.lo)
     const width = op.width
     if (width > 0) into.add(op.counts, this.current * width, (this.current + 1) * width, op.lo)
@@ -166,6 +167,8 @@ class LiveSource implements ExpositionSource {
   }
 
   /** A section's value as a snapshot would hold it (a provider that throws is counted and left out). */
+  section(name: 'process'): ProcessSection | ProcessWatchOff | undefined
+  section(name: 'processes'): Readonly<Record<string, ProcessSection | ProcessWatchOff>> | undefined
   section(name: string): unknown {
     const provider = this.state!.sections.get(name)
     if (provider === undefined) return undefined

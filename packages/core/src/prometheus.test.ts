@@ -268,15 +268,17 @@ describe('toPrometheus', () => {
 
   it('renders per-worker gauges from a cluster primary’s processes[pid].worker (valid for promtool)', () => {
     monitor = populated()
+    // As a cluster primary leaves them: worker health beside (or instead of) a process section.
     const merged = mergeSnapshots(monitor.snapshot({ histograms: true }))
-    merged.processes['101'] = {
+    const processes = merged.processes as Record<string, unknown>
+    processes['101'] = {
       worker: { state: 'unresponsive', cpuPercent: 99.5, rssBytes: 80_000_000, lastReportAgeMs: 2500 },
     }
-    merged.processes['102'] = {
+    processes['102'] = {
       worker: { state: 'healthy', cpuPercent: 3, rssBytes: 60_000_000, lastReportAgeMs: 40 },
     }
-    merged.processes['103'] = { worker: { state: 'gone', lastReportAgeMs: 9000 } }
-    merged.processes['104'] = { worker: 'not a worker section' } // ignored, not thrown on
+    processes['103'] = { worker: { state: 'gone', lastReportAgeMs: 9000 } }
+    processes['104'] = { worker: 'not a worker section' } // ignored, not thrown on
     const text = toPrometheus(merged)
     const { samples } = parse(text)
     const byPid = (name: string) =>

@@ -13,6 +13,7 @@
 
 import { ByteWriter, formatNumber } from './byte-writer.js'
 import { BUCKETS, bucketIndex, bucketLower, SUB_BITS } from './histogram.js'
+import type { ProcessSection, ProcessWatchOff } from './process-section.js'
 import type { Snapshot, Stats, Totals } from './snapshot.js'
 
 /** `Content-Type` of the text exposition format. */
@@ -222,8 +223,10 @@ export interface ExpositionSource {
   totals(): Totals | undefined
   /** Hands every plain counter (`monitor.count()`) to `into.counter`, in output order. */
   counters(into: CounterSink): void
-  /** The `process` or `processes` section, as a snapshot would hold it. */
-  section(name: 'process' | 'processes'): unknown
+  /** The `process` section (see `watchProcess`), as a snapshot would hold it. */
+  section(name: 'process'): ProcessSection | ProcessWatchOff | undefined
+  /** A merged snapshot's `process` sections by pid. */
+  section(name: 'processes'): Readonly<Record<string, ProcessSection | ProcessWatchOff>> | undefined
 }
 
 /** Receives plain counters from a source. */
@@ -561,6 +564,8 @@ export class SnapshotSource implements ExpositionSource {
     }
   }
 
+  section(name: 'process'): ProcessSection | ProcessWatchOff | undefined
+  section(name: 'processes'): Readonly<Record<string, ProcessSection | ProcessWatchOff>> | undefined
   section(name: 'process' | 'processes'): unknown {
     return this.snapshot[name]
   }
@@ -773,16 +778,21 @@ const PROCESS: readonly ProcessMetric[] = [
  * latest sample (`current`). A merged cluster snapshot has one section per process under
  * `processes`; each then gets a `pid` label. Absent until the first sample, and ignored when missing.
  */
-function processMetrics(out: ByteWriter, processes: unknown, process: unknown): void {
-  const found: [labels: string, current: Record<string, unknown>][] = []
-  if (isRecord(processes) && Object.keys(processes).length > 0) {
+function processMetrics(
+  out: ByteWriter,
+  processes: Readonly<Record<string, ProcessSection | ProcessWatchOff>> | undefined,
+  process: ProcessSection | ProcessWatchOff | undefined,
+): void {
+  // Typed sections; each figure is still checked to be finite before it is written.
+  const found: [labels: string, current: Readonly<Record<string, unknown>>][] = []
+  if (processes !== undefined && Object.keys(processes).length > 0) {
     for (const pid of Object.keys(processes)) {
-      const current = currentSample(processes[pid])
-      if (current !== undefined) found.push([`pid="${escapeLabelValue(pid)}"`, current])
+      const current = currentOf(processes[pid])
+      if (current !== null) found.push([`pid="${escapeLabelValue(pid)}"`, current])
     }
   } else {
-    const current = currentSample(process)
-    if (current !== undefined) found.push(['', current])
+    const current = currentOf(process)
+    if (current !== null) found.push(['', current])
   }
   if (found.length === 0) return
   if (found.some(([, c]) => isNumber(c.cpuUserMsTotal) && isNumber(c.cpuSystemMsTotal))) {
@@ -851,12 +861,15 @@ function workerMetrics(out: ByteWriter, p: string, processes: unknown): void {
   }
 }
 
-function currentSample(section: unknown): Record<string, unknown> | undefined {
-  return isRecord(section) && isRecord(section.current) ? section.current : undefined
-}
-
 function isRecord(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object'
+}
+
+/** The latest sample of a watching section; `null` before the first tick or when not watching. */
+function currentOf(
+  section: ProcessSection | ProcessWatchOff | undefined,
+): Readonly<Record<string, unknown>> | null {
+  return section !== undefined && 'current' in section ? section.current : null
 }
 
 function isNumber(v: unknown): v is number {

@@ -1,6 +1,7 @@
 import type { MonitorConfig } from './config.js'
 import type { PerfEvent } from './event.js'
 import type { SparseHistogram } from './histogram.js'
+import type { ProcessSection, ProcessWatchOff } from './process-section.js'
 
 /** Options of `monitor.snapshot()`. */
 export interface SnapshotOptions {
@@ -49,6 +50,11 @@ export interface WindowStats {
   slow: number
   errorRate: number
   avgMs: number
+  /**
+   * Sum of the durations, ms: exact, so stats from several places (cluster workers, slices) add up
+   * without rebuilding it from `avgMs × count`, which rounds.
+   */
+  sumMs: number
   minMs: number
   maxMs: number
   p50Ms: number
@@ -105,6 +111,11 @@ export interface Snapshot {
   slow: PerfEvent[]
   /** The last failure inside instrumentation or a sink, if any. */
   lastInternalError?: string
-  /** Sections added with `monitor.setSection` (e.g. `process`). */
+  /**
+   * Process health, once `watchProcess` (from `@perf/core/node`) watches this monitor; under
+   * `NODE_ENV=test` without `force`, why it does not.
+   */
+  process?: ProcessSection | ProcessWatchOff
+  /** Other sections added with `monitor.setSection`. */
   [section: string]: unknown
 }

@@ -31,6 +31,7 @@ export function windowStats(
     slow: t.slow,
     errorRate: n > 0 ? t.errors / n : 0,
     avgMs: n > 0 ? t.sum / n : 0,
+    sumMs: t.sum,
     minMs: min,
     maxMs: t.max,
     ...percentilesOf(counts, from, Math.max(from, to), offset, n, min, t.max),

@@ -40,19 +40,18 @@ describe('process view', () => {
     }
   })
 
-  it('leaves out what is missing instead of failing', () => {
-    expect(processView(undefined)).toBeNull()
-    expect(processView({ current: null, peak: null, growth: null, series: {} })).toEqual({
-      series: { t: [], rss: [], heapUsed: [], eventLoopDelayMs: [] },
-    })
-    const v = processView({
-      current: { rssBytes: 'big' },
-      growthWarning: true,
-      growthMb: 80,
-      growthWarnMb: 50,
-    })
-    expect(v?.rssBytes).toBeUndefined()
-    expect(v?.warning).toContain('80 MB')
+  it('shows nothing without a watcher and only the empty series before the first tick', async () => {
+    const monitor = createMonitor()
+    expect(processView(monitor.snapshot().process)).toBeNull()
+    const watcher = watchProcess(monitor, { intervalMs: 60_000, force: true })
+    try {
+      expect(processView(monitor.snapshot().process)).toEqual({
+        series: { t: [], rss: [], heapUsed: [], eventLoopDelayMs: [] },
+      })
+    } finally {
+      watcher.stop()
+      await monitor.close()
+    }
   })
 })
 

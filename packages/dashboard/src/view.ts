@@ -1,4 +1,4 @@
-import type { HistogramData, Snapshot } from '@perf/core'
+import type { HistogramData, ProcessSection, ProcessWatchOff, Snapshot } from '@perf/core'
 import { type PartialSlice, partialSlice, type TimelinePoint, type TimelineSeries } from './timeline.js'
 
 /** The figures at the top of the page, computed from a snapshot. */
@@ -125,6 +125,52 @@ export function buildView(
   }
 }
 
+/**
+ * Reads the `process` section that `watchProcess` (from `@perf/core/node`) adds to snapshots: `null`
+ * without a watcher; why it is off (under `NODE_ENV=test`); before its first tick only the (empty)
+ * series. The section is typed by core, so
+ * only what it declares as optional or nullable is checked.
+ */
+export function processView(section: ProcessSection | ProcessWatchOff | undefined): ProcessView | null {
+  if (section === undefined) return null
+  const view: ProcessView = { series: { t: [], rss: [], heapUsed: [], eventLoopDelayMs: [] } }
+  if ('watching' in section) {
+    view.off = section.reason
+    return view
+  }
+  const cur = section.current
+  if (cur !== null) {
+    view.rssBytes = cur.rssBytes
+    view.heapUsedBytes = cur.heapUsedBytes
+    view.heapTotalBytes = cur.heapTotalBytes
+    view.cpuPercent = cur.cpuPercent
+    view.eventLoopDelayMs = cur.eventLoopDelayMeanMs
+    view.eventLoopDelayP99Ms = cur.eventLoopDelayP99Ms
+  }
+  if (section.peak !== null) {
+    view.rssHighWaterBytes = section.peak.rssBytes
+    view.heapHighWaterBytes = section.peak.heapUsedBytes
+  }
+  if (section.growth !== null) {
+    view.rssGrowthBytes = section.growth.rssBytes
+    view.heapGrowthBytes = section.growth.heapUsedBytes
+  }
+  if (section.growthWarning) {
+    view.warning = `heap + external memory grew ${section.growthMb.toFixed(0)} MB over its baseline (warning at ${section.growthWarnMb} MB)`
+  }
+  const { timestamp, rssBytes, heapUsedBytes, eventLoopDelayP99Ms } = section.series
+  view.series = {
+    t: [...timestamp],
+    rss: [...rssBytes],
+    heapUsed: [...heapUsedBytes],
+    eventLoopDelayMs: [...eventLoopDelayP99Ms],
+  }
+  return view
+}
+
+const STATES: ReadonlySet<string> = new Set(['healthy', 'unresponsive', 'gone'])
+
+// The workers' figures are read defensively: `processes` of a merge carries what other processes sent.
 type Obj = Record<string, unknown>
 
 function obj(v: unknown): Obj | undefined {
@@ -134,64 +180,6 @@ function obj(v: unknown): Obj | undefined {
 function num(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isFinite(v) ? v : undefined
 }
-
-function column(series: Obj | undefined, name: string): unknown[] {
-  const c = series?.[name]
-  return Array.isArray(c) ? c : []
-}
-
-/**
- * Reads the `process` section that `watchProcess` (from `@perf/core/node`) adds to snapshots. Every
- * field is checked, so a missing watcher (`null`), a watcher before its first tick, or a section of
- * another shape leaves figures out instead of breaking the page.
- */
-export function processView(section: unknown): ProcessView | null {
-  const p = obj(section)
-  if (p === undefined) return null
-  const view: ProcessView = { series: { t: [], rss: [], heapUsed: [], eventLoopDelayMs: [] } }
-  if (p.watching === false) {
-    view.off = typeof p.reason === 'string' ? p.reason.slice(0, 300) : 'the process watcher is off'
-    return view
-  }
-  const set = <K extends keyof ProcessView>(key: K, value: ProcessView[K] | undefined) => {
-    if (value !== undefined) view[key] = value
-  }
-  const cur = obj(p.current)
-  set('rssBytes', num(cur?.rssBytes))
-  set('heapUsedBytes', num(cur?.heapUsedBytes))
-  set('heapTotalBytes', num(cur?.heapTotalBytes))
-  set('cpuPercent', num(cur?.cpuPercent))
-  set('eventLoopDelayMs', num(cur?.eventLoopDelayMeanMs))
-  set('eventLoopDelayP99Ms', num(cur?.eventLoopDelayP99Ms))
-  const peak = obj(p.peak)
-  set('rssHighWaterBytes', num(peak?.rssBytes))
-  set('heapHighWaterBytes', num(peak?.heapUsedBytes))
-  const growth = obj(p.growth)
-  set('rssGrowthBytes', num(growth?.rssBytes))
-  set('heapGrowthBytes', num(growth?.heapUsedBytes))
-  if (p.growthWarning === true) {
-    const mb = num(p.growthMb)
-    const limit = num(p.growthWarnMb)
-    view.warning = `heap + external memory grew ${mb === undefined ? '' : `${mb.toFixed(0)} MB `}over its baseline${limit === undefined ? '' : ` (warning at ${limit} MB)`}`
-  }
-  const series = obj(p.series)
-  const t = column(series, 'timestamp')
-  const rss = column(series, 'rssBytes')
-  const heap = column(series, 'heapUsedBytes')
-  const eld = column(series, 'eventLoopDelayP99Ms')
-  for (let i = 0; i < t.length; i++) {
-    const ts = num(t[i])
-    if (ts === undefined) continue
-    view.series.t.push(ts)
-    // NaN becomes null in JSON: a gap in the chart rather than a made-up value.
-    view.series.rss.push(num(rss[i]) ?? Number.NaN)
-    view.series.heapUsed.push(num(heap[i]) ?? Number.NaN)
-    view.series.eventLoopDelayMs.push(num(eld[i]) ?? Number.NaN)
-  }
-  return view
-}
-
-const STATES: ReadonlySet<string> = new Set(['healthy', 'unresponsive', 'gone'])
 
 /**
  * Reads the workers of a merged cluster snapshot's `processes` section (those with a `worker` entry

@@ -171,7 +171,7 @@ describe('shareCluster with 4 real node:cluster workers', () => {
     expect(merged.cluster.workers).toBe(WORKERS - 1)
     expect(merged.types.http!.count).toBe((WORKERS - 1) * EVENTS_PER_WORKER)
     // Its numbers left the merge; it stays in the view as gone.
-    const gone = merged.processes[String(victim.process.pid)] as Record<string, unknown>
+    const gone = merged.processes[String(victim.process.pid)] as unknown as Record<string, unknown>
     expect(gone).not.toHaveProperty('current')
     expect(gone.worker).toMatchObject({ state: 'gone', signal: 'SIGKILL', exitCode: null })
     expect(gone.worker).not.toHaveProperty('cpuPercent')

@@ -3,6 +3,7 @@ import pidusage from 'pidusage'
 import { checkNumber, type Range } from '../config.js'
 import { type MergedSnapshot, mergeSnapshots } from '../merge.js'
 import type { Monitor } from '../monitor.js'
+import type { ProcessSection, ProcessWatchOff } from '../process-section.js'
 import type { Snapshot, SnapshotOptions } from '../snapshot.js'
 import { checkOptionKeys } from '../option-keys.js'
 
@@ -73,7 +74,21 @@ export interface WorkerHealth {
 }
 
 /** A snapshot merged across the cluster: the primary and every live worker, with process health per pid. */
+/**
+ * One pid under a cluster view's `processes`: the process's own section (as it reported it; empty
+ * for a worker watched before its first report) plus, for a worker, how the primary sees it.
+ */
+/** A worker watched from outside whose own process section the primary has not got. */
+const NOT_REPORTED: ProcessWatchOff = {
+  watching: false,
+  reason: 'no process section from this worker yet (it has not reported, or runs no watchProcess)',
+}
+
+export type ClusterProcess = (ProcessSection | ProcessWatchOff) & { worker?: WorkerHealth }
+
+/** A cluster-wide view: the merge of every process's snapshot, workers' health per pid. */
 export interface ClusterSnapshot extends MergedSnapshot {
+  processes: Record<string, ClusterProcess>
   cluster: ClusterInfo
 }
 
@@ -303,16 +318,17 @@ class PrimaryShare implements ClusterShare {
   }
 
   private mergeAll(): ClusterSnapshot {
-    const merged = mergeSnapshots(this.local.snapshot({ histograms: true }), ...this.latest.values())
+    const base = mergeSnapshots(this.local.snapshot({ histograms: true }), ...this.latest.values())
+    const merged = base as MergedSnapshot & { processes: Record<string, ClusterProcess> }
     const now = Date.now()
     // Only the primary says how a worker is: a `worker` entry arriving inside a snapshot (a section
     // named `processes`, or a merge fed back) is removed, and so is an entry left with nothing else.
     for (const key of Object.keys(merged.processes)) {
       const section = merged.processes[key]
       if (typeof section !== 'object' || section === null || !Object.hasOwn(section, 'worker')) continue
-      const { worker: _, ...rest } = section as Record<string, unknown>
+      const { worker: _, ...rest } = section
       if (Object.keys(rest).length === 0) delete merged.processes[key]
-      else merged.processes[key] = rest
+      else merged.processes[key] = rest as ProcessSection | ProcessWatchOff
     }
     let unresponsive = 0
     for (const w of this.watches.values()) {
@@ -321,7 +337,10 @@ class PrimaryShare implements ClusterShare {
       if (health.state === 'unresponsive') unresponsive++
       const own = merged.processes[key]
       // A new object: the worker's own section belongs to its latest snapshot, kept for the next merge.
-      merged.processes[key] = { ...(typeof own === 'object' && own !== null ? own : {}), worker: health }
+      merged.processes[key] = {
+        ...(typeof own === 'object' && own !== null ? own : NOT_REPORTED),
+        worker: health,
+      }
     }
     const info: ClusterInfo = {
       primaryPid: process.pid,
