@@ -558,6 +558,8 @@ describe.skipIf(!hasChromium)('a dashboard without a token, under NODE_ENV=test'
   })
 
   afterAll(async () => {
+    // The browser keeps its connections alive: close them, or close() waits for them to time out.
+    server?.closeAllConnections()
     await new Promise((r) => server?.close(r))
     await monitor?.close()
   })
