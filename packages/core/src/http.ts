@@ -1,8 +1,15 @@
 import type { RequestContext } from './context.js'
-import type { Monitor, OpHandle } from './monitor.js'
+import { type Monitor, type OpHandle, recordHeapDelta, trackHeapDeltas } from './monitor.js'
 import { isPlainRequestId, newRequestId } from './request-id.js'
 import type { ResponseWatcher, TrackableResponse } from './response-tracker.js'
 import { checkOptionKeys } from './option-keys.js'
+import {
+  type HeapMeasurement,
+  requestEnded,
+  requestMemoryAvailable,
+  requestStarted,
+  settleMeasurement,
+} from './request-memory.js'
 
 /** Event type of HTTP requests. */
 export const HTTP_TYPE = 'http'
@@ -54,6 +61,15 @@ export interface HttpOptions {
    * `totals.internalErrors` and the request gets a default id instead.
    */
   generateRequestId?: () => string
+  /**
+   * Measure the heap each request allocates (default `false`). Only a request that ran alone in the
+   * process (no other recorded request in flight at any point between its start and its end) with no
+   * garbage collection in between is measured: its kept event gets `metadata.heapDeltaBytes`, and its
+   * op's `memory` (in the snapshot) counts it. Every other request gets no figure, because any figure
+   * would mix in other requests' allocations or the collector's frees. Needs Node.js (V8's heap
+   * statistics and `gc` performance entries, found at run time); elsewhere `true` throws.
+   */
+  memory?: boolean
 }
 
 /** Every key {@link HttpOptions} accepts; any other is a misspelling and throws. */
@@ -61,6 +77,7 @@ export const HTTP_OPTION_KEYS: readonly (keyof HttpOptions)[] = [
   'ignore',
   'requestIdHeader',
   'generateRequestId',
+  'memory',
 ]
 
 /** What an adapter passes to a mounted {@link WebHandler} besides the request. */
@@ -193,6 +210,8 @@ export class HttpRecorder {
   private readonly ops: Map<string, Map<string, OpHandle>> = new Map()
   private cached = 0
   private readonly maxCached: number
+  /** `options.memory`: whether requests are counted in flight and measured when alone. */
+  readonly memory: boolean
 
   /**
    * Checks `options` (a bad one throws a `TypeError` naming it and what is accepted).
@@ -235,6 +254,7 @@ export class HttpRecorder {
     this.prefixes = prefixes
     this.ignores = this.predicate !== undefined || this.exact !== undefined || prefixes.length > 0
     this.maxCached = CACHE_FACTOR * (monitor.config?.maxOps ?? 2000) + 64
+    this.memory = checkMemory(source, opts.memory)
   }
 
   /** Whether request context is on (then adapters run the request in {@link newContext}). */
@@ -334,6 +354,8 @@ export class HttpRecorder {
       this.fail('op', err)
       return NOOP_OP
     }
+    // Marks the op as measured, so that the page can say when none of its requests could be.
+    if (this.memory) trackHeapDeltas(op)
     if (this.cached < this.maxCached) {
       this.cached++
       byRoute.set(r, op)
@@ -367,6 +389,24 @@ export class HttpRecorder {
     }
   }
 
+  /**
+   * Records a request that ran alone (see {@link HttpOptions.memory}): `bytes` is its heap delta, or
+   * `undefined` when a collection ran during it.
+   */
+  recordMeasured(op: OpHandle, durationMs: number, outcome: HttpOutcome, bytes: number | undefined): void {
+    this.heapDelta = bytes
+    this.record(op, durationMs, outcome)
+    this.heapDelta = undefined
+    if (bytes === undefined) return
+    try {
+      recordHeapDelta(op, bytes)
+    } catch (err) {
+      this.fail('memory', err)
+    }
+  }
+
+  /** The heap delta of the request being recorded by {@link recordMeasured}. */
+  private heapDelta: number | undefined = undefined
   private current: HttpOutcome | undefined
   private readonly opts: {
     status?: number
@@ -400,6 +440,7 @@ export class HttpRecorder {
       metadata.dbQueries = ctx.dbQueries
       metadata.dbMs = ctx.dbMs
     }
+    if (this.heapDelta !== undefined) metadata.heapDeltaBytes = this.heapDelta
     return metadata
   }
 
@@ -430,7 +471,9 @@ export abstract class PendingRequest implements ResponseWatcher, HttpOutcome {
     readonly start: number,
     readonly requestId: string | undefined,
     readonly context: RequestContext | undefined,
-  ) {}
+  ) {
+    if (recorder.memory) requestStarted(this)
+  }
 
   abstract get method(): string
   abstract get url(): string
@@ -455,6 +498,7 @@ export abstract class PendingRequest implements ResponseWatcher, HttpOutcome {
   finish(res: TrackableResponse | undefined, aborted: boolean): void {
     const recorder = this.recorder
     try {
+      if (recorder.memory && this.measuredEnd(res, aborted)) return
       if (isUnrecorded(this.rawRequest())) return
       const ms = performance.now() - this.start
       this.aborted = aborted
@@ -465,6 +509,51 @@ export abstract class PendingRequest implements ResponseWatcher, HttpOutcome {
       recorder.fail('response', err)
     }
   }
+
+  /**
+   * Ends the request's flight (`memory: true`). When it ran alone, records it once the GC feed says
+   * whether a collection ran during it, and returns `true`; else returns `false` and `finish` records.
+   */
+  private measuredEnd(res: TrackableResponse | undefined, aborted: boolean): boolean {
+    const measured: HeapMeasurement | undefined = requestEnded(this)
+    if (measured === undefined) return false
+    const ms = performance.now() - this.start
+    settleMeasurement(measured, (bytes) => {
+      const recorder = this.recorder
+      try {
+        if (isUnrecorded(this.rawRequest())) return
+        this.aborted = aborted
+        recorder.recordMeasured(recorder.op(this.method, this.settle(res)), ms, this, bytes)
+      } catch (err) {
+        recorder.fail('response', err)
+      }
+    })
+    return true
+  }
+
+  /**
+   * Takes a request that will never end out of the in-flight count (hono's ignored requests, which it
+   * runs but never finishes), so that it does not keep every later request from being measured.
+   */
+  protected forget(): void {
+    if (this.recorder.memory) requestEnded(this)
+  }
+}
+
+function checkMemory(source: string, value: unknown): boolean {
+  if (value === undefined || value === false) return false
+  if (value !== true) {
+    throw new TypeError(`${source}: options.memory = ${describe(value)} is not valid: expected true or false`)
+  }
+  if (!requestMemoryAvailable()) {
+    throw Object.assign(
+      new Error(
+        `${source}: options.memory = true needs Node.js (V8 heap statistics and "gc" performance entries, through process.getBuiltinModule); this runtime has not got them, so memory per request cannot be measured here`,
+      ),
+      { code: 'PERF_MEMORY_UNAVAILABLE' },
+    )
+  }
+  return true
 }
 
 function checkHeader(source: string, value: unknown): string | undefined {

@@ -253,6 +253,8 @@ interface OpAcc {
   totalStatus: number[] | undefined
   totalHistogram: WideHistogram | undefined
   hasHistogram: boolean
+  /** Heap deltas added up, once any worker measured the op (see `HttpOptions.memory`). */
+  memory: { measured: number; sumBytes: number; maxBytes: number } | undefined
 }
 
 function mergeTypes(snapshots: Snapshot[]): Record<string, TypeSnapshot> {
@@ -290,6 +292,15 @@ function mergeTypes(snapshots: Snapshot[]): Record<string, TypeSnapshot> {
       if (acc.window.status !== undefined || acc.totalStatus !== undefined) {
         op.status = acc.window.statusClasses() ?? statusClasses([0, 0, 0, 0, 0])
         op.totalStatus = statusClasses(acc.totalStatus ?? [0, 0, 0, 0, 0])
+      }
+      if (acc.memory !== undefined) {
+        const m = acc.memory
+        op.memory = {
+          measured: m.measured,
+          sumBytes: m.sumBytes,
+          meanBytes: m.measured > 0 ? m.sumBytes / m.measured : 0,
+          maxBytes: m.measured > 0 ? m.maxBytes : 0,
+        }
       }
       if (acc.hasHistogram) {
         op.histogram = acc.window.histogramJSON()
@@ -346,6 +357,7 @@ function addOp(ops: Map<string, OpAcc>, type: string, op: Stats, pid: number): v
       totalStatus: undefined,
       totalHistogram: undefined,
       hasHistogram: false,
+      memory: undefined,
     }
     ops.set(op.name, acc)
   }
@@ -356,6 +368,18 @@ function addOp(ops: Map<string, OpAcc>, type: string, op: Stats, pid: number): v
   if (op.totalStatus !== undefined)
     acc.totalStatus = addStatus(acc.totalStatus, op.totalStatus, `${what}: totalStatus`)
   if (h !== undefined) acc.hasHistogram = true
+  if (op.memory !== undefined) {
+    const measured = num(op.memory.measured, `${what}: memory.measured`)
+    const m = (acc.memory ??= { measured: 0, sumBytes: 0, maxBytes: Number.NEGATIVE_INFINITY })
+    m.measured += measured
+    // Older workers carry only the mean: the sum is rebuilt from it, as for durations.
+    m.sumBytes +=
+      typeof op.memory.sumBytes === 'number'
+        ? finite(op.memory.sumBytes, `${what}: memory.sumBytes`)
+        : finite(op.memory.meanBytes, `${what}: memory.meanBytes`) * measured
+    if (measured > 0)
+      m.maxBytes = Math.max(m.maxBytes, finite(op.memory.maxBytes, `${what}: memory.maxBytes`))
+  }
   if (total !== undefined) {
     acc.totalHistogram ??= new WideHistogram()
     acc.totalHistogram.addAll(total)

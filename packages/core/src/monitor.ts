@@ -3,11 +3,30 @@ import { checkRate, type MonitorConfig, type MonitorOptions, redactMatcher, reso
 import { type ContextStorage, createContextStorage, type RequestContext } from './context.js'
 import type { PerfEvent, RecordOptions } from './event.js'
 import { addHistograms, type SparseHistogram, sparseOf } from './histogram.js'
-import { COUNT, ERRORS, FIELDS, MAX, MIN, OpStats, SLOW, STATUS, SUM } from './op-stats.js'
+import {
+  COUNT,
+  ERRORS,
+  FIELDS,
+  type HeapDeltas,
+  MAX,
+  MIN,
+  newHeapDeltas,
+  OpStats,
+  SLOW,
+  STATUS,
+  SUM,
+} from './op-stats.js'
 import { findSecret, Redactor, redactText } from './redact.js'
 import { EventRing, FLAG_ERROR, FLAG_SLOW, KeyShapes, MAX_FIELDS } from './ring-buffer.js'
 import type { OpAggregate, ProcessSample, Sink } from './sink.js'
-import type { Snapshot, SnapshotOptions, Stats, Totals, TypeSnapshot } from './snapshot.js'
+import type {
+  RequestMemoryStats,
+  Snapshot,
+  SnapshotOptions,
+  Stats,
+  Totals,
+  TypeSnapshot,
+} from './snapshot.js'
 
 /** Names longer than this are truncated when interned. */
 export const MAX_NAME_LENGTH = 200
@@ -912,6 +931,7 @@ class MonitorImpl implements Monitor {
       snap.histogram = window.histogramJSON()
       snap.totalHistogram = this.totalHistogram(op)
     }
+    if (op.memory !== undefined) snap.memory = heapDeltaStats(op.memory)
     return snap
   }
 
@@ -1199,6 +1219,33 @@ class Handle implements OpHandle {
 
   record(durationMs: number, opts?: RecordOptions): boolean {
     return this.monitor.recordHandle(this, durationMs, opts)
+  }
+
+  get closed(): boolean {
+    return this.monitor.closed
+  }
+}
+
+/** Marks `handle`'s op as one whose requests' heap is measured (`memory: true`). Internal. */
+export function trackHeapDeltas(handle: OpHandle): void {
+  if (handle instanceof Handle && handle.op.memory === undefined) handle.op.memory = newHeapDeltas()
+}
+
+/** Adds one measured request's heap delta to `handle`'s op (nothing after `close()`). Internal. */
+export function recordHeapDelta(handle: OpHandle, bytes: number): void {
+  if (!(handle instanceof Handle) || handle.closed || !Number.isFinite(bytes)) return
+  const m = (handle.op.memory ??= newHeapDeltas())
+  m.measured++
+  m.sumBytes += bytes
+  if (bytes > m.maxBytes) m.maxBytes = bytes
+}
+
+function heapDeltaStats(m: HeapDeltas): RequestMemoryStats {
+  return {
+    measured: m.measured,
+    sumBytes: m.sumBytes,
+    meanBytes: m.measured > 0 ? m.sumBytes / m.measured : 0,
+    maxBytes: m.measured > 0 ? m.maxBytes : 0,
   }
 }
 

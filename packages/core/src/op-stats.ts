@@ -36,6 +36,11 @@ export class OpStats {
   readonly scalars: Float64Array
   /** All-time totals and histogram of every completed slice. */
   readonly total: Aggregate = new Aggregate()
+  /**
+   * All-time heap deltas of the requests measured alone (`memory: true` on an HTTP adapter), or
+   * `undefined` for an op nobody measures.
+   */
+  memory: HeapDeltas | undefined = undefined
 
   constructor(id: number, type: string, name: string, slices: number) {
     this.id = id
@@ -149,7 +154,22 @@ export class OpStats {
     for (let i = 0; i < this.rows; i++) resetRow(this.scalars, i * FIELDS)
     this.counts.fill(0)
     this.total.reset()
+    // Still measured after a clear: only the figures go.
+    if (this.memory !== undefined) this.memory = newHeapDeltas()
   }
+}
+
+/** Heap deltas of an op's measured requests, added up. */
+export interface HeapDeltas {
+  measured: number
+  sumBytes: number
+  /** `-Infinity` while none was measured. */
+  maxBytes: number
+}
+
+/** An empty {@link HeapDeltas}. */
+export function newHeapDeltas(): HeapDeltas {
+  return { measured: 0, sumBytes: 0, maxBytes: Number.NEGATIVE_INFINITY }
 }
 
 const EMPTY = new Uint8Array(0)

@@ -78,10 +78,28 @@ export interface Stats extends WindowStats {
   status?: StatusClasses
   /** All-time events per status class. */
   totalStatus?: StatusClasses
+  /**
+   * Heap allocated per request, for ops recorded by an HTTP adapter with `memory: true` (all-time):
+   * only requests that ran alone in the process with no garbage collection in between are measured,
+   * so `measured` may stay 0 under concurrency.
+   */
+  memory?: RequestMemoryStats
   /** Window histogram (with `histograms: true`). */
   histogram?: SparseHistogram
   /** All-time histogram (with `histograms: true`). */
   totalHistogram?: SparseHistogram
+}
+
+/** Heap allocated by an op's requests that could be measured (see `HttpOptions.memory`). */
+export interface RequestMemoryStats {
+  /** Requests measured (ran alone, no collection during them). */
+  measured: number
+  /** Sum of their heap deltas, bytes: exact, so cluster workers add up. */
+  sumBytes: number
+  /** Mean heap delta, bytes (0 when none was measured). */
+  meanBytes: number
+  /** Largest heap delta, bytes (0 when none was measured). */
+  maxBytes: number
 }
 
 /** One type in a snapshot: its ops and their combined stats. */

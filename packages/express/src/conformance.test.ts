@@ -13,6 +13,7 @@ import {
   runConformance,
   sqlWork,
   slowWork,
+  allocWork,
   streamChunks,
   THROWN_MESSAGE,
 } from '@perf/test-kit'
@@ -77,6 +78,9 @@ const serverOn =
     })
     app.get('/big', (_req, res) => {
       res.send('x'.repeat(BIG_BYTES))
+    })
+    app.get('/alloc', async (req, res) => {
+      res.send(await allocWork(req.query.hold !== undefined))
     })
     app.get('/slow', async (_req, res) => {
       await slowWork()

@@ -13,6 +13,7 @@ import {
   runConformance,
   sqlWork,
   slowWork,
+  allocWork,
   streamChunks,
   THROWN_MESSAGE,
 } from '@perf/test-kit'
@@ -85,6 +86,7 @@ const serverOn =
     )
     app.post('/upload', async (request) => String((request.body as Buffer).length))
     app.get('/big', async () => 'x'.repeat(BIG_BYTES))
+    app.get('/alloc', async (request) => allocWork((request.query as { hold?: string }).hold !== undefined))
     app.get('/slow', async () => {
       await slowWork()
       return 'late'

@@ -15,6 +15,7 @@ import {
   runConformance,
   sqlWork,
   slowWork,
+  allocWork,
   THROWN_MESSAGE,
   webStream,
 } from '@perf/test-kit'
@@ -62,6 +63,7 @@ const serverOn =
     app.get('/stream', () => new Response(webStream(), { headers: { 'content-type': 'text/plain' } }))
     app.post('/upload', async (c) => c.text(String((await c.req.arrayBuffer()).byteLength)))
     app.get('/big', (c) => c.text('x'.repeat(BIG_BYTES)))
+    app.get('/alloc', async (c) => c.text(await allocWork(c.req.query('hold') !== undefined), 200))
     app.get('/slow', async (c) => {
       await slowWork()
       return c.text('late')

@@ -62,6 +62,8 @@ class Pending extends PendingRequest {
     readonly ignored: boolean,
   ) {
     super(recorder, start, requestId, context)
+    // An ignored request runs (for its context) but is never finished.
+    if (ignored) this.forget()
   }
 
   protected rawRequest(): object {

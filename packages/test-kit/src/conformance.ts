@@ -23,6 +23,7 @@ import {
 import { openNotesDatabase } from './sql.js'
 import {
   ADMIN_PREFIX,
+  ALLOC_BYTES,
   BIG_BYTES,
   DASHBOARD_PREFIX,
   DASHBOARD_TOKEN,
@@ -469,6 +470,67 @@ export function runConformance(name: string, makeServer: MakeServer): void {
       await expect(makeServer(monitor, { ignore: ['no-slash'] })).rejects.toThrow(/options\.ignore/)
       await expect(makeServer(monitor, { requestIdHeader: 'bad header\n' })).rejects.toThrow(
         /options\.requestIdHeader/,
+      )
+      await monitor.close()
+    })
+
+    it('measures the heap of a request that ran alone, within 10 %, with memory: true', async () => {
+      const { url, monitor } = await start({ memory: true })
+      // The compiler's allocations land in the same heap: warm the code paths up first, as a server
+      // that has run a while is, then count only what follows.
+      for (let i = 0; i < 20; i++) await send(url, '/alloc')
+      await recorded(monitor, 'GET /alloc', 20)
+      monitor.clear()
+      const runs = 10
+      for (let i = 0; i < runs; i++) {
+        expect((await send(url, '/alloc')).body).toBe('allocated')
+        await recorded(monitor, 'GET /alloc', i + 1)
+      }
+      const events = monitor.byType('http').filter((e) => e.metadata?.path === '/alloc')
+      expect(events).toHaveLength(runs)
+      // A collection during a request excludes it; most run without one.
+      const measured = events
+        .map((e) => e.metadata?.heapDeltaBytes)
+        .filter((b): b is number => b !== undefined)
+      expect(measured.length).toBeGreaterThanOrEqual(runs / 2)
+      for (const bytes of measured) {
+        expect(bytes).toBeGreaterThan(ALLOC_BYTES * 0.9)
+        expect(bytes).toBeLessThan(ALLOC_BYTES * 1.1)
+      }
+      const memory = opNamed(monitor, 'GET /alloc')?.memory
+      expect(memory?.measured).toBe(measured.length)
+      expect(memory?.maxBytes).toBe(Math.max(...measured))
+      expect(memory?.meanBytes).toBeCloseTo(measured.reduce((a, b) => a + b, 0) / measured.length, 6)
+    })
+
+    it('measures no request that overlapped another, and none without memory: true', async () => {
+      const { url, monitor } = await start({ memory: true })
+      // Sent together, both are in flight during the other's hold (ALLOC_HOLD_MS).
+      const both = await Promise.all([send(url, '/alloc?hold'), send(url, '/alloc?hold')])
+      expect(both.map((r) => r.body)).toEqual(['allocated', 'allocated'])
+      await recorded(monitor, 'GET /alloc', 2)
+      const events = monitor.byType('http').filter((e) => e.metadata?.path === '/alloc')
+      expect(events).toHaveLength(2)
+      for (const e of events) expect(e.metadata).not.toHaveProperty('heapDeltaBytes')
+      // Still marked as measured, so the page can say why it has no figure.
+      expect(opNamed(monitor, 'GET /alloc')?.memory).toEqual({
+        measured: 0,
+        sumBytes: 0,
+        meanBytes: 0,
+        maxBytes: 0,
+      })
+
+      const off = await start()
+      await send(off.url, '/alloc?hold')
+      await recorded(off.monitor, 'GET /alloc')
+      expect(eventAt(off.monitor, '/alloc')?.metadata).not.toHaveProperty('heapDeltaBytes')
+      expect(opNamed(off.monitor, 'GET /alloc')).not.toHaveProperty('memory')
+    })
+
+    it('rejects memory that is not a boolean, naming the option', async () => {
+      const monitor = createMonitor()
+      await expect(makeServer(monitor, { memory: 'yes' as unknown as boolean })).rejects.toThrow(
+        /options\.memory = "yes" is not valid: expected true or false/,
       )
       await monitor.close()
     })

@@ -13,6 +13,9 @@ export { runConformance } from './conformance.js'
 export { openNotesDatabase, sqlWork } from './sql.js'
 export {
   ADMIN_PREFIX,
+  ALLOC_BYTES,
+  ALLOC_HOLD_MS,
+  allocWork,
   BIG_BYTES,
   DASHBOARD_PREFIX,
   DASHBOARD_TOKEN,

@@ -18,6 +18,7 @@ import type { Monitor, WebHandler } from '@perf/core'
  * | `POST /upload` | reads the body, answers its byte count as text |
  * | `GET /big` | {@link BIG_BYTES} bytes of `x` |
  * | `GET /slow` | answers `late` after {@link SLOW_MS} (the suite's client gives up before) |
+ * | `GET /alloc` | `await allocWork(hold)`: allocates {@link ALLOC_BYTES} on the heap, keeps it, answers `allocated` (after {@link ALLOC_HOLD_MS} with `?hold`) |
  * | `GET /id` | the request id as the handler reads it (`req.id`, `request.id`, `c.get('requestId')`) |
  * | `GET /db` | `await dbWork(monitor)`, answers its text |
  * | `POST /db` | parses the JSON body with the framework's parser, then as `GET /db` |
@@ -40,6 +41,7 @@ export const ROUTES: readonly string[] = [
   'POST /upload',
   'GET /big',
   'GET /slow',
+  'GET /alloc',
   'GET /id',
   'GET /db',
   'POST /db',
@@ -88,6 +90,25 @@ export function webStream(): ReadableStream<Uint8Array> {
       else controller.enqueue(enc.encode(value))
     },
   })
+}
+
+/** Heap `GET /alloc` allocates and keeps past its response (one array of 8-byte slots). */
+export const ALLOC_BYTES: number = 4 * 1024 * 1024
+/** How long `GET /alloc?hold` holds its answer, so that two requests sent together overlap. */
+export const ALLOC_HOLD_MS = 50
+
+/** What the last `GET /alloc` allocated: alive until the next one replaces it, so not collected mid-request. */
+let allocated: unknown[] | undefined
+
+/**
+ * Allocates {@link ALLOC_BYTES} (a JS array of small integers, 8 bytes a slot, all in V8's heap: a
+ * typed array's bytes would be outside it), keeps it in a module variable so no collection frees it
+ * before the response ends, then, when `hold`, waits {@link ALLOC_HOLD_MS}.
+ */
+export async function allocWork(hold: boolean): Promise<string> {
+  allocated = new Array(ALLOC_BYTES / 8).fill(0)
+  if (hold) await sleep(ALLOC_HOLD_MS)
+  return allocated.length > 0 ? 'allocated' : 'none'
 }
 
 /** Waits {@link SLOW_MS}. */

@@ -1,0 +1,149 @@
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createHttpRecorder, type HttpRecorder, PendingRequest } from './http.js'
+import { mergeSnapshots } from './merge.js'
+import { createMonitor, type Monitor } from './monitor.js'
+import { requestsInFlight } from './request-memory.js'
+
+/** A full collection, made callable without starting node with --expose-gc. */
+function collect(): void {
+  setFlagsFromString('--expose-gc')
+  ;(runInNewContext('gc') as () => void)()
+}
+
+/** The smallest adapter: a request to `/work`, answered 200 on route `/work`. */
+class TestRequest extends PendingRequest {
+  readonly raw = {}
+  constructor(recorder: HttpRecorder) {
+    super(recorder, performance.now(), undefined, undefined)
+  }
+  get method(): string {
+    return 'GET'
+  }
+  get url(): string {
+    return '/work'
+  }
+  get requestBytes(): unknown {
+    return undefined
+  }
+  get responseBytes(): unknown {
+    return undefined
+  }
+  protected rawRequest(): object {
+    return this.raw
+  }
+  protected settle(): string | undefined {
+    this.status = 200
+    return '/work'
+  }
+}
+
+/** What one request allocates and keeps (an array of 8-byte slots, in V8's heap). */
+const BYTES = 4 * 1024 * 1024
+/** Where the allocation is kept, so that only a collection could free it before the end. */
+export let kept: unknown[] | undefined
+
+/** Runs one request that allocates {@link BYTES}, calling `during` just before it ends; resolves once recorded. */
+async function request(monitor: Monitor, recorder: HttpRecorder, during?: () => void): Promise<void> {
+  const before = monitor.snapshot().totals.events
+  const req = new TestRequest(recorder)
+  await new Promise((resolve) => setTimeout(resolve, 1))
+  kept = new Array(BYTES / 8).fill(0)
+  await new Promise((resolve) => setTimeout(resolve, 1))
+  // In the request's last tick: node reports this collection only from a later immediate.
+  during?.()
+  req.finish(undefined, false)
+  while (monitor.snapshot().totals.events === before) await new Promise((resolve) => setTimeout(resolve, 1))
+}
+
+function deltas(monitor: Monitor): (number | undefined)[] {
+  return monitor
+    .byType('http')
+    .reverse()
+    .map((e) => e.metadata?.heapDeltaBytes as number | undefined)
+}
+
+describe('memory per request', () => {
+  const monitors: Monitor[] = []
+  afterEach(async () => {
+    for (const m of monitors.splice(0)) await m.close()
+    kept = undefined
+  })
+
+  function setup(): { monitor: Monitor; recorder: HttpRecorder } {
+    const monitor = createMonitor({ sampling: 1 })
+    monitors.push(monitor)
+    return { monitor, recorder: createHttpRecorder(monitor, { memory: true }, 'test') }
+  }
+
+  it('measures a request that ran alone, and not one during which a collection ran', async () => {
+    const { monitor, recorder } = setup()
+    // The compiler's own allocations land in the same heap: warm the code up, then count.
+    for (let i = 0; i < 5; i++) await request(monitor, recorder)
+    monitor.clear()
+    for (let i = 0; i < 10; i++) await request(monitor, recorder)
+    await request(monitor, recorder, collect)
+    await request(monitor, recorder, collect)
+    const all = deltas(monitor)
+    expect(all).toHaveLength(12)
+    const [d, e] = all.slice(10)
+    // Some of the plain ones ran without a collection of V8's own.
+    const plain = all.slice(0, 10).filter((x): x is number => x !== undefined)
+    expect(plain.length).toBeGreaterThan(0)
+    for (const bytes of plain) {
+      expect(bytes).toBeGreaterThan(BYTES * 0.9)
+      expect(bytes).toBeLessThan(BYTES * 1.1)
+    }
+    expect(d).toBeUndefined()
+    expect(e).toBeUndefined()
+    const memory = monitor.snapshot().types.http?.ops.find((op) => op.name === 'GET /work')?.memory
+    expect(memory?.measured).toBe(plain.length)
+    expect(requestsInFlight()).toBe(0)
+  })
+
+  it('measures neither of two overlapping requests, and measures again once alone', async () => {
+    const { monitor, recorder } = setup()
+    const first = new TestRequest(recorder)
+    const second = new TestRequest(recorder)
+    second.finish(undefined, false)
+    first.finish(undefined, false)
+    await request(monitor, recorder)
+    const [x, y] = deltas(monitor)
+    expect(x).toBeUndefined()
+    expect(y).toBeUndefined()
+    expect(monitor.snapshot().types.http?.ops[0]?.totalCount).toBe(3)
+    expect(requestsInFlight()).toBe(0)
+  })
+
+  it('counts in flight only with memory on, and checks the option', () => {
+    const monitor = createMonitor()
+    monitors.push(monitor)
+    const off = createHttpRecorder(monitor, undefined, 'test')
+    const req = new TestRequest(off)
+    expect(requestsInFlight()).toBe(0)
+    req.finish(undefined, false)
+    expect(() => createHttpRecorder(monitor, { memory: 1 as never }, '@perf/x')).toThrow(
+      new TypeError('@perf/x: options.memory = number is not valid: expected true or false'),
+    )
+  })
+
+  it('adds the per-op figures of cluster workers up in mergeSnapshots', async () => {
+    const snaps = []
+    for (const bytes of [[1000, 3000], [500]]) {
+      const { monitor, recorder } = setup()
+      for (const b of bytes) {
+        const op = recorder.op('GET', '/work')
+        recorder.recordMeasured(op, 1, { method: 'GET', url: '/work', status: 200 }, b)
+      }
+      snaps.push(monitor.snapshot({ histograms: true }))
+    }
+    const merged = mergeSnapshots(...snaps)
+    expect(merged.types.http?.ops[0]?.memory).toEqual({
+      measured: 3,
+      sumBytes: 4500,
+      meanBytes: 1500,
+      maxBytes: 3000,
+    })
+  })
+})
