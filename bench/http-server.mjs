@@ -65,9 +65,11 @@ process.on('message', (msg) => {
 })
 
 async function start() {
-  const perfRate = /^perf-(\d(?:\.\d+)?)(-noid)?(-ctx)?$/.exec(variant ?? '')
+  const perfRate = /^perf-(\d(?:\.\d+)?)(-noid)?(-ctx)?(-mem)?$/.exec(variant ?? '')
   // `perf-0.1-noid`: no X-Request-ID header (requestIdHeader: false), the peers' feature set.
   perfOptions = perfRate?.[2] === undefined ? {} : { requestIdHeader: false }
+  // `-mem`: memory per request on (`memory: true`): requests in flight are counted, the lone ones measured.
+  if (perfRate?.[4] !== undefined) perfOptions = { ...perfOptions, memory: true }
   const otel = variant === 'otel' ? startOtel() : undefined
   /** @type {import('@perf/core').Monitor | undefined} */
   let monitor

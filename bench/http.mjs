@@ -39,7 +39,16 @@ const VARIANTS = {
     'express-status-monitor',
     'otel',
   ],
-  fastify: ['floor', 'empty-middleware', 'perf-0.1', 'perf-1.0', 'perf-0.1-noid', 'fastify-metrics', 'otel'],
+  fastify: [
+    'floor',
+    'empty-middleware',
+    'perf-0.1',
+    'perf-1.0',
+    'perf-0.1-noid',
+    'perf-0.1-mem',
+    'fastify-metrics',
+    'otel',
+  ],
   hono: ['floor', 'empty-middleware', 'perf-0.1', 'perf-1.0', 'perf-0.1-noid', '@hono/prometheus', 'otel'],
 }
 const LABELS = {
@@ -54,6 +63,7 @@ const LABELS = {
     'the floor: a hand-written hook doing the job (two clock reads, one op.record, an X-Request-ID of prefix + counter)',
   'perf-0': '@perf, sampling 0 (no event kept unless slow or failed)',
   'perf-0.1-ctx': '@perf, sampling 0.1, request context on (what monitorDatabase turns on)',
+  'perf-0.1-mem': '@perf, sampling 0.1, memory per request on (`memory: true`)',
 }
 /** Over floor, CPU µs per request, at sampling 0.1 with the id on (express: ≤ 1 % of bare instead). */
 const FLOOR_TARGET_US = { fastify: 0.3, hono: 0.3 }

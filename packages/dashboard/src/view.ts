@@ -1,4 +1,5 @@
 import type { HistogramData, ProcessSection, ProcessWatchOff, Snapshot } from '@perf/core'
+import { type HeapTrend, heapTrend } from './heap-trend.js'
 import { type PartialSlice, partialSlice, type TimelinePoint, type TimelineSeries } from './timeline.js'
 
 /** The figures at the top of the page, computed from a snapshot. */
@@ -34,6 +35,8 @@ export interface ProcessView {
   eventLoopDelayMs?: number
   eventLoopDelayP99Ms?: number
   warning?: string | null
+  /** Trend of the heap after GC over the window, with the possible-leak flag (see `heap-trend.ts`). */
+  heapAfterGc?: HeapTrend
   /**
    * Set when `watchProcess` was called but does not sample, with its reason (under `NODE_ENV=test`
    * it stays off unless `force: true`): the page says so instead of "call watchProcess".
@@ -165,6 +168,8 @@ export function processView(section: ProcessSection | ProcessWatchOff | undefine
     heapUsed: [...heapUsedBytes],
     eventLoopDelayMs: [...eventLoopDelayP99Ms],
   }
+  const trend = heapTrend(timestamp, heapUsedBytes, section.series.gcPauseMs)
+  if (trend !== undefined) view.heapAfterGc = trend
   return view
 }
 
