@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createHttpRecorder, type HttpRecorder, PendingRequest } from './http.js'
 import { mergeSnapshots } from './merge.js'
 import { createMonitor, type Monitor } from './monitor.js'
-import { requestsInFlight } from './request-memory.js'
+import { MEASURE_GAP_MS, requestsInFlight } from './request-memory.js'
 
 /** A full collection, made callable without starting node with --expose-gc. */
 function collect(): void {
@@ -47,6 +47,8 @@ export let kept: unknown[] | undefined
 /** Runs one request that allocates {@link BYTES}, calling `during` just before it ends; resolves once recorded. */
 async function request(monitor: Monitor, recorder: HttpRecorder, during?: () => void): Promise<void> {
   const before = monitor.snapshot().totals.events
+  // At most one measured start per MEASURE_GAP_MS.
+  await new Promise((resolve) => setTimeout(resolve, MEASURE_GAP_MS + 1))
   const req = new TestRequest(recorder)
   await new Promise((resolve) => setTimeout(resolve, 1))
   kept = new Array(BYTES / 8).fill(0)
@@ -114,6 +116,17 @@ describe('memory per request', () => {
     expect(y).toBeUndefined()
     expect(monitor.snapshot().types.http?.ops[0]?.totalCount).toBe(3)
     expect(requestsInFlight()).toBe(0)
+  })
+
+  it('measures at most one request per MEASURE_GAP_MS, however fast they come alone', async () => {
+    const { monitor, recorder } = setup()
+    await new Promise((resolve) => setTimeout(resolve, MEASURE_GAP_MS + 1))
+    // One after another, each alone: only the first may be measured.
+    for (let i = 0; i < 50; i++) new TestRequest(recorder).finish(undefined, false)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    expect(monitor.snapshot().types.http?.ops[0]?.totalCount).toBe(50)
+    const measured = deltas(monitor).filter((d) => d !== undefined)
+    expect(measured.length).toBeLessThanOrEqual(1)
   })
 
   it('counts in flight only with memory on, and checks the option', () => {

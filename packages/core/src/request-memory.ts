@@ -15,11 +15,20 @@ interface Flight {
   candidate: object | undefined
   heapAtStart: number
   timeAtStart: number
+  /** When the last measured request started (`performance.now()`). */
+  lastStart: number
 }
 
 const FLIGHT: Flight = ((globalThis as Record<symbol, Flight | undefined>)[
   Symbol.for('@perf/request-memory')
-] ??= { inFlight: 0, candidate: undefined, heapAtStart: 0, timeAtStart: 0 })
+] ??= { inFlight: 0, candidate: undefined, heapAtStart: 0, timeAtStart: 0, lastStart: -Infinity })
+
+/**
+ * Least time between the starts of two measured requests, ms: at most 200 measurements a second,
+ * however fast requests come. A fast handler under load runs its requests one after another, each
+ * alone, and reading the heap for every one of them would cost that loaded server the most.
+ */
+export const MEASURE_GAP_MS = 5
 
 /** What a measured request's end hands back: its heap delta, once the GC feed has caught up. */
 export interface HeapMeasurement {
@@ -138,9 +147,15 @@ export function requestMemoryAvailable(): boolean {
 export function requestStarted(request: object): void {
   const f = FLIGHT
   if (++f.inFlight === 1) {
+    const now = performance.now()
+    if (now - f.lastStart < MEASURE_GAP_MS) {
+      f.candidate = undefined
+      return
+    }
     f.candidate = request
+    f.lastStart = now
+    f.timeAtStart = now
     // Read last, so the few bytes of the bookkeeping above are not charged to the request.
-    f.timeAtStart = performance.now()
     f.heapAtStart = (probe as HeapProbe).heapUsed()
   } else {
     // Overlapping: neither this one nor the one that was alone until now can be told apart.

@@ -28,7 +28,12 @@ export interface HeapTrend {
  * count). With `watchProcess`'s default 5 s interval and a 15 min window, a heap that keeps about 5 %
  * more after each GC over 5 minutes or more is flagged.
  */
-export const LEAK_RULE = { minPoints: 8, minSpanMs: 5 * 60_000, minR2: 0.8, minGrowthShare: 0.05 } as const
+export const LEAK_RULE: {
+  readonly minPoints: number
+  readonly minSpanMs: number
+  readonly minR2: number
+  readonly minGrowthShare: number
+} = { minPoints: 8, minSpanMs: 5 * 60_000, minR2: 0.8, minGrowthShare: 0.05 }
 
 /**
  * The trend of `heapUsed` over the samples during whose interval a collection ran (`gcPauseMs > 0`):
