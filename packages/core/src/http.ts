@@ -431,11 +431,13 @@ export class HttpRecorder {
     const responseBytes = outcome.method === 'HEAD' ? 0 : contentLength(outcome.responseBytes)
     const requestId = outcome.requestId
     const ctx = outcome.context
+    const heapDelta = this.heapDelta
     const fields =
       (requestBytes !== undefined ? 1 : 0) |
       (responseBytes !== undefined ? 2 : 0) |
       (requestId !== undefined ? 4 : 0) |
-      (ctx !== undefined ? 8 : 0)
+      (ctx !== undefined ? 8 : 0) |
+      (heapDelta !== undefined ? 16 : 0)
     let metadata = this.scratch[fields]
     if (metadata === undefined) {
       metadata = { method: '', path: '', status: 0 }
@@ -446,6 +448,7 @@ export class HttpRecorder {
         metadata.dbQueries = 0
         metadata.dbMs = 0
       }
+      if (fields & 16) metadata.heapDeltaBytes = 0
       this.scratch[fields] = metadata
     }
     metadata.method = outcome.method
@@ -458,7 +461,7 @@ export class HttpRecorder {
       metadata.dbQueries = ctx.dbQueries
       metadata.dbMs = ctx.dbMs
     }
-    if (this.heapDelta !== undefined) metadata.heapDeltaBytes = this.heapDelta
+    if (heapDelta !== undefined) metadata.heapDeltaBytes = heapDelta
     return metadata
   }
 
