@@ -495,8 +495,13 @@ export abstract class PendingRequest implements ResponseWatcher, HttpOutcome {
     readonly start: number,
     readonly requestId: string | undefined,
     readonly context: RequestContext | undefined,
+    /**
+     * `false` for a request the adapter runs but will never finish (hono's ignored requests): with
+     * `memory: true` it is then not counted in flight, so that it cannot keep every later one from being measured.
+     */
+    finishes = true,
   ) {
-    if (recorder.memory) requestStarted(this)
+    if (recorder.memory && finishes) requestStarted(this)
   }
 
   abstract get method(): string
@@ -553,14 +558,6 @@ export abstract class PendingRequest implements ResponseWatcher, HttpOutcome {
       }
     })
     return true
-  }
-
-  /**
-   * Takes a request that will never end out of the in-flight count (hono's ignored requests, which it
-   * runs but never finishes), so that it does not keep every later request from being measured.
-   */
-  protected forget(): void {
-    if (this.recorder.memory) requestEnded(this)
   }
 }
 

@@ -61,9 +61,8 @@ class Pending extends PendingRequest {
     context: RequestContext | undefined,
     readonly ignored: boolean,
   ) {
-    super(recorder, start, requestId, context)
     // An ignored request runs (for its context) but is never finished.
-    if (ignored) this.forget()
+    super(recorder, start, requestId, context, !ignored)
   }
 
   protected rawRequest(): object {

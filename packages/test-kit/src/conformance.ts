@@ -529,6 +529,25 @@ export function runConformance(name: string, makeServer: MakeServer): void {
       expect(opNamed(off.monitor, 'GET /alloc')).not.toHaveProperty('memory')
     })
 
+    it('does not count ignored requests in flight: a lone request stays measurable', async () => {
+      const { url, monitor } = await start({ memory: true, ignore: ['/hello'] })
+      for (let i = 0; i < 5; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10))
+        // An ignored request runs entirely inside the held one.
+        const held = send(url, '/alloc?hold')
+        await new Promise((resolve) => setTimeout(resolve, 15))
+        expect((await send(url, '/hello')).body).toBe('hello')
+        await held
+        await recorded(monitor, 'GET /alloc', i + 1)
+      }
+      const measured = monitor
+        .byType('http')
+        .filter((e) => e.metadata?.path === '/alloc' && e.metadata.heapDeltaBytes !== undefined)
+      // A collection during one excludes it; not all five.
+      expect(measured.length).toBeGreaterThan(0)
+      expect(countOf(monitor, 'GET /hello')).toBe(0)
+    })
+
     it('rejects memory that is not a boolean, naming the option', async () => {
       const monitor = createMonitor()
       await expect(makeServer(monitor, { memory: 'yes' as unknown as boolean })).rejects.toThrow(
