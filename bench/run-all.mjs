@@ -3,7 +3,8 @@
 //   node run-all.mjs                       build, run all, rewrite BENCHMARKS.md
 //   node run-all.mjs --quick               CI: build, one short round of each, print, write nothing
 //   node run-all.mjs --only http,memory    rerun some; replace only their sections of BENCHMARKS.md
-//   flags: --skip-build, --write (write even with --quick), --soak-duration 10m, --no-soak
+//   flags: --skip-build, --write (write even with --quick), --soak-duration 10m, --no-soak,
+//          --args 'http=--rounds 3 --paired-rounds 5' (extra arguments for one script; repeatable)
 //
 // THE CONTRACT (details and an example in bench/README.md). Every bench script `bench/<name>.mjs`:
 //   1. prints human-readable lines;
@@ -42,6 +43,26 @@ for (const name of only ?? []) {
   if (!SCRIPTS.includes(name))
     throw new RangeError(`--only: unknown script ${name}; expected some of ${SCRIPTS}`)
 }
+/** Extra arguments per script, from `--args 'name=--flag value …'` (repeatable). */
+const extraArgs = new Map()
+for (let i = 2; i < process.argv.length; i++) {
+  if (process.argv[i] !== '--args') continue
+  const spec = process.argv[i + 1] ?? ''
+  const eq = spec.indexOf('=')
+  const name = spec.slice(0, eq)
+  if (eq < 1 || !SCRIPTS.includes(name)) {
+    throw new RangeError(
+      `--args ${JSON.stringify(spec)}: expected <script>=<arguments>, script one of ${SCRIPTS}`,
+    )
+  }
+  extraArgs.set(
+    name,
+    spec
+      .slice(eq + 1)
+      .split(/\s+/)
+      .filter(Boolean),
+  )
+}
 const noSoak = process.argv.includes('--no-soak')
 const soakDuration = flag('soak-duration')
 // CI runs its own short soak, so --quick leaves it out unless a duration is asked for.
@@ -78,6 +99,7 @@ for (const name of SCRIPTS) {
   const args = [file]
   if (quick) args.push('--quick')
   if (name === 'soak' && soakDuration !== undefined) args.push('--duration', soakDuration)
+  args.push(...(extraArgs.get(name) ?? []))
   console.log(`\n### node ${name}.mjs ${args.slice(1).join(' ')}`)
   const started = Date.now()
   const { code, stdout } = await run(args)
