@@ -19,7 +19,7 @@ function layout(title: string, root: string, body: string, script = false): stri
 <link rel="icon" href="${r}assets/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="${r}assets/uplot.css">
 <link rel="stylesheet" href="${r}assets/app.css">
-${script ? `<script src="${r}assets/uplot.js" defer></script>\n<script src="${r}assets/app.js" defer></script>` : ''}
+${script ? `<script src="${r}assets/uplot.js" defer></script>\n<script type="module" src="${r}assets/app.js"></script>` : ''}
 </head>
 <body data-base="${r}">
 ${body}
@@ -33,7 +33,7 @@ function notice(title: string, root: string, heading: string, inner: string): st
 }
 
 /**
- * The dashboard page. It holds no data: `app.js` fetches `api/snapshot` and fills the page with
+ * The dashboard page. It holds no data: its script (the `app.js` module and those it imports) fetches `api/snapshot` and fills the page with
  * `textContent`, so nothing the monitor recorded is ever parsed as HTML.
  */
 export function dashboardPage(title: string, root: string, options: { signOut: boolean }): string {

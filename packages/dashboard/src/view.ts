@@ -1,4 +1,5 @@
 import type { HistogramData, ProcessSection, ProcessWatchOff, Snapshot } from '@perf/core'
+import type { HistoryChartPoint, SampleSeries } from './history.js'
 import { type PartialSlice, partialSlice, type TimelinePoint, type TimelineSeries } from './timeline.js'
 
 /** The figures at the top of the page, computed from a snapshot. */
@@ -85,6 +86,22 @@ export interface DashboardView {
   process: ProcessView | null
   /** The cluster's workers, by pid; `null` when the snapshot is not a cluster primary's merge. */
   workers: WorkerRow[] | null
+}
+
+/** The answer of `api/snapshot`: the monitor's snapshot with the dashboard's view of it. */
+export type SnapshotView = Snapshot & { dashboard: DashboardView }
+
+/** The answer of `api/history`: per-type chart points and process samples of a range. */
+export interface HistoryView {
+  /** The range after clamping, e.g. `24h`. */
+  range: string
+  /** Range start and end, ms since the epoch. */
+  since: number
+  until: number
+  /** Width of one point, ms. */
+  bucketMs: number
+  series: { http: HistoryChartPoint[]; db: HistoryChartPoint[] }
+  process: SampleSeries
 }
 
 /** Computes the summary, timeline and process view of a snapshot. */
