@@ -20,6 +20,7 @@ export const CLIENT_MODULES: readonly string[] = [
   'summary.js',
   'charts.js',
   'tables.js',
+  'compare.js',
 ]
 
 const JS = 'text/javascript; charset=utf-8'

@@ -274,7 +274,16 @@ describe('headers and content', () => {
     }
     // The entry and the modules it is split into along its sections.
     expect([...seen].sort()).toEqual(
-      ['app.js', 'charts.js', 'dom.js', 'format.js', 'state.js', 'summary.js', 'tables.js'].sort(),
+      [
+        'app.js',
+        'charts.js',
+        'compare.js',
+        'dom.js',
+        'format.js',
+        'state.js',
+        'summary.js',
+        'tables.js',
+      ].sort(),
     )
   })
 

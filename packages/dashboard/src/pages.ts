@@ -63,6 +63,18 @@ export function dashboardPage(title: string, root: string, options: { signOut: b
   <figure class="chart"><figcaption>Memory (MB)</figcaption><div id="chart-memory" class="plot"></div></figure>
   <figure class="chart"><figcaption>Event-loop delay p99 (ms)</figcaption><div id="chart-eld" class="plot"></div></figure>
 </section>
+<section class="panel" id="compare-panel" hidden aria-label="Compare releases">
+  <div class="panel-head"><h2>Compare releases</h2><span id="compare-note" class="hint"></span>
+    <form id="compare-form" class="compare-form">
+      <label>Base <select id="compare-base"></select></label>
+      <input id="compare-base-range" type="text" placeholder="2h..1h" aria-label="Base range" hidden>
+      <label>Head <select id="compare-head"></select></label>
+      <input id="compare-head-range" type="text" placeholder="1h.." aria-label="Head range" hidden>
+      <button type="submit">Compare</button>
+    </form>
+  </div>
+  <div class="table-wrap"><table id="compare" class="data"></table></div>
+</section>
 <section class="panel" id="workers-panel" hidden>
   <div class="panel-head"><h2>Workers</h2><span class="hint">read by the cluster primary from outside; event-loop p99 from each worker's own reports</span></div>
   <div class="table-wrap"><table id="workers" class="data"></table></div>

@@ -1,4 +1,5 @@
 import type { HistogramData, ProcessSection, ProcessWatchOff, Snapshot } from '@perf/core'
+import type { ReleaseMarker } from './compare.js'
 import type { HistoryChartPoint, SampleSeries } from './history.js'
 import { type PartialSlice, partialSlice, type TimelinePoint, type TimelineSeries } from './timeline.js'
 
@@ -81,6 +82,10 @@ export interface DashboardView {
   refreshMs: number
   errorRateThreshold: number
   history: boolean
+  /** Whether the store can compare releases (the compare view and `api/compare`). */
+  compare?: boolean
+  /** The monitor's release (`release` option / `PERF_RELEASE`), `null` without one. */
+  release?: string | null
   summary: Summary
   timeline: TimelineView
   process: ProcessView | null
@@ -102,13 +107,24 @@ export interface HistoryView {
   bucketMs: number
   series: { http: HistoryChartPoint[]; db: HistoryChartPoint[] }
   process: SampleSeries
+  /** Release changes inside the range (each release first seen there), oldest first. */
+  releases: ReleaseMarker[]
 }
+
+export type { CompareOp, CompareView, ReleaseMarker, ReleaseSeen } from './compare.js'
 
 /** Computes the summary, timeline and process view of a snapshot. */
 export function buildView(
   snap: Snapshot,
   series: TimelineSeries,
-  settings: { title: string; refreshMs: number; errorRateThreshold: number; history: boolean },
+  settings: {
+    title: string
+    refreshMs: number
+    errorRateThreshold: number
+    history: boolean
+    compare?: boolean
+    release?: string | null
+  },
   histogramOf: (point: TimelinePoint) => HistogramData | undefined = () => undefined,
 ): DashboardView {
   const http = snap.types.http

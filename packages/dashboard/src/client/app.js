@@ -3,6 +3,7 @@
 // Everything the monitor recorded (paths, SQL, error messages, request ids) is untrusted: it reaches
 // the DOM only through textContent, never innerHTML.
 import { initCharts, renderCharts } from './charts.js'
+import { initCompare, showCompare } from './compare.js'
 import { fmtTime } from './format.js'
 import { $, base, charts, state } from './state.js'
 import { renderCards } from './summary.js'
@@ -64,6 +65,7 @@ async function refresh(forceHistory) {
     renderCharts(data)
     renderTables(data)
     renderWorkers(data)
+    showCompare(data)
     renderFooter(data)
     state.refreshes++
     const mode = state.history ? `History ${state.history.range}` : 'Live'
@@ -87,6 +89,7 @@ function schedule() {
 
 function init() {
   initCharts()
+  initCompare()
   $('pause').addEventListener('click', () => {
     state.paused = !state.paused
     $('pause').textContent = state.paused ? 'Resume' : 'Pause'

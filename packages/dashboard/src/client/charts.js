@@ -52,6 +52,32 @@ function timeLabels(_u, ticks, _axis, _space, incr) {
 }
 
 /**
+ * The release changes of the history range shown (none live): drawn on every time chart as a dashed
+ * line with the release's name, as elements over the plot so they stay text (and testable).
+ * @type {import('./types.js').HistoryView['releases']}
+ */
+let markers = []
+
+/** @param {UPlot} u */
+function drawMarkers(u) {
+  for (const old of u.over.querySelectorAll('.release-marker')) old.remove()
+  const { min, max } = u.scales.x ?? {}
+  if (min === undefined || max === undefined) return
+  let shown = 0
+  for (const m of markers) {
+    const x = m.at / 1000
+    if (x < min || x > max) continue
+    const line = el('div', 'release-marker')
+    // Releases close together would write their names over each other: each label a line lower.
+    line.style.setProperty('--label-row', String(shown++ % 4))
+    line.style.left = `${u.valToPos(x, 'x')}px`
+    line.title = `release ${m.release} first seen ${new Date(m.at).toLocaleString()}`
+    line.append(el('span', '', m.release))
+    u.over.append(line)
+  }
+}
+
+/**
  * @param {string} id
  * @param {ChartSeries[]} series
  * @param {{ values?: AxisValues }} [opts]
@@ -77,6 +103,7 @@ function makeChart(id, series, opts = {}) {
         { ...axis, size: 48, ...(opts.values ? { values: opts.values } : {}) },
       ],
       series: [{}, ...series],
+      hooks: { draw: [drawMarkers] },
     },
     [[], ...series.map(() => [])],
     host,
@@ -212,6 +239,7 @@ export function renderCharts(data) {
   const range = history
     ? [history.since / 1000, (history.until + history.bucketMs) / 1000]
     : [(data.window.fromMs - tl.sliceMs / 2) / 1000, (data.timestamp + 1.5 * tl.sliceMs) / 1000]
+  markers = history?.releases ?? []
   const t = points.map((p) => Math.round(p.end / 1000))
   /** @param {unknown[]} xs @returns {(number | null)[]} */
   const cols = (xs) => xs.map(() => null)

@@ -23,6 +23,10 @@ export const state = {
   last: undefined,
   /** @type {HistoryView | undefined} */
   history: undefined,
+  /** The comparison shown, once asked for (only once by itself: comparing reads a lot). */
+  /** @type {import('./types.js').CompareView | undefined} */
+  compare: undefined,
+  compareAsked: false,
   historyAt: 0,
   /** @type {{ endpoints: SortOrder, db: SortOrder }} */
   sort: {

@@ -4,6 +4,8 @@
 /** @typedef {import('../view.js').SnapshotView} SnapshotView */
 /** @typedef {import('../view.js').HistoryView} HistoryView */
 /** @typedef {import('../view.js').DashboardView} DashboardView */
+/** @typedef {import('../view.js').CompareView} CompareView */
+/** @typedef {import('../view.js').CompareOp} CompareOp */
 /** @typedef {import('@perf/core').Stats} OpRow */
 /** @typedef {import('@perf/core').PerfEvent} PerfEvent */
 /** @typedef {'endpoints' | 'db'} TableName */
