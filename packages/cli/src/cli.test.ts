@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process'
+import { execFile, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -232,7 +232,11 @@ describe('progress of long reads', () => {
     }
   })
 
-  it.skipIf(!existsSync('/usr/bin/script'))(
+  // script(1) from util-linux gives its command a real pty; skipped where there is none to give.
+  const hasPty =
+    existsSync('/usr/bin/script') &&
+    spawnSync('/usr/bin/script', ['-q', '-e', '-c', 'true', '/dev/null'], { stdio: 'ignore' }).status === 0
+  it.skipIf(!hasPty)(
     'perf run in a real terminal (a pty from script(1)) shows the progress line',
     async () => {
       const command = [
