@@ -1,14 +1,15 @@
 // Bytes allocated per request by @perf's own code (core and this adapter) on a real fastify server,
 // measured in a plain Node process on the built packages: the test runner transforms sources and its
 // engine state differs, and it hid a per-request allocation that the built code makes.
-// Prints one JSON line { perRequest, recorded, byFunction }.
+// `node allocation-probe.mjs [sampling]` (default 0) prints one JSON line
+// { perRequest, recorded, expected, kept, byFunction }.
 import { Session } from 'node:inspector/promises'
 import { connect } from 'node:net'
 import { createMonitor } from '@perf/core'
 import { perf } from '@perf/fastify'
 import Fastify from 'fastify'
 
-const monitor = createMonitor({ sampling: 0 })
+const monitor = createMonitor({ sampling: Number(process.argv[2] ?? 0) })
 const app = Fastify()
 await app.register(perf, { monitor })
 app.get('/', async () => 'ok')
@@ -57,6 +58,8 @@ const walk = (node) => {
 walk(profile.head)
 socket.destroy()
 await app.close()
-const recorded = monitor.snapshot().types.http?.ops[0]?.totalCount
+const snap = monitor.snapshot({ recent: 0, slow: 0 })
 await monitor.close()
-console.log(JSON.stringify({ perRequest: bytes / n, recorded, expected: 2000 + n, byFunction }))
+const recorded = snap.types.http?.ops[0]?.totalCount
+const kept = snap.totals.kept
+console.log(JSON.stringify({ perRequest: bytes / n, recorded, expected: 2000 + n, kept, byFunction }))
