@@ -25,7 +25,7 @@ import type Database from 'better-sqlite3'
 import {
   type CompareQuery,
   type Comparison,
-  compareStore,
+  compareStoreAsync,
   listReleases,
   openStoreReadOnly,
   type ReleaseInfo,
@@ -432,7 +432,8 @@ export class SqliteStore implements Sink {
    */
   compare(query: CompareQuery): Promise<Comparison> {
     if (this.closed) throw new Error('SqliteStore.compare(): the store is closed')
-    return Promise.resolve(this.backend.read((db) => compareStore(db, query)))
+    // In pages, giving the thread back between them: a whole release of a big file is a long read.
+    return this.backend.readAsync((db) => compareStoreAsync(db, query))
   }
 
   /** The releases recorded in the file, oldest first, with first/last seen and process starts. */
@@ -471,6 +472,8 @@ interface Backend {
   /** The file's side of `stats()`, as last known. */
   status(): FileStatus
   read<T>(fn: (db: Database.Database) => T): T
+  /** `read` for a read in pages: the connection stays open until the promise settles. */
+  readAsync<T>(fn: (db: Database.Database) => Promise<T>): Promise<T>
   close(): Promise<void>
 }
 
@@ -493,6 +496,9 @@ class LocalBackend implements Backend {
     return this.file.status()
   }
   read<T>(fn: (db: Database.Database) => T): T {
+    return fn(this.file.connection)
+  }
+  readAsync<T>(fn: (db: Database.Database) => Promise<T>): Promise<T> {
     return fn(this.file.connection)
   }
   async close(): Promise<void> {
@@ -605,6 +611,18 @@ class WorkerBackend implements Backend {
     } finally {
       db.close()
     }
+  }
+  readAsync<T>(fn: (db: Database.Database) => Promise<T>): Promise<T> {
+    const db = openStoreReadOnly(this.path)
+    let reading: Promise<T>
+    try {
+      // A bad query throws here, at once, as `read` does.
+      reading = fn(db)
+    } catch (err) {
+      db.close()
+      throw err
+    }
+    return reading.finally(() => db.close())
   }
 
   async close(): Promise<void> {
