@@ -1,11 +1,13 @@
-import { execFile } from 'node:child_process'
+import { execFile, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { RELEASES, runRelease } from '../../sqlite/src/test-support/release-fixture.js'
+import { main } from './cli.js'
+import { progressLine } from './progress.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const register = join(here, '../../sqlite/src/test-support/register.mjs')
@@ -168,4 +170,100 @@ describe('perf report', () => {
     expect(r.code).toBe(0)
     expect((JSON.parse(r.stdout) as { release: string }[]).map((x) => x.release)).toEqual(['v1', 'v2'])
   })
+})
+
+describe('progress of long reads', () => {
+  it('is written to stderr on a terminal, redrawn in place and cleared at the end', () => {
+    const writes: string[] = []
+    const p = progressLine({ isTTY: true, write: (s) => writes.push(s) }, 'reading perf.db')
+    p.update(0, 3085)
+    p.update(1234, 3085)
+    p.update(1240, 3085) // still 40 %: not redrawn
+    p.update(3085, 3085)
+    p.done()
+    expect(writes).toEqual([
+      '\rreading perf.db: rows 0 % (0 of 3,085)\u001b[K',
+      '\rreading perf.db: rows 40 % (1,234 of 3,085)\u001b[K',
+      '\rreading perf.db: rows 100 % (3,085 of 3,085)\u001b[K',
+      '\r\u001b[K',
+    ])
+  })
+
+  it('writes nothing at all when the stream is not a terminal', () => {
+    for (const isTTY of [false, undefined]) {
+      const writes: string[] = []
+      const p = progressLine({ isTTY, write: (s) => writes.push(s) }, 'reading perf.db')
+      p.update(10, 100)
+      p.done()
+      expect(writes).toEqual([])
+    }
+  })
+
+  it('main() reports the rows of report and compare as they are read', async () => {
+    for (const args of [
+      ['report', file, '--since', '1d'],
+      ['compare', file, '--base', 'v1', '--head', 'v2'],
+    ]) {
+      const lines: string[] = []
+      const code = await main(args, {
+        out: () => {},
+        err: () => {},
+        color: false,
+        progress: { isTTY: true, write: (s) => lines.push(s) },
+      })
+      expect(code).toBe(0)
+      const last = lines.at(-2) ?? ''
+      expect(last.startsWith('\rreading ')).toBe(true)
+      expect(last.endsWith('\u001b[K')).toBe(true)
+      expect(last).toMatch(/perf\.db: rows 100 % \([\d,]+ of [\d,]+\)/)
+      expect(lines.at(-1)).toBe('\r\u001b[K')
+    }
+  })
+
+  it('perf run as a process with stderr in a pipe prints no progress', async () => {
+    for (const args of [
+      ['report', file, '--since', '1d'],
+      ['compare', file, '--base', 'v1', '--head', 'v2'],
+    ]) {
+      const r = await perf(...args)
+      expect(r.code).toBe(0)
+      expect(r.stderr).toBe('')
+      expect(r.stdout).not.toMatch(/reading|rows \d+ %/)
+    }
+  })
+
+  // script(1) from util-linux gives its command a real pty; skipped where there is none to give.
+  const hasPty =
+    existsSync('/usr/bin/script') &&
+    spawnSync('/usr/bin/script', ['-q', '-e', '-c', 'true', '/dev/null'], { stdio: 'ignore' }).status === 0
+  it.skipIf(!hasPty)(
+    'perf run in a real terminal (a pty from script(1)) shows the progress line',
+    async () => {
+      const command = [
+        process.execPath,
+        '--conditions=@perf/source',
+        '--import',
+        register,
+        join(here, 'bin.ts'),
+        'compare',
+        file,
+        '--base',
+        'v1',
+        '--head',
+        'v2',
+      ]
+        .map((a) => `'${a.replace(/'/g, `'\\''`)}'`)
+        .join(' ')
+      const out = await new Promise<string>((resolve, reject) => {
+        execFile(
+          '/usr/bin/script',
+          ['-q', '-e', '-c', command, '/dev/null'],
+          { env: { ...process.env, NO_COLOR: '1' } },
+          (err, stdout) => (err === null ? resolve(stdout) : reject(err)),
+        )
+      })
+      expect(out).toMatch(/reading .*perf\.db: rows 100 % \([\d,]+ of [\d,]+\)/)
+      expect(out).toContain('GET /slow')
+    },
+  )
 })

@@ -19,6 +19,7 @@ import {
   pct,
   signed,
 } from './args.js'
+import { type ProgressStream, progressLine } from './progress.js'
 import { type Cell, renderTable } from './table.js'
 
 /** Where the CLI writes, and whether it may colour its output. */
@@ -29,6 +30,11 @@ export interface CliIO {
   readonly color: boolean
   /** The time `1h` and `..` ranges count from. Default `Date.now()`. */
   readonly now?: number
+  /**
+   * Where long reads show their progress (`process.stderr` for the binary): only when it is a
+   * terminal (`isTTY`), never in a pipe or a CI log.
+   */
+  readonly progress?: ProgressStream | undefined
 }
 
 /** Exit codes of `perf`. */
@@ -172,15 +178,21 @@ function report(args: readonly string[], io: CliIO): number {
   const until = values.until === undefined ? now : parseTime('--until', values.until as string, now)
   if (since >= until) throw new UsageError(`--since is not before --until: expected a start before the end`)
   const db = openStoreReadOnly(file)
+  const progress = progressLine(io.progress, `reading ${file}`)
   let ops: OpSummary[]
   try {
-    ops = summarizeStore(db, {
-      since,
-      until,
-      ...(values.type === undefined ? {} : { type: values.type as string }),
-      ...(values.release === undefined ? {} : { release: values.release as string }),
-    })
+    ops = summarizeStore(
+      db,
+      {
+        since,
+        until,
+        ...(values.type === undefined ? {} : { type: values.type as string }),
+        ...(values.release === undefined ? {} : { release: values.release as string }),
+      },
+      { onProgress: progress.update },
+    )
   } finally {
+    progress.done()
     db.close()
   }
   if (values.json === true) {
@@ -249,19 +261,25 @@ function compare(args: readonly string[], io: CliIO): number {
   }
   const alpha = 0.01
   const db = openStoreReadOnly(file)
+  const progress = progressLine(io.progress, `reading ${file}`)
   let result: Comparison
   try {
-    result = compareStore(db, {
-      base,
-      head,
-      minCount,
-      alpha,
-      ...(values.type === undefined ? {} : { type: values.type as string }),
-    })
+    result = compareStore(
+      db,
+      {
+        base,
+        head,
+        minCount,
+        alpha,
+        ...(values.type === undefined ? {} : { type: values.type as string }),
+      },
+      { onProgress: progress.update },
+    )
   } catch (err) {
     // An unknown release or a bad side is a bad argument: same exit code, the store's message.
     throw new UsageError((err as Error).message.replace(/^compare\(\) /, ''))
   } finally {
+    progress.done()
     db.close()
   }
   const broken: BrokenBudget[] = result.ops.flatMap((op) => brokenBudgets(op, budgets, alpha))

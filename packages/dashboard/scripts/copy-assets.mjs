@@ -9,7 +9,11 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const out = join(root, 'dist', 'client')
 const require = createRequire(import.meta.url)
 mkdirSync(join(out, 'vendor'), { recursive: true })
-cpSync(join(root, 'src', 'client'), out, { recursive: true })
+// The client folder's tsconfig.json only drives the type check of its modules; the browser never asks for it.
+cpSync(join(root, 'src', 'client'), out, {
+  recursive: true,
+  filter: (src) => !src.endsWith('tsconfig.json'),
+})
 for (const file of ['uPlot.iife.min.js', 'uPlot.min.css']) {
   cpSync(require.resolve(`uplot/dist/${file}`), join(out, 'vendor', file))
 }

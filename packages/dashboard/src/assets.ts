@@ -8,16 +8,33 @@ export interface Asset {
   readonly type: string
 }
 
+/**
+ * The page's script modules (`app.js` is the entry; it imports the others by relative URL, so each is
+ * asked for as `assets/<name>`). A module missing here would 404 and stop the whole page.
+ */
+export const CLIENT_MODULES: readonly string[] = [
+  'app.js',
+  'state.js',
+  'format.js',
+  'dom.js',
+  'summary.js',
+  'charts.js',
+  'tables.js',
+  'compare.js',
+]
+
+const JS = 'text/javascript; charset=utf-8'
+
 /** The files served under `assets/`, by name: where they live next to this module, and their type. */
 const FILES: Record<string, { file: string; vendor?: string; type: string }> = {
-  'app.js': { file: 'client/app.js', type: 'text/javascript; charset=utf-8' },
+  ...Object.fromEntries(CLIENT_MODULES.map((name) => [name, { file: `client/${name}`, type: JS }])),
   'app.css': { file: 'client/app.css', type: 'text/css; charset=utf-8' },
   // Linked from every page, so a browser never asks the app's own /favicon.ico (a 404 in its stats).
   'favicon.svg': { file: 'client/favicon.svg', type: 'image/svg+xml' },
   'uplot.js': {
     file: 'client/vendor/uPlot.iife.min.js',
     vendor: 'uplot/dist/uPlot.iife.min.js',
-    type: 'text/javascript; charset=utf-8',
+    type: JS,
   },
   'uplot.css': {
     file: 'client/vendor/uPlot.min.css',

@@ -255,6 +255,38 @@ describe('headers and content', () => {
     expect((await dashboard(get('assets/..%2Fdashboard.ts'))).status).toBe(404)
   })
 
+  it('serves every module the page script imports, following its imports from app.js', async () => {
+    const { dashboard } = setup()
+    const page = await (await dashboard(get('', bearer()))).text()
+    expect(page).toContain('<script type="module" src="/admin/performance/assets/app.js"></script>')
+    const seen = new Set<string>()
+    const queue = ['app.js']
+    while (queue.length > 0) {
+      const name = queue.shift()!
+      if (seen.has(name)) continue
+      seen.add(name)
+      const res = await dashboard(get(`assets/${name}`))
+      expect(res.status, name).toBe(200)
+      expect(res.headers.get('content-type'), name).toBe('text/javascript; charset=utf-8')
+      expect(res.headers.get('cache-control'), name).toBe('public, max-age=300')
+      const code = await res.text()
+      for (const m of code.matchAll(/^import\s[^'"]*['"]\.\/([^'"]+)['"]/gm)) queue.push(m[1]!)
+    }
+    // The entry and the modules it is split into along its sections.
+    expect([...seen].sort()).toEqual(
+      [
+        'app.js',
+        'charts.js',
+        'compare.js',
+        'dom.js',
+        'format.js',
+        'state.js',
+        'summary.js',
+        'tables.js',
+      ].sort(),
+    )
+  })
+
   it('shows a "monitoring disabled" page when the monitor is off', async () => {
     const { dashboard } = setup({ token: TOKEN }, { enabled: false })
     const res = await dashboard(get('', bearer()))

@@ -10,6 +10,7 @@ import {
 } from '@perf/core'
 import { loadAsset } from './assets.js'
 import { isForwarded, readCookie, SESSION_COOKIE, sessionCookie } from './auth.js'
+import { canCompare, compareView, releaseMarkers } from './compare.js'
 import {
   bucketRows,
   type HistoryResult,
@@ -62,7 +63,11 @@ export interface DashboardOptions {
   trustProxy?: boolean | undefined
   /** How long a sign-in lasts, in ms (1 minute to 30 days). Default 8 hours. */
   sessionTtlMs?: number | undefined
-  /** A store with history (e.g. `SqliteStore` from `@perf/sqlite`): enables the 1 h / 24 h / 7 d range. */
+  /**
+   * A store with history (e.g. `SqliteStore` from `@perf/sqlite`): enables the 1 h / 24 h / 7 d range.
+   * A store that also has `compare()` and `releases()` (as `SqliteStore` does) enables the compare
+   * view (`api/compare`) and the release markers on the history charts.
+   */
   store?: HistoryStore | undefined
   /** Page title. Default `Performance`. */
   title?: string | undefined
@@ -95,7 +100,7 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'cross-origin-resource-policy': 'same-origin',
 }
 
-const SUBROUTES = ['api/snapshot', 'api/history', 'api/clear', 'login', 'logout'] as const
+const SUBROUTES = ['api/snapshot', 'api/history', 'api/compare', 'api/clear', 'login', 'logout'] as const
 const ASSET = /^assets\/([a-z0-9.]+)$/
 const MAX_FORM_BYTES = 4096
 
@@ -131,7 +136,7 @@ const DASHBOARD_OPTION_KEYS: readonly (keyof DashboardOptions)[] = [
 
 /**
  * Creates the admin dashboard of a monitor: the page, its static assets and its JSON API
- * (`api/snapshot`, `api/history?range=1h|24h|7d`, `POST api/clear`), guarded by a token or an `auth`
+ * (`api/snapshot`, `api/history?range=1h|24h|7d`, `api/compare?base=…&head=…`, `POST api/clear`), guarded by a token or an `auth`
  * hook. Without either it answers 403 with a page explaining how to set `PERF_ADMIN_TOKEN`.
  *
  * @example
@@ -187,7 +192,14 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
     )
   }
   const timeline = monitor.enabled ? timelineFor(monitor) : undefined
-  const settings = { title, refreshMs, errorRateThreshold, history: store !== undefined }
+  const settings = {
+    title,
+    refreshMs,
+    errorRateThreshold,
+    history: store !== undefined,
+    compare: canCompare(store),
+    release: monitor.config.release ?? null,
+  }
   const view = (): Snapshot & { dashboard: DashboardView } => {
     // Histograms only to work out the slice in progress; the page does not need them.
     const snap = monitor.snapshot({ histograms: true })
@@ -393,10 +405,28 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
               db: bucketRows(rowsOf(result, 'db'), since, bucketMs, until),
             },
             process: sampleSeries(Array.isArray(result) ? undefined : (result as { samples?: [] }).samples),
+            // Where the charts mark a release change: each release first seen inside the range.
+            releases: canCompare(store) ? releaseMarkers(await store.releases(), since, until) : [],
           })
         } catch (err) {
           monitor.reportInternalError('dashboard history', err)
           return json(500, { error: 'the store could not read its history' })
+        }
+      }
+      case 'api/compare': {
+        if (method !== 'GET') return notAllowed('GET')
+        if (!canCompare(store))
+          return json(404, {
+            error:
+              'no comparison: pass a store with compare() and releases() (e.g. a SqliteStore) in the dashboard options',
+          })
+        try {
+          return json(200, await compareView(store, url.searchParams, settings.release, Date.now()))
+        } catch (err) {
+          // Bad parameters, and a release the store does not know (its message lists the known ones).
+          if (err instanceof RangeError || err instanceof TypeError) return json(400, { error: err.message })
+          monitor.reportInternalError('dashboard compare', err)
+          return json(500, { error: 'the store could not compare' })
         }
       }
       case 'api/clear':

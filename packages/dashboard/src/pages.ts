@@ -19,7 +19,7 @@ function layout(title: string, root: string, body: string, script = false): stri
 <link rel="icon" href="${r}assets/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="${r}assets/uplot.css">
 <link rel="stylesheet" href="${r}assets/app.css">
-${script ? `<script src="${r}assets/uplot.js" defer></script>\n<script src="${r}assets/app.js" defer></script>` : ''}
+${script ? `<script src="${r}assets/uplot.js" defer></script>\n<script type="module" src="${r}assets/app.js"></script>` : ''}
 </head>
 <body data-base="${r}">
 ${body}
@@ -33,7 +33,7 @@ function notice(title: string, root: string, heading: string, inner: string): st
 }
 
 /**
- * The dashboard page. It holds no data: `app.js` fetches `api/snapshot` and fills the page with
+ * The dashboard page. It holds no data: its script (the `app.js` module and those it imports) fetches `api/snapshot` and fills the page with
  * `textContent`, so nothing the monitor recorded is ever parsed as HTML.
  */
 export function dashboardPage(title: string, root: string, options: { signOut: boolean }): string {
@@ -62,6 +62,18 @@ export function dashboardPage(title: string, root: string, options: { signOut: b
   <figure class="chart"><figcaption>Requests per minute <span id="rpm-partial" class="partial-note"></span></figcaption><div id="chart-rpm" class="plot"></div></figure>
   <figure class="chart"><figcaption>Memory (MB)</figcaption><div id="chart-memory" class="plot"></div></figure>
   <figure class="chart"><figcaption>Event-loop delay p99 (ms)</figcaption><div id="chart-eld" class="plot"></div></figure>
+</section>
+<section class="panel" id="compare-panel" hidden aria-label="Compare releases">
+  <div class="panel-head"><h2>Compare releases</h2><span id="compare-note" class="hint"></span>
+    <form id="compare-form" class="compare-form">
+      <label>Base <select id="compare-base"></select></label>
+      <input id="compare-base-range" type="text" placeholder="2h..1h" aria-label="Base range" hidden>
+      <label>Head <select id="compare-head"></select></label>
+      <input id="compare-head-range" type="text" placeholder="1h.." aria-label="Head range" hidden>
+      <button type="submit">Compare</button>
+    </form>
+  </div>
+  <div class="table-wrap"><table id="compare" class="data"></table></div>
 </section>
 <section class="panel" id="workers-panel" hidden>
   <div class="panel-head"><h2>Workers</h2><span class="hint">read by the cluster primary from outside; event-loop p99 from each worker's own reports</span></div>

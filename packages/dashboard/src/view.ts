@@ -1,5 +1,7 @@
 import type { HistogramData, ProcessSection, ProcessWatchOff, Snapshot } from '@perf/core'
+import type { ReleaseMarker } from './compare.js'
 import { type HeapTrend, heapTrend } from './heap-trend.js'
+import type { HistoryChartPoint, SampleSeries } from './history.js'
 import { type PartialSlice, partialSlice, type TimelinePoint, type TimelineSeries } from './timeline.js'
 
 /** The figures at the top of the page, computed from a snapshot. */
@@ -83,6 +85,10 @@ export interface DashboardView {
   refreshMs: number
   errorRateThreshold: number
   history: boolean
+  /** Whether the store can compare releases (the compare view and `api/compare`). */
+  compare?: boolean
+  /** The monitor's release (`release` option / `PERF_RELEASE`), `null` without one. */
+  release?: string | null
   summary: Summary
   timeline: TimelineView
   process: ProcessView | null
@@ -90,11 +96,38 @@ export interface DashboardView {
   workers: WorkerRow[] | null
 }
 
+/** The answer of `api/snapshot`: the monitor's snapshot with the dashboard's view of it. */
+export type SnapshotView = Snapshot & { dashboard: DashboardView }
+
+/** The answer of `api/history`: per-type chart points and process samples of a range. */
+export interface HistoryView {
+  /** The range after clamping, e.g. `24h`. */
+  range: string
+  /** Range start and end, ms since the epoch. */
+  since: number
+  until: number
+  /** Width of one point, ms. */
+  bucketMs: number
+  series: { http: HistoryChartPoint[]; db: HistoryChartPoint[] }
+  process: SampleSeries
+  /** Release changes inside the range (each release first seen there), oldest first. */
+  releases: ReleaseMarker[]
+}
+
+export type { CompareOp, CompareView, ReleaseMarker, ReleaseSeen } from './compare.js'
+
 /** Computes the summary, timeline and process view of a snapshot. */
 export function buildView(
   snap: Snapshot,
   series: TimelineSeries,
-  settings: { title: string; refreshMs: number; errorRateThreshold: number; history: boolean },
+  settings: {
+    title: string
+    refreshMs: number
+    errorRateThreshold: number
+    history: boolean
+    compare?: boolean
+    release?: string | null
+  },
   histogramOf: (point: TimelinePoint) => HistogramData | undefined = () => undefined,
 ): DashboardView {
   const http = snap.types.http

@@ -4,7 +4,14 @@ import { join } from 'node:path'
 import { Aggregate, bucketIndex } from '@perf/core'
 import Database from 'better-sqlite3'
 import { afterAll, describe, expect, it } from 'vitest'
-import { mannWhitney, openStoreReadOnly, summarizeStore, twoProportions } from './compare.js'
+import {
+  compareStore,
+  compareStoreAsync,
+  mannWhitney,
+  openStoreReadOnly,
+  summarizeStore,
+  twoProportions,
+} from './compare.js'
 import { SqliteStore } from './sqlite-store.js'
 import { logNormal, RELEASES, rng, runRelease } from './test-support/release-fixture.js'
 
@@ -87,6 +94,85 @@ describe('store.compare', () => {
     for (const r of rows) {
       expect(r.pid).toBe(process.pid)
       expect(r.last_seen).toBeGreaterThanOrEqual(r.first_seen)
+    }
+  })
+})
+
+describe('reading in pages', () => {
+  const path = join(dir, 'pages.db')
+  const query = { base: { release: 'v1' }, head: { release: 'v2' } }
+  const until = Date.now() + 3_600_000
+  const ranges = { base: { since: 0, until }, head: { release: 'v2', since: 0, until } }
+
+  it('gives the same answer a row per page as in one page, and reports its progress', async () => {
+    await runRelease(path, 'v1', RELEASES.v1, 5, 400)
+    await runRelease(path, 'v2', RELEASES.v2, 6, 400)
+    const db = openStoreReadOnly(path)
+    try {
+      for (const q of [query, ranges]) {
+        const whole = compareStore(db, q, { pageRows: 100_000 })
+        const progress: [number, number][] = []
+        const paged = compareStore(db, q, {
+          pageRows: 1,
+          onProgress: (read, total) => progress.push([read, total]),
+        })
+        expect(paged).toEqual(whole)
+        // One report per page; the count read so far only grows, and ends at the total counted first.
+        const total = progress[0]![1]
+        expect(progress.length).toBeGreaterThan(3)
+        expect(progress.map((p) => p[0])).toEqual([...progress.map((p) => p[0])].sort((a, b) => a - b))
+        expect(progress.at(-1)).toEqual([total, total])
+        expect(await compareStoreAsync(db, q, { pageRows: 2 })).toEqual(whole)
+      }
+      expect(summarizeStore(db, { since: 0 }, { pageRows: 1 })).toEqual(summarizeStore(db, { since: 0 }))
+      expect(() => compareStore(db, query, { pageRows: 0 })).toThrow(/compare\(\) options.pageRows/)
+      expect(() => compareStore(db, query, { onProgress: 5 } as never)).toThrow(
+        /onProgress must be a function/,
+      )
+    } finally {
+      db.close()
+    }
+  })
+
+  it('gives the thread back between pages: the event loop turns while a comparison is read', async () => {
+    const db = openStoreReadOnly(path)
+    let turns = 0
+    let spinning = true
+    const spin = () => {
+      if (!spinning) return
+      turns++
+      setImmediate(spin)
+    }
+    try {
+      let pages = 0
+      setImmediate(spin)
+      await compareStoreAsync(db, query, { pageRows: 1, onProgress: () => pages++ })
+      spinning = false
+      // Each page but the last is followed by a turn of the loop (the spinner runs once per turn).
+      expect(pages).toBeGreaterThan(3)
+      expect(turns).toBeGreaterThanOrEqual(pages - 1)
+    } finally {
+      spinning = false
+      db.close()
+    }
+  })
+
+  it('store.compare() resolves only after the event loop has turned, and still throws bad queries at once', async () => {
+    const store = new SqliteStore({ path })
+    try {
+      let turned = false
+      // Queued before the call: it runs only if the comparison gives the loop back before resolving.
+      setImmediate(() => {
+        turned = true
+      })
+      const c = await store.compare(query)
+      expect(turned).toBe(true)
+      expect(c.ops.map((o) => o.name).sort()).toEqual(['GET /errors', 'GET /same', 'GET /slow'])
+      expect(() => store.compare({ base: { release: 'nope' }, head: { release: 'v2' } })).toThrow(
+        /known releases: v1, v2/,
+      )
+    } finally {
+      await store.close()
     }
   })
 })

@@ -112,6 +112,19 @@ export interface OpSummary extends SideFigures {
 }
 
 const MINUTE = 60_000
+/** Rows read per statement: no statement stays open across a page, so the writer is never blocked. */
+const PAGE_ROWS = 2_000
+
+/** Options of a read of {@link compareStore}, {@link compareStoreAsync} and {@link summarizeStore}. */
+export interface ReadOptions {
+  /**
+   * Called after each page of rows with the rows read so far and the rows to read in all (counted
+   * before reading; rows written meanwhile may make `read` end a little past or short of `total`).
+   */
+  onProgress?: ((read: number, total: number) => void) | undefined
+  /** Rows per page, 1 to 100 000. Default 2 000. */
+  pageRows?: number | undefined
+}
 
 /** Bucket counts from bucket `lo` on (the shape of `Aggregate.histogram`). */
 interface Buckets {
@@ -158,14 +171,21 @@ export function listReleases(db: Database.Database): ReleaseInfo[] {
 }
 
 /** Every op of a range (and release) added up exactly, with percentiles from the merged histogram. */
-export function summarizeStore(db: Database.Database, query: SummaryQuery = {}): OpSummary[] {
+export function summarizeStore(
+  db: Database.Database,
+  query: SummaryQuery = {},
+  options: ReadOptions = {},
+): OpSummary[] {
   const label = 'summarize()'
   if (query === null || typeof query !== 'object') throw new TypeError(`${label}: query must be an object`)
   checkOptionKeys(`${label} query`, query, ['since', 'until', 'type', 'release'])
   const type = checkType(label, query.type)
   const side = resolveSide(db, `${label} query`, query, true)
+  const reader = readSides(db, [side], type, readOptions(label, options))
+  let step = reader.next()
+  while (step.done !== true) step = reader.next()
   const out: OpSummary[] = []
-  for (const { type: t, name, agg } of readSide(db, side, type).values()) {
+  for (const { type: t, name, agg } of step.value[0]!.values()) {
     const s = agg.stats()
     out.push({ type: t, name, ...figures(agg), slow: s.slow, sumMs: s.sumMs })
   }
@@ -181,7 +201,47 @@ export function summarizeStore(db: Database.Database, query: SummaryQuery = {}):
  * than `minCount` events gives `too little data`. Throws a `TypeError`/`RangeError` naming a bad
  * field, or an unknown release (listing the known ones).
  */
-export function compareStore(db: Database.Database, query: CompareQuery): Comparison {
+export function compareStore(
+  db: Database.Database,
+  query: CompareQuery,
+  options: ReadOptions = {},
+): Comparison {
+  const plan = planCompare(db, query, options)
+  let step = plan.reader.next()
+  while (step.done !== true) step = plan.reader.next()
+  return finishCompare(plan, step.value)
+}
+
+/**
+ * {@link compareStore}, reading in pages and yielding the thread (`setImmediate`) between them, so a
+ * large file does not hold the app's event loop for the whole read. A bad query throws at once,
+ * before the returned promise (as `compareStore` does); `db` must stay open until it settles.
+ */
+export function compareStoreAsync(
+  db: Database.Database,
+  query: CompareQuery,
+  options: ReadOptions = {},
+): Promise<Comparison> {
+  const plan = planCompare(db, query, options)
+  return (async () => {
+    let step = plan.reader.next()
+    while (step.done !== true) {
+      await new Promise<void>((resolve) => setImmediate(resolve))
+      step = plan.reader.next()
+    }
+    return finishCompare(plan, step.value)
+  })()
+}
+
+interface ComparePlan {
+  readonly base: ResolvedSide
+  readonly head: ResolvedSide
+  readonly opts: { minCount: number; alpha: number; minEffect: number; minErrorIncrease: number }
+  readonly reader: Generator<void, Map<string, OpAgg>[]>
+}
+
+/** Checks a query and resolves its sides (throwing at once), and sets up the paged read. */
+function planCompare(db: Database.Database, query: CompareQuery, options: ReadOptions): ComparePlan {
   const label = 'compare()'
   if (query === null || typeof query !== 'object') {
     throw new TypeError(`${label}: query must be an object { base, head }`)
@@ -207,8 +267,13 @@ export function compareStore(db: Database.Database, query: CompareQuery): Compar
   }
   const base = resolveSide(db, `${label} base`, query.base, false)
   const head = resolveSide(db, `${label} head`, query.head, false)
-  const a = readSide(db, base, type)
-  const b = readSide(db, head, type)
+  return { base, head, opts, reader: readSides(db, [base, head], type, readOptions(label, options)) }
+}
+
+function finishCompare(plan: ComparePlan, sides: Map<string, OpAgg>[]): Comparison {
+  const { base, head, opts } = plan
+  const a = sides[0]!
+  const b = sides[1]!
   const ops: OpComparison[] = []
   for (const key of new Set([...a.keys(), ...b.keys()])) {
     const op = (a.get(key) ?? b.get(key))!
@@ -354,38 +419,125 @@ interface OpAgg {
   agg: Aggregate
 }
 
-function readSide(db: Database.Database, side: ResolvedSide, type: string | undefined): Map<string, OpAgg> {
-  let sql: string
+/** How one side is read: keyset paging on a key of three columns, in the order of an index. */
+interface SideQuery {
+  readonly table: string
+  /** The key, in `ORDER BY` order. */
+  readonly key: readonly [string, string, string]
+  readonly where: string
+  readonly args: readonly unknown[]
+}
+
+function sideQuery(side: ResolvedSide, type: string | undefined): SideQuery {
+  const where: string[] = []
   const args: unknown[] = []
+  let table: string
+  let key: [string, string, string]
   if (side.release !== null && side.since === null && side.until === null) {
     // A whole release: its hourly roll-ups hold the same sums as its minutes, with 60 times fewer rows.
-    sql =
-      'SELECT type, name, count, errors, slow, sum_ms, min_ms, max_ms, histogram FROM perf_release_hours WHERE release = ?'
+    table = 'perf_release_hours'
+    key = ['type', 'name', 'hour']
+    where.push('release = ?')
     args.push(side.release)
   } else {
-    const table = side.release === null ? 'perf_aggregates' : 'perf_release_minutes'
-    sql = `SELECT type, name, count, errors, slow, sum_ms, min_ms, max_ms, histogram FROM ${table} WHERE minute >= ? AND minute < ?`
+    table = side.release === null ? 'perf_aggregates' : 'perf_release_minutes'
+    // A release's range pages along its primary key (release, type, name, minute); every release's
+    // range along the minute index, as history() does.
+    key = side.release === null ? ['minute', 'type', 'name'] : ['type', 'name', 'minute']
+    where.push('minute >= ?', 'minute < ?')
     args.push(Math.floor((side.since ?? 0) / MINUTE) * MINUTE, side.until ?? Number.MAX_SAFE_INTEGER)
     if (side.release !== null) {
-      sql += ' AND release = ?'
+      where.push('release = ?')
       args.push(side.release)
     }
   }
   if (type !== undefined) {
-    sql += ' AND type = ?'
+    where.push('type = ?')
     args.push(type)
   }
-  const out = new Map<string, OpAgg>()
-  for (const r of db.prepare(sql).iterate(...args) as IterableIterator<
-    { type: string; name: string } & Parameters<typeof releaseRowInput>[0]
-  >) {
-    const key = `${r.type}\u0000${r.name}`
-    let op = out.get(key)
-    if (op === undefined) out.set(key, (op = { type: r.type, name: r.name, agg: new Aggregate() }))
-    op.agg.add(releaseRowInput(r))
+  return { table, key, where: where.join(' AND '), args }
+}
+
+/** Read options, checked. */
+interface CheckedRead {
+  readonly onProgress: ((read: number, total: number) => void) | undefined
+  readonly pageRows: number
+}
+
+function readOptions(label: string, options: ReadOptions): CheckedRead {
+  if (options === null || typeof options !== 'object')
+    throw new TypeError(`${label}: options must be an object`)
+  checkOptionKeys(`${label} options`, options, ['onProgress', 'pageRows'])
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
+    throw new TypeError(`${label} options.onProgress must be a function (read, total) => void`)
+  }
+  return {
+    onProgress: options.onProgress,
+    pageRows: checkNumber(`${label} options.pageRows`, options.pageRows ?? PAGE_ROWS, {
+      min: 1,
+      max: 100_000,
+      integer: true,
+    }),
+  }
+}
+
+/**
+ * Reads sides op by op into merged aggregates, a page of rows per step: the generator yields between
+ * pages (where an async caller gives the thread back), and reports progress after each.
+ */
+function* readSides(
+  db: Database.Database,
+  sides: readonly ResolvedSide[],
+  type: string | undefined,
+  options: CheckedRead,
+): Generator<void, Map<string, OpAgg>[]> {
+  const queries = sides.map((side) => sideQuery(side, type))
+  let total = 0
+  // Counted only for a progress report: it is a second pass over the range's index.
+  for (const q of options.onProgress === undefined ? [] : queries) {
+    total += db
+      .prepare(`SELECT count(*) FROM ${q.table} WHERE ${q.where}`)
+      .pluck()
+      .get(...q.args) as number
+  }
+  let read = 0
+  const out: Map<string, OpAgg>[] = []
+  for (const [i, q] of queries.entries()) {
+    // Between sides too: a small file is then still read in more than one go.
+    if (i > 0) yield
+    const cols = 'type, name, count, errors, slow, sum_ms, min_ms, max_ms, histogram'
+    const [k1, k2, k3] = q.key
+    const order = `ORDER BY ${k1}, ${k2}, ${k3} LIMIT ${options.pageRows}`
+    const first = db.prepare(
+      `SELECT ${cols}, ${k1} AS k1, ${k2} AS k2, ${k3} AS k3 FROM ${q.table} WHERE ${q.where} ${order}`,
+    )
+    const next = db.prepare(
+      `SELECT ${cols}, ${k1} AS k1, ${k2} AS k2, ${k3} AS k3 FROM ${q.table} WHERE ${q.where} AND (${k1}, ${k2}, ${k3}) > (?, ?, ?) ${order}`,
+    )
+    const ops = new Map<string, OpAgg>()
+    let page = first.all(...q.args) as SideRow[]
+    for (;;) {
+      for (const r of page) {
+        const key = `${r.type}\u0000${r.name}`
+        let op = ops.get(key)
+        if (op === undefined) ops.set(key, (op = { type: r.type, name: r.name, agg: new Aggregate() }))
+        op.agg.add(releaseRowInput(r))
+      }
+      read += page.length
+      options.onProgress?.(read, Math.max(read, total))
+      if (page.length < options.pageRows) break
+      const last = page[page.length - 1]!
+      yield
+      page = next.all(...q.args, last.k1, last.k2, last.k3) as SideRow[]
+    }
+    out.push(ops)
   }
   return out
 }
+
+type SideRow = { type: string; name: string; k1: unknown; k2: unknown; k3: unknown } & Parameters<
+  typeof releaseRowInput
+>[0]
 
 function resolveSide(
   db: Database.Database,

@@ -1,5 +1,6 @@
 export {
   compareStore,
+  compareStoreAsync,
   listReleases,
   mannWhitney,
   openStoreReadOnly,
@@ -19,6 +20,7 @@ export type {
   Comparison,
   OpComparison,
   OpSummary,
+  ReadOptions,
   ReleaseInfo,
   ResolvedSide,
   SideFigures,

@@ -25,7 +25,7 @@ import type Database from 'better-sqlite3'
 import {
   type CompareQuery,
   type Comparison,
-  compareStore,
+  compareStoreAsync,
   listReleases,
   openStoreReadOnly,
   type ReleaseInfo,
@@ -432,7 +432,8 @@ export class SqliteStore implements Sink {
    */
   compare(query: CompareQuery): Promise<Comparison> {
     if (this.closed) throw new Error('SqliteStore.compare(): the store is closed')
-    return Promise.resolve(this.backend.read((db) => compareStore(db, query)))
+    // In pages, giving the thread back between them: a whole release of a big file is a long read.
+    return this.backend.readAsync((db) => compareStoreAsync(db, query))
   }
 
   /** The releases recorded in the file, oldest first, with first/last seen and process starts. */
@@ -471,8 +472,13 @@ interface Backend {
   /** The file's side of `stats()`, as last known. */
   status(): FileStatus
   read<T>(fn: (db: Database.Database) => T): T
+  /** `read` for a read in pages: the connection stays open until the promise settles. */
+  readAsync<T>(fn: (db: Database.Database) => Promise<T>): Promise<T>
   close(): Promise<void>
 }
+
+/** Items per message when a batch is handed to the worker. */
+const HANDOVER_SLICE = 100
 
 /** `thread: false`: the connection is on the app's thread. */
 class LocalBackend implements Backend {
@@ -492,14 +498,17 @@ class LocalBackend implements Backend {
   read<T>(fn: (db: Database.Database) => T): T {
     return fn(this.file.connection)
   }
+  readAsync<T>(fn: (db: Database.Database) => Promise<T>): Promise<T> {
+    return fn(this.file.connection)
+  }
   async close(): Promise<void> {
     this.file.close()
   }
 }
 
 /**
- * `thread: true`: the connection is in a worker. Each batch is handed over as one message (the
- * items' structured clone); the answers carry the file's status, so `stats()` stays synchronous.
+ * `thread: true`: the connection is in a worker. Each batch is handed over in slices of
+ * {@link HANDOVER_SLICE} items (their structured clone); the answers carry the file's status, so `stats()` stays synchronous.
  * The worker is unreferenced while nothing is asked of it, so it never keeps the process alive by
  * itself, and referenced while an answer is awaited, so a flush at exit is not cut short.
  */
@@ -562,8 +571,26 @@ class WorkerBackend implements Backend {
     })
   }
 
-  commit(items: Item[]): Promise<CommitResult> {
-    return (this.ask({ op: 'commit', items }) as Promise<CommitResult>).catch(() => ({ ok: false }) as const)
+  /**
+   * Hands the batch over in slices with the event loop given back between them, because the
+   * structured clone of a whole batch is one synchronous block on the app's thread (see BENCHMARKS.md,
+   * bench:sqlite's hand-over row); the worker writes the slices in one transaction on the last one.
+   */
+  async commit(items: Item[]): Promise<CommitResult> {
+    try {
+      const worker = this.worker ?? this.start()
+      let i = 0
+      for (; items.length - i > HANDOVER_SLICE; i += HANDOVER_SLICE) {
+        worker.postMessage({ id: 0, op: 'stage', items: items.slice(i, i + HANDOVER_SLICE) })
+        await new Promise<void>((r) => setImmediate(r))
+        // The worker died meanwhile: its slices went with it, so the batch is not committed now (it
+        // stays queued and is handed whole to the next worker).
+        if (this.worker !== worker) return { ok: false }
+      }
+      return (await this.ask({ op: 'commit', items: i === 0 ? items : items.slice(i) })) as CommitResult
+    } catch {
+      return { ok: false }
+    }
   }
 
   history(query: HistoryRequest): Promise<History> {
@@ -584,6 +611,18 @@ class WorkerBackend implements Backend {
     } finally {
       db.close()
     }
+  }
+  readAsync<T>(fn: (db: Database.Database) => Promise<T>): Promise<T> {
+    const db = openStoreReadOnly(this.path)
+    let reading: Promise<T>
+    try {
+      // A bad query throws here, at once, as `read` does.
+      reading = fn(db)
+    } catch (err) {
+      db.close()
+      throw err
+    }
+    return reading.finally(() => db.close())
   }
 
   async close(): Promise<void> {

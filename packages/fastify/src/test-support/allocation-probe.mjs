@@ -31,6 +31,10 @@ const one = () =>
     wake = resolve
     socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n')
   })
+// Warm up until the engine's optimised code is in place: code still running unoptimised boxes numbers
+// that optimised code keeps unboxed, and on a busy machine the background compiler lands late.
+for (let i = 0; i < 4000; i++) await one()
+await new Promise((r) => setTimeout(r, 500))
 for (let i = 0; i < 2000; i++) await one()
 const session = new Session()
 session.connect()
@@ -62,4 +66,4 @@ const snap = monitor.snapshot({ recent: 0, slow: 0 })
 await monitor.close()
 const recorded = snap.types.http?.ops[0]?.totalCount
 const kept = snap.totals.kept
-console.log(JSON.stringify({ perRequest: bytes / n, recorded, expected: 2000 + n, kept, byFunction }))
+console.log(JSON.stringify({ perRequest: bytes / n, recorded, expected: 6000 + n, kept, byFunction }))
