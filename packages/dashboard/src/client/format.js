@@ -64,3 +64,17 @@ export function fmtTime(ts) {
   const d = new Date(ts)
   return d.toLocaleTimeString([], { hour12: false })
 }
+
+/**
+ * Bytes one request allocated: B and KB below a megabyte, where `fmtBytes`' 0.1 MB steps would show
+ * most requests as 0.0 MB; a negative delta (the request freed more than it kept) keeps its sign.
+ * @param {number | null | undefined} b
+ */
+export function fmtAlloc(b) {
+  if (!finite(b)) return '–'
+  const a = Math.abs(b)
+  const sign = b < 0 ? '−' : ''
+  if (a < 1024) return `${sign}${Math.round(a)} B`
+  if (a < 1048576) return `${sign}${(a / 1024).toFixed(a < 10240 ? 1 : 0)} KB`
+  return sign + fmtBytes(a)
+}

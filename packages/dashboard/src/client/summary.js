@@ -44,6 +44,16 @@ export function renderCards(data) {
         p.warning ? 'warn' : '',
       ),
       card('CPU', finite(p.cpuPercent) ? `${p.cpuPercent.toFixed(1)}%` : '–', 'of one core'),
+      ...(p.heapAfterGc
+        ? [
+            card(
+              'Heap after GC',
+              fmtSigned(p.heapAfterGc.slopeBytesPerMin),
+              `a minute · R² ${p.heapAfterGc.r2.toFixed(2)}`,
+              p.heapAfterGc.possibleLeak ? 'warn' : '',
+            ),
+          ]
+        : []),
       card(
         'Loop delay p99',
         fmtMs(p.eventLoopDelayP99Ms),
@@ -57,6 +67,12 @@ export function renderCards(data) {
   const warning = $('warning')
   const messages = []
   if (p?.warning) messages.push(`Memory: ${p.warning}`)
+  const trend = p?.heapAfterGc
+  if (trend?.possibleLeak) {
+    messages.push(
+      `Memory: possible leak: heap after GC grows ${fmtSigned(trend.slopeBytesPerMin)}/min, steadily (R² ${trend.r2.toFixed(2)}) over ${fmtDuration(trend.spanMs)}`,
+    )
+  }
   if (s.errorRateHigh)
     messages.push(`Error rate ${fmtPct(s.errorRate)} is over ${fmtPct(data.dashboard.errorRateThreshold)}`)
   warning.hidden = messages.length === 0

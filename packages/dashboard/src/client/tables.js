@@ -1,7 +1,7 @@
 // @ts-check
 // The endpoint and query tables (sortable, filterable), the event tables and the workers table.
 import { el } from './dom.js'
-import { finite, fmtBytes, fmtDuration, fmtInt, fmtMs, fmtPct, fmtTime } from './format.js'
+import { finite, fmtAlloc, fmtBytes, fmtDuration, fmtInt, fmtMs, fmtPct, fmtTime } from './format.js'
 import { $, state } from './state.js'
 
 /** @typedef {import('./types.js').OpRow} OpRow */
@@ -56,6 +56,27 @@ const ENDPOINT_COLUMNS = [
     /** @param {OpRow} r */
     flag: (r) => (statusOf(r, k) > 0 && k >= '4' ? `st${k[0]}` : ''),
   })),
+]
+/**
+ * Heap per request, on endpoints recorded with `memory: true` (an op's `memory`): the mean (-1 when
+ * requests ran but none alone, so none could be measured) and the largest.
+ * @type {Column[]}
+ */
+const MEMORY_COLUMNS = [
+  {
+    key: 'allocMean',
+    label: 'Alloc/req',
+    num: true,
+    get: (r) => (r.memory === undefined ? undefined : r.memory.measured > 0 ? r.memory.meanBytes : -1),
+    fmt: (v) => (v === -1 ? 'not measurable under concurrency' : fmtAlloc(v)),
+  },
+  {
+    key: 'allocMax',
+    label: 'Alloc max',
+    num: true,
+    get: (r) => (r.memory !== undefined && r.memory.measured > 0 ? r.memory.maxBytes : undefined),
+    fmt: fmtAlloc,
+  },
 ]
 /** @type {Column[]} */
 const DB_COLUMNS = [{ key: 'name', label: 'Query', cls: 'name' }, ...OP_COLUMNS]
@@ -171,7 +192,14 @@ const used = (ops) => (ops ?? []).filter((o) => o.count > 0 || o.totalCount > 0)
 
 /** @param {SnapshotView} data */
 export function renderTables(data) {
-  renderOpTable('endpoints', used(data.types.http?.ops), ENDPOINT_COLUMNS, 'endpoints')
+  const endpoints = used(data.types.http?.ops)
+  const memory = endpoints.some((op) => op.memory !== undefined)
+  renderOpTable(
+    'endpoints',
+    endpoints,
+    memory ? [...ENDPOINT_COLUMNS, ...MEMORY_COLUMNS] : ENDPOINT_COLUMNS,
+    'endpoints',
+  )
   renderOpTable('db', used(data.types.db?.ops), DB_COLUMNS, 'db')
   const slow = data.slow.filter((e) => e.type === 'db' && e.slow).slice(0, 25)
   renderEventTable(
