@@ -34,3 +34,42 @@ it('keeps an event’s details without building an object for each kept request'
   // bytes of garbage; the recorder now fills a reused one.
   expect(all.perRequest - none.perRequest, JSON.stringify(all.byFunction)).toBeLessThan(60)
 })
+
+it('reads the route without fastify’s routeOptions getter, which builds an object per call', async () => {
+  const { default: Fastify } = await import('fastify')
+  const { createMonitor } = await import('@perf/core')
+  const { perf } = await import('./index.js')
+  const monitor = createMonitor({ sampling: 0 })
+  const app = Fastify()
+  // The getter (fastify 4 and 5) asks the route's server whether it has a version constraint on
+  // every read; encapsulated scopes inherit the root instance's method, so counting its calls counts
+  // the reads. The handlers here never read routeOptions.
+  const server = app as unknown as { hasConstraintStrategy: (name: string) => boolean }
+  const has = server.hasConstraintStrategy
+  let reads = 0
+  server.hasConstraintStrategy = function (this: unknown, name: string) {
+    reads++
+    return has.call(this, name)
+  }
+  await app.register(perf, { monitor })
+  app.register(
+    async (scope) => {
+      scope.get('/notes/:id', async () => 'ok')
+    },
+    { prefix: '/api' },
+  )
+  await app.ready()
+  reads = 0
+  for (let i = 1; i <= 50; i++) expect((await app.inject(`/api/notes/${i}`)).statusCode).toBe(200)
+  expect((await app.inject('/nowhere')).statusCode).toBe(404)
+  expect(reads).toBe(0)
+  const ops = monitor.snapshot().types.http?.ops.map((o) => [o.name, o.totalCount])
+  expect(ops).toEqual(
+    expect.arrayContaining([
+      ['GET /api/notes/:id', 50],
+      ['GET <unmatched>', 1],
+    ]),
+  )
+  await app.close()
+  await monitor.close()
+})
