@@ -73,3 +73,36 @@ it('reads the route without fastify’s routeOptions getter, which builds an obj
   await app.close()
   await monitor.close()
 })
+
+it('sends its own ids without checking them again; an app generator’s ids are still checked', async () => {
+  const { default: Fastify } = await import('fastify')
+  const { createMonitor } = await import('@perf/core')
+  const { perf } = await import('./index.js')
+  const monitor = createMonitor({ sampling: 0 })
+  const headerChecks = async (app: ReturnType<typeof Fastify>): Promise<number> => {
+    await app.register(perf, { monitor })
+    app.get('/', async () => 'ok')
+    await app.ready()
+    const test = RegExp.prototype.test
+    let checks = 0
+    RegExp.prototype.test = function (this: RegExp, s: string) {
+      // The adapter's check that an id can go in a header as it is.
+      if (this.source.startsWith('^[\\x21-\\x7e]')) checks++
+      return test.call(this, s)
+    }
+    try {
+      for (let i = 0; i < 20; i++) {
+        const res = await app.inject('/')
+        expect(res.headers['x-request-id']).toMatch(/^[A-Za-z0-9._:-]+$/)
+      }
+    } finally {
+      RegExp.prototype.test = test
+    }
+    await app.close()
+    return checks
+  }
+  expect(await headerChecks(Fastify())).toBe(0)
+  let n = 0
+  expect(await headerChecks(Fastify({ genReqId: () => `app:${++n}` }))).toBe(20)
+  await monitor.close()
+})

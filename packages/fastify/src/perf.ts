@@ -156,7 +156,9 @@ function install(fastify: FastifyInstance, recorder: HttpRecorder): void {
       // The id fastify made (ours, or the app's generator's); an app's id that cannot be a header
       // value is kept on the request and the event, not sent.
       const id = made === undefined ? undefined : String(made)
-      if (id !== undefined && HEADER_SAFE.test(id)) reply.header(header!, id)
+      // Ours (the id the recorder just made or echoed) is plain by construction: only an app's own
+      // generator's id is checked.
+      if (id !== undefined && (id === recorder.lastId || HEADER_SAFE.test(id))) reply.header(header!, id)
       let ctx: RequestContext | undefined
       if (recorder.contextEnabled) {
         ctx = recorder.newContext(id ?? String(request.id))
