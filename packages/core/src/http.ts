@@ -288,9 +288,21 @@ export class HttpRecorder {
    * are never echoed.
    */
   requestId(incoming: unknown): string {
-    if (incoming !== undefined && incoming !== null && isPlainRequestId(incoming)) return incoming
-    return this.generate === undefined ? newRequestId() : this.generated(this.generate)
+    const id =
+      incoming !== undefined && incoming !== null && isPlainRequestId(incoming)
+        ? incoming
+        : this.generate === undefined
+          ? newRequestId()
+          : this.generated(this.generate)
+    this.lastId = id
+    return id
   }
+
+  /**
+   * The id {@link requestId} returned last: plain by construction, so an adapter that finds it on the
+   * request it is about to answer can send it without checking it again.
+   */
+  lastId: string | undefined = undefined
 
   /** An id from the user's generator, checked because it goes into a response header. */
   private generated(generate: () => string): string {

@@ -34,3 +34,75 @@ it('keeps an event’s details without building an object for each kept request'
   // bytes of garbage; the recorder now fills a reused one.
   expect(all.perRequest - none.perRequest, JSON.stringify(all.byFunction)).toBeLessThan(60)
 })
+
+it('reads the route without fastify’s routeOptions getter, which builds an object per call', async () => {
+  const { default: Fastify } = await import('fastify')
+  const { createMonitor } = await import('@perf/core')
+  const { perf } = await import('./index.js')
+  const monitor = createMonitor({ sampling: 0 })
+  const app = Fastify()
+  // The getter (fastify 4 and 5) asks the route's server whether it has a version constraint on
+  // every read; encapsulated scopes inherit the root instance's method, so counting its calls counts
+  // the reads. The handlers here never read routeOptions.
+  const server = app as unknown as { hasConstraintStrategy: (name: string) => boolean }
+  const has = server.hasConstraintStrategy
+  let reads = 0
+  server.hasConstraintStrategy = function (this: unknown, name: string) {
+    reads++
+    return has.call(this, name)
+  }
+  await app.register(perf, { monitor })
+  app.register(
+    async (scope) => {
+      scope.get('/notes/:id', async () => 'ok')
+    },
+    { prefix: '/api' },
+  )
+  await app.ready()
+  reads = 0
+  for (let i = 1; i <= 50; i++) expect((await app.inject(`/api/notes/${i}`)).statusCode).toBe(200)
+  expect((await app.inject('/nowhere')).statusCode).toBe(404)
+  expect(reads).toBe(0)
+  const ops = monitor.snapshot().types.http?.ops.map((o) => [o.name, o.totalCount])
+  expect(ops).toEqual(
+    expect.arrayContaining([
+      ['GET /api/notes/:id', 50],
+      ['GET <unmatched>', 1],
+    ]),
+  )
+  await app.close()
+  await monitor.close()
+})
+
+it('sends its own ids without checking them again; an app generator’s ids are still checked', async () => {
+  const { default: Fastify } = await import('fastify')
+  const { createMonitor } = await import('@perf/core')
+  const { perf } = await import('./index.js')
+  const monitor = createMonitor({ sampling: 0 })
+  const headerChecks = async (app: ReturnType<typeof Fastify>): Promise<number> => {
+    await app.register(perf, { monitor })
+    app.get('/', async () => 'ok')
+    await app.ready()
+    const test = RegExp.prototype.test
+    let checks = 0
+    RegExp.prototype.test = function (this: RegExp, s: string) {
+      // The adapter's check that an id can go in a header as it is.
+      if (this.source.startsWith('^[\\x21-\\x7e]')) checks++
+      return test.call(this, s)
+    }
+    try {
+      for (let i = 0; i < 20; i++) {
+        const res = await app.inject('/')
+        expect(res.headers['x-request-id']).toMatch(/^[A-Za-z0-9._:-]+$/)
+      }
+    } finally {
+      RegExp.prototype.test = test
+    }
+    await app.close()
+    return checks
+  }
+  expect(await headerChecks(Fastify())).toBe(0)
+  let n = 0
+  expect(await headerChecks(Fastify({ genReqId: () => `app:${++n}` }))).toBe(20)
+  await monitor.close()
+})

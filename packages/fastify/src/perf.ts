@@ -56,7 +56,7 @@ class Pending extends PendingRequest {
     const request = this.request
     this.status = (res as unknown as { statusCode: number } | undefined)?.statusCode ?? this.reply.statusCode
     this.thrown = (request as unknown as PerfRequest)[ERROR] ?? undefined
-    return request.is404 ? undefined : request.routeOptions.url
+    return routeUrl(request)
   }
 
   get method(): string {
@@ -74,6 +74,33 @@ class Pending extends PendingRequest {
   get responseBytes(): unknown {
     return this.reply.getHeader('content-length')
   }
+}
+
+/** fastify's own symbol for a request's route context, once found on a request; `null` if it is not there. */
+let routeContext: symbol | null | undefined
+
+/**
+ * The template of the route that answered, or `undefined` for a 404: what `request.is404` and
+ * `request.routeOptions.url` say, read from the route context both read, because the `routeOptions`
+ * getter builds a twelve-field object (and asks the server about version constraints) on every call.
+ * The context is found by its symbol's description (`fastify.context`, the same in fastify 4 and 5);
+ * a fastify without it is read through the public getters.
+ */
+function routeUrl(request: FastifyRequest): string | undefined {
+  if (routeContext === undefined) {
+    routeContext =
+      Object.getOwnPropertySymbols(request).find((s) => s.description === 'fastify.context') ?? null
+  }
+  if (routeContext !== null) {
+    const context = (request as unknown as Record<symbol, { config?: { url?: unknown } } | undefined>)[
+      routeContext
+    ]
+    if (context !== undefined && context !== null) {
+      const url = context.config?.url
+      return typeof url === 'string' ? url : undefined
+    }
+  }
+  return request.is404 ? undefined : request.routeOptions.url
 }
 
 /**
@@ -129,7 +156,9 @@ function install(fastify: FastifyInstance, recorder: HttpRecorder): void {
       // The id fastify made (ours, or the app's generator's); an app's id that cannot be a header
       // value is kept on the request and the event, not sent.
       const id = made === undefined ? undefined : String(made)
-      if (id !== undefined && HEADER_SAFE.test(id)) reply.header(header!, id)
+      // Ours (the id the recorder just made or echoed) is plain by construction: only an app's own
+      // generator's id is checked.
+      if (id !== undefined && (id === recorder.lastId || HEADER_SAFE.test(id))) reply.header(header!, id)
       let ctx: RequestContext | undefined
       if (recorder.contextEnabled) {
         ctx = recorder.newContext(id ?? String(request.id))
