@@ -1,6 +1,6 @@
 import { Aggregate, checkNumber, checkOptionKeys, checkRelease } from '@perf/core'
 import Database from 'better-sqlite3'
-import { releaseRowInput } from './release-rows.js'
+import { type AggregateRow, rowInput } from './aggregate-row.js'
 
 /**
  * One side of a comparison: a release (all of it, or the part of it inside `since`..`until`), or a
@@ -377,12 +377,12 @@ function readSide(db: Database.Database, side: ResolvedSide, type: string | unde
   }
   const out = new Map<string, OpAgg>()
   for (const r of db.prepare(sql).iterate(...args) as IterableIterator<
-    { type: string; name: string } & Parameters<typeof releaseRowInput>[0]
+    { type: string; name: string } & AggregateRow
   >) {
     const key = `${r.type}\u0000${r.name}`
     let op = out.get(key)
     if (op === undefined) out.set(key, (op = { type: r.type, name: r.name, agg: new Aggregate() }))
-    op.agg.add(releaseRowInput(r))
+    op.agg.add(rowInput(r))
   }
   return out
 }
