@@ -74,6 +74,7 @@ export {
   toPrometheusBytes,
 } from './prometheus.js'
 export { REDACTED, sanitizeMetadata } from './redact.js'
+export { emitPerfWarning } from './runtime.js'
 export { watchResponse } from './response-tracker.js'
 export { newRequestId, requestIdFrom } from './request-id.js'
 
@@ -86,6 +87,7 @@ export type {
   RequestOrigin,
   SignInResult,
 } from './admin-auth.js'
+export type { PerfErrorCode } from './errors.js'
 export type { MonitorConfig, MonitorOptions, PerType, Range } from './config.js'
 export type { ContextStorage, RequestContext } from './context.js'
 export type { PerfEvent, RecordOptions } from './event.js'

@@ -1,3 +1,4 @@
+import { coded } from './errors.js'
 import { createAdminAuth } from './admin-auth.js'
 import { checkOptionKeys } from './option-keys.js'
 import type { WebHandlerInfo } from './http.js'
@@ -62,16 +63,23 @@ const METRICS_OPTION_KEYS: readonly (keyof MetricsHandlerOptions)[] = [
  */
 export function createMetricsHandler(monitor: Monitor, options: MetricsHandlerOptions = {}): MetricsHandler {
   if (monitor === null || typeof monitor !== 'object' || typeof monitor.snapshot !== 'function') {
-    throw new TypeError('createMetricsHandler(monitor): expected a monitor from createMonitor()')
+    throw coded(
+      'PERF_INVALID_ARGUMENT',
+      new TypeError('createMetricsHandler(monitor): expected a monitor from createMonitor()'),
+    )
   }
   if (options === null || typeof options !== 'object') {
-    throw new TypeError(`createMetricsHandler: options must be an object, got ${String(options)}`)
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new TypeError(`createMetricsHandler: options must be an object, got ${String(options)}`),
+    )
   }
   checkOptionKeys('createMetricsHandler(monitor, options)', options, METRICS_OPTION_KEYS)
   const { auth } = options
   if (auth !== undefined && typeof auth !== 'function') {
-    throw new TypeError(
-      `createMetricsHandler: auth must be a function (request) => boolean, got ${typeof auth}`,
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new TypeError(`createMetricsHandler: auth must be a function (request) => boolean, got ${typeof auth}`),
     )
   }
   const adminAuth = createAdminAuth({

@@ -1,3 +1,6 @@
+import { coded } from './errors.js'
+import { describeValue } from './describe-value.js'
+import { runtimeProcess } from './runtime.js'
 import { Aggregate } from './aggregate.js'
 import { checkRate, type MonitorConfig, type MonitorOptions, redactMatcher, resolveConfig } from './config.js'
 import { type ContextStorage, createContextStorage, type RequestContext } from './context.js'
@@ -7,7 +10,14 @@ import { COUNT, ERRORS, FIELDS, MAX, MIN, OpStats, SLOW, STATUS, SUM } from './o
 import { findSecret, Redactor, redactText } from './redact.js'
 import { EventRing, FLAG_ERROR, FLAG_SLOW, KeyShapes, MAX_FIELDS } from './ring-buffer.js'
 import type { OpAggregate, ProcessSample, Sink } from './sink.js'
-import type { Snapshot, SnapshotOptions, Stats, Totals, TypeSnapshot } from './snapshot.js'
+import {
+  SNAPSHOT_FIELDS,
+  type Snapshot,
+  type SnapshotOptions,
+  type Stats,
+  type Totals,
+  type TypeSnapshot,
+} from './snapshot.js'
 
 /** Names longer than this are truncated when interned. */
 export const MAX_NAME_LENGTH = 200
@@ -260,7 +270,7 @@ class MonitorImpl implements Monitor {
     this.slices = this.config.windowMs / this.config.sliceMs
     this.sliceStart = new Float64Array(this.slices)
     this.sliceStart[0] = this.startedAt
-    this.pid = (globalThis as { process?: { pid?: number } }).process?.pid ?? 0
+    this.pid = runtimeProcess()?.pid ?? 0
     this.ring = new EventRing(this.enabled ? this.config.bufferSize : 1, this.shapes)
     this.slowLog = new EventRing(this.enabled ? this.config.slowLogSize : 1, this.shapes)
     if (!this.enabled) return
@@ -330,7 +340,10 @@ class MonitorImpl implements Monitor {
 
   time<T>(type: string, name: string, fn: () => T): T {
     if (typeof fn !== 'function')
-      throw new TypeError(`time(type, name, fn): fn must be a function, got ${typeof fn}`)
+      throw coded(
+        'PERF_INVALID_ARGUMENT',
+        new TypeError(`time(type, name, fn): fn must be a function, got ${typeof fn}`),
+      )
     if (!this.enabled) return fn()
     const end = this.start(type, name)
     let result: T
@@ -360,7 +373,10 @@ class MonitorImpl implements Monitor {
     if (!this.enabled || this.closed) return
     if (typeof n !== 'number' || !Number.isFinite(n)) {
       this.totals.rejected++
-      throw new TypeError(`count(type, name, n): n must be a finite number, got ${describe(n)}`)
+      throw coded(
+        'PERF_INVALID_ARGUMENT',
+        new TypeError(`count(type, name, n): n must be a finite number, got ${describeValue(n)}`),
+      )
     }
     const state = this.state(type)
     let key = this.checkName(name)
@@ -374,8 +390,11 @@ class MonitorImpl implements Monitor {
     if (!Number.isFinite(next)) {
       // A sum past ±1.8e308 would be Infinity, which JSON writes as null: refused, like a bad n.
       this.totals.rejected++
-      throw new RangeError(
-        `count(${describe(type)}, ${describe(name)}, n): adding ${n} to ${prev} would leave the finite numbers (±${Number.MAX_VALUE}); the counter keeps ${prev}`,
+      throw coded(
+        'PERF_INVALID_ARGUMENT',
+        new RangeError(
+          `count(${describeValue(type)}, ${describeValue(name)}, n): adding ${n} to ${prev} would leave the finite numbers (±${Number.MAX_VALUE}); the counter keeps ${prev}`,
+        ),
       )
     }
     if (folded) {
@@ -413,7 +432,12 @@ class MonitorImpl implements Monitor {
     if (state === undefined) {
       if (typeof type !== 'string' || type.length === 0) {
         this.totals.rejected++
-        throw new TypeError(`record: type must be a non-empty string, got ${describe(type)}`)
+        throw coded(
+          'PERF_INVALID_ARGUMENT',
+          new TypeError(
+            `record: type must be a non-empty string, got ${type === '' ? 'an empty string' : describeValue(type)}`,
+          ),
+        )
       }
       // A long type is looked up by its truncated name each time rather than filed under its full
       // one too: distinct long types sharing a prefix would otherwise grow the map without bound.
@@ -445,7 +469,12 @@ class MonitorImpl implements Monitor {
   private checkName(name: string): string {
     if (typeof name !== 'string' || name.length === 0) {
       this.totals.rejected++
-      throw new TypeError(`record: name must be a non-empty string, got ${describe(name)}`)
+      throw coded(
+        'PERF_INVALID_ARGUMENT',
+        new TypeError(
+          `record: name must be a non-empty string, got ${name === '' ? 'an empty string' : describeValue(name)}`,
+        ),
+      )
     }
     return name.length > MAX_NAME_LENGTH ? name.slice(0, MAX_NAME_LENGTH) : name
   }
@@ -513,22 +542,25 @@ class MonitorImpl implements Monitor {
     const path = findSecret(value, this.secretKey)
     if (path === undefined) return
     this.totals.rejected++
-    throw new TypeError(
-      `record: ${path} looks like a secret or personal datum (for ${state.type} ${op.name}), and this monitor has pii: 'reject'; ` +
-        "remove it, or use pii: 'redact' to store it as [REDACTED]",
+    throw coded(
+      'PERF_PII_REJECTED',
+      new TypeError(
+        `record: ${path} looks like a secret or personal datum (for ${state.type} ${op.name}), and this monitor has pii: 'reject'; ` +
+          "remove it, or use pii: 'redact' to store it as [REDACTED]",
+      ),
     )
   }
 
   private badDuration(call: string, type: unknown, name: unknown, durationMs: unknown): TypeError {
     this.totals.rejected++
     return new TypeError(
-      `${call}: durationMs must be a finite number ≥ 0, got ${describe(durationMs)} (for ${describe(type)} ${describe(name)})`,
+      `${call}: durationMs must be a finite number ≥ 0, got ${describeValue(durationMs)} (for ${describeValue(type)} ${describeValue(name)})`,
     )
   }
 
   private badOptions(call: string, opts: unknown): TypeError {
     this.totals.rejected++
-    return new TypeError(`${call}: opts must be an object or undefined, got ${describe(opts)}`)
+    return new TypeError(`${call}: opts must be an object or undefined, got ${describeValue(opts)}`)
   }
 
   private keep(
@@ -778,13 +810,19 @@ class MonitorImpl implements Monitor {
 
   snapshot(opts: SnapshotOptions = {}): Snapshot {
     if (typeof opts !== 'object' || opts === null) {
-      throw new TypeError(`snapshot(opts): opts must be an object or undefined, got ${describe(opts)}`)
+      throw coded(
+        'PERF_INVALID_OPTION',
+        new TypeError(`snapshot(opts): opts must be an object or undefined, got ${describeValue(opts)}`),
+      )
     }
     const recentN = listLength('snapshot(opts): opts.recent', opts.recent ?? 50)
     const slowN = listLength('snapshot(opts): opts.slow', opts.slow ?? 50)
     if (opts.histograms !== undefined && typeof opts.histograms !== 'boolean') {
-      throw new TypeError(
-        `snapshot(opts): opts.histograms = ${describe(opts.histograms)} is not valid: expected true or false`,
+      throw coded(
+        'PERF_INVALID_OPTION',
+        new TypeError(
+          `snapshot(opts): opts.histograms = ${describeValue(opts.histograms)} is not valid: expected true or false`,
+        ),
       )
     }
     const now = Date.now()
@@ -931,7 +969,10 @@ class MonitorImpl implements Monitor {
 
   byType(type: string, n = Number.POSITIVE_INFINITY): PerfEvent[] {
     if (typeof type !== 'string')
-      throw new TypeError(`byType(type, n): type must be a string, got ${describe(type)}`)
+      throw coded(
+        'PERF_INVALID_ARGUMENT',
+        new TypeError(`byType(type, n): type must be a string, got ${describeValue(type)}`),
+      )
     listLength('byType(type, n): n', n)
     const out: PerfEvent[] = []
     const ring = this.ring
@@ -944,16 +985,27 @@ class MonitorImpl implements Monitor {
 
   slowEvents(query: SlowEventsQuery = {}): PerfEvent[] {
     if (typeof query !== 'object' || query === null) {
-      throw new TypeError(`slowEvents(query): query must be an object or undefined, got ${describe(query)}`)
+      throw coded(
+        'PERF_INVALID_OPTION',
+        new TypeError(`slowEvents(query): query must be an object or undefined, got ${describeValue(query)}`),
+      )
     }
     const { thresholdMs, type, limit = Number.POSITIVE_INFINITY } = query
     if (thresholdMs !== undefined && (typeof thresholdMs !== 'number' || !(thresholdMs >= 0))) {
-      throw new TypeError(
-        `slowEvents(query): query.thresholdMs = ${describe(thresholdMs)} is not valid: expected a number ≥ 0`,
+      throw coded(
+        'PERF_INVALID_OPTION',
+        new TypeError(
+          `slowEvents(query): query.thresholdMs = ${describeValue(thresholdMs)} is not valid: expected a number ≥ 0`,
+        ),
       )
     }
     if (type !== undefined && typeof type !== 'string') {
-      throw new TypeError(`slowEvents(query): query.type = ${describe(type)} is not valid: expected a string`)
+      throw coded(
+        'PERF_INVALID_OPTION',
+        new TypeError(
+          `slowEvents(query): query.type = ${describeValue(type)} is not valid: expected a string`,
+        ),
+      )
     }
     listLength('slowEvents(query): query.limit', limit)
     const picked: { seq: number; ring: EventRing; slot: number }[] = []
@@ -1002,7 +1054,7 @@ class MonitorImpl implements Monitor {
 
   addSink(sink: Sink): void {
     if (sink === null || typeof sink !== 'object')
-      throw new TypeError('addSink(sink): sink must be an object')
+      throw coded('PERF_INVALID_ARGUMENT', new TypeError('addSink(sink): sink must be an object'))
     if (!this.enabled) return
     const state = new SinkState(sink)
     this.sinks.push(state)
@@ -1072,13 +1124,19 @@ class MonitorImpl implements Monitor {
 
   setSection(name: string, provider: (() => unknown) | undefined): void {
     if (typeof name !== 'string' || name.length === 0 || SNAPSHOT_FIELDS.has(name)) {
-      throw new TypeError(
-        `setSection(name, provider): name must be a non-empty string other than a snapshot field (${[...SNAPSHOT_FIELDS].join(', ')}), got ${describe(name)}`,
+      throw coded(
+        'PERF_INVALID_ARGUMENT',
+        new TypeError(
+          `setSection(name, provider): name must be a non-empty string other than a snapshot field (${[...SNAPSHOT_FIELDS].join(', ')}), got ${describeValue(name)}`,
+        ),
       )
     }
     if (provider !== undefined && typeof provider !== 'function') {
-      throw new TypeError(
-        `setSection(${JSON.stringify(name)}, provider): provider must be a function or undefined`,
+      throw coded(
+        'PERF_INVALID_ARGUMENT',
+        new TypeError(
+          `setSection(${JSON.stringify(name)}, provider): provider must be a function or undefined`,
+        ),
       )
     }
     if (provider === undefined) this.sections.delete(name)
@@ -1133,33 +1191,10 @@ function errorText(err: unknown): string {
   return redactText(text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH)}…` : text)
 }
 
-function describe(v: unknown): string {
-  if (typeof v === 'string') return v.length === 0 ? 'an empty string' : JSON.stringify(v.slice(0, 40))
-  if (typeof v === 'number') return String(v)
-  return v === null ? 'null' : typeof v
-}
-
 /** A null-prototype object: a map whose keys can be any name without reaching `Object.prototype`. */
 function dict<T>(): Record<string, T> {
   return Object.create(null) as Record<string, T>
 }
-
-/** Fields of a snapshot a section must not replace. */
-const SNAPSHOT_FIELDS: ReadonlySet<string> = new Set([
-  'enabled',
-  'pid',
-  'startedAt',
-  'timestamp',
-  'uptimeMs',
-  'config',
-  'window',
-  'totals',
-  'types',
-  'counters',
-  'recent',
-  'slow',
-  'lastInternalError',
-])
 
 /**
  * Checks how many items a read asks for: a whole number ≥ 0, or `Infinity` for all. Throws a
@@ -1167,10 +1202,16 @@ const SNAPSHOT_FIELDS: ReadonlySet<string> = new Set([
  */
 function listLength(label: string, n: unknown): number {
   if (typeof n !== 'number') {
-    throw new TypeError(`${label} = ${describe(n)} is not valid: expected an integer ≥ 0 or Infinity`)
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new TypeError(`${label} = ${describeValue(n)} is not valid: expected an integer ≥ 0 or Infinity`),
+    )
   }
   if (!(n >= 0) || (!Number.isInteger(n) && n !== Number.POSITIVE_INFINITY)) {
-    throw new RangeError(`${label} = ${n} is not valid: expected an integer ≥ 0 or Infinity`)
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new RangeError(`${label} = ${n} is not valid: expected an integer ≥ 0 or Infinity`),
+    )
   }
   return n
 }

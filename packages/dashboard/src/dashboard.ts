@@ -2,6 +2,7 @@ import {
   checkOptionKeys,
   checkNumber,
   createAdminAuth,
+  emitPerfWarning,
   isLoopbackAddress,
   isLoopbackHost,
   type Monitor,
@@ -112,10 +113,6 @@ function timelineFor(monitor: Monitor): Timeline {
   return t
 }
 
-function processEnv(): Readonly<Record<string, string | undefined>> {
-  return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env ?? {}
-}
-
 const DASHBOARD_OPTION_KEYS: readonly (keyof DashboardOptions)[] = [
   'token',
   'auth',
@@ -146,14 +143,13 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
     throw new TypeError('createDashboard(monitor, options): options must be an object')
   }
   checkOptionKeys('createDashboard(monitor, options)', options, DASHBOARD_OPTION_KEYS)
-  const env = options.env ?? processEnv()
   // Only the admin token: a scrape token must never open the dashboard.
   const adminAuth = createAdminAuth({
     call: 'createDashboard',
     monitor,
     token: options.token,
     scrapeToken: false,
-    env,
+    env: options.env,
     trustProxy: options.trustProxy,
     sessionTtlMs: options.sessionTtlMs,
   })
@@ -272,7 +268,7 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
     const message = `The dashboard answered ${path} as a path below its own root "/": it looks mounted on that one exact route (app.get('${path}', dashboard(…))), so its assets and API under ${path}/ never reach it. Mount it with app.use('${path}', dashboard(monitor, options)) (fastify: prefix '${path}'; hono: app.route or app.all('${path}/*')).`
     if (!warnedExactRoute) {
       warnedExactRoute = true
-      warnProcess(message, 'PERF_DASHBOARD_EXACT_ROUTE')
+      emitPerfWarning(message, 'PERF_DASHBOARD_EXACT_ROUTE')
     }
     return html(404, messagePage(title, '/', 'Mount the dashboard with app.use', message))
   }
@@ -555,15 +551,4 @@ async function readCapped(request: Request, max: number): Promise<string | undef
 /** Whether `sub` is a path the dashboard serves (its page, API, sign-in or an asset). */
 function ownPath(sub: string): boolean {
   return sub === '' || (SUBROUTES as readonly string[]).includes(sub) || sub.startsWith('assets/')
-}
-
-/** A process warning (a `console.warn` where the runtime has none). Never throws. */
-function warnProcess(message: string, code: string): void {
-  try {
-    const proc = (globalThis as { process?: { emitWarning?: (m: string, o: object) => void } }).process
-    if (typeof proc?.emitWarning === 'function') proc.emitWarning(message, { type: 'PerfWarning', code })
-    else console.warn(`(${code}) ${message}`)
-  } catch {
-    // A warning must never turn a response into a 500.
-  }
 }

@@ -210,8 +210,8 @@ function appendKeepThrown(app: unknown, stack: readonly LayerLike[]): readonly L
 
 /**
  * `req.id` as an accessor on express's request prototype rather than a property written on every
- * request: adding a property to a request object costs every later access to it (several percent
- * of a hello-world request in `bench/http`). The accessor reads the id back from the response's
+ * request: adding a property to a request object costs every later access to it (measured on a
+ * hello-world request: BENCHMARKS.md, HTTP). The accessor reads the id back from the response's
  * request-id header, where the middleware put it (so it stays readable after the response ended, for
  * loggers); assigning `req.id` (another middleware's own id) makes it an ordinary own property.
  * Returns the prototype that now reaches the accessor, or `null` when none could take it (another

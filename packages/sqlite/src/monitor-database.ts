@@ -229,7 +229,7 @@ export function monitorDatabase<D extends Db>(
         const t0 = now()
         let out: unknown
         try {
-          // biome-ignore lint/complexity/noArguments: a rest parameter builds an array per call (~35 ns)
+          // biome-ignore lint/complexity/noArguments: a rest parameter builds an array per call (cost: BENCHMARKS.md, SQLite)
           out = native.apply(this, arguments as unknown as unknown[])
         } catch (err) {
           finish(st, now() - t0, 0, err, this, NO_ARGS)
@@ -242,7 +242,7 @@ export function monitorDatabase<D extends Db>(
           rowsOf(out),
           undefined,
           this,
-          // biome-ignore lint/complexity/noArguments: a rest parameter builds an array per call (~35 ns)
+          // biome-ignore lint/complexity/noArguments: a rest parameter builds an array per call (cost: BENCHMARKS.md, SQLite)
           explainSlow && ms >= slowMs ? copy(arguments) : NO_ARGS,
         )
         return out
@@ -437,8 +437,8 @@ const NO_ARGS: unknown[] = []
 
 const hrtime = process.hrtime
 /**
- * A monotonic clock in ms. `process.hrtime()` is ~15 ns cheaper than `performance.now()` on Node 20
- * (which wraps it), and every execution reads the clock twice.
+ * A monotonic clock in ms. `process.hrtime()` is cheaper than `performance.now()` on Node 20 (which
+ * wraps it; BENCHMARKS.md, SQLite), and every execution reads the clock twice.
  */
 function now(): number {
   const t = hrtime()

@@ -1,3 +1,4 @@
+import { coded } from '../errors.js'
 import cluster, { type Worker } from 'node:cluster'
 import pidusage from 'pidusage'
 import { checkNumber, type Range } from '../config.js'
@@ -145,10 +146,16 @@ function isMessage(m: unknown): m is Message {
  */
 export function shareCluster(monitor: Monitor, options: ShareClusterOptions = {}): ClusterShare {
   if (monitor === null || typeof monitor !== 'object' || typeof monitor.snapshot !== 'function') {
-    throw new TypeError('shareCluster(monitor, options): monitor must be a monitor from createMonitor()')
+    throw coded(
+      'PERF_INVALID_ARGUMENT',
+      new TypeError('shareCluster(monitor, options): monitor must be a monitor from createMonitor()'),
+    )
   }
   if (options === null || typeof options !== 'object') {
-    throw new TypeError('shareCluster(monitor, options): options must be an object')
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new TypeError('shareCluster(monitor, options): options must be an object'),
+    )
   }
   checkOptionKeys('shareCluster(monitor, options)', options, ['intervalMs', 'timeoutMs'])
   const intervalMs = checkNumber('shareCluster options.intervalMs', options.intervalMs ?? 5000, INTERVAL)

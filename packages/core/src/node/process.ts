@@ -1,3 +1,4 @@
+import { coded } from '../errors.js'
 import {
   type EventLoopUtilization,
   type IntervalHistogram,
@@ -142,12 +143,18 @@ const WATCH_OPTION_KEYS: readonly (keyof ProcessWatchOptions)[] = [
  */
 export function watchProcess(monitor: Monitor, options: ProcessWatchOptions = {}): ProcessWatcher {
   if (typeof monitor !== 'object' || monitor === null || typeof monitor.setSection !== 'function') {
-    throw new TypeError(
-      `watchProcess(monitor, options): monitor must be a monitor from createMonitor(), got ${monitor === null ? 'null' : typeof monitor}`,
+    throw coded(
+      'PERF_INVALID_ARGUMENT',
+      new TypeError(
+        `watchProcess(monitor, options): monitor must be a monitor from createMonitor(), got ${monitor === null ? 'null' : typeof monitor}`,
+      ),
     )
   }
   if (typeof options !== 'object' || options === null) {
-    throw new TypeError('watchProcess(monitor, options): options must be an object')
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new TypeError('watchProcess(monitor, options): options must be an object'),
+    )
   }
   checkOptionKeys('watchProcess(monitor, options)', options, WATCH_OPTION_KEYS)
   const intervalMs = checkNumber(
@@ -167,7 +174,10 @@ export function watchProcess(monitor: Monitor, options: ProcessWatchOptions = {}
   )
   const logger = options.logger
   if (logger !== undefined && (logger === null || typeof logger.warn !== 'function')) {
-    throw new TypeError('watchProcess options.logger must have a warn(message) method')
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new TypeError('watchProcess options.logger must have a warn(message) method'),
+    )
   }
   if (!monitor.enabled) return INERT
   if (process.env.NODE_ENV === 'test' && options.force !== true) return offInTests(monitor)
