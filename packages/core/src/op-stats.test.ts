@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { bucketIndex } from './histogram.js'
-import { COUNT, OpStats } from './op-stats.js'
+import { COUNT } from './aggregate.js'
+import { OpStats } from './op-stats.js'
 
 /** A seeded log-normal sample, as `bench/memory.mjs` draws it (median 5 ms, sigma 0.8). */
 function latencies(n: number, seed: number): number[] {
