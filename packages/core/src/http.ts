@@ -1,7 +1,7 @@
 import { coded } from './errors.js'
 import { describeValue } from './describe-value.js'
 import type { RequestContext } from './context.js'
-import type { Monitor, OpHandle } from './monitor.js'
+import { type Monitor, type MonitorInternals, monitorInternals, type OpHandle } from './monitor.js'
 import { isPlainRequestId, newRequestId } from './request-id.js'
 import type { ResponseWatcher, TrackableResponse } from './response-tracker.js'
 import { checkOptionKeys } from './option-keys.js'
@@ -180,7 +180,7 @@ const NOOP_OP: OpHandle = { type: HTTP_TYPE, name: 'noop', record: () => false }
  * request into calls on this; none of its methods throws at request time.
  */
 export class HttpRecorder {
-  readonly monitor: Monitor
+  readonly monitor: Monitor & MonitorInternals
   /** Lower-case request id header, or `undefined` when request ids are off. */
   readonly header: string | undefined
   /** The user's id generator, or `undefined` for {@link newRequestId}. */
@@ -214,7 +214,7 @@ export class HttpRecorder {
         new TypeError(`${source}: options must be an object, got ${describeValue(opts)}`),
       )
     checkOptionKeys(`${source} options`, opts, HTTP_OPTION_KEYS)
-    this.monitor = monitor
+    this.monitor = monitorInternals(monitor)
     this.source = source
     this.header = checkHeader(source, opts.requestIdHeader)
     const generate = opts.generateRequestId

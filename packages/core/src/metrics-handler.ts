@@ -2,7 +2,7 @@ import { coded } from './errors.js'
 import { createAdminAuth } from './admin-auth.js'
 import { checkOptionKeys } from './option-keys.js'
 import type { WebHandlerInfo } from './http.js'
-import type { Monitor } from './monitor.js'
+import { type Monitor, monitorInternals } from './monitor.js'
 import { PROMETHEUS_CONTENT_TYPE, type PrometheusOptions } from './prometheus.js'
 import { createPrometheusRenderer } from './prometheus-live.js'
 
@@ -106,7 +106,7 @@ export function createMetricsHandler(monitor: Monitor, options: MetricsHandlerOp
       try {
         return (await auth(request)) === true
       } catch (err) {
-        monitor.reportInternalError('metrics auth hook', err)
+        monitorInternals(monitor).reportInternalError('metrics auth hook', err)
         return false
       }
     }
@@ -136,7 +136,7 @@ export function createMetricsHandler(monitor: Monitor, options: MetricsHandlerOp
       // and the Response below, which copies them (the Fetch standard's "extract a body").
       bytes = renderer.render()
     } catch (err) {
-      monitor.reportInternalError('metrics', err)
+      monitorInternals(monitor).reportInternalError('metrics', err)
       return text(
         500,
         'Internal Server Error: the metrics could not be rendered (counted in perf_monitor_internal_errors_total)\n',

@@ -72,6 +72,16 @@ export interface Monitor {
   flush(): Promise<void>
   /** Stops timers, flushes and closes sinks. Idempotent. Later records are no-ops (counted). */
   close(): Promise<void>
+}
+
+/**
+ * The plumbing of a monitor, for code that instruments on its behalf (HTTP adapters, `@perf/sqlite`,
+ * `watchProcess`, `shareCluster`) rather than for the app: request context, snapshot sections, process
+ * samples and internal-error reports. Every monitor from `createMonitor` (and every view of one, such as
+ * `shareCluster`'s) has these members; reach them with `monitorInternals(monitor)` from
+ * `@perf/core/http`. Kept out of {@link Monitor} so that the type an app sees is only what an app calls.
+ */
+export interface MonitorInternals {
   /**
    * Adds a section to every snapshot (e.g. `process` from `watchProcess`). The provider must be
    * cheap and must not throw; a throw is counted and the section left out.
@@ -91,6 +101,15 @@ export interface Monitor {
   enterRequest(ctx: RequestContext): void
   /** The current request's context, if any. */
   currentRequest(): RequestContext | undefined
+}
+
+/**
+ * `monitor` with its {@link MonitorInternals} typed: the same object, no copy and no check, so an
+ * adapter calls it once at setup and keeps the result. `monitor` must be a monitor from
+ * `createMonitor` or a view of one (every such object has the members at run time).
+ */
+export function monitorInternals(monitor: Monitor): Monitor & MonitorInternals {
+  return monitor as Monitor & MonitorInternals
 }
 
 class TypeState {
@@ -159,7 +178,7 @@ export async function flushMonitorsForExit(): Promise<void> {
 // costs more than the rest of record() on some engines.
 const seed = (): number => (Math.random() * 0xffffffff) >>> 0 || 0x9e3779b9
 
-class MonitorImpl implements Monitor {
+class MonitorImpl implements Monitor, MonitorInternals {
   readonly enabled: boolean
   closed = false
   readonly config: MonitorConfig

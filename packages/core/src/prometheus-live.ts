@@ -13,7 +13,7 @@
  * wrapper) is rendered from its snapshot by the same writer, so `/metrics` shows what `snapshot()` shows.
  */
 
-import { type LiveType, type Monitor, type MonitorState, monitorState } from './monitor.js'
+import { type LiveType, type Monitor, type MonitorState, monitorInternals, monitorState } from './monitor.js'
 import type { OpStats } from './op-stats.js'
 import {
   type BucketCounts,
@@ -169,7 +169,7 @@ class LiveSource implements ExpositionSource {
     try {
       return provider()
     } catch (err) {
-      this.monitor.reportInternalError(`section ${name}`, err)
+      monitorInternals(this.monitor).reportInternalError(`section ${name}`, err)
       return undefined
     }
   }

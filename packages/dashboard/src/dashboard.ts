@@ -9,6 +9,7 @@ import {
   type Snapshot,
   type WebHandlerInfo,
 } from '@perf/core'
+import { monitorInternals } from '@perf/core/http'
 import { loadAsset } from './assets.js'
 import { isForwarded, readCookie, SESSION_COOKIE, sessionCookie } from './auth.js'
 import {
@@ -219,7 +220,7 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
       try {
         return (await auth(request)) === true
       } catch (err) {
-        monitor.reportInternalError('dashboard auth hook', err)
+        monitorInternals(monitor).reportInternalError('dashboard auth hook', err)
         return false
       }
     }
@@ -391,7 +392,7 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
             process: sampleSeries(Array.isArray(result) ? undefined : (result as { samples?: [] }).samples),
           })
         } catch (err) {
-          monitor.reportInternalError('dashboard history', err)
+          monitorInternals(monitor).reportInternalError('dashboard history', err)
           return json(500, { error: 'the store could not read its history' })
         }
       }

@@ -1,8 +1,7 @@
+import type { HttpOptions, Monitor } from '@perf/core'
 import {
   createHttpRecorder,
-  type HttpOptions,
   type HttpRecorder,
-  type Monitor,
   pathOf,
   PendingRequest,
   type RequestContext,
@@ -10,7 +9,7 @@ import {
   type TrackableResponse,
   warnDuplicateInstall,
   watchResponse,
-} from '@perf/core'
+} from '@perf/core/http'
 import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 

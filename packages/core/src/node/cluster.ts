@@ -3,7 +3,7 @@ import cluster, { type Worker } from 'node:cluster'
 import pidusage from 'pidusage'
 import { checkNumber, type Range } from '../config.js'
 import { type MergedSnapshot, mergeSnapshots } from '../merge.js'
-import type { Monitor } from '../monitor.js'
+import { type Monitor, type MonitorInternals, monitorInternals } from '../monitor.js'
 import type { ProcessSection, ProcessWatchOff } from '../process-section.js'
 import type { Snapshot, SnapshotOptions } from '../snapshot.js'
 import { checkOptionKeys } from '../option-keys.js'
@@ -161,8 +161,8 @@ export function shareCluster(monitor: Monitor, options: ShareClusterOptions = {}
   const intervalMs = checkNumber('shareCluster options.intervalMs', options.intervalMs ?? 5000, INTERVAL)
   const timeoutMs = checkNumber('shareCluster options.timeoutMs', options.timeoutMs ?? 2000, TIMEOUT)
   return cluster.isWorker
-    ? new WorkerShare(monitor, intervalMs, timeoutMs)
-    : new PrimaryShare(monitor, intervalMs)
+    ? new WorkerShare(monitorInternals(monitor), intervalMs, timeoutMs)
+    : new PrimaryShare(monitorInternals(monitor), intervalMs)
 }
 
 /** Gone workers kept in the view (the most recent), so a crash loop cannot grow the snapshot without end. */
@@ -194,7 +194,7 @@ class PrimaryShare implements ClusterShare {
   private stopped = false
 
   constructor(
-    private readonly local: Monitor,
+    private readonly local: Monitor & MonitorInternals,
     private readonly intervalMs: number,
   ) {
     this.monitor = clusterView(local, () => this.snapshot())
@@ -388,7 +388,7 @@ class WorkerShare implements ClusterShare {
   private stopped = false
 
   constructor(
-    private readonly local: Monitor,
+    private readonly local: Monitor & MonitorInternals,
     intervalMs: number,
     private readonly timeoutMs: number,
   ) {

@@ -8,7 +8,7 @@ import {
 } from 'node:perf_hooks'
 import { checkNumber, envNumber, type Range } from '../config.js'
 import { checkOptionKeys } from '../option-keys.js'
-import { type Monitor, monitorState } from '../monitor.js'
+import { type Monitor, type MonitorInternals, monitorInternals, monitorState } from '../monitor.js'
 import type {
   MemoryFigures,
   ProcessHealthSample,
@@ -115,14 +115,14 @@ const OFF_IN_TESTS_REASON =
 function offInTests(monitor: Monitor): ProcessWatcher {
   const marker: ProcessWatchOff = Object.freeze({ watching: false, reason: OFF_IN_TESTS_REASON })
   const provider = () => marker
-  monitor.setSection('process', provider)
+  monitorInternals(monitor).setSection('process', provider)
   return {
     running: false,
     sampleNow: () => undefined,
     stop: () => {
       // Only our own marker: a real watcher started since owns the section now.
       if (monitorState(monitor)?.sections.get('process') === provider)
-        monitor.setSection('process', undefined)
+        monitorInternals(monitor).setSection('process', undefined)
     },
   }
 }
@@ -142,7 +142,11 @@ const WATCH_OPTION_KEYS: readonly (keyof ProcessWatchOptions)[] = [
  * unless `force: true`. Options are validated (a bad one throws a `RangeError` naming it).
  */
 export function watchProcess(monitor: Monitor, options: ProcessWatchOptions = {}): ProcessWatcher {
-  if (typeof monitor !== 'object' || monitor === null || typeof monitor.setSection !== 'function') {
+  if (
+    typeof monitor !== 'object' ||
+    monitor === null ||
+    typeof monitorInternals(monitor).setSection !== 'function'
+  ) {
     throw coded(
       'PERF_INVALID_ARGUMENT',
       new TypeError(
@@ -181,7 +185,7 @@ export function watchProcess(monitor: Monitor, options: ProcessWatchOptions = {}
   }
   if (!monitor.enabled) return INERT
   if (process.env.NODE_ENV === 'test' && options.force !== true) return offInTests(monitor)
-  return new Watcher(monitor, intervalMs, baselineDelayMs, growthWarnMb, logger).start()
+  return new Watcher(monitorInternals(monitor), intervalMs, baselineDelayMs, growthWarnMb, logger).start()
 }
 
 class Watcher implements ProcessWatcher {
@@ -209,7 +213,7 @@ class Watcher implements ProcessWatcher {
   private readonly series: SeriesRing
 
   constructor(
-    private readonly monitor: Monitor,
+    private readonly monitor: Monitor & MonitorInternals,
     private readonly intervalMs: number,
     private readonly baselineDelayMs: number,
     private readonly growthWarnMb: number,
