@@ -8,7 +8,9 @@
 // no-context (the request context that carries db time to the request), no-store (no SqliteStore
 // sink), no-process (no process watcher), no-id (requestIdHeader: false), no-db (the database not
 // monitored, hence no context either), no-http (no HTTP adapter, the database monitored), and
-// sampling-1 (on, sampling 1.0).
+// sampling-1 (on, sampling 1.0); floor (a hand-written HTTP hook, db not monitored) and floor-db (the
+// whole job by hand: the HTTP hook, each query timed into an interned op, and its time carried to the
+// request through an AsyncLocalStorage entered per request, as @perf's request context does).
 //
 // Started by realistic.mjs with an IPC channel: sends { ready: port }; answers { cmd: 'check' } with
 // how many requests and queries its monitor recorded and { cmd: 'profile', ms } with where its CPU
@@ -31,6 +33,7 @@ const VARIANTS = [
   'no-http',
   'sampling-1',
   'floor',
+  'floor-db',
 ]
 const ADMIN_PATH = '/admin/performance'
 
@@ -53,7 +56,7 @@ const { createMonitor } = await import('@perf/core')
 const { watchProcess } = await import('@perf/core/node')
 const { monitorDatabase, SqliteStore } = await import('@perf/sqlite')
 
-const on = variant !== 'off' && variant !== 'floor'
+const on = variant !== 'off' && variant !== 'floor' && variant !== 'floor-db'
 const store = on && variant !== 'no-store' ? new SqliteStore({ path: join(dir, 'perf.db') }) : undefined
 // The demo's monitor: short slices, its slow thresholds, default sampling.
 const monitor = createMonitor({
@@ -108,10 +111,32 @@ const dashboardOptions = { token: 'bench-token-0123456789', title: 'bench' }
 let floorOp
 let idCounter = 0
 const idPrefix = `${process.pid.toString(36)}-`
-if (variant === 'floor') {
+/** floor-db: the request's db time, carried by hand. */
+let floorContext
+if (variant === 'floor' || variant === 'floor-db') {
   const m = createMonitor({ sampling: 0.1 })
   floorOp = m.op('http', 'GET /notes/:id')
   monitor.snapshot = m.snapshot.bind(m)
+  if (variant === 'floor-db') {
+    const { AsyncLocalStorage } = await import('node:async_hooks')
+    floorContext = new AsyncLocalStorage()
+    const dbOp = m.op('db', 'SELECT notes')
+    const rawGet = getNote.get
+    const hr = process.hrtime
+    getNote.get = function get(id) {
+      const t = hr()
+      const out = rawGet.call(this, id)
+      const d = hr(t)
+      const ms = d[0] * 1e3 + d[1] / 1e6
+      dbOp.record(ms)
+      const ctx = floorContext.getStore()
+      if (ctx !== undefined) {
+        ctx.dbQueries++
+        ctx.dbMs += ms
+      }
+      return out
+    }
+  }
 }
 
 let port
@@ -146,11 +171,12 @@ async function startExpress() {
   const { perf, dashboard } = await import('@perf/express')
   const app = express()
   app.disable('x-powered-by')
-  if (variant === 'floor') {
+  if (variant === 'floor' || variant === 'floor-db') {
     app.use((_req, res, next) => {
       const t0 = performance.now()
       res.setHeader('x-request-id', idPrefix + ++idCounter)
       res.on('finish', () => floorOp.record(performance.now() - t0))
+      floorContext?.enterWith({ dbQueries: 0, dbMs: 0 })
       next()
     })
   }
@@ -176,11 +202,12 @@ async function startFastify() {
   const { default: Fastify } = await import('fastify')
   const { perf, dashboard } = await import('@perf/fastify')
   const app = Fastify({ logger: false, forceCloseConnections: true })
-  if (variant === 'floor') {
+  if (variant === 'floor' || variant === 'floor-db') {
     app.decorateRequest('t0', 0)
     app.addHook('onRequest', (request, reply, done) => {
       request.t0 = performance.now()
       reply.header('x-request-id', idPrefix + ++idCounter)
+      floorContext?.enterWith({ dbQueries: 0, dbMs: 0 })
       done()
     })
     app.addHook('onResponse', (request, _reply, done) => {
@@ -212,6 +239,13 @@ async function startHono() {
       const t0 = performance.now()
       c.header('x-request-id', idPrefix + ++idCounter)
       await next()
+      floorOp.record(performance.now() - t0)
+    })
+  } else if (variant === 'floor-db') {
+    app.use('*', async (c, next) => {
+      const t0 = performance.now()
+      c.header('x-request-id', idPrefix + ++idCounter)
+      await floorContext.run({ dbQueries: 0, dbMs: 0 }, next)
       floorOp.record(performance.now() - t0)
     })
   }

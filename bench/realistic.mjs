@@ -21,9 +21,10 @@ const PROFILE = !process.argv.includes('--no-profile')
 const TOGETHER = process.argv.includes('--together')
 const PATH = '/notes/7'
 const frameworks = flag('frameworks', 'fastify,hono,express').split(',')
-const variants = flag('variants', 'off,on,no-context,no-store,no-process,no-id,no-db,no-http,floor').split(
-  ',',
-)
+const variants = flag(
+  'variants',
+  'off,on,no-context,no-store,no-process,no-id,no-db,no-http,floor,floor-db',
+).split(',')
 if (!variants.includes('off')) variants.unshift('off')
 const LABELS = {
   off: 'monitor disabled (PERF_ENABLED=false)',
@@ -36,6 +37,8 @@ const LABELS = {
   'no-http': 'on, no HTTP adapter (database monitored)',
   'sampling-1': 'on, sampling 1.0',
   floor: 'the floor: a hand-written hook (two clock reads, one op.record, an id header), db not monitored',
+  'floor-db':
+    'the floor of the whole job: that hook, each query timed into an op, its time carried to the request by a hand-written AsyncLocalStorage',
 }
 for (const [name, value] of [
   ['rounds', ROUNDS],
@@ -100,7 +103,7 @@ async function benchGroup(fws) {
         failed = true
       }
       const v = k.split(' ')[1]
-      if (v === 'off' || v === 'floor') continue
+      if (v === 'off' || v.startsWith('floor')) continue
       const c = await s.ask('check')
       const http = v === 'no-http' ? s.answered : c.http
       if (http < s.answered || c.db < (v === 'no-db' ? 0 : s.answered)) {
@@ -140,6 +143,11 @@ async function benchGroup(fws) {
         if (v === 'on') {
           row.target = '≤ 1 % over off'
           row.pass = overPct.median <= 1
+          const floorDb = cpu.get(`${fw} floor-db`)
+          if (floorDb !== undefined) {
+            const over = summary(d.map((x, i) => x - floorDb[i]))
+            row.note += `; over the floor of the whole job (floor-db) ${round(over.median, 3)} µs, min–max ${round(over.min, 3)} – ${round(over.max, 3)}`
+          }
         } else if (on !== undefined && v.startsWith('no-')) {
           const cost = summary(on.map((x, i) => x - d[i]))
           row.note += `; the feature costs ${round(cost.median, 3)} µs (on − this, min–max ${round(cost.min, 3)} – ${round(cost.max, 3)})`
@@ -168,7 +176,7 @@ async function benchGroup(fws) {
  * inside each server while wrk loads that server alone.
  */
 async function attribute(fw, servers) {
-  const picks = ['off', 'on', 'no-context', 'floor'].filter((v) => servers.has(`${fw} ${v}`))
+  const picks = ['off', 'on', 'no-context', 'floor', 'floor-db'].filter((v) => servers.has(`${fw} ${v}`))
   const result = new Map()
   for (const v of picks) {
     const s = servers.get(`${fw} ${v}`)
@@ -192,6 +200,7 @@ async function attribute(fw, servers) {
       const on = per(result.get('on')[kind], key)
       const noCtx = result.has('no-context') ? per(result.get('no-context')[kind], key) : undefined
       const floor = result.has('floor') ? per(result.get('floor')[kind], key) : undefined
+      const floorDb = result.has('floor-db') ? per(result.get('floor-db')[kind], key) : undefined
       rows.push({
         name: `${fw} ${kind === 'cpu' ? 'CPU' : 'allocations'}, ${key}: on − off`,
         value: round(on - off, 3),
@@ -199,7 +208,8 @@ async function attribute(fw, servers) {
         note:
           `on ${round(on, 3)}, off ${round(off, 3)}` +
           (noCtx === undefined ? '' : `, on without context ${round(noCtx, 3)}`) +
-          (floor === undefined ? '' : `, floor ${round(floor, 3)}`),
+          (floor === undefined ? '' : `, floor ${round(floor, 3)}`) +
+          (floorDb === undefined ? '' : `, floor-db ${round(floorDb, 3)}`),
       })
     }
     const totalOf = (v) =>
@@ -214,7 +224,8 @@ async function attribute(fw, servers) {
         (result.has('no-context') ? `, on without context ${round(totalOf('no-context'), 3)}` : '') +
         (result.has('floor')
           ? `, floor (hand-written hook, db not monitored) ${round(totalOf('floor'), 3)}`
-          : ''),
+          : '') +
+        (result.has('floor-db') ? `, floor-db (the whole job by hand) ${round(totalOf('floor-db'), 3)}` : ''),
     }
     if (kind === 'heap')
       row.note += '; includes the sampled events of the 10 % kept (their details and the store queue)'

@@ -3,7 +3,11 @@
 //   node run-all.mjs                       build, run all, rewrite BENCHMARKS.md
 //   node run-all.mjs --quick               CI: build, one short round of each, print, write nothing
 //   node run-all.mjs --only http,memory    rerun some; replace only their sections of BENCHMARKS.md
-//   flags: --skip-build, --write (write even with --quick), --soak-duration 10m, --no-soak
+//   flags: --skip-build, --write (write even with --quick), --soak-duration 10m, --no-soak,
+//          --args 'http=--rounds 3 --paired-rounds 5' (extra arguments for one script; repeatable),
+//          --node24 <node binary> --node24-checkout <dir>: also run realistic.mjs on Node 24, from a
+//          checkout of the same commit installed and built by that Node (better-sqlite3 is native),
+//          as its own section `realistic-node24` (skipped, its old section kept, without them)
 //
 // THE CONTRACT (details and an example in bench/README.md). Every bench script `bench/<name>.mjs`:
 //   1. prints human-readable lines;
@@ -30,6 +34,7 @@ const SCRIPTS = [
   'core',
   'http',
   'realistic',
+  'realistic-node24',
   'sqlite',
   'memory',
   'process',
@@ -42,6 +47,28 @@ for (const name of only ?? []) {
   if (!SCRIPTS.includes(name))
     throw new RangeError(`--only: unknown script ${name}; expected some of ${SCRIPTS}`)
 }
+/** Extra arguments per script, from `--args 'name=--flag value …'` (repeatable). */
+const extraArgs = new Map()
+for (let i = 2; i < process.argv.length; i++) {
+  if (process.argv[i] !== '--args') continue
+  const spec = process.argv[i + 1] ?? ''
+  const eq = spec.indexOf('=')
+  const name = spec.slice(0, eq)
+  if (eq < 1 || !SCRIPTS.includes(name)) {
+    throw new RangeError(
+      `--args ${JSON.stringify(spec)}: expected <script>=<arguments>, script one of ${SCRIPTS}`,
+    )
+  }
+  extraArgs.set(
+    name,
+    spec
+      .slice(eq + 1)
+      .split(/\s+/)
+      .filter(Boolean),
+  )
+}
+const node24 = flag('node24')
+const node24Checkout = flag('node24-checkout')
 const noSoak = process.argv.includes('--no-soak')
 const soakDuration = flag('soak-duration')
 // CI runs its own short soak, so --quick leaves it out unless a duration is asked for.
@@ -63,7 +90,14 @@ const missed = []
 const failures = []
 for (const name of SCRIPTS) {
   if (only !== undefined && !only.includes(name)) continue
-  const file = join(here, `${name}.mjs`)
+  if (name === 'realistic-node24' && (node24 === undefined || node24Checkout === undefined)) {
+    console.log(
+      `\n### realistic-node24: skipped (give --node24 and --node24-checkout; its old section is kept)`,
+    )
+    continue
+  }
+  const file =
+    name === 'realistic-node24' ? join(node24Checkout, 'bench', 'realistic.mjs') : join(here, `${name}.mjs`)
   if (!existsSync(file)) {
     console.log(`\n### ${name}.mjs: not present, skipped`)
     continue
@@ -78,9 +112,11 @@ for (const name of SCRIPTS) {
   const args = [file]
   if (quick) args.push('--quick')
   if (name === 'soak' && soakDuration !== undefined) args.push('--duration', soakDuration)
+  args.push(...(extraArgs.get(name) ?? []))
   console.log(`\n### node ${name}.mjs ${args.slice(1).join(' ')}`)
   const started = Date.now()
-  const { code, stdout } = await run(args)
+  const { code, stdout } =
+    name === 'realistic-node24' ? await run(args, node24, dirname(file)) : await run(args)
   const seconds = Math.round((Date.now() - started) / 1000)
   const results = []
   for (const line of stdout.split('\n')) {
@@ -165,9 +201,9 @@ function workspaceBuildOrder() {
 }
 
 /** Runs a script, echoing its output while keeping stdout; bounded by TIMEOUT_MS. */
-function run(args) {
+function run(args, node = process.execPath, cwd = here) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { cwd: here, stdio: ['ignore', 'pipe', 'inherit'] })
+    const child = spawn(node, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'] })
     let stdout = ''
     child.stdout.setEncoding('utf8')
     child.stdout.on('data', (chunk) => {
@@ -183,6 +219,14 @@ function run(args) {
       resolve({ code: code ?? signal, stdout })
     })
   })
+}
+
+function node24Version() {
+  try {
+    return execFileSync(node24, ['--version'], { encoding: 'utf8' }).trim()
+  } catch {
+    return 'v24'
+  }
 }
 
 function describeMachine() {
@@ -220,9 +264,12 @@ function num(x) {
 /** The markdown of one script's run, between markers so a later partial run can replace it. */
 function section(name, args, results, stdout, code, seconds) {
   const out = [`<!-- bench:${name}:start -->`]
-  out.push(`## ${name}.mjs`, '')
+  const script = name === 'realistic-node24' ? 'realistic' : name
+  const on =
+    name === 'realistic-node24' ? `${machine.replace(/Node v[\d.]+/, `Node ${node24Version()}`)}` : machine
+  out.push(`## ${name === 'realistic-node24' ? 'realistic.mjs on Node 24' : `${name}.mjs`}`, '')
   out.push(
-    `Run: \`node bench/${name}.mjs${args.length ? ` ${args.join(' ')}` : ''}\` (${seconds} s) on ${machine}.`,
+    `Run: \`node bench/${script}.mjs${args.length ? ` ${args.join(' ')}` : ''}\` (${seconds} s) on ${on}.`,
   )
   if (code !== 0)
     out.push('', `**The script exited with ${code}: a correctness check failed — see its output.**`)

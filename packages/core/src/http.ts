@@ -391,31 +391,52 @@ export class HttpRecorder {
     metadata: () => this.details(),
   }
 
-  /** The kept event's details, from the request being recorded. */
+  /**
+   * The kept event's details, from the request being recorded, in a reused object: the monitor copies
+   * what it keeps (into its ring's columns, or as a sanitized copy) and holds nothing of it past the
+   * record call, so a fresh object per kept event would only be garbage. One object per set of fields
+   * present (unknown sizes, no id, no request context leave theirs out rather than show null), each
+   * with its keys always in the same order, so the monitor sees few shapes.
+   */
   private details(): Record<string, unknown> {
     const outcome = this.current!
-    const metadata: Record<string, unknown> = {
-      method: outcome.method,
-      path: pathOf(outcome.url),
-      status: outcome.status,
-    }
-    // Unknown sizes (no Content-Length: chunked bodies) are left out rather than shown as null.
     const requestBytes = contentLength(outcome.requestBytes)
-    if (requestBytes !== undefined) metadata.requestBytes = requestBytes
     // A HEAD response declares the GET body's length but sends none.
-    if (outcome.method === 'HEAD') metadata.responseBytes = 0
-    else {
-      const responseBytes = contentLength(outcome.responseBytes)
-      if (responseBytes !== undefined) metadata.responseBytes = responseBytes
-    }
-    if (outcome.requestId !== undefined) metadata.requestId = outcome.requestId
+    const responseBytes = outcome.method === 'HEAD' ? 0 : contentLength(outcome.responseBytes)
+    const requestId = outcome.requestId
     const ctx = outcome.context
+    const fields =
+      (requestBytes !== undefined ? 1 : 0) |
+      (responseBytes !== undefined ? 2 : 0) |
+      (requestId !== undefined ? 4 : 0) |
+      (ctx !== undefined ? 8 : 0)
+    let metadata = this.scratch[fields]
+    if (metadata === undefined) {
+      metadata = { method: '', path: '', status: 0 }
+      if (fields & 1) metadata.requestBytes = 0
+      if (fields & 2) metadata.responseBytes = 0
+      if (fields & 4) metadata.requestId = ''
+      if (fields & 8) {
+        metadata.dbQueries = 0
+        metadata.dbMs = 0
+      }
+      this.scratch[fields] = metadata
+    }
+    metadata.method = outcome.method
+    metadata.path = pathOf(outcome.url)
+    metadata.status = outcome.status
+    if (requestBytes !== undefined) metadata.requestBytes = requestBytes
+    if (responseBytes !== undefined) metadata.responseBytes = responseBytes
+    if (requestId !== undefined) metadata.requestId = requestId
     if (ctx !== undefined) {
       metadata.dbQueries = ctx.dbQueries
       metadata.dbMs = ctx.dbMs
     }
     return metadata
   }
+
+  /** {@link details}' objects, by the bit set of fields present. */
+  private readonly scratch: (Record<string, unknown> | undefined)[] = []
 
   /** Counts a failure inside the adapter on the monitor; never throws, even if the monitor does. */
   fail(where: string, err: unknown): void {

@@ -51,6 +51,30 @@ describe('kept events', () => {
     expect(monitor.recent(1)[0]!.metadata).toEqual(details)
   })
 
+  it('keep details whose strings merely look suspect (SQL with `=`, a query string) without a copy, redacted', () => {
+    const monitor = createMonitor({ sampling: 1, bufferSize: 1000 })
+    const op = monitor.op('db', 'SELECT notes')
+    // What @perf/sqlite keeps: the statement's (already redacted) SQL, whose `=` passes the cheap
+    // secret screen, so the full scan ran on every kept event and a sanitized copy was made.
+    const details = { sql: 'SELECT id, title FROM notes WHERE id = ?', rows: 1 }
+    const plain = { status: 0 }
+    const rich = { status: 0, metadata: details }
+    const run = (opts: typeof plain | typeof rich, n: number) => {
+      for (let i = 0; i < n; i++) op.record(0.2, opts)
+    }
+    run(plain, 50_000)
+    run(rich, 50_000)
+    const N = 200_000
+    const base = allocatedDuring(() => run(plain, N)) / N
+    const withDetails = allocatedDuring(() => run(rich, N)) / N
+    expect(withDetails - base).toBeLessThanOrEqual(24)
+    expect(monitor.recent(1)[0]!.metadata).toEqual(details)
+    // A secret in such a string is still redacted, on the flat path as on the copying one.
+    op.record(0.2, { metadata: { url: '/login?token=abc123&next=/', rows: 1 } })
+    expect(monitor.recent(1)[0]!.metadata).toEqual({ url: '/login?token=[REDACTED]&next=/', rows: 1 })
+    monitor.close()
+  })
+
   it('redact what they keep, and keep a copy: a later change to the caller’s object is not seen', () => {
     const monitor = createMonitor({ sampling: 1 })
     const details: Record<string, unknown> = {

@@ -86,6 +86,12 @@ export class Redactor {
   private readonly secretKey: RegExp
   private readonly maxBytes: number
   private readonly verdicts: Map<string, boolean> = new Map()
+  /**
+   * Redacted form of strings that passed the cheap screen (an SQL text with `=`, a URL with a query):
+   * the same string comes back on every kept event of its op, and the full scan is the dearest part of
+   * keeping one. Strings are hashed once by the engine, so a hit is one lookup.
+   */
+  private readonly texts: Map<string, string> = new Map()
 
   constructor(secretKey: RegExp, maxBytes: number) {
     this.secretKey = secretKey
@@ -112,9 +118,10 @@ export class Redactor {
       for (const key in out) {
         const v = out[key]
         if (typeof v === 'string') {
-          if (v.length > MAX_STRING || SUSPECT.test(v))
-            return sanitizeMetadata(metadata, this.secretKey, this.maxBytes)
-          size += v.length * 6 + 2
+          if (v.length > MAX_STRING) return sanitizeMetadata(metadata, this.secretKey, this.maxBytes)
+          const text = SUSPECT.test(v) ? this.text(v) : v
+          if (text !== v) out[key] = text
+          size += text.length * 6 + 2
         } else if (typeof v === 'number') {
           if (!Number.isFinite(v)) return sanitizeMetadata(metadata, this.secretKey, this.maxBytes)
           size += 24
@@ -157,14 +164,18 @@ export class Redactor {
         if (n === max || key === '__proto__' || !Object.hasOwn(obj, key)) return -1
         shape = shapes.child(shape, key)
         if (shape < 0) return -1
-        const v = obj[key]
+        let v = obj[key]
         if (typeof v === 'string') {
           // The last string that passed at this field (a method, a route's path) is not tested again.
           if (v !== shapes.safe[shape]) {
-            if (v.length > MAX_STRING || SUSPECT.test(v)) return -1
-            shapes.safe[shape] = v
+            if (v.length > MAX_STRING) return -1
+            if (SUSPECT.test(v)) {
+              const text = this.text(v)
+              if (text === v) shapes.safe[shape] = v
+              v = text
+            } else shapes.safe[shape] = v
           }
-          size += v.length * 6 + 2
+          size += (v as string).length * 6 + 2
         } else if (typeof v === 'number') {
           if (!Number.isFinite(v)) return -1
           size += 24
@@ -186,6 +197,17 @@ export class Redactor {
     } catch {
       return -1
     }
+  }
+
+  /** {@link redactText}, remembered for the strings kept events repeat (bounded: cleared when full). */
+  private text(v: string): string {
+    let out = this.texts.get(v)
+    if (out === undefined) {
+      out = redactText(v)
+      if (this.texts.size >= 1024) this.texts.clear()
+      this.texts.set(v, out)
+    }
+    return out
   }
 
   private isSecretPair(obj: object): boolean {

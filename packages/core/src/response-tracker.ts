@@ -42,12 +42,22 @@ type Builtins = Dc & { ServerResponse?: Class; Socket?: Class }
 type GetBuiltin = (id: string) => Builtins | undefined
 
 /**
- * Responses still open on each connection, with their watchers, as `[res, watcher, res, watcher…]`
- * (usually one pair; more when requests are pipelined). Keyed by the socket, which lives as long as
- * the connection: a request adds no WeakMap entry of its own (entries added and deleted per request
- * make every garbage collection slower — ephemeron tables are walked on each one).
+ * Responses still open on one connection, with their watchers, as `[res, watcher, res, watcher…]` in
+ * `items[0 … n)` (usually one pair; more when requests are pipelined). The array keeps its length
+ * and `n` counts the pairs in use: shortening the array would let the engine drop its backing store,
+ * and the next request's push would allocate a new one (some 150 bytes a request).
  */
-const OPEN = new WeakMap<object, unknown[]>()
+interface Open {
+  n: number
+  items: unknown[]
+}
+
+/**
+ * The open responses of each connection, keyed by the socket, which lives as long as the connection:
+ * a request adds no WeakMap entry of its own (entries added and deleted per request make every
+ * garbage collection slower — ephemeron tables are walked on each one).
+ */
+const OPEN = new WeakMap<object, Open>()
 /** Watchers of responses on the fallback path (their own `close` event). */
 const FALLBACK = new WeakMap<object, ResponseWatcher>()
 
@@ -87,15 +97,19 @@ function onFinishMessage(message: unknown): void {
   if (open === undefined) return
   // Responses finish in the order of their requests: the first pair, nearly always. Every pair of
   // this response is told (two monitors may watch the same app).
-  for (let i = 0; i < open.length; ) {
-    if (open[i] !== response) {
+  const items = open.items
+  for (let i = 0; i < open.n; ) {
+    if (items[i] !== response) {
       i += 2
       continue
     }
-    const watcher = open[i + 1] as ResponseWatcher
+    const watcher = items[i + 1] as ResponseWatcher
     // Shift the rest down by hand: splice() would allocate the array of removed items.
-    for (let k = i + 2; k < open.length; k++) open[k - 2] = open[k]
-    open.length -= 2
+    const n = open.n
+    for (let k = i + 2; k < n; k++) items[k - 2] = items[k]
+    items[n - 2] = undefined
+    items[n - 1] = undefined
+    open.n = n - 2
     tell(watcher, response as TrackableResponse, false)
   }
 }
@@ -116,11 +130,13 @@ function tell(watcher: ResponseWatcher, res: TrackableResponse, aborted: boolean
 /** The connection closed: every response still open on it was abandoned by its client. */
 function onSocketClose(this: SocketLike): void {
   const open = OPEN.get(this)
-  if (open === undefined || open.length === 0) return
-  OPEN.set(this, [])
-  for (let i = 0; i < open.length; i += 2) {
-    const res = open[i] as TrackableResponse
-    tell(open[i + 1] as ResponseWatcher, res, !res.writableFinished)
+  if (open === undefined || open.n === 0) return
+  const items = open.items.slice(0, open.n)
+  open.items = []
+  open.n = 0
+  for (let i = 0; i < items.length; i += 2) {
+    const res = items[i] as TrackableResponse
+    tell(items[i + 1] as ResponseWatcher, res, !res.writableFinished)
   }
 }
 
@@ -155,9 +171,13 @@ export function watchResponse(req: TrackableRequest, res: TrackableResponse, wat
     return
   }
   const open = OPEN.get(socket)
-  if (open !== undefined) open.push(res, watcher)
-  else {
-    OPEN.set(socket, [res, watcher])
+  if (open !== undefined) {
+    const n = open.n
+    open.items[n] = res
+    open.items[n + 1] = watcher
+    open.n = n + 2
+  } else {
+    OPEN.set(socket, { n: 2, items: [res, watcher] })
     socket.once('close', onSocketClose)
   }
 }

@@ -232,8 +232,19 @@ export function monitorDatabase<D extends Db>(
         const t0 = now()
         let out: unknown
         try {
-          // biome-ignore lint/complexity/noArguments: a rest parameter builds an array per call (cost: BENCHMARKS.md, SQLite)
-          out = native.apply(this, arguments as unknown as unknown[])
+          // One bound value (a key) is the common case: a plain call of the native method is cheaper
+          // than apply(), which goes through the arguments object. A rest parameter would build an
+          // array per call.
+          // biome-ignore lint/complexity/noArguments: see above
+          const n = arguments.length
+          out =
+            n === 1
+              ? // biome-ignore lint/complexity/noArguments: see above
+                native.call(this, arguments[0])
+              : n === 0
+                ? native.call(this)
+                : // biome-ignore lint/complexity/noArguments: see above
+                  native.apply(this, arguments as unknown as unknown[])
         } catch (err) {
           finish(st, now() - t0, 0, err, this, NO_ARGS)
           throw err

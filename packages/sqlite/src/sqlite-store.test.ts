@@ -694,6 +694,50 @@ describe('SqliteStore: writes and reads in a worker thread', () => {
     expect(rows(file)).toBe(2)
   })
 
+  it('hands a batch to its worker in slices, giving the event loop back between them', async () => {
+    const store = open()
+    const worker = (store as unknown as { backend: { worker: Worker } }).backend.worker
+    const sizes: number[] = []
+    const post = worker.postMessage.bind(worker)
+    worker.postMessage = (msg: { items?: unknown[] }) => {
+      if (msg.items !== undefined) sizes.push(msg.items.length)
+      post(msg)
+    }
+    let turns = 0
+    let spinning = true
+    const spin = () => {
+      turns++
+      if (spinning) setImmediate(spin)
+    }
+    setImmediate(spin)
+    store.write(Array.from({ length: 1000 }, (_, i) => event(i)))
+    const before = turns
+    await store.flush()
+    spinning = false
+    // One structured clone of 1,000 events held the app's thread in one piece.
+    expect(sizes).toEqual([100, 100, 100, 100, 100, 100, 100, 100, 100, 100])
+    expect(turns - before).toBeGreaterThanOrEqual(9)
+    expect(store.stats()).toMatchObject({ persisted: 1000, queued: 0, batches: 1 })
+    expect(rows(file)).toBe(1000)
+  })
+
+  it('a worker that dies while a batch is handed over: the batch lands whole, once, from a new worker', async () => {
+    const store = open()
+    const worker = (store as unknown as { backend: { worker: Worker } }).backend.worker
+    const post = worker.postMessage.bind(worker)
+    let slices = 0
+    worker.postMessage = (msg: { op?: string }) => {
+      post(msg)
+      // Killed after its third slice: those slices die with it.
+      if (msg.op === 'stage' && ++slices === 3) void worker.terminate()
+    }
+    store.write(Array.from({ length: 1000 }, (_, i) => event(i)))
+    await store.flush()
+    await until(() => store.stats().persisted === 1000)
+    expect(store.stats()).toMatchObject({ persisted: 1000, queued: 0, dropped: 0 })
+    expect(rows(file)).toBe(1000)
+  })
+
   it('prunes a large backlog past the retention in the worker', async () => {
     await open().close()
     const w = new Database(file)

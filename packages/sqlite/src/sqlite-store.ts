@@ -474,6 +474,9 @@ interface Backend {
   close(): Promise<void>
 }
 
+/** Items per message when a batch is handed to the worker. */
+const HANDOVER_SLICE = 100
+
 /** `thread: false`: the connection is on the app's thread. */
 class LocalBackend implements Backend {
   constructor(private readonly file: StoreFile) {}
@@ -498,8 +501,8 @@ class LocalBackend implements Backend {
 }
 
 /**
- * `thread: true`: the connection is in a worker. Each batch is handed over as one message (the
- * items' structured clone); the answers carry the file's status, so `stats()` stays synchronous.
+ * `thread: true`: the connection is in a worker. Each batch is handed over in slices of
+ * {@link HANDOVER_SLICE} items (their structured clone); the answers carry the file's status, so `stats()` stays synchronous.
  * The worker is unreferenced while nothing is asked of it, so it never keeps the process alive by
  * itself, and referenced while an answer is awaited, so a flush at exit is not cut short.
  */
@@ -562,8 +565,26 @@ class WorkerBackend implements Backend {
     })
   }
 
-  commit(items: Item[]): Promise<CommitResult> {
-    return (this.ask({ op: 'commit', items }) as Promise<CommitResult>).catch(() => ({ ok: false }) as const)
+  /**
+   * Hands the batch over in slices with the event loop given back between them, because the
+   * structured clone of a whole batch is one synchronous block on the app's thread (see BENCHMARKS.md,
+   * bench:sqlite's hand-over row); the worker writes the slices in one transaction on the last one.
+   */
+  async commit(items: Item[]): Promise<CommitResult> {
+    try {
+      const worker = this.worker ?? this.start()
+      let i = 0
+      for (; items.length - i > HANDOVER_SLICE; i += HANDOVER_SLICE) {
+        worker.postMessage({ id: 0, op: 'stage', items: items.slice(i, i + HANDOVER_SLICE) })
+        await new Promise<void>((r) => setImmediate(r))
+        // The worker died meanwhile: its slices went with it, so the batch is not committed now (it
+        // stays queued and is handed whole to the next worker).
+        if (this.worker !== worker) return { ok: false }
+      }
+      return (await this.ask({ op: 'commit', items: i === 0 ? items : items.slice(i) })) as CommitResult
+    } catch {
+      return { ok: false }
+    }
   }
 
   history(query: HistoryRequest): Promise<History> {

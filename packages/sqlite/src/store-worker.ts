@@ -9,6 +9,7 @@ import { type FileStatus, type HistoryRequest, type Item, message, StoreFile } f
 /** A request from the store: an id to answer, and what to do. */
 export type WorkerRequest =
   | { id: number; op: 'commit'; items: Item[] }
+  | { id: 0; op: 'stage'; items: Item[] }
   | { id: number; op: 'history'; query: HistoryRequest }
   | { id: number; op: 'maintain' }
   | { id: number; op: 'close' }
@@ -48,7 +49,23 @@ function status(): FileStatus {
   return { reopened: 0, errors: 0, lastError: openError ?? null, rollingUp: false, threadId: 0 }
 }
 
+/**
+ * The first slices of the batch being handed over ('stage', not answered); the 'commit' that follows
+ * carries the last slice and writes them all in one transaction. A failed commit drops them too: the
+ * store keeps the batch queued and hands it over again.
+ */
+let staged: Item[] = []
+
 port.on('message', (req: WorkerRequest) => {
+  if (req.op === 'stage') {
+    for (const item of req.items) staged.push(item)
+    return
+  }
+  if (req.op === 'commit' && staged.length > 0) {
+    for (const item of req.items) staged.push(item)
+    req = { ...req, items: staged }
+    staged = []
+  }
   void answer(req).then(
     (result) => port.postMessage({ id: req.id, status: status(), result } satisfies WorkerReply),
     (err: unknown) =>
@@ -69,6 +86,8 @@ async function answer(req: WorkerRequest): Promise<unknown> {
     file.onIdle = () => port.postMessage({ id: 0, status: file!.status() } satisfies WorkerReply)
   }
   switch (req.op) {
+    case 'stage':
+      return undefined
     case 'commit':
       return file.commit(req.items)
     case 'history':
