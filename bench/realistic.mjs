@@ -176,7 +176,9 @@ async function benchGroup(fws) {
  * inside each server while wrk loads that server alone.
  */
 async function attribute(fw, servers) {
-  const picks = ['off', 'on', 'no-context', 'no-store', 'floor', 'floor-db'].filter((v) => servers.has(`${fw} ${v}`))
+  const picks = ['off', 'on', 'no-context', 'no-store', 'floor', 'floor-db'].filter((v) =>
+    servers.has(`${fw} ${v}`),
+  )
   const result = new Map()
   for (const v of picks) {
     const s = servers.get(`${fw} ${v}`)

@@ -69,7 +69,7 @@ describe('packed packages', () => {
     writeFileSync(join(app, 'use.mjs'), readFileSync(join(root, 'tests', 'fixtures', 'consumer.mjs'), 'utf8'))
     const { stdout } = await run('node', ['use.mjs'], { cwd: app, timeout: 60_000 })
     const result = JSON.parse(stdout.trim().split('\n').pop()!)
-    expect(result.core).toMatchObject({ count: 3, errors: 1, nodeEntry: true })
+    expect(result.core).toMatchObject({ count: 3, errors: 1, nodeEntry: true, httpEntry: true })
     expect(result.resolvedFrom).not.toContain(root)
     expect(result.httpOps).toEqual(['GET /hello/:name', 'GET /items/:id', 'GET /things/:id'])
     expect(result.dbOps).toEqual(expect.arrayContaining(['INSERT notes', 'SELECT notes']))

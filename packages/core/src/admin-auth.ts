@@ -1,3 +1,5 @@
+import { coded } from './errors.js'
+import { randomWords, processEnv } from './runtime.js'
 import type { WebHandlerInfo } from './http.js'
 import type { Monitor } from './monitor.js'
 
@@ -28,10 +30,6 @@ type Env = Readonly<Record<string, string | undefined>>
 
 const encoder = new TextEncoder()
 
-function processEnv(): Env {
-  return (globalThis as { process?: { env?: Env } }).process?.env ?? {}
-}
-
 /**
  * The token an option or, when the option is `undefined`, an environment variable gives: `false`, an
  * unset or blank variable give none. Surrounding whitespace is removed (the trailing newline of a
@@ -54,8 +52,11 @@ export function resolveToken(
     label = `options.${optionName}`
     value = option
     if (typeof value !== 'string') {
-      throw new TypeError(
-        `${call}: ${label} must be a string (the token) or false (none), got ${value === null ? 'null' : typeof value}`,
+      throw coded(
+        'PERF_INVALID_OPTION',
+        new TypeError(
+          `${call}: ${label} must be a string (the token) or false (none), got ${value === null ? 'null' : typeof value}`,
+        ),
       )
     }
   } else {
@@ -65,19 +66,28 @@ export function resolveToken(
   }
   const token = (value as string).trim()
   if (token === '') {
-    throw new RangeError(
-      `${call}: ${label} is empty; pass false for no token, or leave it undefined to read ${envName}`,
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new RangeError(
+        `${call}: ${label} is empty; pass false for no token, or leave it undefined to read ${envName}`,
+      ),
     )
   }
   if (token.length < MIN_TOKEN_LENGTH || token.length > MAX_TOKEN_LENGTH) {
     const n = token.length
-    throw new RangeError(
-      `${call}: ${label} is ${n} character${n === 1 ? '' : 's'} long; a token must be ${MIN_TOKEN_LENGTH} to ${MAX_TOKEN_LENGTH} characters (make one with: openssl rand -base64 24)`,
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new RangeError(
+        `${call}: ${label} is ${n} character${n === 1 ? '' : 's'} long; a token must be ${MIN_TOKEN_LENGTH} to ${MAX_TOKEN_LENGTH} characters (make one with: openssl rand -base64 24)`,
+      ),
     )
   }
   if (!TOKEN_CHARS.test(token)) {
-    throw new TypeError(
-      `${call}: ${label} must be visible ASCII characters without spaces or control characters (it is sent in an Authorization header)`,
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new TypeError(
+        `${call}: ${label} must be visible ASCII characters without spaces or control characters (it is sent in an Authorization header)`,
+      ),
     )
   }
   return token
@@ -220,13 +230,19 @@ export function createAdminAuth(options: AdminAuthOptions): AdminAuth {
   const token = resolveToken(call, 'token', options.token, env, 'PERF_ADMIN_TOKEN')
   const scrape = resolveToken(call, 'scrapeToken', options.scrapeToken, env, 'PERF_SCRAPE_TOKEN')
   if (token !== undefined && scrape !== undefined && token === scrape) {
-    throw new TypeError(
-      `${call}: the scrape token (scrapeToken / PERF_SCRAPE_TOKEN) must differ from the admin token, or a scraper could sign in to the dashboard`,
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new TypeError(
+        `${call}: the scrape token (scrapeToken / PERF_SCRAPE_TOKEN) must differ from the admin token, or a scraper could sign in to the dashboard`,
+      ),
     )
   }
   const trustProxy = options.trustProxy ?? false
   if (typeof trustProxy !== 'boolean') {
-    throw new TypeError(`${call}: options.trustProxy must be true or false, got ${String(trustProxy)}`)
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new TypeError(`${call}: options.trustProxy must be true or false, got ${String(trustProxy)}`),
+    )
   }
   const ttl = options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS
   if (
@@ -235,8 +251,11 @@ export function createAdminAuth(options: AdminAuthOptions): AdminAuth {
     ttl < SESSION_RANGE.min ||
     ttl > SESSION_RANGE.max
   ) {
-    throw new RangeError(
-      `${call}: options.sessionTtlMs must be an integer from ${SESSION_RANGE.min} (1 minute) to ${SESSION_RANGE.max} (30 days), got ${String(ttl)}`,
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new RangeError(
+        `${call}: options.sessionTtlMs must be an integer from ${SESSION_RANGE.min} (1 minute) to ${SESSION_RANGE.max} (30 days), got ${String(ttl)}`,
+      ),
     )
   }
   const throttle = throttleFor(monitor)
@@ -300,7 +319,7 @@ export function createAdminAuth(options: AdminAuthOptions): AdminAuth {
   const issueSession = async (): Promise<SignInResult> => {
     if (sessionKey === undefined) return { ok: false }
     const iat = Date.now()
-    const sid = base64url(crypto.getRandomValues(new Uint8Array(16)))
+    const sid = base64url(new Uint8Array(randomWords(4, true).buffer))
     const mac = base64url(await hmac(await sessionKey, sessionPayload(iat, sid)))
     return { ok: true, session: `${iat.toString(36)}.${sid}.${mac}`, maxAgeSeconds: Math.floor(ttl / 1000) }
   }
@@ -540,7 +559,7 @@ class SignInCodes {
   private codes: { mac: Uint8Array; expires: number }[] = []
 
   async mint(ttlMs: number): Promise<string> {
-    const code = base64url(crypto.getRandomValues(new Uint8Array(32)))
+    const code = base64url(new Uint8Array(randomWords(8, true).buffer))
     const now = Date.now()
     this.codes = this.codes.filter((c) => c.expires > now)
     if (this.codes.length >= MAX_SIGN_IN_CODES) this.codes.shift()
@@ -589,7 +608,10 @@ export function createSignInCode(
   options: { readonly ttlMs?: number | undefined } = {},
 ): Promise<string> {
   if (monitor === null || typeof monitor !== 'object' || typeof monitor.snapshot !== 'function') {
-    throw new TypeError('createSignInCode(monitor, options): monitor must be a monitor from createMonitor()')
+    throw coded(
+      'PERF_INVALID_ARGUMENT',
+      new TypeError('createSignInCode(monitor, options): monitor must be a monitor from createMonitor()'),
+    )
   }
   const ttl = options?.ttlMs ?? DEFAULT_SIGN_IN_CODE_TTL_MS
   if (
@@ -598,8 +620,11 @@ export function createSignInCode(
     ttl < CODE_TTL_RANGE.min ||
     ttl > CODE_TTL_RANGE.max
   ) {
-    throw new RangeError(
-      `createSignInCode(monitor, options): options.ttlMs must be an integer from ${CODE_TTL_RANGE.min} (10 s) to ${CODE_TTL_RANGE.max} (24 h), got ${typeof ttl === 'string' ? JSON.stringify(ttl) : String(ttl)}`,
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new RangeError(
+        `createSignInCode(monitor, options): options.ttlMs must be an integer from ${CODE_TTL_RANGE.min} (10 s) to ${CODE_TTL_RANGE.max} (24 h), got ${typeof ttl === 'string' ? JSON.stringify(ttl) : String(ttl)}`,
+      ),
     )
   }
   return signInCodesFor(monitor).mint(ttl)

@@ -1,3 +1,6 @@
+import { coded } from './errors.js'
+import { describeValue } from './describe-value.js'
+import { emitPerfWarning } from './runtime.js'
 import { checkOptionKeys, nearestName } from './option-keys.js'
 import type { Sink } from './sink.js'
 
@@ -179,7 +182,10 @@ function describe(range: Range): string {
  */
 export function checkNumber(label: string, value: unknown, range: Range): number {
   if (typeof value !== 'number') {
-    throw new TypeError(`${label} = ${show(value)} is not valid: expected ${describe(range)}`)
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new TypeError(`${label} = ${describeValue(value)} is not valid: expected ${describe(range)}`),
+    )
   }
   if (
     !Number.isFinite(value) ||
@@ -187,7 +193,10 @@ export function checkNumber(label: string, value: unknown, range: Range): number
     value > range.max ||
     (range.integer === true && !Number.isInteger(value))
   ) {
-    throw new RangeError(`${label} = ${show(value)} is not valid: expected ${describe(range)}`)
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new RangeError(`${label} = ${describeValue(value)} is not valid: expected ${describe(range)}`),
+    )
   }
   return value
 }
@@ -212,7 +221,10 @@ export function envNumber(
     n > range.max ||
     (range.integer === true && !Number.isInteger(n))
   ) {
-    throw new RangeError(`${name}=${show(raw)} is not valid: expected ${describe(range)}`)
+    throw coded(
+      'PERF_INVALID_ENV',
+      new RangeError(`${name}=${describeValue(raw)} is not valid: expected ${describe(range)}`),
+    )
   }
   return n
 }
@@ -229,20 +241,12 @@ export function envBoolean(
   const v = raw.trim().toLowerCase()
   if (v === 'true' || v === '1' || v === 'yes' || v === 'on') return true
   if (v === 'false' || v === '0' || v === 'no' || v === 'off') return false
-  throw new RangeError(
-    `${name}=${show(raw)} is not valid: expected one of true, false, 1, 0, yes, no, on, off`,
+  throw coded(
+    'PERF_INVALID_ENV',
+    new RangeError(
+      `${name}=${describeValue(raw)} is not valid: expected one of true, false, 1, 0, yes, no, on, off`,
+    ),
   )
-}
-
-function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)
-  if (typeof value === 'bigint') return `${value}n`
-  if (typeof value === 'symbol' || typeof value === 'function') return typeof value
-  try {
-    return String(value)
-  } catch {
-    return typeof value
-  }
 }
 
 const RATE: Range = { min: 0, max: 1 }
@@ -290,24 +294,27 @@ function warnUnknownEnv(name: string): void {
   const message =
     `${name} is not a setting of @perf and is ignored` +
     `${near ? `; did you mean ${near}?` : ''} Known: ${KNOWN_ENV.join(', ')}, PERF_SAMPLING_<TYPE>, PERF_SLOW_<TYPE>_MS`
-  const proc = (globalThis as { process?: { emitWarning?: (m: string, o: object) => void } }).process
-  if (typeof proc?.emitWarning === 'function')
-    proc.emitWarning(message, { type: 'PerfWarning', code: 'PERF_UNKNOWN_ENV' })
-  else console.warn(message)
+  emitPerfWarning(message, 'PERF_UNKNOWN_ENV')
 }
 
 /** The type named by a per-type variable, or an error naming the variable. */
 function envType(name: string, type: string, shape: string): string {
   if (!TYPE_KEY.test(type)) {
-    throw new RangeError(
-      `${name} is not valid: ${shape} needs a TYPE of 1-64 characters from [A-Za-z0-9_.:-], got ${show(type)}`,
+    throw coded(
+      'PERF_INVALID_ENV',
+      new RangeError(
+        `${name} is not valid: ${shape} needs a TYPE of 1-64 characters from [A-Za-z0-9_.:-], got ${describeValue(type)}`,
+      ),
     )
   }
   // PERF_SAMPLING_HTTP_RATE or PERF_SLOW_DB_MS_MS: a suffix that belongs to the flat variable, not a type.
   if (/_(RATE|MS)$/.test(type) || /^(RATE|MS)_/.test(type)) {
     const base = type.replace(/_(RATE|MS)$/, '').replace(/^(RATE|MS)_/, '')
     const suggestion = shape.startsWith('PERF_SAMPLING') ? `PERF_SAMPLING_${base}` : `PERF_SLOW_${base}_MS`
-    throw new RangeError(`${name} is not valid: expected ${shape}; did you mean ${suggestion}?`)
+    throw coded(
+      'PERF_INVALID_ENV',
+      new RangeError(`${name} is not valid: expected ${shape}; did you mean ${suggestion}?`),
+    )
   }
   return type.toLowerCase()
 }
@@ -375,19 +382,30 @@ function resolvePerType(label: string, value: PerType | undefined, fallback: num
     return out
   }
   if (typeof value !== 'object' || value === null) {
-    throw new TypeError(
-      `${label} = ${show(value)} is not valid: expected ${describe(range)} or an object of them by type`,
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new TypeError(
+        `${label} = ${describeValue(value)} is not valid: expected ${describe(range)} or an object of them by type`,
+      ),
     )
   }
   for (const [type, v] of Object.entries(value)) {
     if (v === undefined) continue
     if (!TYPE_KEY.test(type)) {
-      throw new RangeError(`${label} has an invalid type key ${show(type)}: expected 1-64 of [A-Za-z0-9_.:-]`)
+      throw coded(
+        'PERF_INVALID_OPTION',
+        new RangeError(
+          `${label} has an invalid type key ${describeValue(type)}: expected 1-64 of [A-Za-z0-9_.:-]`,
+        ),
+      )
     }
     const builtIn = BUILT_IN_TYPES.find((t) => t !== type && t === type.toLowerCase())
     if (builtIn !== undefined) {
-      throw new RangeError(
-        `${label} has the type key ${show(type)}, which matches no events: types are matched exactly; did you mean ${show(builtIn)}?`,
+      throw coded(
+        'PERF_INVALID_OPTION',
+        new RangeError(
+          `${label} has the type key ${describeValue(type)}, which matches no events: types are matched exactly; did you mean ${describeValue(builtIn)}?`,
+        ),
       )
     }
     out[type] = checkNumber(`${label}.${type}`, v, range)
@@ -398,12 +416,18 @@ function resolvePerType(label: string, value: PerType | undefined, fallback: num
 /** Validates options and fills in defaults. Throws a `TypeError`/`RangeError` naming the bad option. */
 export function resolveConfig(options: MonitorOptions = {}): MonitorConfig {
   if (typeof options !== 'object' || options === null) {
-    throw new TypeError(`createMonitor(options): options must be an object, got ${show(options)}`)
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new TypeError(`createMonitor(options): options must be an object, got ${describeValue(options)}`),
+    )
   }
   checkOptionKeys('createMonitor(options)', options, MONITOR_OPTION_KEYS)
   const enabled = options.enabled ?? true
   if (typeof enabled !== 'boolean') {
-    throw new TypeError(`options.enabled = ${show(enabled)} is not valid: expected true or false`)
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new TypeError(`options.enabled = ${describeValue(enabled)} is not valid: expected true or false`),
+    )
   }
   const sliceMs = checkNumber('options.sliceMs', options.sliceMs ?? DEFAULTS.sliceMs, {
     min: 10,
@@ -416,20 +440,33 @@ export function resolveConfig(options: MonitorOptions = {}): MonitorConfig {
     integer: true,
   })
   if (windowMs % sliceMs !== 0 || windowMs / sliceMs > 1440) {
-    throw new RangeError(
-      `options.windowMs = ${windowMs} is not valid: expected a whole number (1 to 1440) of slices of ${sliceMs} ms`,
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new RangeError(
+        `options.windowMs = ${windowMs} is not valid: expected a whole number (1 to 1440) of slices of ${sliceMs} ms`,
+      ),
     )
   }
   const redact = options.redactKeys ?? DEFAULT_REDACT_KEYS
   if (!Array.isArray(redact) || redact.some((k) => typeof k !== 'string' && !(k instanceof RegExp))) {
-    throw new TypeError('options.redactKeys is not valid: expected an array of strings or RegExps')
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new TypeError('options.redactKeys is not valid: expected an array of strings or RegExps'),
+    )
   }
   const pii = options.pii ?? 'redact'
   if (pii !== 'redact' && pii !== 'reject') {
-    throw new TypeError(`options.pii = ${show(pii)} is not valid: expected 'redact' or 'reject'`)
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new TypeError(`options.pii = ${describeValue(pii)} is not valid: expected 'redact' or 'reject'`),
+    )
   }
   const sinks = options.sinks ?? []
-  if (!Array.isArray(sinks)) throw new TypeError('options.sinks is not valid: expected an array of sinks')
+  if (!Array.isArray(sinks))
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new TypeError('options.sinks is not valid: expected an array of sinks'),
+    )
   return {
     enabled,
     bufferSize: checkNumber('options.bufferSize', options.bufferSize ?? DEFAULTS.bufferSize, BUFFER_RANGE),
@@ -484,13 +521,19 @@ const RELEASE = /^[A-Za-z0-9._+-]{1,128}$/
  */
 export function checkRelease(label: string, value: unknown): string {
   if (typeof value !== 'string') {
-    throw new TypeError(
-      `${label} = ${show(value)} is not valid: expected a string such as "1.4.2" or a git sha`,
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new TypeError(
+        `${label} = ${describeValue(value)} is not valid: expected a string such as "1.4.2" or a git sha`,
+      ),
     )
   }
   if (!RELEASE.test(value)) {
-    throw new RangeError(
-      `${label} = ${show(value)} is not valid: expected 1-128 characters from [A-Za-z0-9._+-] (a version or a commit)`,
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new RangeError(
+        `${label} = ${describeValue(value)} is not valid: expected 1-128 characters from [A-Za-z0-9._+-] (a version or a commit)`,
+      ),
     )
   }
   return value

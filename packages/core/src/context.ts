@@ -1,3 +1,5 @@
+import { runtimeProcess } from './runtime.js'
+
 /** Per-request state shared by instrumentation running inside one request. */
 export interface RequestContext {
   readonly requestId: string
@@ -14,16 +16,16 @@ export interface ContextStorage<T> {
   getStore(): T | undefined
 }
 
-type GetBuiltin = (id: string) => { AsyncLocalStorage?: new <T>() => ContextStorage<T> } | undefined
-
 /**
  * An `AsyncLocalStorage` where the runtime has one (Node, Bun, Deno, Workers with node compat),
  * looked up at run time so the main entry imports no `node:` module; `undefined` elsewhere.
  */
 export function createContextStorage<T>(): ContextStorage<T> | undefined {
-  const proc = (globalThis as { process?: { getBuiltinModule?: GetBuiltin } }).process
   try {
-    const ALS = proc?.getBuiltinModule?.('node:async_hooks')?.AsyncLocalStorage
+    const hooks = runtimeProcess()?.getBuiltinModule?.('node:async_hooks') as
+      | { AsyncLocalStorage?: new <T>() => ContextStorage<T> }
+      | undefined
+    const ALS = hooks?.AsyncLocalStorage
     return ALS ? new ALS<T>() : undefined
   } catch {
     return undefined

@@ -1,5 +1,14 @@
+import { coded } from './errors.js'
+import { describeValue } from './describe-value.js'
 import type { RequestContext } from './context.js'
-import { type Monitor, type OpHandle, recordHeapDelta, trackHeapDeltas } from './monitor.js'
+import {
+  type Monitor,
+  type MonitorInternals,
+  monitorInternals,
+  type OpHandle,
+  recordHeapDelta,
+  trackHeapDeltas,
+} from './monitor.js'
 import { isPlainRequestId, newRequestId } from './request-id.js'
 import type { ResponseWatcher, TrackableResponse } from './response-tracker.js'
 import { checkOptionKeys } from './option-keys.js'
@@ -195,7 +204,7 @@ const NOOP_OP: OpHandle = { type: HTTP_TYPE, name: 'noop', record: () => false }
  * request into calls on this; none of its methods throws at request time.
  */
 export class HttpRecorder {
-  readonly monitor: Monitor
+  readonly monitor: Monitor & MonitorInternals
   /** Lower-case request id header, or `undefined` when request ids are off. */
   readonly header: string | undefined
   /** The user's id generator, or `undefined` for {@link newRequestId}. */
@@ -219,19 +228,28 @@ export class HttpRecorder {
    */
   constructor(monitor: Monitor, options: HttpOptions | undefined, source: string) {
     if (monitor === null || typeof monitor !== 'object' || typeof monitor.op !== 'function') {
-      throw new TypeError(`${source}: expected a monitor from createMonitor(), got ${describe(monitor)}`)
+      throw coded(
+        'PERF_INVALID_ARGUMENT',
+        new TypeError(`${source}: expected a monitor from createMonitor(), got ${describeValue(monitor)}`),
+      )
     }
     const opts = options ?? {}
     if (typeof opts !== 'object')
-      throw new TypeError(`${source}: options must be an object, got ${describe(opts)}`)
+      throw coded(
+        'PERF_INVALID_OPTION',
+        new TypeError(`${source}: options must be an object, got ${describeValue(opts)}`),
+      )
     checkOptionKeys(`${source} options`, opts, HTTP_OPTION_KEYS)
-    this.monitor = monitor
+    this.monitor = monitorInternals(monitor)
     this.source = source
     this.header = checkHeader(source, opts.requestIdHeader)
     const generate = opts.generateRequestId
     if (generate !== undefined && typeof generate !== 'function') {
-      throw new TypeError(
-        `${source}: options.generateRequestId = ${Array.isArray(generate) ? 'an array' : describe(generate)} is not valid: expected a function returning 1-128 characters of [A-Za-z0-9._-]`,
+      throw coded(
+        'PERF_INVALID_OPTION',
+        new TypeError(
+          `${source}: options.generateRequestId = ${describeValue(generate)} is not valid: expected a function returning 1-128 characters of [A-Za-z0-9._-]`,
+        ),
       )
     }
     this.generate = generate
@@ -241,8 +259,11 @@ export class HttpRecorder {
     if (typeof ignore === 'function') this.predicate = ignore
     else if (ignore !== undefined) {
       if (!Array.isArray(ignore) || ignore.some((p) => typeof p !== 'string' || !p.startsWith('/'))) {
-        throw new TypeError(
-          `${source}: options.ignore = ${describe(ignore)} is not valid: expected an array of paths starting with "/" (a trailing "/*" matches a prefix) or a function (path, method) => boolean`,
+        throw coded(
+          'PERF_INVALID_OPTION',
+          new TypeError(
+            `${source}: options.ignore = ${Array.isArray(ignore) ? 'an array with a non-path entry' : describeValue(ignore)} is not valid: expected an array of paths starting with "/" (a trailing "/*" matches a prefix) or a function (path, method) => boolean`,
+          ),
         )
       }
       for (const p of ignore as readonly string[]) {
@@ -317,7 +338,7 @@ export class HttpRecorder {
     this.fail(
       'generateRequestId',
       new TypeError(
-        `options.generateRequestId returned ${Array.isArray(id) ? 'an array' : describe(id)}: expected 1-128 characters of [A-Za-z0-9._-]`,
+        `options.generateRequestId returned ${describeValue(id)}: expected 1-128 characters of [A-Za-z0-9._-]`,
       ),
     )
     return newRequestId()
@@ -576,7 +597,9 @@ export abstract class PendingRequest implements ResponseWatcher, HttpOutcome {
 function checkMemory(source: string, value: unknown): boolean {
   if (value === undefined || value === false) return false
   if (value !== true) {
-    throw new TypeError(`${source}: options.memory = ${describe(value)} is not valid: expected true or false`)
+    throw new TypeError(
+      `${source}: options.memory = ${describeValue(value)} is not valid: expected true or false`,
+    )
   }
   if (!requestMemoryAvailable()) {
     throw Object.assign(
@@ -593,16 +616,12 @@ function checkHeader(source: string, value: unknown): string | undefined {
   if (value === undefined) return DEFAULT_REQUEST_ID_HEADER
   if (value === false) return undefined
   if (typeof value === 'string' && TOKEN.test(value)) return value.toLowerCase()
-  throw new TypeError(
-    `${source}: options.requestIdHeader = ${describe(value)} is not valid: expected a header name (1-64 token characters) or false`,
+  throw coded(
+    'PERF_INVALID_OPTION',
+    new TypeError(
+      `${source}: options.requestIdHeader = ${describeValue(value)} is not valid: expected a header name (1-64 token characters) or false`,
+    ),
   )
-}
-
-function describe(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)
-  if (Array.isArray(v)) return 'an array with a non-path entry'
-  if (v === null) return 'null'
-  return typeof v
 }
 
 /** Creates the shared recorder an HTTP adapter translates into. Throws on invalid options. */

@@ -1,7 +1,7 @@
+import { emitPerfWarning } from './runtime.js'
+
 /** Code of the process warning an adapter emits when it is installed twice on one app. */
 export const DUPLICATE_INSTALL = 'PERF_DUPLICATE_INSTALL'
-
-type EmitWarning = (message: string, options: { type: string; code: string }) => void
 
 /**
  * Says, as a process warning with the code {@link DUPLICATE_INSTALL} (a `console.warn` where the
@@ -11,12 +11,5 @@ type EmitWarning = (message: string, options: { type: string; code: string }) =>
  */
 export function warnDuplicateInstall(source: string): void {
   const message = `${source}: installed a second time on the same app with the same monitor; this install does nothing, so each request is still recorded once. Install it once, before the routes.`
-  try {
-    const proc = (globalThis as { process?: { emitWarning?: EmitWarning } }).process
-    if (typeof proc?.emitWarning === 'function') {
-      proc.emitWarning(message, { type: 'PerfWarning', code: DUPLICATE_INSTALL })
-    } else console.warn(`(${DUPLICATE_INSTALL}) ${message}`)
-  } catch {
-    // A warning must never break the app that installs the adapter.
-  }
+  emitPerfWarning(message, DUPLICATE_INSTALL)
 }

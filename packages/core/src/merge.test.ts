@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { BUCKETS, bucketIndex, percentilesOf } from './histogram.js'
 import { mergeSnapshots } from './merge.js'
-import { createMonitor, type Monitor } from './monitor.js'
+import { createMonitor, type Monitor, monitorInternals } from './monitor.js'
 import type { Snapshot, Stats, WindowStats } from './snapshot.js'
 
 /** Deterministic log-normal-ish durations (no Math.random: a failure must reproduce). */
@@ -186,8 +186,8 @@ describe('mergeSnapshots', () => {
   })
 
   it('keeps process sections per pid and merges events newest first, capped', () => {
-    const a = createMonitor({ sampling: 1 })
-    const b = createMonitor({ sampling: 1 })
+    const a = monitorInternals(createMonitor({ sampling: 1 }))
+    const b = monitorInternals(createMonitor({ sampling: 1 }))
     a.setSection('process', () => ({ rss: 1 }))
     b.setSection('process', () => ({ rss: 2 }))
     for (let i = 0; i < 30; i++) {
@@ -252,7 +252,7 @@ describe('mergeSnapshots with hostile names', () => {
   // Snapshots travel as JSON (cluster IPC, any transport the README invites): JSON.parse makes
   // `"__proto__"` an own key, which a plain-object accumulator would turn into its prototype.
   function hostileSnapshot(pid: number): Snapshot {
-    const m = createMonitor({ sampling: 1 })
+    const m = monitorInternals(createMonitor({ sampling: 1 }))
     m.setSection('process', () => ({ rss: pid }))
     for (const [i, t] of ['T0', 'T1', 'T2', 'T3'].entries()) {
       for (const [j, n] of ['N0', 'N1', 'N2', 'N3'].entries()) {

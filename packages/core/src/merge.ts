@@ -1,8 +1,17 @@
+import { coded } from './errors.js'
+import { describeValue } from './describe-value.js'
 import { Aggregate } from './aggregate.js'
 import type { PerfEvent } from './event.js'
 import { BUCKETS, type SparseHistogram, WideHistogram } from './histogram.js'
 import type { ProcessSection, ProcessWatchOff } from './process-section.js'
-import type { Snapshot, Stats, StatusClasses, Totals, TypeSnapshot } from './snapshot.js'
+import {
+  SNAPSHOT_FIELDS,
+  type Snapshot,
+  type Stats,
+  type StatusClasses,
+  type Totals,
+  type TypeSnapshot,
+} from './snapshot.js'
 
 /**
  * A snapshot merged from several processes: a {@link Snapshot} plus who is in it. Its `pid` and
@@ -30,11 +39,17 @@ const STATUS_KEYS = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const
  */
 export function mergeSnapshots(...snapshots: Snapshot[]): MergedSnapshot {
   if (snapshots.length === 0)
-    throw new TypeError('mergeSnapshots(...snapshots): expected at least one snapshot')
+    throw coded(
+      'PERF_INVALID_SNAPSHOT',
+      new TypeError('mergeSnapshots(...snapshots): expected at least one snapshot'),
+    )
   for (const s of snapshots) {
     if (!isObject(s) || !isObject(s.types) || !isObject(s.totals) || !isObject(s.window)) {
-      throw new TypeError(
-        'mergeSnapshots(...snapshots): every argument must be a snapshot from monitor.snapshot()',
+      throw coded(
+        'PERF_INVALID_SNAPSHOT',
+        new TypeError(
+          'mergeSnapshots(...snapshots): every argument must be a snapshot from monitor.snapshot()',
+        ),
       )
     }
   }
@@ -99,26 +114,22 @@ function isObject(v: unknown): v is Record<string, unknown> {
 /** A count or duration from the input: a finite number ≥ 0, else the snapshot is malformed. */
 function num(v: unknown, what: string): number {
   if (typeof v !== 'number' || !(v >= 0) || v === Number.POSITIVE_INFINITY) {
-    throw new TypeError(`mergeSnapshots: ${what} must be a finite number ≥ 0, got ${show(v)}`)
+    throw coded(
+      'PERF_INVALID_SNAPSHOT',
+      new TypeError(`mergeSnapshots: ${what} must be a finite number ≥ 0, got ${describeValue(v)}`),
+    )
   }
   return v
-}
-
-function show(v: unknown): string {
-  return typeof v === 'string'
-    ? JSON.stringify(v.slice(0, 40))
-    : v === null
-      ? 'null'
-      : typeof v === 'number'
-        ? String(v)
-        : typeof v
 }
 
 /** A histogram from the input, checked against the bucket layout before anything is sized by it. */
 function histogram(h: unknown, what: string): SparseHistogram | undefined {
   if (h === undefined) return undefined
   if (!isObject(h) || !Array.isArray(h.counts)) {
-    throw new TypeError(`mergeSnapshots: ${what} must be { offset, counts: number[] }, got ${show(h)}`)
+    throw coded(
+      'PERF_INVALID_SNAPSHOT',
+      new TypeError(`mergeSnapshots: ${what} must be { offset, counts: number[] }, got ${describeValue(h)}`),
+    )
   }
   const { offset, counts } = h as { offset: unknown; counts: unknown[] }
   if (
@@ -127,8 +138,11 @@ function histogram(h: unknown, what: string): SparseHistogram | undefined {
     offset < 0 ||
     offset + counts.length > BUCKETS
   ) {
-    throw new TypeError(
-      `mergeSnapshots: ${what} does not fit the bucket layout (offset ${show(offset)}, ${counts.length} counts, ${BUCKETS} buckets)`,
+    throw coded(
+      'PERF_INVALID_SNAPSHOT',
+      new TypeError(
+        `mergeSnapshots: ${what} does not fit the bucket layout (offset ${describeValue(offset)}, ${counts.length} counts, ${BUCKETS} buckets)`,
+      ),
     )
   }
   for (const c of counts) num(c, `${what} counts`)
@@ -140,42 +154,38 @@ function histogram(h: unknown, what: string): SparseHistogram | undefined {
  * types them and readers (Prometheus, the dashboard) rely on it; figures inside stay the sender's.
  */
 function processSection(v: unknown, what: string): ProcessSection | ProcessWatchOff {
-  if (!isObject(v)) throw new TypeError(`mergeSnapshots: ${what} must be an object, got ${show(v)}`)
+  if (!isObject(v))
+    throw coded(
+      'PERF_INVALID_SNAPSHOT',
+      new TypeError(`mergeSnapshots: ${what} must be an object, got ${describeValue(v)}`),
+    )
   if (v.watching === false) {
     if (typeof v.reason !== 'string')
-      throw new TypeError(`mergeSnapshots: ${what}.reason must be a string, got ${show(v.reason)}`)
+      throw coded(
+        'PERF_INVALID_SNAPSHOT',
+        new TypeError(`mergeSnapshots: ${what}.reason must be a string, got ${describeValue(v.reason)}`),
+      )
     return v as unknown as ProcessWatchOff
   }
   for (const part of ['current', 'peak', 'baseline', 'growth'] as const) {
     const p = v[part]
     if (p !== undefined && p !== null && !isObject(p)) {
-      throw new TypeError(`mergeSnapshots: ${what}.${part} must be an object or null, got ${show(p)}`)
+      throw coded(
+        'PERF_INVALID_SNAPSHOT',
+        new TypeError(`mergeSnapshots: ${what}.${part} must be an object or null, got ${describeValue(p)}`),
+      )
     }
   }
   if (v.series !== undefined && !isObject(v.series))
-    throw new TypeError(`mergeSnapshots: ${what}.series must be an object, got ${show(v.series)}`)
+    throw coded(
+      'PERF_INVALID_SNAPSHOT',
+      new TypeError(`mergeSnapshots: ${what}.series must be an object, got ${describeValue(v.series)}`),
+    )
   return v as unknown as ProcessSection
 }
 
-/** Keys merged field by field; any other key is a section. */
-const KNOWN = new Set([
-  'enabled',
-  'pid',
-  'startedAt',
-  'timestamp',
-  'uptimeMs',
-  'config',
-  'window',
-  'totals',
-  'types',
-  'counters',
-  'recent',
-  'slow',
-  'lastInternalError',
-  'process',
-  'processes',
-  'pids',
-])
+/** Keys merged field by field (a snapshot's own, and a merged view's); any other key is a section. */
+const KNOWN: ReadonlySet<string> = new Set([...SNAPSHOT_FIELDS, 'process', 'processes', 'pids'])
 
 function mergeTotals(all: Record<string, unknown>[]): Totals {
   const out = dict<number>()
@@ -190,10 +200,17 @@ function mergeCounters(all: unknown[]): Record<string, Record<string, number>> {
   for (const counters of all) {
     if (counters === undefined) continue
     if (!isObject(counters))
-      throw new TypeError(`mergeSnapshots: counters must be an object, got ${show(counters)}`)
+      throw coded(
+        'PERF_INVALID_SNAPSHOT',
+        new TypeError(`mergeSnapshots: counters must be an object, got ${describeValue(counters)}`),
+      )
     for (const type of Object.keys(counters)) {
       const names = counters[type]
-      if (!isObject(names)) throw new TypeError(`mergeSnapshots: counters.${type} must be an object`)
+      if (!isObject(names))
+        throw coded(
+          'PERF_INVALID_SNAPSHOT',
+          new TypeError(`mergeSnapshots: counters.${type} must be an object`),
+        )
       let into = out[type]
       if (into === undefined) out[type] = into = dict<number>()
       for (const name of Object.keys(names)) {
@@ -210,7 +227,10 @@ function mergeCounters(all: unknown[]): Record<string, Record<string, number>> {
 /** A counter's value may be negative (count(type, name, -1)); it must be a finite number. */
 function finite(v: unknown, what: string): number {
   if (typeof v !== 'number' || !Number.isFinite(v)) {
-    throw new TypeError(`mergeSnapshots: ${what} must be a finite number, got ${show(v)}`)
+    throw coded(
+      'PERF_INVALID_SNAPSHOT',
+      new TypeError(`mergeSnapshots: ${what} must be a finite number, got ${describeValue(v)}`),
+    )
   }
   return v
 }
@@ -234,7 +254,11 @@ function addStatus(into: number[] | undefined, s: StatusClasses, what: string): 
 
 /** Status classes from the input, checked: only the five classes, only as own keys, each a count. */
 function statusOf(s: unknown, what: string): StatusClasses {
-  if (!isObject(s)) throw new TypeError(`mergeSnapshots: ${what} must be an object of status classes`)
+  if (!isObject(s))
+    throw coded(
+      'PERF_INVALID_SNAPSHOT',
+      new TypeError(`mergeSnapshots: ${what} must be an object of status classes`),
+    )
   const out: StatusClasses = { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 }
   for (const key of STATUS_KEYS) if (Object.hasOwn(s, key)) out[key] = num(s[key], `${what}.${key}`)
   return out
@@ -265,7 +289,10 @@ function mergeTypes(snapshots: Snapshot[]): Record<string, TypeSnapshot> {
     for (const type of Object.keys(types)) {
       const t = types[type] as TypeSnapshot
       if (!isObject(t) || !Array.isArray(t.ops)) {
-        throw new TypeError(`mergeSnapshots: type ${JSON.stringify(type)} of pid ${snap.pid} has no ops list`)
+        throw coded(
+          'PERF_INVALID_SNAPSHOT',
+          new TypeError(`mergeSnapshots: type ${JSON.stringify(type)} of pid ${snap.pid} has no ops list`),
+        )
       }
       let entry = byType.get(type)
       if (entry === undefined) {
@@ -324,7 +351,10 @@ function mergeTypes(snapshots: Snapshot[]): Record<string, TypeSnapshot> {
 
 function addOp(ops: Map<string, OpAcc>, type: string, op: Stats, pid: number): void {
   if (!isObject(op) || typeof op.name !== 'string') {
-    throw new TypeError(`mergeSnapshots: an op of type ${JSON.stringify(type)} of pid ${pid} has no name`)
+    throw coded(
+      'PERF_INVALID_SNAPSHOT',
+      new TypeError(`mergeSnapshots: an op of type ${JSON.stringify(type)} of pid ${pid} has no name`),
+    )
   }
   const what = `op ${type} ${JSON.stringify(op.name)} of pid ${pid}`
   // Snapshots from before `sumMs` existed carry only the mean: for them the sum is rebuilt as
@@ -342,8 +372,11 @@ function addOp(ops: Map<string, OpAcc>, type: string, op: Stats, pid: number): v
   const h = histogram(op.histogram, `${what}: histogram`)
   const total = histogram(op.totalHistogram, `${what}: totalHistogram`)
   if (window.count > 0 && h === undefined) {
-    throw new TypeError(
-      `mergeSnapshots: ${what} has no histogram; take snapshots with monitor.snapshot({ histograms: true })`,
+    throw coded(
+      'PERF_INVALID_SNAPSHOT',
+      new TypeError(
+        `mergeSnapshots: ${what} has no histogram; take snapshots with monitor.snapshot({ histograms: true })`,
+      ),
     )
   }
   let acc = ops.get(op.name)

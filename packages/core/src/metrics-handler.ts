@@ -1,7 +1,8 @@
+import { coded } from './errors.js'
 import { createAdminAuth } from './admin-auth.js'
 import { checkOptionKeys } from './option-keys.js'
 import type { WebHandlerInfo } from './http.js'
-import type { Monitor } from './monitor.js'
+import { type Monitor, monitorInternals } from './monitor.js'
 import { PROMETHEUS_CONTENT_TYPE, type PrometheusOptions } from './prometheus.js'
 import { createPrometheusRenderer } from './prometheus-live.js'
 
@@ -62,16 +63,23 @@ const METRICS_OPTION_KEYS: readonly (keyof MetricsHandlerOptions)[] = [
  */
 export function createMetricsHandler(monitor: Monitor, options: MetricsHandlerOptions = {}): MetricsHandler {
   if (monitor === null || typeof monitor !== 'object' || typeof monitor.snapshot !== 'function') {
-    throw new TypeError('createMetricsHandler(monitor): expected a monitor from createMonitor()')
+    throw coded(
+      'PERF_INVALID_ARGUMENT',
+      new TypeError('createMetricsHandler(monitor): expected a monitor from createMonitor()'),
+    )
   }
   if (options === null || typeof options !== 'object') {
-    throw new TypeError(`createMetricsHandler: options must be an object, got ${String(options)}`)
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new TypeError(`createMetricsHandler: options must be an object, got ${String(options)}`),
+    )
   }
   checkOptionKeys('createMetricsHandler(monitor, options)', options, METRICS_OPTION_KEYS)
   const { auth } = options
   if (auth !== undefined && typeof auth !== 'function') {
-    throw new TypeError(
-      `createMetricsHandler: auth must be a function (request) => boolean, got ${typeof auth}`,
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new TypeError(`createMetricsHandler: auth must be a function (request) => boolean, got ${typeof auth}`),
     )
   }
   const adminAuth = createAdminAuth({
@@ -98,7 +106,7 @@ export function createMetricsHandler(monitor: Monitor, options: MetricsHandlerOp
       try {
         return (await auth(request)) === true
       } catch (err) {
-        monitor.reportInternalError('metrics auth hook', err)
+        monitorInternals(monitor).reportInternalError('metrics auth hook', err)
         return false
       }
     }
@@ -128,7 +136,7 @@ export function createMetricsHandler(monitor: Monitor, options: MetricsHandlerOp
       // and the Response below, which copies them (the Fetch standard's "extract a body").
       bytes = renderer.render()
     } catch (err) {
-      monitor.reportInternalError('metrics', err)
+      monitorInternals(monitor).reportInternalError('metrics', err)
       return text(
         500,
         'Internal Server Error: the metrics could not be rendered (counted in perf_monitor_internal_errors_total)\n',

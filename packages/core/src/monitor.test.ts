@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { PerfEvent } from './event.js'
-import { createMonitor, type Monitor, monitorState, OVERFLOW_NAME } from './monitor.js'
+import { createMonitor, type Monitor, monitorInternals, monitorState, OVERFLOW_NAME } from './monitor.js'
 import type { OpAggregate, Sink } from './sink.js'
 
 afterEach(() => {
@@ -513,7 +513,7 @@ describe('sinks', () => {
 
 describe('request context', () => {
   it('is off by default and carries the request through async work once enabled', async () => {
-    const m = createMonitor()
+    const m = monitorInternals(createMonitor())
     expect(m.requestContextEnabled).toBe(false)
     const ctx = { requestId: 'r1', dbQueries: 0, dbMs: 0 }
     expect(m.runInRequest(ctx, () => m.currentRequest())).toBeUndefined()
@@ -840,23 +840,25 @@ describe('sink backpressure', () => {
     vi.useFakeTimers()
     let aggregateCalls = 0
     let sampleCalls = 0
-    const m = createMonitor({
-      sliceMs: 1000,
-      windowMs: 10_000,
-      sinkMaxQueue: 5,
-      sinks: [
-        {
-          writeAggregates: () => {
-            aggregateCalls++
-            return new Promise<void>(() => {})
+    const m = monitorInternals(
+      createMonitor({
+        sliceMs: 1000,
+        windowMs: 10_000,
+        sinkMaxQueue: 5,
+        sinks: [
+          {
+            writeAggregates: () => {
+              aggregateCalls++
+              return new Promise<void>(() => {})
+            },
+            writeSamples: () => {
+              sampleCalls++
+              return new Promise<void>(() => {})
+            },
           },
-          writeSamples: () => {
-            sampleCalls++
-            return new Promise<void>(() => {})
-          },
-        },
-      ],
-    })
+        ],
+      }),
+    )
     for (let s = 0; s < 10; s++) {
       m.record('db', 'q', 1)
       m.writeSamples([{ timestamp: s, pid: 1, rss: 1 }])

@@ -1,32 +1,26 @@
 import { Aggregate } from './aggregate.js'
 import { checkRate, type MonitorConfig, type MonitorOptions, redactMatcher, resolveConfig } from './config.js'
 import { type ContextStorage, createContextStorage, type RequestContext } from './context.js'
+import { describeValue, errorText } from './describe-value.js'
+import { coded } from './errors.js'
 import type { PerfEvent, RecordOptions } from './event.js'
-import { addHistograms, type SparseHistogram, sparseOf } from './histogram.js'
-import {
-  COUNT,
-  ERRORS,
-  FIELDS,
-  type HeapDeltas,
-  MAX,
-  MIN,
-  newHeapDeltas,
-  OpStats,
-  SLOW,
-  STATUS,
-  SUM,
-} from './op-stats.js'
-import { findSecret, Redactor, redactText } from './redact.js'
-import { EventRing, FLAG_ERROR, FLAG_SLOW, KeyShapes, MAX_FIELDS } from './ring-buffer.js'
+import { EventLog, listLength, type SlowEventsQuery } from './event-log.js'
+import { type HeapDeltas, newHeapDeltas, OpStats } from './op-stats.js'
+import { findSecret } from './redact.js'
+import { runtimeProcess } from './runtime.js'
 import type { OpAggregate, ProcessSample, Sink } from './sink.js'
-import type {
-  RequestMemoryStats,
-  Snapshot,
-  SnapshotOptions,
-  Stats,
-  Totals,
-  TypeSnapshot,
+import { SinkQueue, unref } from './sink-queue.js'
+import {
+  type RequestMemoryStats,
+  SNAPSHOT_FIELDS,
+  type Snapshot,
+  type SnapshotOptions,
+  type Stats,
+  type Totals,
+  type TypeSnapshot,
 } from './snapshot.js'
+
+export type { SlowEventsQuery } from './event-log.js'
 
 /** Names longer than this are truncated when interned. */
 export const MAX_NAME_LENGTH = 200
@@ -37,7 +31,6 @@ export const MAX_NAME_LENGTH = 200
 export const OVERFLOW_NAME = '<overflow>'
 /** Types longer than this are truncated. */
 const MAX_TYPE_LENGTH = 64
-const MAX_ERROR_LENGTH = 500
 
 /** An interned op: records without looking its name up. */
 export interface OpHandle {
@@ -45,14 +38,6 @@ export interface OpHandle {
   readonly name: string
   /** Records one event; returns whether its details were kept. */
   record(durationMs: number, opts?: RecordOptions): boolean
-}
-
-/** Filter of {@link Monitor.slowEvents}. */
-export interface SlowEventsQuery {
-  /** Only events at least this slow (default: each type's `slowMs`); failed events are included at any duration. */
-  readonly thresholdMs?: number
-  readonly type?: string
-  readonly limit?: number
 }
 
 /** The monitor: see the package README. */
@@ -88,6 +73,16 @@ export interface Monitor {
   flush(): Promise<void>
   /** Stops timers, flushes and closes sinks. Idempotent. Later records are no-ops (counted). */
   close(): Promise<void>
+}
+
+/**
+ * The plumbing of a monitor, for code that instruments on its behalf (HTTP adapters, `@perf/sqlite`,
+ * `watchProcess`, `shareCluster`) rather than for the app: request context, snapshot sections, process
+ * samples and internal-error reports. Every monitor from `createMonitor` (and every view of one, such as
+ * `shareCluster`'s) has these members; reach them with `monitorInternals(monitor)` from
+ * `@perf/core/http`. Kept out of {@link Monitor} so that the type an app sees is only what an app calls.
+ */
+export interface MonitorInternals {
   /**
    * Adds a section to every snapshot (e.g. `process` from `watchProcess`). The provider must be
    * cheap and must not throw; a throw is counted and the section left out.
@@ -107,6 +102,15 @@ export interface Monitor {
   enterRequest(ctx: RequestContext): void
   /** The current request's context, if any. */
   currentRequest(): RequestContext | undefined
+}
+
+/**
+ * `monitor` with its {@link MonitorInternals} typed: the same object, no copy and no check, so an
+ * adapter calls it once at setup and keeps the result. `monitor` must be a monitor from
+ * `createMonitor` or a view of one (every such object has the members at run time).
+ */
+export function monitorInternals(monitor: Monitor): Monitor & MonitorInternals {
+  return monitor as Monitor & MonitorInternals
 }
 
 class TypeState {
@@ -171,55 +175,14 @@ export async function flushMonitorsForExit(): Promise<void> {
   )
 }
 
-/** One kind of batch (events, aggregates or samples) on its way to one sink. */
-class Lane<T> {
-  /** Items waiting for the sink (at most `sinkMaxQueue`). */
-  waiting: T[] = []
-  /** Items in the call in flight; 0 when none is. */
-  inFlight = 0
-  /** Settles when the call in flight has. */
-  settled: Promise<void> | undefined
-  constructor(readonly hook: 'write' | 'writeAggregates' | 'writeSamples') {}
-}
-
-/** A sink and what is on its way to it. */
-class SinkState {
-  readonly events: Lane<PerfEvent> = new Lane('write')
-  readonly aggregates: Lane<OpAggregate> = new Lane('writeAggregates')
-  readonly samples: Lane<ProcessSample> = new Lane('writeSamples')
-  constructor(readonly sink: Sink) {}
-}
-
-/**
- * Waits for `p` until `deadline` (ms since the epoch); returns whether `p` settled in time. The timer
- * is not unref'd: a `close()` waiting for a sink keeps the process up to its timeout, no longer.
- */
-async function until(p: Promise<unknown>, deadline: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  try {
-    return await Promise.race([
-      p.then(
-        () => true,
-        () => true,
-      ),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()))
-      }),
-    ])
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
 // xorshift32: sampling needs a fast uniform draw, not a cryptographic one, and Math.random()
 // costs more than the rest of record() on some engines.
 const seed = (): number => (Math.random() * 0xffffffff) >>> 0 || 0x9e3779b9
 
-class MonitorImpl implements Monitor {
+class MonitorImpl implements Monitor, MonitorInternals {
   readonly enabled: boolean
   closed = false
   readonly config: MonitorConfig
-  private readonly redactor: Redactor
   private readonly secretKey: RegExp
   private readonly rejectPii: boolean
   private readonly slices: number
@@ -234,14 +197,6 @@ class MonitorImpl implements Monitor {
   private readonly sliceStart: Float64Array
   /** Scratch for one op's window while a snapshot is built. */
   private readonly opWindow = new Aggregate()
-  private readonly ring: EventRing
-  private readonly slowLog: EventRing
-  /** Key shapes of kept events' flat details, shared by both rings. */
-  private readonly shapes: KeyShapes
-  /** Scratch for one kept event's flat details, reused (cleared after each keep). */
-  private readonly fieldValues: unknown[] = []
-  private readonly fieldNumbers = new Float64Array(MAX_FIELDS)
-  private seq = 0
   private readonly startedAt = Date.now()
   private readonly pid: number
   private readonly totals: Totals = {
@@ -259,11 +214,11 @@ class MonitorImpl implements Monitor {
     sinkErrors: 0,
     internalErrors: 0,
   }
-  private readonly sinks: SinkState[] = []
-  /** Sinks that take events: only they make a kept event worth building and queueing. */
-  private readonly eventSinks: SinkState[] = []
+  /** The sinks and what is on its way to them. */
+  private readonly sinks: SinkQueue
+  /** Kept events: the recent ring and the slow log. */
+  private readonly log: EventLog
   private closing: Promise<void> | undefined
-  private sinkTimer: ReturnType<typeof setTimeout> | undefined
   private rotateTimer: ReturnType<typeof setInterval> | undefined
   private readonly sections: Map<string, () => unknown> = new Map()
   private storage: ContextStorage<RequestContext> | undefined
@@ -273,15 +228,24 @@ class MonitorImpl implements Monitor {
     this.config = resolveConfig(options)
     this.enabled = this.config.enabled
     this.secretKey = redactMatcher(options.redactKeys)
-    this.redactor = new Redactor(this.secretKey, this.config.metadataMaxBytes)
-    this.shapes = new KeyShapes(this.secretKey)
     this.rejectPii = this.config.pii === 'reject'
     this.slices = this.config.windowMs / this.config.sliceMs
     this.sliceStart = new Float64Array(this.slices)
     this.sliceStart[0] = this.startedAt
-    this.pid = (globalThis as { process?: { pid?: number } }).process?.pid ?? 0
-    this.ring = new EventRing(this.enabled ? this.config.bufferSize : 1, this.shapes)
-    this.slowLog = new EventRing(this.enabled ? this.config.slowLogSize : 1, this.shapes)
+    this.pid = runtimeProcess()?.pid ?? 0
+    this.sinks = new SinkQueue(this.config, this.totals, (message) => {
+      this.lastInternalError = message
+    })
+    this.log = new EventLog(
+      this.enabled,
+      this.config,
+      this.secretKey,
+      this.ops,
+      this.pid,
+      this.totals,
+      this.sinks,
+      (source, error) => this.reportInternalError(source, error),
+    )
     if (!this.enabled) return
     for (const sink of options.sinks ?? []) this.addSink(sink)
     this.rotateTimer = setInterval(() => this.rotate(), this.config.sliceMs)
@@ -349,7 +313,10 @@ class MonitorImpl implements Monitor {
 
   time<T>(type: string, name: string, fn: () => T): T {
     if (typeof fn !== 'function')
-      throw new TypeError(`time(type, name, fn): fn must be a function, got ${typeof fn}`)
+      throw coded(
+        'PERF_INVALID_ARGUMENT',
+        new TypeError(`time(type, name, fn): fn must be a function, got ${typeof fn}`),
+      )
     if (!this.enabled) return fn()
     const end = this.start(type, name)
     let result: T
@@ -379,7 +346,10 @@ class MonitorImpl implements Monitor {
     if (!this.enabled || this.closed) return
     if (typeof n !== 'number' || !Number.isFinite(n)) {
       this.totals.rejected++
-      throw new TypeError(`count(type, name, n): n must be a finite number, got ${describe(n)}`)
+      throw coded(
+        'PERF_INVALID_ARGUMENT',
+        new TypeError(`count(type, name, n): n must be a finite number, got ${describeValue(n)}`),
+      )
     }
     const state = this.state(type)
     let key = this.checkName(name)
@@ -393,8 +363,11 @@ class MonitorImpl implements Monitor {
     if (!Number.isFinite(next)) {
       // A sum past ±1.8e308 would be Infinity, which JSON writes as null: refused, like a bad n.
       this.totals.rejected++
-      throw new RangeError(
-        `count(${describe(type)}, ${describe(name)}, n): adding ${n} to ${prev} would leave the finite numbers (±${Number.MAX_VALUE}); the counter keeps ${prev}`,
+      throw coded(
+        'PERF_INVALID_ARGUMENT',
+        new RangeError(
+          `count(${describeValue(type)}, ${describeValue(name)}, n): adding ${n} to ${prev} would leave the finite numbers (±${Number.MAX_VALUE}); the counter keeps ${prev}`,
+        ),
       )
     }
     if (folded) {
@@ -432,7 +405,12 @@ class MonitorImpl implements Monitor {
     if (state === undefined) {
       if (typeof type !== 'string' || type.length === 0) {
         this.totals.rejected++
-        throw new TypeError(`record: type must be a non-empty string, got ${describe(type)}`)
+        throw coded(
+          'PERF_INVALID_ARGUMENT',
+          new TypeError(
+            `record: type must be a non-empty string, got ${type === '' ? 'an empty string' : describeValue(type)}`,
+          ),
+        )
       }
       // A long type is looked up by its truncated name each time rather than filed under its full
       // one too: distinct long types sharing a prefix would otherwise grow the map without bound.
@@ -464,7 +442,12 @@ class MonitorImpl implements Monitor {
   private checkName(name: string): string {
     if (typeof name !== 'string' || name.length === 0) {
       this.totals.rejected++
-      throw new TypeError(`record: name must be a non-empty string, got ${describe(name)}`)
+      throw coded(
+        'PERF_INVALID_ARGUMENT',
+        new TypeError(
+          `record: name must be a non-empty string, got ${name === '' ? 'an empty string' : describeValue(name)}`,
+        ),
+      )
     }
     return name.length > MAX_NAME_LENGTH ? name.slice(0, MAX_NAME_LENGTH) : name
   }
@@ -504,7 +487,7 @@ class MonitorImpl implements Monitor {
     if (opts === undefined) {
       // Not kept: nothing else to do (sampledOut is derived as events - kept).
       return slow || this.nextRandom() < state.threshold
-        ? this.keep(op, durationMs, slow, undefined, undefined)
+        ? this.log.keep(op, durationMs, slow, undefined, undefined)
         : false
     }
     return this.recordOutcome(state, op, durationMs, slow, opts)
@@ -521,7 +504,7 @@ class MonitorImpl implements Monitor {
     const failed = err !== undefined && err !== null && err !== false
     op.addOutcome(this.cur, failed, opts.status ?? 0)
     if (failed || slow || opts.force === true || this.nextRandom() < state.threshold) {
-      return this.keep(op, durationMs, slow, failed ? errorText(err) : undefined, opts)
+      return this.log.keep(op, durationMs, slow, failed ? errorText(err) : undefined, opts)
     }
     return false
   }
@@ -532,221 +515,25 @@ class MonitorImpl implements Monitor {
     const path = findSecret(value, this.secretKey)
     if (path === undefined) return
     this.totals.rejected++
-    throw new TypeError(
-      `record: ${path} looks like a secret or personal datum (for ${state.type} ${op.name}), and this monitor has pii: 'reject'; ` +
-        "remove it, or use pii: 'redact' to store it as [REDACTED]",
+    throw coded(
+      'PERF_PII_REJECTED',
+      new TypeError(
+        `record: ${path} looks like a secret or personal datum (for ${state.type} ${op.name}), and this monitor has pii: 'reject'; ` +
+          "remove it, or use pii: 'redact' to store it as [REDACTED]",
+      ),
     )
   }
 
   private badDuration(call: string, type: unknown, name: unknown, durationMs: unknown): TypeError {
     this.totals.rejected++
     return new TypeError(
-      `${call}: durationMs must be a finite number ≥ 0, got ${describe(durationMs)} (for ${describe(type)} ${describe(name)})`,
+      `${call}: durationMs must be a finite number ≥ 0, got ${describeValue(durationMs)} (for ${describeValue(type)} ${describeValue(name)})`,
     )
   }
 
   private badOptions(call: string, opts: unknown): TypeError {
     this.totals.rejected++
-    return new TypeError(`${call}: opts must be an object or undefined, got ${describe(opts)}`)
-  }
-
-  private keep(
-    op: OpStats,
-    durationMs: number,
-    slow: boolean,
-    error: string | undefined,
-    opts: RecordOptions | undefined,
-  ): true {
-    this.totals.kept++
-    const seq = ++this.seq
-    const now = Date.now()
-    const flags = (error !== undefined ? FLAG_ERROR : 0) | (slow ? FLAG_SLOW : 0)
-    const requestId = typeof opts?.requestId === 'string' ? opts.requestId.slice(0, 128) : undefined
-    // Flat details (the adapters' own, and most apps') go into the rings' columns as redacted
-    // primitives: no copy is made and nothing of the caller's is held. Others keep a sanitized copy.
-    let metadata: Readonly<Record<string, unknown>> | undefined
-    let shape = -1
-    if (opts?.metadata !== undefined) {
-      const raw = this.rawDetails(opts.metadata)
-      shape = this.redactor.flatten(raw, this.shapes, this.fieldValues, this.fieldNumbers, MAX_FIELDS)
-      if (shape < 0) metadata = this.redactor.sanitize(raw)
-    }
-    const ring = this.ring
-    ring.push(
-      seq,
-      now,
-      durationMs,
-      op.id,
-      flags,
-      requestId,
-      error,
-      metadata,
-      shape,
-      this.fieldValues,
-      this.fieldNumbers,
-    )
-    if (flags !== 0)
-      this.slowLog.push(
-        seq,
-        now,
-        durationMs,
-        op.id,
-        flags,
-        requestId,
-        error,
-        metadata,
-        shape,
-        this.fieldValues,
-        this.fieldNumbers,
-      )
-    if (this.eventSinks.length > 0)
-      this.queue(this.event(op, now, durationMs, flags, requestId, error, ring.details(ring.slot(0))))
-    // Hold no value of the caller's past this call.
-    if (opts?.metadata !== undefined) this.fieldValues.fill(undefined)
-    return true
-  }
-
-  /** The caller's details: the object, or what its getter returns (its failure reported, as details). */
-  private rawDetails(raw: NonNullable<RecordOptions['metadata']>): unknown {
-    if (typeof raw !== 'function') return raw
-    try {
-      return raw()
-    } catch (err) {
-      this.reportInternalError('metadata provider', err)
-      return { '[metadata error]': errorText(err) }
-    }
-  }
-
-  private event(
-    op: OpStats,
-    timestamp: number,
-    durationMs: number,
-    flags: number,
-    requestId: string | undefined,
-    error: string | undefined,
-    metadata: Readonly<Record<string, unknown>> | undefined,
-  ): PerfEvent {
-    return {
-      type: op.type,
-      name: op.name,
-      timestamp,
-      durationMs,
-      pid: this.pid,
-      error: error ?? null,
-      slow: (flags & FLAG_SLOW) !== 0,
-      requestId: requestId ?? null,
-      metadata: metadata ?? null,
-    }
-  }
-
-  private read(ring: EventRing, slot: number): PerfEvent {
-    return this.event(
-      this.ops[ring.op[slot]!]!,
-      ring.timestamp[slot]!,
-      ring.duration[slot]!,
-      ring.flags[slot]!,
-      ring.requestId[slot],
-      ring.error[slot],
-      ring.details(slot),
-    )
-  }
-
-  private queue(event: PerfEvent): void {
-    const max = this.config.sinkMaxQueue
-    for (const state of this.eventSinks) {
-      const lane = state.events
-      if (lane.waiting.length < max) lane.waiting.push(event)
-      else this.totals.sinkDropped++
-    }
-    if (this.sinkTimer === undefined) this.scheduleEvents()
-  }
-
-  private scheduleEvents(): void {
-    this.sinkTimer = setTimeout(() => {
-      this.sinkTimer = undefined
-      for (const state of this.eventSinks) this.send(state, state.events)
-    }, this.config.sinkIntervalMs)
-    unref(this.sinkTimer)
-  }
-
-  /** Queues aggregates or samples for every sink that takes them, and hands them over at once. */
-  private offer<T>(kind: 'aggregates' | 'samples', items: readonly T[]): void {
-    const max = this.config.sinkMaxQueue
-    for (const state of this.sinks) {
-      const lane = state[kind] as unknown as Lane<T>
-      if (typeof state.sink[lane.hook] !== 'function') continue
-      const room = Math.max(0, max - lane.waiting.length)
-      if (items.length > room) this.totals.sinkDropped += items.length - room
-      for (let i = 0; i < items.length && i < room; i++) lane.waiting.push(items[i]!)
-      this.send(state, lane)
-    }
-  }
-
-  /**
-   * Hands a lane's waiting items to its sink, unless the sink's previous call of that hook has not
-   * settled: one call in flight per sink and hook, so a slow sink gets bigger batches, not more
-   * concurrent calls, and what waits for it is bounded by `sinkMaxQueue`.
-   */
-  private send<T>(state: SinkState, lane: Lane<T>): void {
-    if (lane.inFlight > 0 || lane.waiting.length === 0) return
-    const batch = lane.waiting
-    lane.waiting = []
-    const sink = state.sink
-    let result: unknown
-    try {
-      result = (sink[lane.hook] as (items: readonly T[]) => unknown).call(sink, batch)
-    } catch (err) {
-      this.sinkFailed(sink, lane.hook, err)
-      return
-    }
-    // A synchronous sink is done now; only a returned promise makes a call in flight.
-    if (result === null || typeof (result as { then?: unknown } | undefined)?.then !== 'function') return
-    lane.inFlight = batch.length
-    lane.settled = Promise.resolve(result as PromiseLike<unknown>).then(
-      () => this.settle(state, lane),
-      (err: unknown) => {
-        this.sinkFailed(sink, lane.hook, err)
-        this.settle(state, lane)
-      },
-    )
-  }
-
-  private settle<T>(state: SinkState, lane: Lane<T>): void {
-    lane.inFlight = 0
-    lane.settled = undefined
-    if (lane.waiting.length === 0 || this.closed) return
-    // Events keep their interval (batching is the point); aggregates and samples go at once.
-    if ((lane as Lane<unknown>) !== state.events) this.send(state, lane)
-    else if (this.sinkTimer === undefined) this.scheduleEvents()
-  }
-
-  /** Waits until no call of `state`'s sink is in flight and nothing waits for it, or until `deadline`. */
-  private async drainSink(state: SinkState, deadline: number): Promise<void> {
-    const lanes: Lane<unknown>[] = [state.events, state.aggregates, state.samples]
-    await Promise.all(
-      lanes.map(async (lane) => {
-        for (;;) {
-          if (lane.settled !== undefined && !(await until(lane.settled, deadline))) return
-          if (lane.waiting.length === 0 || typeof state.sink[lane.hook] !== 'function') return
-          this.send(state, lane)
-        }
-      }),
-    )
-  }
-
-  private sinkFailed(sink: Sink, hook: string, err: unknown): void {
-    this.totals.sinkErrors++
-    this.lastInternalError = `sink ${sink.name ?? '?'} ${hook}: ${errorText(err)}`
-  }
-
-  private async callSink(sink: Sink, hook: 'flush' | 'close'): Promise<void> {
-    const fn = sink[hook] as (() => unknown) | undefined
-    if (typeof fn !== 'function') return
-    try {
-      await fn.call(sink)
-    } catch (err) {
-      this.sinkFailed(sink, hook, err)
-    }
+    return new TypeError(`${call}: opts must be an object or undefined, got ${describeValue(opts)}`)
   }
 
   /** Moves to the next slice: the completed one folds into all-time totals and goes to sinks. */
@@ -754,34 +541,21 @@ class MonitorImpl implements Monitor {
     const done = this.cur
     const next = done + 1 === this.slices ? 0 : done + 1
     const end = Date.now()
-    const wantAggregates = this.sinks.some((s) => typeof s.sink.writeAggregates === 'function')
+    const wantAggregates = this.sinks.wantsAggregates()
     const aggregates: OpAggregate[] = []
+    const start = this.sliceStart[done]!
     const release = this.config.release
     for (const op of this.ops) {
-      if (wantAggregates && op.scalars[done * FIELDS + COUNT]! > 0) {
-        const s = op.scalars
-        const b = done * FIELDS
-        aggregates.push({
-          type: op.type,
-          name: op.name,
-          start: this.sliceStart[done]!,
-          end,
-          count: s[b + COUNT]!,
-          errors: s[b + ERRORS]!,
-          slow: s[b + SLOW]!,
-          sumMs: s[b + SUM]!,
-          minMs: s[b + MIN]!,
-          maxMs: s[b + MAX]!,
-          histogram: sparseOf(op.counts, done * op.width, (done + 1) * op.width, op.lo - done * op.width),
-          ...(release === undefined ? {} : { release }),
-        })
+      if (wantAggregates) {
+        const a = op.sliceAggregate(done, start, end, release)
+        if (a !== undefined) aggregates.push(a)
       }
       op.retire(done)
       op.clearSlice(next)
     }
     this.sliceStart[next] = end
     this.cur = next
-    if (aggregates.length > 0) this.offer('aggregates', aggregates)
+    if (aggregates.length > 0) this.sinks.offer('aggregates', aggregates)
   }
 
   /** Live state for {@link monitorState}: a few references, no copies. */
@@ -797,13 +571,19 @@ class MonitorImpl implements Monitor {
 
   snapshot(opts: SnapshotOptions = {}): Snapshot {
     if (typeof opts !== 'object' || opts === null) {
-      throw new TypeError(`snapshot(opts): opts must be an object or undefined, got ${describe(opts)}`)
+      throw coded(
+        'PERF_INVALID_OPTION',
+        new TypeError(`snapshot(opts): opts must be an object or undefined, got ${describeValue(opts)}`),
+      )
     }
     const recentN = listLength('snapshot(opts): opts.recent', opts.recent ?? 50)
     const slowN = listLength('snapshot(opts): opts.slow', opts.slow ?? 50)
     if (opts.histograms !== undefined && typeof opts.histograms !== 'boolean') {
-      throw new TypeError(
-        `snapshot(opts): opts.histograms = ${describe(opts.histograms)} is not valid: expected true or false`,
+      throw coded(
+        'PERF_INVALID_OPTION',
+        new TypeError(
+          `snapshot(opts): opts.histograms = ${describeValue(opts.histograms)} is not valid: expected true or false`,
+        ),
       )
     }
     const now = Date.now()
@@ -875,14 +655,7 @@ class MonitorImpl implements Monitor {
   }
 
   private totalsNow(): Totals {
-    let queued = 0
-    let inFlight = 0
-    for (const state of this.sinks) {
-      for (const lane of [state.events, state.aggregates, state.samples] as Lane<unknown>[]) {
-        queued += lane.waiting.length
-        inFlight += lane.inFlight
-      }
-    }
+    const { queued, inFlight } = this.sinks.pending()
     return {
       ...this.totals,
       sampledOut: this.totals.events - this.totals.kept,
@@ -904,102 +677,41 @@ class MonitorImpl implements Monitor {
     // One aggregate reused for every op: a snapshot of thousands of ops allocates no histogram per op.
     const window = this.opWindow
     window.reset()
-    const w = op.width
-    for (let k = 0; k < this.slices; k++)
-      window.addRow(op.scalars, k * FIELDS, op.counts, k * w, (k + 1) * w, op.lo - k * w)
+    op.addWindow(window)
     typeAgg.merge(window)
-    // All-time figures are the retired totals plus the current slice (not yet retired).
-    const t = op.total
-    const c = op.scalars
-    const cr = this.cur * FIELDS
+    const cur = this.cur
     const snap: Stats = {
       type: op.type,
       name: op.name,
       ...window.stats(),
-      totalCount: t.count + c[cr + COUNT]!,
-      totalErrors: t.errors + c[cr + ERRORS]!,
-      totalSumMs: t.sum + c[cr + SUM]!,
+      totalCount: op.allTimeCount(cur),
+      totalErrors: op.allTimeErrors(cur),
+      totalSumMs: op.allTimeSum(cur),
     }
     // The current slice is in the window, so a status in it makes `window.status` defined.
-    if (window.status !== undefined || t.status !== undefined) {
+    const totalStatus = op.allTimeStatus(cur)
+    if (window.status !== undefined || totalStatus !== undefined) {
       snap.status = window.statusClasses() ?? statusClasses([0, 0, 0, 0, 0])
-      const total = [0, 0, 0, 0, 0]
-      for (let k = 0; k < 5; k++) total[k] = t.statusAt(k) + c[cr + STATUS + k]!
-      snap.totalStatus = statusClasses(total)
+      snap.totalStatus = statusClasses(totalStatus ?? [0, 0, 0, 0, 0])
     }
     if (histograms) {
       snap.histogram = window.histogramJSON()
-      snap.totalHistogram = this.totalHistogram(op)
+      snap.totalHistogram = op.allTimeHistogram(cur)
     }
     if (op.memory !== undefined) snap.memory = heapDeltaStats(op.memory)
     return snap
   }
 
-  private totalHistogram(op: OpStats): SparseHistogram {
-    // All-time: the retired slices' totals plus the current slice, not yet retired.
-    const total = op.total.histogram
-    return addHistograms({ offset: total.lo, counts: total.counts }, op.row(this.cur))
-  }
-
   recent(n = 50): PerfEvent[] {
-    const ring = this.ring
-    const k = Math.min(listLength('recent(n): n', n), ring.size)
-    const out: PerfEvent[] = new Array(k)
-    for (let i = 0; i < k; i++) out[i] = this.read(ring, ring.slot(i))
-    return out
+    return this.log.recent(n)
   }
 
   byType(type: string, n = Number.POSITIVE_INFINITY): PerfEvent[] {
-    if (typeof type !== 'string')
-      throw new TypeError(`byType(type, n): type must be a string, got ${describe(type)}`)
-    listLength('byType(type, n): n', n)
-    const out: PerfEvent[] = []
-    const ring = this.ring
-    for (let i = 0; i < ring.size && out.length < n; i++) {
-      const slot = ring.slot(i)
-      if (this.ops[ring.op[slot]!]!.type === type) out.push(this.read(ring, slot))
-    }
-    return out
+    return this.log.byType(type, n)
   }
 
   slowEvents(query: SlowEventsQuery = {}): PerfEvent[] {
-    if (typeof query !== 'object' || query === null) {
-      throw new TypeError(`slowEvents(query): query must be an object or undefined, got ${describe(query)}`)
-    }
-    const { thresholdMs, type, limit = Number.POSITIVE_INFINITY } = query
-    if (thresholdMs !== undefined && (typeof thresholdMs !== 'number' || !(thresholdMs >= 0))) {
-      throw new TypeError(
-        `slowEvents(query): query.thresholdMs = ${describe(thresholdMs)} is not valid: expected a number ≥ 0`,
-      )
-    }
-    if (type !== undefined && typeof type !== 'string') {
-      throw new TypeError(`slowEvents(query): query.type = ${describe(type)} is not valid: expected a string`)
-    }
-    listLength('slowEvents(query): query.limit', limit)
-    const picked: { seq: number; ring: EventRing; slot: number }[] = []
-    const seen = new Set<number>()
-    for (const ring of [this.slowLog, this.ring]) {
-      for (let i = 0; i < ring.size; i++) {
-        const slot = ring.slot(i)
-        const seq = ring.seq[slot]!
-        if (seen.has(seq)) continue
-        const op = this.ops[ring.op[slot]!]!
-        if (type !== undefined && op.type !== type) continue
-        const failed = (ring.flags[slot]! & FLAG_ERROR) !== 0
-        const slow =
-          thresholdMs === undefined
-            ? (ring.flags[slot]! & FLAG_SLOW) !== 0
-            : ring.duration[slot]! >= thresholdMs
-        if (!slow && !failed) continue
-        seen.add(seq)
-        picked.push({ seq, ring, slot })
-      }
-    }
-    picked.sort((a, b) => b.seq - a.seq)
-    const k = Math.min(picked.length, limit)
-    const out: PerfEvent[] = new Array(k)
-    for (let i = 0; i < k; i++) out[i] = this.read(picked[i]!.ring, picked[i]!.slot)
-    return out
+    return this.log.slowEvents(query)
   }
 
   setSampling(type: string, rate: number): void {
@@ -1015,39 +727,22 @@ class MonitorImpl implements Monitor {
       state.counters.clear()
       state.countersFolded = 0
     }
-    this.ring.clear()
-    this.slowLog.clear()
+    this.log.clear()
     for (const key of Object.keys(this.totals) as (keyof Totals)[]) this.totals[key] = 0
   }
 
   addSink(sink: Sink): void {
     if (sink === null || typeof sink !== 'object')
-      throw new TypeError('addSink(sink): sink must be an object')
+      throw coded('PERF_INVALID_ARGUMENT', new TypeError('addSink(sink): sink must be an object'))
     if (!this.enabled) return
-    const state = new SinkState(sink)
-    this.sinks.push(state)
+    this.sinks.add(sink)
     // A sink that asks to be flushed on exit gets what this monitor still queues for it, whatever
     // order the sink, the monitor and their shutdown handlers were created in.
     if (sink.flushOnExit === true) exitMonitors().add(this)
-    if (typeof sink.write === 'function') this.eventSinks.push(state)
   }
 
-  async flush(): Promise<void> {
-    if (this.sinkTimer !== undefined) {
-      clearTimeout(this.sinkTimer)
-      this.sinkTimer = undefined
-    }
-    const deadline = Date.now() + this.config.sinkCloseTimeoutMs
-    await Promise.all(this.sinks.map((s) => this.drainSink(s, deadline)))
-    await Promise.all(this.sinks.map((s) => until(this.callSink(s.sink, 'flush'), deadline)))
-    // What a sink still busy left waiting goes on the interval, once that sink settles.
-    if (
-      !this.closed &&
-      this.sinkTimer === undefined &&
-      this.eventSinks.some((s) => s.events.waiting.length > 0)
-    ) {
-      this.scheduleEvents()
-    }
+  flush(): Promise<void> {
+    return this.sinks.flush()
   }
 
   close(): Promise<void> {
@@ -1070,35 +765,24 @@ class MonitorImpl implements Monitor {
     this.closed = true
     exitMonitors().delete(this)
     if (this.rotateTimer !== undefined) clearInterval(this.rotateTimer)
-    if (this.sinkTimer !== undefined) clearTimeout(this.sinkTimer)
-    this.sinkTimer = undefined
-    // One deadline for the whole close: a sink that never settles must not hold the process.
-    const deadline = Date.now() + this.config.sinkCloseTimeoutMs
-    await Promise.all(this.sinks.map((s) => this.drainSink(s, deadline)))
-    for (const state of this.sinks) {
-      let left = 0
-      for (const lane of [state.events, state.aggregates, state.samples] as Lane<unknown>[]) {
-        left += lane.inFlight + lane.waiting.length
-        lane.waiting = []
-      }
-      if (left > 0) {
-        this.totals.sinkAbandoned += left
-        this.lastInternalError = `sink ${state.sink.name ?? '?'}: close() abandoned ${left} items still in flight or waiting after ${this.config.sinkCloseTimeoutMs} ms`
-      }
-    }
-    await Promise.all(this.sinks.map((s) => until(this.callSink(s.sink, 'flush'), deadline)))
-    await Promise.all(this.sinks.map((s) => until(this.callSink(s.sink, 'close'), deadline)))
+    await this.sinks.close()
   }
 
   setSection(name: string, provider: (() => unknown) | undefined): void {
     if (typeof name !== 'string' || name.length === 0 || SNAPSHOT_FIELDS.has(name)) {
-      throw new TypeError(
-        `setSection(name, provider): name must be a non-empty string other than a snapshot field (${[...SNAPSHOT_FIELDS].join(', ')}), got ${describe(name)}`,
+      throw coded(
+        'PERF_INVALID_ARGUMENT',
+        new TypeError(
+          `setSection(name, provider): name must be a non-empty string other than a snapshot field (${[...SNAPSHOT_FIELDS].join(', ')}), got ${describeValue(name)}`,
+        ),
       )
     }
     if (provider !== undefined && typeof provider !== 'function') {
-      throw new TypeError(
-        `setSection(${JSON.stringify(name)}, provider): provider must be a function or undefined`,
+      throw coded(
+        'PERF_INVALID_ARGUMENT',
+        new TypeError(
+          `setSection(${JSON.stringify(name)}, provider): provider must be a function or undefined`,
+        ),
       )
     }
     if (provider === undefined) this.sections.delete(name)
@@ -1107,7 +791,7 @@ class MonitorImpl implements Monitor {
 
   writeSamples(samples: readonly ProcessSample[]): void {
     if (!this.enabled || this.closed) return
-    this.offer('samples', samples)
+    this.sinks.offer('samples', samples)
   }
 
   reportInternalError(source: string, error: unknown): void {
@@ -1137,67 +821,9 @@ function statusClasses(s: ArrayLike<number>): Record<'1xx' | '2xx' | '3xx' | '4x
   return { '1xx': s[0]!, '2xx': s[1]!, '3xx': s[2]!, '4xx': s[3]!, '5xx': s[4]! }
 }
 
-function errorText(err: unknown): string {
-  let text: string
-  if (err === true) text = 'error'
-  else if (typeof err === 'string') text = err
-  else if (err instanceof Error) text = err.message ? `${err.name}: ${err.message}` : err.name
-  else {
-    try {
-      text = String(err)
-    } catch {
-      text = 'error'
-    }
-  }
-  // An error message can carry what metadata keys would have hidden: a URL's password, a bearer token.
-  return redactText(text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH)}…` : text)
-}
-
-function describe(v: unknown): string {
-  if (typeof v === 'string') return v.length === 0 ? 'an empty string' : JSON.stringify(v.slice(0, 40))
-  if (typeof v === 'number') return String(v)
-  return v === null ? 'null' : typeof v
-}
-
 /** A null-prototype object: a map whose keys can be any name without reaching `Object.prototype`. */
 function dict<T>(): Record<string, T> {
   return Object.create(null) as Record<string, T>
-}
-
-/** Fields of a snapshot a section must not replace. */
-const SNAPSHOT_FIELDS: ReadonlySet<string> = new Set([
-  'enabled',
-  'pid',
-  'startedAt',
-  'timestamp',
-  'uptimeMs',
-  'config',
-  'window',
-  'totals',
-  'types',
-  'counters',
-  'recent',
-  'slow',
-  'lastInternalError',
-])
-
-/**
- * Checks how many items a read asks for: a whole number ≥ 0, or `Infinity` for all. Throws a
- * `TypeError` (not a number) or `RangeError` naming the call, the argument and the value.
- */
-function listLength(label: string, n: unknown): number {
-  if (typeof n !== 'number') {
-    throw new TypeError(`${label} = ${describe(n)} is not valid: expected an integer ≥ 0 or Infinity`)
-  }
-  if (!(n >= 0) || (!Number.isInteger(n) && n !== Number.POSITIVE_INFINITY)) {
-    throw new RangeError(`${label} = ${n} is not valid: expected an integer ≥ 0 or Infinity`)
-  }
-  return n
-}
-
-function unref(timer: unknown): void {
-  const t = timer as { unref?: () => void }
-  if (typeof t?.unref === 'function') t.unref()
 }
 
 /**

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { bucketIndex } from './histogram.js'
-import { COUNT, OpStats } from './op-stats.js'
+import { Aggregate, COUNT } from './aggregate.js'
+import { OpStats } from './op-stats.js'
 
 /** A seeded log-normal sample, as `bench/memory.mjs` draws it (median 5 ms, sigma 0.8). */
 function latencies(n: number, seed: number): number[] {
@@ -61,5 +62,42 @@ describe('OpStats histogram buffer', () => {
     // Retiring folds the exact counts into the all-time histogram.
     expect(op.retire(1)).toBe(70_300)
     expect(op.total.histogramJSON()).toEqual({ offset: bucketIndex(5), counts: [70_300] })
+  })
+})
+
+describe('OpStats answers window and all-time itself', () => {
+  it('all-time is the retired slices plus the current one, the window every slice', () => {
+    const op = new OpStats(0, 'http', 'GET /x', 3)
+    op.add(0, 2, false)
+    op.addOutcome(0, true, 500)
+    op.add(0, 4, true)
+    op.retire(0)
+    op.clearSlice(1)
+    op.add(1, 8, false)
+    op.addOutcome(1, false, 200)
+    expect(op.allTimeCount(1)).toBe(3)
+    expect(op.allTimeErrors(1)).toBe(1)
+    expect(op.allTimeSum(1)).toBe(14)
+    expect(op.allTimeStatus(1)).toEqual([0, 1, 0, 0, 1])
+    const h = op.allTimeHistogram(1)
+    expect(h.counts.reduce((a, b) => a + b, 0)).toBe(3)
+    const window = new Aggregate()
+    op.addWindow(window)
+    // Slice 0 was retired but is still in the window (it has not rotated out).
+    expect(window.stats()).toMatchObject({ count: 3, errors: 1, slow: 1, sumMs: 14 })
+    expect(op.sliceAggregate(1, 10, 20, 'v1')).toMatchObject({
+      count: 1,
+      sumMs: 8,
+      start: 10,
+      end: 20,
+      release: 'v1',
+    })
+    expect(op.sliceAggregate(2, 20, 30, undefined)).toBeUndefined()
+  })
+
+  it('has no all-time status classes until an event carries a status', () => {
+    const op = new OpStats(0, 'db', 'SELECT x', 2)
+    op.add(0, 1, false)
+    expect(op.allTimeStatus(0)).toBeUndefined()
   })
 })

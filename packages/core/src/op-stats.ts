@@ -1,8 +1,20 @@
 import { Aggregate, COUNT, ERRORS, FIELDS, MAX, MIN, SLOW, STATUS, SUM } from './aggregate.js'
-import { bucketIndex, type HistogramData } from './histogram.js'
+import {
+  addHistograms,
+  bucketIndex,
+  type HistogramData,
+  type SparseHistogram,
+  sparseOf,
+} from './histogram.js'
+import type { OpAggregate } from './sink.js'
 
-// The row layout is the aggregate's, so a slice retires into the all-time totals as one `addRow`.
-export { COUNT, ERRORS, FIELDS, MAX, MIN, SLOW, STATUS, SUM } from './aggregate.js'
+// The row layout is the aggregate's, so a slice retires into the all-time totals as one `addRow`;
+// it stays inside this file: readers ask for the window or the all-time figures below.
+
+/** Takes a run of bucket counts: `counts[from .. to)` are the buckets `first`, `first + 1`, … */
+export interface BucketAdder {
+  add(counts: ArrayLike<number>, from: number, to: number, first: number): void
+}
 
 /** Rows widen in steps of half a power of two (16 buckets). */
 const GRAIN = 16
@@ -125,6 +137,92 @@ export class OpStats {
   /** Slice `slice`'s counts as histogram data (a view; valid until the next record). */
   row(slice: number): HistogramData {
     return { offset: this.lo, counts: this.counts.subarray(slice * this.width, (slice + 1) * this.width) }
+  }
+
+  /** Adds the window (every slice) into `into`: counts, sums, extremes, status classes, histogram. */
+  addWindow(into: Aggregate): void {
+    const w = this.width
+    for (let k = 0; k < this.rows; k++)
+      into.addRow(this.scalars, k * FIELDS, this.counts, k * w, (k + 1) * w, this.lo - k * w)
+  }
+
+  // All-time figures are the retired totals plus the slice being recorded into (`current`, not yet
+  // retired): the one place that sum is made.
+
+  /** All-time event count. */
+  allTimeCount(current: number): number {
+    return this.total.count + this.scalars[current * FIELDS + COUNT]!
+  }
+
+  /** All-time failed events. */
+  allTimeErrors(current: number): number {
+    return this.total.errors + this.scalars[current * FIELDS + ERRORS]!
+  }
+
+  /** All-time sum of durations, ms. */
+  allTimeSum(current: number): number {
+    return this.total.sum + this.scalars[current * FIELDS + SUM]!
+  }
+
+  /** All-time events of status class `k` (0 = 1xx … 4 = 5xx). */
+  allTimeStatusAt(current: number, k: number): number {
+    return this.total.statusAt(k) + this.scalars[current * FIELDS + STATUS + k]!
+  }
+
+  /** All-time status classes (1xx … 5xx), or `undefined` when no event ever carried a status. */
+  allTimeStatus(current: number): number[] | undefined {
+    const out = [0, 0, 0, 0, 0]
+    let any = this.total.status !== undefined
+    for (let k = 0; k < 5; k++) {
+      out[k] = this.allTimeStatusAt(current, k)
+      if (out[k] !== 0) any = true
+    }
+    return any ? out : undefined
+  }
+
+  /** The all-time histogram as sparse data. */
+  allTimeHistogram(current: number): SparseHistogram {
+    const total = this.total.histogram
+    return addHistograms({ offset: total.lo, counts: total.counts }, this.row(current))
+  }
+
+  /** Adds the all-time histogram into `into`, without building one. */
+  addAllTimeHistogram(current: number, into: BucketAdder): void {
+    const total = this.total.histogram
+    into.add(total.counts, 0, total.counts.length, total.lo)
+    const width = this.width
+    if (width > 0) into.add(this.counts, current * width, (current + 1) * width, this.lo)
+  }
+
+  /** Slice `slice` as a sink's aggregate, or `undefined` when it counted no event. */
+  sliceAggregate(
+    slice: number,
+    start: number,
+    end: number,
+    release: string | undefined,
+  ): OpAggregate | undefined {
+    const s = this.scalars
+    const b = slice * FIELDS
+    if (!(s[b + COUNT]! > 0)) return undefined
+    return {
+      type: this.type,
+      name: this.name,
+      start,
+      end,
+      count: s[b + COUNT]!,
+      errors: s[b + ERRORS]!,
+      slow: s[b + SLOW]!,
+      sumMs: s[b + SUM]!,
+      minMs: s[b + MIN]!,
+      maxMs: s[b + MAX]!,
+      histogram: sparseOf(
+        this.counts,
+        slice * this.width,
+        (slice + 1) * this.width,
+        this.lo - slice * this.width,
+      ),
+      ...(release === undefined ? {} : { release }),
+    }
   }
 
   /** Folds slice `slice` into the all-time totals. Returns its event count. */

@@ -1,3 +1,5 @@
+import { coded } from './errors.js'
+
 /**
  * Unknown option names are bad input: a misspelt option (`sampleRate` for `sampling`) would otherwise
  * be ignored silently and the default used, which is the bug a user never finds. Every options object
@@ -75,9 +77,12 @@ export function checkOptionKeys(call: string, options: object, known: readonly s
   for (const key of Object.keys(options)) {
     if (known.includes(key)) continue
     const near = nearestName(key, known)
-    throw new TypeError(
-      `${call}: unknown option ${JSON.stringify(key)}${near ? `; did you mean ${JSON.stringify(near)}?` : ''} ` +
-        `Accepted options: ${known.join(', ')}`,
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new TypeError(
+        `${call}: unknown option ${JSON.stringify(key)}${near ? `; did you mean ${JSON.stringify(near)}?` : ''} ` +
+          `Accepted options: ${known.join(', ')}`,
+      ),
     )
   }
 }

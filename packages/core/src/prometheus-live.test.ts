@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { mergeSnapshots } from './merge.js'
 import { createMetricsHandler } from './metrics-handler.js'
 import type { MonitorOptions } from './config.js'
-import { createMonitor, type Monitor } from './monitor.js'
+import { createMonitor, type Monitor, monitorInternals } from './monitor.js'
 import { type PrometheusOptions, toPrometheus } from './prometheus.js'
 import { createPrometheusRenderer } from './prometheus-live.js'
 import { NO_PROMTOOL, promtoolCheck } from './test-support/promtool.js'
@@ -68,7 +68,7 @@ function varied(): Monitor {
   m.count('cache', '2', 1)
   m.count('cache', 'mi"ss\n', -2)
   m.count('jobs', 'done', 3)
-  m.setSection('process', () => ({
+  monitorInternals(m).setSection('process', () => ({
     pid: 1,
     current: { rssBytes: 123_000_000, cpuUserMsTotal: 1500, cpuSystemMsTotal: 500, eventLoopDelayP99Ms: 2.5 },
   }))

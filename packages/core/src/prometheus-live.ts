@@ -13,8 +13,8 @@
  * wrapper) is rendered from its snapshot by the same writer, so `/metrics` shows what `snapshot()` shows.
  */
 
-import { type LiveType, type Monitor, type MonitorState, monitorState } from './monitor.js'
-import { COUNT, ERRORS, FIELDS, type OpStats, STATUS, SUM } from './op-stats.js'
+import { type LiveType, type Monitor, type MonitorState, monitorInternals, monitorState } from './monitor.js'
+import type { OpStats } from './op-stats.js'
 import {
   type BucketCounts,
   type CounterSink,
@@ -119,22 +119,16 @@ class LiveSource implements ExpositionSource {
 
   opFigures(k: number, out: Float64Array, at: number): void {
     const op = this.ops[k]!
-    const s = op.scalars
-    const t = op.total
-    const b = this.current * FIELDS
-    out[at + OP_COUNT] = t.count + s[b + COUNT]!
-    out[at + OP_ERRORS] = t.errors + s[b + ERRORS]!
-    out[at + OP_SUM_MS] = t.sum + s[b + SUM]!
-    for (let j = 0; j < 5; j++) out[at + OP_STATUS + j] = t.statusAt(j) + s[b + STATUS + j]!
+    const cur = this.current
+    out[at + OP_COUNT] = op.allTimeCount(cur)
+    out[at + OP_ERRORS] = op.allTimeErrors(cur)
+    out[at + OP_SUM_MS] = op.allTimeSum(cur)
+    for (let j = 0; j < 5; j++) out[at + OP_STATUS + j] = op.allTimeStatusAt(cur, j)
   }
 
   /** The op's retired total plus the slice being recorded into. */
   opHistogram(k: number, into: BucketCounts): void {
-    const op = this.ops[k]!
-    const total = op.total.histogram
-    into.add(total.counts, 0, total.counts.length, total.lo)
-    const width = op.width
-    if (width > 0) into.add(op.counts, this.current * width, (this.current + 1) * width, op.lo)
+    this.ops[k]!.addAllTimeHistogram(this.current, into)
   }
 
   totals(): Totals {
@@ -175,7 +169,7 @@ class LiveSource implements ExpositionSource {
     try {
       return provider()
     } catch (err) {
-      this.monitor.reportInternalError(`section ${name}`, err)
+      monitorInternals(this.monitor).reportInternalError(`section ${name}`, err)
       return undefined
     }
   }

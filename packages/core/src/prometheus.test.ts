@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { BUCKETS, bucketIndex, bucketLower } from './histogram.js'
 import { mergeSnapshots } from './merge.js'
 import { createMetricsHandler } from './metrics-handler.js'
-import { createMonitor } from './monitor.js'
+import { createMonitor, monitorInternals } from './monitor.js'
 import type { Monitor } from './monitor.js'
 import {
   DEFAULT_PROMETHEUS_BUCKETS,
@@ -135,7 +135,7 @@ function populated(): Monitor {
   m.record('we"ird\ntype', 'x', 1)
   m.count('cache', 'hits', 5)
   m.count('cache', 'mi"ss', 2)
-  m.setSection('process', () => ({
+  monitorInternals(m).setSection('process', () => ({
     pid: 1,
     current: {
       rssBytes: 123_000_000,
@@ -236,7 +236,7 @@ describe('toPrometheus', () => {
     monitor = createMonitor()
     monitor.record('db', 'q', 1)
     expect(toPrometheus(monitor.snapshot({ histograms: true }))).not.toMatch(/process_|nodejs_/)
-    monitor.setSection('process', () => ({ pid: 1, current: null }))
+    monitorInternals(monitor).setSection('process', () => ({ pid: 1, current: null }))
     expect(toPrometheus(monitor.snapshot({ histograms: true }))).not.toMatch(/process_|nodejs_/)
   })
 
@@ -244,7 +244,7 @@ describe('toPrometheus', () => {
     monitor = populated()
     const other = createMonitor()
     for (let i = 0; i < 10; i++) other.record('http', 'GET /notes/:id', 5, { status: 200 })
-    other.setSection('process', () => ({
+    monitorInternals(other).setSection('process', () => ({
       pid: 2,
       current: { rssBytes: 50_000_000, cpuUserMsTotal: 100, cpuSystemMsTotal: 0 },
     }))

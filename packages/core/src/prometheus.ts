@@ -1,3 +1,4 @@
+import { coded } from './errors.js'
 /*
  * Prometheus text exposition (format 0.0.4): the one writer, over a small source interface that a
  * snapshot (here) or a monitor's live state (prometheus-live.ts) implements.
@@ -92,17 +93,26 @@ let defaultEdges: EdgeSet | undefined
  */
 export function prometheusConfig(options: unknown, call: string, path = ''): PrometheusConfig {
   if (options === null || typeof options !== 'object') {
-    throw new TypeError(
-      `${call}: ${path === '' ? 'options' : path.slice(0, -1)} must be an object, got ${String(options)}`,
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new TypeError(
+        `${call}: ${path === '' ? 'options' : path.slice(0, -1)} must be an object, got ${String(options)}`,
+      ),
     )
   }
   const { prefix = 'perf_', buckets } = options as PrometheusOptions
   if (typeof prefix !== 'string') {
-    throw new TypeError(`${call}: ${path}prefix must be a string, got ${typeof prefix}`)
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new TypeError(`${call}: ${path}prefix must be a string, got ${typeof prefix}`),
+    )
   }
   if ('bucketsPerOctave' in options) {
-    throw new TypeError(
-      `${call}: ${path}bucketsPerOctave is gone: every histogram now has the same fixed edges, set with buckets (seconds; default DEFAULT_PROMETHEUS_BUCKETS)`,
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new TypeError(
+        `${call}: ${path}bucketsPerOctave is gone: every histogram now has the same fixed edges, set with buckets (seconds; default DEFAULT_PROMETHEUS_BUCKETS)`,
+      ),
     )
   }
   const p = prefix === '' ? '' : sanitizeMetricName(prefix)
@@ -122,29 +132,44 @@ export function prometheusConfig(options: unknown, call: string, path = ''): Pro
 function edgeIndices(buckets: unknown, call: string, path: string): number[] {
   const name = `${call}: ${path}buckets`
   if (!Array.isArray(buckets)) {
-    throw new TypeError(
-      `${name} must be an array of bucket edges in seconds, got ${buckets === null ? 'null' : typeof buckets}`,
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new TypeError(
+        `${name} must be an array of bucket edges in seconds, got ${buckets === null ? 'null' : typeof buckets}`,
+      ),
     )
   }
   if (buckets.length === 0) {
-    throw new RangeError(
-      `${name} is empty: give at least one edge, in seconds (or leave it out for the default)`,
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new RangeError(
+        `${name} is empty: give at least one edge, in seconds (or leave it out for the default)`,
+      ),
     )
   }
   const out: number[] = []
   for (let k = 0; k < buckets.length; k++) {
     const s: unknown = buckets[k]
     if (typeof s !== 'number') {
-      throw new TypeError(
-        `${name}[${k}] = ${JSON.stringify(s)} is not valid: expected a positive finite number of seconds, got ${typeof s}`,
+      throw coded(
+        'PERF_INVALID_OPTION',
+        new TypeError(
+          `${name}[${k}] = ${JSON.stringify(s)} is not valid: expected a positive finite number of seconds, got ${typeof s}`,
+        ),
       )
     }
     if (!Number.isFinite(s) || s <= 0) {
-      throw new RangeError(`${name}[${k}] = ${s} is not valid: expected a positive finite number of seconds`)
+      throw coded(
+        'PERF_INVALID_OPTION',
+        new RangeError(`${name}[${k}] = ${s} is not valid: expected a positive finite number of seconds`),
+      )
     }
     if (k > 0 && s <= (buckets[k - 1] as number)) {
-      throw new RangeError(
-        `${name}[${k}] = ${s} is not above ${path}buckets[${k - 1}] = ${String(buckets[k - 1])}: edges must be strictly ascending`,
+      throw coded(
+        'PERF_INVALID_OPTION',
+        new RangeError(
+          `${name}[${k}] = ${s} is not above ${path}buckets[${k - 1}] = ${String(buckets[k - 1])}: edges must be strictly ascending`,
+        ),
       )
     }
     out.push(edgeIndex(s, `${name}[${k}] = ${s}`))
@@ -164,8 +189,11 @@ function edgeIndex(seconds: number, what: string): number {
   const lowest = bucketLower(MIN_EDGE) / 1000
   const highest = bucketLower(MAX_EDGE) / 1000
   if (seconds < lowest * (1 - 1e-9) || seconds > highest * (1 + 1e-9)) {
-    throw new RangeError(
-      `${what} is outside the monitor's range: an edge must be from ${lowest} to ${highest} seconds`,
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new RangeError(
+        `${what} is outside the monitor's range: an edge must be from ${lowest} to ${highest} seconds`,
+      ),
     )
   }
   const ms = seconds * 1000
@@ -176,8 +204,11 @@ function edgeIndex(seconds: number, what: string): number {
   }
   const below = Math.max(MIN_EDGE, Math.min(i, MAX_EDGE))
   const above = Math.min(below + 1, MAX_EDGE)
-  throw new RangeError(
-    `${what} is not an edge of the monitor's histogram (${SUB} buckets per power of two of milliseconds), so its count could not be exact: the nearest edges are ${bucketLower(below) / 1000} and ${bucketLower(above) / 1000}`,
+  throw coded(
+    'PERF_INVALID_OPTION',
+    new RangeError(
+      `${what} is not an edge of the monitor's histogram (${SUB} buckets per power of two of milliseconds), so its count could not be exact: the nearest edges are ${bucketLower(below) / 1000} and ${bucketLower(above) / 1000}`,
+    ),
   )
 }
 
@@ -511,8 +542,11 @@ export class SnapshotSource implements ExpositionSource {
     for (const type of Object.keys(snapshot.types)) {
       for (const op of snapshot.types[type]!.ops) {
         if (op.totalHistogram === undefined) {
-          throw new TypeError(
-            `toPrometheus: op ${JSON.stringify(op.type)} ${JSON.stringify(op.name)} has no totalHistogram: take the snapshot with monitor.snapshot({ histograms: true })`,
+          throw coded(
+            'PERF_INVALID_SNAPSHOT',
+            new TypeError(
+              `toPrometheus: op ${JSON.stringify(op.type)} ${JSON.stringify(op.name)} has no totalHistogram: take the snapshot with monitor.snapshot({ histograms: true })`,
+            ),
           )
         }
         this.ops.push(op)

@@ -1,3 +1,5 @@
+import { randomWords } from './runtime.js'
+
 const PLAIN_ID = /^[A-Za-z0-9._-]{1,128}$/
 
 /** Whether `id` may be echoed or sent as a request id: 1–128 characters of `[A-Za-z0-9._-]`. */
@@ -15,11 +17,9 @@ export function requestIdFrom(incoming: unknown): string {
 
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
 
-/** 32 random bits: Web Crypto where the runtime has it (Node, Bun, Deno, Workers), else `Math.random`. */
+/** 32 random bits; an id needs uniqueness, not secrecy, so `Math.random` will do where Web Crypto is missing. */
 function random32(): number {
-  const c = (globalThis as { crypto?: { getRandomValues?: (a: Uint32Array) => Uint32Array } }).crypto
-  if (typeof c?.getRandomValues === 'function') return c.getRandomValues(new Uint32Array(1))[0]!
-  return Math.floor(Math.random() * 0x1_0000_0000)
+  return randomWords(1, false)[0]!
 }
 
 /** 16 base-62 characters from 3 × 32 random bits (~95 bits). */
@@ -41,8 +41,8 @@ let counter = 0
 /**
  * A fresh request id: a random per-process prefix (16 base-62 characters, ~95 bits, drawn once, so
  * ids stay unique across processes and hosts), `-`, then a counter in base 36 — `k3J9sQ0aZ7fW2mPq-1c`.
- * Only `[A-Za-z0-9-]`. A UUID per request costs a random draw, a 36-character string and ~600
- * bytes of garbage on Node; this is one short string. The prefix is drawn again if the counter ever
+ * Only `[A-Za-z0-9-]`. A UUID per request costs a random draw, a 36-character string and its
+ * garbage on Node (BENCHMARKS.md, memory); this is one short string. The prefix is drawn again if the counter ever
  * reaches 2^53.
  */
 export function newRequestId(): string {

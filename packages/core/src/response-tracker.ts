@@ -2,8 +2,8 @@
  * When a Node response ends, learned without a listener on every response.
  *
  * A per-response `res.on('close')` is what the obvious adapter does, and on a hello-world express
- * route it costs several percent of throughput (the listener array, the emit, the closure or state it
- * needs). Node already announces every finished server response on the diagnostics channel
+ * route it costs a measurable share of throughput (the listener array, the emit, the closure or state
+ * it needs; BENCHMARKS.md, HTTP). Node already announces every finished server response on the diagnostics channel
  * `http.server.response.finish`; one subscription per process serves every tracked response. A
  * response that never finishes (the client went away) is found from its socket: one `close`
  * listener per connection, not per request, so a kept-alive connection pays it once.
@@ -11,6 +11,8 @@
  * Where the channel is missing or the runtime is not Node (which publishes it), responses fall back
  * to their own `close` listener, so the result is the same everywhere.
  */
+
+import { runtimeProcess } from './runtime.js'
 
 /** What the tracker reads of a Node `ServerResponse`. */
 export interface TrackableResponse {
@@ -68,24 +70,17 @@ const FALLBACK = new WeakMap<object, ResponseWatcher>()
 let announced: { ServerResponse: Class; Socket: Class } | null | undefined
 
 function subscribe(): { ServerResponse: Class; Socket: Class } | null {
-  const proc = (
-    globalThis as {
-      process?: {
-        getBuiltinModule?: GetBuiltin
-        release?: { name?: string }
-        versions?: Record<string, string>
-      }
-    }
-  ).process
+  const proc = runtimeProcess()
   // Only Node publishes the http.server channels; other runtimes with node:diagnostics_channel
   // (Bun, Deno) would never call us, so they keep per-response listeners.
   if (proc?.release?.name !== 'node' || proc.versions?.bun !== undefined || 'Deno' in globalThis) {
     return null
   }
   try {
-    const dc = proc.getBuiltinModule?.('node:diagnostics_channel')
-    const ServerResponse = proc.getBuiltinModule?.('node:http')?.ServerResponse
-    const Socket = proc.getBuiltinModule?.('node:net')?.Socket
+    const builtin = proc.getBuiltinModule as GetBuiltin | undefined
+    const dc = builtin?.('node:diagnostics_channel')
+    const ServerResponse = builtin?.('node:http')?.ServerResponse
+    const Socket = builtin?.('node:net')?.Socket
     if (typeof dc?.subscribe !== 'function' || typeof ServerResponse !== 'function') return null
     if (typeof Socket !== 'function') return null
     dc.subscribe('http.server.response.finish', onFinishMessage)

@@ -3,6 +3,23 @@ import type { PerfEvent } from './event.js'
 import type { SparseHistogram } from './histogram.js'
 import type { ProcessSection, ProcessWatchOff } from './process-section.js'
 
+/** A monitor snapshot's own fields: a section (`setSection`) must not take one of these names. */
+export const SNAPSHOT_FIELDS: ReadonlySet<string> = new Set([
+  'enabled',
+  'pid',
+  'startedAt',
+  'timestamp',
+  'uptimeMs',
+  'config',
+  'window',
+  'totals',
+  'types',
+  'counters',
+  'recent',
+  'slow',
+  'lastInternalError',
+])
+
 /** Options of `monitor.snapshot()`. */
 export interface SnapshotOptions {
   /** How many recent kept events to include (default 50). */

@@ -4,13 +4,8 @@ import { createServer, request as httpRequest } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import {
-  createMetricsHandler,
-  createMonitor,
-  createSignInCode,
-  type Monitor,
-  serveWebHandler,
-} from '@perf/core'
+import { createMetricsHandler, createMonitor, createSignInCode, type Monitor } from '@perf/core'
+import { serveWebHandler } from '@perf/core/http'
 import { SqliteStore } from '@perf/sqlite'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createDashboard, type DashboardOptions } from './dashboard.js'

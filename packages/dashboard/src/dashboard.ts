@@ -2,12 +2,14 @@ import {
   checkOptionKeys,
   checkNumber,
   createAdminAuth,
+  emitPerfWarning,
   isLoopbackAddress,
   isLoopbackHost,
   type Monitor,
   type Snapshot,
   type WebHandlerInfo,
 } from '@perf/core'
+import { monitorInternals } from '@perf/core/http'
 import { loadAsset } from './assets.js'
 import { isForwarded, readCookie, SESSION_COOKIE, sessionCookie } from './auth.js'
 import { canCompare, compareView, releaseMarkers } from './compare.js'
@@ -117,10 +119,6 @@ function timelineFor(monitor: Monitor): Timeline {
   return t
 }
 
-function processEnv(): Readonly<Record<string, string | undefined>> {
-  return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env ?? {}
-}
-
 const DASHBOARD_OPTION_KEYS: readonly (keyof DashboardOptions)[] = [
   'token',
   'auth',
@@ -151,14 +149,13 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
     throw new TypeError('createDashboard(monitor, options): options must be an object')
   }
   checkOptionKeys('createDashboard(monitor, options)', options, DASHBOARD_OPTION_KEYS)
-  const env = options.env ?? processEnv()
   // Only the admin token: a scrape token must never open the dashboard.
   const adminAuth = createAdminAuth({
     call: 'createDashboard',
     monitor,
     token: options.token,
     scrapeToken: false,
-    env,
+    env: options.env,
     trustProxy: options.trustProxy,
     sessionTtlMs: options.sessionTtlMs,
   })
@@ -235,7 +232,7 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
       try {
         return (await auth(request)) === true
       } catch (err) {
-        monitor.reportInternalError('dashboard auth hook', err)
+        monitorInternals(monitor).reportInternalError('dashboard auth hook', err)
         return false
       }
     }
@@ -284,7 +281,7 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
     const message = `The dashboard answered ${path} as a path below its own root "/": it looks mounted on that one exact route (app.get('${path}', dashboard(…))), so its assets and API under ${path}/ never reach it. Mount it with app.use('${path}', dashboard(monitor, options)) (fastify: prefix '${path}'; hono: app.route or app.all('${path}/*')).`
     if (!warnedExactRoute) {
       warnedExactRoute = true
-      warnProcess(message, 'PERF_DASHBOARD_EXACT_ROUTE')
+      emitPerfWarning(message, 'PERF_DASHBOARD_EXACT_ROUTE')
     }
     return html(404, messagePage(title, '/', 'Mount the dashboard with app.use', message))
   }
@@ -409,7 +406,7 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
             releases: canCompare(store) ? releaseMarkers(await store.releases(), since, until) : [],
           })
         } catch (err) {
-          monitor.reportInternalError('dashboard history', err)
+          monitorInternals(monitor).reportInternalError('dashboard history', err)
           return json(500, { error: 'the store could not read its history' })
         }
       }
@@ -425,7 +422,7 @@ export function createDashboard(monitor: Monitor, options: DashboardOptions = {}
         } catch (err) {
           // Bad parameters, and a release the store does not know (its message lists the known ones).
           if (err instanceof RangeError || err instanceof TypeError) return json(400, { error: err.message })
-          monitor.reportInternalError('dashboard compare', err)
+          monitorInternals(monitor).reportInternalError('dashboard compare', err)
           return json(500, { error: 'the store could not compare' })
         }
       }
@@ -585,15 +582,4 @@ async function readCapped(request: Request, max: number): Promise<string | undef
 /** Whether `sub` is a path the dashboard serves (its page, API, sign-in or an asset). */
 function ownPath(sub: string): boolean {
   return sub === '' || (SUBROUTES as readonly string[]).includes(sub) || sub.startsWith('assets/')
-}
-
-/** A process warning (a `console.warn` where the runtime has none). Never throws. */
-function warnProcess(message: string, code: string): void {
-  try {
-    const proc = (globalThis as { process?: { emitWarning?: (m: string, o: object) => void } }).process
-    if (typeof proc?.emitWarning === 'function') proc.emitWarning(message, { type: 'PerfWarning', code })
-    else console.warn(`(${code}) ${message}`)
-  } catch {
-    // A warning must never turn a response into a 500.
-  }
 }

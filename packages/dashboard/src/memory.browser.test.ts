@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs'
-import { createHttpRecorder, createMonitor, type Monitor, type Snapshot } from '@perf/core'
+import { createMonitor, type Monitor, type Snapshot } from '@perf/core'
+import { createHttpRecorder } from '@perf/core/http'
 import { type Browser, chromium } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createDashboard } from './dashboard.js'

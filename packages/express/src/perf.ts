@@ -1,9 +1,8 @@
 import { IncomingMessage } from 'node:http'
+import type { HttpOptions, Monitor } from '@perf/core'
 import {
   createHttpRecorder,
-  type HttpOptions,
   type HttpRecorder,
-  type Monitor,
   pathOf,
   PendingRequest,
   type RequestContext,
@@ -11,7 +10,7 @@ import {
   type TrackableResponse,
   warnDuplicateInstall,
   watchResponse,
-} from '@perf/core'
+} from '@perf/core/http'
 import { type LayerLike, MountTemplates, routerStack } from './mount-template.js'
 
 /** Options of {@link perf}: see `HttpOptions` in `@perf/core`. */
@@ -150,7 +149,7 @@ export function perf(monitor: Monitor, options?: ExpressPerfOptions): ExpressMid
         // enterWith, not run: express calls `next()` from stream callbacks (a body parser's 'end'),
         // which run in the connection's async context, so the context is set there. Ignored requests
         // enter one too, so a request never sees the one before it on a kept-alive connection.
-        monitor.enterRequest(ctx)
+        recorder.monitor.enterRequest(ctx)
       }
       if (!ignored) {
         watchResponse(
@@ -210,8 +209,8 @@ function appendKeepThrown(app: unknown, stack: readonly LayerLike[]): readonly L
 
 /**
  * `req.id` as an accessor on express's request prototype rather than a property written on every
- * request: adding a property to a request object costs every later access to it (several percent
- * of a hello-world request in `bench/http`). The accessor reads the id back from the response's
+ * request: adding a property to a request object costs every later access to it (measured on a
+ * hello-world request: BENCHMARKS.md, HTTP). The accessor reads the id back from the response's
  * request-id header, where the middleware put it (so it stays readable after the response ended, for
  * loggers); assigning `req.id` (another middleware's own id) makes it an ordinary own property.
  * Returns the prototype that now reaches the accessor, or `null` when none could take it (another

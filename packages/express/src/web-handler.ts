@@ -1,11 +1,11 @@
+import type { WebHandler } from '@perf/core'
 import {
   markUnrecorded,
   type MountOptions,
   type NodeRequestLike,
   type NodeResponseLike,
   serveWebHandler,
-  type WebHandler,
-} from '@perf/core'
+} from '@perf/core/http'
 
 /** The parts of express's `req` a mounted handler reads. */
 export interface MountedRequestLike extends NodeRequestLike {

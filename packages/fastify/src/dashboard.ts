@@ -19,7 +19,7 @@ export const dashboard: FastifyPluginCallback<DashboardPluginOptions> = (fastify
   // fastify's own register options (`logLevel`, …) may ride along with ours.
   const {
     monitor,
-    prefix,
+    prefix: _p,
     logLevel: _l,
     logSerializers: _s,
     ...options
@@ -30,5 +30,7 @@ export const dashboard: FastifyPluginCallback<DashboardPluginOptions> = (fastify
   } catch (err) {
     return done(err as Error)
   }
-  webHandlerPlugin(fastify, prefix === undefined ? { handler, monitor } : { handler, monitor, prefix }, done)
+  // The prefix is already this plugin's (register's own option): the mount inherits it.
+  fastify.register(webHandlerPlugin, { handler, monitor })
+  done()
 }

@@ -1,8 +1,7 @@
+import type { HttpOptions, Monitor } from '@perf/core'
 import {
   createHttpRecorder,
-  type HttpOptions,
   type HttpRecorder,
-  type Monitor,
   pathOf,
   PendingRequest,
   type RequestContext,
@@ -10,8 +9,9 @@ import {
   type TrackableResponse,
   warnDuplicateInstall,
   watchResponse,
-} from '@perf/core'
+} from '@perf/core/http'
 import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
 
 /** Options of {@link perf}: the monitor plus `HttpOptions` from `@perf/core`. */
 export interface FastifyPerfOptions extends HttpOptions {
@@ -103,15 +103,8 @@ function routeUrl(request: FastifyRequest): string | undefined {
   return request.is404 ? undefined : request.routeOptions.url
 }
 
-/**
- * Fastify plugin that times every request as `http` `METHOD /route` (prefixes included,
- * `METHOD <unmatched>` for 404s), sends `X-Request-ID` and makes it `request.id`. It applies app-wide:
- * `await app.register(perf, { monitor, ...options })`. With a disabled monitor it adds nothing. The
- * app's own `genReqId`/`setGenReqId` is kept; only fastify's default ids are replaced by ours (see the
- * README); leave fastify's own `requestIdHeader` option unset so hostile ids are never echoed. A second
- * registration with the same monitor does nothing but emit a `PERF_DUPLICATE_INSTALL` warning.
- */
-export const perf: FastifyPluginCallback<FastifyPerfOptions> = (fastify, opts, done) => {
+/** What {@link perf} runs at registration. */
+const plugin: FastifyPluginCallback<FastifyPerfOptions> = (fastify, opts, done) => {
   let recorder: HttpRecorder
   try {
     // fastify's own register options (`prefix`, `logLevel`, …) may ride along with ours.
@@ -130,6 +123,20 @@ export const perf: FastifyPluginCallback<FastifyPerfOptions> = (fastify, opts, d
   install(fastify, recorder)
   done()
 }
+
+/**
+ * Fastify plugin that times every request as `http` `METHOD /route` (prefixes included,
+ * `METHOD <unmatched>` for 404s), sends `X-Request-ID` and makes it `request.id`. It applies app-wide:
+ * `await app.register(perf, { monitor, ...options })`. With a disabled monitor it adds nothing. The
+ * app's own `genReqId`/`setGenReqId` is kept; only fastify's default ids are replaced by ours (see the
+ * README); leave fastify's own `requestIdHeader` option unset so hostile ids are never echoed. A second
+ * registration with the same monitor does nothing but emit a `PERF_DUPLICATE_INSTALL` warning.
+ * Wrapped by `fastify-plugin`, so fastify does not encapsulate it and checks its version.
+ */
+export const perf: FastifyPluginCallback<FastifyPerfOptions> = fp(plugin, {
+  fastify: '4.x || 5.x',
+  name: '@perf/fastify',
+})
 
 function install(fastify: FastifyInstance, recorder: HttpRecorder): void {
   const { monitor, header } = recorder
@@ -206,9 +213,3 @@ function keepAppGenReqId(fastify: FastifyInstance, recorder: HttpRecorder, heade
     return id as string
   })
 }
-
-// App-wide: fastify does not encapsulate a plugin marked like this (what `fastify-plugin` does).
-const meta = perf as unknown as Record<symbol, unknown>
-meta[Symbol.for('skip-override')] = true
-meta[Symbol.for('fastify.display-name')] = '@perf/fastify'
-meta[Symbol.for('plugin-meta')] = { name: '@perf/fastify', fastify: '>=4.26' }

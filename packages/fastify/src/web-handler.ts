@@ -1,11 +1,11 @@
+import type { WebHandler } from '@perf/core'
 import {
   markUnrecorded,
   type MountOptions,
   mountSegments,
   serveWebHandler,
   splitMountPath,
-  type WebHandler,
-} from '@perf/core'
+} from '@perf/core/http'
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify'
 
 /** Options of {@link webHandlerPlugin}. */

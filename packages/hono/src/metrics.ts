@@ -1,4 +1,5 @@
-import { createMetricsHandler, type MetricsHandlerOptions, type Monitor, markUnrecorded } from '@perf/core'
+import { createMetricsHandler, type MetricsHandlerOptions, type Monitor } from '@perf/core'
+import { markUnrecorded } from '@perf/core/http'
 import type { Context } from 'hono'
 
 interface NodeBindings {

@@ -1,17 +1,16 @@
+import type { HttpOptions, Monitor } from '@perf/core'
 import {
   createHttpRecorder,
-  type HttpOptions,
   type HttpRecorder,
   pathOf,
   rawHeader,
-  type Monitor,
   PendingRequest,
   type RequestContext,
   type TrackableRequest,
   type TrackableResponse,
   warnDuplicateInstall,
   watchResponse,
-} from '@perf/core'
+} from '@perf/core/http'
 import type { Context, MiddlewareHandler } from 'hono'
 
 /** Options of {@link perf}: see `HttpOptions` in `@perf/core`. */
@@ -159,7 +158,8 @@ export function perf(
     } catch (err) {
       recorder.fail('request', err)
     }
-    const done = pending?.context !== undefined ? monitor.runInRequest(pending.context, next) : next()
+    const done =
+      pending?.context !== undefined ? recorder.monitor.runInRequest(pending.context, next) : next()
     if (pending === undefined || pending.ignored || node !== undefined) return done
     return finishAfter(done, c, pending, header)
   }

@@ -1,11 +1,11 @@
+import type { WebHandler } from '@perf/core'
 import {
   markUnrecorded,
   type MountOptions,
   mountSegments,
   serveMounted,
   splitMountPath,
-  type WebHandler,
-} from '@perf/core'
+} from '@perf/core/http'
 import { Hono } from 'hono'
 
 interface NodeBindings {

@@ -1,6 +1,6 @@
 import { Aggregate, checkNumber, checkOptionKeys, checkRelease } from '@perf/core'
 import Database from 'better-sqlite3'
-import { releaseRowInput } from './release-rows.js'
+import { type AggregateRow, rowInput } from './aggregate-row.js'
 
 /**
  * One side of a comparison: a release (all of it, or the part of it inside `since`..`until`), or a
@@ -521,7 +521,7 @@ function* readSides(
         const key = `${r.type}\u0000${r.name}`
         let op = ops.get(key)
         if (op === undefined) ops.set(key, (op = { type: r.type, name: r.name, agg: new Aggregate() }))
-        op.agg.add(releaseRowInput(r))
+        op.agg.add(rowInput(r))
       }
       read += page.length
       options.onProgress?.(read, Math.max(read, total))
@@ -535,9 +535,7 @@ function* readSides(
   return out
 }
 
-type SideRow = { type: string; name: string; k1: unknown; k2: unknown; k3: unknown } & Parameters<
-  typeof releaseRowInput
->[0]
+type SideRow = { type: string; name: string; k1: unknown; k2: unknown; k3: unknown } & AggregateRow
 
 function resolveSide(
   db: Database.Database,

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { getHeapStatistics, setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { createMonitor, type Monitor, type PerfEvent, type RequestContext } from '@perf/core'
+import { createMonitor, type Monitor, type PerfEvent } from '@perf/core'
+import { monitorInternals, type RequestContext } from '@perf/core/http'
 import Database from 'better-sqlite3'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { monitorDatabase } from './monitor-database.js'
@@ -323,7 +324,7 @@ describe('monitorDatabase: recording', () => {
 
   it('inside a request: counts queries and time on the context and tags events with its id', async () => {
     const ctx: RequestContext = { requestId: 'req-42', dbQueries: 0, dbMs: 0 }
-    await monitor.runInRequest(ctx, async () => {
+    await monitorInternals(monitor).runInRequest(ctx, async () => {
       db.prepare('INSERT INTO notes (user_id, body) VALUES (?, ?)').run(1, 'x')
       await new Promise((r) => setTimeout(r, 1))
       db.prepare('SELECT * FROM notes').all()

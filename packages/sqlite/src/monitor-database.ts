@@ -1,4 +1,5 @@
-import { checkNumber, type Monitor, type OpHandle, type RequestContext } from '@perf/core'
+import { checkNumber, type Monitor, type OpHandle } from '@perf/core'
+import { monitorInternals, type RequestContext } from '@perf/core/http'
 import { checkOptionKeys } from '@perf/core'
 import type BetterSqlite3 from 'better-sqlite3'
 import { redactSql, redactSqlError } from './redact-sql.js'
@@ -109,7 +110,9 @@ export function monitorDatabase<D extends Db>(
     throw new Error('monitorDatabase(db): this database is already monitored; monitor it once')
   }
   define(db, MONITORED, true)
-  const contextOn = monitor.enableRequestContext()
+  // The plumbing (request context, internal-error reports) of the app's monitor.
+  const plumbing = monitorInternals(monitor)
+  const contextOn = plumbing.enableRequestContext()
   const rawPrepare = db.prepare as unknown as (this: Db, sql: string) => Stmt
   const rawExec = db.exec as unknown as Fn
   const rawPragma = db.pragma as unknown as Fn
@@ -166,7 +169,7 @@ export function monitorDatabase<D extends Db>(
     try {
       let ctx: RequestContext | undefined
       if (contextOn) {
-        ctx = monitor.currentRequest()
+        ctx = plumbing.currentRequest()
         if (ctx !== undefined) {
           ctx.dbQueries++
           ctx.dbMs += ms
@@ -187,7 +190,7 @@ export function monitorDatabase<D extends Db>(
       st.op.record(ms, opts)
       opts.metadata = st.meta
     } catch (err) {
-      monitor.reportInternalError('@perf/sqlite', err)
+      plumbing.reportInternalError('@perf/sqlite', err)
     }
   }
 
@@ -253,7 +256,7 @@ export function monitorDatabase<D extends Db>(
           rowsOf(out),
           undefined,
           this,
-          // biome-ignore lint/complexity/noArguments: a rest parameter builds an array per call (~35 ns)
+          // biome-ignore lint/complexity/noArguments: a rest parameter builds an array per call (cost: BENCHMARKS.md, SQLite)
           explainSlow && ms >= slowMs ? copy(arguments) : NO_ARGS,
         )
         return out
@@ -321,7 +324,7 @@ export function monitorDatabase<D extends Db>(
     try {
       st = newState(sql, statementName(sql))
     } catch (err) {
-      monitor.reportInternalError('@perf/sqlite prepare', err)
+      plumbing.reportInternalError('@perf/sqlite prepare', err)
     }
     const t0 = now()
     let stmt: Stmt
@@ -349,7 +352,7 @@ export function monitorDatabase<D extends Db>(
       try {
         st = newState(sql, name())
       } catch (err) {
-        monitor.reportInternalError('@perf/sqlite', err)
+        plumbing.reportInternalError('@perf/sqlite', err)
         return undefined
       }
       if (
@@ -430,14 +433,14 @@ export function monitorDatabase<D extends Db>(
   /** A transaction's own time; its statements are already counted in the request. */
   const recordTx = (txState: StatementState, ms: number, error: unknown): void => {
     try {
-      const ctx = contextOn ? monitor.currentRequest() : undefined
+      const ctx = contextOn ? plumbing.currentRequest() : undefined
       const opts = txState.opts
       opts.requestId = ctx?.requestId
       opts.error = failure(error)
       opts.force = ms >= slowMs ? true : undefined
       txState.op.record(ms, opts)
     } catch (err) {
-      monitor.reportInternalError('@perf/sqlite', err)
+      plumbing.reportInternalError('@perf/sqlite', err)
     }
   }
 
@@ -448,8 +451,8 @@ const NO_ARGS: unknown[] = []
 
 const hrtime = process.hrtime
 /**
- * A monotonic clock in ms. `process.hrtime()` is ~15 ns cheaper than `performance.now()` on Node 20
- * (which wraps it), and every execution reads the clock twice.
+ * A monotonic clock in ms. `process.hrtime()` is cheaper than `performance.now()` on Node 20 (which
+ * wraps it; BENCHMARKS.md, SQLite), and every execution reads the clock twice.
  */
 function now(): number {
   const t = hrtime()

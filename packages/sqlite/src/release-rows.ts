@@ -1,31 +1,9 @@
-import { Aggregate, type AggregateInput, type OpAggregate, type SparseHistogram } from '@perf/core'
+import type { OpAggregate } from '@perf/core'
 import type Database from 'better-sqlite3'
+import { type AggregateRow, addedColumns } from './aggregate-row.js'
 import { HOUR } from './store-schema.js'
 
 const MINUTE = 60_000
-
-interface Row {
-  count: number
-  errors: number
-  slow: number
-  sum_ms: number
-  min_ms: number
-  max_ms: number
-  histogram: string
-}
-
-/** A stored row of any aggregate table as the input of an {@link Aggregate}. */
-export function releaseRowInput(r: Row): AggregateInput {
-  return {
-    count: r.count,
-    errors: r.errors,
-    slow: r.slow,
-    sumMs: r.sum_ms,
-    minMs: r.min_ms,
-    maxMs: r.max_ms,
-    histogram: JSON.parse(r.histogram) as SparseHistogram,
-  }
-}
 
 /**
  * Writes the per-release copies of a slice aggregate (its minute and its hour, keyed by release)
@@ -78,22 +56,7 @@ export class ReleaseRows {
     at: number,
     a: OpAggregate,
   ): void {
-    const prev = select.get(release, a.type, a.name, at) as Row | undefined
-    // Slices shorter than a minute, or two processes of one release sharing the file, merge exactly.
-    const m = new Aggregate().add(a)
-    if (prev !== undefined) m.add(releaseRowInput(prev))
-    upsert.run(
-      release,
-      a.type,
-      a.name,
-      at,
-      m.count,
-      m.errors,
-      m.slow,
-      m.sum,
-      m.min,
-      m.max,
-      JSON.stringify(prev === undefined ? a.histogram : m.histogramJSON()),
-    )
+    const prev = select.get(release, a.type, a.name, at) as AggregateRow | undefined
+    upsert.run(release, a.type, a.name, at, ...addedColumns(a, prev))
   }
 }

@@ -1,15 +1,9 @@
 import { statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { threadId } from 'node:worker_threads'
-import {
-  Aggregate,
-  type AggregateInput,
-  type OpAggregate,
-  type PerfEvent,
-  type ProcessSample,
-  type SparseHistogram,
-} from '@perf/core'
+import { Aggregate, type OpAggregate, type PerfEvent, type ProcessSample } from '@perf/core'
 import Database from 'better-sqlite3'
+import { type AggregateRow, addedColumns, rowInput } from './aggregate-row.js'
 import { addonMismatchHint } from './native-addon.js'
 import { ReleaseRows } from './release-rows.js'
 import type { History, HistoryPoint, HistoryTypePoint } from './sqlite-store.js'
@@ -219,35 +213,7 @@ export class StoreFile {
     a: Omit<OpAggregate, 'start' | 'end'>,
   ): void {
     const prev = select.get(a.type, a.name, at) as AggregateRow | undefined
-    if (prev === undefined) {
-      upsert.run(
-        a.type,
-        a.name,
-        at,
-        a.count,
-        a.errors,
-        a.slow,
-        a.sumMs,
-        a.minMs,
-        a.maxMs,
-        JSON.stringify(a.histogram),
-      )
-      return
-    }
-    // Slices shorter than a minute, or two processes sharing the file, merge exactly.
-    const m = new Aggregate().add(rowInput(prev)).add(a)
-    upsert.run(
-      a.type,
-      a.name,
-      at,
-      m.count,
-      m.errors,
-      m.slow,
-      m.sum,
-      m.min,
-      m.max,
-      JSON.stringify(m.histogramJSON()),
-    )
+    upsert.run(a.type, a.name, at, ...addedColumns(a, prev))
   }
 
   private writeSample(s: ProcessSample): void {
@@ -585,16 +551,6 @@ export class StoreFile {
   }
 }
 
-interface AggregateRow {
-  count: number
-  errors: number
-  slow: number
-  sum_ms: number
-  min_ms: number
-  max_ms: number
-  histogram: string
-}
-
 interface EventRow {
   ts: number
   type: string
@@ -611,19 +567,6 @@ interface SampleRow {
   ts: number
   pid: number
   data: string
-}
-
-/** A stored minute or hour as the input of an {@link Aggregate}. */
-function rowInput(r: AggregateRow): AggregateInput {
-  return {
-    count: r.count,
-    errors: r.errors,
-    slow: r.slow,
-    sumMs: r.sum_ms,
-    minMs: r.min_ms,
-    maxMs: r.max_ms,
-    histogram: JSON.parse(r.histogram) as SparseHistogram,
-  }
 }
 
 interface RollupState {

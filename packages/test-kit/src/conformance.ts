@@ -6,6 +6,7 @@ import {
   type PerfEvent,
   type Stats,
 } from '@perf/core'
+import { monitorInternals } from '@perf/core/http'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { afterEach, describe, expect, it, vi } from 'vitest'
@@ -586,7 +587,7 @@ export function runConformance(name: string, makeServer: MakeServer): void {
 
     it('runs the request in a context that carries its id and collects db time', async () => {
       const monitor = createMonitor({ sampling: 1 })
-      expect(monitor.enableRequestContext()).toBe(true)
+      expect(monitorInternals(monitor).enableRequestContext()).toBe(true)
       const { url } = await start(undefined, undefined, monitor)
       const res = await send(url, '/db', { headers: { 'x-request-id': 'ctx-1' } })
       expect(res.body).toBe('ctx-1')

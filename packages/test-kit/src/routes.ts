@@ -1,4 +1,5 @@
 import type { Monitor, WebHandler } from '@perf/core'
+import { monitorInternals } from '@perf/core/http'
 
 /**
  * The app every adapter builds for the conformance suite (same routes, same bodies):
@@ -122,7 +123,7 @@ export function slowWork(): Promise<void> {
  */
 export async function dbWork(monitor: Monitor): Promise<string> {
   await sleep(2)
-  const ctx = monitor.currentRequest()
+  const ctx = monitorInternals(monitor).currentRequest()
   if (ctx === undefined) return 'no-context'
   ctx.dbQueries += 2
   ctx.dbMs += 3

@@ -1,8 +1,9 @@
+import { coded } from '../errors.js'
 import cluster, { type Worker } from 'node:cluster'
 import pidusage from 'pidusage'
 import { checkNumber, type Range } from '../config.js'
 import { type MergedSnapshot, mergeSnapshots } from '../merge.js'
-import type { Monitor } from '../monitor.js'
+import { type Monitor, type MonitorInternals, monitorInternals } from '../monitor.js'
 import type { ProcessSection, ProcessWatchOff } from '../process-section.js'
 import type { Snapshot, SnapshotOptions } from '../snapshot.js'
 import { checkOptionKeys } from '../option-keys.js'
@@ -145,17 +146,23 @@ function isMessage(m: unknown): m is Message {
  */
 export function shareCluster(monitor: Monitor, options: ShareClusterOptions = {}): ClusterShare {
   if (monitor === null || typeof monitor !== 'object' || typeof monitor.snapshot !== 'function') {
-    throw new TypeError('shareCluster(monitor, options): monitor must be a monitor from createMonitor()')
+    throw coded(
+      'PERF_INVALID_ARGUMENT',
+      new TypeError('shareCluster(monitor, options): monitor must be a monitor from createMonitor()'),
+    )
   }
   if (options === null || typeof options !== 'object') {
-    throw new TypeError('shareCluster(monitor, options): options must be an object')
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new TypeError('shareCluster(monitor, options): options must be an object'),
+    )
   }
   checkOptionKeys('shareCluster(monitor, options)', options, ['intervalMs', 'timeoutMs'])
   const intervalMs = checkNumber('shareCluster options.intervalMs', options.intervalMs ?? 5000, INTERVAL)
   const timeoutMs = checkNumber('shareCluster options.timeoutMs', options.timeoutMs ?? 2000, TIMEOUT)
   return cluster.isWorker
-    ? new WorkerShare(monitor, intervalMs, timeoutMs)
-    : new PrimaryShare(monitor, intervalMs)
+    ? new WorkerShare(monitorInternals(monitor), intervalMs, timeoutMs)
+    : new PrimaryShare(monitorInternals(monitor), intervalMs)
 }
 
 /** Gone workers kept in the view (the most recent), so a crash loop cannot grow the snapshot without end. */
@@ -187,7 +194,7 @@ class PrimaryShare implements ClusterShare {
   private stopped = false
 
   constructor(
-    private readonly local: Monitor,
+    private readonly local: Monitor & MonitorInternals,
     private readonly intervalMs: number,
   ) {
     this.monitor = clusterView(local, () => this.snapshot())
@@ -381,7 +388,7 @@ class WorkerShare implements ClusterShare {
   private stopped = false
 
   constructor(
-    private readonly local: Monitor,
+    private readonly local: Monitor & MonitorInternals,
     intervalMs: number,
     private readonly timeoutMs: number,
   ) {

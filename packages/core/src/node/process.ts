@@ -1,3 +1,4 @@
+import { coded } from '../errors.js'
 import {
   type EventLoopUtilization,
   type IntervalHistogram,
@@ -7,7 +8,7 @@ import {
 } from 'node:perf_hooks'
 import { checkNumber, envNumber, type Range } from '../config.js'
 import { checkOptionKeys } from '../option-keys.js'
-import { type Monitor, monitorState } from '../monitor.js'
+import { type Monitor, type MonitorInternals, monitorInternals, monitorState } from '../monitor.js'
 import type {
   MemoryFigures,
   ProcessHealthSample,
@@ -114,14 +115,14 @@ const OFF_IN_TESTS_REASON =
 function offInTests(monitor: Monitor): ProcessWatcher {
   const marker: ProcessWatchOff = Object.freeze({ watching: false, reason: OFF_IN_TESTS_REASON })
   const provider = () => marker
-  monitor.setSection('process', provider)
+  monitorInternals(monitor).setSection('process', provider)
   return {
     running: false,
     sampleNow: () => undefined,
     stop: () => {
       // Only our own marker: a real watcher started since owns the section now.
       if (monitorState(monitor)?.sections.get('process') === provider)
-        monitor.setSection('process', undefined)
+        monitorInternals(monitor).setSection('process', undefined)
     },
   }
 }
@@ -141,13 +142,23 @@ const WATCH_OPTION_KEYS: readonly (keyof ProcessWatchOptions)[] = [
  * unless `force: true`. Options are validated (a bad one throws a `RangeError` naming it).
  */
 export function watchProcess(monitor: Monitor, options: ProcessWatchOptions = {}): ProcessWatcher {
-  if (typeof monitor !== 'object' || monitor === null || typeof monitor.setSection !== 'function') {
-    throw new TypeError(
-      `watchProcess(monitor, options): monitor must be a monitor from createMonitor(), got ${monitor === null ? 'null' : typeof monitor}`,
+  if (
+    typeof monitor !== 'object' ||
+    monitor === null ||
+    typeof monitorInternals(monitor).setSection !== 'function'
+  ) {
+    throw coded(
+      'PERF_INVALID_ARGUMENT',
+      new TypeError(
+        `watchProcess(monitor, options): monitor must be a monitor from createMonitor(), got ${monitor === null ? 'null' : typeof monitor}`,
+      ),
     )
   }
   if (typeof options !== 'object' || options === null) {
-    throw new TypeError('watchProcess(monitor, options): options must be an object')
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new TypeError('watchProcess(monitor, options): options must be an object'),
+    )
   }
   checkOptionKeys('watchProcess(monitor, options)', options, WATCH_OPTION_KEYS)
   const intervalMs = checkNumber(
@@ -167,11 +178,14 @@ export function watchProcess(monitor: Monitor, options: ProcessWatchOptions = {}
   )
   const logger = options.logger
   if (logger !== undefined && (logger === null || typeof logger.warn !== 'function')) {
-    throw new TypeError('watchProcess options.logger must have a warn(message) method')
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new TypeError('watchProcess options.logger must have a warn(message) method'),
+    )
   }
   if (!monitor.enabled) return INERT
   if (process.env.NODE_ENV === 'test' && options.force !== true) return offInTests(monitor)
-  return new Watcher(monitor, intervalMs, baselineDelayMs, growthWarnMb, logger).start()
+  return new Watcher(monitorInternals(monitor), intervalMs, baselineDelayMs, growthWarnMb, logger).start()
 }
 
 class Watcher implements ProcessWatcher {
@@ -199,7 +213,7 @@ class Watcher implements ProcessWatcher {
   private readonly series: SeriesRing
 
   constructor(
-    private readonly monitor: Monitor,
+    private readonly monitor: Monitor & MonitorInternals,
     private readonly intervalMs: number,
     private readonly baselineDelayMs: number,
     private readonly growthWarnMb: number,

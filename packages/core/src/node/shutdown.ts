@@ -1,3 +1,4 @@
+import { coded } from '../errors.js'
 import { checkNumber } from '../config.js'
 import { flushMonitorsForExit } from '../monitor.js'
 import { checkOptionKeys } from '../option-keys.js'
@@ -102,10 +103,16 @@ function uninstall(): void {
  */
 export function onShutdown(handler: ShutdownHandler, options: OnShutdownOptions = {}): () => void {
   if (typeof handler !== 'function') {
-    throw new TypeError(`onShutdown(handler): handler must be a function, got ${typeof handler}`)
+    throw coded(
+      'PERF_INVALID_ARGUMENT',
+      new TypeError(`onShutdown(handler): handler must be a function, got ${typeof handler}`),
+    )
   }
   if (options === null || typeof options !== 'object') {
-    throw new TypeError('onShutdown(handler, options): options must be an object')
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new TypeError('onShutdown(handler, options): options must be an object'),
+    )
   }
   checkOptionKeys('onShutdown(handler, options)', options, ['timeoutMs'])
   const timeoutMs = checkNumber('onShutdown options.timeoutMs', options.timeoutMs ?? 10_000, {

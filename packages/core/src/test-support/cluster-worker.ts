@@ -1,6 +1,7 @@
 // A node:cluster worker for cluster.test.ts (run after compileCore): records a known set of durations
 // in chunks, as a loaded server would, shares its numbers, and answers the test's questions over IPC.
 import { createMonitor } from '../index.js'
+import { monitorInternals } from '../monitor.js'
 import { shareCluster } from '../node/cluster.js'
 import { watchProcess } from '../node/process.js'
 import { workerDurations } from './cluster-load.js'
@@ -19,7 +20,9 @@ if (index === 0) {
 
 // A worker claiming how another process is: only the primary may say (it strips this).
 if (index === 1)
-  monitor.setSection('processes', () => ({ '1': { worker: { state: 'healthy', cpuPercent: 0 } } }))
+  monitorInternals(monitor).setSection('processes', () => ({
+    '1': { worker: { state: 'healthy', cpuPercent: 0 } },
+  }))
 
 const durations = workerDurations(index)
 let i = 0
