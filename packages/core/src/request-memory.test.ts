@@ -139,7 +139,7 @@ describe('memory per request', () => {
     expect(requestsInFlight()).toBe(0)
     req.finish(undefined, false)
     expect(() => createHttpRecorder(monitor, { memory: 1 as never }, '@perf/x')).toThrow(
-      new TypeError('@perf/x: options.memory = number is not valid: expected true or false'),
+      new TypeError('@perf/x: options.memory = 1 is not valid: expected true or false'),
     )
   })
 
