@@ -597,8 +597,11 @@ export abstract class PendingRequest implements ResponseWatcher, HttpOutcome {
 function checkMemory(source: string, value: unknown): boolean {
   if (value === undefined || value === false) return false
   if (value !== true) {
-    throw new TypeError(
-      `${source}: options.memory = ${describeValue(value)} is not valid: expected true or false`,
+    throw coded(
+      'PERF_INVALID_OPTION',
+      new TypeError(
+        `${source}: options.memory = ${describeValue(value)} is not valid: expected true or false`,
+      ),
     )
   }
   if (!requestMemoryAvailable()) {
