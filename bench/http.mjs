@@ -442,7 +442,7 @@ async function benchAlloc(fw) {
     name: `${fw}: bytes per kept event (sampling 1.0 over 0.1, per request kept in addition)`,
     value: Math.round((bytes('perf-1.0') - bytes('perf-0.1')) / 0.9),
     unit: 'B',
-    note: "the kept event's details object, its redacted copy held by the ring (which outlives young-generation collections, so it is promoted), and the id",
+    note: "what keeping one more event allocates: the details are filled into a reused object and stored as primitives in the ring's columns, so what is left is boxed numbers (the timestamp, the duration) and the framework's reads of sizes and path",
   })
   console.log(`  ${rows.map((r) => `${r.name} ${r.value} ${r.unit}`).join('\n  ')}`)
   const cpu = result.get('perf-0.1').cpu
