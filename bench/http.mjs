@@ -6,8 +6,8 @@
 //                 [--paired-rounds 9] [--no-paired] [--no-alloc]
 import { execFile, execFileSync, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { cpus } from 'node:os'
 import autocannon from 'autocannon'
+import { CLK_TCK, cpuTicks, hasWrk, pinning } from './lib/load.mjs'
 import { emit, flag, quick, round, summary } from './lib/result.mjs'
 
 const ROUNDS = Number(flag('rounds', quick ? '1' : '5'))
@@ -86,9 +86,7 @@ for (const fw of frameworks) {
 }
 
 // Pin ourselves (the load generator) to CPU 1 and the servers to CPU 0 where we can.
-const pinning = canPin()
 if (pinning) execFileSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' })
-const CLK_TCK = clockTicks()
 
 let failed = false
 const notes = [
@@ -611,16 +609,6 @@ function runWrk(port, seconds) {
   })
 }
 
-function hasWrk() {
-  try {
-    execFileSync('wrk', ['--version'], { stdio: 'ignore' })
-    return true
-  } catch (err) {
-    // wrk --version exits 1 after printing its usage.
-    return err?.status === 1
-  }
-}
-
 /** Warms up, then measures one run; appends req/s and CPU µs/req to `into`; returns req/s. */
 async function measure(server, into) {
   await load(server, WARMUP)
@@ -631,35 +619,6 @@ async function measure(server, into) {
   into.rps.push(rps)
   into.cpu.push((((cpu1 - cpu0) / CLK_TCK) * 1e6) / Math.max(1, result.total))
   return rps
-}
-
-/** utime + stime of a process, in clock ticks (Linux), or NaN elsewhere. */
-function cpuTicks(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return Number(fields[11]) + Number(fields[12])
-  } catch {
-    return Number.NaN
-  }
-}
-
-function clockTicks() {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
-  } catch {
-    return 100
-  }
-}
-
-function canPin() {
-  if (process.platform !== 'linux' || cpus().length < 2) return false
-  try {
-    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
 }
 
 /** A monitor a user would pick instead of ours (not ours, not the floor, not the empty middleware). */
