@@ -4,6 +4,7 @@ import { expect, it } from 'vitest'
 
 interface Probe {
   perRequest: number
+  tracker: number
   recorded: number
   expected: number
   kept: number
@@ -21,9 +22,11 @@ function probe(sampling: number): Probe {
 
 it('allocates a request’s own state and nothing per request in the response tracker', () => {
   const r = probe(0)
-  // The request's Pending and a few boxed numbers are ~150 bytes. Emptying the connection's list by
-  // shortening its array made the next request's push allocate a new backing store (~170 bytes more).
-  expect(r.perRequest, JSON.stringify(r.byFunction)).toBeLessThan(220)
+  // Emptying the connection's list by shortening its array made the next request's push allocate a
+  // new backing store: ~170 bytes a request, in the tracker's own frames.
+  expect(r.tracker, JSON.stringify(r.byFunction)).toBeLessThan(8)
+  // The request's Pending, its id and a few boxed numbers: 150–300 bytes depending on the engine.
+  expect(r.perRequest, JSON.stringify(r.byFunction)).toBeLessThan(400)
 })
 
 it('keeps an event’s details without building an object for each kept request', () => {
@@ -31,8 +34,9 @@ it('keeps an event’s details without building an object for each kept request'
   const all = probe(1)
   expect(all.kept).toBe(all.expected)
   // The details went into the ring's columns, but a fresh details object per kept event was ~120
-  // bytes of garbage; the recorder now fills a reused one.
-  expect(all.perRequest - none.perRequest, JSON.stringify(all.byFunction)).toBeLessThan(60)
+  // bytes of garbage on top of what is left (boxed numbers and the framework's reads of sizes and
+  // path: 20–65 bytes depending on the engine); the recorder now fills a reused one.
+  expect(all.perRequest - none.perRequest, JSON.stringify(all.byFunction)).toBeLessThan(85)
 })
 
 it('reads the route without fastify’s routeOptions getter, which builds an object per call', async () => {

@@ -1,8 +1,8 @@
-// Bytes allocated per request by @perf (core and this adapter, and whatever they call) on a real fastify server,
+// Bytes allocated per request by @perf (core and this adapter, and the built-ins they call) on a real fastify server,
 // measured in a plain Node process on the built packages: the test runner transforms sources and its
 // engine state differs, and it hid a per-request allocation that the built code makes.
 // `node allocation-probe.mjs [sampling]` (default 0) prints one JSON line
-// { perRequest, recorded, expected, kept, byFunction }.
+// { perRequest, tracker, recorded, expected, kept, byFunction }.
 import { Session } from 'node:inspector/promises'
 import { connect } from 'node:net'
 import { createMonitor } from '@perf/core'
@@ -49,18 +49,23 @@ for (let i = 0; i < n; i++) await one()
 const { profile } = await session.post('HeapProfiler.stopSampling')
 session.disconnect()
 let bytes = 0
+/** Of which in the response tracker's own frames. */
+let tracker = 0
 const byFunction = {}
-// Everything allocated while @perf's code is on the stack: its own objects and what it asks the
-// framework or Node for (a getter that builds an object is charged to the caller that reads it).
-const walk = (node, inPerf) => {
+// @perf's own frames, and the engine's built-ins they call directly (a string's toLowerCase, a typed
+// array's subarray). Not the whole subtree: fastify goes on with the request from inside the hook's
+// done(), so everything below a hook frame would charge the framework's work to @perf.
+const PERF = /[\\/](core|fastify)[\\/]dist[\\/]/
+const walk = (node, parentIsPerf) => {
   const url = node.callFrame.url
-  const here = inPerf || /[\\/](core|fastify)[\\/]dist[\\/]/.test(url)
-  if (here && node.selfSize > 0) {
+  const mine = PERF.test(url)
+  if ((mine || (parentIsPerf && url === '')) && node.selfSize > 0) {
     bytes += node.selfSize
+    if (url.endsWith('response-tracker.js')) tracker += node.selfSize
     const key = `${node.callFrame.functionName} ${url.split(/[\\/]/).slice(-3).join('/')}`
     byFunction[key] = Math.round(((byFunction[key] ?? 0) + node.selfSize / n) * 10) / 10
   }
-  for (const c of node.children) walk(c, here)
+  for (const c of node.children) walk(c, mine)
 }
 walk(profile.head, false)
 socket.destroy()
@@ -69,4 +74,13 @@ const snap = monitor.snapshot({ recent: 0, slow: 0 })
 await monitor.close()
 const recorded = snap.types.http?.ops[0]?.totalCount
 const kept = snap.totals.kept
-console.log(JSON.stringify({ perRequest: bytes / n, recorded, expected: 6000 + n, kept, byFunction }))
+console.log(
+  JSON.stringify({
+    perRequest: bytes / n,
+    tracker: tracker / n,
+    recorded,
+    expected: 6000 + n,
+    kept,
+    byFunction,
+  }),
+)
