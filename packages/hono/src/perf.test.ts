@@ -71,3 +71,88 @@ it('on node-server, the middleware adds no async function’s promises to a requ
   // middleware awaiting next() added as much again in promises and its suspended frame.
   expect(bytes / n).toBeLessThan(700)
 })
+
+/** Raw HTTP/1.1 exchanges on one kept-alive connection; each answer's head. */
+async function heads(port: number, paths: readonly string[]): Promise<string[]> {
+  const socket = connect(port, '127.0.0.1')
+  await new Promise((r) => socket.once('connect', r))
+  let text = ''
+  socket.on('data', (d: Buffer) => {
+    text += d.toString('latin1')
+  })
+  const out: string[] = []
+  for (const path of paths) {
+    text = ''
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`)
+    while (!/\r\n\r\n/.test(text)) await new Promise((r) => setTimeout(r, 2))
+    await new Promise((r) => setTimeout(r, 10))
+    out.push(text.slice(0, text.indexOf('\r\n\r\n')))
+  }
+  socket.destroy()
+  return out
+}
+
+for (const [major, load] of [
+  ['2', () => import('@hono/node-server')],
+  ['1', () => import('@hono/node-server-1')],
+] as const) {
+  it(`on node-server ${major}, the id goes out with node-server's headers in one pass: no setHeader, the app's own id kept`, async () => {
+    const { serve: serveOn } = await load()
+    const { ServerResponse } = await import('node:http')
+    const monitor = createMonitor({ sampling: 1 })
+    const app = new Hono()
+    app.use(perf(monitor))
+    app.get('/plain', (c) => c.text('ok'))
+    app.get('/own', (c) => {
+      c.header('X-Request-ID', 'app-own')
+      return c.text('own')
+    })
+    app.get('/raw', (c) => {
+      ;(c.env as { outgoing: { setHeader(n: string, v: string): void } }).outgoing.setHeader(
+        'x-request-id',
+        'raw-own',
+      )
+      return c.text('raw')
+    })
+    const shared = { 'content-type': 'text/plain', 'x-extra': '1' }
+    app.get('/shared', () => new Response('shared', { headers: shared }))
+    app.get('/pairs', () => new Response('pairs', { headers: [['x-pair', 'p']] }))
+    const server = await new Promise<Server>((resolve) => {
+      const s = serveOn({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s as Server))
+    })
+    const setHeader = ServerResponse.prototype.setHeader
+    const names: string[] = []
+    ServerResponse.prototype.setHeader = function (this: InstanceType<typeof ServerResponse>, name, value) {
+      names.push(String(name))
+      return setHeader.call(this, name, value)
+    }
+    let got: string[]
+    try {
+      got = await heads((server.address() as AddressInfo).port, ['/plain', '/plain', '/shared', '/pairs'])
+    } finally {
+      ServerResponse.prototype.setHeader = setHeader
+    }
+    // With the id set ahead by setHeader, Node merged node-server's headers one setHeader each.
+    expect(names).toEqual([])
+    const ids = got.map((h) => /\r\nx-request-id: ([^\r]+)/i.exec(h)?.[1])
+    for (const [i, id] of ids.entries()) expect(id, got[i]).toMatch(/^[A-Za-z0-9]+-[a-z0-9]+$/)
+    expect(new Set(ids).size).toBe(4)
+    expect(got[0]).toMatch(/\r\ncontent-length: 2(\r|$)/i)
+    expect(got[2]).toMatch(/\r\nx-extra: 1(\r|$)/i)
+    expect(got[3]).toMatch(/\r\nx-pair: p(\r|$)/i)
+    // The headers object given to writeHead (here the app's own) is copied: the id is not added to it.
+    expect(Object.keys(shared).map((k) => k.toLowerCase())).not.toContain('x-request-id')
+    // An id the app set itself goes out once, as the app set it.
+    const [own, raw] = await heads((server.address() as AddressInfo).port, ['/own', '/raw'])
+    expect(own!.match(/\r\nx-request-id: /gi)).toHaveLength(1)
+    expect(own).toMatch(/\r\nx-request-id: app-own(\r|$)/i)
+    expect(raw!.match(/\r\nx-request-id: /gi)).toHaveLength(1)
+    expect(raw).toMatch(/\r\nx-request-id: raw-own(\r|$)/i)
+    // The kept events still carry the id sent and the response's length.
+    const events = monitor.snapshot({ recent: 100 }).recent.filter((e) => e.name === 'GET /plain')
+    expect(events.map((e) => e.requestId).sort()).toEqual([ids[0], ids[1]].sort())
+    expect(events[0]!.metadata).toMatchObject({ responseBytes: 2 })
+    await new Promise((r) => server.close(r))
+    await monitor.close()
+  })
+}

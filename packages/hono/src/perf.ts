@@ -31,10 +31,18 @@ interface Outgoing {
   /** Node's `OutgoingMessage` field: the body length it sends as `Content-Length` when no header has it. */
   readonly _contentLength?: unknown
   readonly writableFinished: boolean
+  readonly headersSent: boolean
   setHeader(name: string, value: string): unknown
   getHeader(name: string): unknown
+  hasHeader(name: string): boolean
+  writeHead(statusCode: number, ...rest: unknown[]): unknown
   on(event: 'close', listener: (this: Outgoing) => void): unknown
+  /** The id {@link idAtWriteHead}'s `writeHead` sends. */
+  [REQUEST_ID]?: string
 }
+
+/** Where a node-server response keeps the id its `writeHead` adds (see {@link idAtWriteHead}). */
+const REQUEST_ID = Symbol('@perf/hono request id')
 
 interface MatchedRoute {
   readonly path: string
@@ -114,6 +122,7 @@ export function perf(
   const recorder = createHttpRecorder(monitor, options, '@perf/hono')
   if (!monitor.enabled) return (_c, next) => next()
   const header = recorder.header
+  const writeHeadWithId = header === undefined ? undefined : idAtWriteHead(header)
   // Decided on this middleware's first request, from the handlers hono matched for it (no per-request
   // cost after that): another `perf(monitor)` that runs before it makes it a no-op.
   let decided = false
@@ -141,8 +150,11 @@ export function perf(
           node !== undefined ? rawHeader(node.incoming.rawHeaders, header) : c.req.raw.headers.get(header),
         )
         c.set('requestId', id)
-        if (node !== undefined) node.outgoing.setHeader(header, id)
-        else c.header(header, id)
+        if (node === undefined) c.header(header, id)
+        else if (writeHeadWithId !== undefined && !Object.hasOwn(node.outgoing, 'writeHead')) {
+          node.outgoing[REQUEST_ID] = id
+          node.outgoing.writeHead = writeHeadWithId
+        } else node.outgoing.setHeader(header, id)
       }
       const ctx = recorder.contextEnabled
         ? recorder.newContext(id ?? recorder.requestId(undefined))
@@ -165,6 +177,61 @@ export function perf(
   }
   INSTALLED.set(middleware, monitor)
   return middleware
+}
+
+/**
+ * A node-server response's `writeHead` that sends the request id among the headers it is given.
+ * `outgoing.setHeader` before the handler would be simpler, but it makes Node take `writeHead`'s slow
+ * path on every response: node-server passes its headers to `writeHead`, and with a header already
+ * set Node merges them one `setHeader` (validation, lower-casing) at a time (about 1.6 µs a request;
+ * BENCHMARKS.md, HTTP). Here the id joins a copy of those headers (node-server's object, or the app's
+ * own, is not changed), so Node writes them in one pass. An id the app set itself, with `setHeader` or
+ * among the headers, is kept. With no headers given (Node's implicit `writeHead`), it is set as before.
+ */
+function idAtWriteHead(header: string) {
+  return function writeHead(this: Outgoing, statusCode: number, reason?: unknown, obj?: unknown): unknown {
+    const node = Object.getPrototypeOf(this) as Outgoing
+    const id = this[REQUEST_ID]
+    if (id !== undefined && !this.headersSent && !this.hasHeader(header)) {
+      const given = typeof reason === 'string' ? obj : (obj ?? reason)
+      const headers = given === undefined || given === null ? undefined : withHeader(given, header, id)
+      if (headers !== undefined) {
+        return typeof reason === 'string'
+          ? node.writeHead.call(this, statusCode, reason, headers)
+          : node.writeHead.call(this, statusCode, headers)
+      }
+      if (given === undefined || given === null) this.setHeader(header, id)
+    }
+    // biome-ignore lint/complexity/noArguments: passed on exactly as given
+    return node.writeHead.apply(this, arguments as unknown as [number, ...unknown[]])
+  }
+}
+
+/**
+ * `headers` (a `writeHead` argument: an object, a flat `[name, value, …]` array or an array of pairs)
+ * copied with `name: id` added, or `undefined` when they carry `name` already (in any case) or are
+ * none of those.
+ */
+function withHeader(headers: unknown, name: string, id: string): object | undefined {
+  if (typeof headers !== 'object' || headers === null) return undefined
+  const same = (key: unknown): boolean =>
+    typeof key === 'string' && key.length === name.length && key.toLowerCase() === name
+  if (Array.isArray(headers)) {
+    const pairs = headers.length > 0 && Array.isArray(headers[0])
+    for (let i = 0; i < headers.length; i += pairs ? 1 : 2) {
+      if (same(pairs ? (headers[i] as unknown[])[0] : headers[i])) return undefined
+    }
+    return pairs ? [...headers, [name, id]] : [...headers, name, id]
+  }
+  const copy: Record<string, unknown> = {}
+  const from = headers as Record<string, unknown>
+  for (const key in from) {
+    if (!Object.hasOwn(from, key)) continue
+    if (same(key)) return undefined
+    copy[key] = from[key]
+  }
+  copy[name] = id
+  return copy
 }
 
 /** Each `perf` middleware, with its monitor. */
