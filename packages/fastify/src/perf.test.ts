@@ -83,6 +83,8 @@ it('sends its own ids without checking them again; an app generator’s ids are 
   const { createMonitor } = await import('@perf/core')
   const { perf } = await import('./index.js')
   const monitor = createMonitor({ sampling: 0 })
+  const { default: Fastify4 } = await import('fastify4')
+  let defaultChecks = 0
   const headerChecks = async (app: ReturnType<typeof Fastify>): Promise<number> => {
     await app.register(perf, { monitor })
     app.get('/', async () => 'ok')
@@ -92,6 +94,8 @@ it('sends its own ids without checking them again; an app generator’s ids are 
     RegExp.prototype.test = function (this: RegExp, s: string) {
       // The adapter's check that an id can go in a header as it is.
       if (this.source.startsWith('^[\\x21-\\x7e]')) checks++
+      // The adapter's check for fastify's default id shape (`req-1`), which it replaces.
+      if (this.source.startsWith('^req-')) defaultChecks++
       return test.call(this, s)
     }
     try {
@@ -106,7 +110,19 @@ it('sends its own ids without checking them again; an app generator’s ids are 
     return checks
   }
   expect(await headerChecks(Fastify())).toBe(0)
+  // fastify's own generator is not called, so there is no `req-1` to recognise.
+  expect(defaultChecks).toBe(0)
+  // fastify 4 wraps it in its `requestIdHeader` echo (on by default there), whose ids are kept: called.
+  expect(await headerChecks(Fastify4() as unknown as ReturnType<typeof Fastify>)).toBe(0)
+  expect(defaultChecks).toBe(20)
+  expect(
+    await headerChecks(Fastify4({ requestIdHeader: false }) as unknown as ReturnType<typeof Fastify>),
+  ).toBe(0)
+  expect(defaultChecks).toBe(20)
   let n = 0
   expect(await headerChecks(Fastify({ genReqId: () => `app:${++n}` }))).toBe(20)
+  // An app generator's ids are still looked at, and its `req-…` ids still replaced.
+  expect(await headerChecks(Fastify({ genReqId: () => `req-${(++n).toString(36)}` }))).toBe(0)
+  expect(defaultChecks).toBe(40)
   await monitor.close()
 })
