@@ -341,8 +341,12 @@ async function floorSink(path) {
     write(events) {
       worker.postMessage(events)
     },
-    /** Ready once the worker said so (above): nothing is held on this side. */
-    flush: async () => {},
+    /** Resolves when the worker has written every batch posted so far. */
+    flush() {
+      const done = new Promise((resolve) => worker.once('message', resolve))
+      worker.postMessage('flush')
+      return done
+    },
     /** Called by the monitor's close(), and again by the loop below: the second call waits for the first. */
     close() {
       closing ??= (async () => {
@@ -416,6 +420,51 @@ for (const row of loadRows) {
 const [off, floor, onWorker, inThread] = loadRows
 console.log(
   `  worker - off: p99 ${round(onWorker.p99 - off.p99)} ms, max ${round(onWorker.max - off.max)} ms; floor - off: p99 ${round(floor.p99 - off.p99)} ms; worker - floor: p99 ${round(onWorker.p99 - floor.p99)} ms, max ${round(onWorker.max - floor.max)} ms; in-thread - off: p99 ${round(inThread.p99 - off.p99)} ms, max ${round(inThread.max - off.max)} ms`,
+)
+
+// What persisting one kept event costs in CPU (every thread of the process: the store's worker
+// included), beside the floor's hand-written worker sink: 20,000 events recorded in chunks of 1,000
+// (the event loop given back between them), from the first record until the sink has written the last,
+// minus the same run with no sink. Interleaved rounds, order alternating, median of rounds.
+const CPU_EVENTS = quick ? 5_000 : 20_000
+const CPU_ROUNDS = quick ? 2 : 7
+const cpuRuns = { off: [], floor: [], worker: [] }
+for (let r = 0; r < CPU_ROUNDS; r++) {
+  const order = r % 2 === 0 ? ['off', 'floor', 'worker'] : ['worker', 'floor', 'off']
+  for (const variant of order) {
+    const path = join(dir, `cpu-${variant}-${r}.db`)
+    const sink =
+      variant === 'off'
+        ? undefined
+        : variant === 'floor'
+          ? await floorSink(path)
+          : new SqliteStore({ path, flushIntervalMs: 1000 })
+    const m = createMonitor({ sampling: 1, sinks: sink === undefined ? [] : [sink], sinkIntervalMs: 100 })
+    // A first batch written before measuring: the worker has started and compiled its write path.
+    for (let i = 0; i < 1000; i++) m.record('http', 'warm-up', 1)
+    await m.flush()
+    if (sink !== undefined) await sink.flush()
+    const c0 = process.cpuUsage()
+    // 1,000 events every 20 ms: under the monitor's sink queue limit (10,000 per interval) and the store's.
+    for (let n = 0; n < CPU_EVENTS; ) {
+      for (const end = n + 1000; n < end; n++) m.record('http', `GET /notes/${n % 50}`, 0.5 + (n % 13) * 0.1)
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    await m.close()
+    if (sink !== undefined) await sink.close()
+    const c = process.cpuUsage(c0)
+    check(
+      sink === undefined || sink.stats().persisted >= CPU_EVENTS + 1000,
+      `${variant} wrote ${sink?.stats().persisted} of ${CPU_EVENTS + 1000}`,
+    )
+    cpuRuns[variant][r] = (c.user + c.system) / CPU_EVENTS
+  }
+}
+const cpuOver = (v) => summary(cpuRuns[v].map((us, r) => us - cpuRuns.off[r])).median
+const storeCpu = cpuOver('worker')
+const floorCpu = cpuOver('floor')
+console.log(
+  `CPU per kept event written (all threads, over no sink): SqliteStore ${round(storeCpu)} µs, the floor (hand-written worker sink) ${round(floorCpu)} µs`,
 )
 
 const HISTORY_DAYS = quick ? 1 : 7
@@ -531,6 +580,12 @@ emit({
       target: '≤ 0.1 ms',
       pass: onWorker.p99 - floor.p99 <= 0.1,
       note: `max: worker ${round(onWorker.max)} ms, floor ${round(floor.max)} ms`,
+    },
+    {
+      name: 'SqliteStore: CPU per kept event written, every thread of the process, over no sink',
+      value: round(storeCpu),
+      unit: 'µs',
+      note: `the floor (a hand-written worker sink, lib/floor-store-worker.mjs) ${round(floorCpu)} µs, so the store costs ${round(storeCpu - floorCpu)} µs more (same table and indexes; the store also writes the slice aggregates with their hour roll-ups, hands batches over in slices and answers each with its status); ${CPU_EVENTS} events, median of ${CPU_ROUNDS} rounds`,
     },
     {
       name: 'loaded app: event-loop delay max, store in its worker minus store off',
