@@ -10,7 +10,9 @@
 // monitored, hence no context either), no-http (no HTTP adapter, the database monitored), and
 // sampling-1 (on, sampling 1.0); floor (a hand-written HTTP hook, db not monitored) and floor-db (the
 // whole job by hand: the HTTP hook, each query timed into an interned op, and its time carried to the
-// request through an AsyncLocalStorage entered per request, as @perf's request context does).
+// request through an AsyncLocalStorage entered per request, as @perf's request context does);
+// floor-store (floor-db, and its kept events persisted by the floor of a store: a hand-written sink
+// posting each batch to a hand-written worker that inserts it, lib/floor-store.mjs).
 //
 // Started by realistic.mjs with an IPC channel: sends { ready: port }; answers { cmd: 'check' } with
 // how many requests and queries its monitor recorded and { cmd: 'profile', ms } with where its CPU
@@ -19,6 +21,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
+import { floorSink } from './lib/floor-store.mjs'
 import { profileWindow } from './lib/profile.mjs'
 
 const [framework, variant] = process.argv.slice(2)
@@ -34,6 +37,7 @@ const VARIANTS = [
   'sampling-1',
   'floor',
   'floor-db',
+  'floor-store',
 ]
 const ADMIN_PATH = '/admin/performance'
 
@@ -56,7 +60,10 @@ const { createMonitor } = await import('@perf/core')
 const { watchProcess } = await import('@perf/core/node')
 const { monitorDatabase, SqliteStore } = await import('@perf/sqlite')
 
-const on = variant !== 'off' && variant !== 'floor' && variant !== 'floor-db'
+/** A floor variant: the job written by hand (floor-db and floor-store also time the queries). */
+const floorDb = variant === 'floor-db' || variant === 'floor-store'
+const floor = variant === 'floor' || floorDb
+const on = variant !== 'off' && !floor
 const store = on && variant !== 'no-store' ? new SqliteStore({ path: join(dir, 'perf.db') }) : undefined
 // The demo's monitor: short slices, its slow thresholds, default sampling.
 const monitor = createMonitor({
@@ -113,11 +120,12 @@ let idCounter = 0
 const idPrefix = `${process.pid.toString(36)}-`
 /** floor-db: the request's db time, carried by hand. */
 let floorContext
-if (variant === 'floor' || variant === 'floor-db') {
-  const m = createMonitor({ sampling: 0.1 })
+if (floor) {
+  const sinks = variant === 'floor-store' ? [await floorSink(join(dir, 'floor.db'))] : []
+  const m = createMonitor({ sampling: 0.1, sinks })
   floorOp = m.op('http', 'GET /notes/:id')
   monitor.snapshot = m.snapshot.bind(m)
-  if (variant === 'floor-db') {
+  if (floorDb) {
     const { AsyncLocalStorage } = await import('node:async_hooks')
     floorContext = new AsyncLocalStorage()
     const dbOp = m.op('db', 'SELECT notes')
@@ -171,7 +179,7 @@ async function startExpress() {
   const { perf, dashboard } = await import('@perf/express')
   const app = express()
   app.disable('x-powered-by')
-  if (variant === 'floor' || variant === 'floor-db') {
+  if (floor) {
     app.use((_req, res, next) => {
       const t0 = performance.now()
       res.setHeader('x-request-id', idPrefix + ++idCounter)
@@ -202,7 +210,7 @@ async function startFastify() {
   const { default: Fastify } = await import('fastify')
   const { perf, dashboard } = await import('@perf/fastify')
   const app = Fastify({ logger: false, forceCloseConnections: true })
-  if (variant === 'floor' || variant === 'floor-db') {
+  if (floor) {
     app.decorateRequest('t0', 0)
     app.addHook('onRequest', (request, reply, done) => {
       request.t0 = performance.now()
@@ -241,7 +249,7 @@ async function startHono() {
       await next()
       floorOp.record(performance.now() - t0)
     })
-  } else if (variant === 'floor-db') {
+  } else if (floorDb) {
     app.use('*', async (c, next) => {
       const t0 = performance.now()
       c.header('x-request-id', idPrefix + ++idCounter)

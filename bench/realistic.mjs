@@ -23,7 +23,7 @@ const PATH = '/notes/7'
 const frameworks = flag('frameworks', 'fastify,hono,express').split(',')
 const variants = flag(
   'variants',
-  'off,on,no-context,no-store,no-process,no-id,no-db,no-http,floor,floor-db',
+  'off,on,no-context,no-store,no-process,no-id,no-db,no-http,floor,floor-db,floor-store',
 ).split(',')
 if (!variants.includes('off')) variants.unshift('off')
 const LABELS = {
@@ -39,6 +39,8 @@ const LABELS = {
   floor: 'the floor: a hand-written hook (two clock reads, one op.record, an id header), db not monitored',
   'floor-db':
     'the floor of the whole job: that hook, each query timed into an op, its time carried to the request by a hand-written AsyncLocalStorage',
+  'floor-store':
+    'the floor of the whole job with a store: floor-db, its kept events persisted by a hand-written worker sink into the same indexed table as SqliteStore',
 }
 for (const [name, value] of [
   ['rounds', ROUNDS],
@@ -147,6 +149,11 @@ async function benchGroup(fws) {
           if (floorDb !== undefined) {
             const over = summary(d.map((x, i) => x - floorDb[i]))
             row.note += `; over the floor of the whole job (floor-db) ${round(over.median, 3)} µs, min–max ${round(over.min, 3)} – ${round(over.max, 3)}`
+          }
+          const floorStore = cpu.get(`${fw} floor-store`)
+          if (floorStore !== undefined) {
+            const over = summary(d.map((x, i) => x - floorStore[i]))
+            row.note += `; over that floor with a store (floor-store) ${round(over.median, 3)} µs, min–max ${round(over.min, 3)} – ${round(over.max, 3)}`
           }
         } else if (on !== undefined && v.startsWith('no-')) {
           const cost = summary(on.map((x, i) => x - d[i]))

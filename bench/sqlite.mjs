@@ -8,11 +8,11 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { Worker } from 'node:worker_threads'
 import { createMonitor } from '@perf/core'
 import { monitorDatabase, redactSql, SqliteStore } from '@perf/sqlite'
 import Database from 'better-sqlite3'
 import { emit, flag, quick, round, summary } from './lib/result.mjs'
+import { floorSink } from './lib/floor-store.mjs'
 import { benchHistory } from './lib/store-history.mjs'
 
 const ROUNDS = Number(flag('rounds', quick ? '4' : '31'))
@@ -325,41 +325,6 @@ const LOAD_MS = quick ? 1500 : 3000
 const LOAD_ROUNDS = quick ? 2 : 7
 const variants = ['off', 'floor', 'worker', 'in-thread']
 
-/** The floor's sink: each batch posted as it comes to lib/floor-store-worker.mjs. */
-async function floorSink(path) {
-  const worker = new Worker(new URL('./lib/floor-store-worker.mjs', import.meta.url), {
-    workerData: { path },
-  })
-  await new Promise((resolve, reject) => {
-    worker.once('message', resolve)
-    worker.once('error', reject)
-  })
-  let persisted = 0
-  let closing
-  return {
-    name: 'floor',
-    write(events) {
-      worker.postMessage(events)
-    },
-    /** Resolves when the worker has written every batch posted so far. */
-    flush() {
-      const done = new Promise((resolve) => worker.once('message', resolve))
-      worker.postMessage('flush')
-      return done
-    },
-    /** Called by the monitor's close(), and again by the loop below: the second call waits for the first. */
-    close() {
-      closing ??= (async () => {
-        const done = new Promise((resolve) => worker.once('message', resolve))
-        worker.postMessage('close')
-        persisted = (await done).written
-        await worker.terminate()
-      })()
-      return closing
-    },
-    stats: () => ({ persisted }),
-  }
-}
 const loaded = Object.fromEntries(variants.map((v) => [v, { p99: [], max: [], persisted: 0 }]))
 for (let r = 0; r < LOAD_ROUNDS; r++) {
   for (let k = 0; k < variants.length; k++) {
