@@ -239,7 +239,9 @@ function describeMachine() {
       cwd: root,
       encoding: 'utf8',
     })
-    if (dirty.trim() !== '') commit += ' + local changes'
+    // BENCHMARKS.md is this script's own output: a section rerun after another is not "local changes".
+    const changed = dirty.split('\n').filter((line) => line.trim() !== '' && !line.endsWith('BENCHMARKS.md'))
+    if (changed.length > 0) commit += ' + local changes'
   } catch {
     commit = 'unknown'
   }
