@@ -325,23 +325,30 @@ const LOAD_MS = quick ? 1500 : 3000
 const LOAD_ROUNDS = quick ? 2 : 7
 const variants = ['off', 'floor', 'worker', 'in-thread']
 
+/**
+ * A monitor at sampling 1 feeding `variant`'s sink (none for `off`; `floor`: lib/floor-store.mjs;
+ * `worker` / `in-thread`: SqliteStore) at `path`, with a first batch written: a deployed app's store
+ * is opened once, at boot, and a store's flush with nothing queued does not wait for its worker.
+ */
+async function loadedMonitor(variant, path) {
+  const sink =
+    variant === 'off'
+      ? undefined
+      : variant === 'floor'
+        ? await floorSink(path)
+        : new SqliteStore({ path, thread: variant !== 'in-thread', flushIntervalMs: 1000 })
+  const m = createMonitor({ sampling: 1, sinks: sink === undefined ? [] : [sink], sinkIntervalMs: 100 })
+  for (let i = 0; i < 1000; i++) m.record('http', 'warm-up', 1)
+  await m.flush()
+  if (sink !== undefined) await sink.flush()
+  return { m, sink }
+}
+
 const loaded = Object.fromEntries(variants.map((v) => [v, { p99: [], max: [], persisted: 0 }]))
 for (let r = 0; r < LOAD_ROUNDS; r++) {
   for (let k = 0; k < variants.length; k++) {
     const variant = variants[(r + k) % variants.length]
-    const loadFile = join(dir, `load-${variant}-${r}.db`)
-    const sink =
-      variant === 'off'
-        ? undefined
-        : variant === 'floor'
-          ? await floorSink(loadFile)
-          : new SqliteStore({ path: loadFile, thread: variant === 'worker', flushIntervalMs: 1000 })
-    const m = createMonitor({ sampling: 1, sinks: sink === undefined ? [] : [sink], sinkIntervalMs: 100 })
-    // A first batch written before measuring, so the worker has started (a deployed app's store is
-    // opened once, at boot): a store's flush with nothing queued does not wait for its worker.
-    for (let i = 0; i < 1000; i++) m.record('http', 'warm-up', 1)
-    await m.flush()
-    if (sink !== undefined) await sink.flush()
+    const { m, sink } = await loadedMonitor(variant, join(dir, `load-${variant}-${r}.db`))
     const h = monitorEventLoopDelay({ resolution: 1 })
     const perTick = RATE / 1000
     let n = 0
@@ -400,18 +407,7 @@ const cpuRuns = { off: [], floor: [], worker: [] }
 for (let r = 0; r < CPU_ROUNDS; r++) {
   const order = r % 2 === 0 ? ['off', 'floor', 'worker'] : ['worker', 'floor', 'off']
   for (const variant of order) {
-    const path = join(dir, `cpu-${variant}-${r}.db`)
-    const sink =
-      variant === 'off'
-        ? undefined
-        : variant === 'floor'
-          ? await floorSink(path)
-          : new SqliteStore({ path, flushIntervalMs: 1000 })
-    const m = createMonitor({ sampling: 1, sinks: sink === undefined ? [] : [sink], sinkIntervalMs: 100 })
-    // A first batch written before measuring: the worker has started and compiled its write path.
-    for (let i = 0; i < 1000; i++) m.record('http', 'warm-up', 1)
-    await m.flush()
-    if (sink !== undefined) await sink.flush()
+    const { m, sink } = await loadedMonitor(variant, join(dir, `cpu-${variant}-${r}.db`))
     const c0 = process.cpuUsage()
     // 1,000 events every 20 ms: under the monitor's sink queue limit (10,000 per interval) and the store's.
     for (let n = 0; n < CPU_EVENTS; ) {
