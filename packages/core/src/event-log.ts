@@ -101,8 +101,13 @@ export class EventLog {
       )
     if (this.sinks.eventSinks.length > 0)
       this.sinks.queue(this.event(op, now, durationMs, flags, requestId, error, ring.details(ring.slot(0))))
-    // Hold no value of the caller's past this call.
-    if (opts?.metadata !== undefined) this.fieldValues.fill(undefined)
+    // Hold no value of the caller's past this call: the fields this event's shape wrote (a loop over
+    // them is cheaper than fill() over the whole scratch), or all of it after the copying path.
+    if (opts?.metadata !== undefined) {
+      const values = this.fieldValues
+      const n = shape >= 0 ? this.shapes.keys[shape]!.length : values.length
+      for (let f = 0; f < n; f++) values[f] = undefined
+    }
     return true
   }
 
