@@ -214,12 +214,10 @@ function idAtWriteHead(header: string) {
  */
 function withHeader(headers: unknown, name: string, id: string): object | undefined {
   if (typeof headers !== 'object' || headers === null) return undefined
-  const same = (key: unknown): boolean =>
-    typeof key === 'string' && key.length === name.length && key.toLowerCase() === name
   if (Array.isArray(headers)) {
     const pairs = headers.length > 0 && Array.isArray(headers[0])
     for (let i = 0; i < headers.length; i += pairs ? 1 : 2) {
-      if (same(pairs ? (headers[i] as unknown[])[0] : headers[i])) return undefined
+      if (isName(pairs ? (headers[i] as unknown[])[0] : headers[i], name)) return undefined
     }
     return pairs ? [...headers, [name, id]] : [...headers, name, id]
   }
@@ -227,11 +225,16 @@ function withHeader(headers: unknown, name: string, id: string): object | undefi
   const from = headers as Record<string, unknown>
   for (const key in from) {
     if (!Object.hasOwn(from, key)) continue
-    if (same(key)) return undefined
+    if (isName(key, name)) return undefined
     copy[key] = from[key]
   }
   copy[name] = id
   return copy
+}
+
+/** Whether header name `key` is `lowerName` in any case (without a closure per response). */
+function isName(key: unknown, lowerName: string): boolean {
+  return typeof key === 'string' && key.length === lowerName.length && key.toLowerCase() === lowerName
 }
 
 /** Each `perf` middleware, with its monitor. */
