@@ -13,6 +13,7 @@ import { monitorDatabase, redactSql, SqliteStore } from '@perf/sqlite'
 import Database from 'better-sqlite3'
 import { emit, flag, median, quick, round, summary } from './lib/result.mjs'
 import { floorSink } from './lib/floor-store.mjs'
+import * as instructions from './lib/instructions.mjs'
 import { benchHistory } from './lib/store-history.mjs'
 
 const ROUNDS = Number(flag('rounds', quick ? '4' : '31'))
@@ -237,6 +238,45 @@ function perStatement() {
   return { get: getOver, insert: insOver, blocks }
 }
 
+/**
+ * The same variants as {@link perStatement}, counted instead of timed: instructions and simulated
+ * first-level cache misses per point get, under valgrind (lib/instructions.mjs,
+ * lib/sqlite-instructions.mjs). Each variant's run minus a run that executes none, over the number
+ * of executions; then minus the native call's. `undefined` when valgrind is not installed.
+ */
+function countPerStatement() {
+  if (!instructions.available()) {
+    console.log(
+      'instructions per statement: skipped (valgrind is not installed; Debian: apt-get install valgrind)',
+    )
+    return undefined
+  }
+  const n = quick ? 50_000 : 100_000
+  const script = new URL('./lib/sqlite-instructions.mjs', import.meta.url).pathname
+  const base = instructions.count([script, file, 'native', '0'])
+  const per = {}
+  for (const v of ['native', 'clock', 'floor', 'perf']) {
+    const c = instructions.count([script, file, v, String(n)])
+    per[v] = {
+      instructions: (c.instructions - base.instructions) / n,
+      i1Misses: (c.i1Misses - base.i1Misses) / n,
+      d1Misses: (c.d1Misses - base.d1Misses) / n,
+    }
+  }
+  const over = (v, k) => per[v][k] - per.native[k]
+  const out = {
+    n,
+    native: per.native,
+    clock: { instructions: over('clock', 'instructions'), i1Misses: over('clock', 'i1Misses') },
+    floor: { instructions: over('floor', 'instructions'), i1Misses: over('floor', 'i1Misses') },
+    perf: { instructions: over('perf', 'instructions'), i1Misses: over('perf', 'i1Misses') },
+  }
+  console.log(
+    `point get, counted (valgrind, ${n} gets): native ${Math.round(per.native.instructions)} instructions and ${Math.round(per.native.i1Misses)} I1 misses a get; over it, @perf +${Math.round(out.perf.instructions)} instructions / +${Math.round(out.perf.i1Misses)} I1 misses, the floor +${Math.round(out.floor.instructions)} / +${Math.round(out.floor.i1Misses)}, the two clock reads +${Math.round(out.clock.instructions)} / +${Math.round(out.clock.i1Misses)}`,
+  )
+  return out
+}
+
 console.log(`sqlite bench: ${ROUNDS} rounds, ${GETS} gets per round, monitor sampling 0.1`)
 const g = race(getBare, getMon, (stmt) => gets(stmt, GETS))
 const getNs = (s) => s.median / GETS
@@ -244,6 +284,7 @@ console.log(
   `point get: bare ${round(getNs(g.bare))} ns, monitored ${round(getNs(g.monitored))} ns, ratio ${round(g.ratio.median, 4)} (min ${round(g.ratio.min, 4)}, max ${round(g.ratio.max, 4)})`,
 )
 const per = perStatement()
+const counted = countPerStatement()
 
 const INS_REPEAT = quick ? 3 : 10
 const t = race(insBare, insMon, (side) => {
@@ -594,6 +635,22 @@ emit({
         note: `@perf over this floor: ${round(o.perf - o.floor)} ns (its details on kept events, the request context)`,
       },
     ]),
+    ...(counted === undefined
+      ? []
+      : [
+          {
+            name: 'point get(): instructions @perf adds per statement over the native call, counted (valgrind)',
+            value: Math.round(counted.perf.instructions),
+            unit: 'instructions',
+            note: `the hand-written floor adds ${Math.round(counted.floor.instructions)}, the two clock reads ${Math.round(counted.clock.instructions)}; the native get itself ${Math.round(counted.native.instructions)}`,
+          },
+          {
+            name: 'point get(): first-level instruction-cache misses @perf adds per statement, counted (valgrind)',
+            value: Math.round(counted.perf.i1Misses),
+            unit: 'misses',
+            note: `the floor adds ${Math.round(counted.floor.i1Misses)}, the two clock reads ${Math.round(counted.clock.i1Misses)}; the native get itself misses ${Math.round(counted.native.i1Misses)} times: between two SQLite calls little of anyone's code stays in a 32 KB cache`,
+          },
+        ]),
     {
       name: 'point get() by primary key, 10,000-row table (monitored / bare)',
       value: r4(g.ratio.median),
@@ -742,6 +799,7 @@ emit({
   notes: [
     `Two connections to one WAL file (synchronous = NORMAL), one bare and one through monitorDatabase with a monitor at sampling 0.1; ${ROUNDS} interleaved rounds (order alternating), each side timed by the process's CPU time (user + system, less disturbed by other processes than wall time), the ratio taken per round and its median reported. Point gets: ${GETS} get() calls per round on random primary keys. Inserts: ${INS_REPEAT} transactions of 1,000 inserts per round, each followed by a DELETE of the rows on both sides.`,
     `Per statement: every variant runs the same statement of one monitored connection (two connections differ by up to ±200 ns per point get here, more than what is measured): better-sqlite3's own method from the prototype, that call between the two process.hrtime() reads @perf/sqlite makes, the same plus one op.record written by hand (the floor), and the monitored method; blocks of 400 gets or of a 200-insert transaction, ${per.blocks} blocks with the order rotating, CPU time per block, the median of per-block differences to the native call. The clock costs more between two SQLite calls than in a loop of clock reads, and so does a record: neither's code nor data is still in the CPU's caches, which is what an app pays. Each execution reads the clock twice, so the absolute overhead per query is two clock reads plus one record: with a bare insert near 0.9 µs the reads alone are several % of it, and the 1.05 insert ratio cannot be met while every execution is timed.`,
+    "Counted: the same point-get variants, each in its own process under valgrind (cachegrind, Node with --single-threaded --predictable; lib/instructions.mjs and lib/sqlite-instructions.mjs), every variant warmed alike and then one of them run; its instructions and simulated first-level cache misses over a run that executes none, per get, minus the native call's. The counts do not move with the load of the machine; they are those of this build.",
     'OpenTelemetry: the community instrumentation opentelemetry-plugin-better-sqlite3 (OpenTelemetry has none of its own), a BasicTracerProvider with a BatchSpanProcessor into an in-memory exporter; its connection is a third one to the same file, raced against the same bare connection.',
     'Normaliser: nine 128 KB inputs built to defeat naive scanners (quote and comment runs, endless IN lists, blob and number soup); median of the runs per input, the worst input reported.',
     `History: a store file of ${HISTORY_DAYS} days × 120 ops of per-minute rows (histograms of ~40 events over ~20 buckets) and a process sample every 10 s, written as schema version 1 and opened by SqliteStore, which rolls the minutes up into hours in the background; then history({ since, until, bucketMs, ops: false, events: false }) as the dashboard's 7 d view asks, after one warm-up call. "Longest block" is the largest gap between turns of a setImmediate loop running beside the work (wall time; the CPU time within that gap is given too, as wall time on a shared machine includes other processes' turns); heap is the peak heapUsed sampled at every turn minus a post-GC baseline.`,
