@@ -1,9 +1,10 @@
 // Run by sqlite.mjs under cachegrind (lib/instructions.mjs):
 //   node sqlite-instructions.mjs <db file> <variant> <executions>
-// Opens the bench's file, warms every variant of a point get alike, then runs `executions` gets of
-// one variant: `native` (better-sqlite3's own method), `clock` (that call between the two
-// process.hrtime() reads @perf/sqlite makes), `floor` (the same plus one op.record, hand-written) or
-// `perf` (the monitored statement, sampling 0.1). A run with 0 executions is the common baseline.
+// Opens the file sqlite.mjs made for it (its notes table), warms every variant of a point get
+// alike, then runs `executions` gets of one variant: `native` (better-sqlite3's own method),
+// `clock` (that call between the two process.hrtime() reads @perf/sqlite makes), `floor` (the same
+// plus one op.record, hand-written) or `perf` (the monitored statement, sampling 0.1). A run with 0
+// executions is the common baseline.
 import { createRequire } from 'node:module'
 import { createMonitor } from '@perf/core'
 import { monitorDatabase } from '@perf/sqlite'
