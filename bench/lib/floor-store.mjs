@@ -25,7 +25,7 @@ export async function floorSink(path) {
       worker.postMessage('flush')
       return done
     },
-    /** Called by the monitor's close(), and again by the loop below: the second call waits for the first. */
+    /** Called by the monitor's close(), and again by its owner after it: the second call waits for the first. */
     close() {
       closing ??= (async () => {
         const done = new Promise((resolve) => worker.once('message', resolve))
