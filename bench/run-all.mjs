@@ -33,6 +33,7 @@ const OUT = join(root, 'BENCHMARKS.md')
 const SCRIPTS = [
   'core',
   'http',
+  'http-count',
   'realistic',
   'realistic-node24',
   'sqlite',

@@ -8,9 +8,13 @@
 // number of operations. The counts are those of one build: a change anywhere on the measured path
 // can move the optimiser's inlining, and with it a few hundred instructions an operation.
 //
+// A server's first thousands of requests run while the optimiser is still at work, and how many
+// instructions they take moves from run to run; after that a request costs the same every run.
+//
 //   available()                    → whether valgrind is on PATH
 //   count(args, env)               → { instructions, i1Misses, d1Misses } of `node ...args`
-import { spawnSync } from 'node:child_process'
+//   countServer(args, drive, cwd)  → the same for a server script, `drive(port)` loading it
+import { spawn, spawnSync } from 'node:child_process'
 
 /** Whether valgrind can be run here (Debian: `apt-get install valgrind`). */
 export function available() {
@@ -18,26 +22,21 @@ export function available() {
   return r.status === 0
 }
 
-/**
- * Runs `node ...args` under cachegrind and returns its counts.
- * @param {string[]} args
- * @param {Record<string, string>} [env]
- */
-export function count(args, env = {}) {
-  const r = spawnSync(
-    'valgrind',
-    [
-      '--tool=cachegrind',
-      '--cache-sim=yes',
-      '--cachegrind-out-file=/dev/null',
-      process.execPath,
-      '--predictable',
-      '--single-threaded',
-      ...args,
-    ],
-    { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 },
-  )
-  const out = r.stderr ?? ''
+/** valgrind's arguments to run `node ...args` under cachegrind. */
+function valgrindArgs(args) {
+  return [
+    '--tool=cachegrind',
+    '--cache-sim=yes',
+    '--cachegrind-out-file=/dev/null',
+    process.execPath,
+    '--predictable',
+    '--single-threaded',
+    ...args,
+  ]
+}
+
+/** The counts cachegrind printed on exit, or a thrown error naming what failed. */
+function parse(what, status, out) {
   const field = (label) => {
     const m = new RegExp(`${label}:\\s+([\\d,]+)`).exec(out)
     return m === null ? Number.NaN : Number(m[1].replaceAll(',', ''))
@@ -47,8 +46,56 @@ export function count(args, env = {}) {
     i1Misses: field('I1\\s+misses'),
     d1Misses: field('D1\\s+misses'),
   }
-  if (r.status !== 0 || !Number.isFinite(counts.instructions)) {
-    throw new Error(`valgrind ${args.join(' ')} failed (status ${r.status}):\n${out.slice(-2000)}`)
+  if (status !== 0 || !Number.isFinite(counts.instructions)) {
+    throw new Error(`valgrind ${what} failed (status ${status}):\n${out.slice(-2000)}`)
   }
   return counts
+}
+
+/**
+ * Runs `node ...args` under cachegrind and returns its counts.
+ * @param {string[]} args
+ * @param {Record<string, string>} [env]
+ */
+export function count(args, env = {}) {
+  const r = spawnSync('valgrind', valgrindArgs(args), {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    maxBuffer: 64 * 1024 * 1024,
+  })
+  return parse(args.join(' '), r.status, r.stderr ?? '')
+}
+
+/**
+ * Runs a server script under cachegrind with an IPC channel: once it sends `{ ready: port }`,
+ * `drive(port)` runs (from this process, which valgrind does not count); then the channel is
+ * closed, the server exits, and its counts are returned.
+ * @param {string[]} args
+ * @param {(port: number) => Promise<void>} drive
+ * @param {string} [cwd]
+ */
+export async function countServer(args, drive, cwd) {
+  const child = spawn('valgrind', valgrindArgs(args), { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], cwd })
+  let out = ''
+  child.stderr.on('data', (d) => {
+    out += d
+  })
+  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)))
+  try {
+    const port = await new Promise((resolve, reject) => {
+      child.on('message', (m) => {
+        if (m?.ready !== undefined) resolve(m.ready)
+        if (m?.error !== undefined) reject(new Error(m.error))
+      })
+      exited.then((code) =>
+        reject(new Error(`exited with ${code} before it was ready:\n${out.slice(-2000)}`)),
+      )
+    })
+    await drive(port)
+  } finally {
+    if (child.connected) child.disconnect()
+  }
+  const code = await exited
+  // The server exits with 0 when its parent goes away (http-server.mjs).
+  return parse(args.join(' '), code, out)
 }
