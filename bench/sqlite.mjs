@@ -30,18 +30,25 @@ const check = (ok, what) => {
   }
 }
 
+/** Creates the `notes` table of `ROWS` rows in `db` (the same rows in every file). */
+function writeNotes(db) {
+  db.exec(
+    'CREATE TABLE notes (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, title TEXT NOT NULL, body TEXT NOT NULL)',
+  )
+  const fill = db.prepare('INSERT INTO notes (user_id, title, body) VALUES (?, ?, ?)')
+  db.transaction(() => {
+    for (let i = 0; i < ROWS; i++) fill.run(i % 97, `title ${i}`, `body of note ${i} `.repeat(4))
+  })()
+}
+
 // One file, two connections to it: one bare, one monitored.
 const setup = new Database(file)
 setup.pragma('journal_mode = WAL')
+writeNotes(setup)
 setup.exec(`
-  CREATE TABLE notes (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, title TEXT NOT NULL, body TEXT NOT NULL);
   CREATE TABLE bare_ins (id INTEGER PRIMARY KEY, user_id INTEGER, title TEXT, body TEXT);
   CREATE TABLE mon_ins (id INTEGER PRIMARY KEY, user_id INTEGER, title TEXT, body TEXT);
 `)
-const fill = setup.prepare('INSERT INTO notes (user_id, title, body) VALUES (?, ?, ?)')
-setup.transaction(() => {
-  for (let i = 0; i < ROWS; i++) fill.run(i % 97, `title ${i}`, `body of note ${i} `.repeat(4))
-})()
 setup.close()
 
 const monitor = createMonitor({ sampling: 0.1 })
@@ -257,13 +264,7 @@ function countPerStatement() {
   // reading through a longer WAL costs each run a different number of instructions.
   const countFile = join(dir, 'count.db')
   const seed = new Database(countFile)
-  seed.exec(
-    'CREATE TABLE notes (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, title TEXT NOT NULL, body TEXT NOT NULL)',
-  )
-  const put = seed.prepare('INSERT INTO notes (user_id, title, body) VALUES (?, ?, ?)')
-  seed.transaction(() => {
-    for (let i = 0; i < ROWS; i++) put.run(i % 97, `title ${i}`, `body of note ${i} `.repeat(4))
-  })()
+  writeNotes(seed)
   seed.close()
   const run = (v, k) => instructions.count([script, countFile, v, String(k)])
   const base = run('native', 0)
