@@ -57,6 +57,11 @@ async function drive(port, n, wantsId) {
 
 const rows = []
 console.log(`http-count: ${FRAMEWORKS.join(', ')}; ${WARMUP} requests of warm-up, ${REQUESTS} counted`)
+if (quick) {
+  console.log(
+    '  (--quick: counted while the optimiser is still at work; the figures only show the script runs)',
+  )
+}
 for (const fw of FRAMEWORKS) {
   const per = {}
   for (const v of VARIANTS) {
