@@ -15,8 +15,19 @@ for (const fw of FRAMEWORKS) {
     throw new RangeError(`--frameworks: unknown framework ${fw}; expected some of express, fastify, hono`)
   }
 }
-const WARMUP = Number(flag('warmup', quick ? '1500' : '20000'))
-const REQUESTS = Number(flag('requests', quick ? '1500' : '20000'))
+/** A count of requests from `--name`: a whole number from 1 to 10 million, or a clear error. */
+function requests(name, fallback) {
+  const text = flag(name, fallback)
+  const n = Number(text)
+  if (!Number.isInteger(n) || n < 1 || n > 10_000_000) {
+    throw new RangeError(
+      `--${name} ${JSON.stringify(text)} is not valid: expected a whole number of requests from 1 to 10000000`,
+    )
+  }
+  return n
+}
+const WARMUP = requests('warmup', quick ? '1500' : '20000')
+const REQUESTS = requests('requests', quick ? '1500' : '20000')
 const VARIANTS = quick ? ['bare', 'perf-0.1'] : ['bare', 'floor', 'perf-0.1']
 const server = new URL('./http-server.mjs', import.meta.url).pathname
 const cwd = new URL('.', import.meta.url).pathname

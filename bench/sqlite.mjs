@@ -104,9 +104,7 @@ function race(a, b, run) {
     }
   }
   const ratios = ta.map((t, i) => tb[i] / t)
-  // Per-round differences in ns of CPU: the cost @perf adds, beside the clock it cannot avoid.
-  const diffs = ta.map((t, i) => tb[i] - t)
-  return { bare: summary(ta), monitored: summary(tb), ratio: summary(ratios), diff: summary(diffs) }
+  return { bare: summary(ta), monitored: summary(tb), ratio: summary(ratios) }
 }
 
 /**
