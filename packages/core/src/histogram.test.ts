@@ -11,6 +11,14 @@ describe('bucketIndex', () => {
       expect(Math.abs(bucketValue(i) - v) / v).toBeLessThan(0.0155)
     }
   })
+  it("maps each bucket's lower edge (from the named constants) to that bucket, over the whole range", () => {
+    // bucketIndex writes its constants as literals; bucketLower computes from MIN_EXP and SUB_BITS.
+    for (let i = 1; i < BUCKETS; i++) {
+      expect(bucketIndex(bucketLower(i))).toBe(i)
+      expect(bucketIndex(bucketLower(i) * (1 - 2 ** -40))).toBe(i - 1)
+    }
+    expect(bucketIndex(bucketUpper(BUCKETS - 1))).toBe(BUCKETS - 1)
+  })
   it('clamps zero, sub-nanosecond and huge values to the end buckets', () => {
     expect(bucketIndex(0)).toBe(0)
     expect(bucketIndex(1e-12)).toBe(0)

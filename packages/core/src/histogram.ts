@@ -18,17 +18,18 @@ export const BUCKETS: number = (MAX_EXP - MIN_EXP) * SUB
 const f64 = new Float64Array(1)
 const u32 = new Uint32Array(f64.buffer)
 const HI = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0
-const MANT_SHIFT = 20 - SUB_BITS
-const BIAS = 1023 + MIN_EXP
 
 /** Index of the bucket holding `ms` (ms ≥ 0; values past the range clamp to the end buckets). */
 export function bucketIndex(ms: number): number {
   f64[0] = ms
   const hi = u32[HI]!
-  const octave = (hi >>> 20) - BIAS
+  // Literals for BIAS (1003), SUB_BITS (5), MANT_SHIFT (15), SUB - 1 (31) and BUCKETS (1344), held
+  // to the named constants by a test: a module constant is a cell load in the bytecode, and this
+  // function is inlined into every record (18 instructions a record fewer, counted).
+  const octave = (hi >>> 20) - 1003
   if (octave < 0) return 0
-  const i = (octave << SUB_BITS) | ((hi >>> MANT_SHIFT) & (SUB - 1))
-  return i < BUCKETS ? i : BUCKETS - 1
+  const i = (octave << 5) | ((hi >>> 15) & 31)
+  return i < 1344 ? i : 1343
 }
 
 /** Lower edge of bucket `i`, in ms. */

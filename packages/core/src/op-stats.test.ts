@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { bucketIndex } from './histogram.js'
-import { Aggregate, COUNT } from './aggregate.js'
+import { Aggregate, COUNT, ERRORS, FIELDS, MAX, MIN, SLOW, STATUS, SUM } from './aggregate.js'
 import { OpStats } from './op-stats.js'
 
 /** A seeded log-normal sample, as `bench/memory.mjs` draws it (median 5 ms, sigma 0.8). */
@@ -27,6 +27,43 @@ function bucketsOf(op: OpStats, slice: number): Map<number, number> {
   return out
 }
 
+describe('OpStats.add', () => {
+  it("writes each slice's row at the offsets aggregate.ts names (add spells them as literals)", () => {
+    const op = new OpStats(0, 'http', 'GET /x', 4)
+    for (const [slice, values] of [
+      [1, [3, 1, 7]],
+      [3, [0.5, 9]],
+    ] as const) {
+      for (const v of values) op.add(slice, v, v > 5)
+      const b = slice * FIELDS
+      expect(op.scalars[b + COUNT]).toBe(values.length)
+      expect(op.scalars[b + SUM]).toBe(values.reduce((a: number, v) => a + v, 0))
+      expect(op.scalars[b + MIN]).toBe(Math.min(...values))
+      expect(op.scalars[b + MAX]).toBe(Math.max(...values))
+      expect(op.scalars[b + SLOW]).toBe(values.filter((v) => v > 5).length)
+    }
+    expect(op.scalars[0 * FIELDS + COUNT]).toBe(0)
+    expect(op.scalars[2 * FIELDS + COUNT]).toBe(0)
+  })
+
+  it('counts outcomes at the offsets aggregate.ts names (addOutcome spells them as literals)', () => {
+    const op = new OpStats(0, 'http', 'GET /x', 3)
+    for (const [error, status] of [
+      [false, 200],
+      [true, 503],
+      [true, 0],
+      [false, 404],
+      [false, 599],
+    ] as const) {
+      op.add(2, 1, false)
+      op.addOutcome(2, error, status)
+    }
+    const b = 2 * FIELDS
+    expect(op.scalars[b + ERRORS]).toBe(2)
+    expect([0, 1, 2, 3, 4].map((k) => op.scalars[b + STATUS + k])).toEqual([0, 1, 0, 1, 2])
+  })
+})
+
 describe('OpStats histogram buffer', () => {
   it('holds a full 15-slice window of a typical op in at most one byte per bucket of its range', () => {
     const op = new OpStats(0, 'http', 'GET /x', 15)
@@ -43,7 +80,7 @@ describe('OpStats histogram buffer', () => {
         expected.set(i, (expected.get(i) ?? 0) + 1)
       }
       expect(bucketsOf(op, slice)).toEqual(expected)
-      expect(op.scalars[slice * 11 + COUNT]).toBe(200)
+      expect(op.scalars[slice * FIELDS + COUNT]).toBe(200)
     }
   })
 
@@ -62,6 +99,16 @@ describe('OpStats histogram buffer', () => {
     // Retiring folds the exact counts into the all-time histogram.
     expect(op.retire(1)).toBe(70_300)
     expect(op.total.histogramJSON()).toEqual({ offset: bucketIndex(5), counts: [70_300] })
+  })
+
+  it('keeps counting a 32-bit counter past 2^31 (where its small-integer cap sends add the slow way)', () => {
+    const op = new OpStats(0, 'http', 'GET /x', 2)
+    for (let k = 0; k < 70_000; k++) op.add(0, 5, false)
+    expect(op.counts.BYTES_PER_ELEMENT).toBe(4)
+    const k = bucketIndex(5) - op.lo
+    op.counts[k] = 0x7ffffffe
+    for (let n = 0; n < 3; n++) op.add(0, 5, false)
+    expect(op.counts[k]).toBe(0x80000001)
   })
 })
 
