@@ -5,6 +5,7 @@
 import { createMonitor } from '@perf/core'
 import v8 from 'node:v8'
 import client from 'prom-client'
+import * as instructions from './lib/instructions.mjs'
 
 const quick = process.argv.includes('--quick')
 const ROUNDS = quick ? 3 : 15
@@ -132,6 +133,65 @@ for (const [name, target] of [
     note: `median over ${ROUNDS} interleaved rounds of the ratio within each round`,
   })
 }
+
+/**
+ * The record paths counted instead of timed (--count): instructions and simulated first-level data
+ * cache misses per call under valgrind (lib/instructions.mjs, lib/core-instructions.mjs), the same on
+ * a busy or a quiet machine. Each variant runs twice after the same warm-up, 100k and 400k calls; the
+ * difference over 300k is one call. The floor is the job written by hand (window counters, histogram
+ * bucket, sampling draw, a kept event's timestamp in a ring).
+ */
+async function countRecord() {
+  if (!instructions.available()) {
+    console.log('record, counted: skipped (valgrind is not installed; Debian: apt-get install valgrind)')
+    return
+  }
+  const script = new URL('./lib/core-instructions.mjs', import.meta.url).pathname
+  const [short, long] = [100_000, 400_000]
+  const per = {}
+  for (const v of ['handle', 'name', 'observe', 'floor']) {
+    const [a, b] = await Promise.all([
+      instructions.countAsync([script, v, String(short)]),
+      instructions.countAsync([script, v, String(long)]),
+    ])
+    per[v] = {
+      instructions: (b.instructions - a.instructions) / (long - short),
+      d1Misses: (b.d1Misses - a.d1Misses) / (long - short),
+    }
+  }
+  const label = {
+    handle: 'interned handle op.record (sampling 0.1), counted',
+    name: 'record by name (100 ops, sampling 0.1), counted',
+    observe: 'prom-client Histogram.observe (1 label), counted',
+    floor: 'the job by hand (the floor), counted',
+  }
+  console.log(`record, counted (valgrind, ${long - short} calls, 100 ops in turn):`)
+  for (const [v, c] of Object.entries(per)) {
+    console.log(
+      `  ${label[v].padEnd(52)} ${fmt(c.instructions, 0).padStart(6)} instructions, ${fmt(c.d1Misses, 2)} D1 misses a call`,
+    )
+    rows.push({
+      name: label[v],
+      value: +fmt(c.instructions, 0),
+      unit: 'instructions/call',
+      note: `${fmt(c.d1Misses, 2)} simulated D1 misses a call`,
+    })
+  }
+  for (const v of ['handle', 'name']) {
+    const ratio = per.observe.instructions / per[v].instructions
+    const over = per[v].instructions / per.floor.instructions
+    console.log(
+      `  prom-client Histogram.observe / ${v}: ${fmt(ratio, 2)}× in instructions; ${fmt(over, 2)}× the floor's`,
+    )
+    rows.push({
+      name: `instructions of prom-client Histogram.observe over ${label[v].replace(', counted', '')}`,
+      value: +fmt(ratio, 2),
+      unit: '×',
+      note: `${fmt(over, 2)}× the floor's ${fmt(per.floor.instructions, 0)} instructions`,
+    })
+  }
+}
+if (process.argv.includes('--count')) await countRecord()
 
 // Garbage: 10 M sampled-out records must not grow the heap.
 if (global.gc) {

@@ -13,6 +13,7 @@
 //
 //   available()                    → whether valgrind is on PATH
 //   count(args, env)               → { instructions, i1Misses, d1Misses } of `node ...args`
+//   countAsync(args)               → the same, as a promise (two runs side by side on two cores)
 //   countServer(args, drive, cwd)  → the same for a server script, `drive(port)` loading it
 import { spawn, spawnSync } from 'node:child_process'
 
@@ -64,6 +65,28 @@ export function count(args, env = {}) {
     maxBuffer: 64 * 1024 * 1024,
   })
   return parse(args.join(' '), r.status, r.stderr ?? '')
+}
+
+/**
+ * {@link count} without blocking: resolves with the counts of `node ...args` once it exits.
+ * @param {string[]} args
+ */
+export function countAsync(args) {
+  const child = spawn('valgrind', valgrindArgs(args), { stdio: ['ignore', 'ignore', 'pipe'] })
+  let out = ''
+  child.stderr.on('data', (d) => {
+    out += d
+  })
+  return new Promise((resolve, reject) => {
+    child.on('error', reject)
+    child.on('exit', (code) => {
+      try {
+        resolve(parse(args.join(' '), code, out))
+      } catch (err) {
+        reject(err)
+      }
+    })
+  })
 }
 
 /**
