@@ -33,7 +33,7 @@ type Counts = Uint8Array | Uint16Array | Uint32Array
  */
 export class OpStats {
   // The fields `add` reads come first: V8 lays an object's fields out in the order they are
-  // declared, and with these beside the object's header a record touches one cache line of it.
+  // declared, and with these beside the object's header a record mostly touches one cache line of it.
   /** `FIELDS` scalars per slice. */
   readonly scalars: Float64Array
   /** Row `k` (slice `k`) holds buckets `lo .. lo + width` at `k * width`. */
