@@ -249,14 +249,17 @@ function perStatement() {
  * lib/sqlite-instructions.mjs). Each variant's run minus a run that executes none, over the number
  * of executions; then minus the native call's. `undefined` when valgrind is not installed.
  */
-function countPerStatement() {
+async function countPerStatement() {
   if (!instructions.available()) {
     console.log(
       'instructions per statement: skipped (valgrind is not installed; Debian: apt-get install valgrind)',
     )
     return undefined
   }
-  const n = quick ? 50_000 : 100_000
+  // --quick counts a short, barely warm run: its figures show only that the counting runs (CI's
+  // quick round must fit its time limit on a slow host), not what a get costs.
+  const n = quick ? 5_000 : 100_000
+  const warm = quick ? 2_000 : 20_000
   const script = new URL('./lib/sqlite-instructions.mjs', import.meta.url).pathname
   // A file of its own in rollback-journal mode: the bench's WAL file changes as it is written, and
   // reading through a longer WAL costs each run a different number of instructions.
@@ -264,16 +267,22 @@ function countPerStatement() {
   const seed = new Database(countFile)
   writeNotes(seed)
   seed.close()
-  const run = (v, k) => instructions.count([script, countFile, v, String(k)])
-  const base = run('native', 0)
+  const run = (v, k) => instructions.countAsync([script, countFile, v, String(k), String(warm)])
+  // Two runs at a time, one per core (counts do not depend on what else runs).
+  const [base, native] = await Promise.all([run('native', 0), run('native', n)])
   const perGet = (c) => ({
     instructions: (c.instructions - base.instructions) / n,
     i1Misses: (c.i1Misses - base.i1Misses) / n,
   })
-  const per = {}
-  for (const v of ['native', 'clock', 'floor', 'perf']) per[v] = perGet(run(v, n))
-  // The native run again, last: how far one run of the same work moves (the figures' precision).
-  const again = perGet(run('native', n))
+  const per = { native: perGet(native) }
+  const [clock, floor] = await Promise.all([run('clock', n), run('floor', n)])
+  per.clock = perGet(clock)
+  per.floor = perGet(floor)
+  // The native run again, beside the monitored one: how far one run of the same work moves (the
+  // figures' precision).
+  const [perf, nativeAgain] = await Promise.all([run('perf', n), run('native', n)])
+  per.perf = perGet(perf)
+  const again = perGet(nativeAgain)
   const spread = Math.abs(again.instructions - per.native.instructions)
   per.native = {
     instructions: (per.native.instructions + again.instructions) / 2,
@@ -289,7 +298,7 @@ function countPerStatement() {
     perf: { instructions: over('perf', 'instructions'), i1Misses: over('perf', 'i1Misses') },
   }
   console.log(
-    `point get, counted (valgrind, ${n} gets): native ${Math.round(per.native.instructions)} instructions and ${Math.round(per.native.i1Misses)} I1 misses a get; over it, @perf +${Math.round(out.perf.instructions)} instructions / +${Math.round(out.perf.i1Misses)} I1 misses, the floor +${Math.round(out.floor.instructions)} / +${Math.round(out.floor.i1Misses)}, the two clock reads +${Math.round(out.clock.instructions)} / +${Math.round(out.clock.i1Misses)}; the native run repeated moved by ${Math.round(spread)} instructions a get`,
+    `point get, counted (valgrind, ${n} gets${quick ? ' after a short warm-up, --quick: these show only that the counting runs' : ''}): native ${Math.round(per.native.instructions)} instructions and ${Math.round(per.native.i1Misses)} I1 misses a get; over it, @perf +${Math.round(out.perf.instructions)} instructions / +${Math.round(out.perf.i1Misses)} I1 misses, the floor +${Math.round(out.floor.instructions)} / +${Math.round(out.floor.i1Misses)}, the two clock reads +${Math.round(out.clock.instructions)} / +${Math.round(out.clock.i1Misses)}; the native run repeated moved by ${Math.round(spread)} instructions a get`,
   )
   return out
 }
@@ -303,7 +312,7 @@ console.log(
 const per = perStatement()
 let counted
 try {
-  counted = countPerStatement()
+  counted = await countPerStatement()
 } catch (err) {
   // valgrind is a measuring tool: its failure is reported, and is not one of @perf's.
   console.log(`instructions per statement: not counted, valgrind failed: ${err.message}`)

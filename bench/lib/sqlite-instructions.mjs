@@ -1,5 +1,5 @@
 // Run by sqlite.mjs under cachegrind (lib/instructions.mjs):
-//   node sqlite-instructions.mjs <db file> <variant> <executions>
+//   node sqlite-instructions.mjs <db file> <variant> <executions> [<warm-up executions>]
 // Opens the file sqlite.mjs made for it (its notes table), warms every variant of a point get
 // alike, then runs `executions` gets of one variant: `native` (better-sqlite3's own method),
 // `clock` (that call between the two process.hrtime() reads @perf/sqlite makes), `floor` (the same
@@ -11,10 +11,16 @@ import { monitorDatabase } from '@perf/sqlite'
 
 const require = createRequire(import.meta.url)
 const Database = require('better-sqlite3')
-const [file, variant, executions] = process.argv.slice(2)
+const [file, variant, executions, warmUp = '20000'] = process.argv.slice(2)
 const n = Number(executions)
-if (file === undefined || !['native', 'clock', 'floor', 'perf'].includes(variant) || !(n >= 0)) {
-  console.error('usage: sqlite-instructions.mjs <db file> native|clock|floor|perf <executions>')
+const warm = Number(warmUp)
+if (
+  file === undefined ||
+  !['native', 'clock', 'floor', 'perf'].includes(variant) ||
+  !(n >= 0) ||
+  !(warm >= 0)
+) {
+  console.error('usage: sqlite-instructions.mjs <db file> native|clock|floor|perf <executions> [<warm-up>]')
   process.exit(2)
 }
 
@@ -61,6 +67,6 @@ const runs = {
     for (let i = 0; i < k; i++) sink += monitored.get(ids[i & 4095]).user_id
   },
 }
-for (const run of Object.values(runs)) run(20_000)
+for (const run of Object.values(runs)) run(warm)
 runs[variant](n)
 if (!(sink > 0) || !(clockSink >= 0)) process.exit(1)
