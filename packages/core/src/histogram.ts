@@ -23,9 +23,9 @@ const HI = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0
 export function bucketIndex(ms: number): number {
   f64[0] = ms
   const hi = u32[HI]!
-  // Literals for BIAS (1003), SUB_BITS (5), MANT_SHIFT (15), SUB - 1 (31) and BUCKETS (1344), held
-  // to the named constants by a test: a module constant is a cell load in the bytecode, and this
-  // function is inlined into every record (18 instructions a record fewer, counted).
+  // Literals for 1023 + MIN_EXP (1003), SUB_BITS (5), 20 - SUB_BITS (15), SUB - 1 (31) and BUCKETS
+  // (1344), held to the named constants by a test: a module constant is a cell load in the bytecode,
+  // and this function is inlined into every record (18 instructions a record fewer, counted).
   const octave = (hi >>> 20) - 1003
   if (octave < 0) return 0
   const i = (octave << 5) | ((hi >>> 15) & 31)
