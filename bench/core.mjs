@@ -1,12 +1,19 @@
 #!/usr/bin/env node
 // Core benchmark: record() cost vs prom-client, garbage per sampled-out event, snapshot() cost,
-// and percentile accuracy vs prom-client's Summary. Run: pnpm bench:core [--quick]
+// and percentile accuracy vs prom-client's Summary. Run: pnpm bench:core [--quick] [--count]
 // Imports the built packages: run `pnpm build` first (pnpm bench does).
 import { createMonitor } from '@perf/core'
 import v8 from 'node:v8'
 import client from 'prom-client'
 import * as instructions from './lib/instructions.mjs'
 
+const OPTIONS = ['--quick', '--count']
+for (const arg of process.argv.slice(2)) {
+  if (!OPTIONS.includes(arg)) {
+    console.error(`bench/core.mjs: unknown argument ${arg}; expected ${OPTIONS.join(' and/or ')}`)
+    process.exit(2)
+  }
+}
 const quick = process.argv.includes('--quick')
 const ROUNDS = quick ? 3 : 15
 const N = quick ? 300_000 : 1_000_000

@@ -12,8 +12,8 @@
 // instructions they take moves from run to run; after that a request costs the same every run.
 //
 //   available()                    → whether valgrind is on PATH
-//   count(args, env)               → { instructions, i1Misses, d1Misses } of `node ...args`
-//   countAsync(args)               → the same, as a promise (two runs side by side on two cores)
+//   countAsync(args)               → { instructions, i1Misses, d1Misses } of `node ...args`, as a
+//                                    promise (two runs side by side on two cores)
 //   countServer(args, drive, cwd)  → the same for a server script, `drive(port)` loading it
 import { spawn, spawnSync } from 'node:child_process'
 
@@ -54,21 +54,8 @@ function parse(what, status, out) {
 }
 
 /**
- * Runs `node ...args` under cachegrind and returns its counts.
- * @param {string[]} args
- * @param {Record<string, string>} [env]
- */
-export function count(args, env = {}) {
-  const r = spawnSync('valgrind', valgrindArgs(args), {
-    encoding: 'utf8',
-    env: { ...process.env, ...env },
-    maxBuffer: 64 * 1024 * 1024,
-  })
-  return parse(args.join(' '), r.status, r.stderr ?? '')
-}
-
-/**
- * {@link count} without blocking: resolves with the counts of `node ...args` once it exits.
+ * Runs `node ...args` under cachegrind; resolves with its counts once it exits (so two runs can go
+ * side by side on two cores).
  * @param {string[]} args
  */
 export function countAsync(args) {
