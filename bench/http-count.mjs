@@ -5,9 +5,8 @@
 // wanders by microseconds between runs on a shared VM, these counts are the same on a busy or a
 // quiet machine. Run: node http-count.mjs [--quick] [--frameworks fastify,hono,express]
 // [--warmup 20000] [--requests 20000]. Needs valgrind (skipped, and says so, without it).
-import http from 'node:http'
-import { countServer, available } from './lib/instructions.mjs'
-import { emit, flag, quick } from './lib/result.mjs'
+import { available, countServer, getInTurn } from './lib/instructions.mjs'
+import { emit, flag, quick, wholeFlag } from './lib/result.mjs'
 
 const FRAMEWORKS = (flag('frameworks', quick ? 'fastify' : 'fastify,hono') ?? '').split(',')
 for (const fw of FRAMEWORKS) {
@@ -15,21 +14,10 @@ for (const fw of FRAMEWORKS) {
     throw new RangeError(`--frameworks: unknown framework ${fw}; expected some of express, fastify, hono`)
   }
 }
-/** A count of requests from `--name`: a whole number from 1 to 10 million, or a clear error. */
-function requests(name, fallback) {
-  const text = flag(name, fallback)
-  const n = Number(text)
-  if (!Number.isInteger(n) || n < 1 || n > 10_000_000) {
-    throw new RangeError(
-      `--${name} ${JSON.stringify(text)} is not valid: expected a whole number of requests from 1 to 10000000`,
-    )
-  }
-  return n
-}
 // --quick must fit run-all's 5-minute limit on a slow host, where one server's start under valgrind
 // takes most of a minute: a few hundred requests show that the counting runs.
-const WARMUP = requests('warmup', quick ? '500' : '20000')
-const REQUESTS = requests('requests', quick ? '500' : '20000')
+const WARMUP = wholeFlag('warmup', quick ? '500' : '20000')
+const REQUESTS = wholeFlag('requests', quick ? '500' : '20000')
 const VARIANTS = quick ? ['bare', 'perf-0.1'] : ['bare', 'floor', 'perf-0.1']
 const server = new URL('./http-server.mjs', import.meta.url).pathname
 const cwd = new URL('.', import.meta.url).pathname
@@ -40,32 +28,18 @@ if (!available()) {
 }
 
 let failed = false
-/**
- * Sends `n` GET / one after the other over one keep-alive connection: each request is one read and
- * one write for the server, the same in every run. Checks the X-Request-ID of @perf's variants.
- */
+/** Sends `n` GET / in turn; checks the X-Request-ID of the variants that send one. */
 async function drive(port, n, wantsId) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
-  try {
-    for (let i = 0; i < n; i++) {
-      await new Promise((resolve, reject) => {
-        http
-          .get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
-            if (res.statusCode !== 200 || (wantsId && typeof res.headers['x-request-id'] !== 'string')) {
-              failed = true
-              console.error(
-                `correctness failure: status ${res.statusCode}, x-request-id ${res.headers['x-request-id']}`,
-              )
-            }
-            res.resume()
-            res.on('end', resolve)
-          })
-          .on('error', reject)
-      })
-    }
-  } finally {
-    agent.destroy()
-  }
+  const wrong = await getInTurn(
+    port,
+    n,
+    () => '/',
+    (res) =>
+      res.statusCode !== 200 || (wantsId && typeof res.headers['x-request-id'] !== 'string')
+        ? `status ${res.statusCode}, x-request-id ${res.headers['x-request-id']}`
+        : undefined,
+  )
+  if (wrong > 0) failed = true
 }
 
 const rows = []

@@ -36,6 +36,7 @@ const SCRIPTS = [
   'http-count',
   'realistic',
   'realistic-node24',
+  'realistic-count',
   'sqlite',
   'memory',
   'process',

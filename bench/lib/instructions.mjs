@@ -15,7 +15,9 @@
 //   countAsync(args)               → { instructions, i1Misses, d1Misses } of `node ...args`, as a
 //                                    promise (two runs side by side on two cores)
 //   countServer(args, drive, cwd)  → the same for a server script, `drive(port)` loading it
+//   getInTurn(port, n, path, check) → `n` GETs one after the other over one keep-alive connection
 import { spawn, spawnSync } from 'node:child_process'
+import http from 'node:http'
 
 /** Whether valgrind can be run here (Debian: `apt-get install valgrind`). */
 export function available() {
@@ -108,4 +110,37 @@ export async function countServer(args, drive, cwd) {
   const code = await exited
   // The server exits with 0 when its parent goes away (http-server.mjs).
   return parse(args.join(' '), code, out)
+}
+
+/**
+ * Sends `n` GETs one after the other over one keep-alive connection (each request is one read and
+ * one write for the server, the same in every run): `path(i)` of request `i`; `check(res)` returns
+ * what is wrong with an answer, or `undefined`. Resolves with how many answers were wrong.
+ * @param {number} port
+ * @param {number} n
+ * @param {(i: number) => string} path
+ * @param {(res: import('node:http').IncomingMessage) => string | undefined} check
+ */
+export async function getInTurn(port, n, path, check) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  let wrong = 0
+  try {
+    for (let i = 0; i < n; i++) {
+      await new Promise((resolve, reject) => {
+        http
+          .get({ host: '127.0.0.1', port, path: path(i), agent }, (res) => {
+            const problem = check(res)
+            if (problem !== undefined) {
+              if (wrong++ === 0) console.error(`correctness failure: ${problem}`)
+            }
+            res.resume()
+            res.on('end', resolve)
+          })
+          .on('error', reject)
+      })
+    }
+  } finally {
+    agent.destroy()
+  }
+  return wrong
 }

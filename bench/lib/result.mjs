@@ -21,6 +21,23 @@ export function flag(name, fallback) {
 }
 
 /**
+ * A whole number of requests from `--name` (1 to 10 million), else `fallback`; anything else is a
+ * clear error naming the flag and what it accepts.
+ * @param {string} name
+ * @param {string} fallback
+ */
+export function wholeFlag(name, fallback) {
+  const text = flag(name, fallback)
+  const n = Number(text)
+  if (!Number.isInteger(n) || n < 1 || n > 10_000_000) {
+    throw new RangeError(
+      `--${name} ${JSON.stringify(text)} is not valid: expected a whole number of requests from 1 to 10000000`,
+    )
+  }
+  return n
+}
+
+/**
  * Parses a duration such as `30s`, `10m`, `1500ms`, `2h` or a bare number of seconds into ms.
  * @param {string} text
  * @returns {number}
