@@ -108,9 +108,8 @@ for (const fw of FRAMEWORKS) {
   for (const v of VARIANTS) per[v] = await count(v)
   // off again, last: how far two counts of the same server can lie apart (something costly that runs
   // once, such as a collection of the old generation, falls inside one window and not the other).
-  let offAgain
   if (!quick) {
-    offAgain = await count('off')
+    const offAgain = await count('off')
     offMoved.push(Math.abs(offAgain.instructions - per.off.instructions))
     per.off = {
       instructions: (per.off.instructions + offAgain.instructions) / 2,
