@@ -4,8 +4,11 @@
 // job) and @perf, each under valgrind (lib/instructions.mjs). Unlike CPU time per request, which
 // wanders by microseconds between runs on a shared VM, these counts are the same on a busy or a
 // quiet machine. Run: node http-count.mjs [--quick] [--frameworks fastify,hono,express]
-// [--warmup 20000] [--requests 20000]. Needs valgrind (skipped, and says so, without it).
+// [--variants bare,floor,perf-0.1,express-status-monitor...] [--warmup 20000] [--requests 20000].
+// Needs valgrind (skipped, and says so, without it).
+import { checkVariant, isPeer, label } from './lib/http-variants.mjs'
 import { available, countServer, getInTurn } from './lib/instructions.mjs'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { emit, flag, quick, wholeFlag } from './lib/result.mjs'
 
 const FRAMEWORKS = (flag('frameworks', quick ? 'fastify' : 'fastify,hono') ?? '').split(',')
@@ -18,9 +21,19 @@ for (const fw of FRAMEWORKS) {
 // takes most of a minute: a few hundred requests show that the counting runs.
 const WARMUP = wholeFlag('warmup', quick ? '500' : '20000')
 const REQUESTS = wholeFlag('requests', quick ? '500' : '20000')
-const VARIANTS = quick ? ['bare', 'perf-0.1'] : ['bare', 'floor', 'perf-0.1']
+// Work a server does on its timers (a peer's once-a-second metrics, @perf's slice rotation) is paid
+// per second, not per request; under valgrind a server answers ~100× fewer requests a second, so
+// that work would weigh ~100× more on each request than at full speed. Each variant is also counted
+// idle for this long, and its timers' instructions a second are taken off the requests' count.
+const IDLE_SECONDS = quick ? 0 : wholeFlag('idle-seconds', '40')
+// Any variant of http-server.mjs, a peer too (bare is always counted: every row is over it).
+const VARIANTS = (flag('variants', quick ? 'bare,perf-0.1' : 'bare,floor,perf-0.1') ?? '').split(',')
+if (!VARIANTS.includes('bare')) VARIANTS.unshift('bare')
+for (const fw of FRAMEWORKS) for (const v of VARIANTS) checkVariant(fw, v)
 const server = new URL('./http-server.mjs', import.meta.url).pathname
 const cwd = new URL('.', import.meta.url).pathname
+
+const fmt = (x) => Math.round(x).toLocaleString('en-US')
 
 if (!available()) {
   console.log('http-count: skipped (valgrind is not installed; Debian: apt-get install valgrind)')
@@ -52,50 +65,87 @@ if (quick) {
 for (const fw of FRAMEWORKS) {
   const per = {}
   for (const v of VARIANTS) {
-    const wantsId = v.startsWith('perf') || v === 'floor'
-    const run = (n) => countServer([server, fw, v], (port) => drive(port, n, wantsId), cwd)
+    const wantsId = (v.startsWith('perf-') && !v.includes('-noid')) || v === 'floor'
+    const run = async (n) => {
+      let seconds = 0
+      const counts = await countServer(
+        [server, fw, v],
+        async (port) => {
+          const t0 = performance.now()
+          await drive(port, n, wantsId)
+          seconds = (performance.now() - t0) / 1000
+        },
+        cwd,
+      )
+      return { ...counts, seconds }
+    }
     // Side by side, one per core: a count does not depend on what else runs.
     const [short, long] = await Promise.all([run(WARMUP), run(WARMUP + REQUESTS)])
+    const raw = (long.instructions - short.instructions) / REQUESTS
+    let perSecond = 0
+    if (IDLE_SECONDS > 0) {
+      const idle = (s) => countServer([server, fw, v], () => sleep(s * 1000), cwd)
+      const [a, b] = await Promise.all([idle(5), idle(5 + IDLE_SECONDS)])
+      perSecond = Math.max(0, (b.instructions - a.instructions) / IDLE_SECONDS)
+    }
+    const timers = (perSecond * (long.seconds - short.seconds)) / REQUESTS
     per[v] = {
-      instructions: (long.instructions - short.instructions) / REQUESTS,
+      instructions: raw - timers,
+      raw,
+      perSecond,
+      rate: REQUESTS / (long.seconds - short.seconds),
       i1Misses: (long.i1Misses - short.i1Misses) / REQUESTS,
     }
     console.log(
-      `  ${fw} ${v}: ${Math.round(per[v].instructions)} instructions and ${Math.round(per[v].i1Misses)} I1 misses a request`,
+      `  ${fw} ${v}: ${Math.round(raw)} instructions and ${Math.round(per[v].i1Misses)} I1 misses a request at ${Math.round(per[v].rate)} requests/s under valgrind` +
+        (IDLE_SECONDS > 0
+          ? `; idle ${Math.round(perSecond)} instructions/s, so ${Math.round(per[v].instructions)} a request less timer work`
+          : ''),
     )
   }
+  /** What the row's note says of timer work, when it was measured. */
+  const timerNote = (v) =>
+    IDLE_SECONDS > 0
+      ? `; ${fmt(per[v].raw)} counted, less ${fmt(per[v].raw - per[v].instructions)} of timer work (idle: ${fmt(per[v].perSecond)} instructions/s, at ${fmt(per[v].rate)} requests/s under valgrind)`
+      : ''
   const over = (v) => per[v].instructions - per.bare.instructions
   rows.push({
     name: `${fw} bare: instructions per request`,
     value: Math.round(per.bare.instructions),
     unit: 'instructions',
-    note: `${Math.round(per.bare.i1Misses)} first-level instruction-cache misses`,
+    note: `${Math.round(per.bare.i1Misses)} first-level instruction-cache misses${timerNote('bare')}`,
   })
   for (const v of VARIANTS.filter((x) => x !== 'bare')) {
     rows.push({
-      name: `${fw} ${v === 'floor' ? 'the floor (a hand-written hook doing the job)' : `@perf, sampling ${v.slice(5)}, id on`}: instructions per request over bare`,
+      name: `${fw} + ${label(v)}: instructions per request over bare`,
       value: Math.round(over(v)),
       unit: 'instructions',
-      note: `${Math.round(per[v].i1Misses - per.bare.i1Misses)} more instruction-cache misses`,
+      note: `${Math.round(per[v].i1Misses - per.bare.i1Misses)} more instruction-cache misses${timerNote(v)}`,
     })
   }
-  if (per.floor !== undefined) {
-    const d = per['perf-0.1'].instructions - per.floor.instructions
+  // @perf (0.1, id on) against the floor and each peer counted, per request.
+  for (const other of VARIANTS.filter((x) => x === 'floor' || isPeer(x))) {
+    if (per['perf-0.1'] === undefined || other === 'bare') continue
     rows.push({
-      name: `${fw}: @perf (0.1, id on) over the floor, instructions per request`,
-      value: Math.round(d),
+      name: `${fw}: @perf (0.1, id on) over ${other === 'floor' ? 'the floor' : other}, instructions per request`,
+      value: Math.round(per['perf-0.1'].instructions - per[other].instructions),
       unit: 'instructions',
-      note: `instruction-cache misses: ${Math.round(per['perf-0.1'].i1Misses - per.floor.i1Misses)} over the floor's`,
+      note: `instruction-cache misses: ${Math.round(per['perf-0.1'].i1Misses - per[other].i1Misses)} over ${other === 'floor' ? "the floor's" : `${other}'s`}`,
     })
   }
 }
 
 emit({
   title: 'HTTP hello world, counted: instructions per request under valgrind',
-  command: `node bench/http-count.mjs --frameworks ${FRAMEWORKS.join(',')}`,
+  command: `node bench/http-count.mjs --frameworks ${FRAMEWORKS.join(',')} --variants ${VARIANTS.join(',')}`,
   rows,
   notes: [
-    `Each server of http.mjs (http-server.mjs: bare, the floor, @perf) runs alone under valgrind (cachegrind, Node with --single-threaded --predictable) and answers GET / one request at a time over one keep-alive connection; a run of ${WARMUP + REQUESTS} requests minus a run of ${WARMUP}, over ${REQUESTS}. The first thousands of requests run while the optimiser is at work and move from run to run; past them, a request costs the same number of instructions in every run (two runs of bare fastify: 53,703 and 53,690). The counts are those of this build and this Node, not a time: they show what runs, not what a cache miss costs on a given CPU.`,
+    `Each server of http.mjs (http-server.mjs: bare, the floor, @perf, a peer when asked for) runs alone under valgrind (cachegrind, Node with --single-threaded --predictable) and answers GET / one request at a time over one keep-alive connection; a run of ${WARMUP + REQUESTS} requests minus a run of ${WARMUP}, over ${REQUESTS}. The first thousands of requests run while the optimiser is at work and move from run to run; past them, a request costs the same number of instructions in every run (two runs of bare fastify: 53,703 and 53,690). The counts are those of this build and this Node, not a time: they show what runs, not what a cache miss costs on a given CPU.`,
+    ...(IDLE_SECONDS > 0
+      ? [
+          `Work a server does on its timers (a peer's once-a-second metrics, @perf's slice rotation) is paid per second, not per request, and under valgrind a server answers a few hundred requests a second instead of thousands: counted as it is, that work would weigh on each request some 100× more than at full speed. So each variant is also counted idle (${IDLE_SECONDS} s more of idling, no requests), and its instructions a second idle, times the counted run's extra seconds, are taken off its requests' count; the notes give the count before that. A loaded server's timers may do a little more than an idle one's.`,
+        ]
+      : []),
   ],
 })
 if (failed) process.exitCode = 1

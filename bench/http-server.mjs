@@ -6,6 +6,7 @@
 // OpenTelemetry instruments modules as they are required (its documented CommonJS path); every
 // variant loads them the same way so the comparison is fair.
 import { createRequire } from 'node:module'
+import { checkVariant, PERF_VARIANT } from './lib/http-variants.mjs'
 import { profileWindow } from './lib/profile.mjs'
 
 const require = createRequire(import.meta.url)
@@ -17,13 +18,6 @@ if (typeof process.send !== 'function') {
   process.exit(2)
 }
 process.on('disconnect', () => process.exit(0))
-
-/** Peers per framework (besides bare, @perf and OpenTelemetry). */
-const PEERS = {
-  express: ['express-prom-bundle', 'express-status-monitor'],
-  fastify: ['fastify-metrics'],
-  hono: ['@hono/prometheus'],
-}
 
 /** Options for the @perf adapter of a perf-* variant. */
 let perfOptions = {}
@@ -65,7 +59,8 @@ process.on('message', (msg) => {
 })
 
 async function start() {
-  const perfRate = /^perf-(\d(?:\.\d+)?)(-noid)?(-ctx)?(-mem)?$/.exec(variant ?? '')
+  checkVariant(framework, variant)
+  const perfRate = PERF_VARIANT.exec(variant)
   // `perf-0.1-noid`: no X-Request-ID header (requestIdHeader: false), the peers' feature set.
   perfOptions = perfRate?.[2] === undefined ? {} : { requestIdHeader: false }
   // `-mem`: memory per request on (`memory: true`): requests in flight are counted, the lone ones measured.
@@ -93,10 +88,6 @@ async function start() {
       const recorded = (snap.types.http?.ops ?? []).reduce((n, op) => n + op.totalCount, 0)
       return { recorded, exact: true }
     }
-  }
-  const known = ['bare', 'otel', 'empty-middleware', 'floor', ...(PEERS[framework] ?? [])]
-  if (perfRate === null && !known.includes(variant)) {
-    throw new Error(`unknown variant ${variant} for ${framework}`)
   }
 
   if (framework === 'express') return startExpress(monitor, otel)

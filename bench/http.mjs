@@ -7,6 +7,7 @@
 import { execFile, execFileSync, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import autocannon from 'autocannon'
+import { checkVariant, isPeer, label, VARIANTS } from './lib/http-variants.mjs'
 import { CLK_TCK, cpuTicks, hasWrk, pinning } from './lib/load.mjs'
 import { emit, flag, quick, round, summary } from './lib/result.mjs'
 
@@ -28,43 +29,6 @@ if (LOADER !== 'wrk' && LOADER !== 'autocannon') {
   throw new RangeError(`--loader ${LOADER} is not valid: expected wrk or autocannon`)
 }
 
-const VARIANTS = {
-  express: [
-    'floor',
-    'empty-middleware',
-    'perf-0.1',
-    'perf-1.0',
-    'perf-0.1-noid',
-    'express-prom-bundle',
-    'express-status-monitor',
-    'otel',
-  ],
-  fastify: [
-    'floor',
-    'empty-middleware',
-    'perf-0.1',
-    'perf-1.0',
-    'perf-0.1-noid',
-    'perf-0.1-mem',
-    'fastify-metrics',
-    'otel',
-  ],
-  hono: ['floor', 'empty-middleware', 'perf-0.1', 'perf-1.0', 'perf-0.1-noid', '@hono/prometheus', 'otel'],
-}
-const LABELS = {
-  bare: 'bare',
-  'perf-0.1': '@perf, sampling 0.1',
-  'perf-1.0': '@perf, sampling 1.0',
-  'perf-0.1-noid':
-    '@perf, sampling 0.1, no X-Request-ID (`requestIdHeader: false`: what the peers, which send no id, do)',
-  otel: 'OpenTelemetry (sdk-node, http + framework instrumentation)',
-  'empty-middleware': 'an empty middleware (what any middleware costs; not a monitor)',
-  floor:
-    'the floor: a hand-written hook doing the job (two clock reads, one op.record, an X-Request-ID of prefix + counter)',
-  'perf-0': '@perf, sampling 0 (no event kept unless slow or failed)',
-  'perf-0.1-ctx': '@perf, sampling 0.1, request context on (what monitorDatabase turns on)',
-  'perf-0.1-mem': '@perf, sampling 0.1, memory per request on (`memory: true`)',
-}
 /** Over floor, CPU µs per request, at sampling 0.1 with the id on (express: ≤ 1 % of bare instead). */
 const FLOOR_TARGET_US = { fastify: 0.3, hono: 0.3 }
 const ALLOC = !process.argv.includes('--no-alloc')
@@ -83,6 +47,7 @@ for (const [name, value] of [
 }
 for (const fw of frameworks) {
   if (!(fw in VARIANTS)) throw new RangeError(`--frameworks: unknown ${fw}; expected express, fastify, hono`)
+  for (const v of onlyVariants ?? []) checkVariant(fw, v)
 }
 
 // Pin ourselves (the load generator) to CPU 1 and the servers to CPU 0 where we can.
@@ -619,15 +584,6 @@ async function measure(server, into) {
   into.rps.push(rps)
   into.cpu.push((((cpu1 - cpu0) / CLK_TCK) * 1e6) / Math.max(1, result.total))
   return rps
-}
-
-/** A monitor a user would pick instead of ours (not ours, not the floor, not the empty middleware). */
-function isPeer(v) {
-  return !v.startsWith('perf-') && v !== 'empty-middleware' && v !== 'floor'
-}
-
-function label(v) {
-  return LABELS[v] ?? v
 }
 
 function fmt(n) {

@@ -8,6 +8,9 @@
 //          --node24 <node binary> --node24-checkout <dir>: also run realistic.mjs on Node 24, from a
 //          checkout of the same commit installed and built by that Node (better-sqlite3 is native),
 //          as its own section `realistic-node24` (skipped, its old section kept, without them)
+// `http-count-peers` is http-count.mjs on express beside its lightest peer (express-status-monitor),
+// its own section; a full run only (its express servers take minutes each under valgrind, and
+// `http-count --quick` already shows in CI that the script runs).
 //
 // THE CONTRACT (details and an example in bench/README.md). Every bench script `bench/<name>.mjs`:
 //   1. prints human-readable lines;
@@ -34,6 +37,7 @@ const SCRIPTS = [
   'core',
   'http',
   'http-count',
+  'http-count-peers',
   'realistic',
   'realistic-node24',
   'realistic-count',
@@ -98,8 +102,14 @@ for (const name of SCRIPTS) {
     )
     continue
   }
+  if (name === 'http-count-peers' && quick) {
+    console.log('\n### http-count-peers: skipped under --quick (http-count --quick shows the script runs)')
+    continue
+  }
   const file =
-    name === 'realistic-node24' ? join(node24Checkout, 'bench', 'realistic.mjs') : join(here, `${name}.mjs`)
+    name === 'realistic-node24'
+      ? join(node24Checkout, 'bench', 'realistic.mjs')
+      : join(here, `${name === 'http-count-peers' ? 'http-count' : name}.mjs`)
   if (!existsSync(file)) {
     console.log(`\n### ${name}.mjs: not present, skipped`)
     continue
@@ -114,6 +124,9 @@ for (const name of SCRIPTS) {
   const args = [file]
   if (quick) args.push('--quick')
   if (name === 'soak' && soakDuration !== undefined) args.push('--duration', soakDuration)
+  if (name === 'http-count-peers') {
+    args.push('--frameworks', 'express', '--variants', 'bare,floor,perf-0.1,express-status-monitor')
+  }
   args.push(...(extraArgs.get(name) ?? []))
   console.log(`\n### node ${name}.mjs ${args.slice(1).join(' ')}`)
   const started = Date.now()
@@ -268,10 +281,16 @@ function num(x) {
 /** The markdown of one script's run, between markers so a later partial run can replace it. */
 function section(name, args, results, stdout, code, seconds) {
   const out = [`<!-- bench:${name}:start -->`]
-  const script = name === 'realistic-node24' ? 'realistic' : name
+  const script = name === 'realistic-node24' ? 'realistic' : name === 'http-count-peers' ? 'http-count' : name
   const on =
     name === 'realistic-node24' ? `${machine.replace(/Node v[\d.]+/, `Node ${node24Version()}`)}` : machine
-  out.push(`## ${name === 'realistic-node24' ? 'realistic.mjs on Node 24' : `${name}.mjs`}`, '')
+  const heading =
+    name === 'realistic-node24'
+      ? 'realistic.mjs on Node 24'
+      : name === 'http-count-peers'
+        ? 'http-count.mjs: express beside its lightest peer'
+        : `${name}.mjs`
+  out.push(`## ${heading}`, '')
   out.push(
     `Run: \`node bench/${script}.mjs${args.length ? ` ${args.join(' ')}` : ''}\` (${seconds} s) on ${on}.`,
   )
