@@ -6,9 +6,9 @@
 // quiet machine. Run: node http-count.mjs [--quick] [--frameworks fastify,hono,express]
 // [--variants bare,floor,perf-0.1,express-status-monitor...] [--warmup 20000] [--requests 20000].
 // Needs valgrind (skipped, and says so, without it).
+import { setTimeout as sleep } from 'node:timers/promises'
 import { checkVariant, isPeer, label } from './lib/http-variants.mjs'
 import { available, countServer, getInTurn } from './lib/instructions.mjs'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { emit, flag, quick, wholeFlag } from './lib/result.mjs'
 
 const FRAMEWORKS = (flag('frameworks', quick ? 'fastify' : 'fastify,hono') ?? '').split(',')
@@ -137,7 +137,7 @@ for (const fw of FRAMEWORKS) {
 
 emit({
   title: 'HTTP hello world, counted: instructions per request under valgrind',
-  command: `node bench/http-count.mjs --frameworks ${FRAMEWORKS.join(',')} --variants ${VARIANTS.join(',')}`,
+  command: `node bench/http-count.mjs --frameworks ${FRAMEWORKS.join(',')} --variants ${VARIANTS.join(',')} --warmup ${WARMUP} --requests ${REQUESTS}`,
   rows,
   notes: [
     `Each server of http.mjs (http-server.mjs: bare, the floor, @perf, a peer when asked for) runs alone under valgrind (cachegrind, Node with --single-threaded --predictable) and answers GET / one request at a time over one keep-alive connection; a run of ${WARMUP + REQUESTS} requests minus a run of ${WARMUP}, over ${REQUESTS}. The first thousands of requests run while the optimiser is at work and move from run to run; past them, a request costs the same number of instructions in every run (two runs of bare fastify: 53,703 and 53,690). The counts are those of this build and this Node, not a time: they show what runs, not what a cache miss costs on a given CPU.`,

@@ -48,6 +48,15 @@ const SCRIPTS = [
   'dashboard',
   'soak',
 ]
+/** Sections that run another script (or the same one with set arguments) under their own name. */
+const ALIASES = {
+  'realistic-node24': { script: 'realistic', heading: 'realistic.mjs on Node 24', args: [] },
+  'http-count-peers': {
+    script: 'http-count',
+    heading: 'http-count.mjs: express beside its lightest peer',
+    args: ['--frameworks', 'express', '--variants', 'bare,floor,perf-0.1,express-status-monitor'],
+  },
+}
 const only = flag('only')?.split(',')
 for (const name of only ?? []) {
   if (!SCRIPTS.includes(name))
@@ -109,7 +118,7 @@ for (const name of SCRIPTS) {
   const file =
     name === 'realistic-node24'
       ? join(node24Checkout, 'bench', 'realistic.mjs')
-      : join(here, `${name === 'http-count-peers' ? 'http-count' : name}.mjs`)
+      : join(here, `${ALIASES[name]?.script ?? name}.mjs`)
   if (!existsSync(file)) {
     console.log(`\n### ${name}.mjs: not present, skipped`)
     continue
@@ -124,9 +133,7 @@ for (const name of SCRIPTS) {
   const args = [file]
   if (quick) args.push('--quick')
   if (name === 'soak' && soakDuration !== undefined) args.push('--duration', soakDuration)
-  if (name === 'http-count-peers') {
-    args.push('--frameworks', 'express', '--variants', 'bare,floor,perf-0.1,express-status-monitor')
-  }
+  args.push(...(ALIASES[name]?.args ?? []))
   args.push(...(extraArgs.get(name) ?? []))
   console.log(`\n### node ${name}.mjs ${args.slice(1).join(' ')}`)
   const started = Date.now()
@@ -281,16 +288,10 @@ function num(x) {
 /** The markdown of one script's run, between markers so a later partial run can replace it. */
 function section(name, args, results, stdout, code, seconds) {
   const out = [`<!-- bench:${name}:start -->`]
-  const script = name === 'realistic-node24' ? 'realistic' : name === 'http-count-peers' ? 'http-count' : name
+  const script = ALIASES[name]?.script ?? name
   const on =
     name === 'realistic-node24' ? `${machine.replace(/Node v[\d.]+/, `Node ${node24Version()}`)}` : machine
-  const heading =
-    name === 'realistic-node24'
-      ? 'realistic.mjs on Node 24'
-      : name === 'http-count-peers'
-        ? 'http-count.mjs: express beside its lightest peer'
-        : `${name}.mjs`
-  out.push(`## ${heading}`, '')
+  out.push(`## ${ALIASES[name]?.heading ?? `${name}.mjs`}`, '')
   out.push(
     `Run: \`node bench/${script}.mjs${args.length ? ` ${args.join(' ')}` : ''}\` (${seconds} s) on ${on}.`,
   )
