@@ -7,7 +7,7 @@
 // [--variants bare,floor,perf-0.1,express-status-monitor...] [--warmup 20000] [--requests 20000].
 // Needs valgrind (skipped, and says so, without it).
 import { setTimeout as sleep } from 'node:timers/promises'
-import { checkVariant, isPeer, label } from './lib/http-variants.mjs'
+import { checkVariant, isPeer, label, sendsId } from './lib/http-variants.mjs'
 import { available, countServer, getInTurn } from './lib/instructions.mjs'
 import { emit, flag, quick, wholeFlag } from './lib/result.mjs'
 
@@ -65,7 +65,7 @@ if (quick) {
 for (const fw of FRAMEWORKS) {
   const per = {}
   for (const v of VARIANTS) {
-    const wantsId = (v.startsWith('perf-') && !v.includes('-noid')) || v === 'floor'
+    const wantsId = sendsId(v)
     const run = async (n) => {
       let seconds = 0
       const counts = await countServer(

@@ -1,5 +1,6 @@
-// The hello-world variants of http-server.mjs, shared by http.mjs (timed) and http-count.mjs
-// (counted): which exist per framework, what each is called in a table, and which are peers.
+// The hello-world variants of http-server.mjs (the server), shared by it, http.mjs (timed) and
+// http-count.mjs (counted): which exist per framework, what each is called in a table, which are
+// peers and which answer with an X-Request-ID.
 
 /** Peers per framework: the monitors a user would pick instead (besides OpenTelemetry). */
 export const PEERS = {
@@ -50,6 +51,13 @@ export function label(v) {
 /** A monitor a user would pick instead of ours (not ours, not the floor, not the empty middleware). */
 export function isPeer(v) {
   return !v.startsWith('perf-') && v !== 'empty-middleware' && v !== 'floor'
+}
+
+/** Whether the variant's answers carry an X-Request-ID: the floor's and @perf's unless `-noid`. */
+export function sendsId(v) {
+  if (v === 'floor') return true
+  const perf = PERF_VARIANT.exec(v)
+  return perf !== null && perf[2] === undefined
 }
 
 /**
