@@ -5,9 +5,11 @@
 //   node run-all.mjs --only http,memory    rerun some; replace only their sections of BENCHMARKS.md
 //   flags: --skip-build, --write (write even with --quick), --soak-duration 10m, --no-soak,
 //          --args 'http=--rounds 3 --paired-rounds 5' (extra arguments for one script; repeatable),
-//          --node24 <node binary> --node24-checkout <dir>: also run realistic.mjs on Node 24, from a
-//          checkout of the same commit installed and built by that Node (better-sqlite3 is native),
-//          as its own section `realistic-node24` (skipped, its old section kept, without them)
+//          --node24 <node binary>: also run http-count.mjs on Node 24 (hello-world servers, no native
+//          module: this checkout serves), as its own section `http-count-node24`;
+//          --node24-checkout <dir> as well: also run realistic.mjs on Node 24, from a checkout of the
+//          same commit installed and built by that Node (better-sqlite3 is native), as its own section
+//          `realistic-node24` (each skipped, its old section kept, without what it needs)
 // `http-count-peers` is http-count.mjs on express beside its lightest peer (express-status-monitor),
 // its own section; a full run only (its express servers take minutes each under valgrind, and
 // `http-count --quick` already shows in CI that the script runs).
@@ -38,6 +40,7 @@ const SCRIPTS = [
   'http',
   'http-count',
   'http-count-peers',
+  'http-count-node24',
   'realistic',
   'realistic-node24',
   'realistic-count',
@@ -48,9 +51,32 @@ const SCRIPTS = [
   'dashboard',
   'soak',
 ]
-/** Sections that run another script (or the same one with set arguments) under their own name. */
+/**
+ * Sections that run another script (or the same one with set arguments) under their own name.
+ * `node24`: run by the Node 24 binary given as `--node24`, from this checkout (`'binary'`) or from the
+ * `--node24-checkout` one (`'checkout'`, for scripts that load better-sqlite3).
+ */
 const ALIASES = {
-  'realistic-node24': { script: 'realistic', heading: 'realistic.mjs on Node 24', args: [] },
+  'realistic-node24': {
+    script: 'realistic',
+    heading: 'realistic.mjs on Node 24',
+    args: [],
+    node24: 'checkout',
+  },
+  'http-count-node24': {
+    script: 'http-count',
+    heading: 'http-count.mjs on Node 24',
+    // The floor and @perf on each framework; idle 20 s is enough at Node 24's small timer work.
+    args: [
+      '--frameworks',
+      'express,fastify,hono',
+      '--variants',
+      'bare,floor,perf-0.1',
+      '--idle-seconds',
+      '20',
+    ],
+    node24: 'binary',
+  },
   'http-count-peers': {
     script: 'http-count',
     heading: 'http-count.mjs: express beside its lightest peer',
@@ -105,10 +131,13 @@ const missed = []
 const failures = []
 for (const name of SCRIPTS) {
   if (only !== undefined && !only.includes(name)) continue
-  if (name === 'realistic-node24' && (node24 === undefined || node24Checkout === undefined)) {
-    console.log(
-      `\n### realistic-node24: skipped (give --node24 and --node24-checkout; its old section is kept)`,
-    )
+  const onNode24 = ALIASES[name]?.node24
+  if (
+    onNode24 !== undefined &&
+    (node24 === undefined || (onNode24 === 'checkout' && node24Checkout === undefined))
+  ) {
+    const needs = onNode24 === 'checkout' ? '--node24 and --node24-checkout' : '--node24'
+    console.log(`\n### ${name}: skipped (give ${needs}; its old section is kept)`)
     continue
   }
   if (name === 'http-count-peers' && quick) {
@@ -116,8 +145,8 @@ for (const name of SCRIPTS) {
     continue
   }
   const file =
-    name === 'realistic-node24'
-      ? join(node24Checkout, 'bench', 'realistic.mjs')
+    onNode24 === 'checkout'
+      ? join(node24Checkout, 'bench', `${ALIASES[name].script}.mjs`)
       : join(here, `${ALIASES[name]?.script ?? name}.mjs`)
   if (!existsSync(file)) {
     console.log(`\n### ${name}.mjs: not present, skipped`)
@@ -135,10 +164,9 @@ for (const name of SCRIPTS) {
   if (name === 'soak' && soakDuration !== undefined) args.push('--duration', soakDuration)
   args.push(...(ALIASES[name]?.args ?? []))
   args.push(...(extraArgs.get(name) ?? []))
-  console.log(`\n### node ${name}.mjs ${args.slice(1).join(' ')}`)
+  console.log(`\n### node ${ALIASES[name]?.script ?? name}.mjs ${args.slice(1).join(' ')}`)
   const started = Date.now()
-  const { code, stdout } =
-    name === 'realistic-node24' ? await run(args, node24, dirname(file)) : await run(args)
+  const { code, stdout } = onNode24 !== undefined ? await run(args, node24, dirname(file)) : await run(args)
   const seconds = Math.round((Date.now() - started) / 1000)
   const results = []
   for (const line of stdout.split('\n')) {
@@ -290,7 +318,9 @@ function section(name, args, results, stdout, code, seconds) {
   const out = [`<!-- bench:${name}:start -->`]
   const script = ALIASES[name]?.script ?? name
   const on =
-    name === 'realistic-node24' ? `${machine.replace(/Node v[\d.]+/, `Node ${node24Version()}`)}` : machine
+    ALIASES[name]?.node24 !== undefined
+      ? `${machine.replace(/Node v[\d.]+/, `Node ${node24Version()}`)}`
+      : machine
   out.push(`## ${ALIASES[name]?.heading ?? `${name}.mjs`}`, '')
   out.push(
     `Run: \`node bench/${script}.mjs${args.length ? ` ${args.join(' ')}` : ''}\` (${seconds} s) on ${on}.`,
