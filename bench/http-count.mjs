@@ -125,7 +125,7 @@ for (const fw of FRAMEWORKS) {
   }
   // @perf (0.1, id on) against the floor and each peer counted, per request.
   for (const other of VARIANTS.filter((x) => x === 'floor' || isPeer(x))) {
-    if (per['perf-0.1'] === undefined || other === 'bare') continue
+    if (per['perf-0.1'] === undefined) continue
     rows.push({
       name: `${fw}: @perf (0.1, id on) over ${other === 'floor' ? 'the floor' : other}, instructions per request`,
       value: Math.round(per['perf-0.1'].instructions - per[other].instructions),

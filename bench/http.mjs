@@ -299,7 +299,7 @@ async function benchPaired(fw, variants) {
         `  ${v}: +${round(over.median, 3)}% CPU per request over bare (${round(over.min, 3)} – ${round(over.max, 3)})`,
       )
     }
-    const peers = all.map(([v]) => v).filter((v) => v !== 'bare' && isPeer(v))
+    const peers = all.map(([v]) => v).filter((v) => isPeer(v))
     if (cpu.has('perf-0.1') && peers.length > 0) {
       const overBare = (v) => summary(cpu.get(v).map((x, i) => (x / bare[i] - 1) * 100)).median
       const lightest = peers.reduce((a, b) => (overBare(b) < overBare(a) ? b : a))

@@ -48,9 +48,12 @@ export function label(v) {
   return LABELS[v] ?? v
 }
 
-/** A monitor a user would pick instead of ours (not ours, not the floor, not the empty middleware). */
+/**
+ * A monitor a user would pick instead of ours: a peer of PEERS or OpenTelemetry (not bare, not ours,
+ * not the floor, not the empty middleware).
+ */
 export function isPeer(v) {
-  return !v.startsWith('perf-') && v !== 'empty-middleware' && v !== 'floor'
+  return v !== 'bare' && !v.startsWith('perf-') && v !== 'empty-middleware' && v !== 'floor'
 }
 
 /** Whether the variant's answers carry an X-Request-ID: the floor's and @perf's unless `-noid`. */
