@@ -146,7 +146,9 @@ for (const [name, target] of [
  * cache misses per call under valgrind (lib/instructions.mjs, lib/core-instructions.mjs), the same on
  * a busy or a quiet machine. Each variant runs twice after the same warm-up, 100k and 400k calls; the
  * difference over 300k is one call. The floor is the job written by hand (window counters, histogram
- * bucket, sampling draw, a kept event's timestamp in a ring).
+ * bucket, sampling draw, a kept event's timestamp in a ring). The handle and the floor are counted at
+ * sampling 0 too, which splits the handle's instructions over the floor's into those every record
+ * runs and those of a kept event.
  */
 async function countRecord() {
   if (!instructions.available()) {
@@ -156,7 +158,7 @@ async function countRecord() {
   const script = new URL('./lib/core-instructions.mjs', import.meta.url).pathname
   const [short, long] = [100_000, 400_000]
   const per = {}
-  for (const v of ['handle', 'name', 'observe', 'floor']) {
+  for (const v of ['handle', 'name', 'observe', 'floor', 'handle-unkept', 'floor-unkept']) {
     const [a, b] = await Promise.all([
       instructions.countAsync([script, v, String(short)]),
       instructions.countAsync([script, v, String(long)]),
@@ -171,6 +173,8 @@ async function countRecord() {
     name: 'record by name (100 ops, sampling 0.1), counted',
     observe: 'prom-client Histogram.observe (1 label), counted',
     floor: 'the job by hand (the floor), counted',
+    'handle-unkept': 'interned handle op.record, sampling 0 (no event kept), counted',
+    'floor-unkept': 'the floor, sampling 0 (no event kept), counted',
   }
   console.log(`record, counted (valgrind, ${long - short} calls, 100 ops in turn):`)
   for (const [v, c] of Object.entries(per)) {
@@ -197,6 +201,27 @@ async function countRecord() {
       note: `${fmt(over, 2)}× the floor's ${fmt(per.floor.instructions, 0)} instructions`,
     })
   }
+  // Where the handle's instructions over the floor's go: the record every call makes, and the kept
+  // event that sampling 0.1 adds to one call in ten (the handle at 0.1 minus at 0, times ten).
+  const unkeptOver = per['handle-unkept'].instructions - per['floor-unkept'].instructions
+  const keptEvent = (v) => (per[v].instructions - per[`${v}-unkept`].instructions) * 10
+  console.log(
+    `  over the floor: ${fmt(unkeptOver, 0)} instructions on every record; a kept event ${fmt(keptEvent('handle'), 0)} against the floor's ${fmt(keptEvent('floor'), 0)}`,
+  )
+  rows.push(
+    {
+      name: 'interned handle op.record over the floor, on a record that keeps no event, counted',
+      value: +fmt(unkeptOver, 0),
+      unit: 'instructions/call',
+      note: `@perf ${fmt(per['handle-unkept'].instructions, 0)}, the floor ${fmt(per['floor-unkept'].instructions, 0)} (both at sampling 0); @perf also checks the duration and options, counts the monitor's totals, records into the current slice of a window and widens its counters as they fill`,
+    },
+    {
+      name: 'interned handle op.record: one kept event, counted',
+      value: +fmt(keptEvent('handle'), 0),
+      unit: 'instructions/event',
+      note: `the floor ${fmt(keptEvent('floor'), 0)} (its timestamp and four fields in a ring); the difference of sampling 0.1 and 0, times 10; both read Date.now()`,
+    },
+  )
 }
 if (process.argv.includes('--count')) await countRecord()
 

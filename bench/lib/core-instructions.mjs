@@ -6,15 +6,22 @@
 // Histogram.observe with one label) or `floor` (the same job written by hand: window counters and a
 // histogram bucket in typed arrays, the sampling draw, and a kept event's timestamp and fields in a
 // ring). 100 ops in turn, sampling 0.1. core.mjs takes the difference of two runs of different lengths.
+// `handle-unkept` and `floor-unkept` are the same at sampling 0: the path of a record that keeps no
+// event (every duration, 2.5–10 ms, is under the default slowMs of 1 s), so what a kept event costs
+// is the difference.
 import { createMonitor } from '@perf/core'
 import client from 'prom-client'
 
 const [variant, calls] = process.argv.slice(2)
 const n = Number(calls)
-if (!['handle', 'name', 'observe', 'floor'].includes(variant) || !(n >= 0)) {
-  console.error('usage: core-instructions.mjs handle|name|observe|floor <calls>')
+const VARIANTS = ['handle', 'name', 'observe', 'floor', 'handle-unkept', 'floor-unkept']
+if (!VARIANTS.includes(variant) || !(n >= 0)) {
+  console.error(`usage: core-instructions.mjs ${VARIANTS.join('|')} <calls>`)
   process.exit(2)
 }
+const unkept = variant.endsWith('-unkept')
+/** Keep when a uniform 32-bit draw is below this: sampling 0.1, or 0 for the -unkept variants. */
+const THRESHOLD = unkept ? 0 : 429496730
 
 // The same names and durations in every run (a fixed generator, not Math.random).
 const names = Array.from({ length: 100 }, (_, i) => `GET /route/${i}`)
@@ -24,7 +31,7 @@ const durations = Float64Array.from({ length: 4096 }, () => {
   return Math.exp(Math.log(5) + 0.7 * ((x / 0x7fffffff) * 2 - 1))
 })
 
-const monitor = createMonitor({ sampling: 0.1 })
+const monitor = createMonitor({ sampling: unkept ? 0 : 0.1 })
 const handles = names.map((name) => monitor.op('http', name))
 const histogram = new client.Histogram({
   name: 'http_request_duration_ms',
@@ -68,7 +75,7 @@ class FloorOp {
     rng ^= rng << 13
     rng ^= rng >>> 17
     rng ^= rng << 5
-    if (rng >>> 0 < 429496730) {
+    if (rng >>> 0 < THRESHOLD) {
       ring.seq[head] = ++seq
       ring.at[head] = Date.now()
       ring.ms[head] = ms
@@ -96,5 +103,5 @@ const runs = {
   },
 }
 for (let r = 0; r < 10; r++) for (const run of Object.values(runs)) run(50_000)
-runs[variant](n)
+runs[variant.replace('-unkept', '')](n)
 if (!(sink >= 0)) process.exit(1)
