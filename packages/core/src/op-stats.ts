@@ -89,8 +89,11 @@ export class OpStats {
     const c = this.counts
     if (j >= 0 && j < this.width) {
       const k = slice * this.width + j
-      if (c[k]! < this.cap) {
-        c[k]!++
+      // Read once: `c` is a Uint8Array, Uint16Array or Uint32Array, so each access dispatches on its
+      // kind, and `c[k]++` after the test would read it again (12 instructions a record, counted).
+      const n = c[k]!
+      if (n < this.cap) {
+        c[k] = n + 1
         return
       }
     }
