@@ -185,7 +185,7 @@ async function countRecord() {
       name: label[v],
       value: +fmt(c.instructions, 0),
       unit: 'instructions/call',
-      note: `${fmt(c.d1Misses, 2)} simulated D1 misses a call`,
+      note: `${fmt(c.d1Misses, 2)} simulated D1 misses a call (a difference of two runs, which moves by a few a call from run to run with where objects land in the heap: not one to compare closely)`,
     })
   }
   for (const v of ['handle', 'name']) {
