@@ -8,7 +8,7 @@ import { execFile, execFileSync, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import autocannon from 'autocannon'
 import { checkVariant, isPeer, label, VARIANTS } from './lib/http-variants.mjs'
-import { CLK_TCK, cpuTicks, hasWrk, pinning } from './lib/load.mjs'
+import { CPU_CLOCK, cpuMicros, hasWrk, pinning } from './lib/load.mjs'
 import { emit, flag, quick, round, summary } from './lib/result.mjs'
 
 const ROUNDS = Number(flag('rounds', quick ? '1' : '5'))
@@ -23,11 +23,8 @@ const PAIRED_ROUNDS = process.argv.includes('--no-paired')
   : Number(flag('paired-rounds', quick ? '1' : '9'))
 const PAIRED_DURATION = quick ? 1 : 3
 const PAIRED_WARMUP = quick ? 1 : 10
-/**
- * Fewest CPU ticks a server may use in a paired round for its figures to count: ±1 tick is ±5 % of a
- * round at 20 (a full run of eight servers sharing CPU 0 for 3 s gives each about 37).
- */
-const MIN_PAIRED_TICKS = 20
+/** Coarsest a paired round's CPU time may be read, in %, for its figures to count (see lib/load.mjs). */
+const MAX_PAIRED_STEP = 5
 // wrk (C) is the default where installed: autocannon (JS) saturates its own CPU before fastify or hono do.
 const LOADER = flag('loader', hasWrk() ? 'wrk' : 'autocannon')
 if (LOADER !== 'wrk' && LOADER !== 'autocannon') {
@@ -271,24 +268,24 @@ async function benchPaired(fw, variants) {
     await Promise.all(all.map(([, s]) => load(s, PAIRED_WARMUP)))
     /** @type {Map<string, number[]>} */
     const cpu = new Map(all.map(([v]) => [v, []]))
-    let fewestTicks = Number.POSITIVE_INFINITY
+    let fewestUs = Number.POSITIVE_INFINITY
     for (let r = 0; r < PAIRED_ROUNDS; r++) {
-      const before = all.map(([, s]) => cpuTicks(s.pid))
+      const before = all.map(([, s]) => cpuMicros(s.pid))
       const results = await Promise.all(all.map(([, s]) => load(s, PAIRED_DURATION)))
       all.forEach(([v, s], i) => {
-        const ticks = cpuTicks(s.pid) - before[i]
-        fewestTicks = Math.min(fewestTicks, ticks)
-        cpu.get(v).push(((ticks / CLK_TCK) * 1e6) / Math.max(1, results[i].total))
+        const us = cpuMicros(s.pid) - before[i]
+        fewestUs = Math.min(fewestUs, us)
+        cpu.get(v).push(us / Math.max(1, results[i].total))
       })
     }
-    // A server's CPU time is read in clock ticks; a round whose server used few of them cannot tell
-    // a few % apart. A --quick round is not a measurement at all: after 1 s of warm-up shared by every
-    // server, one such run put bare fastify at 1,260 µs a request (a full run: about 10).
-    const resolution = (100 / Math.max(1, fewestTicks)).toFixed(1)
+    // Where CPU time is read in clock ticks, a round whose server used few of them cannot tell a few %
+    // apart. A --quick round is not a measurement at all: after 1 s of warm-up shared by every server,
+    // one such run put bare fastify at 1,260 µs a request (a full run: about 10).
+    const step = (100 * CPU_CLOCK.granularityUs) / Math.max(1, fewestUs)
     const unmeasured = quick
       ? `--quick: ${PAIRED_ROUNDS} round of ${PAIRED_DURATION} s after ${PAIRED_WARMUP} s of warm-up shared by ${all.length} servers is too short to measure anything; these figures only show that the script runs`
-      : fewestTicks < MIN_PAIRED_TICKS
-        ? `too short to measure: a server used only ${fewestTicks} CPU ticks in a round (1 tick = ${1000 / CLK_TCK} ms), fewer than the ${MIN_PAIRED_TICKS} that resolve a round to ±${(100 / MIN_PAIRED_TICKS).toFixed(0)} %; run fewer variants side by side (--variants)`
+      : step > MAX_PAIRED_STEP
+        ? `too short to measure: a server used only ${round(fewestUs / 1000, 3)} ms of CPU in a round, read as ${CPU_CLOCK.source}, so one step of that clock is ${round(step, 2)} % of it (at most ${MAX_PAIRED_STEP} % counts); run fewer variants side by side (--variants)`
         : undefined
     if (unmeasured !== undefined) console.log(`  not a measurement (${unmeasured})`)
     const bare = cpu.get('bare')
@@ -356,7 +353,7 @@ async function benchPaired(fw, variants) {
       command: `pnpm bench:http -- --frameworks ${fw}`,
       rows,
       notes: [
-        `Every variant's server runs at the same time, each in its own process pinned to CPU 0 and driven by its own ${LOADER === 'wrk' ? 'wrk' : 'autocannon'} (${CONNECTIONS} connections, pipelining ${PIPELINING}) on CPU 1; ${PAIRED_ROUNDS} rounds of ${PAIRED_DURATION} s after ${PAIRED_WARMUP} s of warm-up (OpenTelemetry left out: at several times bare's cost it would mostly take the others' CPU). A variant's figure is its CPU time per answered request over bare's in the same round (median, min–max over rounds): the cost a saturated server pays, with the machine's drift cancelled. The servers share one CPU, so each gets a slice of it; this is not a throughput figure, and it is not the measurement the HTTP issue's targets name (the table above is). CPU time is read in clock ticks of ${1000 / CLK_TCK} ms: the server with the least CPU time in a round used ${fewestTicks}, so one round resolves its figure to about ±${resolution} %.`,
+        `Every variant's server runs at the same time, each in its own process pinned to CPU 0 and driven by its own ${LOADER === 'wrk' ? 'wrk' : 'autocannon'} (${CONNECTIONS} connections, pipelining ${PIPELINING}) on CPU 1; ${PAIRED_ROUNDS} rounds of ${PAIRED_DURATION} s after ${PAIRED_WARMUP} s of warm-up (OpenTelemetry left out: at several times bare's cost it would mostly take the others' CPU). A variant's figure is its CPU time per answered request over bare's in the same round (median, min–max over rounds): the cost a saturated server pays, with the machine's drift cancelled. The servers share one CPU, so each gets a slice of it; this is not a throughput figure, and it is not the measurement the HTTP issue's targets name (the table above is). CPU time is read as ${CPU_CLOCK.source}; the server with the least CPU time in a round used ${round(fewestUs / 1000, 3)} ms, which that clock resolves to ${step < 0.01 ? 'well under 0.01' : round(step, 2)} %.`,
         ...(unmeasured === undefined
           ? []
           : [`Not a measurement: ${unmeasured}. No row is judged against its target.`]),
@@ -596,12 +593,12 @@ function runWrk(port, seconds) {
 /** Warms up, then measures one run; appends req/s and CPU µs/req to `into`; returns req/s. */
 async function measure(server, into) {
   await load(server, WARMUP)
-  const cpu0 = cpuTicks(server.pid)
+  const cpu0 = cpuMicros(server.pid)
   const result = await load(server, DURATION)
-  const cpu1 = cpuTicks(server.pid)
+  const cpu1 = cpuMicros(server.pid)
   const rps = result.total / result.duration
   into.rps.push(rps)
-  into.cpu.push((((cpu1 - cpu0) / CLK_TCK) * 1e6) / Math.max(1, result.total))
+  into.cpu.push((cpu1 - cpu0) / Math.max(1, result.total))
   return rps
 }
 
