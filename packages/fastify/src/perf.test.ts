@@ -41,13 +41,16 @@ it('allocates a request’s own state and nothing per request in the response tr
 }, 90_000)
 
 it('keeps an event’s details without building an object for each kept request', () => {
-  const none = probe(0)
-  const all = probe(1)
+  // Both with inlining off: with it on, a hook of ours inlined into one of fastify's frames has its
+  // allocations charged there, and one CI run counted the request's Pending (96 bytes) in one probe and
+  // not the other (sampling 1 over 0: 106 bytes, none of them a kept event's).
+  const none = probe(0, { inlining: false })
+  const all = probe(1, { inlining: false })
   expect(all.kept).toBe(all.expected)
-  // The details went into the ring's columns, but a fresh details object per kept event was ~120
-  // bytes of garbage on top of what is left (boxed numbers and the framework's reads of sizes and
-  // path: 20–65 bytes depending on the engine); the recorder now fills a reused one.
-  expect(all.perRequest - none.perRequest, JSON.stringify(all.byFunction)).toBeLessThan(85)
+  // The details went into the ring's columns, but a fresh details object per kept event made sampling
+  // 1 allocate 104–141 bytes a request more than sampling 0 (three runs); the recorder now fills a
+  // reused one, and the difference is −23 to +34 bytes (three runs).
+  expect(all.perRequest - none.perRequest, JSON.stringify(all.byFunction)).toBeLessThan(70)
 }, 90_000)
 
 it('reads the route without fastify’s routeOptions getter, which builds an object per call', async () => {
