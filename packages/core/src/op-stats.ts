@@ -100,46 +100,50 @@ export class OpStats {
     this.addSlow(slice, i)
   }
 
+  /**
+   * A record `add` could not count in place: bucket `i` is outside the rows' range (they widen to
+   * take it) or its counter is full (every counter moves to the next wider type). One function on
+   * purpose, over V8's 460-byte limit for inlining: split into three, the widening was inlined into
+   * every optimised caller of `add` (a new op widens several times in its first records, so the
+   * profile says it runs often), and the caller's code grew past what its own callers inline, so on
+   * Node 24 every `op.record` paid a call and a boxed duration (~100 instructions a record, counted).
+   */
   private addSlow(slice: number, i: number): void {
-    if (i < this.lo || i >= this.lo + this.width) this.widen(i)
+    if (i < this.lo || i >= this.lo + this.width) {
+      const step = (i / GRAIN) | 0
+      const lo = this.width === 0 ? step * GRAIN : Math.min(this.lo, step * GRAIN)
+      const hi = this.width === 0 ? lo + GRAIN : Math.max(this.lo + this.width, (step + 1) * GRAIN)
+      const width = hi - lo
+      const c = this.counts
+      const size = this.rows * width
+      const next: Counts =
+        c instanceof Uint8Array
+          ? new Uint8Array(size)
+          : c instanceof Uint16Array
+            ? new Uint16Array(size)
+            : new Uint32Array(size)
+      if (this.width > 0) {
+        for (let r = 0; r < this.rows; r++) {
+          next.set(c.subarray(r * this.width, (r + 1) * this.width), r * width + this.lo - lo)
+        }
+      }
+      this.lo = lo
+      this.width = width
+      this.counts = next
+    }
     const k = slice * this.width + i - this.lo
     // A 32-bit counter is never widened: 4 billion events in one bucket of one slice is out of reach.
-    if (this.counts[k] === this.cap && !(this.counts instanceof Uint32Array)) this.deepen()
-    this.counts[k]!++
-  }
-
-  /** Moves every counter to the next wider array type (8 → 16 → 32 bits), keeping the range. */
-  private deepen(): void {
-    if (this.counts instanceof Uint8Array) {
-      this.counts = Uint16Array.from(this.counts)
-      this.cap = 0xffff
-    } else {
-      this.counts = Uint32Array.from(this.counts)
-      this.cap = 0x7fffffff
-    }
-  }
-
-  private widen(i: number): void {
-    const step = (i / GRAIN) | 0
-    const lo = this.width === 0 ? step * GRAIN : Math.min(this.lo, step * GRAIN)
-    const hi = this.width === 0 ? lo + GRAIN : Math.max(this.lo + this.width, (step + 1) * GRAIN)
-    const width = hi - lo
-    const c = this.counts
-    const size = this.rows * width
-    const next: Counts =
-      c instanceof Uint8Array
-        ? new Uint8Array(size)
-        : c instanceof Uint16Array
-          ? new Uint16Array(size)
-          : new Uint32Array(size)
-    if (this.width > 0) {
-      for (let r = 0; r < this.rows; r++) {
-        next.set(this.counts.subarray(r * this.width, (r + 1) * this.width), r * width + this.lo - lo)
+    if (this.counts[k] === this.cap && !(this.counts instanceof Uint32Array)) {
+      // Every counter moves to the next wider array type (8 → 16 → 32 bits), keeping the range.
+      if (this.counts instanceof Uint8Array) {
+        this.counts = Uint16Array.from(this.counts)
+        this.cap = 0xffff
+      } else {
+        this.counts = Uint32Array.from(this.counts)
+        this.cap = 0x7fffffff
       }
     }
-    this.lo = lo
-    this.width = width
-    this.counts = next
+    this.counts[k]!++
   }
 
   /**
