@@ -228,6 +228,27 @@ describe('window', () => {
     void m.close()
   })
 
+  it('counts totals.events all-time: past the window, into a folded op, by handle, and from 0 after clear()', () => {
+    vi.useFakeTimers()
+    const m = createMonitor({ windowMs: 3 * 60_000, sampling: 0, maxOps: 2 })
+    const handle = m.op('http', 'GET /h')
+    for (let minute = 0; minute < 7; minute++) {
+      m.record('http', 'GET /a', 1)
+      m.record('http', `GET /new/${minute}`, 1) // past maxOps: folded into the overflow op
+      handle.record(2)
+      vi.advanceTimersByTime(60_000)
+    }
+    m.record('db', 'select', 3)
+    const s = m.snapshot()
+    expect(s.totals).toMatchObject({ events: 22, kept: 0, sampledOut: 22 })
+    expect(monitorState(m)!.totals.events).toBe(22)
+    m.clear()
+    expect(m.snapshot().totals.events).toBe(0)
+    handle.record(1)
+    expect(m.snapshot().totals).toMatchObject({ events: 1, sampledOut: 1 })
+    void m.close()
+  })
+
   it('rejects a window that is not a whole number of slices', () => {
     expect(() => createMonitor({ windowMs: 90_000 })).toThrow(/options.windowMs = 90000 is not valid/)
   })

@@ -202,6 +202,7 @@ class MonitorImpl implements Monitor, MonitorInternals {
   private readonly startedAt = Date.now()
   private readonly pid: number
   private readonly totals: Totals = {
+    /** Stays 0: the ops' counts add up to it (see totalsNow). */
     events: 0,
     kept: 0,
     sampledOut: 0,
@@ -486,7 +487,7 @@ class MonitorImpl implements Monitor, MonitorInternals {
     opts: RecordOptions | undefined,
   ): boolean {
     if (this.rejectPii && opts?.metadata !== undefined) this.checkPii(state, op, opts.metadata)
-    this.totals.events++
+    // `events` is not counted here: every event is in exactly one op, so totalsNow() sums them.
     const slow = durationMs >= state.slowMs
     op.add(this.cur, durationMs, slow)
     if (opts === undefined) {
@@ -661,9 +662,12 @@ class MonitorImpl implements Monitor, MonitorInternals {
 
   private totalsNow(): Totals {
     const { queued, inFlight } = this.sinks.pending()
+    let events = 0
+    for (const op of this.ops) events += op.allTimeCount(this.cur)
     return {
       ...this.totals,
-      sampledOut: this.totals.events - this.totals.kept,
+      events,
+      sampledOut: events - this.totals.kept,
       sinkQueued: queued,
       sinkInFlight: inFlight,
     }
