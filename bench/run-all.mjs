@@ -5,8 +5,8 @@
 //   node run-all.mjs --only http,memory    rerun some; replace only their sections of BENCHMARKS.md
 //   flags: --skip-build, --write (write even with --quick), --soak-duration 10m, --no-soak,
 //          --args 'http=--rounds 3 --paired-rounds 5' (extra arguments for one script; repeatable),
-//          --node24 <node binary>: also run http-count.mjs on Node 24 (hello-world servers, no native
-//          module: this checkout serves), as its own section `http-count-node24`;
+//          --node24 <node binary>: also run core.mjs --count and http-count.mjs on Node 24 (no native
+//          module: this checkout serves), as their own sections `core-node24` and `http-count-node24`;
 //          --node24-checkout <dir> as well: also run realistic.mjs on Node 24, from a checkout of the
 //          same commit installed and built by that Node (better-sqlite3 is native), as its own section
 //          `realistic-node24` (each skipped, its old section kept, without what it needs)
@@ -37,6 +37,7 @@ const OUT = join(root, 'BENCHMARKS.md')
 /** Scripts in the order they run and appear in BENCHMARKS.md. */
 const SCRIPTS = [
   'core',
+  'core-node24',
   'http',
   'http-count',
   'http-count-peers',
@@ -57,6 +58,13 @@ const SCRIPTS = [
  * `--node24-checkout` one (`'checkout'`, for scripts that load better-sqlite3).
  */
 const ALIASES = {
+  'core-node24': {
+    script: 'core',
+    heading: 'core.mjs on Node 24',
+    // Counted as well as timed: Node 24's V8 inlines the record path by other rules than Node 20's.
+    args: ['--count'],
+    node24: 'binary',
+  },
   'realistic-node24': {
     script: 'realistic',
     heading: 'realistic.mjs on Node 24',
