@@ -463,6 +463,31 @@ describe('lifecycle', () => {
     void m.close()
   })
 
+  it('handle.record() checks its duration, and a handle past maxOps counts as folded', () => {
+    const m = createMonitor({ sampling: 0, maxOps: 1 })
+    const h = m.op('db', 'q')
+    for (const [ms, shown] of [
+      [-1, '-1'],
+      [Number.NaN, 'NaN'],
+      [Number.POSITIVE_INFINITY, 'Infinity'],
+      ['5', '"5"'],
+    ] as const) {
+      expect(() => h.record(ms as never)).toThrow(
+        new TypeError(`handle.record: durationMs must be a finite number ≥ 0, got ${shown} (for "db" "q")`),
+      )
+    }
+    const past = m.op('db', 'r')
+    expect(past.record(2)).toBe(false)
+    expect(past.record(3)).toBe(false)
+    const s = m.snapshot()
+    expect(s.totals).toMatchObject({ events: 2, rejected: 4, folded: 2 })
+    expect(s.types.db!.ops.map((o) => [o.name, o.count])).toEqual([
+      ['q', 0],
+      [OVERFLOW_NAME, 2],
+    ])
+    void m.close()
+  })
+
   it('close() makes later records no-ops that are counted, and is idempotent', async () => {
     const m = createMonitor()
     const h = m.op('db', 'q')
