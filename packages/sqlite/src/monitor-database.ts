@@ -185,7 +185,9 @@ export function monitorDatabase<D extends Db>(
       }
       opts.metadata = metadata
       opts.requestId = ctx?.requestId
-      opts.error = failure(error)
+      // Tested here, not only in failure(): V8 inlines a call made on every statement, and failure()'s
+      // bytecode then left finish() no room to inline op.record on Node 24 (a call and a boxed duration).
+      opts.error = error === undefined ? undefined : failure(error)
       opts.force = slow ? true : undefined
       st.op.record(ms, opts)
       opts.metadata = st.meta
@@ -436,7 +438,7 @@ export function monitorDatabase<D extends Db>(
       const ctx = contextOn ? plumbing.currentRequest() : undefined
       const opts = txState.opts
       opts.requestId = ctx?.requestId
-      opts.error = failure(error)
+      opts.error = error === undefined ? undefined : failure(error)
       opts.force = ms >= slowMs ? true : undefined
       txState.op.record(ms, opts)
     } catch (err) {
