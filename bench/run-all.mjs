@@ -7,9 +7,10 @@
 //          --args 'http=--rounds 3 --paired-rounds 5' (extra arguments for one script; repeatable),
 //          --node24 <node binary>: also run core.mjs --count and http-count.mjs on Node 24 (no native
 //          module: this checkout serves), as their own sections `core-node24` and `http-count-node24`;
-//          --node24-checkout <dir> as well: also run realistic.mjs on Node 24, from a checkout of the
-//          same commit installed and built by that Node (better-sqlite3 is native), as its own section
-//          `realistic-node24` (each skipped, its old section kept, without what it needs)
+//          --node24-checkout <dir> as well: also run realistic.mjs and realistic-count.mjs on Node 24,
+//          from a checkout of the same commit installed and built by that Node (better-sqlite3 is
+//          native), as their own sections `realistic-node24` and `realistic-count-node24` (each
+//          skipped, its old section kept, without what it needs)
 // `http-count-peers` is http-count.mjs on express beside its lightest peer (express-status-monitor),
 // its own section; a full run only (its express servers take minutes each under valgrind, and
 // `http-count --quick` already shows in CI that the script runs).
@@ -45,6 +46,7 @@ const SCRIPTS = [
   'realistic',
   'realistic-node24',
   'realistic-count',
+  'realistic-count-node24',
   'sqlite',
   'memory',
   'process',
@@ -69,6 +71,14 @@ const ALIASES = {
     script: 'realistic',
     heading: 'realistic.mjs on Node 24',
     args: [],
+    node24: 'checkout',
+  },
+  'realistic-count-node24': {
+    script: 'realistic-count',
+    heading: 'realistic-count.mjs on Node 24',
+    // fastify and hono (express's servers take far longer under valgrind), without no-context:
+    // the store and the floors are what this section is for, on the Node users run.
+    args: ['--frameworks', 'fastify,hono', '--variants', 'off,on,no-store,floor-db,floor-store'],
     node24: 'checkout',
   },
   'http-count-node24': {
