@@ -5,8 +5,9 @@
 // written by hand, each under valgrind (lib/instructions.mjs). realistic.mjs's CPU time per request
 // wanders by several µs from round to round on a shared VM, more than the differences it looks for;
 // these counts do not move with the machine's load. Run: node realistic-count.mjs [--quick]
-// [--frameworks fastify,hono,express] [--variants off,on,…] [--warmup 20000] [--requests 10000].
-// Needs valgrind (skipped, and says so, without it).
+// [--frameworks fastify,hono,express] [--variants off,on,…] [--warmup 20000] [--requests 10000]
+// [--idle-seconds 20]. Needs valgrind (skipped, and says so, without it).
+import { setTimeout as sleep } from 'node:timers/promises'
 import { available, countServer, getInTurn } from './lib/instructions.mjs'
 import { emit, flag, quick, wholeFlag } from './lib/result.mjs'
 
@@ -29,6 +30,9 @@ if (!VARIANTS.includes('off')) throw new RangeError('--variants must include off
 // a few hundred, which only shows that the counting runs (run-all gives each script 5 minutes).
 const WARMUP = wholeFlag('warmup', quick ? '500' : '20000')
 const REQUESTS = wholeFlag('requests', quick ? '500' : '10000')
+// Each variant is also counted idle, 5 s and 5 s + this: its timers' instructions a second (the process
+// watcher's samples, slice ends) are taken off its requests' count, as http-count.mjs does.
+const IDLE_SECONDS = quick ? 0 : wholeFlag('idle-seconds', '20')
 const server = new URL('./realistic-server.mjs', import.meta.url).pathname
 const cwd = new URL('.', import.meta.url).pathname
 
@@ -82,26 +86,43 @@ for (const fw of FRAMEWORKS) {
   /** Counts variant `v`: a run of WARMUP + REQUESTS requests minus a run of WARMUP, per request. */
   const count = async (v) => {
     const wantsId = !['off', 'no-id'].includes(v)
-    let rate = 0
-    const run = (n) =>
-      countServer(
+    const run = async (n) => {
+      let seconds = 0
+      const counts = await countServer(
         [server, fw, v],
         async (port) => {
           const t0 = performance.now()
           await drive(port, n, wantsId)
-          if (n > WARMUP) rate = (1000 * n) / (performance.now() - t0)
+          seconds = (performance.now() - t0) / 1000
         },
         cwd,
       )
+      return { ...counts, seconds }
+    }
     // Side by side, one per core: a count does not depend on what else runs.
     const [short, long] = await Promise.all([run(WARMUP), run(WARMUP + REQUESTS)])
+    const extraSeconds = long.seconds - short.seconds
+    const rate = REQUESTS / extraSeconds
     rates.push(rate)
+    const raw = (long.instructions - short.instructions) / REQUESTS
+    let perSecond = 0
+    if (IDLE_SECONDS > 0) {
+      const idle = (s) => countServer([server, fw, v], () => sleep(s * 1000), cwd)
+      const [a, b] = await Promise.all([idle(5), idle(5 + IDLE_SECONDS)])
+      perSecond = Math.max(0, (b.instructions - a.instructions) / IDLE_SECONDS)
+    }
     const c = {
-      instructions: (long.instructions - short.instructions) / REQUESTS,
+      instructions: raw - (perSecond * extraSeconds) / REQUESTS,
+      raw,
+      perSecond,
+      rate,
       d1Misses: (long.d1Misses - short.d1Misses) / REQUESTS,
     }
     console.log(
-      `  ${fw} ${v}: ${round(c.instructions)} instructions and ${round(c.d1Misses)} D1 misses a request`,
+      `  ${fw} ${v}: ${round(raw)} instructions and ${round(c.d1Misses)} D1 misses a request at ${round(rate)} requests/s under valgrind` +
+        (IDLE_SECONDS > 0
+          ? `; idle ${round(perSecond)} instructions/s, so ${round(c.instructions)} a request less timer work`
+          : ''),
     )
     return c
   }
@@ -111,19 +132,28 @@ for (const fw of FRAMEWORKS) {
   if (!quick) {
     const offAgain = await count('off')
     offMoved.push(Math.abs(offAgain.instructions - per.off.instructions))
+    const mean = (k) => (per.off[k] + offAgain[k]) / 2
     per.off = {
-      instructions: (per.off.instructions + offAgain.instructions) / 2,
-      d1Misses: (per.off.d1Misses + offAgain.d1Misses) / 2,
+      instructions: mean('instructions'),
+      raw: mean('raw'),
+      perSecond: mean('perSecond'),
+      rate: mean('rate'),
+      d1Misses: mean('d1Misses'),
     }
   }
   const over = (v, base = 'off') => per[v].instructions - per[base].instructions
+  /** What a row's note says of timer work, when it was measured. */
+  const timerNote = (c) =>
+    IDLE_SECONDS > 0
+      ? `; ${round(c.raw)} counted, less ${round(c.raw - c.instructions)} of timer work (idle: ${round(c.perSecond)} instructions/s, at ${round(c.rate)} requests/s under valgrind)`
+      : ''
   for (const v of VARIANTS) {
     const pct = (100 * over(v)) / per.off.instructions
     rows.push({
       name: `${fw}: ${WHAT[v]}, instructions per request`,
       value: round(per[v].instructions),
       unit: 'instructions',
-      note: `${v !== 'off' ? `${over(v) >= 0 ? '+' : ''}${round(over(v))} (${pct.toFixed(1)} %) over off; ` : offMoved.length > 0 ? `the mean of two counts, first and last, ${round(offMoved.at(-1))} apart; ` : ''}${round(per[v].d1Misses)} simulated D1 misses a request`,
+      note: `${v !== 'off' ? `${over(v) >= 0 ? '+' : ''}${round(over(v))} (${pct.toFixed(1)} %) over off; ` : offMoved.length > 0 ? `the mean of two counts, first and last, ${round(offMoved.at(-1))} apart; ` : ''}${round(per[v].d1Misses)} simulated D1 misses a request${timerNote(per[v])}`,
     })
   }
   const has = (...vs) => vs.every((v) => per[v] !== undefined)
@@ -159,7 +189,7 @@ emit({
   rows,
   notes: [
     `Each server of realistic.mjs (realistic-server.mjs) runs alone under valgrind (cachegrind, Node with --single-threaded --predictable; the store's worker thread is counted with the rest of the process) and answers GET /notes/:id one request at a time over one keep-alive connection; a run of ${WARMUP + REQUESTS} requests minus a run of ${WARMUP}, over ${REQUESTS}. The counts do not move with the machine's load; they are those of this build and this Node, not a time. They do move between two runs of the same server by whatever ran once in one window and not in the other (a collection of the old generation costs millions of instructions; so does a function the optimiser compiles again): off, which runs none of the monitor's timers, is counted first and again last (${offMoved.length > 0 ? `${offMoved.map(round).join(' and ')} instructions a request apart` : 'not with --quick'}); a variant with a monitor also runs its timers (below) and moves more, by several thousand instructions a request from one run of this script to the next, so a difference smaller than ten thousand between two such variants is within the spread.`,
-    `Work that runs on a timer rather than per request (the store and the sink queue write a batch every second, the process watcher samples every 2 s, a window slice closes every 10 s) is counted per second of the run, and under valgrind a second holds far fewer requests (${Math.round(Math.min(...rates))}–${Math.round(Math.max(...rates))} a second here, against tens of thousands at full speed): the store and the watcher weigh more per request here than they do in realistic.mjs, alike for @perf and for the floor. Compare them with each other; the per-request work (the adapters, the context, monitorDatabase) is counted as it runs.`,
+    `Work that runs on a timer rather than per request (the process watcher samples every 2 s, a window slice closes every 10 s; the store and the sink queue write a batch every few seconds) is paid per second, and under valgrind a second holds far fewer requests (${Math.round(Math.min(...rates))}–${Math.round(Math.max(...rates))} a second here, against tens of thousands at full speed), so counted as it is it would weigh on each request some 100× more than in realistic.mjs. ${IDLE_SECONDS > 0 ? `So each variant is also counted idle (${IDLE_SECONDS} s more of idling, no requests), and its instructions a second idle, times the counted run's extra seconds, are taken off its requests' count; the notes give the count before that. What a batch of kept events costs the store (or the floor's sink) is work per event, and stays in: it is done whether the events come slowly or fast, though a batch of fewer events pays its transaction's fixed cost over fewer of them.` : 'Not taken off here (--quick counts no idle run): compare variants with each other.'} The per-request work (the adapters, the context, monitorDatabase) is counted as it runs.`,
   ],
 })
 if (failed) process.exitCode = 1
