@@ -57,7 +57,8 @@ const SCRIPTS = [
 /**
  * Sections that run another script (or the same one with set arguments) under their own name.
  * `node24`: run by the Node 24 binary given as `--node24`, from this checkout (`'binary'`) or from the
- * `--node24-checkout` one (`'checkout'`, for scripts that load better-sqlite3).
+ * `--node24-checkout` one (`'checkout'`, for scripts that load better-sqlite3). `timeoutMinutes`: how
+ * long it may run before it is stopped (default 45, as every script).
  */
 const ALIASES = {
   'core-node24': {
@@ -80,6 +81,8 @@ const ALIASES = {
     // the store and the floors are what this section is for, on the Node users run.
     args: ['--frameworks', 'fastify,hono', '--variants', 'off,on,no-store,floor-db,floor-store'],
     node24: 'checkout',
+    // Twelve servers under valgrind, each also counted idle: about 45 minutes.
+    timeoutMinutes: 90,
   },
   'http-count-node24': {
     script: 'http-count',
@@ -184,7 +187,9 @@ for (const name of SCRIPTS) {
   args.push(...(extraArgs.get(name) ?? []))
   console.log(`\n### node ${ALIASES[name]?.script ?? name}.mjs ${args.slice(1).join(' ')}`)
   const started = Date.now()
-  const { code, stdout } = onNode24 !== undefined ? await run(args, node24, dirname(file)) : await run(args)
+  const timeoutMs = quick ? TIMEOUT_MS : (ALIASES[name]?.timeoutMinutes ?? TIMEOUT_MS / 60_000) * 60_000
+  const { code, stdout } =
+    onNode24 !== undefined ? await run(args, timeoutMs, node24, dirname(file)) : await run(args, timeoutMs)
   const seconds = Math.round((Date.now() - started) / 1000)
   const results = []
   for (const line of stdout.split('\n')) {
@@ -268,8 +273,8 @@ function workspaceBuildOrder() {
   return order
 }
 
-/** Runs a script, echoing its output while keeping stdout; bounded by TIMEOUT_MS. */
-function run(args, node = process.execPath, cwd = here) {
+/** Runs a script, echoing its output while keeping stdout; stopped after `timeoutMs`. */
+function run(args, timeoutMs, node = process.execPath, cwd = here) {
   return new Promise((resolve) => {
     const child = spawn(node, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'] })
     let stdout = ''
@@ -279,9 +284,9 @@ function run(args, node = process.execPath, cwd = here) {
       process.stdout.write(chunk)
     })
     const timer = setTimeout(() => {
-      console.error(`${args[0]}: still running after ${TIMEOUT_MS / 60_000} minutes, stopping it`)
+      console.error(`${args[0]}: still running after ${timeoutMs / 60_000} minutes, stopping it`)
       child.kill('SIGKILL')
-    }, TIMEOUT_MS)
+    }, timeoutMs)
     child.on('close', (code, signal) => {
       clearTimeout(timer)
       resolve({ code: code ?? signal, stdout })
