@@ -6,9 +6,8 @@
 // quiet machine. Run: node http-count.mjs [--quick] [--frameworks fastify,hono,express]
 // [--variants bare,floor,perf-0.1,express-status-monitor...] [--warmup 20000] [--requests 20000].
 // Needs valgrind (skipped, and says so, without it).
-import { setTimeout as sleep } from 'node:timers/promises'
 import { checkVariant, isPeer, label, sendsId } from './lib/http-variants.mjs'
-import { available, countServer, getInTurn } from './lib/instructions.mjs'
+import { available, countServer, getInTurn, idlePerSecond } from './lib/instructions.mjs'
 import { emit, flag, quick, wholeFlag } from './lib/result.mjs'
 
 const FRAMEWORKS = (flag('frameworks', quick ? 'fastify' : 'fastify,hono') ?? '').split(',')
@@ -82,12 +81,7 @@ for (const fw of FRAMEWORKS) {
     // Side by side, one per core: a count does not depend on what else runs.
     const [short, long] = await Promise.all([run(WARMUP), run(WARMUP + REQUESTS)])
     const raw = (long.instructions - short.instructions) / REQUESTS
-    let perSecond = 0
-    if (IDLE_SECONDS > 0) {
-      const idle = (s) => countServer([server, fw, v], () => sleep(s * 1000), cwd)
-      const [a, b] = await Promise.all([idle(5), idle(5 + IDLE_SECONDS)])
-      perSecond = Math.max(0, (b.instructions - a.instructions) / IDLE_SECONDS)
-    }
+    const perSecond = IDLE_SECONDS > 0 ? await idlePerSecond([server, fw, v], IDLE_SECONDS, cwd) : 0
     const timers = (perSecond * (long.seconds - short.seconds)) / REQUESTS
     per[v] = {
       instructions: raw - timers,

@@ -7,8 +7,7 @@
 // these counts do not move with the machine's load. Run: node realistic-count.mjs [--quick]
 // [--frameworks fastify,hono,express] [--variants off,on,…] [--warmup 20000] [--requests 10000]
 // [--idle-seconds 20]. Needs valgrind (skipped, and says so, without it).
-import { setTimeout as sleep } from 'node:timers/promises'
-import { available, countServer, getInTurn } from './lib/instructions.mjs'
+import { available, countServer, getInTurn, idlePerSecond } from './lib/instructions.mjs'
 import { emit, flag, quick, wholeFlag } from './lib/result.mjs'
 
 const FRAMEWORKS = (flag('frameworks', 'fastify') ?? '').split(',')
@@ -105,12 +104,7 @@ for (const fw of FRAMEWORKS) {
     const rate = REQUESTS / extraSeconds
     rates.push(rate)
     const raw = (long.instructions - short.instructions) / REQUESTS
-    let perSecond = 0
-    if (IDLE_SECONDS > 0) {
-      const idle = (s) => countServer([server, fw, v], () => sleep(s * 1000), cwd)
-      const [a, b] = await Promise.all([idle(5), idle(5 + IDLE_SECONDS)])
-      perSecond = Math.max(0, (b.instructions - a.instructions) / IDLE_SECONDS)
-    }
+    const perSecond = IDLE_SECONDS > 0 ? await idlePerSecond([server, fw, v], IDLE_SECONDS, cwd) : 0
     const c = {
       instructions: raw - (perSecond * extraSeconds) / REQUESTS,
       raw,

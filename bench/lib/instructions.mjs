@@ -16,6 +16,7 @@
 //                                    promise (two runs side by side on two cores)
 //   countServer(args, drive, cwd)  → the same for a server script, `drive(port)` loading it
 //   getInTurn(port, n, path, check) → `n` GETs one after the other over one keep-alive connection
+//   idlePerSecond(args, seconds, cwd) → a server's instructions a second while idle (its timers)
 import { spawn, spawnSync } from 'node:child_process'
 import http from 'node:http'
 
@@ -110,6 +111,19 @@ export async function countServer(args, drive, cwd) {
   const code = await exited
   // The server exits with 0 when its parent goes away (http-server.mjs).
   return parse(args.join(' '), code, out)
+}
+
+/**
+ * A server's instructions a second with no requests (its timers' work): counted idle for 5 s and for
+ * 5 s + `seconds`, side by side, the difference over `seconds` (never below 0).
+ * @param {string[]} args
+ * @param {number} seconds
+ * @param {string} [cwd]
+ */
+export async function idlePerSecond(args, seconds, cwd) {
+  const idle = (s) => countServer(args, () => new Promise((r) => setTimeout(r, s * 1000)), cwd)
+  const [a, b] = await Promise.all([idle(5), idle(5 + seconds)])
+  return Math.max(0, (b.instructions - a.instructions) / seconds)
 }
 
 /**
