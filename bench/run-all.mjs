@@ -5,8 +5,9 @@
 //   node run-all.mjs --only http,memory    rerun some; replace only their sections of BENCHMARKS.md
 //   flags: --skip-build, --write (write even with --quick), --soak-duration 10m, --no-soak,
 //          --args 'http=--rounds 3 --paired-rounds 5' (extra arguments for one script; repeatable),
-//          --node24 <node binary>: also run core.mjs --count and http-count.mjs on Node 24 (no native
-//          module: this checkout serves), as their own sections `core-node24` and `http-count-node24`;
+//          --node24 <node binary>: also run core.mjs --count, http.mjs and http-count.mjs on Node 24 (no
+//          native module: this checkout serves), as their own sections `core-node24`, `http-node24`
+//          and `http-count-node24`;
 //          --node24-checkout <dir> as well: also run realistic.mjs and realistic-count.mjs on Node 24,
 //          from a checkout of the same commit installed and built by that Node (better-sqlite3 is
 //          native), as their own sections `realistic-node24` and `realistic-count-node24` (each
@@ -40,6 +41,7 @@ const SCRIPTS = [
   'core',
   'core-node24',
   'http',
+  'http-node24',
   'http-count',
   'http-count-peers',
   'http-count-node24',
@@ -66,6 +68,13 @@ const ALIASES = {
     heading: 'core.mjs on Node 24',
     // Counted as well as timed: Node 24's V8 inlines the record path by other rules than Node 20's.
     args: ['--count'],
+    node24: 'binary',
+  },
+  'http-node24': {
+    script: 'http',
+    heading: 'http.mjs on Node 24',
+    // Timed, side by side, on the Node users run: every framework, its floor and its lightest peer.
+    args: [],
     node24: 'binary',
   },
   'realistic-node24': {
