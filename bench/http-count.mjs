@@ -4,9 +4,10 @@
 // job) and @perf, each under valgrind (lib/instructions.mjs). Unlike CPU time per request, which
 // wanders by microseconds between runs on a shared VM, these counts are the same on a busy or a
 // quiet machine. Run: node http-count.mjs [--quick] [--frameworks fastify,hono,express]
-// [--variants bare,floor,perf-0.1,express-status-monitor...] [--warmup 20000] [--requests 20000].
+// [--variants bare,floor,perf-0.1,express-status-monitor…|peers] [--warmup 20000] [--requests 20000]
+// [--idle-seconds 40]; `peers` counts every peer of each framework.
 // Needs valgrind (skipped, and says so, without it).
-import { checkVariant, isPeer, label, sendsId } from './lib/http-variants.mjs'
+import { checkVariant, isPeer, label, PEERS, sendsId } from './lib/http-variants.mjs'
 import { available, countServer, getInTurn, idlePerSecond } from './lib/instructions.mjs'
 import { emit, flag, quick, wholeFlag } from './lib/result.mjs'
 
@@ -25,10 +26,13 @@ const REQUESTS = wholeFlag('requests', quick ? '500' : '20000')
 // that work would weigh ~100× more on each request than at full speed. Each variant is also counted
 // idle for this long, and its timers' instructions a second are taken off the requests' count.
 const IDLE_SECONDS = quick ? 0 : wholeFlag('idle-seconds', '40')
-// Any variant of http-server.mjs, a peer too (bare is always counted: every row is over it).
+// Any variant of http-server.mjs, a peer too, or `peers`: every peer of each framework (bare is always
+// counted: every row is over it).
 const VARIANTS = (flag('variants', quick ? 'bare,perf-0.1' : 'bare,floor,perf-0.1') ?? '').split(',')
 if (!VARIANTS.includes('bare')) VARIANTS.unshift('bare')
-for (const fw of FRAMEWORKS) for (const v of VARIANTS) checkVariant(fw, v)
+/** The variants counted for one framework: `peers` stands for its peers. */
+const variantsOf = (fw) => VARIANTS.flatMap((v) => (v === 'peers' ? PEERS[fw] : [v]))
+for (const fw of FRAMEWORKS) for (const v of variantsOf(fw)) checkVariant(fw, v)
 const server = new URL('./http-server.mjs', import.meta.url).pathname
 const cwd = new URL('.', import.meta.url).pathname
 
@@ -63,7 +67,8 @@ if (quick) {
 }
 for (const fw of FRAMEWORKS) {
   const per = {}
-  for (const v of VARIANTS) {
+  const variants = variantsOf(fw)
+  for (const v of variants) {
     const wantsId = sendsId(v)
     const run = async (n) => {
       let seconds = 0
@@ -109,7 +114,7 @@ for (const fw of FRAMEWORKS) {
     unit: 'instructions',
     note: `${Math.round(per.bare.i1Misses)} first-level instruction-cache misses${timerNote('bare')}`,
   })
-  for (const v of VARIANTS.filter((x) => x !== 'bare')) {
+  for (const v of variants.filter((x) => x !== 'bare')) {
     rows.push({
       name: `${fw} + ${label(v)}: instructions per request over bare`,
       value: Math.round(over(v)),
@@ -118,7 +123,7 @@ for (const fw of FRAMEWORKS) {
     })
   }
   // @perf (0.1, id on) against the floor and each peer counted, per request.
-  for (const other of VARIANTS.filter((x) => x === 'floor' || isPeer(x))) {
+  for (const other of variants.filter((x) => x === 'floor' || isPeer(x))) {
     if (per['perf-0.1'] === undefined) continue
     rows.push({
       name: `${fw}: @perf (0.1, id on) over ${other === 'floor' ? 'the floor' : other}, instructions per request`,

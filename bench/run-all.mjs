@@ -8,12 +8,14 @@
 //          --node24 <node binary>: also run core.mjs --count, http.mjs and http-count.mjs on Node 24 (no
 //          native module: this checkout serves), as their own sections `core-node24`, `http-node24`
 //          and `http-count-node24`;
-//          --node24-checkout <dir> as well: also run realistic.mjs and realistic-count.mjs on Node 24,
-//          from a checkout of the same commit installed and built by that Node (better-sqlite3 is
-//          native), as their own sections `realistic-node24` and `realistic-count-node24` (each
+//          --node24-checkout <dir> as well: also run realistic.mjs, realistic-count.mjs and sqlite.mjs
+//          on Node 24, from a checkout of the same commit installed and built by that Node
+//          (better-sqlite3 is native), as their own sections `realistic-node24`,
+//          `realistic-count-node24` and `sqlite-node24` (each
 //          skipped, its old section kept, without what it needs)
 // `http-count-peers` is http-count.mjs on express beside its lightest peer (express-status-monitor),
-// its own section; a full run only (its express servers take minutes each under valgrind, and
+// its own section; `http-count-peers-node24` (with --node24), every framework beside all its peers on
+// Node 24. A full run only (their servers take minutes each under valgrind, and
 // `http-count --quick` already shows in CI that the script runs).
 //
 // THE CONTRACT (details and an example in bench/README.md). Every bench script `bench/<name>.mjs`:
@@ -45,11 +47,13 @@ const SCRIPTS = [
   'http-count',
   'http-count-peers',
   'http-count-node24',
+  'http-count-peers-node24',
   'realistic',
   'realistic-node24',
   'realistic-count',
   'realistic-count-node24',
   'sqlite',
+  'sqlite-node24',
   'memory',
   'process',
   'prometheus',
@@ -93,6 +97,14 @@ const ALIASES = {
     // Twelve servers under valgrind, each also counted idle: about 45 minutes.
     timeoutMinutes: 90,
   },
+  'sqlite-node24': {
+    script: 'sqlite',
+    heading: 'sqlite.mjs on Node 24',
+    // The statement wrapper's cost beside the clock's and the floor's, on the Node users run (its V8
+    // inlines the record path by other rules than Node 20's).
+    args: [],
+    node24: 'checkout',
+  },
   'http-count-node24': {
     script: 'http-count',
     heading: 'http-count.mjs on Node 24',
@@ -106,6 +118,22 @@ const ALIASES = {
       '20',
     ],
     node24: 'binary',
+  },
+  'http-count-peers-node24': {
+    script: 'http-count',
+    heading: 'http-count.mjs on Node 24: every framework beside its peers',
+    // Counted, the peers' once-a-second work taken off: which monitor costs a request least, with no
+    // CPU shared between servers and no VM noise in the figure.
+    args: [
+      '--frameworks',
+      'express,fastify,hono',
+      '--variants',
+      'bare,floor,perf-0.1,peers',
+      '--idle-seconds',
+      '20',
+    ],
+    node24: 'binary',
+    timeoutMinutes: 90,
   },
   'http-count-peers': {
     script: 'http-count',
@@ -170,8 +198,8 @@ for (const name of SCRIPTS) {
     console.log(`\n### ${name}: skipped (give ${needs}; its old section is kept)`)
     continue
   }
-  if (name === 'http-count-peers' && quick) {
-    console.log('\n### http-count-peers: skipped under --quick (http-count --quick shows the script runs)')
+  if (name.startsWith('http-count-peers') && quick) {
+    console.log(`\n### ${name}: skipped under --quick (http-count --quick shows the script runs)`)
     continue
   }
   const file =
