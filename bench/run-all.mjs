@@ -14,9 +14,9 @@
 //          `realistic-count-node24` and `sqlite-node24` (each
 //          skipped, its old section kept, without what it needs)
 // `http-count-peers` is http-count.mjs on express beside its lightest peer (express-status-monitor),
-// its own section; `http-count-peers-node24` (with --node24), every framework beside all its peers on
-// Node 24. A full run only (their servers take minutes each under valgrind, and
-// `http-count --quick` already shows in CI that the script runs).
+// its own section; a full run only (its express servers take minutes each under valgrind, and
+// `http-count --quick` already shows in CI that the script runs). `http-count-node24` counts every
+// peer as well; under --quick it counts only bare and @perf, as http-count does.
 //
 // THE CONTRACT (details and an example in bench/README.md). Every bench script `bench/<name>.mjs`:
 //   1. prints human-readable lines;
@@ -47,7 +47,6 @@ const SCRIPTS = [
   'http-count',
   'http-count-peers',
   'http-count-node24',
-  'http-count-peers-node24',
   'realistic',
   'realistic-node24',
   'realistic-count',
@@ -64,7 +63,8 @@ const SCRIPTS = [
  * Sections that run another script (or the same one with set arguments) under their own name.
  * `node24`: run by the Node 24 binary given as `--node24`, from this checkout (`'binary'`) or from the
  * `--node24-checkout` one (`'checkout'`, for scripts that load better-sqlite3). `timeoutMinutes`: how
- * long it may run before it is stopped (default 45, as every script).
+ * long it may run before it is stopped (default 45, as every script). `quickArgs`: its arguments under
+ * `--quick`, when they differ.
  */
 const ALIASES = {
   'core-node24': {
@@ -108,22 +108,8 @@ const ALIASES = {
   'http-count-node24': {
     script: 'http-count',
     heading: 'http-count.mjs on Node 24',
-    // The floor and @perf on each framework; idle 20 s is enough at Node 24's small timer work.
-    args: [
-      '--frameworks',
-      'express,fastify,hono',
-      '--variants',
-      'bare,floor,perf-0.1',
-      '--idle-seconds',
-      '20',
-    ],
-    node24: 'binary',
-  },
-  'http-count-peers-node24': {
-    script: 'http-count',
-    heading: 'http-count.mjs on Node 24: every framework beside its peers',
-    // Counted, the peers' once-a-second work taken off: which monitor costs a request least, with no
-    // CPU shared between servers and no VM noise in the figure.
+    // The floor, @perf and every peer on each framework, the peers' once-a-second work taken off; idle
+    // 20 s is enough at Node 24's small timer work. About 30 minutes.
     args: [
       '--frameworks',
       'express,fastify,hono',
@@ -132,6 +118,8 @@ const ALIASES = {
       '--idle-seconds',
       '20',
     ],
+    // --quick: bare and @perf only (the script's quick default), within the 5-minute limit.
+    quickArgs: ['--frameworks', 'express,fastify,hono'],
     node24: 'binary',
     timeoutMinutes: 90,
   },
@@ -198,8 +186,8 @@ for (const name of SCRIPTS) {
     console.log(`\n### ${name}: skipped (give ${needs}; its old section is kept)`)
     continue
   }
-  if (name.startsWith('http-count-peers') && quick) {
-    console.log(`\n### ${name}: skipped under --quick (http-count --quick shows the script runs)`)
+  if (name === 'http-count-peers' && quick) {
+    console.log('\n### http-count-peers: skipped under --quick (http-count --quick shows the script runs)')
     continue
   }
   const file =
@@ -220,7 +208,7 @@ for (const name of SCRIPTS) {
   const args = [file]
   if (quick) args.push('--quick')
   if (name === 'soak' && soakDuration !== undefined) args.push('--duration', soakDuration)
-  args.push(...(ALIASES[name]?.args ?? []))
+  args.push(...((quick ? ALIASES[name]?.quickArgs : undefined) ?? ALIASES[name]?.args ?? []))
   args.push(...(extraArgs.get(name) ?? []))
   console.log(`\n### node ${ALIASES[name]?.script ?? name}.mjs ${args.slice(1).join(' ')}`)
   const started = Date.now()
