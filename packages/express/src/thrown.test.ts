@@ -52,6 +52,48 @@ for (const [major, express] of [
       await monitor.close()
     })
 
+    it('keeps each app’s decisions apart when one middleware serves two apps in turn', async () => {
+      const monitor = createMonitor({ sampling: 1 })
+      const shared = perf(monitor)
+      const one = express()
+      const two = express()
+      one.use(shared)
+      // A second install on app one only: its requests must still be recorded once, app two's too.
+      one.use(perf(monitor))
+      two.use(shared)
+      for (const [app, name] of [
+        [one, 'one'],
+        [two, 'two'],
+      ] as const) {
+        app.get(`/${name}`, (req, res) => {
+          res.send(req.app === app ? name : 'wrong app')
+        })
+        app.get(`/${name}/throw`, () => {
+          throw new Error(`thrown in ${name}`)
+        })
+      }
+      const urls = { one: await listen(one), two: await listen(two) }
+      for (let i = 0; i < 3; i++) {
+        for (const name of ['one', 'two'] as const) {
+          const ok = await send(urls[name], `/${name}`)
+          expect(ok.body).toBe(name)
+          expect(ok.headers['x-request-id']).toMatch(/^[A-Za-z0-9._-]+$/)
+          expect((await send(urls[name], `/${name}/throw`)).status).toBe(500)
+        }
+      }
+      await waitFor(() => monitor.byType('http').length === 12, 'twelve events')
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      const byName = new Map<string, (string | null)[]>()
+      for (const e of monitor.byType('http')) byName.set(e.name, [...(byName.get(e.name) ?? []), e.error])
+      expect(Object.fromEntries(byName)).toEqual({
+        'GET /one': [null, null, null],
+        'GET /one/throw': ['Error: thrown in one', 'Error: thrown in one', 'Error: thrown in one'],
+        'GET /two': [null, null, null],
+        'GET /two/throw': ['Error: thrown in two', 'Error: thrown in two', 'Error: thrown in two'],
+      })
+      await monitor.close()
+    })
+
     it('records the status when the app’s own error middleware answers, and the error when it passes it on', async () => {
       const monitor = createMonitor({ sampling: 1 })
       const app = express()
