@@ -40,9 +40,17 @@ describe('pnpm demo (dist/main.js)', () => {
       expect(metricsUrls).toHaveLength(3)
       for (const m of metricsUrls) {
         expect((await fetch(m)).status, m).toBe(401)
-        const res = await fetch(m, { headers: { authorization: 'Bearer demo-test-token-0123456789' } })
-        expect(res.status, m).toBe(200)
-        expect(await res.text()).toContain('perf_events_total{type="http"')
+        // The traffic generator picks a server at random, so one may not have served a request yet:
+        // send one, then read /metrics until it shows (the event is recorded when the response ends).
+        expect((await fetch(m.replace(/\/metrics$/, '/notes?limit=1'))).status, m).toBe(200)
+        let text = ''
+        for (let i = 0; i < 50 && !text.includes('perf_events_total{type="http"'); i++) {
+          if (i > 0) await new Promise((r) => setTimeout(r, 100))
+          const res = await fetch(m, { headers: { authorization: 'Bearer demo-test-token-0123456789' } })
+          expect(res.status, m).toBe(200)
+          text = await res.text()
+        }
+        expect(text).toContain('perf_events_total{type="http"')
       }
       // One-time sign-in links, one per framework: each opens the page once, then is spent.
       const links = [
