@@ -11,6 +11,7 @@
 // is the difference.
 import { createMonitor } from '@perf/core'
 import client from 'prom-client'
+import { floorOps } from './core-floor.mjs'
 
 const [variant, calls] = process.argv.slice(2)
 const n = Number(calls)
@@ -41,50 +42,9 @@ const histogram = new client.Histogram({
   registers: [new client.Registry()],
 })
 
-// The floor: what op.record does, by hand, with nothing to check or share.
-const f64 = new Float64Array(1)
-const u32 = new Uint32Array(f64.buffer)
-const RING = 1000
-const ring = {
-  seq: new Float64Array(RING),
-  at: new Float64Array(RING),
-  ms: new Float64Array(RING),
-  op: new Int32Array(RING),
-}
-let head = 0
-let seq = 0
-let rng = 0x9e3779b9
-class FloorOp {
-  constructor(id) {
-    this.id = id
-    this.scalars = new Float64Array(4).fill(0)
-    this.scalars[2] = Number.POSITIVE_INFINITY
-    this.counts = new Uint32Array(1344)
-  }
-  record(ms) {
-    const s = this.scalars
-    s[0]++
-    s[1] += ms
-    if (ms < s[2]) s[2] = ms
-    if (ms > s[3]) s[3] = ms
-    f64[0] = ms
-    const hi = u32[1]
-    const octave = (hi >>> 20) - 1003
-    const i = octave < 0 ? 0 : Math.min((octave << 5) | ((hi >>> 15) & 31), 1343)
-    this.counts[i]++
-    rng ^= rng << 13
-    rng ^= rng >>> 17
-    rng ^= rng << 5
-    if (rng >>> 0 < THRESHOLD) {
-      ring.seq[head] = ++seq
-      ring.at[head] = Date.now()
-      ring.ms[head] = ms
-      ring.op[head] = this.id
-      head = head + 1 === RING ? 0 : head + 1
-    }
-  }
-}
-const floorOps = names.map((_, i) => new FloorOp(i))
+// The floor: what op.record does, by hand, with nothing to check or share (lib/core-floor.mjs).
+const floor = floorOps(100, THRESHOLD)
+const fops = floor.ops
 
 let sink = 0
 const runs = {
@@ -98,8 +58,8 @@ const runs = {
     for (let i = 0; i < k; i++) histogram.observe({ route: names[i % 100] }, durations[i & 4095])
   },
   floor(k) {
-    for (let i = 0; i < k; i++) floorOps[i % 100].record(durations[i & 4095])
-    sink += seq
+    for (let i = 0; i < k; i++) fops[i % 100].record(durations[i & 4095])
+    sink += floor.kept()
   },
 }
 for (let r = 0; r < 10; r++) for (const run of Object.values(runs)) run(50_000)
