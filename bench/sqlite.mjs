@@ -268,21 +268,19 @@ async function countPerStatement() {
   writeNotes(seed)
   seed.close()
   const run = (v, k) => instructions.countAsync([script, countFile, v, String(k), String(warm)])
-  // Two runs at a time, one per core (counts do not depend on what else runs).
-  const [base, native] = await Promise.all([run('native', 0), run('native', n)])
-  const perGet = (c) => ({
-    instructions: (c.instructions - base.instructions) / n,
-    i1Misses: (c.i1Misses - base.i1Misses) / n,
-  })
-  const per = { native: perGet(native) }
-  const [clock, floor] = await Promise.all([run('clock', n), run('floor', n)])
-  per.clock = perGet(clock)
-  per.floor = perGet(floor)
-  // The native run again, beside the monitored one: how far one run of the same work moves (the
-  // figures' precision).
-  const [perf, nativeAgain] = await Promise.all([run('perf', n), run('native', n)])
-  per.perf = perGet(perf)
-  const again = perGet(nativeAgain)
+  // Each variant over its own run of 0 executions (it warms the same code), per get. Two runs at a
+  // time, one per core (counts do not depend on what else runs).
+  const perGet = async (v) => {
+    const [base, c] = await Promise.all([run(v, 0), run(v, n)])
+    return {
+      instructions: (c.instructions - base.instructions) / n,
+      i1Misses: (c.i1Misses - base.i1Misses) / n,
+    }
+  }
+  const per = {}
+  for (const v of ['native', 'clock', 'floor', 'floor-context', 'perf']) per[v] = await perGet(v)
+  // The native variant again: how far one count of the same work moves (the figures' precision).
+  const again = await perGet('native')
   const spread = Math.abs(again.instructions - per.native.instructions)
   per.native = {
     instructions: (per.native.instructions + again.instructions) / 2,
@@ -295,10 +293,14 @@ async function countPerStatement() {
     native: per.native,
     clock: { instructions: over('clock', 'instructions'), i1Misses: over('clock', 'i1Misses') },
     floor: { instructions: over('floor', 'instructions'), i1Misses: over('floor', 'i1Misses') },
+    floorContext: {
+      instructions: over('floor-context', 'instructions'),
+      i1Misses: over('floor-context', 'i1Misses'),
+    },
     perf: { instructions: over('perf', 'instructions'), i1Misses: over('perf', 'i1Misses') },
   }
   console.log(
-    `point get, counted (valgrind, ${n} gets${quick ? ' after a short warm-up, --quick: these show only that the counting runs' : ''}): native ${Math.round(per.native.instructions)} instructions and ${Math.round(per.native.i1Misses)} I1 misses a get; over it, @perf +${Math.round(out.perf.instructions)} instructions / +${Math.round(out.perf.i1Misses)} I1 misses, the floor +${Math.round(out.floor.instructions)} / +${Math.round(out.floor.i1Misses)}, the two clock reads +${Math.round(out.clock.instructions)} / +${Math.round(out.clock.i1Misses)}; the native run repeated moved by ${Math.round(spread)} instructions a get`,
+    `point get, counted (valgrind, ${n} gets${quick ? ' after a short warm-up, --quick: these show only that the counting runs' : ''}): native ${Math.round(per.native.instructions)} instructions and ${Math.round(per.native.i1Misses)} I1 misses a get; over it, @perf +${Math.round(out.perf.instructions)} instructions / +${Math.round(out.perf.i1Misses)} I1 misses, the floor +${Math.round(out.floor.instructions)} / +${Math.round(out.floor.i1Misses)}, the floor with the request context +${Math.round(out.floorContext.instructions)} / +${Math.round(out.floorContext.i1Misses)}, the two clock reads +${Math.round(out.clock.instructions)} / +${Math.round(out.clock.i1Misses)}; the native run repeated moved by ${Math.round(spread)} instructions a get`,
   )
   return out
 }
@@ -674,13 +676,13 @@ emit({
             name: 'point get(): instructions @perf adds per statement over the native call, counted (valgrind)',
             value: Math.round(counted.perf.instructions),
             unit: 'instructions',
-            note: `the hand-written floor adds ${Math.round(counted.floor.instructions)}, the two clock reads ${Math.round(counted.clock.instructions)}; the native get itself ${Math.round(counted.native.instructions)}, and its run repeated moved by ${Math.round(counted.spread)} a get`,
+            note: `the hand-written floor adds ${Math.round(counted.floor.instructions)}, the floor with the request context ${Math.round(counted.floorContext.instructions)}, the two clock reads ${Math.round(counted.clock.instructions)}; the native get itself ${Math.round(counted.native.instructions)}, and its run repeated moved by ${Math.round(counted.spread)} a get`,
           },
           {
             name: 'point get(): first-level instruction-cache misses @perf adds per statement, counted (valgrind)',
             value: Math.round(counted.perf.i1Misses),
             unit: 'misses',
-            note: `the floor adds ${Math.round(counted.floor.i1Misses)}, the two clock reads ${Math.round(counted.clock.i1Misses)}; the native get itself misses ${Math.round(counted.native.i1Misses)} times: between two SQLite calls little of anyone's code stays in a 32 KB cache`,
+            note: `the floor adds ${Math.round(counted.floor.i1Misses)}, with the request context ${Math.round(counted.floorContext.i1Misses)}, the two clock reads ${Math.round(counted.clock.i1Misses)}; the native get itself misses ${Math.round(counted.native.i1Misses)} times: between two SQLite calls little of anyone's code stays in a 32 KB cache`,
           },
         ]),
     {
@@ -831,7 +833,7 @@ emit({
   notes: [
     `Two connections to one WAL file (synchronous = NORMAL), one bare and one through monitorDatabase with a monitor at sampling 0.1; ${ROUNDS} interleaved rounds (order alternating), each side timed by the process's CPU time (user + system, less disturbed by other processes than wall time), the ratio taken per round and its median reported. Point gets: ${GETS} get() calls per round on random primary keys. Inserts: ${INS_REPEAT} transactions of 1,000 inserts per round, each followed by a DELETE of the rows on both sides.`,
     `Per statement: every variant runs the same statement of one monitored connection (two connections differ by up to ±200 ns per point get here, more than what is measured): better-sqlite3's own method from the prototype, that call between the two process.hrtime() reads @perf/sqlite makes, the same plus one op.record written by hand (the floor), and the monitored method; blocks of 400 gets or of a 200-insert transaction, ${per.blocks} blocks with the order rotating, CPU time per block, the median of per-block differences to the native call. The clock costs more between two SQLite calls than in a loop of clock reads, and so does a record: neither's code nor data is still in the CPU's caches, which is what an app pays. Each execution reads the clock twice, so the absolute overhead per query is two clock reads plus one record: with a bare insert near 0.9 µs the reads alone are several % of it, and the 1.05 insert ratio cannot be met while every execution is timed.`,
-    "Counted: the same point-get variants, each in its own process under valgrind (cachegrind, Node with --single-threaded --predictable; lib/instructions.mjs and lib/sqlite-instructions.mjs), every variant warmed alike and then one of them run; its instructions and simulated first-level cache misses over a run that executes none, per get, minus the native call's (run first and again last, averaged; how far the two moved is given). The file is a copy of the notes table in rollback-journal mode, so no run reads through a WAL another left. The counts do not move with the load of the machine; they are those of this build.",
+    "Counted: the same point-get variants, each in its own process under valgrind (cachegrind, Node with --single-threaded --predictable; lib/instructions.mjs and lib/sqlite-instructions.mjs), the native call and one variant warmed, as in an app that runs only that one, then that variant run; its instructions and simulated first-level cache misses over a run of the same variant that executes none, per get, minus the native call's (run first and again last, averaged; how far the two moved is given). The file is a copy of the notes table in rollback-journal mode, so no run reads through a WAL another left. The counts do not move with the load of the machine; they are those of this build.",
     'OpenTelemetry: the community instrumentation opentelemetry-plugin-better-sqlite3 (OpenTelemetry has none of its own), a BasicTracerProvider with a BatchSpanProcessor into an in-memory exporter; its connection is a third one to the same file, raced against the same bare connection.',
     'Normaliser: nine 128 KB inputs built to defeat naive scanners (quote and comment runs, endless IN lists, blob and number soup); median of the runs per input, the worst input reported.',
     `History: a store file of ${HISTORY_DAYS} days × 120 ops of per-minute rows (histograms of ~40 events over ~20 buckets) and a process sample every 10 s, written as schema version 1 and opened by SqliteStore, which rolls the minutes up into hours in the background; then history({ since, until, bucketMs, ops: false, events: false }) as the dashboard's 7 d view asks, after one warm-up call. "Longest block" is the largest gap between turns of a setImmediate loop running beside the work (wall time; the CPU time within that gap is given too, as wall time on a shared machine includes other processes' turns); heap is the peak heapUsed sampled at every turn minus a post-GC baseline.`,

@@ -1,26 +1,27 @@
 // Run by sqlite.mjs under cachegrind (lib/instructions.mjs):
 //   node sqlite-instructions.mjs <db file> <variant> <executions> [<warm-up executions>]
-// Opens the file sqlite.mjs made for it (its notes table), warms every variant of a point get
-// alike, then runs `executions` gets of one variant: `native` (better-sqlite3's own method),
+// Opens the file sqlite.mjs made for it (its notes table), warms the native call and one variant of
+// a point get, then runs `executions` gets of that variant: `native` (better-sqlite3's own method),
 // `clock` (that call between the two process.hrtime() reads @perf/sqlite makes), `floor` (the same
-// plus one op.record, hand-written) or `perf` (the monitored statement, sampling 0.1). A run with 0
-// executions is the common baseline.
+// plus one op.record, hand-written), `floor-context` (the floor plus what carrying db time to the
+// request costs: an AsyncLocalStorage read, and the time added to the request's store when there is
+// one) or `perf` (the monitored statement, sampling 0.1, its request context on as an app with an
+// HTTP adapter has it). A run of the same variant with 0 executions is its baseline. Each variant is
+// warmed alone, as in an app that runs only one of them: warmed together, the floor's op.record
+// shares its feedback and inlining with @perf's and moves @perf's count by a few hundred a get.
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { createRequire } from 'node:module'
 import { createMonitor } from '@perf/core'
 import { monitorDatabase } from '@perf/sqlite'
 
 const require = createRequire(import.meta.url)
 const Database = require('better-sqlite3')
+const VARIANTS = ['native', 'clock', 'floor', 'floor-context', 'perf']
 const [file, variant, executions, warmUp = '20000'] = process.argv.slice(2)
 const n = Number(executions)
 const warm = Number(warmUp)
-if (
-  file === undefined ||
-  !['native', 'clock', 'floor', 'perf'].includes(variant) ||
-  !(n >= 0) ||
-  !(warm >= 0)
-) {
-  console.error('usage: sqlite-instructions.mjs <db file> native|clock|floor|perf <executions> [<warm-up>]')
+if (file === undefined || !VARIANTS.includes(variant) || !(n >= 0) || !(warm >= 0)) {
+  console.error(`usage: sqlite-instructions.mjs <db file> ${VARIANTS.join('|')} <executions> [<warm-up>]`)
   process.exit(2)
 }
 
@@ -36,6 +37,9 @@ const bare = db.prepare(SQL)
 const monitored = monitorDatabase(db, createMonitor({ sampling: 0.1 }), { sql: 'redacted' }).prepare(SQL)
 const nativeGet = Object.getPrototypeOf(bare).get
 const floorOp = createMonitor({ sampling: 0.1 }).op('db', 'floor')
+// The floor's request context: what @perf's holds per request (queries and their time), read as
+// @perf reads its own; no request is in progress here, as in @perf's variant.
+const requests = new AsyncLocalStorage()
 const hr = process.hrtime
 const ms = () => {
   const c = hr()
@@ -63,10 +67,25 @@ const runs = {
       sink += row.user_id
     }
   },
+  'floor-context'(k) {
+    for (let i = 0; i < k; i++) {
+      const t0 = ms()
+      const row = nativeGet.call(bare, ids[i & 4095])
+      const d = ms() - t0
+      floorOp.record(d)
+      const request = requests.getStore()
+      if (request !== undefined) {
+        request.queries++
+        request.ms += d
+      }
+      sink += row.user_id
+    }
+  },
   perf(k) {
     for (let i = 0; i < k; i++) sink += monitored.get(ids[i & 4095]).user_id
   },
 }
-for (const run of Object.values(runs)) run(warm)
+runs.native(warm)
+runs[variant](warm)
 runs[variant](n)
 if (!(sink > 0) || !(clockSink >= 0)) process.exit(1)
