@@ -17,7 +17,7 @@ import { monitorDatabase } from '@perf/sqlite'
 const require = createRequire(import.meta.url)
 const Database = require('better-sqlite3')
 const VARIANTS = ['native', 'clock', 'floor', 'floor-context', 'perf']
-const [file, variant, executions, warmUp = '20000'] = process.argv.slice(2)
+const [file, variant, executions, warmUp = '200000'] = process.argv.slice(2)
 const n = Number(executions)
 const warm = Number(warmUp)
 if (file === undefined || !VARIANTS.includes(variant) || !(n >= 0) || !(warm >= 0)) {
