@@ -270,7 +270,8 @@ async function countPerStatement() {
   const seed = new Database(countFile)
   writeNotes(seed)
   seed.close()
-  const run = (v, k) => instructions.countAsync([script, countFile, v, String(k), String(warm)])
+  const run = (v, k) =>
+    instructions.countAsync(['--expose-gc', script, countFile, v, String(k), String(warm)])
   // Each variant over its own run of 0 executions (it warms the same code), per get. Two runs at a
   // time, one per core (counts do not depend on what else runs).
   const perGet = async (v) => {

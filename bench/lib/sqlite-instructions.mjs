@@ -1,5 +1,5 @@
 // Run by sqlite.mjs under cachegrind (lib/instructions.mjs):
-//   node sqlite-instructions.mjs <db file> <variant> <executions> [<warm-up executions>]
+//   node --expose-gc sqlite-instructions.mjs <db file> <variant> <executions> [<warm-up executions>]
 // Opens the file sqlite.mjs made for it (its notes table), warms the native call and one variant of
 // a point get, then runs `executions` gets of that variant: `native` (better-sqlite3's own method),
 // `clock` (that call between the two process.hrtime() reads @perf/sqlite makes), `floor` (the same
@@ -7,8 +7,8 @@
 // request costs: an AsyncLocalStorage read, and the time added to the request's store when there is
 // one) or `perf` (the monitored statement, sampling 0.1, its request context on as an app with an
 // HTTP adapter has it). A run of the same variant with 0 executions is its baseline. Each variant is
-// warmed alone, as in an app that runs only one of them: warmed together, the floor's op.record
-// shares its feedback and inlining with @perf's and moves @perf's count by a few hundred a get.
+// warmed alone, as in an app that runs only one of them (warmed together, the floor's op.record and
+// @perf's share their feedback), and long enough that nothing compiles while it is counted.
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { createRequire } from 'node:module'
 import { createMonitor } from '@perf/core'
@@ -85,7 +85,13 @@ const runs = {
     for (let i = 0; i < k; i++) sink += monitored.get(ids[i & 4095]).user_id
   },
 }
+// A full collection before and after the counted gets (the script runs with --expose-gc): each run
+// then starts counting from the same heap, and ends having collected what its gets left, however far
+// the incremental collector had gone when the gets ended. Without them a variant's count moved by
+// hundreds of instructions a get with where the collector's phases fell.
 runs.native(warm)
 runs[variant](warm)
+globalThis.gc?.()
 runs[variant](n)
+globalThis.gc?.()
 if (!(sink > 0) || !(clockSink >= 0)) process.exit(1)
