@@ -1,5 +1,5 @@
 import { createMonitor } from '@perf/core'
-import { openStoreReadOnly, SqliteStore, summarizeStore } from '@perf/sqlite'
+import { listReleases, openStoreReadOnly, SqliteStore, summarizeStore } from '@perf/sqlite'
 
 /** A seeded uniform PRNG (mulberry32), so every run draws the same samples. */
 function rng(seed: number): () => number {
@@ -64,6 +64,9 @@ export async function writeRelease(
       await new Promise((r) => setTimeout(r, 20))
       await monitor.flush()
       await store.flush()
+      // Until the store's worker has written the release's first slice, summarizeStore() rejects the
+      // release as unknown (it did on a slow CI machine): that is "not yet", so poll again.
+      if (!listReleases(check).some((r) => r.release === release)) continue
       const got = summarizeStore(check, { release, since: 0 }).reduce((sum, op) => sum + op.count, 0)
       if (got >= want) return
     }
