@@ -4,6 +4,7 @@
 // of 1,000 events blocks the event loop, a 7-day history range over 120 ops and a retention prune
 // of 500,000 rows (bench/lib/store-history.mjs). Run: pnpm bench:sqlite [--quick] [--rounds N]
 // Imports the built packages: run `pnpm build` first (pnpm bench does).
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,6 +13,7 @@ import { createMonitor } from '@perf/core'
 import { monitorDatabase, redactSql, SqliteStore } from '@perf/sqlite'
 import Database from 'better-sqlite3'
 import { emit, flag, median, quick, round, summary } from './lib/result.mjs'
+import { VARIANTS } from './lib/sqlite-variants.mjs'
 import { floorSink } from './lib/floor-store.mjs'
 import * as instructions from './lib/instructions.mjs'
 import { benchHistory } from './lib/store-history.mjs'
@@ -108,139 +110,60 @@ function race(a, b, run) {
 }
 
 /**
- * What @perf adds to one execution, beside the job's floor measured in the same place. Two
- * connections differ by up to ±200 ns per point get on this VM (where their page caches sit), more
- * than what is measured here, so every variant runs the same statement of one monitored connection:
- * - `native`: better-sqlite3's own method, from the prototype (what a bare app calls);
- * - `clock`: that call between the two `process.hrtime()` reads @perf/sqlite makes;
- * - `floor`: the same plus one `op.record(ms)` into an interned op (sampling 0.1), hand-written;
- * - `perf`: the monitored method (`stmt.get(key)`), with its details and request context.
- * The clock costs more here than in a loop of clock reads alone: between two SQLite calls neither
- * the clock's code nor the monitor's is in the CPU's caches, which is what an app pays.
- * Blocks of `size` executions, the order rotating per block, CPU time per block; the median of the
- * per-block differences to `native` (drift between blocks cancels; neighbours share the machine's state).
+ * What @perf adds to one execution, beside the job's floors measured in the same place: each variant
+ * of lib/sqlite-variants.mjs (the native call, the two clock reads, the floors, @perf) timed in a
+ * process of its own beside the native call (lib/sqlite-timed.mjs), in blocks of 400 gets or of a
+ * 200-insert transaction, the two in turn, CPU time per block. Two processes per variant, their
+ * per-block differences to the native call pooled and their median taken (drift between blocks
+ * cancels; a process's own luck, where its heap and code landed, is halved). The clock costs more
+ * here than in a loop of clock reads alone: between two SQLite calls neither the clock's code nor the
+ * monitor's is in the CPU's caches, which is what an app pays.
  */
 function perStatement() {
-  const perfMonitor = createMonitor({ sampling: 0.1 })
-  const db = monitorDatabase(new Database(file), perfMonitor, { sql: 'redacted' })
-  db.pragma('synchronous = NORMAL')
-  db.exec(
-    'CREATE TABLE IF NOT EXISTS one_ins (id INTEGER PRIMARY KEY, user_id INTEGER, title TEXT, body TEXT)',
-  )
-  const floorOp = createMonitor({ sampling: 0.1 }).op('db', 'floor')
-  const hr = process.hrtime
-  // As @perf/sqlite reads its clock.
-  const ms = () => {
-    const c = hr()
-    return c[0] * 1e3 + c[1] / 1e6
-  }
-  let clockSink = 0
-  const get = db.prepare('SELECT * FROM notes WHERE id = ?')
-  const ins = db.prepare('INSERT INTO one_ins (user_id, title, body) VALUES (?, ?, ?)')
-  const clear = db.prepare('DELETE FROM one_ins')
-  const { get: nativeGet, run: nativeRun } = Object.getPrototypeOf(get)
-  const G = 400
-  const I = 200
-  // One function per variant, so that no call site sees more than one callee.
-  const getVariants = {
-    native(off) {
-      for (let i = 0; i < G; i++) sink += nativeGet.call(get, ids[(off + i) & 4095]).user_id
-    },
-    clock(off) {
-      for (let i = 0; i < G; i++) {
-        const t0 = ms()
-        const row = nativeGet.call(get, ids[(off + i) & 4095])
-        clockSink += ms() - t0
-        sink += row.user_id
-      }
-    },
-    floor(off) {
-      for (let i = 0; i < G; i++) {
-        const t0 = ms()
-        const row = nativeGet.call(get, ids[(off + i) & 4095])
-        floorOp.record(ms() - t0)
-        sink += row.user_id
-      }
-    },
-    perf(off) {
-      for (let i = 0; i < G; i++) sink += get.get(ids[(off + i) & 4095]).user_id
-    },
-  }
-  // Inserts: a block is a transaction of I inserts, then the rows are deleted (the same for every
-  // variant: the transaction's and the DELETE's own records are in every block).
-  const inTxn = (loop) => {
-    const txn = db.transaction(loop)
-    return () => {
-      txn()
-      nativeRun.call(clear)
-    }
-  }
-  const insVariants = {
-    native: inTxn(() => {
-      for (let i = 0; i < I; i++) nativeRun.call(ins, i, 'a title', 'a body of some length for the row')
-    }),
-    clock: inTxn(() => {
-      for (let i = 0; i < I; i++) {
-        const t0 = ms()
-        nativeRun.call(ins, i, 'a title', 'a body of some length for the row')
-        clockSink += ms() - t0
-      }
-    }),
-    floor: inTxn(() => {
-      for (let i = 0; i < I; i++) {
-        const t0 = ms()
-        nativeRun.call(ins, i, 'a title', 'a body of some length for the row')
-        floorOp.record(ms() - t0)
-      }
-    }),
-    perf: inTxn(() => {
-      for (let i = 0; i < I; i++) ins.run(i, 'a title', 'a body of some length for the row')
-    }),
-  }
+  const timedFile = join(dir, 'timed.db')
+  const seed = new Database(timedFile)
+  seed.pragma('journal_mode = WAL')
+  writeNotes(seed)
+  seed.close()
+  const script = new URL('./lib/sqlite-timed.mjs', import.meta.url).pathname
   const blocks = quick ? 150 : 1200
-  const measure = (variants, size) => {
-    const names = Object.keys(variants)
-    for (let b = 0; b < 50; b++) for (const n of names) variants[n](b * size)
-    const diffs = Object.fromEntries(names.map((n) => [n, []]))
-    const cpu = {}
-    for (let b = 0; b < blocks; b++) {
-      for (let j = 0; j < names.length; j++) {
-        const n = names[(j + b) % names.length]
-        const c0 = process.cpuUsage()
-        variants[n](b * size)
-        const c = process.cpuUsage(c0)
-        cpu[n] = c.user + c.system
+  const PROCESSES = 2
+  const measured = VARIANTS.filter((v) => v !== 'native')
+  const over = { get: {}, insert: {} }
+  for (const what of ['get', 'insert']) {
+    const diffs = Object.fromEntries(measured.map((v) => [v, []]))
+    for (let p = 0; p < PROCESSES; p++) {
+      for (const v of measured) {
+        const r = spawnSync(process.execPath, [script, timedFile, what, v, String(blocks / PROCESSES)], {
+          encoding: 'utf8',
+        })
+        if (r.status !== 0) {
+          check(false, `${what} ${v}: ${r.stderr.trim() || `exit status ${r.status}`}`)
+          continue
+        }
+        diffs[v].push(...JSON.parse(r.stdout).diffs)
       }
-      for (const n of names) diffs[n].push(((cpu[n] - cpu.native) * 1000) / size)
     }
-    const over = (n) => median(diffs[n])
-    return { clock: over('clock'), floor: over('floor'), perf: over('perf') }
+    for (const v of measured) over[what][v] = diffs[v].length > 0 ? median(diffs[v]) : Number.NaN
   }
-  const getOver = measure(getVariants, G)
-  const insOver = measure(insVariants, I)
-  // Every monitored execution is counted, and only those.
-  const counted = Object.fromEntries(
-    (perfMonitor.snapshot().types.db?.ops ?? []).map((o) => [o.name, o.count]),
-  )
-  check(
-    counted['SELECT notes'] === (blocks + 50) * G,
-    `one statement: SELECT notes counted ${counted['SELECT notes']}`,
-  )
-  check(
-    counted['INSERT one_ins'] === (blocks + 50) * I,
-    `one statement: INSERT one_ins counted ${counted['INSERT one_ins']}`,
-  )
-  check(clockSink > 0, 'process.hrtime() measured nothing')
-  db.close()
+  const shaped = (o) => ({
+    clock: o.clock,
+    floor: o.floor,
+    floorContext: o['floor-context'],
+    floorWrapper: o['floor-wrapper'],
+    perf: o.perf,
+  })
+  const getOver = shaped(over.get)
+  const insOver = shaped(over.insert)
   for (const [what, o] of [
     ['point get', getOver],
     ['insert', insOver],
   ]) {
     console.log(
-      `${what}, one statement: @perf adds ${round(o.perf)} ns over the native call; its two clock reads there ${round(o.clock)} ns (target ≤ ${round(o.clock + 40)} ns); the hand-written floor (reads + op.record) ${round(o.floor)} ns, @perf ${round(o.perf - o.floor)} ns over it`,
+      `${what}, one statement: @perf adds ${round(o.perf)} ns over the native call; its two clock reads there ${round(o.clock)} ns (target ≤ ${round(o.clock + 40)} ns); the floor written inline (reads + op.record) ${round(o.floor)} ns, with the request context ${round(o.floorContext)} ns; the floor as a drop-in wrapper doing @perf's whole job ${round(o.floorWrapper)} ns, @perf ${round(o.perf - o.floorWrapper)} ns over it`,
     )
   }
-  return { get: getOver, insert: insOver, blocks }
+  return { get: getOver, insert: insOver, blocks, processes: PROCESSES }
 }
 
 /**
@@ -282,7 +205,7 @@ async function countPerStatement() {
     }
   }
   const per = {}
-  for (const v of ['native', 'clock', 'floor', 'floor-context', 'perf']) per[v] = await perGet(v)
+  for (const v of VARIANTS) per[v] = await perGet(v)
   // The native variant again: how far one count of the same work moves (the figures' precision).
   const again = await perGet('native')
   const spread = Math.abs(again.instructions - per.native.instructions)
@@ -290,27 +213,30 @@ async function countPerStatement() {
     instructions: (per.native.instructions + again.instructions) / 2,
     i1Misses: (per.native.i1Misses + again.i1Misses) / 2,
   }
-  const over = (v, k) => per[v][k] - per.native[k]
+  const over = (v) => ({
+    instructions: per[v].instructions - per.native.instructions,
+    i1Misses: per[v].i1Misses - per.native.i1Misses,
+  })
   const out = {
     n,
     spread,
     native: per.native,
-    clock: { instructions: over('clock', 'instructions'), i1Misses: over('clock', 'i1Misses') },
-    floor: { instructions: over('floor', 'instructions'), i1Misses: over('floor', 'i1Misses') },
-    floorContext: {
-      instructions: over('floor-context', 'instructions'),
-      i1Misses: over('floor-context', 'i1Misses'),
-    },
-    perf: { instructions: over('perf', 'instructions'), i1Misses: over('perf', 'i1Misses') },
+    clock: over('clock'),
+    floor: over('floor'),
+    floorContext: over('floor-context'),
+    floorWrapper: over('floor-wrapper'),
+    perf: over('perf'),
   }
   // Every variant makes the native call, and the floors and @perf the two clock reads as well: a count
   // below those is no cost but a run whose collector or compiler did other work than its baseline's
   // (seen on Node 20, where a variant counted hundreds of instructions a get below the native call).
   const ins = (k) => out[k].instructions
   out.consistent =
-    ins('clock') >= -spread && ['floor', 'floorContext', 'perf'].every((k) => ins(k) >= ins('clock') - spread)
+    ins('clock') >= -spread &&
+    ['floor', 'floorContext', 'floorWrapper', 'perf'].every((k) => ins(k) >= ins('clock') - spread)
+  const pair = (o) => `+${Math.round(o.instructions)} / +${Math.round(o.i1Misses)}`
   console.log(
-    `point get, counted (valgrind, ${n} gets${quick ? ' after a short warm-up, --quick: these show only that the counting runs' : ''}): native ${Math.round(per.native.instructions)} instructions and ${Math.round(per.native.i1Misses)} I1 misses a get; over it, @perf +${Math.round(out.perf.instructions)} instructions / +${Math.round(out.perf.i1Misses)} I1 misses, the floor +${Math.round(out.floor.instructions)} / +${Math.round(out.floor.i1Misses)}, the floor with the request context +${Math.round(out.floorContext.instructions)} / +${Math.round(out.floorContext.i1Misses)}, the two clock reads +${Math.round(out.clock.instructions)} / +${Math.round(out.clock.i1Misses)}; the native run repeated moved by ${Math.round(spread)} instructions a get`,
+    `point get, counted (valgrind, ${n} gets${quick ? ' after a short warm-up, --quick: these show only that the counting runs' : ''}): native ${Math.round(per.native.instructions)} instructions and ${Math.round(per.native.i1Misses)} I1 misses a get; over it (instructions / I1 misses), @perf ${pair(out.perf)}, the floor ${pair(out.floor)}, with the request context ${pair(out.floorContext)}, as a drop-in wrapper doing @perf's whole job ${pair(out.floorWrapper)}, the two clock reads ${pair(out.clock)}; the native run repeated moved by ${Math.round(spread)} instructions a get`,
   )
   return out
 }
@@ -679,10 +605,16 @@ emit({
         note: `the two process.hrtime() reads cost ${round(o.clock)} ns in the same place, measured in the same run`,
       },
       {
-        name: `${what}: the floor, two clock reads and one op.record written by hand, over the native call`,
+        name: `${what}: the floor, two clock reads and one op.record written by hand where the statement runs, over the native call`,
         value: round(o.floor),
         unit: 'ns',
-        note: `@perf over this floor: ${round(o.perf - o.floor)} ns (its details on kept events, the request context)`,
+        note: `with the request context (an AsyncLocalStorage read) ${round(o.floorContext)} ns; @perf over this floor: ${round(o.perf - o.floor)} ns`,
+      },
+      {
+        name: `${what}: the floor as a drop-in wrapper, @perf/sqlite's whole job by hand (a function standing in for the statement's method: the two reads, the request context, one op.record with the statement's details), over the native call`,
+        value: round(o.floorWrapper),
+        unit: 'ns',
+        note: `@perf over this floor: ${round(o.perf - o.floorWrapper)} ns; the wrapper over the floor written where the statement runs: ${round(o.floorWrapper - o.floor)} ns`,
       },
     ]),
     ...(counted === undefined
@@ -692,13 +624,13 @@ emit({
             name: 'point get(): instructions @perf adds per statement over the native call, counted (valgrind)',
             value: Math.round(counted.perf.instructions),
             unit: 'instructions',
-            note: `the hand-written floor adds ${Math.round(counted.floor.instructions)}, the floor with the request context ${Math.round(counted.floorContext.instructions)}, the two clock reads ${Math.round(counted.clock.instructions)}; the native get itself ${Math.round(counted.native.instructions)}, and its run repeated moved by ${Math.round(counted.spread)} a get`,
+            note: `the hand-written floor adds ${Math.round(counted.floor.instructions)}, with the request context ${Math.round(counted.floorContext.instructions)}, as a drop-in wrapper doing @perf's whole job ${Math.round(counted.floorWrapper.instructions)}, the two clock reads ${Math.round(counted.clock.instructions)}; the native get itself ${Math.round(counted.native.instructions)}, and its run repeated moved by ${Math.round(counted.spread)} a get`,
           },
           {
             name: 'point get(): first-level instruction-cache misses @perf adds per statement, counted (valgrind)',
             value: Math.round(counted.perf.i1Misses),
             unit: 'misses',
-            note: `the floor adds ${Math.round(counted.floor.i1Misses)}, with the request context ${Math.round(counted.floorContext.i1Misses)}, the two clock reads ${Math.round(counted.clock.i1Misses)}; the native get itself misses ${Math.round(counted.native.i1Misses)} times: between two SQLite calls little of anyone's code stays in a 32 KB cache`,
+            note: `the floor adds ${Math.round(counted.floor.i1Misses)}, with the request context ${Math.round(counted.floorContext.i1Misses)}, as a drop-in wrapper ${Math.round(counted.floorWrapper.i1Misses)}, the two clock reads ${Math.round(counted.clock.i1Misses)}; the native get itself misses ${Math.round(counted.native.i1Misses)} times: between two SQLite calls little of anyone's code stays in a 32 KB cache`,
           },
         ]),
     {
@@ -848,8 +780,8 @@ emit({
   ],
   notes: [
     `Two connections to one WAL file (synchronous = NORMAL), one bare and one through monitorDatabase with a monitor at sampling 0.1; ${ROUNDS} interleaved rounds (order alternating), each side timed by the process's CPU time (user + system, less disturbed by other processes than wall time), the ratio taken per round and its median reported. Point gets: ${GETS} get() calls per round on random primary keys. Inserts: ${INS_REPEAT} transactions of 1,000 inserts per round, each followed by a DELETE of the rows on both sides.`,
-    `Per statement: every variant runs the same statement of one monitored connection (two connections differ by up to ±200 ns per point get here, more than what is measured): better-sqlite3's own method from the prototype, that call between the two process.hrtime() reads @perf/sqlite makes, the same plus one op.record written by hand (the floor), and the monitored method; blocks of 400 gets or of a 200-insert transaction, ${per.blocks} blocks with the order rotating, CPU time per block, the median of per-block differences to the native call. The clock costs more between two SQLite calls than in a loop of clock reads, and so does a record: neither's code nor data is still in the CPU's caches, which is what an app pays. Each execution reads the clock twice, so the absolute overhead per query is two clock reads plus one record: with a bare insert near 0.9 µs the reads alone are several % of it, and the 1.05 insert ratio cannot be met while every execution is timed.`,
-    "Counted: the same point-get variants, each in its own process under valgrind (cachegrind, Node with --single-threaded --predictable; lib/instructions.mjs and lib/sqlite-instructions.mjs), the native call and one variant warmed (200,000 gets each, so that nothing compiles while the variant is counted), as in an app that runs only that one, then a full collection, that variant run, and a full collection again; its instructions and simulated first-level cache misses over a run of the same variant that executes none, per get, minus the native call's (run first and again last, averaged; how far the two moved is given). Besides the floor, a floor that also does what carrying a query's time to its request costs (an AsyncLocalStorage read, as @perf's wrapper makes). Counts where a variant comes out below the native call, or a floor or @perf below the two clock reads it makes, are left out of the table (seen on Node 20). The file is a copy of the notes table in rollback-journal mode, so no run reads through a WAL another left. The counts do not move with the load of the machine; they are those of this build.",
+    `Per statement (lib/sqlite-variants.mjs): every variant runs the same statement of one monitored connection (two connections differ by up to ±200 ns per point get here, more than what is measured): better-sqlite3's own method from the prototype, that call between the two process.hrtime() reads @perf/sqlite makes, the same plus one op.record written by hand where the statement runs (the floor; with the request context: plus an AsyncLocalStorage read and the time added to the request's store when there is one), the floor as a drop-in wrapper must do it (a function standing in for the statement's method, doing @perf/sqlite's whole job by hand: the two reads, the request context, one op.record with the statement's details and the request's id), and the monitored method. Each variant runs in a process of its own beside the native call (lib/sqlite-timed.mjs), as in an app that runs only that one: in one process the variants would share the monitor's code and its type feedback, and each be compiled for the others' calls too. Blocks of 400 gets or of a 200-insert transaction, the variant and the native call in turn, CPU time per block; ${per.processes} processes per variant of ${per.blocks / per.processes} blocks each, the median of their pooled per-block differences to the native call. The clock costs more between two SQLite calls than in a loop of clock reads, and so does a record: neither's code nor data is still in the CPU's caches, which is what an app pays; and a wrapper costs more than the same work written where the statement runs, though it executes no more instructions (the counted rows): a call more between the app and SQLite. Each execution reads the clock twice, so the absolute overhead per query is two clock reads plus one record: with a bare insert near 0.9 µs the reads alone are several % of it, and the 1.05 insert ratio cannot be met while every execution is timed.`,
+    "Counted: the same point-get variants, each in its own process under valgrind (cachegrind, Node with --single-threaded --predictable; lib/instructions.mjs and lib/sqlite-instructions.mjs), the native call and one variant warmed (200,000 gets each, so that nothing compiles while the variant is counted), as in an app that runs only that one, then a full collection, that variant run, and a full collection again; its instructions and simulated first-level cache misses over a run of the same variant that executes none, per get, minus the native call's (run first and again last, averaged; how far the two moved is given). The variants are those timed (lib/sqlite-variants.mjs). Counts where a variant comes out below the native call, or a floor or @perf below the two clock reads it makes, are left out of the table (seen on Node 20). The file is a copy of the notes table in rollback-journal mode, so no run reads through a WAL another left. The counts do not move with the load of the machine; they are those of this build.",
     'OpenTelemetry: the community instrumentation opentelemetry-plugin-better-sqlite3 (OpenTelemetry has none of its own), a BasicTracerProvider with a BatchSpanProcessor into an in-memory exporter; its connection is a third one to the same file, raced against the same bare connection.',
     'Normaliser: nine 128 KB inputs built to defeat naive scanners (quote and comment runs, endless IN lists, blob and number soup); median of the runs per input, the worst input reported.',
     `History: a store file of ${HISTORY_DAYS} days × 120 ops of per-minute rows (histograms of ~40 events over ~20 buckets) and a process sample every 10 s, written as schema version 1 and opened by SqliteStore, which rolls the minutes up into hours in the background; then history({ since, until, bucketMs, ops: false, events: false }) as the dashboard's 7 d view asks, after one warm-up call. "Longest block" is the largest gap between turns of a setImmediate loop running beside the work (wall time; the CPU time within that gap is given too, as wall time on a shared machine includes other processes' turns); heap is the peak heapUsed sampled at every turn minus a post-GC baseline.`,

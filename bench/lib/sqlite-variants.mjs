@@ -1,0 +1,196 @@
+// The per-statement variants of bench/sqlite.mjs, in one place for its two measurements: timed
+// (lib/sqlite-timed.mjs) and counted under valgrind (lib/sqlite-instructions.mjs). Each runs in a
+// process of its own with only the native call beside it, as in an app that runs one of them: run in
+// one process, the variants share the monitor's code and its feedback (the floor's op.record is then
+// compiled for @perf's options too), and a variant is measured as no app runs it.
+//
+// Every variant runs the same statement of one monitored connection (two connections differ by up
+// to ±200 ns per point get on this VM, more than what is measured):
+// - `native`: better-sqlite3's own method, from the prototype (what a bare app calls);
+// - `clock`: that call between the two `process.hrtime()` reads @perf/sqlite makes;
+// - `floor`: the same plus one `op.record(ms)` into an interned op (sampling 0.1), written inline;
+// - `floor-context`: the floor plus what carrying db time to the request costs (an
+//   `AsyncLocalStorage` read, and the time added to the request's store when there is one);
+// - `floor-wrapper`: @perf/sqlite's whole job by hand, as a drop-in wrapper must do it: a function
+//   standing in for the statement's method that reads the clock twice, adds the time to the request's
+//   context, and records with the statement's details (its text, rows) and the request's id;
+// - `perf`: the monitored method (`stmt.get(key)`, `stmt.run(...)`), its request context on as an app
+//   with an HTTP adapter has it.
+// No request is in progress in any of them (a point get outside a request, as @perf's variant is).
+import { AsyncLocalStorage } from 'node:async_hooks'
+import { createMonitor } from '@perf/core'
+import { monitorDatabase } from '@perf/sqlite'
+
+export const VARIANTS = ['native', 'clock', 'floor', 'floor-context', 'floor-wrapper', 'perf']
+
+export const GET_SQL = 'SELECT * FROM notes WHERE id = ?'
+const INSERT_SQL = 'INSERT INTO one_ins (user_id, title, body) VALUES (?, ?, ?)'
+const BODY = 'a body of some length for the row'
+
+/**
+ * The variants over `db` (a better-sqlite3 connection to a file with the `notes` table; `insert: true`
+ * also makes the `one_ins` table, so the file must be writable). Returns `get[variant](k, off)`, which
+ * runs `k` point gets on keys `ids[off..]`, `insert[variant](k)`, which runs `k` inserts in one
+ * transaction and deletes them (the transaction and the DELETE are the same in every variant), the
+ * number of executions each monitored statement recorded, and a sink that keeps the work observable.
+ */
+export function statementVariants(db, ids, { insert = false } = {}) {
+  const monitor = createMonitor({ sampling: 0.1 })
+  const monitored = monitorDatabase(db, monitor, { sql: 'redacted' })
+  if (insert) {
+    monitored.exec(
+      'CREATE TABLE IF NOT EXISTS one_ins (id INTEGER PRIMARY KEY, user_id INTEGER, title TEXT, body TEXT)',
+    )
+  }
+  const floorOp = createMonitor({ sampling: 0.1 }).op('db', 'floor')
+  // The floor's request context: what @perf's holds per request (queries and their time), read as
+  // @perf reads its own.
+  const requests = new AsyncLocalStorage()
+  const hr = process.hrtime
+  // As @perf/sqlite reads its clock.
+  const ms = () => {
+    const c = hr()
+    return c[0] * 1e3 + c[1] / 1e6
+  }
+  let sink = 0
+  let clockSink = 0
+  const get = monitored.prepare(GET_SQL)
+  const { get: nativeGet, run: nativeRun } = Object.getPrototypeOf(get)
+  /** The floor-wrapper's job for one execution, as @perf/sqlite does it (see the top of this file). */
+  const wrapperDetails = (sql) => {
+    const details = { sql, rows: 0 }
+    return { details, opts: { metadata: details, requestId: undefined } }
+  }
+  const getJob = wrapperDetails(GET_SQL)
+  function wrapperGet(key) {
+    const t0 = ms()
+    const row = nativeGet.call(this, key)
+    const d = ms() - t0
+    const request = requests.getStore()
+    if (request !== undefined) {
+      request.queries++
+      request.ms += d
+    }
+    getJob.details.rows = row === undefined ? 0 : 1
+    getJob.opts.requestId = request?.id
+    floorOp.record(d, getJob.opts)
+    return row
+  }
+  // One function per variant, so that no call site sees more than one callee.
+  const gets = {
+    native(k, off = 0) {
+      for (let i = 0; i < k; i++) sink += nativeGet.call(get, ids[(off + i) & 4095]).user_id
+    },
+    clock(k, off = 0) {
+      for (let i = 0; i < k; i++) {
+        const t0 = ms()
+        const row = nativeGet.call(get, ids[(off + i) & 4095])
+        clockSink += ms() - t0
+        sink += row.user_id
+      }
+    },
+    floor(k, off = 0) {
+      for (let i = 0; i < k; i++) {
+        const t0 = ms()
+        const row = nativeGet.call(get, ids[(off + i) & 4095])
+        floorOp.record(ms() - t0)
+        sink += row.user_id
+      }
+    },
+    'floor-context'(k, off = 0) {
+      for (let i = 0; i < k; i++) {
+        const t0 = ms()
+        const row = nativeGet.call(get, ids[(off + i) & 4095])
+        const d = ms() - t0
+        floorOp.record(d)
+        const request = requests.getStore()
+        if (request !== undefined) {
+          request.queries++
+          request.ms += d
+        }
+        sink += row.user_id
+      }
+    },
+    'floor-wrapper'(k, off = 0) {
+      for (let i = 0; i < k; i++) sink += wrapperGet.call(get, ids[(off + i) & 4095]).user_id
+    },
+    perf(k, off = 0) {
+      for (let i = 0; i < k; i++) sink += get.get(ids[(off + i) & 4095]).user_id
+    },
+  }
+  const inserts = insert ? insertVariants() : undefined
+  function insertVariants() {
+    const ins = monitored.prepare(INSERT_SQL)
+    const clear = monitored.prepare('DELETE FROM one_ins')
+    const insJob = wrapperDetails(INSERT_SQL)
+    function wrapperRun(userId, title, body) {
+      const t0 = ms()
+      const info = nativeRun.call(this, userId, title, body)
+      const d = ms() - t0
+      const request = requests.getStore()
+      if (request !== undefined) {
+        request.queries++
+        request.ms += d
+      }
+      insJob.details.rows = info.changes
+      insJob.opts.requestId = request?.id
+      floorOp.record(d, insJob.opts)
+      return info
+    }
+    // A transaction of `k` inserts, then the rows deleted (the same for every variant).
+    const inTxn = (loop) => {
+      const txn = monitored.transaction(loop)
+      return (k) => {
+        txn(k)
+        nativeRun.call(clear)
+      }
+    }
+    return {
+      native: inTxn((k) => {
+        for (let i = 0; i < k; i++) nativeRun.call(ins, i, 'a title', BODY)
+      }),
+      clock: inTxn((k) => {
+        for (let i = 0; i < k; i++) {
+          const t0 = ms()
+          nativeRun.call(ins, i, 'a title', BODY)
+          clockSink += ms() - t0
+        }
+      }),
+      floor: inTxn((k) => {
+        for (let i = 0; i < k; i++) {
+          const t0 = ms()
+          nativeRun.call(ins, i, 'a title', BODY)
+          floorOp.record(ms() - t0)
+        }
+      }),
+      'floor-context': inTxn((k) => {
+        for (let i = 0; i < k; i++) {
+          const t0 = ms()
+          nativeRun.call(ins, i, 'a title', BODY)
+          const d = ms() - t0
+          floorOp.record(d)
+          const request = requests.getStore()
+          if (request !== undefined) {
+            request.queries++
+            request.ms += d
+          }
+        }
+      }),
+      'floor-wrapper': inTxn((k) => {
+        for (let i = 0; i < k; i++) wrapperRun.call(ins, i, 'a title', BODY)
+      }),
+      perf: inTxn((k) => {
+        for (let i = 0; i < k; i++) ins.run(i, 'a title', BODY)
+      }),
+    }
+  }
+  return {
+    get: gets,
+    insert: inserts,
+    /** Executions each monitored statement recorded, by op name. */
+    recorded: () =>
+      Object.fromEntries((monitor.snapshot().types.db?.ops ?? []).map((o) => [o.name, o.count])),
+    /** Whether the variants' results were used (rows read, clock differences summed). */
+    ok: () => sink > 0 && clockSink >= 0,
+  }
+}
