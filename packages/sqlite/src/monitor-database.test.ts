@@ -48,6 +48,16 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
+/** The error `f` throws (it must throw). */
+function errorOf(f: () => unknown): Error {
+  try {
+    f()
+  } catch (err) {
+    return err as Error
+  }
+  throw new Error('expected a throw')
+}
+
 describe('monitorDatabase: the same Database', () => {
   it('returns the same object, still instanceof Database, with the same enumerable shape', () => {
     const raw = new Database(':memory:')
@@ -82,6 +92,36 @@ describe('monitorDatabase: the same Database', () => {
     expect(db.prepare('SELECT * FROM notes WHERE id = ?').get(99)).toBeUndefined()
     expect([...db.prepare(q).iterate()]).toEqual(bare.prepare(q).all())
     expect(db.prepare('SELECT * FROM notes WHERE id = @id').get({ id: 1 })).toMatchObject({ body: 'a' })
+  })
+
+  it('run/get/all pass exactly the bound values given, 0 to 5 of them, and refuse a wrong count as bare does', () => {
+    // Up to three values take a path of their own (no arguments object): none may be added or lost.
+    for (let n = 0; n <= 5; n++) {
+      const values = Array.from({ length: n }, (_, i) => i + 1)
+      const sql = n === 0 ? 'SELECT 0 AS v' : `SELECT ${values.map((i) => `? AS v${i}`).join(', ')}`
+      expect(db.prepare(sql).get(...values)).toEqual(bare.prepare(sql).get(...values))
+      expect(db.prepare(sql).all(...values)).toEqual(bare.prepare(sql).all(...values))
+      const where = n === 0 ? '' : ` WHERE ${values.map(() => '? > 0').join(' AND ')}`
+      const insert = `INSERT INTO notes (user_id, body) SELECT ${n}, 'n${n}'${where}`
+      expect(db.prepare(insert).run(...values).changes).toBe(1)
+      // One value too many, and one too few: the very errors better-sqlite3 throws bare.
+      const tooMany = [...values, n + 1]
+      expect(() => db.prepare(sql).get(...tooMany)).toThrow(
+        errorOf(() => bare.prepare(sql).get(...tooMany)).message,
+      )
+      if (n > 0) {
+        const tooFew = values.slice(1)
+        expect(() => db.prepare(sql).all(...tooFew)).toThrow(
+          errorOf(() => bare.prepare(sql).all(...tooFew)).message,
+        )
+      }
+    }
+    // An explicit undefined is a value given, as bare.
+    expect(() => db.prepare('SELECT 1').get(undefined)).toThrow(
+      errorOf(() => bare.prepare('SELECT 1').get(undefined)).message,
+    )
+    const ops = monitor.snapshot().types.db?.ops ?? []
+    expect(ops.filter((o) => o.name.startsWith('INSERT notes')).reduce((sum, o) => sum + o.count, 0)).toBe(6)
   })
 
   it('pluck/expand/raw/columns/bind/safeIntegers chain on the same statement and stay timed', () => {

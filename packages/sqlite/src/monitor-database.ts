@@ -229,24 +229,21 @@ export function monitorDatabase<D extends Db>(
     const nativeAll = proto.all!
     const nativeIterate = proto.iterate!
     // run/get/all: one timed wrapper each, differing only in the native call and how rows are counted.
-    const timed = (native: Fn, rowsOf: (out: unknown) => number) =>
+    const timed = (native: Fn, call: NativeCall, rowsOf: (out: unknown) => number) =>
       function timedCall(this: Stmt): unknown {
         const t0 = now()
         let out: unknown
         try {
-          // One bound value (a key) is the common case: a plain call of the native method is cheaper
-          // than apply(), which goes through the arguments object. A rest parameter would build an
-          // array per call.
+          // Up to three bound values (most statements) go to `call` as plain arguments, not through
+          // apply() and the arguments object; a rest parameter would build an array per call.
           // biome-ignore lint/complexity/noArguments: see above
           const n = arguments.length
           out =
-            n === 1
+            n <= 3
               ? // biome-ignore lint/complexity/noArguments: see above
-                native.call(this, arguments[0])
-              : n === 0
-                ? native.call(this)
-                : // biome-ignore lint/complexity/noArguments: see above
-                  native.apply(this, arguments as unknown as unknown[])
+                call(this, n, arguments[0], arguments[1], arguments[2])
+              : // biome-ignore lint/complexity/noArguments: see above
+                native.apply(this, arguments as unknown as unknown[])
         } catch (err) {
           finish(st, now() - t0, 0, err, this, NO_ARGS)
           throw err
@@ -263,9 +260,12 @@ export function monitorDatabase<D extends Db>(
         )
         return out
       }
-    define(stmt, 'run', timed(nativeRun, changedRows))
-    define(stmt, 'get', timed(nativeGet, gotRows))
-    define(stmt, 'all', timed(nativeAll, allRows))
+    define(stmt, NATIVE_RUN, nativeRun)
+    define(stmt, NATIVE_GET, nativeGet)
+    define(stmt, NATIVE_ALL, nativeAll)
+    define(stmt, 'run', timed(nativeRun, callRun, changedRows))
+    define(stmt, 'get', timed(nativeGet, callGet, gotRows))
+    define(stmt, 'all', timed(nativeAll, callAll, allRows))
     define(stmt, 'iterate', function iterate(this: Stmt, ...args: unknown[]) {
       const t0 = now()
       const database = this.database
@@ -468,6 +468,55 @@ function copy(args: IArguments): unknown[] {
 
 function define(target: object, key: PropertyKey, value: unknown): void {
   Object.defineProperty(target, key, { value, writable: true, configurable: true, enumerable: false })
+}
+
+/** Where an instrumented statement keeps better-sqlite3's own `run`, `get` and `all` (see {@link NativeCall}). */
+const NATIVE_RUN = Symbol('@perf/sqlite native run')
+const NATIVE_GET = Symbol('@perf/sqlite native get')
+const NATIVE_ALL = Symbol('@perf/sqlite native all')
+
+/** An instrumented statement, with better-sqlite3's own methods under the symbols above. */
+type Instrumented = Stmt & { [NATIVE_RUN]: Fn; [NATIVE_GET]: Fn; [NATIVE_ALL]: Fn }
+
+/**
+ * Calls one of better-sqlite3's own methods on `s` with its `n` (≤ 3) bound values. One function
+ * per method, each reading it from the statement under a constant key, so that its call sites only
+ * ever see that one native method and V8 compiles them as direct calls into it. The wrapper calling
+ * `native` itself (a variable of its closure, and the wrapper's code is shared by every statement's
+ * run, get and all) was compiled as a generic call into C++: about 110 ns a statement more on this
+ * VM whenever the wrapper was not inlined into the app's function that called it, which V8 decides
+ * anew in every process (BENCHMARKS.md, SQLite: @perf over the floor as a drop-in wrapper).
+ */
+type NativeCall = (s: Stmt, n: number, a: unknown, b: unknown, c: unknown) => unknown
+const callRun: NativeCall = (s, n, a, b, c) => {
+  const t = s as Instrumented
+  return n === 1
+    ? t[NATIVE_RUN](a)
+    : n === 0
+      ? t[NATIVE_RUN]()
+      : n === 2
+        ? t[NATIVE_RUN](a, b)
+        : t[NATIVE_RUN](a, b, c)
+}
+const callGet: NativeCall = (s, n, a, b, c) => {
+  const t = s as Instrumented
+  return n === 1
+    ? t[NATIVE_GET](a)
+    : n === 0
+      ? t[NATIVE_GET]()
+      : n === 2
+        ? t[NATIVE_GET](a, b)
+        : t[NATIVE_GET](a, b, c)
+}
+const callAll: NativeCall = (s, n, a, b, c) => {
+  const t = s as Instrumented
+  return n === 1
+    ? t[NATIVE_ALL](a)
+    : n === 0
+      ? t[NATIVE_ALL]()
+      : n === 2
+        ? t[NATIVE_ALL](a, b)
+        : t[NATIVE_ALL](a, b, c)
 }
 
 const changedRows = (out: unknown): number => (out as BetterSqlite3.RunResult).changes
