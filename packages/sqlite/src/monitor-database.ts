@@ -483,9 +483,11 @@ type Instrumented = Stmt & { [NATIVE_RUN]: Fn; [NATIVE_GET]: Fn; [NATIVE_ALL]: F
  * per method, each reading it from the statement under a constant key, so that its call sites only
  * ever see that one native method and V8 compiles them as direct calls into it. The wrapper calling
  * `native` itself (a variable of its closure, and the wrapper's code is shared by every statement's
- * run, get and all) was compiled as a generic call into C++: about 110 ns a statement more on this
- * VM whenever the wrapper was not inlined into the app's function that called it, which V8 decides
- * anew in every process (BENCHMARKS.md, SQLite: @perf over the floor as a drop-in wrapper).
+ * run, get and all) was compiled as a generic call into C++ wherever V8 did not inline the wrapper
+ * into the app's function that called it, which it decides anew in every process: on Node 20 a point
+ * get cost 335–360 ns over the native call in those processes against 160–175 ns in the others
+ * (bench/lib/sqlite-timed.mjs, eight processes; 173–275 ns in every process since). Four bound values
+ * or more still go through `native.apply`.
  */
 type NativeCall = (s: Stmt, n: number, a: unknown, b: unknown, c: unknown) => unknown
 const callRun: NativeCall = (s, n, a, b, c) => {
