@@ -378,6 +378,56 @@ describe('monitorDatabase: recording', () => {
     expect(ctx.dbQueries).toBe(3)
   })
 
+  it('a failed execution records its error and request id, and leaves nothing on the next execution of the statement', async () => {
+    // finish() records a plain execution with the statement's own options object and a failed or
+    // slow one with an object of its own: the failure's error and `force` must not stay behind.
+    const m = createMonitor({ sampling: 0 })
+    const d = monitorDatabase(new Database(':memory:'), m)
+    d.exec('CREATE TABLE k (id INTEGER PRIMARY KEY)')
+    const insert = d.prepare('INSERT INTO k (id) VALUES (?)')
+    const ctx: RequestContext = { requestId: 'req-7', dbQueries: 0, dbMs: 0 }
+    monitorInternals(m).runInRequest(ctx, () => {
+      insert.run(1)
+      expect(() => insert.run(1)).toThrow(/UNIQUE constraint failed/)
+      insert.run(2)
+      insert.run(3)
+    })
+    expect(ctx.dbQueries).toBe(4)
+    // Sampling 0 keeps only the failure; had its error or `force` stayed on the statement's options,
+    // the two executions after it would be kept as failures too.
+    const kept = m.byType('db')
+    expect(kept).toHaveLength(1)
+    expect(kept[0]).toMatchObject({
+      name: 'INSERT k',
+      requestId: 'req-7',
+      error: expect.stringMatching(/UNIQUE/),
+    })
+    const op = m.snapshot().types.db?.ops.find((o) => o.name === 'INSERT k')
+    expect(op).toMatchObject({ count: 4, errors: 1 })
+    // At sampling 1 the executions after the failure are kept without an error, with the request's id.
+    const all = createMonitor({ sampling: 1 })
+    const e = monitorDatabase(new Database(':memory:'), all)
+    e.exec('CREATE TABLE k (id INTEGER PRIMARY KEY)')
+    const ins = e.prepare('INSERT INTO k (id) VALUES (?)')
+    monitorInternals(all).runInRequest(ctx, () => {
+      ins.run(1)
+      expect(() => ins.run(1)).toThrow(/UNIQUE/)
+      ins.run(2)
+    })
+    ins.run(3)
+    const events = all.byType('db').filter((x) => x.name === 'INSERT k')
+    expect(events.map((x) => [x.error ?? null, x.requestId ?? null, x.metadata?.rows])).toEqual([
+      [null, null, 1],
+      [null, 'req-7', 1],
+      [expect.stringMatching(/UNIQUE/), 'req-7', 0],
+      [null, 'req-7', 1],
+    ])
+    d.close()
+    e.close()
+    await m.close()
+    await all.close()
+  })
+
   it('slowMs forces slow queries to be kept even at sampling 0; explainSlow attaches the plan once per op per window', async () => {
     const m = createMonitor({ sampling: 0 })
     const d = monitorDatabase(new Database(':memory:'), m, { slowMs: 0, explainSlow: true })
