@@ -162,8 +162,7 @@ export function monitorDatabase<D extends Db>(
    * neither failed nor was slow (nearly all of them) records with the statement's own options object,
    * only its request id written; the rest go to {@link finishRarely}. Writing every field on every
    * execution (the error, `force`, the metadata twice) cost about 270 instructions a point get on
-   * Node 20 and 40 on Node 24 (counted: bench/lib/sqlite-instructions.mjs), and a smaller finish()
-   * leaves V8 room to inline op.record into it.
+   * Node 20 and 40 on Node 24 (counted: bench/lib/sqlite-instructions.mjs).
    */
   const finish = (
     st: StatementState,
@@ -509,7 +508,9 @@ type Instrumented = Stmt & { [NATIVE_RUN]: Fn; [NATIVE_GET]: Fn; [NATIVE_ALL]: F
  * into the app's function that called it, which it decides anew in every process: on Node 20 a point
  * get cost 335–360 ns over the native call in those processes against 160–175 ns in the others
  * (bench/lib/sqlite-timed.mjs, eight processes; 173–275 ns in every process since). Four bound values
- * or more still go through `native.apply`.
+ * or more still go through `native.apply`, and on Node 20 still show that slow mode in some processes
+ * (a get with five values: 145–200 ns over the native call in most, 330–383 ns in 2–3 of 10); the call
+ * spelled out for up to six values removed it but cost 215–273 ns in every process, so it stays.
  */
 type NativeCall = (s: Stmt, n: number, a: unknown, b: unknown, c: unknown) => unknown
 const callRun: NativeCall = (s, n, a, b, c) => {
