@@ -46,6 +46,30 @@ describe('OpStats.add', () => {
     expect(op.scalars[2 * FIELDS + COUNT]).toBe(0)
   })
 
+  it('writes each record into its own slice when records alternate between slices', () => {
+    // add and addOutcome keep a view of the slice they last wrote: a record for another slice must
+    // move it, and a cleared or reset row must still be the one they write.
+    const op = new OpStats(0, 'http', 'GET /x', 4)
+    for (let k = 0; k < 6; k++) {
+      const slice = k % 2 === 0 ? 1 : 3
+      op.add(slice, slice + k, false)
+      op.addOutcome(slice, slice === 3, 200)
+    }
+    expect([1, 3].map((k) => op.scalars[k * FIELDS + COUNT])).toEqual([3, 3])
+    expect([1, 3].map((k) => op.scalars[k * FIELDS + SUM])).toEqual([1 + 3 + 5, 4 + 6 + 8])
+    expect([1, 3].map((k) => op.scalars[k * FIELDS + ERRORS])).toEqual([0, 3])
+    expect([1, 3].map((k) => op.scalars[k * FIELDS + STATUS + 1])).toEqual([3, 3])
+    op.retire(3)
+    op.clearSlice(3)
+    op.add(3, 2, false)
+    expect(op.scalars[3 * FIELDS + COUNT]).toBe(1)
+    expect(op.scalars[3 * FIELDS + MIN]).toBe(2)
+    op.reset()
+    op.add(3, 7, false)
+    expect(op.scalars[3 * FIELDS + SUM]).toBe(7)
+    expect(op.allTimeCount(3)).toBe(1)
+  })
+
   it('counts outcomes at the offsets aggregate.ts names (addOutcome spells them as literals)', () => {
     const op = new OpStats(0, 'http', 'GET /x', 3)
     for (const [error, status] of [
