@@ -15,6 +15,11 @@ export function describeValue(v: unknown): string {
 
 const MAX_ERROR_LENGTH = 500
 
+/** Whether a record's `error` option marks it failed: anything but `undefined`, `null` and `false`. */
+export function isFailure(err: unknown): boolean {
+  return err !== undefined && err !== null && err !== false
+}
+
 /**
  * An error as the text an event or `lastInternalError` keeps: `Name: message`, cut at 500 characters,
  * and redacted, since a message can carry what metadata keys would have hidden.

@@ -1,6 +1,6 @@
 import type { MonitorConfig } from './config.js'
 import { coded } from './errors.js'
-import { describeValue, errorText } from './describe-value.js'
+import { describeValue, errorText, isFailure } from './describe-value.js'
 import type { PerfEvent, RecordOptions } from './event.js'
 import type { OpStats } from './op-stats.js'
 import { Redactor } from './redact.js'
@@ -50,16 +50,11 @@ export class EventLog {
   }
 
   /** Keeps one event (already counted in the op's stats): both rings as it deserves, and the event sinks. */
-  keep(
-    op: OpStats,
-    durationMs: number,
-    slow: boolean,
-    error: string | undefined,
-    opts: RecordOptions | undefined,
-  ): true {
+  keep(op: OpStats, durationMs: number, slow: boolean, opts: RecordOptions | undefined): true {
     this.totals.kept++
     const seq = ++this.seq
     const now = Date.now()
+    const error = opts !== undefined && isFailure(opts.error) ? errorText(opts.error) : undefined
     const flags = (error !== undefined ? FLAG_ERROR : 0) | (slow ? FLAG_SLOW : 0)
     const requestId = typeof opts?.requestId === 'string' ? opts.requestId.slice(0, 128) : undefined
     // Flat details (the adapters' own, and most apps') go into the rings' columns as redacted

@@ -53,7 +53,7 @@ describe('OpStats.add', () => {
     for (let k = 0; k < 6; k++) {
       const slice = k % 2 === 0 ? 1 : 3
       op.add(slice, slice + k, false)
-      op.addOutcome(slice, slice === 3, 200)
+      op.addOutcome(slice === 3, 200)
     }
     expect([1, 3].map((k) => op.scalars[k * FIELDS + COUNT])).toEqual([3, 3])
     expect([1, 3].map((k) => op.scalars[k * FIELDS + SUM])).toEqual([1 + 3 + 5, 4 + 6 + 8])
@@ -80,7 +80,7 @@ describe('OpStats.add', () => {
       [false, 599],
     ] as const) {
       op.add(2, 1, false)
-      op.addOutcome(2, error, status)
+      op.addOutcome(error, status)
     }
     const b = 2 * FIELDS
     expect(op.scalars[b + ERRORS]).toBe(2)
@@ -140,12 +140,12 @@ describe('OpStats answers window and all-time itself', () => {
   it('all-time is the retired slices plus the current one, the window every slice', () => {
     const op = new OpStats(0, 'http', 'GET /x', 3)
     op.add(0, 2, false)
-    op.addOutcome(0, true, 500)
+    op.addOutcome(true, 500)
     op.add(0, 4, true)
     op.retire(0)
     op.clearSlice(1)
     op.add(1, 8, false)
-    op.addOutcome(1, false, 200)
+    op.addOutcome(false, 200)
     expect(op.allTimeCount(1)).toBe(3)
     expect(op.allTimeErrors(1)).toBe(1)
     expect(op.allTimeSum(1)).toBe(14)

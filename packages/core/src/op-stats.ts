@@ -95,8 +95,9 @@ export class OpStats {
     const i = bucketIndex(ms)
     const j = i - this.lo
     const c = this.counts
-    if (j >= 0 && j < this.width) {
-      const k = slice * this.width + j
+    const w = this.width
+    if (j >= 0 && j < w) {
+      const k = slice * w + j
       // Read once: `c` is a Uint8Array, Uint16Array or Uint32Array, so each access dispatches on its
       // kind, and `c[k]++` after the test would read it again (12 instructions a record, counted).
       const n = c[k]!
@@ -156,11 +157,11 @@ export class OpStats {
   }
 
   /**
-   * Counts the outcome of an event already added to slice `slice` (on the record path too, so its
-   * offsets are literals as in {@link add}: `ERRORS` = 1, `STATUS` = 6).
+   * Counts the outcome of the event {@link add} has just counted, in the same slice (on the record
+   * path too, so its offsets are literals as in `add`: `ERRORS` = 1, `STATUS` = 6).
    */
-  addOutcome(slice: number, error: boolean, status: number): void {
-    const s = slice === this.liveSlice ? this.live : this.liveRow(slice)
+  addOutcome(error: boolean, status: number): void {
+    const s = this.live
     if (error) s[1]!++
     if (status >= 100 && status < 600) s[5 + ((status / 100) | 0)]!++
   }
