@@ -69,7 +69,7 @@ describe('percentiles', () => {
 })
 
 describe('histogram storage', () => {
-  it('widens 16-bit counters to 32 bits past 65,535 in one bucket without losing counts', () => {
+  it('counts past 255 and past 65,535 in one bucket without losing counts', () => {
     const m = createMonitor({ sampling: 0 })
     const h = m.op('http', 'GET /hot')
     for (let i = 0; i < 70_000; i++) h.record(2)

@@ -19,17 +19,18 @@ export interface BucketAdder {
 /** Rows widen in steps of half a power of two (16 buckets). */
 const GRAIN = 16
 
-/** Counter arrays an op's histogram buffer steps through, narrowest first. */
-type Counts = Uint8Array | Uint16Array | Uint32Array
+/** The high part of an op's counters, once one has passed 255: 16 bits, then 32. */
+type Carry = Uint16Array | Uint32Array
 
 /**
  * Windowed statistics of one op: a ring of slices, each a row of scalars and a row of histogram
  * counts, plus all-time totals that completed slices fold into. `record` touches only the current
  * slice. All slices share one bucket range and one buffer (`slices × width` counters): real ops touch
  * a few powers of two, and one buffer per op instead of one per slice keeps 6,000 ops × 15 slices
- * affordable. Counters start at 8 bits and widen (to 16, then 32) the first time one would overflow:
- * most ops see fewer than 256 events per bucket in a slice, and the buffer is the bulk of an op's
- * memory, so this halves a monitor's footprint while a busy op pays one copy per widening.
+ * affordable. Counters are 8 bits, and carry into a buffer of high parts made the first time one
+ * would overflow: most ops see fewer than 256 events per bucket in a slice, and the buffer is the
+ * bulk of an op's memory, so this halves a monitor's footprint while a busy op pays for a carry once
+ * every 256 events of a bucket.
  */
 export class OpStats {
   // The fields `add` reads come first: V8 lays an object's fields out in the order they are
@@ -42,18 +43,23 @@ export class OpStats {
    */
   private live: Float64Array
   private liveSlice = 0
-  /** Row `k` (slice `k`) holds buckets `lo .. lo + width` at `k * width`. */
-  counts: Counts = EMPTY
+  /**
+   * The low 8 bits of every counter: row `k` (slice `k`) holds buckets `lo .. lo + width` at
+   * `k * width`. Always a `Uint8Array`, so the record path reads and writes one kind of array (with
+   * the counters widened to 16 and 32 bits in place, as before, the access dispatched on three kinds:
+   * 1.4 ns a record in bench/core.mjs's loop).
+   */
+  counts: Uint8Array = EMPTY
+  /**
+   * The counters' high part, `undefined` until one passes 255: a counter is `counts[k] + 256 ×
+   * carry[k]` (the readers below sum them). Made 16 bits wide, widened once to 32; a 32-bit high part
+   * is never widened (2^40 events in one bucket of one slice is out of reach).
+   */
+  carry: Carry | undefined = undefined
   /** First bucket index held by every row. */
   lo = 0
   /** Buckets per row. */
   width = 0
-  /**
-   * Largest value a counter of `counts` holds; past it the buffer widens. Always a small integer
-   * (for 32-bit counters, 2^31 - 1: beyond it `addSlow` counts): a larger one would turn the field
-   * into a boxed double, one more load on every record.
-   */
-  private cap = 0xff
   /** `FIELDS` scalars per slice. */
   readonly scalars: Float64Array
   readonly id: number
@@ -98,10 +104,9 @@ export class OpStats {
     const w = this.width
     if (j >= 0 && j < w) {
       const k = slice * w + j
-      // Read once: `c` is a Uint8Array, Uint16Array or Uint32Array, so each access dispatches on its
-      // kind, and `c[k]++` after the test would read it again (12 instructions a record, counted).
+      // Read once: `c[k]++` after the test would read it again.
       const n = c[k]!
-      if (n < this.cap) {
+      if (n < 255) {
         c[k] = n + 1
         return
       }
@@ -111,12 +116,13 @@ export class OpStats {
 
   /**
    * A record `add` could not count in place: bucket `i` is outside the rows' range (they widen to
-   * take it) or its counter is full (every counter moves to the next wider type). One function on
-   * purpose, over V8's 460-byte limit for inlining: split into three, the widening was inlined into
-   * every optimised caller of `add` (a new op widens several times in its first records, so the
-   * profile says it runs often), and the caller's code grew past what its own callers inline, so on
-   * Node 24 every `op.record` paid a call and a boxed duration (403 instructions a record against
-   * 316, counted).
+   * take it, carry and all) or its low 8 bits are full (they carry into {@link carry}, made on the
+   * first carry as 16 bits and widened to 32 when one of those fills). One function on purpose,
+   * over V8's 460-byte limit for inlining: split into three, the widening was inlined into every
+   * optimised caller of `add` (a new op widens several times in its first records, so the profile
+   * says it runs often), and the caller's code grew past what its own callers inline, so on Node 24
+   * every `op.record` paid a call and a boxed duration (403 instructions a record against 316,
+   * counted).
    */
   private addSlow(slice: number, i: number): void {
     if (i < this.lo || i >= this.lo + this.width) {
@@ -124,36 +130,61 @@ export class OpStats {
       const lo = this.width === 0 ? step * GRAIN : Math.min(this.lo, step * GRAIN)
       const hi = this.width === 0 ? lo + GRAIN : Math.max(this.lo + this.width, (step + 1) * GRAIN)
       const width = hi - lo
-      const c = this.counts
       const size = this.rows * width
-      const next: Counts =
-        c instanceof Uint8Array
-          ? new Uint8Array(size)
-          : c instanceof Uint16Array
+      const counts = new Uint8Array(size)
+      const carry = this.carry
+      const wider =
+        carry === undefined
+          ? undefined
+          : carry instanceof Uint16Array
             ? new Uint16Array(size)
             : new Uint32Array(size)
       if (this.width > 0) {
         for (let r = 0; r < this.rows; r++) {
-          next.set(c.subarray(r * this.width, (r + 1) * this.width), r * width + this.lo - lo)
+          const from = r * this.width
+          const at = r * width + this.lo - lo
+          counts.set(this.counts.subarray(from, from + this.width), at)
+          if (carry !== undefined) wider!.set(carry.subarray(from, from + this.width), at)
         }
       }
       this.lo = lo
       this.width = width
-      this.counts = next
+      this.counts = counts
+      this.carry = wider
     }
     const k = slice * this.width + i - this.lo
-    // A 32-bit counter is never widened: 4 billion events in one bucket of one slice is out of reach.
-    if (this.counts[k] === this.cap && !(this.counts instanceof Uint32Array)) {
-      // Every counter moves to the next wider array type (8 → 16 → 32 bits), keeping the range.
-      if (this.counts instanceof Uint8Array) {
-        this.counts = Uint16Array.from(this.counts)
-        this.cap = 0xffff
-      } else {
-        this.counts = Uint32Array.from(this.counts)
-        this.cap = 0x7fffffff
-      }
+    const c = this.counts
+    if (c[k]! < 255) {
+      c[k]!++
+      return
     }
-    this.counts[k]!++
+    // 256 events in: the low part goes back to 0 and one goes into the high part.
+    c[k] = 0
+    let carry = this.carry
+    if (carry === undefined) carry = this.carry = new Uint16Array(c.length)
+    else if (carry[k] === 0xffff && carry instanceof Uint16Array) carry = this.carry = Uint32Array.from(carry)
+    carry[k]!++
+  }
+
+  /**
+   * Slice `slice`'s counters once one has carried (low and high parts summed), bucket `lo + j` at `j`:
+   * a `Uint32Array`, or a `Float64Array` once the carry is 32 bits (its counters can pass 2^32).
+   */
+  private carried(slice: number): ArrayLike<number> {
+    const carry = this.carry!
+    const from = slice * this.width
+    const w = this.width
+    const out = carry instanceof Uint16Array ? new Uint32Array(w) : new Float64Array(w)
+    for (let j = 0; j < w; j++) out[j] = this.counts[from + j]! + 256 * carry[from + j]!
+    return out
+  }
+
+  /** Adds slice `k`'s row (scalars and counters) into `into`. */
+  private addRowTo(into: Aggregate, k: number): void {
+    const w = this.width
+    if (this.carry === undefined)
+      into.addRow(this.scalars, k * FIELDS, this.counts, k * w, (k + 1) * w, this.lo - k * w)
+    else into.addRow(this.scalars, k * FIELDS, this.carried(k), 0, w, this.lo)
   }
 
   /**
@@ -173,16 +204,18 @@ export class OpStats {
     return this.live
   }
 
-  /** Slice `slice`'s counts as histogram data (a view; valid until the next record). */
+  /** Slice `slice`'s counts as histogram data (a view or a copy; valid until the next record). */
   row(slice: number): HistogramData {
-    return { offset: this.lo, counts: this.counts.subarray(slice * this.width, (slice + 1) * this.width) }
+    const counts =
+      this.carry === undefined
+        ? this.counts.subarray(slice * this.width, (slice + 1) * this.width)
+        : this.carried(slice)
+    return { offset: this.lo, counts }
   }
 
   /** Adds the window (every slice) into `into`: counts, sums, extremes, status classes, histogram. */
   addWindow(into: Aggregate): void {
-    const w = this.width
-    for (let k = 0; k < this.rows; k++)
-      into.addRow(this.scalars, k * FIELDS, this.counts, k * w, (k + 1) * w, this.lo - k * w)
+    for (let k = 0; k < this.rows; k++) this.addRowTo(into, k)
   }
 
   // All-time figures are the retired totals plus the slice being recorded into (`current`, not yet
@@ -230,7 +263,9 @@ export class OpStats {
     const total = this.total.histogram
     into.add(total.counts, 0, total.counts.length, total.lo)
     const width = this.width
-    if (width > 0) into.add(this.counts, current * width, (current + 1) * width, this.lo)
+    if (width === 0) return
+    if (this.carry === undefined) into.add(this.counts, current * width, (current + 1) * width, this.lo)
+    else into.add(this.carried(current), 0, width, this.lo)
   }
 
   /** Slice `slice` as a sink's aggregate, or `undefined` when it counted no event. */
@@ -254,12 +289,10 @@ export class OpStats {
       sumMs: s[b + SUM]!,
       minMs: s[b + MIN]!,
       maxMs: s[b + MAX]!,
-      histogram: sparseOf(
-        this.counts,
-        slice * this.width,
-        (slice + 1) * this.width,
-        this.lo - slice * this.width,
-      ),
+      histogram:
+        this.carry === undefined
+          ? sparseOf(this.counts, slice * this.width, (slice + 1) * this.width, this.lo - slice * this.width)
+          : sparseOf(this.carried(slice), 0, this.width, this.lo),
       ...(release === undefined ? {} : { release }),
     }
   }
@@ -268,15 +301,7 @@ export class OpStats {
   retire(slice: number): number {
     const count = this.scalars[slice * FIELDS + COUNT]!
     if (count === 0) return 0
-    const w = this.width
-    this.total.addRow(
-      this.scalars,
-      slice * FIELDS,
-      this.counts,
-      slice * w,
-      (slice + 1) * w,
-      this.lo - slice * w,
-    )
+    this.addRowTo(this.total, slice)
     return count
   }
 
@@ -284,12 +309,14 @@ export class OpStats {
   clearSlice(slice: number): void {
     resetRow(this.scalars, slice * FIELDS)
     this.counts.fill(0, slice * this.width, (slice + 1) * this.width)
+    this.carry?.fill(0, slice * this.width, (slice + 1) * this.width)
   }
 
   /** Forgets everything, keeping the op's identity (interned handles stay valid). */
   reset(): void {
     for (let i = 0; i < this.rows; i++) resetRow(this.scalars, i * FIELDS)
     this.counts.fill(0)
+    this.carry = undefined
     this.total.reset()
     // Still measured after a clear: only the figures go.
     if (this.memory !== undefined) this.memory = newHeapDeltas()
