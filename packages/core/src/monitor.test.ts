@@ -595,10 +595,13 @@ describe('pii', () => {
     )
     expect(() => m.op('db', 'SELECT x').record(1, { metadata: () => ({ dsn: 'x' }) })).toThrow(TypeError)
     m.record('http', 'GET /a', 1, { metadata: { hostname: 'h', bytes: 3 } })
+    // Clean details pass the check (on the rare path under 'reject') and are recorded, by handle too.
+    m.op('db', 'SELECT x').record(2, { metadata: { rows: 1 }, status: 500 })
     const snap = m.snapshot()
-    expect(snap.totals.events).toBe(1)
+    expect(snap.totals.events).toBe(2)
     expect(snap.totals.rejected).toBe(2)
     expect(snap.types.http!.ops[0]!.count).toBe(1)
+    expect(snap.types.db!.ops[0]).toMatchObject({ count: 1, maxMs: 2 })
     void m.close()
   })
 
@@ -756,6 +759,25 @@ describe('type cap', () => {
     expect(s.totals.events).toBe(1001)
     // Memory stays that of maxTypes + 1 types however many distinct types arrive.
     expect(JSON.stringify(s).length).toBeLessThan(20_000)
+  })
+
+  it('counts every record of a folded type, the same type in a row and an own type of the overflow name too', () => {
+    // record() skips the type lookup when the type is the one it looked up last: a type that folds
+    // others must not be kept as that, or records after the first in a row would not be counted.
+    const m = createMonitor({ maxTypes: 2, sampling: 0 })
+    m.record(OVERFLOW_NAME, 'own', 1)
+    m.record('t1', 'q', 1)
+    m.record(OVERFLOW_NAME, 'own', 1)
+    for (let i = 0; i < 5; i++) m.record('t2', 'q', 1)
+    // The app's own type of that name now folds others: its records count as folded from here on.
+    for (let i = 0; i < 3; i++) m.record(OVERFLOW_NAME, 'own', 1)
+    for (let i = 0; i < 4; i++) m.record('t3', 'q', 1)
+    const s = m.snapshot()
+    expect(Object.keys(s.types)).toEqual([OVERFLOW_NAME, 't1'])
+    expect(s.totals.foldedTypes).toBe(5 + 3 + 4)
+    expect(s.types[OVERFLOW_NAME]!.count).toBe(2 + 5 + 3 + 4)
+    expect(s.totals.events).toBe(15)
+    void m.close()
   })
 
   it('is an option with a sensible default, validated', () => {
