@@ -335,9 +335,10 @@ class MonitorImpl implements Monitor, MonitorInternals {
     // Everything unusual is one test and one call: what V8 may inline into a caller is bounded by this
     // function's bytecode plus what its own optimised code inlined, and past that bound (Node 24 hit
     // it from @perf/sqlite's statement wrapper) every record paid a call and a boxed duration.
+    // `=== true`: a bare field test is V8's full truthiness test (false, '', 0, NaN, 0n, undetectable).
     if (
-      this.closed ||
-      h.folded ||
+      this.closed === true ||
+      h.folded === true ||
       typeof durationMs !== 'number' ||
       !(durationMs >= 0) ||
       durationMs === Infinity ||
