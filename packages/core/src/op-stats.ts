@@ -19,6 +19,13 @@ export interface BucketAdder {
 /** Rows widen in steps of half a power of two (16 buckets). */
 const GRAIN = 16
 
+/**
+ * `bucketIndex` as this module's own constant: an imported binding is a cell that optimised code
+ * loads and checks (not yet initialised? the same function?) on every record, where a module-local
+ * `const` is folded into the code.
+ */
+const bucketOf = bucketIndex
+
 /** The high part of an op's counters, once one has passed 255: 16 bits, then 32. */
 type Carry = Uint16Array | Uint32Array
 
@@ -100,7 +107,7 @@ export class OpStats {
     if (ms < s[4]!) s[4] = ms
     if (ms > s[5]!) s[5] = ms
     if (slow) s[2]!++
-    const i = bucketIndex(ms)
+    const i = bucketOf(ms)
     const j = i - this.lo
     const c = this.counts
     const w = this.width
