@@ -744,6 +744,33 @@ describe('inputs are checked before anything is counted', () => {
   })
 })
 
+describe('op names', () => {
+  it('keeps names an object would read from its prototype, or as an index, as ops of their own', () => {
+    const m = createMonitor({ sampling: 0 })
+    const names = [
+      '__proto__',
+      'constructor',
+      'toString',
+      'hasOwnProperty',
+      '0',
+      '01',
+      '-0',
+      '1e3',
+      '4294967295',
+    ]
+    for (const [i, name] of names.entries()) {
+      for (let k = 0; k <= i; k++) m.record('t', name, 1)
+      m.op('u', name).record(2)
+    }
+    m.record('t', '__proto__', 1)
+    const s = m.snapshot()
+    const counts = Object.fromEntries(s.types.t!.ops.map((o) => [o.name, o.count]))
+    expect(counts).toEqual(Object.fromEntries(names.map((n, i) => [n, n === '__proto__' ? 2 : i + 1])))
+    expect(s.types.u!.ops.map((o) => o.name).sort()).toEqual([...names].sort())
+    void m.close()
+  })
+})
+
 describe('type cap', () => {
   it('folds types past maxTypes into one <overflow> type and counts what it folded', () => {
     const m = createMonitor({ maxTypes: 3, sampling: 0 })
