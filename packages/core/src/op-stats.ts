@@ -41,7 +41,9 @@ type Carry = Uint16Array | Uint32Array
  */
 export class OpStats {
   // The fields `add` reads come first: V8 lays an object's fields out in the order they are
-  // declared, and with these beside the object's header a record mostly touches one cache line of it.
+  // assigned, and with these beside the object's header a record mostly touches one cache line of it.
+  // Each has an initialiser: fields are compiled as assignments, those with initialisers first, so
+  // one set only in the constructor would land after all of them.
   /**
    * The row of slice `liveSlice` in `scalars`, as a view of it: `add` writes the row at constant
    * offsets, where indexing `scalars` at `slice * FIELDS + k` cost an overflow check and a bounds
@@ -49,7 +51,7 @@ export class OpStats {
    * Node 20, 16.1 → 14.0 on Node 24). A view is made when a record comes for another slice, so once
    * per slice at most.
    */
-  private live: Float64Array
+  private live: Float64Array = NO_ROW
   private liveSlice = 0
   /**
    * The low 8 bits of every counter: row `k` (slice `k`) holds buckets `lo .. lo + width` at
@@ -346,6 +348,8 @@ export function newHeapDeltas(): HeapDeltas {
 }
 
 const EMPTY = new Uint8Array(0)
+/** `live` until the constructor makes the first row's view. */
+const NO_ROW = new Float64Array(0)
 
 function resetRow(s: Float64Array, b: number): void {
   s.fill(0, b, b + FIELDS)
