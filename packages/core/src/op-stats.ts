@@ -103,7 +103,8 @@ export class OpStats {
    * V8's inlining budget, so every record paid a call (counted: 410 → 261 instructions a record).
    */
   add(slice: number, ms: number, slow: boolean): void {
-    const s = slice === this.liveSlice ? this.live : this.liveRow(slice)
+    // -1: no bucket yet, only the row to move (a literal: a module constant is a slot load and a check).
+    const s = slice === this.liveSlice ? this.live : this.addSlow(slice, -1)
     s[0]!++
     s[3]! += ms
     if (ms < s[4]!) s[4] = ms
@@ -126,16 +127,25 @@ export class OpStats {
   }
 
   /**
-   * A record `add` could not count in place: bucket `i` is outside the rows' range (they widen to
-   * take it, carry and all) or its low 8 bits are full (they carry into {@link carry}, made on the
-   * first carry as 16 bits and widened to 32 when one of those fills). One function on purpose,
-   * over V8's 460-byte limit for inlining: split into three, the widening was inlined into every
-   * optimised caller of `add` (a new op widens several times in its first records, so the profile
-   * says it runs often), and the caller's code grew past what its own callers inline, so on Node 24
-   * every `op.record` paid a call and a boxed duration (403 instructions a record against 316,
-   * counted).
+   * What `add` does not do in place. With `i` = -1, a record for another slice than the last:
+   * slice `slice`'s row becomes {@link live} (returned). Otherwise bucket `i` is outside the rows'
+   * range (they widen to take it, carry and all) or its low 8 bits are full (they carry into
+   * {@link carry}, made on the first carry as 16 bits and widened to 32 when one of those fills).
+   * One function on purpose, over V8's 460-byte limit for inlining: split into three, the widening
+   * was inlined into every optimised caller of `add` (a new op widens several times in its first
+   * records, so the profile says it runs often), and the caller's code grew past what its own
+   * callers inline, so on Node 24 every `op.record` paid a call and a boxed duration (403
+   * instructions a record against 316, counted). The row's move was a function of its own until it
+   * too was inlined where slices turn often for the records they hold (bench/memory.mjs): 55 bytes
+   * more put `record` by name (160 + 635) and `handle.record` (25 + 748) past the budget, and a
+   * record by name there allocated 16 bytes (its boxed duration) in one process in four.
    */
-  private addSlow(slice: number, i: number): void {
+  private addSlow(slice: number, i: number): Float64Array {
+    if (i === -1) {
+      this.liveSlice = slice
+      this.live = this.scalars.subarray(slice * FIELDS, (slice + 1) * FIELDS)
+      return this.live
+    }
     if (i < this.lo || i >= this.lo + this.width) {
       const step = (i / GRAIN) | 0
       const lo = this.width === 0 ? step * GRAIN : Math.min(this.lo, step * GRAIN)
@@ -167,7 +177,7 @@ export class OpStats {
     const c = this.counts
     if (c[k]! < 255) {
       c[k]!++
-      return
+      return this.live
     }
     // 256 events in: the low part goes back to 0 and one goes into the high part.
     c[k] = 0
@@ -175,6 +185,7 @@ export class OpStats {
     if (carry === undefined) carry = this.carry = new Uint16Array(c.length)
     else if (carry[k] === 0xffff && carry instanceof Uint16Array) carry = this.carry = Uint32Array.from(carry)
     carry[k]!++
+    return this.live
   }
 
   /**
@@ -206,13 +217,6 @@ export class OpStats {
     const s = this.live
     if (error) s[1]!++
     if (status >= 100 && status < 600) s[5 + ((status / 100) | 0)]!++
-  }
-
-  /** Slice `slice`'s row as {@link live}, made when records move to another slice. */
-  private liveRow(slice: number): Float64Array {
-    this.liveSlice = slice
-    this.live = this.scalars.subarray(slice * FIELDS, (slice + 1) * FIELDS)
-    return this.live
   }
 
   /** Slice `slice`'s counts as histogram data (a view or a copy; valid until the next record). */
