@@ -249,44 +249,102 @@ export function monitorDatabase<D extends Db>(
     const nativeGet = proto.get!
     const nativeAll = proto.all!
     const nativeIterate = proto.iterate!
-    // run/get/all: one timed wrapper each, differing only in the native call and how rows are counted.
-    const timed = (native: Fn, call: NativeCall, rowsOf: (out: unknown) => number) =>
-      function timedCall(this: Stmt): unknown {
-        const t0 = now()
-        let out: unknown
-        try {
-          // Up to three bound values (most statements) go to `call` as plain arguments, not through
-          // apply() and the arguments object; a rest parameter would build an array per call.
-          // biome-ignore lint/complexity/noArguments: see above
-          const n = arguments.length
-          out =
-            n <= 3
-              ? // biome-ignore lint/complexity/noArguments: see above
-                call(this, n, arguments[0], arguments[1], arguments[2])
-              : // biome-ignore lint/complexity/noArguments: see above
-                native.apply(this, arguments as unknown as unknown[])
-        } catch (err) {
-          finish(st, now() - t0, 0, err, this, NO_ARGS)
-          throw err
-        }
-        const ms = now() - t0
-        finish(
-          st,
-          ms,
-          rowsOf(out),
-          undefined,
-          this,
-          // biome-ignore lint/complexity/noArguments: a rest parameter builds an array per call (cost: BENCHMARKS.md, SQLite)
-          explainSlow && ms >= slowMs ? copy(arguments) : NO_ARGS,
-        )
-        return out
-      }
     define(stmt, NATIVE_RUN, nativeRun)
     define(stmt, NATIVE_GET, nativeGet)
     define(stmt, NATIVE_ALL, nativeAll)
-    define(stmt, 'run', timed(nativeRun, callRun, changedRows))
-    define(stmt, 'get', timed(nativeGet, callGet, gotRows))
-    define(stmt, 'all', timed(nativeAll, callAll, allRows))
+    // run, get and all: one function literal each, not closures of one shared literal: V8 keeps one
+    // feedback vector and one optimised code per literal, so with a shared one every statement's run,
+    // get and all met at the same call sites, and the native call there was compiled for three targets
+    // (a generic call into C++, see NATIVE_RUN). The native call is written here, not called through a
+    // helper: what V8 inlines into a function is bounded (920 bytes of bytecode on Node 20), Node 20's
+    // process.hrtime is 244 of them, and with the helper the second clock read was left out (a call and
+    // a 64-byte array per execution: bench/lib/sqlite-variants.mjs). Up to three bound
+    // values (most statements) go to the native method as plain arguments, not through apply() and the
+    // arguments object; a rest parameter would build an array per call.
+    define(stmt, 'run', function run(this: Stmt): unknown {
+      const t0 = now()
+      let out: unknown
+      try {
+        const s = this as Instrumented
+        // biome-ignore lint/complexity/noArguments: see above
+        const a = arguments
+        const n = a.length
+        out =
+          n === 1
+            ? s[NATIVE_RUN](a[0])
+            : n === 0
+              ? s[NATIVE_RUN]()
+              : n === 2
+                ? s[NATIVE_RUN](a[0], a[1])
+                : n === 3
+                  ? s[NATIVE_RUN](a[0], a[1], a[2])
+                  : nativeRun.apply(this, a as unknown as unknown[])
+      } catch (err) {
+        finish(st, now() - t0, 0, err, this, NO_ARGS)
+        throw err
+      }
+      const ms = now() - t0
+      const rows = (out as BetterSqlite3.RunResult).changes
+      // biome-ignore lint/complexity/noArguments: see above
+      finish(st, ms, rows, undefined, this, explainSlow && ms >= slowMs ? copy(arguments) : NO_ARGS)
+      return out
+    })
+    define(stmt, 'get', function get(this: Stmt): unknown {
+      const t0 = now()
+      let out: unknown
+      try {
+        const s = this as Instrumented
+        // biome-ignore lint/complexity/noArguments: see run
+        const a = arguments
+        const n = a.length
+        out =
+          n === 1
+            ? s[NATIVE_GET](a[0])
+            : n === 0
+              ? s[NATIVE_GET]()
+              : n === 2
+                ? s[NATIVE_GET](a[0], a[1])
+                : n === 3
+                  ? s[NATIVE_GET](a[0], a[1], a[2])
+                  : nativeGet.apply(this, a as unknown as unknown[])
+      } catch (err) {
+        finish(st, now() - t0, 0, err, this, NO_ARGS)
+        throw err
+      }
+      const ms = now() - t0
+      const rows = out === undefined ? 0 : 1
+      // biome-ignore lint/complexity/noArguments: see run
+      finish(st, ms, rows, undefined, this, explainSlow && ms >= slowMs ? copy(arguments) : NO_ARGS)
+      return out
+    })
+    define(stmt, 'all', function all(this: Stmt): unknown {
+      const t0 = now()
+      let out: unknown
+      try {
+        const s = this as Instrumented
+        // biome-ignore lint/complexity/noArguments: see run
+        const a = arguments
+        const n = a.length
+        out =
+          n === 1
+            ? s[NATIVE_ALL](a[0])
+            : n === 0
+              ? s[NATIVE_ALL]()
+              : n === 2
+                ? s[NATIVE_ALL](a[0], a[1])
+                : n === 3
+                  ? s[NATIVE_ALL](a[0], a[1], a[2])
+                  : nativeAll.apply(this, a as unknown as unknown[])
+      } catch (err) {
+        finish(st, now() - t0, 0, err, this, NO_ARGS)
+        throw err
+      }
+      const ms = now() - t0
+      const rows = (out as unknown[]).length
+      // biome-ignore lint/complexity/noArguments: see run
+      finish(st, ms, rows, undefined, this, explainSlow && ms >= slowMs ? copy(arguments) : NO_ARGS)
+      return out
+    })
     define(stmt, 'iterate', function iterate(this: Stmt, ...args: unknown[]) {
       const t0 = now()
       const database = this.database
@@ -491,59 +549,21 @@ function define(target: object, key: PropertyKey, value: unknown): void {
   Object.defineProperty(target, key, { value, writable: true, configurable: true, enumerable: false })
 }
 
-/** Where an instrumented statement keeps better-sqlite3's own `run`, `get` and `all` (see {@link NativeCall}). */
+/**
+ * Where an instrumented statement keeps better-sqlite3's own `run`, `get` and `all`. Each wrapper calls
+ * its method as a method of the statement under a constant key, so that its call sites only ever see
+ * that one native method and V8 compiles them as direct calls into it. Calling `native` itself (a
+ * variable of the wrapper's closure) was compiled as a generic call into C++ wherever V8 did not inline
+ * the wrapper into the app's function that called it, which it decides anew in every process: on Node
+ * 20 a point get cost 335–360 ns over the native call in those processes against 160–175 ns in the
+ * others (bench/lib/sqlite-timed.mjs, eight processes). Four bound values or more still go through
+ * `native.apply`, and on Node 20 still show that slow mode in some processes (a get with five values:
+ * 145–200 ns over the native call in most, 330–383 ns in 2–3 of 10); the call spelled out for up to six
+ * values removed it but cost 215–273 ns in every process, so it stays.
+ */
 const NATIVE_RUN = Symbol('@perf/sqlite native run')
 const NATIVE_GET = Symbol('@perf/sqlite native get')
 const NATIVE_ALL = Symbol('@perf/sqlite native all')
 
 /** An instrumented statement, with better-sqlite3's own methods under the symbols above. */
 type Instrumented = Stmt & { [NATIVE_RUN]: Fn; [NATIVE_GET]: Fn; [NATIVE_ALL]: Fn }
-
-/**
- * Calls one of better-sqlite3's own methods on `s` with its `n` (≤ 3) bound values. One function
- * per method, each reading it from the statement under a constant key, so that its call sites only
- * ever see that one native method and V8 compiles them as direct calls into it. The wrapper calling
- * `native` itself (a variable of its closure, and the wrapper's code is shared by every statement's
- * run, get and all) was compiled as a generic call into C++ wherever V8 did not inline the wrapper
- * into the app's function that called it, which it decides anew in every process: on Node 20 a point
- * get cost 335–360 ns over the native call in those processes against 160–175 ns in the others
- * (bench/lib/sqlite-timed.mjs, eight processes; 173–275 ns in every process since). Four bound values
- * or more still go through `native.apply`, and on Node 20 still show that slow mode in some processes
- * (a get with five values: 145–200 ns over the native call in most, 330–383 ns in 2–3 of 10); the call
- * spelled out for up to six values removed it but cost 215–273 ns in every process, so it stays.
- */
-type NativeCall = (s: Stmt, n: number, a: unknown, b: unknown, c: unknown) => unknown
-const callRun: NativeCall = (s, n, a, b, c) => {
-  const t = s as Instrumented
-  return n === 1
-    ? t[NATIVE_RUN](a)
-    : n === 0
-      ? t[NATIVE_RUN]()
-      : n === 2
-        ? t[NATIVE_RUN](a, b)
-        : t[NATIVE_RUN](a, b, c)
-}
-const callGet: NativeCall = (s, n, a, b, c) => {
-  const t = s as Instrumented
-  return n === 1
-    ? t[NATIVE_GET](a)
-    : n === 0
-      ? t[NATIVE_GET]()
-      : n === 2
-        ? t[NATIVE_GET](a, b)
-        : t[NATIVE_GET](a, b, c)
-}
-const callAll: NativeCall = (s, n, a, b, c) => {
-  const t = s as Instrumented
-  return n === 1
-    ? t[NATIVE_ALL](a)
-    : n === 0
-      ? t[NATIVE_ALL]()
-      : n === 2
-        ? t[NATIVE_ALL](a, b)
-        : t[NATIVE_ALL](a, b, c)
-}
-
-const changedRows = (out: unknown): number => (out as BetterSqlite3.RunResult).changes
-const gotRows = (out: unknown): number => (out === undefined ? 0 : 1)
-const allRows = (out: unknown): number => (out as unknown[]).length
