@@ -146,6 +146,28 @@ function perStatement() {
     }
     for (const v of measured) over[what][v] = diffs[v].length > 0 ? median(diffs[v]) : Number.NaN
   }
+  // Bytes allocated per execution beyond the native call: each variant in processes of its own, as
+  // timed; the median over processes (what V8 inlines, and so what is left allocated, can differ
+  // with the order it compiles things in, which differs between processes).
+  const allocScript = new URL('./lib/sqlite-alloc.mjs', import.meta.url).pathname
+  const ALLOC_VARIANTS = ['floor', 'floor-wrapper', 'perf']
+  const ALLOC_PROCESSES = quick ? 1 : 3
+  const bytes = { get: {}, insert: {} }
+  for (const what of ['get', 'insert']) {
+    for (const v of ALLOC_VARIANTS) {
+      const per = []
+      for (let p = 0; p < ALLOC_PROCESSES; p++) {
+        const r = spawnSync(process.execPath, [allocScript, timedFile, what, v], { encoding: 'utf8' })
+        if (r.status !== 0) {
+          check(false, `${what} ${v} allocations: ${r.stderr.trim() || `exit status ${r.status}`}`)
+          continue
+        }
+        const { native, variant } = JSON.parse(r.stdout)
+        per.push(variant - native)
+      }
+      bytes[what][v] = { median: per.length > 0 ? median(per) : Number.NaN, all: per }
+    }
+  }
   const shaped = (o) => ({
     clock: o.clock,
     floor: o.floor,
@@ -153,8 +175,8 @@ function perStatement() {
     floorWrapper: o['floor-wrapper'],
     perf: o.perf,
   })
-  const getOver = shaped(over.get)
-  const insOver = shaped(over.insert)
+  const getOver = { ...shaped(over.get), bytes: bytes.get }
+  const insOver = { ...shaped(over.insert), bytes: bytes.insert }
   for (const [what, o] of [
     ['point get', getOver],
     ['insert', insOver],
@@ -163,7 +185,7 @@ function perStatement() {
       `${what}, one statement: @perf adds ${round(o.perf)} ns over the native call; its two clock reads there ${round(o.clock)} ns (target ≤ ${round(o.clock + 40)} ns); the floor written inline (reads + op.record) ${round(o.floor)} ns, with the request context ${round(o.floorContext)} ns; the floor as a drop-in wrapper doing @perf's whole job ${round(o.floorWrapper)} ns, @perf ${round(o.perf - o.floorWrapper)} ns over it`,
     )
   }
-  return { get: getOver, insert: insOver, blocks, processes: PROCESSES }
+  return { get: getOver, insert: insOver, blocks, processes: PROCESSES, allocProcesses: ALLOC_PROCESSES }
 }
 
 /**
@@ -617,6 +639,12 @@ emit({
         unit: 'ns',
         note: `@perf over this floor: ${round(o.perf - o.floorWrapper)} ns; the wrapper over the floor written where the statement runs: ${round(o.floorWrapper - o.floor)} ns`,
       },
+      {
+        name: `${what}: bytes @perf allocates per statement beyond the native call (sampling 0.1)`,
+        value: round(o.bytes.perf.median),
+        unit: 'B',
+        note: `the floor written where the statement runs ${round(o.bytes.floor.median)} B, as a drop-in wrapper ${round(o.bytes['floor-wrapper'].median)} B; median of ${o.bytes.perf.all.length} processes each (@perf: ${o.bytes.perf.all.map((b) => round(b)).join(', ')})`,
+      },
     ]),
     ...(counted === undefined
       ? []
@@ -781,7 +809,7 @@ emit({
   ],
   notes: [
     `Two connections to one WAL file (synchronous = NORMAL), one bare and one through monitorDatabase with a monitor at sampling 0.1; ${ROUNDS} interleaved rounds (order alternating), each side timed by the process's CPU time (user + system, less disturbed by other processes than wall time), the ratio taken per round and its median reported. Point gets: ${GETS} get() calls per round on random primary keys. Inserts: ${INS_REPEAT} transactions of 1,000 inserts per round, each followed by a DELETE of the rows on both sides.`,
-    `Per statement (lib/sqlite-variants.mjs): every variant runs the same statement of one monitored connection (two connections differ by up to ±200 ns per point get here, more than what is measured): better-sqlite3's own method from the prototype, that call between the two process.hrtime() reads @perf/sqlite makes, the same plus one op.record written by hand where the statement runs (the floor; with the request context: plus an AsyncLocalStorage read and the time added to the request's store when there is one), the floor as a drop-in wrapper must do it (a function standing in for the statement's method, doing @perf/sqlite's whole job by hand: the two reads, the request context, one op.record with the statement's details and the request's id), and the monitored method. Each variant runs in a process of its own beside the native call (lib/sqlite-timed.mjs), as in an app that runs only that one: in one process the variants would share the monitor's code and its type feedback, and each be compiled for the others' calls too. Blocks of 400 gets or of a 200-insert transaction, the variant and the native call in turn, CPU time per block; ${per.processes} processes per variant of ${per.blocks / per.processes} blocks each, the median of their pooled per-block differences to the native call. The clock costs more between two SQLite calls than in a loop of clock reads, and so does a record: neither's code nor data is still in the CPU's caches, which is what an app pays; and a wrapper costs more than the same work written where the statement runs, though it executes no more instructions (the counted rows): a call more between the app and SQLite. Each execution reads the clock twice, so the absolute overhead per query is two clock reads plus one record: with a bare insert near 0.9 µs the reads alone are several % of it, and the 1.05 insert ratio cannot be met while every execution is timed.`,
+    `Per statement (lib/sqlite-variants.mjs): every variant runs the same statement of one monitored connection (two connections differ by up to ±200 ns per point get here, more than what is measured): better-sqlite3's own method from the prototype, that call between the two process.hrtime() reads @perf/sqlite makes, the same plus one op.record written by hand where the statement runs (the floor; with the request context: plus an AsyncLocalStorage read and the time added to the request's store when there is one), the floor as a drop-in wrapper must do it (a function standing in for the statement's method, doing @perf/sqlite's whole job by hand: the two reads, the request context, one op.record with the statement's details and the request's id), and the monitored method. Each variant runs in a process of its own beside the native call (lib/sqlite-timed.mjs), as in an app that runs only that one: in one process the variants would share the monitor's code and its type feedback, and each be compiled for the others' calls too. Blocks of 400 gets or of a 200-insert transaction, the variant and the native call in turn, CPU time per block; ${per.processes} processes per variant of ${per.blocks / per.processes} blocks each, the median of their pooled per-block differences to the native call. Bytes (lib/sqlite-alloc.mjs): the floors and @perf, each warmed beside the native call in a process of its own, then each run alone under V8's sampling heap profiler with the objects already collected included (every byte allocated, garbage too); the variant's bytes per execution minus the native call's, the median of ${per.allocProcesses} processes: V8 decides anew in every process what it inlines, and what it leaves out shows here (a clock read not inlined returns a 64-byte array, a duration passed to a call that is not inlined is boxed in 16 bytes). The clock costs more between two SQLite calls than in a loop of clock reads, and so does a record: neither's code nor data is still in the CPU's caches, which is what an app pays; and a wrapper costs more than the same work written where the statement runs, though it executes no more instructions (the counted rows): a call more between the app and SQLite. Each execution reads the clock twice, so the absolute overhead per query is two clock reads plus one record: with a bare insert near 0.9 µs the reads alone are several % of it, and the 1.05 insert ratio cannot be met while every execution is timed.`,
     "Counted: the same point-get variants, each in its own process under valgrind (cachegrind, Node with --single-threaded --predictable; lib/instructions.mjs and lib/sqlite-instructions.mjs), the native call and one variant warmed (200,000 gets each, so that nothing compiles while the variant is counted), as in an app that runs only that one, then a full collection, that variant run, and a full collection again; its instructions and simulated first-level cache misses over a run of the same variant that executes none, per get, minus the native call's (run first and again last, averaged; how far the two moved is given). The variants are those timed (lib/sqlite-variants.mjs). Counts where a variant comes out below the native call, or a floor or @perf below the two clock reads it makes, are left out of the table (seen on Node 20). The file is a copy of the notes table in rollback-journal mode, so no run reads through a WAL another left. The counts do not move with the load of the machine; they are those of this build.",
     'OpenTelemetry: the community instrumentation opentelemetry-plugin-better-sqlite3 (OpenTelemetry has none of its own), a BasicTracerProvider with a BatchSpanProcessor into an in-memory exporter; its connection is a third one to the same file, raced against the same bare connection.',
     'Normaliser: nine 128 KB inputs built to defeat naive scanners (quote and comment runs, endless IN lists, blob and number soup); median of the runs per input, the worst input reported.',

@@ -4,27 +4,16 @@
 // that runs only those two (see there why): blocks of 400 point gets or of a 200-insert transaction,
 // the two in turn (which goes first alternating), CPU time per block; prints one JSON line with the
 // per-block differences to the native call, in ns per execution.
-import Database from 'better-sqlite3'
-import { statementVariants, VARIANTS } from './sqlite-variants.mjs'
+import { variantProcess } from './sqlite-variants.mjs'
 
 const [file, what, variant, blocksArg] = process.argv.slice(2)
 const blocks = Number(blocksArg)
-if (
-  file === undefined ||
-  (what !== 'get' && what !== 'insert') ||
-  !VARIANTS.includes(variant) ||
-  !(blocks > 0)
-) {
-  console.error(`usage: sqlite-timed.mjs <db file> get|insert ${VARIANTS.join('|')} <blocks>`)
+const usage = 'sqlite-timed.mjs <db file> get|insert <variant> <blocks>'
+const { db, v, size, runs } = variantProcess(file, what, variant, usage)
+if (!(blocks > 0)) {
+  console.error(`usage: ${usage}: blocks must be a number > 0, got ${blocksArg}`)
   process.exit(2)
 }
-
-const ids = Int32Array.from({ length: 4096 }, () => 1 + Math.floor(Math.random() * 10_000))
-const db = new Database(file)
-db.pragma('synchronous = NORMAL')
-const v = statementVariants(db, ids, { insert: what === 'insert' })
-const size = what === 'get' ? 400 : 200
-const runs = what === 'get' ? v.get : v.insert
 const native = (b) => runs.native(size, b * size)
 const other = (b) => runs[variant](size, b * size)
 const WARM = 50

@@ -20,8 +20,31 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { createMonitor } from '@perf/core'
 import { monitorDatabase } from '@perf/sqlite'
+import Database from 'better-sqlite3'
 
 export const VARIANTS = ['native', 'clock', 'floor', 'floor-context', 'floor-wrapper', 'perf']
+
+/**
+ * What a per-variant process (lib/sqlite-timed.mjs, lib/sqlite-alloc.mjs) runs: the variants over a
+ * connection to `file` (synchronous = NORMAL), on 4,096 random keys of the notes table; `runs` are the
+ * point gets or the inserts of `what`, in blocks of `size` executions. Exits with the usage when the
+ * arguments are not valid.
+ * @param {string | undefined} file
+ * @param {string | undefined} what
+ * @param {string | undefined} variant
+ * @param {string} usage
+ */
+export function variantProcess(file, what, variant, usage) {
+  if (file === undefined || (what !== 'get' && what !== 'insert') || !VARIANTS.includes(variant)) {
+    console.error(`usage: ${usage.replace('<variant>', VARIANTS.join('|'))}`)
+    process.exit(2)
+  }
+  const ids = Int32Array.from({ length: 4096 }, () => 1 + Math.floor(Math.random() * 10_000))
+  const db = new Database(file)
+  db.pragma('synchronous = NORMAL')
+  const v = statementVariants(db, ids, { insert: what === 'insert' })
+  return { db, v, size: what === 'get' ? 400 : 200, runs: what === 'get' ? v.get : v.insert }
+}
 
 export const GET_SQL = 'SELECT * FROM notes WHERE id = ?'
 const INSERT_SQL = 'INSERT INTO one_ins (user_id, title, body) VALUES (?, ?, ?)'
