@@ -258,9 +258,9 @@ export function monitorDatabase<D extends Db>(
     // (a generic call into C++, see NATIVE_RUN). The native call is written here, not called through a
     // helper: what V8 inlines into a function is bounded (920 bytes of bytecode on Node 20), Node 20's
     // process.hrtime is 244 of them, and with the helper the second clock read was left out (a call and
-    // a 64-byte array per execution: bench/lib/sqlite-variants.mjs). Up to three bound
-    // values (most statements) go to the native method as plain arguments, not through apply() and the
-    // arguments object; a rest parameter would build an array per call.
+    // a 64-byte array per execution: bench/lib/sqlite-alloc.mjs). Up to three bound values (most
+    // statements) go to the native method as plain arguments, not through apply() and the arguments
+    // object; a rest parameter would build an array per call.
     define(stmt, 'run', function run(this: Stmt): unknown {
       const t0 = now()
       let out: unknown
