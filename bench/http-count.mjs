@@ -25,7 +25,7 @@ const REQUESTS = wholeFlag('requests', quick ? '500' : '20000')
 // per second, not per request; under valgrind a server answers ~100× fewer requests a second, so
 // that work would weigh ~100× more on each request than at full speed. Each variant is also counted
 // idle for this long, and its timers' instructions a second are taken off the requests' count.
-const IDLE_SECONDS = quick ? 0 : wholeFlag('idle-seconds', '40')
+const IDLE_SECONDS = quick ? 0 : wholeFlag('idle-seconds', '40', { unit: 'seconds', min: 0 })
 // Any variant of http-server.mjs, a peer too, or `peers`: every peer of each framework (bare is always
 // counted: every row is over it).
 const VARIANTS = (flag('variants', quick ? 'bare,perf-0.1' : 'bare,floor,perf-0.1') ?? '').split(',')

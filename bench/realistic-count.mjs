@@ -31,7 +31,7 @@ const WARMUP = wholeFlag('warmup', quick ? '500' : '20000')
 const REQUESTS = wholeFlag('requests', quick ? '500' : '10000')
 // Each variant is also counted idle, 5 s and 5 s + this: its timers' instructions a second (the process
 // watcher's samples, slice ends) are taken off its requests' count, as http-count.mjs does.
-const IDLE_SECONDS = quick ? 0 : wholeFlag('idle-seconds', '20')
+const IDLE_SECONDS = quick ? 0 : wholeFlag('idle-seconds', '20', { unit: 'seconds', min: 0 })
 const server = new URL('./realistic-server.mjs', import.meta.url).pathname
 const cwd = new URL('.', import.meta.url).pathname
 

@@ -31,3 +31,23 @@ it('an install leaves no build script undecided', () => {
   // must not list a package whose build script nobody decided on.
   expect(out).not.toMatch(/^\s*(esbuild|event-loop-stats|protobufjs)\b/m)
 })
+
+it('the counted benchmarks take --idle-seconds 0 (no idle correction) and name seconds when it is wrong', () => {
+  const run = (...args: string[]) => {
+    try {
+      execFileSync(process.execPath, [join(root, 'bench/http-count.mjs'), ...args], {
+        cwd: join(root, 'bench'),
+        encoding: 'utf8',
+        stdio: 'pipe',
+      })
+      return ''
+    } catch (err) {
+      return String((err as { stderr?: string }).stderr)
+    }
+  }
+  // 0 is taken: the run goes on to the next flag, whose unknown variant stops it before any count.
+  expect(run('--idle-seconds', '0', '--variants', 'bare,no-such-variant')).toMatch(/no-such-variant/)
+  expect(run('--idle-seconds', '-1')).toMatch(
+    /--idle-seconds "-1" is not valid: expected a whole number of seconds from 0 to 10000000/,
+  )
+})

@@ -21,17 +21,18 @@ export function flag(name, fallback) {
 }
 
 /**
- * A whole number of requests from `--name` (1 to 10 million), else `fallback`; anything else is a
+ * A whole number of `unit` from `--name` (`min` to 10 million), else `fallback`; anything else is a
  * clear error naming the flag and what it accepts.
  * @param {string} name
  * @param {string} fallback
+ * @param {{ unit?: string, min?: number }} [accepts]
  */
-export function wholeFlag(name, fallback) {
+export function wholeFlag(name, fallback, { unit = 'requests', min = 1 } = {}) {
   const text = flag(name, fallback)
   const n = Number(text)
-  if (!Number.isInteger(n) || n < 1 || n > 10_000_000) {
+  if (!Number.isInteger(n) || n < min || n > 10_000_000) {
     throw new RangeError(
-      `--${name} ${JSON.stringify(text)} is not valid: expected a whole number of requests from 1 to 10000000`,
+      `--${name} ${JSON.stringify(text)} is not valid: expected a whole number of ${unit} from ${min} to 10000000`,
     )
   }
   return n
