@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createMonitor } from '@perf/core'
 import express, { type Express, type Request } from 'express'
+import express4 from 'express4'
 import { afterEach, describe, expect, it } from 'vitest'
 import { perf } from './index.js'
 
@@ -89,5 +90,88 @@ describe('req.id (an accessor on express’s request prototype, not a property p
     const b = await listen(plain)
     expect(await (await fetch(a)).text()).toMatch(/^[A-Za-z0-9]{16}-[0-9a-z]+$/)
     expect(await (await fetch(b)).text()).toBe('undefined')
+  })
+})
+
+describe('the X-Request-ID header (written into Node’s header table, as setHeader would)', () => {
+  it.each([
+    ['5', express],
+    ['4', express4],
+  ] as const)(
+    'express %s: reaches the wire once, reads back through the response’s header API, and yields to the app’s own',
+    async (_major, make) => {
+      const app = make()
+      const viaSetHeader: string[] = []
+      // Before perf(): every setHeader call of the request is seen.
+      app.use((_req, res, next) => {
+        const set = res.setHeader
+        res.setHeader = function (
+          this: typeof res,
+          name: string,
+          value: number | string | readonly string[],
+        ) {
+          viaSetHeader.push(name.toLowerCase())
+          return set.call(this, name, value)
+        } as typeof res.setHeader
+        next()
+      })
+      app.use(perf(createMonitor()))
+      app.get('/read', (req, res) => {
+        res.json({
+          get: res.getHeader('x-request-id'),
+          has: res.hasHeader('X-Request-ID'),
+          names: res.getHeaderNames().filter((n) => n === 'x-request-id').length,
+          id: idOf(req),
+        })
+      })
+      app.get('/mine', (_req, res) => {
+        res.setHeader('X-Request-ID', 'the-app-s-own')
+        res.send('ok')
+      })
+      app.get('/removed', (_req, res) => {
+        res.removeHeader('x-request-id')
+        res.send('ok')
+      })
+      const base = await listen(app)
+      const raw = async (path: string, headers: Record<string, string> = {}) => {
+        const res = await fetch(base + path, { headers })
+        const body = await res.text()
+        // fetch joins repeated headers with ", ": one value means one header line.
+        return { id: res.headers.get('x-request-id'), body }
+      }
+      const read = await raw('/read')
+      expect(read.id).toMatch(/^[A-Za-z0-9]{16}-[0-9a-z]+$/)
+      expect(JSON.parse(read.body)).toEqual({ get: read.id, has: true, names: 1, id: read.id })
+      const echoed = await raw('/read', { 'x-request-id': 'abc-123' })
+      expect(echoed.id).toBe('abc-123')
+      expect(JSON.parse(echoed.body).get).toBe('abc-123')
+      expect((await raw('/mine')).id).toBe('the-app-s-own')
+      expect((await raw('/removed')).id).toBeNull()
+      // The id itself never went through setHeader (only the app's own did).
+      expect(viaSetHeader.filter((n) => n === 'x-request-id')).toEqual(['x-request-id'])
+    },
+  )
+
+  it('goes through setHeader on a response that is not Node’s', () => {
+    const set: [string, string][] = []
+    const res = {
+      statusCode: 200,
+      writableFinished: false,
+      headersSent: false,
+      setHeader(name: string, value: string) {
+        set.push([name, value])
+      },
+      getHeader: () => undefined,
+      on: () => undefined,
+    }
+    const req = { method: 'GET', url: '/', headers: {} }
+    let nexted = 0
+    perf(createMonitor())(req, res, () => {
+      nexted++
+    })
+    expect(nexted).toBe(1)
+    expect(set).toHaveLength(1)
+    expect(set[0]![0]).toBe('x-request-id')
+    expect(set[0]![1]).toMatch(/^[A-Za-z0-9]{16}-[0-9a-z]+$/)
   })
 })
