@@ -256,12 +256,13 @@ let lastKey: symbol | null = null
 /**
  * Sets the request-id header as `res.setHeader(header, id)` would, into Node's table directly.
  * `setHeader` checks the name and the value against HTTP's grammar and lower-cases the name on every
- * call (two regular-expression runs: about 1,700 instructions a request on Node 24, an express
- * hello world counted under valgrind either way, and 2,100 on Node 20 counting the header alone);
- * here the name was checked and lower-cased once (`requestIdHeader`) and the id is plain by
- * construction (a generated one, or an incoming one of `[A-Za-z0-9._-]` only). Express sends that table as it is (its `res.send` sets its headers one
- * by one and lets Node's implicit `writeHead` write them), so the bytes on the wire are the same.
- * After the headers went out, or without the table, it is `setHeader`, which throws as it did.
+ * call (two regular-expression runs: about 1,700 instructions a request on Node 24, an express hello
+ * world counted under valgrind either way, and 2,100 on Node 20 counting the header alone); here the
+ * name was checked and lower-cased once (`requestIdHeader`) and the id is plain by construction (a
+ * generated one, or an incoming one of `[A-Za-z0-9._-]` only). Express sends that table as it is (its
+ * `res.send` sets its headers one by one and lets Node's implicit `writeHead` write them), so the
+ * bytes on the wire are the same. After the headers went out, or without the table, it is
+ * `setHeader`, which throws as it did.
  */
 function setIdHeader(res: ExpressResponseLike, header: string, id: string): void {
   const proto = Object.getPrototypeOf(res) as object | null
@@ -269,23 +270,20 @@ function setIdHeader(res: ExpressResponseLike, header: string, id: string): void
     lastKey = outHeadersKey(res, header, id)
     lastProto = proto
   }
-  const key = lastKey
-  if (key !== null && !res.headersSent) {
-    const raw = res as unknown as Record<symbol, Record<string, [string, string]> | null>
-    const table = raw[key]
-    if (table !== null && typeof table === 'object') {
-      table[header] = [header, id]
-      return
-    }
-    if (table === null) {
-      // As Node makes it: a literal, so the table is a fast object like Node's own.
-      const fresh = { __proto__: null } as unknown as Record<string, [string, string]>
-      fresh[header] = [header, id]
-      raw[key] = fresh
-      return
-    }
+  if (lastKey === null || res.headersSent || !writeIntoTable(res, lastKey, header, id)) {
+    res.setHeader(header, id)
   }
-  res.setHeader(header, id)
+}
+
+/** Writes `header: id` into `res[key]` as `setHeader` does; `false` when that is not a table. */
+function writeIntoTable(res: ExpressResponseLike, key: symbol, header: string, id: string): boolean {
+  const raw = res as unknown as Record<symbol, unknown>
+  let table = raw[key]
+  // Made as Node makes it: a literal, so the table is a fast object like Node's own.
+  if (table === null) raw[key] = table = { __proto__: null }
+  else if (typeof table !== 'object') return false
+  ;(table as Record<string, [string, string]>)[header] = [header, id]
+  return true
 }
 
 /**
@@ -296,25 +294,21 @@ function setIdHeader(res: ExpressResponseLike, header: string, id: string): void
 function outHeadersKey(res: ExpressResponseLike, header: string, id: string): symbol | null {
   try {
     const key = Object.getOwnPropertySymbols(res).find((s) => s.description === 'kOutHeaders')
-    const raw = res as unknown as Record<symbol, unknown>
-    if (key === undefined || res.headersSent) return null
-    const table = raw[key]
-    if (table !== null && typeof table !== 'object') return null
     const probe = res as unknown as { hasHeader?(n: string): boolean; getHeaderNames?(): string[] }
+    if (key === undefined || res.headersSent) return null
     if (typeof probe.hasHeader !== 'function' || typeof probe.getHeaderNames !== 'function') return null
+    const raw = res as unknown as Record<symbol, unknown>
+    const before = raw[key]
     const had = probe.hasHeader(header)
-    const fresh = { __proto__: null } as unknown as Record<string, [string, string]>
-    const into = (table ?? fresh) as Record<string, [string, string]>
-    into[header] = [header, id]
-    if (table === null) raw[key] = into
+    if (!writeIntoTable(res, key, header, id)) return null
     const reads =
       res.getHeader(header) === id &&
       probe.hasHeader(header) &&
       probe.getHeaderNames().filter((n) => n === header).length === 1
     if (reads) return key
     // Not Node's table after all: undo, so that setHeader is the only writer.
-    if (!had) delete into[header]
-    if (table === null) raw[key] = null
+    if (before === null) raw[key] = null
+    else if (!had) delete (before as Record<string, unknown>)[header]
     return null
   } catch {
     return null
