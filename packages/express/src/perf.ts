@@ -265,14 +265,17 @@ let lastKey: symbol | null = null
  * `setHeader`, which throws as it did.
  */
 function setIdHeader(res: ExpressResponseLike, header: string, id: string): void {
+  // First: a response whose headers went out says nothing about its prototype's table.
+  if (res.headersSent) {
+    res.setHeader(header, id)
+    return
+  }
   const proto = Object.getPrototypeOf(res) as object | null
   if (proto !== lastProto) {
     lastKey = outHeadersKey(res, header, id)
     lastProto = proto
   }
-  if (lastKey === null || res.headersSent || !writeIntoTable(res, lastKey, header, id)) {
-    res.setHeader(header, id)
-  }
+  if (lastKey === null || !writeIntoTable(res, lastKey, header, id)) res.setHeader(header, id)
 }
 
 /** Writes `header: id` into `res[key]` as `setHeader` does; `false` when that is not a table. */
@@ -295,7 +298,7 @@ function outHeadersKey(res: ExpressResponseLike, header: string, id: string): sy
   try {
     const key = Object.getOwnPropertySymbols(res).find((s) => s.description === 'kOutHeaders')
     const probe = res as unknown as { hasHeader?(n: string): boolean; getHeaderNames?(): string[] }
-    if (key === undefined || res.headersSent) return null
+    if (key === undefined) return null
     if (typeof probe.hasHeader !== 'function' || typeof probe.getHeaderNames !== 'function') return null
     const raw = res as unknown as Record<symbol, unknown>
     const before = raw[key]

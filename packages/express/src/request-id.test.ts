@@ -152,6 +152,37 @@ describe('the X-Request-ID header (written into Node’s header table, as setHea
     },
   )
 
+  it('decides on a response whose headers went out early by the next one, not that one', async () => {
+    const monitor = createMonitor()
+    const app = express()
+    const viaSetHeader: string[] = []
+    let first = true
+    app.use((_req, res, next) => {
+      const set = res.setHeader
+      res.setHeader = function (this: typeof res, name: string, value: number | string | readonly string[]) {
+        viaSetHeader.push(name.toLowerCase())
+        return set.call(this, name, value)
+      } as typeof res.setHeader
+      // The first response's headers go out before perf() sees it.
+      if (first) res.flushHeaders()
+      first = false
+      next()
+    })
+    app.use(perf(monitor))
+    app.get('/', (_req, res) => {
+      res.end('ok')
+    })
+    const base = await listen(app)
+    await (await fetch(base)).text()
+    // setHeader after the headers went out throws, as it did: counted, the request goes on.
+    expect(monitor.snapshot().totals.internalErrors).toBe(1)
+    viaSetHeader.length = 0
+    const second = await fetch(base)
+    await second.text()
+    expect(second.headers.get('x-request-id')).toMatch(/^[A-Za-z0-9]{16}-[0-9a-z]+$/)
+    expect(viaSetHeader.filter((n) => n === 'x-request-id')).toEqual([])
+  })
+
   it('goes through setHeader on a response that is not Node’s', () => {
     const set: [string, string][] = []
     const res = {
