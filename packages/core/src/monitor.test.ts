@@ -498,6 +498,36 @@ describe('lifecycle', () => {
     expect(h.record(1)).toBe(false)
     expect(m.snapshot().totals.droppedAfterClose).toBe(2)
     expect(m.snapshot().totals.events).toBe(0)
+    // An op first named after the close, by handle and by name, is a no-op too.
+    expect(m.op('db', 'later').record(1)).toBe(false)
+    expect(m.record('db', 'later', 1)).toBe(false)
+    expect(m.snapshot().totals).toMatchObject({ events: 0, droppedAfterClose: 4 })
+  })
+
+  it('an op first recorded in a later slice leaves the window when its slice does, not before', () => {
+    vi.useFakeTimers()
+    const m = createMonitor({ windowMs: 3 * 60_000, sampling: 0 })
+    m.record('http', 'GET /early', 1)
+    vi.advanceTimersByTime(2 * 60_000) // the third slice of three
+    const late = m.op('http', 'GET /late')
+    late.record(4)
+    m.record('http', 'GET /late-by-name', 6)
+    const count = (name: string) => m.snapshot().types.http!.ops.find((o) => o.name === name)!
+    for (let minute = 0; minute < 2; minute++) {
+      vi.advanceTimersByTime(60_000)
+      expect(count('GET /late')).toMatchObject({ count: 1, totalCount: 1, maxMs: 4 })
+      expect(count('GET /late-by-name')).toMatchObject({ count: 1, totalCount: 1, maxMs: 6 })
+    }
+    vi.advanceTimersByTime(60_000)
+    expect(count('GET /late')).toMatchObject({ count: 0, totalCount: 1 })
+    expect(count('GET /late-by-name')).toMatchObject({ count: 0, totalCount: 1 })
+    // A record now goes to the slice in progress, and stays its window's for three minutes again.
+    late.record(8)
+    vi.advanceTimersByTime(2 * 60_000)
+    expect(count('GET /late')).toMatchObject({ count: 1, totalCount: 2, maxMs: 8 })
+    vi.advanceTimersByTime(60_000)
+    expect(count('GET /late')).toMatchObject({ count: 0, totalCount: 2 })
+    void m.close()
   })
 })
 
@@ -804,6 +834,27 @@ describe('type cap', () => {
     expect(s.totals.foldedTypes).toBe(5 + 3 + 4)
     expect(s.types[OVERFLOW_NAME]!.count).toBe(2 + 5 + 3 + 4)
     expect(s.totals.events).toBe(15)
+    void m.close()
+  })
+
+  it('counts as folded what handles record into a type once it folds others, made before or after', () => {
+    const m = createMonitor({ maxTypes: 2, sampling: 0 })
+    const before = m.op(OVERFLOW_NAME, 'own')
+    before.record(1)
+    m.record('t1', 'q', 1)
+    expect(m.snapshot().totals.foldedTypes).toBe(0)
+    m.record('t2', 'q', 1) // past maxTypes: the app's own type of that name folds others from here on
+    expect(m.snapshot().totals.foldedTypes).toBe(1)
+    before.record(1)
+    m.op(OVERFLOW_NAME, 'own').record(1)
+    m.op('t3', 'q').record(1)
+    const s = m.snapshot()
+    expect(s.totals.foldedTypes).toBe(1 + 3)
+    expect(s.totals.events).toBe(6)
+    expect(s.types[OVERFLOW_NAME]!.ops.map((o) => [o.name, o.count])).toEqual([
+      ['own', 3],
+      ['q', 2],
+    ])
     void m.close()
   })
 

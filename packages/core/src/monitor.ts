@@ -115,8 +115,13 @@ export function monitorInternals(monitor: Monitor): Monitor & MonitorInternals {
 
 class TypeState {
   readonly type: string
-  /** Sampling rate as a threshold on a uniform 32-bit integer: keep when `rand < threshold`. */
-  threshold = 0
+  /**
+   * Sampling rate as a threshold on a uniform 30-bit integer: keep when `rand <= threshold`, from -1
+   * (keep none) to 2^30 - 1 (keep all). Every value is a small integer on every V8 (31-bit Smis with
+   * pointer compression), so the draw is one integer comparison; against a 32-bit threshold
+   * (2^32 for "all") V8 converted both sides to floating point on every record.
+   */
+  threshold = -1
   private rate = 0
   readonly slowMs: number
   /**
@@ -140,7 +145,7 @@ class TypeState {
 
   set sampling(rate: number) {
     this.rate = rate
-    this.threshold = rate >= 1 ? 0x100000000 : Math.floor(rate * 0x100000000)
+    this.threshold = rate >= 1 ? 0x3fffffff : Math.floor(rate * 0x40000000) - 1
   }
 
   constructor(type: string, config: MonitorConfig) {
@@ -333,7 +338,7 @@ class MonitorImpl implements Monitor, MonitorInternals {
     if (!this.enabled) return { type, name, record: () => false }
     const state = this.state(type)
     const op = state.ops[name] ?? this.intern(state, name)
-    return new Handle(this, state, op, op === state.overflow || state.foldsTypes)
+    return new Handle(this, state, op)
   }
 
   /** The record path of an interned handle (see {@link Handle}). */
@@ -342,9 +347,9 @@ class MonitorImpl implements Monitor, MonitorInternals {
     // function's bytecode plus what its own optimised code inlined, and past that bound (Node 24 hit
     // it from @perf/sqlite's statement wrapper) every record paid a call and a boxed duration.
     // `=== true`: a bare field test is V8's full truthiness test (false, '', 0, NaN, 0n, undetectable).
+    // `handleRare` stands for a closed monitor and an op past a cap in one field of what is read anyway.
     if (
-      this.closed === true ||
-      h.folded === true ||
+      h.op.handleRare === true ||
       typeof durationMs !== 'number' ||
       !(durationMs >= 0) ||
       durationMs === Infinity ||
@@ -364,10 +369,8 @@ class MonitorImpl implements Monitor, MonitorInternals {
     if (opts !== undefined && (typeof opts !== 'object' || opts === null)) {
       throw this.badOptions('handle.record', opts)
     }
-    if (h.folded) {
-      if (h.op === h.state.overflow) this.fold(h.state)
-      if (h.state.foldsTypes) this.totals.foldedTypes++
-    }
+    if (h.op === h.state.overflow) this.fold(h.state)
+    if (h.state.foldsTypes) this.totals.foldedTypes++
     if (opts !== undefined && this.rejectPii) this.checkPii(h.state, h.op, opts)
     return this.recordOp(h.state, h.op, durationMs, opts)
   }
@@ -467,7 +470,8 @@ class MonitorImpl implements Monitor, MonitorInternals {
     x ^= x >>> 17
     x ^= x << 5
     this.rng = x
-    return x >>> 0
+    // The low 30 bits: uniform as the whole word is, and a small integer (see TypeState.threshold).
+    return x & 0x3fffffff
   }
 
   private inactive(): false {
@@ -507,9 +511,14 @@ class MonitorImpl implements Monitor, MonitorInternals {
         overflow = new TypeState(OVERFLOW_NAME, this.config)
         this.types.set(OVERFLOW_NAME, overflow)
       }
-      overflow.foldsTypes = true
-      // An app's own type of that name may be the one state() kept last: it folds types from now on.
-      if (this.lastState === overflow) this.lastState = undefined
+      if (!overflow.foldsTypes) {
+        overflow.foldsTypes = true
+        // An app's own type of that name may be the one state() kept last, and its ops may have
+        // handles: it folds types from now on, and their records are counted as folded too.
+        if (this.lastState === overflow) this.lastState = undefined
+        for (const op of overflow.list) op.handleRare = true
+        if (overflow.overflow !== undefined) overflow.overflow.handleRare = true
+      }
       return overflow
     }
     const state = new TypeState(type, this.config)
@@ -537,7 +546,10 @@ class MonitorImpl implements Monitor, MonitorInternals {
     if (op !== undefined) return op
     if (state.list.length >= this.config.maxOps) {
       // Past the cap, new names share one op; the count of folded events says how much.
-      if (state.overflow === undefined) state.overflow = this.newOp(state, OVERFLOW_NAME)
+      if (state.overflow === undefined) {
+        state.overflow = this.newOp(state, OVERFLOW_NAME)
+        state.overflow.handleRare = true
+      }
       return state.overflow
     }
     const interned = internalized(key)
@@ -548,7 +560,9 @@ class MonitorImpl implements Monitor, MonitorInternals {
   }
 
   private newOp(state: TypeState, name: string): OpStats {
-    const op = new OpStats(this.ops.length, state.type, name, this.slices)
+    const op = new OpStats(this.ops.length, state.type, name, this.slices, this.cur)
+    // Every record into the type that folds the others is counted there, as one past the cap.
+    op.handleRare = this.closed || state.foldsTypes
     this.ops.push(op)
     return op
   }
@@ -563,15 +577,20 @@ class MonitorImpl implements Monitor, MonitorInternals {
     // Options under `pii: 'reject'` were checked by the caller's rare path (checkPii), before this.
     // `events` is not counted here: every event is in exactly one op, so totalsNow() sums them.
     const slow = durationMs >= state.slowMs
-    op.add(this.cur, durationMs, slow)
-    // One sampling draw and one call into the log for both paths, so that the whole record path stays
-    // small: V8 inlines a function whose code is already optimised only while 1.2 × (its bytecode +
-    // the bytecode that code inlined) fits a 920-byte budget. With a draw and a keep() call per path,
-    // handle.record optimised on its own had inlined 816 bytes, and from then on no caller inlined it:
-    // every record paid a call and a boxed duration (bench/core.mjs, Node 20: 24-26 ns a record
-    // before, 19.6-20.0 after; 712 bytes inlined). A record not kept leaves nothing else to do:
-    // sampledOut is derived as events - kept.
-    return (opts === undefined ? slow : this.mustKeep(op, slow, opts)) || this.nextRandom() < state.threshold
+    // One sampling draw for every record, made before the op's counters: `add` may call out (a new
+    // bucket, a full counter), and what is read after a call is checked again (the monitor's and the
+    // state's maps), while a value read before it is only kept (counted, Node 20: 3 instructions a record
+    // fewer). A slow or failed record draws too; it is kept whatever the draw says.
+    const sampled = this.nextRandom() <= state.threshold
+    op.add(durationMs, slow)
+    // One call into the log for both paths, so that the whole record path stays small: V8 inlines a
+    // function whose code is already optimised only while 1.2 × (its bytecode + the bytecode that
+    // code inlined) fits a 920-byte budget. With a draw and a keep() call per path, handle.record
+    // optimised on its own had inlined 816 bytes, and from then on no caller inlined it: every record
+    // paid a call and a boxed duration (bench/core.mjs, Node 20: 24-26 ns a record before, 19.6-20.0
+    // after; 712 bytes inlined). A record not kept leaves nothing else to do: sampledOut is derived
+    // as events - kept.
+    return (opts === undefined ? slow : this.mustKeep(op, slow, opts)) || sampled
       ? this.log.keep(op, durationMs, slow, opts)
       : false
   }
@@ -628,6 +647,7 @@ class MonitorImpl implements Monitor, MonitorInternals {
       }
       op.retire(done)
       op.clearSlice(next)
+      op.moveTo(next)
     }
     this.sliceStart[next] = end
     this.cur = next
@@ -843,6 +863,7 @@ class MonitorImpl implements Monitor, MonitorInternals {
     this.endSlice()
     this.closed = true
     this.idle = true
+    for (const op of this.ops) op.handleRare = true
     exitMonitors().delete(this)
     if (this.rotateTimer !== undefined) clearInterval(this.rotateTimer)
     await this.sinks.close()
@@ -930,7 +951,6 @@ class Handle implements OpHandle {
     private readonly monitor: MonitorImpl,
     readonly state: TypeState,
     readonly op: OpStats,
-    readonly folded: boolean,
   ) {
     this.type = op.type
     this.name = op.name

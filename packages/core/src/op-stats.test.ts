@@ -19,6 +19,12 @@ function latencies(n: number, seed: number): number[] {
   })
 }
 
+/** One event in slice `slice`, as the monitor records it: the live slice moved there, then `add`. */
+function addAt(op: OpStats, slice: number, ms: number, slow: boolean): void {
+  op.moveTo(slice)
+  op.add(ms, slow)
+}
+
 /** Every bucket's count in slice `slice`, as a map from bucket index. */
 function bucketsOf(op: OpStats, slice: number): Map<number, number> {
   const row = op.row(slice)
@@ -34,7 +40,7 @@ describe('OpStats.add', () => {
       [1, [3, 1, 7]],
       [3, [0.5, 9]],
     ] as const) {
-      for (const v of values) op.add(slice, v, v > 5)
+      for (const v of values) addAt(op, slice, v, v > 5)
       const b = slice * FIELDS
       expect(op.scalars[b + COUNT]).toBe(values.length)
       expect(op.scalars[b + SUM]).toBe(values.reduce((a: number, v) => a + v, 0))
@@ -52,7 +58,7 @@ describe('OpStats.add', () => {
     const op = new OpStats(0, 'http', 'GET /x', 4)
     for (let k = 0; k < 6; k++) {
       const slice = k % 2 === 0 ? 1 : 3
-      op.add(slice, slice + k, false)
+      addAt(op, slice, slice + k, false)
       op.addOutcome(slice === 3, 200)
     }
     expect([1, 3].map((k) => op.scalars[k * FIELDS + COUNT])).toEqual([3, 3])
@@ -61,11 +67,11 @@ describe('OpStats.add', () => {
     expect([1, 3].map((k) => op.scalars[k * FIELDS + STATUS + 1])).toEqual([3, 3])
     op.retire(3)
     op.clearSlice(3)
-    op.add(3, 2, false)
+    addAt(op, 3, 2, false)
     expect(op.scalars[3 * FIELDS + COUNT]).toBe(1)
     expect(op.scalars[3 * FIELDS + MIN]).toBe(2)
     op.reset()
-    op.add(3, 7, false)
+    addAt(op, 3, 7, false)
     expect(op.scalars[3 * FIELDS + SUM]).toBe(7)
     expect(op.allTimeCount(3)).toBe(1)
   })
@@ -79,7 +85,7 @@ describe('OpStats.add', () => {
       [false, 404],
       [false, 599],
     ] as const) {
-      op.add(2, 1, false)
+      addAt(op, 2, 1, false)
       op.addOutcome(error, status)
     }
     const b = 2 * FIELDS
@@ -93,7 +99,7 @@ describe('OpStats histogram buffer', () => {
     const op = new OpStats(0, 'http', 'GET /x', 15)
     const data = latencies(15 * 200, 1)
     for (let slice = 0; slice < 15; slice++)
-      for (let k = 0; k < 200; k++) op.add(slice, data[slice * 200 + k]!, false)
+      for (let k = 0; k < 200; k++) addAt(op, slice, data[slice * 200 + k]!, false)
     // The memory of an op is mostly this buffer: 8-bit counters until one would overflow.
     expect(op.counts.BYTES_PER_ELEMENT).toBe(1)
     expect(op.counts.byteLength).toBe(15 * op.width)
@@ -110,17 +116,17 @@ describe('OpStats histogram buffer', () => {
 
   it('carries a counter past 255 into a 16-bit high part, then a 32-bit one, keeping every count exact', () => {
     const op = new OpStats(0, 'http', 'GET /x', 3)
-    op.add(0, 1, false)
-    op.add(2, 1000, false)
-    for (let k = 0; k < 300; k++) op.add(1, 5, false)
+    addAt(op, 0, 1, false)
+    addAt(op, 2, 1000, false)
+    for (let k = 0; k < 300; k++) addAt(op, 1, 5, false)
     // The low parts stay one kind of array (the record path reads nothing else); the carry is apart.
     expect(op.counts).toBeInstanceOf(Uint8Array)
     expect(op.carry).toBeInstanceOf(Uint16Array)
     expect(bucketsOf(op, 1)).toEqual(new Map([[bucketIndex(5), 300]]))
-    for (let k = 0; k < 70_000; k++) op.add(1, 5, false)
+    for (let k = 0; k < 70_000; k++) addAt(op, 1, 5, false)
     expect(bucketsOf(op, 1)).toEqual(new Map([[bucketIndex(5), 70_300]]))
     // A bucket outside the range widens every row, the carry with it.
-    op.add(1, 60_000, false)
+    addAt(op, 1, 60_000, false)
     expect(bucketsOf(op, 1)).toEqual(
       new Map([
         [bucketIndex(5), 70_300],
@@ -133,7 +139,7 @@ describe('OpStats histogram buffer', () => {
     const k = 1 * op.width + bucketIndex(5) - op.lo
     op.carry![k] = 0xffff
     op.counts[k] = 255
-    op.add(1, 5, false)
+    addAt(op, 1, 5, false)
     expect(op.carry).toBeInstanceOf(Uint32Array)
     expect(bucketsOf(op, 1).get(bucketIndex(5))).toBe(256 * 0x10000)
     // Retiring folds the exact counts into the all-time histogram, and the window adds them up.
@@ -144,7 +150,7 @@ describe('OpStats histogram buffer', () => {
     expect(op.total.histogramJSON().counts).toContain(256 * 0x10000)
     // A cleared row starts again from 0, carry and all.
     op.clearSlice(1)
-    op.add(1, 5, false)
+    addAt(op, 1, 5, false)
     expect(bucketsOf(op, 1)).toEqual(new Map([[bucketIndex(5), 1]]))
   })
 })
@@ -152,12 +158,12 @@ describe('OpStats histogram buffer', () => {
 describe('OpStats answers window and all-time itself', () => {
   it('all-time is the retired slices plus the current one, the window every slice', () => {
     const op = new OpStats(0, 'http', 'GET /x', 3)
-    op.add(0, 2, false)
+    addAt(op, 0, 2, false)
     op.addOutcome(true, 500)
-    op.add(0, 4, true)
+    addAt(op, 0, 4, true)
     op.retire(0)
     op.clearSlice(1)
-    op.add(1, 8, false)
+    addAt(op, 1, 8, false)
     op.addOutcome(false, 200)
     expect(op.allTimeCount(1)).toBe(3)
     expect(op.allTimeErrors(1)).toBe(1)
@@ -181,7 +187,7 @@ describe('OpStats answers window and all-time itself', () => {
 
   it('has no all-time status classes until an event carries a status', () => {
     const op = new OpStats(0, 'db', 'SELECT x', 2)
-    op.add(0, 1, false)
+    addAt(op, 0, 1, false)
     expect(op.allTimeStatus(0)).toBeUndefined()
   })
 })

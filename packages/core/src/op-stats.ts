@@ -45,14 +45,29 @@ export class OpStats {
   // Each has an initialiser: fields are compiled as assignments, those with initialisers first, so
   // one set only in the constructor would land after all of them.
   /**
-   * The row of slice `liveSlice` in `scalars`, as a view of it: `add` writes the row at constant
-   * offsets, where indexing `scalars` at `slice * FIELDS + k` cost an overflow check and a bounds
-   * check a field (a loop of records over 100 ops, alone in its process: 15.3 → 13.9 ns a record on
-   * Node 20, 16.1 → 14.0 on Node 24). A view is made when a record comes for another slice, so once
-   * per slice at most.
+   * The row of slice `liveSlice` (the one records go to) in `scalars`, as a view of it: `add` writes
+   * the row at constant offsets, where indexing `scalars` at `slice * FIELDS + k` cost an overflow
+   * check and a bounds check a field (a loop of records over 100 ops, alone in its process: 15.3 →
+   * 13.9 ns a record on Node 20, 16.1 → 14.0 on Node 24). Moved by {@link moveTo}, which the monitor
+   * calls for every op as a slice turns: `add` then neither compares slices nor calls out to move
+   * the row (with the check, the optimised record kept more values across that call).
    */
   private live: Float64Array = NO_ROW
   private liveSlice = 0
+  /**
+   * Where bucket `i` of the live slice is in {@link counts}: `at + i`, for `lo <= i < hi`. Kept by
+   * the two places that move them (a new live slice, a wider range), so that `add` finds the counter
+   * with one addition, where `slice * width + i - lo` cost a multiplication and three overflow checks.
+   */
+  private at = 0
+  /** `lo + width`: the first bucket past the rows' range. */
+  private hi = 0
+  /**
+   * Whether a record through an interned handle must take the monitor's rare path: the op is one
+   * past a cap (the overflow op, or any op of the type that folds types past `maxTypes`), or the
+   * monitor is closed. Set by the monitor; one field the handle's record reads beside the op's others.
+   */
+  handleRare = false
   /**
    * The low 8 bits of every counter: row `k` (slice `k`) holds buckets `lo .. lo + width` at
    * `k * width`. Always a `Uint8Array`, so the record path reads and writes one kind of array: with
@@ -85,37 +100,43 @@ export class OpStats {
    */
   memory: HeapDeltas | undefined = undefined
 
-  constructor(id: number, type: string, name: string, slices: number) {
+  /** An op of `slices` slices, recording into slice `live`. */
+  constructor(id: number, type: string, name: string, slices: number, live = 0) {
     this.id = id
     this.type = type
     this.name = name
     this.rows = slices
     this.scalars = new Float64Array(slices * FIELDS)
     for (let i = 0; i < slices; i++) resetRow(this.scalars, i * FIELDS)
-    this.live = this.scalars.subarray(0, FIELDS)
+    this.moveTo(live)
+  }
+
+  /** Records go to slice `slice` from now on. */
+  moveTo(slice: number): void {
+    this.liveSlice = slice
+    this.at = slice * this.width - this.lo
+    this.live = this.scalars.subarray(slice * FIELDS, (slice + 1) * FIELDS)
   }
 
   /**
-   * Counts one event in slice `slice`: the hot path, kept small so the engine inlines it. The row's
+   * Counts one event in the live slice: the hot path, kept small so the engine inlines it. The row's
    * offsets are written as literals (`COUNT` = 0, `SLOW` = 2, `SUM` = 3, `MIN` = 4, `MAX` = 5; a test
    * holds them to aggregate.ts's names): each read of an imported constant is a
    * module-cell load with a hole check in the bytecode, and with six of them this function grew past
    * V8's inlining budget, so every record paid a call (counted: 410 → 261 instructions a record).
    */
-  add(slice: number, ms: number, slow: boolean): void {
-    // -1: no bucket yet, only the row to move (a literal: a module constant is a slot load and a check).
-    const s = slice === this.liveSlice ? this.live : this.addSlow(slice, -1)
+  add(ms: number, slow: boolean): void {
+    const s = this.live
     s[0]!++
     s[3]! += ms
     if (ms < s[4]!) s[4] = ms
     if (ms > s[5]!) s[5] = ms
     if (slow) s[2]!++
     const i = bucketOf(ms)
-    const j = i - this.lo
-    const c = this.counts
-    const w = this.width
-    if (j >= 0 && j < w) {
-      const k = slice * w + j
+    if (i >= this.lo && i < this.hi) {
+      // `| 0`: `at + i` is a counter's index, a small integer; without it V8 checks the sum for overflow.
+      const k = (this.at + i) | 0
+      const c = this.counts
       // Read once: `c[k]++` after the test would read it again.
       const n = c[k]!
       if (n < 255) {
@@ -123,29 +144,21 @@ export class OpStats {
         return
       }
     }
-    this.addSlow(slice, i)
+    this.addSlow(i)
   }
 
   /**
-   * What `add` does not do in place. With `i` = -1, a record for another slice than the last:
-   * slice `slice`'s row becomes {@link live} (returned). Otherwise bucket `i` is outside the rows'
-   * range (they widen to take it, carry and all) or its low 8 bits are full (they carry into
+   * What `add` does not do in place, for bucket `i` of the live slice: it is outside the rows' range
+   * (they widen to take it, carry and all) or its low 8 bits are full (they carry into
    * {@link carry}, made on the first carry as 16 bits and widened to 32 when one of those fills).
    * One function on purpose, over V8's 460-byte limit for inlining: split into three, the widening
    * was inlined into every optimised caller of `add` (a new op widens several times in its first
    * records, so the profile says it runs often), and the caller's code grew past what its own
    * callers inline, so on Node 24 every `op.record` paid a call and a boxed duration (403
-   * instructions a record against 316, counted). The row's move was a function of its own until it
-   * too was inlined where slices turn often for the records they hold (bench/memory.mjs): 55 bytes
-   * more put `record` by name (160 + 635) and `handle.record` (25 + 748) past the budget, and a
-   * record by name there allocated 16 bytes (its boxed duration) in one process in four.
+   * instructions a record against 316, counted).
    */
-  private addSlow(slice: number, i: number): Float64Array {
-    if (i === -1) {
-      this.liveSlice = slice
-      this.live = this.scalars.subarray(slice * FIELDS, (slice + 1) * FIELDS)
-      return this.live
-    }
+  private addSlow(i: number): void {
+    const slice = this.liveSlice
     if (i < this.lo || i >= this.lo + this.width) {
       const step = (i / GRAIN) | 0
       const lo = this.width === 0 ? step * GRAIN : Math.min(this.lo, step * GRAIN)
@@ -170,14 +183,16 @@ export class OpStats {
       }
       this.lo = lo
       this.width = width
+      this.hi = hi
+      this.at = slice * width - lo
       this.counts = counts
       this.carry = wider
     }
-    const k = slice * this.width + i - this.lo
+    const k = this.at + i
     const c = this.counts
     if (c[k]! < 255) {
       c[k]!++
-      return this.live
+      return
     }
     // 256 events in: the low part goes back to 0 and one goes into the high part.
     c[k] = 0
@@ -185,7 +200,6 @@ export class OpStats {
     if (carry === undefined) carry = this.carry = new Uint16Array(c.length)
     else if (carry[k] === 0xffff && carry instanceof Uint16Array) carry = this.carry = Uint32Array.from(carry)
     carry[k]!++
-    return this.live
   }
 
   /**
