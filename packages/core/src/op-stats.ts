@@ -45,6 +45,12 @@ export class OpStats {
   // Each has an initialiser: fields are compiled as assignments, those with initialisers first, so
   // one set only in the constructor would land after all of them.
   /**
+   * Whether a record through an interned handle must take the monitor's rare path: the op is one
+   * past a cap (the overflow op, or any op of the type that folds types past `maxTypes`), or the
+   * monitor is closed. Set by the monitor; one field the handle's record reads beside the op's others.
+   */
+  handleRare = false
+  /**
    * The row of slice `liveSlice` (the one records go to) in `scalars`, as a view of it: `add` writes
    * the row at constant offsets, where indexing `scalars` at `slice * FIELDS + k` cost an overflow
    * check and a bounds check a field (a loop of records over 100 ops, alone in its process: 15.3 →
@@ -53,21 +59,16 @@ export class OpStats {
    * the row (with the check, the optimised record kept more values across that call).
    */
   private live: Float64Array = NO_ROW
-  private liveSlice = 0
   /**
    * Where bucket `i` of the live slice is in {@link counts}: `at + i`, for `lo <= i < hi`. Kept by
    * the two places that move them (a new live slice, a wider range), so that `add` finds the counter
    * with one addition, where `slice * width + i - lo` cost a multiplication and three overflow checks.
    */
   private at = 0
+  /** First bucket index held by every row. */
+  lo = 0
   /** `lo + width`: the first bucket past the rows' range. */
   private hi = 0
-  /**
-   * Whether a record through an interned handle must take the monitor's rare path: the op is one
-   * past a cap (the overflow op, or any op of the type that folds types past `maxTypes`), or the
-   * monitor is closed. Set by the monitor; one field the handle's record reads beside the op's others.
-   */
-  handleRare = false
   /**
    * The low 8 bits of every counter: row `k` (slice `k`) holds buckets `lo .. lo + width` at
    * `k * width`. Always a `Uint8Array`, so the record path reads and writes one kind of array: with
@@ -76,14 +77,14 @@ export class OpStats {
    * instructions fewer, counted).
    */
   counts: Uint8Array = EMPTY
+  /** The slice {@link live} is the row of. */
+  private liveSlice = 0
   /**
    * The counters' high part, `undefined` until one passes 255: a counter is `counts[k] + 256 ×
    * carry[k]` (the readers below sum them). Made 16 bits wide, widened once to 32; a 32-bit high part
    * is never widened (2^40 events in one bucket of one slice is out of reach).
    */
   carry: Carry | undefined = undefined
-  /** First bucket index held by every row. */
-  lo = 0
   /** Buckets per row. */
   width = 0
   /** `FIELDS` scalars per slice. */
