@@ -517,7 +517,6 @@ class MonitorImpl implements Monitor, MonitorInternals {
         // handles: it folds types from now on, and their records are counted as folded too.
         if (this.lastState === overflow) this.lastState = undefined
         for (const op of overflow.list) op.handleRare = true
-        if (overflow.overflow !== undefined) overflow.overflow.handleRare = true
       }
       return overflow
     }
