@@ -25,10 +25,11 @@ const pause = new Int32Array(new SharedArrayBuffer(4))
 
 /**
  * heapUsed + arrayBuffers after full collections. V8 frees the memory of collected array buffers on
- * a background thread after a collection: read at once, `arrayBuffers` still held some of what the
- * previous measurement's garbage had (a 2.5 MB array of latencies), and a monitor's figure moved by
- * 0.2 MB from run to run. This thread blocks 100 ms (no timer of the monitor runs meanwhile) and
- * collects once more before reading.
+ * a background thread after a collection, so read at once `arrayBuffers` can still count buffers
+ * already collected (the previous fill's 2.5 MB array of latencies among them): read that way, the
+ * second monitor's figure moved between 0.96 and 1.20 MB from run to run of one build; with this
+ * pause, 0.99–1.02 in five runs. This thread blocks 100 ms (no timer of the monitor runs meanwhile)
+ * and collects once more before reading.
  */
 function used() {
   globalThis.gc()
