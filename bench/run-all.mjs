@@ -32,7 +32,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, release, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { flag, quick } from './lib/result.mjs'
+import { checkFlags, flag, quick } from './lib/result.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = dirname(here)
@@ -130,6 +130,21 @@ const ALIASES = {
     args: ['--frameworks', 'express', '--variants', 'bare,floor,perf-0.1,express-status-monitor'],
   },
 }
+// Before anything else: a misspelt flag would otherwise start a full run that rewrites BENCHMARKS.md.
+// `--help` prints this file's head comment, up to its contract.
+const head = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n')
+checkFlags(
+  head
+    .slice(
+      0,
+      head.findIndex((line) => line.startsWith('// THE CONTRACT')),
+    )
+    .map((line) => line.replace(/^\/\/ ?/, ''))
+    .join('\n')
+    .trim(),
+  ['only', 'args', 'node24', 'node24-checkout', 'soak-duration'],
+  ['quick', 'skip-build', 'write', 'no-soak'],
+)
 const only = flag('only')?.split(',')
 for (const name of only ?? []) {
   if (!SCRIPTS.includes(name))

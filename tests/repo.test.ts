@@ -32,6 +32,43 @@ it('an install leaves no build script undecided', () => {
   expect(out).not.toMatch(/^\s*(esbuild|event-loop-stats|protobufjs)\b/m)
 })
 
+it('run-all refuses a flag it does not take before it builds or runs anything, and --help shows its usage', () => {
+  const run = (...args: string[]) => {
+    try {
+      const stdout = execFileSync(process.execPath, [join(root, 'bench/run-all.mjs'), ...args], {
+        cwd: join(root, 'bench'),
+        encoding: 'utf8',
+        stdio: 'pipe',
+        timeout: 20_000,
+      })
+      return { status: 0, stdout, stderr: '' }
+    } catch (err) {
+      const e = err as { status?: number; stdout?: string; stderr?: string }
+      return { status: e.status, stdout: String(e.stdout), stderr: String(e.stderr) }
+    }
+  }
+  // Without the check, `--help` (or a misspelt flag) started a full run: a build, every benchmark
+  // and BENCHMARKS.md rewritten.
+  const help = run('--help')
+  expect(help.status).toBe(0)
+  expect(help.stdout).toMatch(/^Runs every benchmark and rewrites BENCHMARKS\.md/)
+  expect(help.stdout).toContain('--only http,memory')
+  expect(help.stdout).not.toMatch(/building the packages/)
+  for (const [args, message] of [
+    [
+      ['--skip-bulid'],
+      /"--skip-bulid" is not an option of this script; it takes --only <value>, .*--skip-build/,
+    ],
+    [['--quick=yes'], /"--quick=yes" is not an option of this script/],
+    [['--only'], /--only needs a value/],
+  ] as const) {
+    const r = run(...args)
+    expect(r.status).not.toBe(0)
+    expect(r.stderr).toMatch(message)
+    expect(r.stdout).not.toMatch(/building the packages/)
+  }
+})
+
 it('the counted benchmarks take --idle-seconds 0 (no idle correction) and name seconds when it is wrong', () => {
   const run = (...args: string[]) => {
     try {

@@ -21,6 +21,38 @@ export function flag(name, fallback) {
 }
 
 /**
+ * Checks the command line against the flags a script takes: `withValue` (`--name value` or
+ * `--name=value`) and `bare` (`--name`). `--help` prints `usage` and exits; anything else that is not
+ * one of them is a clear error naming it and what is accepted, before the script does any work.
+ * @param {string} usage
+ * @param {readonly string[]} withValue
+ * @param {readonly string[]} bare
+ */
+export function checkFlags(usage, withValue, bare) {
+  const argv = process.argv
+  for (let i = 2; i < argv.length; i++) {
+    const a = argv[i]
+    if (a === '--help' || a === '-h') {
+      console.log(usage)
+      process.exit(0)
+    }
+    const name = a.startsWith('--') ? a.slice(2).split('=')[0] : undefined
+    if (name !== undefined && withValue.includes(name)) {
+      if (!a.includes('=')) {
+        if (i + 1 >= argv.length) throw new RangeError(`--${name} needs a value`)
+        i++
+      }
+      continue
+    }
+    if (name !== undefined && bare.includes(name) && !a.includes('=')) continue
+    const accepted = [...withValue.map((f) => `--${f} <value>`), ...bare.map((f) => `--${f}`), '--help']
+    throw new RangeError(
+      `${JSON.stringify(a)} is not an option of this script; it takes ${accepted.join(', ')}`,
+    )
+  }
+}
+
+/**
  * A whole number of `unit` from `--name` (`min` to 10 million), else `fallback`; anything else is a
  * clear error naming the flag and what it accepts.
  * @param {string} name
