@@ -7,14 +7,9 @@ import v8 from 'node:v8'
 import client from 'prom-client'
 import { floorOps } from './lib/core-floor.mjs'
 import * as instructions from './lib/instructions.mjs'
+import { checkFlags, headComment } from './lib/result.mjs'
 
-const OPTIONS = ['--quick', '--count']
-for (const arg of process.argv.slice(2)) {
-  if (!OPTIONS.includes(arg)) {
-    console.error(`bench/core.mjs: unknown argument ${arg}; expected ${OPTIONS.join(' and/or ')}`)
-    process.exit(2)
-  }
-}
+checkFlags(headComment(import.meta.url), [], ['quick', 'count'])
 const quick = process.argv.includes('--quick')
 const ROUNDS = quick ? 3 : 15
 const N = quick ? 300_000 : 1_000_000

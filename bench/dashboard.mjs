@@ -5,6 +5,8 @@
 //   node bench/dashboard.mjs            (build first: npx --yes pnpm@10 build)
 import { createMonitor } from '../packages/core/dist/index.js'
 import { createDashboard } from '../packages/dashboard/dist/index.js'
+import { checkFlags, headComment } from './lib/result.mjs'
+checkFlags(headComment(import.meta.url), [], ['quick'])
 
 const OPS = 2000
 const EVENTS_PER_OP = 50

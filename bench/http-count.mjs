@@ -9,7 +9,12 @@
 // Needs valgrind (skipped, and says so, without it).
 import { checkVariant, isPeer, label, PEERS, sendsId } from './lib/http-variants.mjs'
 import { available, countServer, getInTurn, idlePerSecond } from './lib/instructions.mjs'
-import { emit, flag, quick, wholeFlag } from './lib/result.mjs'
+import { checkFlags, emit, flag, headComment, quick, wholeFlag } from './lib/result.mjs'
+checkFlags(
+  headComment(import.meta.url),
+  ['frameworks', 'idle-seconds', 'requests', 'variants', 'warmup'],
+  ['quick'],
+)
 
 const FRAMEWORKS = (flag('frameworks', quick ? 'fastify' : 'fastify,hono') ?? '').split(',')
 for (const fw of FRAMEWORKS) {

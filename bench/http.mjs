@@ -9,7 +9,12 @@ import { readFileSync } from 'node:fs'
 import autocannon from 'autocannon'
 import { checkVariant, isPeer, label, VARIANTS } from './lib/http-variants.mjs'
 import { CPU_CLOCK, cpuMicros, hasWrk, pinning } from './lib/load.mjs'
-import { emit, flag, quick, round, summary } from './lib/result.mjs'
+import { checkFlags, emit, flag, headComment, quick, round, summary } from './lib/result.mjs'
+checkFlags(
+  headComment(import.meta.url),
+  ['duration', 'frameworks', 'loader', 'paired-rounds', 'rounds', 'variants', 'warmup'],
+  ['quick', 'no-alloc', 'no-paired'],
+)
 
 const ROUNDS = Number(flag('rounds', quick ? '1' : '5'))
 const DURATION = Number(flag('duration', quick ? '1' : '5'))

@@ -7,7 +7,8 @@
 import { spawnSync } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
 import v8 from 'node:v8'
-import { emit, quick, round } from './lib/result.mjs'
+import { checkFlags, emit, headComment, quick, round } from './lib/result.mjs'
+checkFlags(headComment(import.meta.url), [], ['quick'])
 
 if (typeof globalThis.gc !== 'function') {
   const r = spawnSync(process.execPath, ['--expose-gc', ...process.argv.slice(1)], { stdio: 'inherit' })

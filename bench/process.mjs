@@ -6,6 +6,8 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createMonitor } from '@perf/core'
 import { watchProcess } from '@perf/core/node'
+import { checkFlags, headComment } from './lib/result.mjs'
+checkFlags(headComment(import.meta.url), [], ['quick'])
 
 const quick = process.argv.includes('--quick')
 const TICKS = quick ? 100 : 500

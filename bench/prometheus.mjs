@@ -9,7 +9,8 @@ import { loadavg } from 'node:os'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { createMetricsHandler, createMonitor, toPrometheusBytes } from '@perf/core'
-import { emit, flag, quick, round } from './lib/result.mjs'
+import { checkFlags, emit, flag, headComment, quick, round } from './lib/result.mjs'
+checkFlags(headComment(import.meta.url), ['events', 'ops'], ['quick'])
 
 const OPS = Number(flag('ops', '2000'))
 const PER_OP = Number(flag('events', quick ? '50' : '500'))

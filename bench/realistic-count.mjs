@@ -8,7 +8,12 @@
 // [--frameworks fastify,hono,express] [--variants off,on,…] [--warmup 20000] [--requests 10000]
 // [--idle-seconds 20]. Needs valgrind (skipped, and says so, without it).
 import { available, countServer, getInTurn, idlePerSecond } from './lib/instructions.mjs'
-import { emit, flag, quick, wholeFlag } from './lib/result.mjs'
+import { checkFlags, emit, flag, headComment, quick, wholeFlag } from './lib/result.mjs'
+checkFlags(
+  headComment(import.meta.url),
+  ['frameworks', 'idle-seconds', 'requests', 'variants', 'warmup'],
+  ['quick'],
+)
 
 const FRAMEWORKS = (flag('frameworks', 'fastify') ?? '').split(',')
 for (const fw of FRAMEWORKS) {

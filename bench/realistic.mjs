@@ -7,9 +7,14 @@
 //   node realistic.mjs [--quick] [--frameworks express,fastify,hono] [--variants off,on,...]
 //                      [--rounds 6] [--duration 4] [--connections 20] [--pipelining 1]
 //                      [--together] [--no-profile] [--profile-seconds 3]
-import { emit, flag, quick, round, summary } from './lib/result.mjs'
+import { checkFlags, emit, flag, headComment, quick, round, summary } from './lib/result.mjs'
 import { CPU_CLOCK, cpuMicros, hasWrk, pinning, runWrk, startServer } from './lib/load.mjs'
 import { execFileSync } from 'node:child_process'
+checkFlags(
+  headComment(import.meta.url),
+  ['connections', 'duration', 'frameworks', 'pipelining', 'profile-seconds', 'rounds', 'variants', 'warmup'],
+  ['quick', 'no-profile', 'together'],
+)
 
 const ROUNDS = Number(flag('rounds', quick ? '2' : '6'))
 const DURATION = Number(flag('duration', quick ? '1' : '4'))

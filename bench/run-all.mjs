@@ -25,14 +25,15 @@
 //      notes? }; each becomes one table here;
 //   3. honours `--quick` (one short round, well under a minute);
 //   4. exits non-zero only on a correctness failure, never because a timing target was missed
-//      (that is `pass: false`).
+//      (that is `pass: false`);
+//   5. refuses a flag it does not take, before any work (lib/result.mjs checkFlags).
 // A script that prints no BENCH_JSON still gets a section: its output, verbatim.
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, release, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { checkFlags, flag, quick } from './lib/result.mjs'
+import { checkFlags, flag, headComment, quick } from './lib/result.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = dirname(here)
@@ -131,17 +132,8 @@ const ALIASES = {
   },
 }
 // Before anything else: a misspelt flag would otherwise start a full run that rewrites BENCHMARKS.md.
-// `--help` prints this file's head comment, up to its contract.
-const head = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n')
 checkFlags(
-  head
-    .slice(
-      0,
-      head.findIndex((line) => line.startsWith('// THE CONTRACT')),
-    )
-    .map((line) => line.replace(/^\/\/ ?/, ''))
-    .join('\n')
-    .trim(),
+  headComment(import.meta.url),
   ['only', 'args', 'node24', 'node24-checkout', 'soak-duration'],
   ['quick', 'skip-build', 'write', 'no-soak'],
 )

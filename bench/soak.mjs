@@ -9,7 +9,8 @@
 // runs of 5 minutes or more: on a 30-second CI run they are printed, never failed on (timing).
 import { spawn } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { emit, flag, median, parseDuration, quick, round } from './lib/result.mjs'
+import { checkFlags, emit, flag, headComment, median, parseDuration, quick, round } from './lib/result.mjs'
+checkFlags(headComment(import.meta.url), ['concurrency', 'duration', 'monitor', 'rate'], ['quick'])
 
 const DURATION = parseDuration(flag('duration', quick ? '30s' : '10m'))
 const RATE = Number(flag('rate', '200'))

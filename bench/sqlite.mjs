@@ -12,11 +12,12 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createMonitor } from '@perf/core'
 import { monitorDatabase, redactSql, SqliteStore } from '@perf/sqlite'
 import Database from 'better-sqlite3'
-import { emit, flag, median, quick, round, summary } from './lib/result.mjs'
+import { checkFlags, emit, flag, headComment, median, quick, round, summary } from './lib/result.mjs'
 import { VARIANTS } from './lib/sqlite-variants.mjs'
 import { floorSink } from './lib/floor-store.mjs'
 import * as instructions from './lib/instructions.mjs'
 import { benchHistory } from './lib/store-history.mjs'
+checkFlags(headComment(import.meta.url), ['rounds'], ['quick'])
 
 const ROUNDS = Number(flag('rounds', quick ? '4' : '31'))
 const GETS = quick ? 20_000 : 50_000

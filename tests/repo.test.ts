@@ -2,8 +2,8 @@
  * The repository's own wiring: every root script that runs a file names one that exists, and an
  * install decides every dependency's build script (no "Ignored build scripts" notice).
  */
-import { execFileSync } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { expect, it } from 'vitest'
@@ -68,6 +68,31 @@ it('run-all refuses a flag it does not take before it builds or runs anything, a
     expect(r.stdout).not.toMatch(/building the packages/)
   }
 })
+
+it('every bench script refuses a flag it does not take, before any work, and --help shows its head comment', () => {
+  const scripts = readdirSync(join(root, 'bench')).filter(
+    (f) => f.endsWith('.mjs') && !f.endsWith('-server.mjs'),
+  )
+  expect(scripts.length).toBeGreaterThan(10)
+  for (const script of scripts) {
+    const run = (arg: string) =>
+      spawnSync(process.execPath, [join(root, 'bench', script), arg], {
+        cwd: join(root, 'bench'),
+        encoding: 'utf8',
+        timeout: 20_000,
+      })
+    const firstLine = readFileSync(join(root, 'bench', script), 'utf8')
+      .split('\n')
+      .find((line) => line.startsWith('// '))!
+      .slice(3)
+    const help = run('--help')
+    expect(help.status, `${script} --help`).toBe(0)
+    expect(help.stdout.split('\n')[0], `${script} --help`).toBe(firstLine)
+    const wrong = run('--no-such-flag')
+    expect(wrong.status, `${script} --no-such-flag`).not.toBe(0)
+    expect(wrong.stderr, script).toContain('"--no-such-flag" is not an option of this script')
+  }
+}, 120_000)
 
 it('the counted benchmarks take --idle-seconds 0 (no idle correction) and name seconds when it is wrong', () => {
   const run = (...args: string[]) => {

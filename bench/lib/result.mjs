@@ -1,5 +1,7 @@
 // Helpers every bench script may use: command-line flags, summary statistics and the BENCH_JSON
 // line that run-all.mjs reads (the contract is in bench/README.md).
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 
 /** True when `--quick` was passed (CI: one short round, never fail on timing). */
 export const quick = process.argv.includes('--quick')
@@ -18,6 +20,23 @@ export function flag(name, fallback) {
     if (a.startsWith(`--${name}=`)) return a.slice(name.length + 3)
   }
   return fallback
+}
+
+/**
+ * The head comment of the script at `url` (its `import.meta.url`, a `#!` line skipped), up to its
+ * first line of code or its contract: what `--help` prints.
+ * @param {string} url
+ */
+export function headComment(url) {
+  const lines = readFileSync(fileURLToPath(url), 'utf8')
+    .split('\n')
+    .filter((line, i) => i > 0 || !line.startsWith('#!'))
+  const end = lines.findIndex((line) => !line.startsWith('//') || line.startsWith('// THE CONTRACT'))
+  return lines
+    .slice(0, end)
+    .map((line) => line.replace(/^\/\/ ?/, ''))
+    .join('\n')
+    .trim()
 }
 
 /**
