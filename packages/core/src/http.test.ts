@@ -171,6 +171,19 @@ describe('HttpRecorder', () => {
     expect(prefix(other.newRequestId())).not.toBe(prefix(ids[0]!))
   })
 
+  it('counts the ids in base 36 after the prefix, across every carry', async () => {
+    vi.resetModules()
+    const fresh = await import('./request-id.js')
+    const ids = Array.from({ length: 50_000 }, () => fresh.newRequestId())
+    const prefix = ids[0]!.slice(0, ids[0]!.indexOf('-') + 1)
+    // 1 … 50000: one-, two-, three- and four-digit counters, every 36th id a carry.
+    ids.forEach((id, i) => {
+      if (id !== prefix + (i + 1).toString(36)) expect(id).toBe(prefix + (i + 1).toString(36))
+    })
+    expect(ids[35]).toBe(`${prefix}10`)
+    expect(ids[1295]).toBe(`${prefix}100`)
+  })
+
   it('makes a default id with a few dozen bytes, not a UUID’s garbage', async () => {
     const r = createHttpRecorder(createMonitor(), {}, 'x')
     const n = 20_000
