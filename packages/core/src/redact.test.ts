@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { DEFAULT_REDACT_KEYS, redactMatcher } from './config.js'
+import { createMonitor } from './monitor.js'
 import { findSecret, REDACTED, Redactor, redactText, sanitizeMetadata } from './redact.js'
 
 const KEYS = redactMatcher(DEFAULT_REDACT_KEYS)
@@ -100,6 +101,23 @@ describe('hostile keys', () => {
       )
       expect(({} as Record<string, unknown>).polluted).toBeUndefined()
     }
+  })
+  it('keeps only the details’ own keys when Object.prototype has an enumerable one', () => {
+    const monitor = createMonitor({ sampling: 1 })
+    const proto = Object.prototype as Record<string, unknown>
+    proto.planted = 'from the prototype'
+    try {
+      // The reused-object path of the adapters (columns) and a fresh object alike.
+      monitor.record('http', 'GET /a', 1, { metadata: { status: 200, path: '/a' } })
+      monitor.record('http', 'GET /a', 1, { metadata: () => ({ status: 201, path: '/a' }) })
+    } finally {
+      delete proto.planted
+    }
+    const kept = monitor.recent(2).map((e) => ({ ...e.metadata }))
+    expect(kept).toEqual([
+      { status: 201, path: '/a' },
+      { status: 200, path: '/a' },
+    ])
   })
 })
 

@@ -161,7 +161,10 @@ export class Redactor {
       let shape = 0
       for (const key in obj) {
         // An inherited enumerable key (a polluted prototype) or `__proto__` take the copying path.
-        if (n === max || key === '__proto__' || !Object.hasOwn(obj, key)) return -1
+        // `hasOwnProperty` as the engine folds it inside a for-in over the same object (a map check);
+        // `Object.hasOwn` is a call per key on Node 20 (about 130 instructions a kept event's key).
+        // biome-ignore lint/suspicious/noPrototypeBuiltins: the form the engine folds (above)
+        if (n === max || key === '__proto__' || !Object.prototype.hasOwnProperty.call(obj, key)) return -1
         shape = shapes.child(shape, key)
         if (shape < 0) return -1
         let v = obj[key]
