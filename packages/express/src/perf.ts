@@ -113,11 +113,21 @@ export function perf(monitor: Monitor, options?: ExpressPerfOptions): ExpressMid
   let stack: readonly LayerLike[] | undefined
   let duplicate = false
   let warned = false
+  /** Where `setHeader` writes on the responses of the app last seen (see {@link setIdHeader}). */
+  const table: HeaderTable = { proto: undefined, key: null }
+  /**
+   * Whether the request and response prototypes of `seenApp` were checked: express gives every
+   * request and response of an app the app's own two (`app.request`, `app.response`), so once the
+   * first request of an app had them, later ones are not asked. `Object.getPrototypeOf` on express's
+   * requests and responses is a call into the engine's runtime (about 120 instructions each, Node 24).
+   */
+  let checked = false
   return function perfMiddleware(req, res, next) {
     try {
       const app = req.app
       if (app !== seenApp) {
         seenApp = app
+        checked = false
         duplicate = !ownsApp(app, monitor, perfMiddleware)
         stack = duplicate ? undefined : routerStack(app)
         if (duplicate && !warned) {
@@ -138,9 +148,16 @@ export function perf(monitor: Monitor, options?: ExpressPerfOptions): ExpressMid
       let id: string | undefined
       if (header !== undefined) {
         id = recorder.requestId(req.headers[header])
-        setIdHeader(res, header, id)
-        const proto = Object.getPrototypeOf(req) as object | null
-        if (proto !== withId) withId = installId(proto, header)
+        if (checked) {
+          const key = table.key
+          if (res.headersSent || key === null || !writeIntoTable(res, key, header, id))
+            res.setHeader(header, id)
+        } else {
+          const resProto = setIdHeader(res, header, id, table)
+          const proto = Object.getPrototypeOf(req) as object | null
+          if (proto !== withId) withId = installId(proto, header)
+          checked = resProto !== undefined && isAppsOwn(seenApp, proto, resProto)
+        }
         // A request whose prototype chain could not take the accessor: an own property, the slow path.
         if (withId === null) setOwnId(req, id)
       }
@@ -245,13 +262,26 @@ function installId(proto: object | null, header: string): object | null {
 }
 
 /**
- * The prototype of the last response {@link setIdHeader} saw (express's `app.response`, one per
- * app), and Node's own key of its table of the headers set so far (`kOutHeaders`), or `null` where
- * there is none to use: not Node's `ServerResponse`, or a Node whose table does not read back as
- * `setHeader` writes it. Then `setHeader` is called.
+ * What {@link setIdHeader} learnt of an app's responses: the prototype of the last one it saw
+ * (express's `app.response`, one per app), and Node's own key of its table of the headers set so far
+ * (`kOutHeaders`), or `null` where there is none to use: not Node's `ServerResponse`, or a Node whose
+ * table does not read back as `setHeader` writes it. Then `setHeader` is called.
  */
-let lastProto: object | null | undefined
-let lastKey: symbol | null = null
+interface HeaderTable {
+  proto: object | null | undefined
+  key: symbol | null
+}
+
+/**
+ * Whether `app` is an express app whose own prototypes these are: express sets them on each of its
+ * requests and responses (`app.handle` in express 5, `expressInit` in express 4), so its next
+ * requests will have them too.
+ */
+function isAppsOwn(app: unknown, reqProto: object | null, resProto: object | null): boolean {
+  if (typeof app !== 'function') return false
+  const own = app as unknown as { request?: unknown; response?: unknown }
+  return reqProto !== null && reqProto === own.request && resProto === own.response
+}
 
 /**
  * Sets the request-id header as `res.setHeader(header, id)` would, into Node's table directly.
@@ -262,20 +292,26 @@ let lastKey: symbol | null = null
  * generated one, or an incoming one of `[A-Za-z0-9._-]` only). Express sends that table as it is (its
  * `res.send` sets its headers one by one and lets Node's implicit `writeHead` write them), so the
  * bytes on the wire are the same. After the headers went out, or without the table, it is
- * `setHeader`, which throws as it did.
+ * `setHeader`, which throws as it did. Returns the response's prototype, or `undefined` when the
+ * headers had gone out (such a response says nothing about its prototype's table).
  */
-function setIdHeader(res: ExpressResponseLike, header: string, id: string): void {
-  // First: a response whose headers went out says nothing about its prototype's table.
+function setIdHeader(
+  res: ExpressResponseLike,
+  header: string,
+  id: string,
+  table: HeaderTable,
+): object | null | undefined {
   if (res.headersSent) {
     res.setHeader(header, id)
-    return
+    return undefined
   }
   const proto = Object.getPrototypeOf(res) as object | null
-  if (proto !== lastProto) {
-    lastKey = outHeadersKey(res, header, id)
-    lastProto = proto
+  if (proto !== table.proto) {
+    table.key = outHeadersKey(res, header, id)
+    table.proto = proto
   }
-  if (lastKey === null || !writeIntoTable(res, lastKey, header, id)) res.setHeader(header, id)
+  if (table.key === null || !writeIntoTable(res, table.key, header, id)) res.setHeader(header, id)
+  return proto
 }
 
 /** Writes `header: id` into `res[key]` as `setHeader` does; `false` when that is not a table. */

@@ -1,9 +1,9 @@
-import { createServer, type Server } from 'node:http'
+import { createServer, IncomingMessage, type Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createMonitor } from '@perf/core'
 import express, { type Express, type Request } from 'express'
 import express4 from 'express4'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { perf } from './index.js'
 
 const servers: Server[] = []
@@ -181,6 +181,42 @@ describe('the X-Request-ID header (written into Node’s header table, as setHea
     await second.text()
     expect(second.headers.get('x-request-id')).toMatch(/^[A-Za-z0-9]{16}-[0-9a-z]+$/)
     expect(viaSetHeader.filter((n) => n === 'x-request-id')).toEqual([])
+  })
+
+  it('checks the prototypes of an app’s requests once, and again for each app it is shared with', async () => {
+    const middleware = perf(createMonitor())
+    const apps = [express(), express4(), express()]
+    const bases: string[] = []
+    for (const app of apps) {
+      app.use(middleware)
+      app.get('/', (req, res) => {
+        res.send(String(idOf(req)))
+      })
+      bases.push(await listen(app))
+    }
+    const asked: unknown[] = []
+    const getPrototypeOf = Object.getPrototypeOf
+    const spy = vi.spyOn(Object, 'getPrototypeOf').mockImplementation((o: unknown) => {
+      if (o instanceof IncomingMessage || o instanceof ServerResponse) asked.push(o)
+      return getPrototypeOf(o)
+    })
+    try {
+      const counts: number[] = []
+      // Two requests to each app in turn, then two more to the first: every request answers with its
+      // id, and only an app's first request after another app's is asked for its prototypes.
+      for (const base of [...bases, bases[0]!]) {
+        for (let i = 0; i < 2; i++) {
+          const before = asked.length
+          const res = await fetch(base)
+          expect(await res.text()).toBe(res.headers.get('x-request-id'))
+          expect(res.headers.get('x-request-id')).toMatch(/^[A-Za-z0-9]{16}-[0-9a-z]+$/)
+          counts.push(asked.length - before)
+        }
+      }
+      expect(counts.map((n) => n > 0)).toEqual([true, false, true, false, true, false, true, false])
+    } finally {
+      spy.mockRestore()
+    }
   })
 
   it('goes through setHeader on a response that is not Node’s', () => {
