@@ -5,7 +5,7 @@ import { Session } from 'node:inspector/promises'
 import { serve } from '@hono/node-server'
 import { createMonitor } from '@perf/core'
 import { Hono } from 'hono'
-import { expect, it } from 'vitest'
+import { expect, it, vi } from 'vitest'
 import { perf } from './index.js'
 
 interface HeapNode {
@@ -156,3 +156,49 @@ for (const [major, load] of [
     await monitor.close()
   })
 }
+
+it('on node-server, asks a response nothing of its prototype: only a writeHead not seen before is checked', async () => {
+  const { ServerResponse } = await import('node:http')
+  const monitor = createMonitor()
+  const app = new Hono()
+  app.use(perf(monitor))
+  app.get('/', (c) => c.text('ok'))
+  const server = await new Promise<Server>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s as Server))
+  })
+  const port = (server.address() as AddressInfo).port
+  const asked: string[] = []
+  const { getPrototypeOf, hasOwn } = Object
+  const spies = [
+    vi.spyOn(Object, 'getPrototypeOf').mockImplementation((o: unknown) => {
+      if (o instanceof ServerResponse) asked.push('getPrototypeOf')
+      return getPrototypeOf(o)
+    }),
+    vi.spyOn(Object, 'hasOwn').mockImplementation((o: object, k: PropertyKey) => {
+      if (o instanceof ServerResponse) asked.push(`hasOwn ${String(k)}`)
+      return hasOwn(o, k)
+    }),
+  ]
+  const writeHead = ServerResponse.prototype.writeHead
+  const patched: number[] = []
+  try {
+    const first = await heads(port, ['/', '/', '/'])
+    expect(asked).toEqual(['hasOwn writeHead'])
+    // A writeHead put on the prototype later (another tool's) is found, checked once, and called.
+    ServerResponse.prototype.writeHead = function (this: InstanceType<typeof ServerResponse>, ...args) {
+      patched.push(this.statusCode)
+      return writeHead.apply(this, args as Parameters<typeof writeHead>)
+    } as typeof writeHead
+    const later = await heads(port, ['/', '/'])
+    expect(asked).toEqual(['hasOwn writeHead', 'hasOwn writeHead'])
+    expect(patched).toEqual([200, 200])
+    const ids = [...first, ...later].map((h) => /\r\nx-request-id: ([^\r]+)/i.exec(h)?.[1])
+    for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9]+-[a-z0-9]+$/)
+    expect(new Set(ids).size).toBe(5)
+  } finally {
+    ServerResponse.prototype.writeHead = writeHead
+    for (const spy of spies) spy.mockRestore()
+    await new Promise((r) => server.close(r))
+    await monitor.close()
+  }
+})

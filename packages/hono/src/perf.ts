@@ -122,7 +122,7 @@ export function perf(
   const recorder = createHttpRecorder(monitor, options, '@perf/hono')
   if (!monitor.enabled) return (_c, next) => next()
   const header = recorder.header
-  const writeHeadWithId = header === undefined ? undefined : idAtWriteHead(header)
+  const idAtWriteHead = header === undefined ? undefined : new IdAtWriteHead(header)
   // Decided on this middleware's first request, from the handlers hono matched for it (no per-request
   // cost after that): another `perf(monitor)` that runs before it makes it a no-op.
   let decided = false
@@ -151,10 +151,9 @@ export function perf(
         )
         c.set('requestId', id)
         if (node === undefined) c.header(header, id)
-        else if (writeHeadWithId !== undefined && !Object.hasOwn(node.outgoing, 'writeHead')) {
-          node.outgoing[REQUEST_ID] = id
-          node.outgoing.writeHead = writeHeadWithId
-        } else node.outgoing.setHeader(header, id)
+        else if (idAtWriteHead === undefined || !idAtWriteHead.add(node.outgoing, id)) {
+          node.outgoing.setHeader(header, id)
+        }
       }
       const ctx = recorder.contextEnabled
         ? recorder.newContext(id ?? recorder.requestId(undefined))
@@ -179,31 +178,64 @@ export function perf(
   return middleware
 }
 
+type WriteHead = (this: Outgoing, statusCode: number, ...rest: unknown[]) => unknown
+
 /**
- * A node-server response's `writeHead` that sends the request id among the headers it is given.
- * `outgoing.setHeader` before the handler would be simpler, but it makes Node take `writeHead`'s slow
- * path on every response: node-server passes its headers to `writeHead`, and with a header already
- * set Node merges them one `setHeader` (validation, lower-casing) at a time (about 1.6 µs a request;
- * BENCHMARKS.md, HTTP). Here the id joins a copy of those headers (node-server's object, or the app's
- * own, is not changed), so Node writes them in one pass. An id the app set itself, with `setHeader` or
- * among the headers, is kept. With no headers given (Node's implicit `writeHead`), it is set as before.
+ * Sends the request id among the headers a node-server response's `writeHead` is given, by giving
+ * the response a `writeHead` of ours around its own. `outgoing.setHeader` before the handler would be
+ * simpler, but it makes Node take `writeHead`'s slow path on every response: node-server passes its
+ * headers to `writeHead`, and with a header already set Node merges them one `setHeader` (validation,
+ * lower-casing) at a time (about 1.6 µs a request; BENCHMARKS.md, HTTP). Here the id joins a copy of
+ * those headers (node-server's object, or the app's own, is not changed), so Node writes them in one
+ * pass. An id the app set itself, with `setHeader` or among the headers, is kept. With no headers
+ * given (Node's implicit `writeHead`), it is set as before.
  */
-function idAtWriteHead(header: string) {
+class IdAtWriteHead {
+  /** The `writeHead` last found on a response's prototype chain (Node's own, nearly always). */
+  private found: WriteHead | undefined = undefined
+  /** Ours around {@link found}: made when another is found, so a response asks nothing of its prototype. */
+  private ours: WriteHead | undefined = undefined
+
+  constructor(private readonly header: string) {}
+
+  /**
+   * Makes `outgoing` send `id` with the headers its `writeHead` gets, or returns `false` when the
+   * response has a `writeHead` of its own already (someone else's, or another monitor's): the caller
+   * sets the header instead. The own-property test runs only when the `writeHead` found is not the
+   * one found last (it is a call per response otherwise: about 100 instructions on Node 20).
+   */
+  add(outgoing: Outgoing, id: string): boolean {
+    const current = outgoing.writeHead as WriteHead
+    if (current !== this.found) {
+      if (typeof current !== 'function' || Object.hasOwn(outgoing, 'writeHead')) return false
+      this.found = current
+      this.ours = sendingId(this.header, current)
+    }
+    outgoing[REQUEST_ID] = id
+    outgoing.writeHead = this.ours!
+    return true
+  }
+}
+
+/**
+ * A `writeHead` that calls `own` (the response's prototype's, found when it was made: no prototype is
+ * looked up per response) with the request id added to the headers it is given.
+ */
+function sendingId(header: string, own: WriteHead): WriteHead {
   return function writeHead(this: Outgoing, statusCode: number, reason?: unknown, obj?: unknown): unknown {
-    const node = Object.getPrototypeOf(this) as Outgoing
     const id = this[REQUEST_ID]
     if (id !== undefined && !this.headersSent && !this.hasHeader(header)) {
       const given = typeof reason === 'string' ? obj : (obj ?? reason)
       const headers = given === undefined || given === null ? undefined : withHeader(given, header, id)
       if (headers !== undefined) {
         return typeof reason === 'string'
-          ? node.writeHead.call(this, statusCode, reason, headers)
-          : node.writeHead.call(this, statusCode, headers)
+          ? own.call(this, statusCode, reason, headers)
+          : own.call(this, statusCode, headers)
       }
       if (given === undefined || given === null) this.setHeader(header, id)
     }
     // biome-ignore lint/complexity/noArguments: passed on exactly as given
-    return node.writeHead.apply(this, arguments as unknown as [number, ...unknown[]])
+    return own.apply(this, arguments as unknown as [number, ...unknown[]])
   }
 }
 
@@ -224,7 +256,10 @@ function withHeader(headers: unknown, name: string, id: string): object | undefi
   const copy: Record<string, unknown> = {}
   const from = headers as Record<string, unknown>
   for (const key in from) {
-    if (!Object.hasOwn(from, key)) continue
+    // The form the engine folds inside a for-in over the same object (a map check, where
+    // `Object.hasOwn` is a call per key on Node 20).
+    // biome-ignore lint/suspicious/noPrototypeBuiltins: the form the engine folds (above)
+    if (!Object.prototype.hasOwnProperty.call(from, key)) continue
     if (isName(key, name)) return undefined
     copy[key] = from[key]
   }
