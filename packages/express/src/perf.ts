@@ -148,12 +148,8 @@ export function perf(monitor: Monitor, options?: ExpressPerfOptions): ExpressMid
       let id: string | undefined
       if (header !== undefined) {
         id = recorder.requestId(req.headers[header])
-        if (checked) {
-          const key = table.key
-          if (res.headersSent || key === null || !writeIntoTable(res, key, header, id))
-            res.setHeader(header, id)
-        } else {
-          const resProto = setIdHeader(res, header, id, table)
+        const resProto = setIdHeader(res, header, id, table, checked)
+        if (!checked) {
           const proto = Object.getPrototypeOf(req) as object | null
           if (proto !== withId) withId = installId(proto, header)
           checked = resProto !== undefined && isAppsOwn(seenApp, proto, resProto)
@@ -292,26 +288,30 @@ function isAppsOwn(app: unknown, reqProto: object | null, resProto: object | nul
  * generated one, or an incoming one of `[A-Za-z0-9._-]` only). Express sends that table as it is (its
  * `res.send` sets its headers one by one and lets Node's implicit `writeHead` write them), so the
  * bytes on the wire are the same. After the headers went out, or without the table, it is
- * `setHeader`, which throws as it did. Returns the response's prototype, or `undefined` when the
- * headers had gone out (such a response says nothing about its prototype's table).
+ * `setHeader`, which throws as it did. With `known`, the response's prototype is `table.proto` (the
+ * app's own, checked on its first request) and is not read. Returns the response's prototype, or
+ * `undefined` when the headers had gone out (such a response says nothing about its prototype's table).
  */
 function setIdHeader(
   res: ExpressResponseLike,
   header: string,
   id: string,
   table: HeaderTable,
+  known: boolean,
 ): object | null | undefined {
   if (res.headersSent) {
     res.setHeader(header, id)
     return undefined
   }
-  const proto = Object.getPrototypeOf(res) as object | null
-  if (proto !== table.proto) {
-    table.key = outHeadersKey(res, header, id)
-    table.proto = proto
+  if (!known) {
+    const proto = Object.getPrototypeOf(res) as object | null
+    if (proto !== table.proto) {
+      table.key = outHeadersKey(res, header, id)
+      table.proto = proto
+    }
   }
   if (table.key === null || !writeIntoTable(res, table.key, header, id)) res.setHeader(header, id)
-  return proto
+  return table.proto
 }
 
 /** Writes `header: id` into `res[key]` as `setHeader` does; `false` when that is not a table. */
