@@ -53,3 +53,23 @@ export function floorOps(count, threshold) {
   }
   return { ops: Array.from({ length: count }, (_, i) => new FloorOp(i)), kept: () => seq }
 }
+
+/**
+ * The floor of a record by name: `floorOps`' ops looked up by type and name, as a hand-written
+ * monitor keyed by strings would (a dictionary of ops per type, the type last looked up remembered),
+ * then recorded. Nothing checked, nothing made for a name not seen: every name is one of `ops`'.
+ */
+export function floorByName(type, names, ops) {
+  const byType = Object.create(null)
+  byType[type] = Object.create(null)
+  for (let i = 0; i < names.length; i++) byType[type][names[i]] = ops[i]
+  let lastType = ''
+  let lastOps
+  return (t, name, ms) => {
+    if (t !== lastType) {
+      lastType = t
+      lastOps = byType[t]
+    }
+    lastOps[name].record(ms)
+  }
+}

@@ -5,17 +5,18 @@
 // `handle` (an interned op.record), `name` (record by type and name), `observe` (prom-client's
 // Histogram.observe with one label) or `floor` (the same job written by hand: window counters and a
 // histogram bucket in typed arrays, the sampling draw, and a kept event's timestamp and fields in a
-// ring). 100 ops in turn, sampling 0.1. core.mjs takes the difference of two runs of different lengths.
+// ring), or `floor-name` (the floor looked up by type and name, as `name` is). 100 ops in turn,
+// sampling 0.1. core.mjs takes the difference of two runs of different lengths.
 // `handle-unkept` and `floor-unkept` are the same at sampling 0: the path of a record that keeps no
 // event (every duration, 2.5–10 ms, is under the default slowMs of 1 s), so what a kept event costs
 // is the difference.
 import { createMonitor } from '@perf/core'
 import client from 'prom-client'
-import { floorOps } from './core-floor.mjs'
+import { floorByName, floorOps } from './core-floor.mjs'
 
 const [variant, calls] = process.argv.slice(2)
 const n = Number(calls)
-const VARIANTS = ['handle', 'name', 'observe', 'floor', 'handle-unkept', 'floor-unkept']
+const VARIANTS = ['handle', 'name', 'observe', 'floor', 'floor-name', 'handle-unkept', 'floor-unkept']
 if (!VARIANTS.includes(variant) || !(n >= 0)) {
   console.error(`usage: core-instructions.mjs ${VARIANTS.join('|')} <calls>`)
   process.exit(2)
@@ -45,6 +46,8 @@ const histogram = new client.Histogram({
 // The floor: what op.record does, by hand, with nothing to check or share (lib/core-floor.mjs).
 const floor = floorOps(100, THRESHOLD)
 const fops = floor.ops
+const floorNamed = floorOps(100, THRESHOLD)
+const floorRecord = floorByName('http', names, floorNamed.ops)
 
 let sink = 0
 const runs = {
@@ -60,6 +63,10 @@ const runs = {
   floor(k) {
     for (let i = 0; i < k; i++) fops[i % 100].record(durations[i & 4095])
     sink += floor.kept()
+  },
+  'floor-name'(k) {
+    for (let i = 0; i < k; i++) floorRecord('http', names[i % 100], durations[i & 4095])
+    sink += floorNamed.kept()
   },
 }
 for (let r = 0; r < 10; r++) for (const run of Object.values(runs)) run(50_000)
