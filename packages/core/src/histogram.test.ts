@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest'
-import { BUCKETS, bucketIndex, bucketLower, bucketUpper, bucketValue, WideHistogram } from './histogram.js'
+import {
+  BUCKETS,
+  bucketIndex,
+  bucketLower,
+  bucketOrOutside,
+  bucketUpper,
+  bucketValue,
+  WideHistogram,
+} from './histogram.js'
 
 describe('bucketIndex', () => {
   it('puts every value inside its bucket edges across 1 µs .. 1 h', () => {
@@ -23,6 +31,37 @@ describe('bucketIndex', () => {
     expect(bucketIndex(0)).toBe(0)
     expect(bucketIndex(1e-12)).toBe(0)
     expect(bucketIndex(1e12)).toBe(BUCKETS - 1)
+  })
+  it('puts -0 (which passes `ms >= 0`) in bucket 0, not past the top by its sign bit', () => {
+    expect(bucketIndex(-0)).toBe(0)
+  })
+})
+
+describe('bucketOrOutside', () => {
+  it('is bucketIndex inside the range, over every bucket', () => {
+    expect(bucketOrOutside(bucketLower(0))).toBe(0)
+    for (let i = 1; i < BUCKETS; i++) {
+      expect(bucketOrOutside(bucketLower(i))).toBe(i)
+      expect(bucketOrOutside(bucketLower(i) * (1 - 2 ** -40))).toBe(i - 1)
+    }
+  })
+  it.each([
+    0,
+    -0,
+    1e-12,
+    2 ** -21,
+    2 ** 22,
+    1e12,
+    Number.MAX_VALUE,
+    -1,
+    -1e-9,
+    -(2 ** -30),
+    Number.NaN,
+    Number.POSITIVE_INFINITY,
+    Number.NEGATIVE_INFINITY,
+  ])('is outside [0, BUCKETS) for %s: below the range, past it, negative, infinite or NaN', (v) => {
+    const i = bucketOrOutside(v)
+    expect(i < 0 || i >= BUCKETS).toBe(true)
   })
 })
 

@@ -68,6 +68,58 @@ describe('percentiles', () => {
   }
 })
 
+describe('durations at the edges of the buckets', () => {
+  it('counts -0 as 0: in the lowest bucket, not the highest', () => {
+    const m = createMonitor({ sampling: 0 })
+    const h = m.op('db', 'by handle')
+    for (let i = 0; i < 10; i++) {
+      m.record('db', 'by name', -0)
+      h.record(-0)
+    }
+    m.record('db', 'by name', 2)
+    h.record(2)
+    for (const op of m.snapshot().types.db!.ops) {
+      expect(op.count).toBe(11)
+      expect(op.p50Ms).toBeLessThan(0.001)
+      expect(op.p90Ms).toBeLessThan(0.001)
+    }
+    void m.close()
+  })
+
+  it('counts zero, sub-nanosecond and past-the-range durations, by name and by handle', () => {
+    const m = createMonitor({ sampling: 0 })
+    const h = m.op('db', 'by handle')
+    for (const v of [0, 1e-9, 3, 2 ** 22, 1e9]) {
+      m.record('db', 'by name', v)
+      h.record(v)
+    }
+    for (const op of m.snapshot().types.db!.ops) {
+      expect(op).toMatchObject({ count: 5, minMs: 0, maxMs: 1e9, slow: 2 })
+      expect(op.p50Ms).toBeCloseTo(3, 0)
+    }
+    void m.close()
+  })
+
+  it.each([
+    [150, 'inside a bucket'],
+    [100, "on a bucket's lower edge"],
+  ])('marks slow a record of exactly slowMs %s (%s) and none just under it', (slowMs) => {
+    const m = createMonitor({ sampling: 0, slowMs: { db: slowMs } })
+    const h = m.op('db', 'by handle')
+    const under = slowMs * (1 - 2 ** -40)
+    for (const v of [5, under, slowMs, under, slowMs - 0.01]) {
+      m.record('db', 'by name', v)
+      h.record(v)
+    }
+    for (const op of m.snapshot().types.db!.ops) expect(op).toMatchObject({ count: 5, slow: 1 })
+    expect(m.slowEvents().map((e) => [e.name, e.durationMs])).toEqual([
+      ['by handle', slowMs],
+      ['by name', slowMs],
+    ])
+    void m.close()
+  })
+})
+
 describe('histogram storage', () => {
   it('counts past 255 and past 65,535 in one bucket without losing counts', () => {
     const m = createMonitor({ sampling: 0 })
@@ -673,6 +725,28 @@ describe('inputs are checked before anything is counted', () => {
     expect(s.totals.rejected).toBe(7)
     expect(s.types.http!.count).toBe(0)
     expect(s.recent).toEqual([])
+  })
+
+  it('a rejected duration makes no type and no op, and counts nothing in a known op', () => {
+    const m = createMonitor({ sampling: 1 })
+    m.record('db', 'known', 1)
+    for (const [type, name] of [
+      ['new type', 'q'],
+      ['db', 'new name'],
+      ['db', 'known'],
+    ]) {
+      for (const ms of [Number.NaN, -1, Number.POSITIVE_INFINITY]) {
+        expect(() => m.record(type!, name!, ms)).toThrow(/record: durationMs must be a finite number ≥ 0/)
+      }
+    }
+    const h = m.op('db', 'known')
+    expect(() => h.record(-1)).toThrow(/handle.record: durationMs must be a finite number ≥ 0, got -1/)
+    const s = m.snapshot()
+    expect(Object.keys(s.types)).toEqual(['db'])
+    expect(s.types.db!.ops.map((o) => [o.name, o.count, o.maxMs])).toEqual([['known', 1, 1]])
+    expect(s.totals).toMatchObject({ events: 1, rejected: 10 })
+    expect(m.recent(10)).toHaveLength(1)
+    void m.close()
   })
 
   it('a rejected record of a new name past maxOps folds nothing', () => {

@@ -282,21 +282,24 @@ class MonitorImpl implements Monitor, MonitorInternals {
     // case alone, Node 20: 32.9 ns a record once records with options had run, 27.8 before; now
     // 27.2-27.7 either way, at 165 + 581 bytes; 160 + 584 since the ops by name are an object).
     // `=== true`, not a bare test: V8 tests a field's truthiness against every falsy value, where a
-    // comparison with `true` is one test.
+    // comparison with `true` is one test. The duration's value is checked by `tryAdd`'s range test
+    // (see recordHandle); a type or name not looked up last checks it before anything is made.
     if (
       this.idle === true ||
       typeof durationMs !== 'number' ||
-      !(durationMs >= 0) ||
-      durationMs === Infinity ||
       (opts !== undefined && (typeof opts !== 'object' || opts === null || this.rejectPii))
     ) {
       return this.recordRarely(type, name, durationMs, opts)
     }
     // The type last looked up, unless it folds types: those are counted in recordState.
     const state =
-      type === this.lastType && this.lastState !== undefined ? this.lastState : this.recordState(type)
-    const op = state.ops[name] ?? this.internFolding(state, name)
-    return this.recordOp(state, op, durationMs, opts)
+      type === this.lastType && this.lastState !== undefined
+        ? this.lastState
+        : this.checkedState(type, name, durationMs)
+    const op = state.ops[name] ?? this.checkedIntern(state, type, name, durationMs)
+    return op.tryAdd(durationMs)
+      ? this.recordCommon(state, op, durationMs, opts)
+      : this.recordUncommon(state, op, type, name, durationMs, opts)
   }
 
   /**
@@ -310,14 +313,48 @@ class MonitorImpl implements Monitor, MonitorInternals {
     opts: RecordOptions | undefined,
   ): boolean {
     if (this.idle) return this.inactive()
-    if (typeof durationMs !== 'number' || !(durationMs >= 0) || durationMs === Number.POSITIVE_INFINITY) {
-      throw this.badDuration('record', type, name, durationMs)
-    }
+    this.checkDuration('record', type, name, durationMs)
     if (typeof opts !== 'object' || opts === null) throw this.badOptions('record', opts)
     const state = this.recordState(type)
     const op = state.ops[name] ?? this.internFolding(state, name)
     this.checkPii(state, op, opts)
     return this.recordOp(state, op, durationMs, opts)
+  }
+
+  /** A type not looked up last, for {@link record}: the duration checked before the type is made or counted. */
+  private checkedState(type: string, name: string, durationMs: number): TypeState {
+    this.checkDuration('record', type, name, durationMs)
+    return this.recordState(type)
+  }
+
+  /** A name not seen yet, for {@link record}: the duration checked before the op is made. */
+  private checkedIntern(state: TypeState, type: string, name: string, durationMs: number): OpStats {
+    this.checkDuration('record', type, name, durationMs)
+    return this.internFolding(state, name)
+  }
+
+  /**
+   * {@link record} of an op `tryAdd` left alone: a bad duration (thrown, nothing counted: a state
+   * from checkedState was checked already, so this one folds no types), or a record the full path
+   * takes. Options were checked by record's first test.
+   */
+  private recordUncommon(
+    state: TypeState,
+    op: OpStats,
+    type: string,
+    name: string,
+    durationMs: number,
+    opts: RecordOptions | undefined,
+  ): boolean {
+    this.checkDuration('record', type, name, durationMs)
+    return this.recordOp(state, op, durationMs, opts)
+  }
+
+  /** Throws (counting it as rejected) unless `durationMs` is a finite number ≥ 0. */
+  private checkDuration(call: string, type: unknown, name: unknown, durationMs: unknown): void {
+    if (typeof durationMs !== 'number' || !(durationMs >= 0) || durationMs === Number.POSITIVE_INFINITY) {
+      throw this.badDuration(call, type, name, durationMs)
+    }
   }
 
   /** A record's type, a record into the type that folds those past `maxTypes` counted. */
@@ -346,26 +383,24 @@ class MonitorImpl implements Monitor, MonitorInternals {
     // Everything unusual is one test and one call: what V8 may inline into a caller is bounded by this
     // function's bytecode plus what its own optimised code inlined, and past that bound (Node 24 hit
     // it from @perf/sqlite's statement wrapper) every record paid a call and a boxed duration.
-    // `=== true`: a bare field test is V8's full truthiness test (false, '', 0, NaN, 0n, undetectable).
-    // `handleRare` stands for a closed monitor and an op past a cap in one field of what is read anyway.
+    // `tryAdd`'s one range test stands for the rest: a bad duration (negative, NaN, infinite), a slow
+    // one, an op past a cap and a closed monitor all fall outside the op's range of common buckets.
     if (
-      h.op.handleRare === true ||
       typeof durationMs !== 'number' ||
-      !(durationMs >= 0) ||
-      durationMs === Infinity ||
       (opts !== undefined && (typeof opts !== 'object' || opts === null || this.rejectPii))
     ) {
       return this.recordHandleRarely(h, durationMs, opts)
     }
-    return this.recordOp(h.state, h.op, durationMs, opts)
+    const op = h.op
+    return op.tryAdd(durationMs)
+      ? this.recordCommon(h.state, op, durationMs, opts)
+      : this.recordHandleRarely(h, durationMs, opts)
   }
 
   /** {@link recordHandle} after a close, for bad input, for an op past a cap and under `pii: 'reject'`. */
   private recordHandleRarely(h: Handle, durationMs: number, opts: RecordOptions | undefined): boolean {
     if (this.closed) return this.inactive()
-    if (typeof durationMs !== 'number' || !(durationMs >= 0) || durationMs === Number.POSITIVE_INFINITY) {
-      throw this.badDuration('handle.record', h.type, h.name, durationMs)
-    }
+    this.checkDuration('handle.record', h.type, h.name, durationMs)
     if (opts !== undefined && (typeof opts !== 'object' || opts === null)) {
       throw this.badOptions('handle.record', opts)
     }
@@ -516,7 +551,7 @@ class MonitorImpl implements Monitor, MonitorInternals {
         // An app's own type of that name may be the one state() kept last, and its ops may have
         // handles: it folds types from now on, and their records are counted as folded too.
         if (this.lastState === overflow) this.lastState = undefined
-        for (const op of overflow.list) op.handleRare = true
+        for (const op of overflow.list) op.markRare()
       }
       return overflow
     }
@@ -547,7 +582,7 @@ class MonitorImpl implements Monitor, MonitorInternals {
       // Past the cap, new names share one op; the count of folded events says how much.
       if (state.overflow === undefined) {
         state.overflow = this.newOp(state, OVERFLOW_NAME)
-        state.overflow.handleRare = true
+        state.overflow.markRare()
       }
       return state.overflow
     }
@@ -559,14 +594,37 @@ class MonitorImpl implements Monitor, MonitorInternals {
   }
 
   private newOp(state: TypeState, name: string): OpStats {
-    const op = new OpStats(this.ops.length, state.type, name, this.slices, this.cur)
+    const op = new OpStats(this.ops.length, state.type, name, this.slices, this.cur, state.slowMs)
     // Every record into the type that folds the others is counted there, as one past the cap.
-    op.handleRare = this.closed || state.foldsTypes
+    if (this.closed || state.foldsTypes) op.markRare()
     this.ops.push(op)
     return op
   }
 
-  /** Records a checked event (see `record` and `recordHandle`). */
+  /**
+   * The rest of a record `tryAdd` counted: a good duration, faster than `slowMs`, and options checked.
+   * The sampling draw, the outcome of a record with options, and the kept event if there is one.
+   */
+  private recordCommon(
+    state: TypeState,
+    op: OpStats,
+    durationMs: number,
+    opts: RecordOptions | undefined,
+  ): boolean {
+    // Drawn after tryAdd, whose one call is its last act: drawn before it, the draw was kept across
+    // that call (counted: 0-6 instructions a record more on Node 24, 5-19 on Node 20).
+    const sampled = this.nextRandom() <= state.threshold
+    // One call into the log, as in recordOp.
+    return (opts !== undefined && this.mustKeep(op, false, opts)) || sampled
+      ? this.log.keep(op, durationMs, false, opts)
+      : false
+  }
+
+  /**
+   * Records a checked event that `tryAdd` left alone (see `record` and `recordHandle`): a slow one, one
+   * outside the buckets' range (0 and below 2^MIN_EXP ms, or past 2^MAX_EXP), or one of an op past a
+   * cap; or, from the rare paths, one with options under `pii: 'reject'`.
+   */
   private recordOp(
     state: TypeState,
     op: OpStats,
@@ -862,7 +920,7 @@ class MonitorImpl implements Monitor, MonitorInternals {
     this.endSlice()
     this.closed = true
     this.idle = true
-    for (const op of this.ops) op.handleRare = true
+    for (const op of this.ops) op.markRare()
     exitMonitors().delete(this)
     if (this.rotateTimer !== undefined) clearInterval(this.rotateTimer)
     await this.sinks.close()

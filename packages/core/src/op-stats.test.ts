@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { bucketIndex } from './histogram.js'
+import { bucketIndex, bucketLower } from './histogram.js'
 import { Aggregate, COUNT, ERRORS, FIELDS, MAX, MIN, SLOW, STATUS, SUM } from './aggregate.js'
 import { OpStats } from './op-stats.js'
 
@@ -189,5 +189,59 @@ describe('OpStats answers window and all-time itself', () => {
     const op = new OpStats(0, 'db', 'SELECT x', 2)
     addAt(op, 0, 1, false)
     expect(op.allTimeStatus(0)).toBeUndefined()
+  })
+})
+
+describe('OpStats.tryAdd', () => {
+  /** What a record can change: every scalar and every bucket of every slice. */
+  const state = (op: OpStats) => ({
+    scalars: [...op.scalars],
+    buckets: [0, 1, 2].map((k) => [...bucketsOf(op, k)]),
+  })
+
+  it('counts a common record as add does, carries past 255 and new buckets included', () => {
+    const fast = new OpStats(0, 'db', 'q', 3, 1)
+    const full = new OpStats(1, 'db', 'q', 3, 1)
+    const values = [...latencies(3000, 7), ...Array.from({ length: 600 }, () => 4.2)]
+    for (const v of values) {
+      expect(fast.tryAdd(v)).toBe(true)
+      full.add(v, false)
+    }
+    expect(state(fast)).toEqual(state(full))
+    expect(bucketsOf(fast, 1).get(bucketIndex(4.2))).toBeGreaterThan(600)
+  })
+
+  it("leaves a record that may be slow to the monitor: its bucket is slowMs's or above", () => {
+    const op = new OpStats(0, 'db', 'q', 3, 0, 150)
+    op.tryAdd(5)
+    const before = state(op)
+    const edge = bucketLower(bucketIndex(150))
+    expect(edge).toBeLessThan(150)
+    for (const v of [150, 200, 1e6, edge, 149.999]) expect(op.tryAdd(v)).toBe(false)
+    expect(state(op)).toEqual(before)
+    expect(op.tryAdd(edge * (1 - 2 ** -40))).toBe(true)
+  })
+
+  it.each([Number.NaN, -1, -0, Number.POSITIVE_INFINITY, 0, 1e-9, 2 ** 22])(
+    'leaves %s to the monitor (bad, below or past the buckets) and touches nothing',
+    (v) => {
+      const op = new OpStats(0, 'db', 'q', 3)
+      op.tryAdd(5)
+      const before = state(op)
+      expect(op.tryAdd(v)).toBe(false)
+      expect(state(op)).toEqual(before)
+    },
+  )
+
+  it('leaves every record of an op marked rare to the monitor', () => {
+    const op = new OpStats(0, 'db', 'q', 3)
+    op.tryAdd(5)
+    op.markRare()
+    const before = state(op)
+    expect(op.tryAdd(5)).toBe(false)
+    expect(op.tryAdd(7000)).toBe(false)
+    expect(state(op)).toEqual(before)
+    op.add(5, false)
+    expect(op.scalars[COUNT]).toBe(2)
   })
 })

@@ -2,6 +2,7 @@ import { Aggregate, COUNT, ERRORS, FIELDS, MAX, MIN, SLOW, STATUS, SUM } from '.
 import {
   addHistograms,
   bucketIndex,
+  bucketOrOutside,
   type HistogramData,
   type SparseHistogram,
   sparseOf,
@@ -25,6 +26,7 @@ const GRAIN = 16
  * `const` is folded into the code.
  */
 const bucketOf = bucketIndex
+const bucketOrOut = bucketOrOutside
 
 /** The high part of an op's counters, once one has passed 255: 16 bits, then 32. */
 type Carry = Uint16Array | Uint32Array
@@ -40,16 +42,15 @@ type Carry = Uint16Array | Uint32Array
  * every 256 events of a bucket.
  */
 export class OpStats {
-  // The fields `add` reads come first: V8 lays an object's fields out in the order they are
+  // The fields `tryAdd` reads come first: V8 lays an object's fields out in the order they are
   // assigned, and with these beside the object's header a record mostly touches one cache line of it.
   // Each has an initialiser: fields are compiled as assignments, those with initialisers first, so
   // one set only in the constructor would land after all of them.
   /**
-   * Whether a record through an interned handle must take the monitor's rare path: the op is one
-   * past a cap (the overflow op, or any op of the type that folds types past `maxTypes`), or the
-   * monitor is closed. Set by the monitor; one field the handle's record reads beside the op's others.
+   * The first bucket past those {@link tryAdd} counts in place: `min(lo + width, fastLimit)`, or 0
+   * once the op is {@link markRare}.
    */
-  handleRare = false
+  private fastHi = 0
   /**
    * The row of slice `liveSlice` (the one records go to) in `scalars`, as a view of it: `add` writes
    * the row at constant offsets, where indexing `scalars` at `slice * FIELDS + k` cost an overflow
@@ -60,15 +61,13 @@ export class OpStats {
    */
   private live: Float64Array = NO_ROW
   /**
-   * Where bucket `i` of the live slice is in {@link counts}: `at + i`, for `lo <= i < hi`. Kept by
+   * Where bucket `i` of the live slice is in {@link counts}: `at + i`, for `lo <= i < lo + width`. Kept by
    * the two places that move them (a new live slice, a wider range), so that `add` finds the counter
    * with one addition, where `slice * width + i - lo` cost a multiplication and three overflow checks.
    */
   private at = 0
   /** First bucket index held by every row. */
   lo = 0
-  /** `lo + width`: the first bucket past the rows' range. */
-  private hi = 0
   /**
    * The low 8 bits of every counter: row `k` (slice `k`) holds buckets `lo .. lo + width` at
    * `k * width`. Always a `Uint8Array`, so the record path reads and writes one kind of array: with
@@ -87,6 +86,13 @@ export class OpStats {
   carry: Carry | undefined = undefined
   /** Buckets per row. */
   width = 0
+  /**
+   * The bucket of the type's `slowMs`, or 0 once the op is {@link markRare}: a record in a lower
+   * bucket is faster than `slowMs` (buckets are monotonic), so {@link tryAdd} counts it without
+   * comparing; one in this bucket or above may be slow, and the monitor's full path compares it.
+   * Every record of a rare op is left to the monitor, which knows what it is past (see markRare).
+   */
+  private fastLimit: number
   /** `FIELDS` scalars per slice. */
   readonly scalars: Float64Array
   readonly id: number
@@ -102,7 +108,15 @@ export class OpStats {
   memory: HeapDeltas | undefined = undefined
 
   /** An op of `slices` slices, recording into slice `live`. */
-  constructor(id: number, type: string, name: string, slices: number, live = 0) {
+  constructor(
+    id: number,
+    type: string,
+    name: string,
+    slices: number,
+    live = 0,
+    slowMs: number = Number.POSITIVE_INFINITY,
+  ) {
+    this.fastLimit = bucketIndex(slowMs)
     this.id = id
     this.type = type
     this.name = name
@@ -120,21 +134,19 @@ export class OpStats {
   }
 
   /**
-   * Counts one event in the live slice: the hot path, kept small so the engine inlines it. The row's
-   * offsets are written as literals (`COUNT` = 0, `SLOW` = 2, `SUM` = 3, `MIN` = 4, `MAX` = 5; a test
-   * holds them to aggregate.ts's names): each read of an imported constant is a
-   * module-cell load with a hole check in the bytecode, and with six of them this function grew past
-   * V8's inlining budget, so every record paid a call (counted: 410 → 261 instructions a record).
+   * Counts one event in the live slice if it is a common one, and says whether it did: the hot path,
+   * kept small so the engine inlines it. Common is a bucket below `fastLimit` and inside the range
+   * (`bucketOrOutside` puts every bad duration outside it): a good duration, finite and at least
+   * 2^MIN_EXP ms, faster than the type's `slowMs`, of an op neither past a cap nor closed. So one
+   * range test stands for the monitor's duration check, its slow test and its past-cap flag (counted,
+   * Node 24: 223 → 201 instructions a record through a handle, 332 → 303 by name). Anything else
+   * returns false having touched nothing, and the monitor's rare path takes it: a bad duration is
+   * thrown, the rest counted by {@link add}.
    */
-  add(ms: number, slow: boolean): void {
-    const s = this.live
-    s[0]!++
-    s[3]! += ms
-    if (ms < s[4]!) s[4] = ms
-    if (ms > s[5]!) s[5] = ms
-    if (slow) s[2]!++
-    const i = bucketOf(ms)
-    if (i >= this.lo && i < this.hi) {
+  tryAdd(ms: number): boolean {
+    const i = bucketOrOut(ms)
+    if (i >= this.lo && i < this.fastHi) {
+      this.addScalars(ms)
       // `| 0`: `at + i` is a counter's index, a small integer; without it V8 checks the sum for overflow.
       const k = (this.at + i) | 0
       const c = this.counts
@@ -142,10 +154,47 @@ export class OpStats {
       const n = c[k]!
       if (n < 255) {
         c[k] = n + 1
-        return
+        return true
       }
+    } else {
+      // A common record the rows cannot count in place (a bucket past the rows' range, or below, a
+      // carry) is still counted here, by addSlow: were it left to the monitor's rare path, that path
+      // would run often enough in an op's first records for V8 to inline it into every caller.
+      if (!(i >= 0 && i < this.fastLimit)) return false
+      this.addScalars(ms)
     }
+    // Last, and the one call: what is read after a call is checked again. No duration passed: with
+    // it, V8 boxed the duration on every record.
     this.addSlow(i)
+    return true
+  }
+
+  /**
+   * The live row's count, sum, min and max, for one event {@link tryAdd} or {@link add} counts. The
+   * row's offsets are written as literals (`COUNT` = 0, `SUM` = 3, `MIN` = 4, `MAX` = 5, and `SLOW` = 2
+   * in `add`; a test holds them to aggregate.ts's names): each read of an imported constant is a
+   * module-cell load with a hole check in the bytecode, and with six of them the record path grew
+   * past V8's inlining budget, so every record paid a call (counted: 410 → 261 instructions a record).
+   */
+  private addScalars(ms: number): void {
+    const s = this.live
+    s[0]!++
+    s[3]! += ms
+    if (ms < s[4]!) s[4] = ms
+    if (ms > s[5]!) s[5] = ms
+  }
+
+  /** Every record of this op takes the monitor's rare path from now on: the op is past a cap, or the monitor closed. */
+  markRare(): void {
+    this.fastLimit = 0
+    this.fastHi = 0
+  }
+
+  /** Counts one event that {@link tryAdd} left to the monitor's rare path: any good duration, slow or not. */
+  add(ms: number, slow: boolean): void {
+    this.addScalars(ms)
+    if (slow) this.live[2]!++
+    this.addSlow(bucketOf(ms))
   }
 
   /**
@@ -184,7 +233,7 @@ export class OpStats {
       }
       this.lo = lo
       this.width = width
-      this.hi = hi
+      this.fastHi = Math.min(hi, this.fastLimit)
       this.at = slice * width - lo
       this.counts = counts
       this.carry = wider
