@@ -236,6 +236,29 @@ describe('ring buffer and slow log', () => {
     void m.close()
   })
 
+  it('an event without request id, error or copied details shows none of the event it overwrote', () => {
+    const m = createMonitor({ sampling: 1, bufferSize: 3 })
+    m.record('db', 'a', 1, { requestId: 'r-1' })
+    m.record('db', 'b', 2, { error: new Error('boom') })
+    m.record('db', 'c', 3, { metadata: { nested: { deep: 1 } } })
+    expect(m.recent(3).map((e) => [e.requestId, e.error !== null, e.metadata])).toEqual([
+      [null, false, { nested: { deep: 1 } }],
+      [null, true, null],
+      ['r-1', false, null],
+    ])
+    for (let i = 0; i < 3; i++) m.record('db', 'plain', 4)
+    expect(m.recent(3).map((e) => [e.name, e.requestId, e.error, e.metadata])).toEqual([
+      ['plain', null, null, null],
+      ['plain', null, null, null],
+      ['plain', null, null, null],
+    ])
+    m.record('db', 'a', 1, { requestId: 'r-2' })
+    m.clear()
+    m.record('db', 'plain', 4)
+    expect(m.recent(3).map((e) => [e.name, e.requestId])).toEqual([['plain', null]])
+    void m.close()
+  })
+
   it('gives events the documented shape', () => {
     const m = createMonitor({ sampling: 1 })
     m.record('http', 'GET /x', 12.5, { requestId: 'abc', metadata: { status: 200 } })

@@ -296,7 +296,9 @@ class MonitorImpl implements Monitor, MonitorInternals {
       type === this.lastType && this.lastState !== undefined
         ? this.lastState
         : this.checkedState(type, name, durationMs)
-    const op = state.ops[name] ?? this.checkedIntern(state, type, name, durationMs)
+    // `=== undefined`, not `??`: the ops hold no null, and `??` tests for both (3 instructions).
+    let op = state.ops[name]
+    if (op === undefined) op = this.checkedIntern(state, type, name, durationMs)
     return op.tryAdd(durationMs)
       ? this.recordCommon(state, op, durationMs, opts)
       : this.recordUncommon(state, op, type, name, durationMs, opts)
