@@ -6,7 +6,6 @@ import type { OpStats } from './op-stats.js'
 import { Redactor } from './redact.js'
 import { EventRing, FLAG_ERROR, FLAG_SLOW, KeyShapes, MAX_FIELDS } from './ring-buffer.js'
 import type { SinkQueue } from './sink-queue.js'
-import type { Totals } from './snapshot.js'
 
 /**
  * The flags as this module's own constants: an imported binding is a cell that optimised code loads
@@ -38,6 +37,8 @@ export class EventLog {
   private readonly fieldValues: unknown[] = []
   private readonly fieldNumbers = new Float64Array(MAX_FIELDS)
   private seq = 0
+  /** `seq` when the log was last cleared: the events kept since are `seq - clearedAt`. */
+  private clearedAt = 0
 
   constructor(
     enabled: boolean,
@@ -46,7 +47,6 @@ export class EventLog {
     /** The monitor's ops by id (shared, it grows as ops are interned): a slot keeps an op's id. */
     private readonly ops: readonly OpStats[],
     private readonly pid: number,
-    private readonly totals: Totals,
     private readonly sinks: SinkQueue,
     private readonly reportInternalError: (source: string, error: unknown) => void,
   ) {
@@ -58,7 +58,7 @@ export class EventLog {
 
   /** Keeps one event (already counted in the op's stats): both rings as it deserves, and the event sinks. */
   keep(op: OpStats, durationMs: number, slow: boolean, opts: RecordOptions | undefined): true {
-    this.totals.kept++
+    // Not counted in `totals.kept` as well: the sequence numbers count kept events (keptSinceClear).
     const seq = ++this.seq
     const now = Date.now()
     const error = opts !== undefined && isFailure(opts.error) ? errorText(opts.error) : undefined
@@ -238,8 +238,14 @@ export class EventLog {
     return out
   }
 
+  /** Events kept since the monitor started or was last cleared. */
+  keptSinceClear(): number {
+    return this.seq - this.clearedAt
+  }
+
   /** Forgets every kept event. */
   clear(): void {
+    this.clearedAt = this.seq
     this.ring.clear()
     this.slowLog.clear()
   }

@@ -217,6 +217,7 @@ class MonitorImpl implements Monitor, MonitorInternals {
   private readonly totals: Totals = {
     /** Stays 0: the ops' counts add up to it (see totalsNow). */
     events: 0,
+    /** Stays 0: the log's sequence numbers count it (see totalsNow). */
     kept: 0,
     sampledOut: 0,
     folded: 0,
@@ -259,7 +260,6 @@ class MonitorImpl implements Monitor, MonitorInternals {
       this.secretKey,
       this.ops,
       this.pid,
-      this.totals,
       this.sinks,
       (source, error) => this.reportInternalError(source, error),
     )
@@ -813,10 +813,12 @@ class MonitorImpl implements Monitor, MonitorInternals {
     const { queued, inFlight } = this.sinks.pending()
     let events = 0
     for (const op of this.ops) events += op.allTimeCount(this.cur)
+    const kept = this.log.keptSinceClear()
     return {
       ...this.totals,
       events,
-      sampledOut: events - this.totals.kept,
+      kept,
+      sampledOut: events - kept,
       sinkQueued: queued,
       sinkInFlight: inFlight,
     }
