@@ -52,17 +52,17 @@ export class OpStats {
    */
   private fastHi = 0
   /**
-   * The row of slice `liveSlice` (the one records go to) in `scalars`, as a view of it: `add` writes
+   * The row of slice `liveSlice` (the one records go to) in `scalars`, as a view of it: a record writes
    * the row at constant offsets, where indexing `scalars` at `slice * FIELDS + k` cost an overflow
    * check and a bounds check a field (a loop of records over 100 ops, alone in its process: 15.3 →
    * 13.9 ns a record on Node 20, 16.1 → 14.0 on Node 24). Moved by {@link moveTo}, which the monitor
-   * calls for every op as a slice turns: `add` then neither compares slices nor calls out to move
+   * calls for every op as a slice turns: a record then neither compares slices nor calls out to move
    * the row (with the check, the optimised record kept more values across that call).
    */
   private live: Float64Array = NO_ROW
   /**
    * Where bucket `i` of the live slice is in {@link counts}: `at + i`, for `lo <= i < lo + width`. Kept by
-   * the two places that move them (a new live slice, a wider range), so that `add` finds the counter
+   * the two places that move them (a new live slice, a wider range), so that `tryAdd` finds the counter
    * with one addition, where `slice * width + i - lo` cost a multiplication and three overflow checks.
    */
   private at = 0
