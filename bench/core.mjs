@@ -261,7 +261,7 @@ async function countRecord() {
       name: 'interned handle op.record over the floor, on a record that keeps no event, counted',
       value: +fmt(unkeptOver, 0),
       unit: 'instructions/call',
-      note: `@perf ${fmt(per['handle-unkept'].instructions, 0)}, the floor ${fmt(per['floor-unkept'].instructions, 0)} (both at sampling 0); @perf also checks the duration and options, counts the monitor's totals, records into the current slice of a window and widens its counters as they fill`,
+      note: `@perf ${fmt(per['handle-unkept'].instructions, 0)}, the floor ${fmt(per['floor-unkept'].instructions, 0)} (both at sampling 0); @perf also checks the duration and the options, keeps a slow or past-cap record off this path (one range test on the bucket does all three), records into the current slice of a window and widens its counters as they fill`,
     },
     {
       name: 'interned handle op.record: one kept event, counted',
