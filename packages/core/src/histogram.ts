@@ -19,32 +19,28 @@ const f64 = new Float64Array(1)
 const u32 = new Uint32Array(f64.buffer)
 const HI = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0
 
-/** Index of the bucket holding `ms` (ms ≥ 0; values past the range clamp to the end buckets). */
-export function bucketIndex(ms: number): number {
-  f64[0] = ms
-  // Without the sign bit: -0 (which passes `ms >= 0`) is bucket 0, not a huge exponent.
-  const hi = u32[HI]! & 0x7fffffff
-  // Literals for 1023 + MIN_EXP (1003), SUB_BITS (5), 20 - SUB_BITS (15), SUB - 1 (31) and BUCKETS
-  // (1344), held to the named constants by a test: a module constant is a cell load in the bytecode,
-  // and when this function was inlined into every record, the literals made it 18 instructions fewer
-  // a record (counted). bucketOrOutside, on the record path now, writes them the same way.
-  const octave = (hi >>> 20) - 1003
-  if (octave < 0) return 0
-  const i = (octave << 5) | ((hi >>> 15) & 31)
-  return i < 1344 ? i : 1343
-}
-
 /**
- * {@link bucketIndex} of `ms` for 2^MIN_EXP ≤ `ms` < 2^MAX_EXP, and a number outside [0, BUCKETS)
- * for anything else: below the range (0 included), past it, negative (-0 too), infinite or NaN. The
- * record path's own index: one range test then checks the duration and finds its counter at once.
+ * The bucket of `ms` for 2^MIN_EXP ≤ `ms` < 2^MAX_EXP, and a number outside [0, BUCKETS) for anything
+ * else: below the range (0 included), past it, negative (-0 too), infinite or NaN. The record path's
+ * own index: one range test then checks the duration and finds its counter at once.
  */
 export function bucketOrOutside(ms: number): number {
   f64[0] = ms
   const hi = u32[HI]!
-  // The same literals as bucketIndex. A negative octave stays negative past the shift; the sign bit
-  // (negative durations) and the all-ones exponent (Infinity, NaN) give octaves of 1044 and more.
+  // Literals for 1023 + MIN_EXP (1003), SUB_BITS (5), 20 - SUB_BITS (15) and SUB - 1 (31), held to
+  // the named constants by a test: a module constant is a cell load in the bytecode, and this function
+  // is inlined into every record (18 instructions a record fewer, counted, when bucketIndex was).
+  // A negative octave stays negative past the shift; the sign bit (negative durations) and the
+  // all-ones exponent (Infinity, NaN) give octaves of 1044 and more.
   return (((hi >>> 20) - 1003) << 5) | ((hi >>> 15) & 31)
+}
+
+/** Index of the bucket holding `ms` (ms ≥ 0; values past the range clamp to the end buckets). */
+export function bucketIndex(ms: number): number {
+  // `+ 0` makes -0 (which passes `ms >= 0`) 0: its sign bit would read as a huge exponent.
+  const i = bucketOrOutside(ms + 0)
+  // BUCKETS - 1 (1343) as a literal, as above.
+  return i < 0 ? 0 : i < 1344 ? i : 1343
 }
 
 /** Lower edge of bucket `i`, in ms. */

@@ -336,9 +336,10 @@ class MonitorImpl implements Monitor, MonitorInternals {
   }
 
   /**
-   * {@link record} of an op `tryAdd` left alone: a bad duration (thrown, nothing counted: a state
-   * from checkedState was checked already, so this one folds no types), or a record the full path
-   * takes. Options were checked by record's first test.
+   * {@link record} of an op `tryAdd` left alone: a record the full path takes, or a bad duration,
+   * thrown with nothing counted. A bad duration gets here only with the type last looked up (a
+   * state from checkedState had the duration checked first), and that type never folds others, so
+   * no folded-type count was made for it. Options were checked by record's first test.
    */
   private recordUncommon(
     state: TypeState,
