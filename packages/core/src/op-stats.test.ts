@@ -203,12 +203,43 @@ describe('OpStats.tryAdd', () => {
     const fast = new OpStats(0, 'db', 'q', 3, 1)
     const full = new OpStats(1, 'db', 'q', 3, 1)
     const values = [...latencies(3000, 7), ...Array.from({ length: 600 }, () => 4.2)]
+    // What the monitor does with a record tryAdd leaves: the full path, add.
+    let left = 0
     for (const v of values) {
-      expect(fast.tryAdd(v)).toBe(true)
+      if (!fast.tryAdd(v)) {
+        left++
+        fast.add(v, false)
+      }
       full.add(v, false)
     }
     expect(state(fast)).toEqual(state(full))
     expect(bucketsOf(fast, 1).get(bucketIndex(4.2))).toBeGreaterThan(600)
+    // The op's first carry makes its high part: the one record left to the full path.
+    expect(left).toBe(1)
+  })
+
+  it('carries in place once the high part exists, and leaves one it cannot hold untouched', () => {
+    const op = new OpStats(0, 'db', 'q', 3)
+    for (let n = 0; n < 255; n++) expect(op.tryAdd(5)).toBe(true)
+    // The 256th: no high part yet.
+    let before = state(op)
+    expect(op.tryAdd(5)).toBe(false)
+    expect(state(op)).toEqual(before)
+    op.add(5, false)
+    expect(op.carry).toBeInstanceOf(Uint16Array)
+    for (let n = 0; n < 256; n++) expect(op.tryAdd(5)).toBe(true)
+    expect(bucketsOf(op, 0).get(bucketIndex(5))).toBe(512)
+    expect(op.scalars[COUNT]).toBe(512)
+    // A full 16-bit high part is widened by the full path, not in place.
+    const k = op.carry!.findIndex((h) => h !== 0)
+    op.counts[k] = 255
+    op.carry![k] = 0xffff
+    before = state(op)
+    expect(op.tryAdd(5)).toBe(false)
+    expect(state(op)).toEqual(before)
+    op.add(5, false)
+    expect(op.carry).toBeInstanceOf(Uint32Array)
+    expect(op.carry![k]).toBe(0x10000)
   })
 
   it("leaves a record that may be slow to the monitor: its bucket is slowMs's or above", () => {
