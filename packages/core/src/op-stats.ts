@@ -28,8 +28,8 @@ const GRAIN = 16
 const bucketOf = bucketIndex
 const bucketOrOut = bucketOrOutside
 
-/** The high part of an op's counters, once one has passed 255: 16 bits, then 32. */
-type Carry = Uint16Array | Uint32Array
+/** The high part of an op's counters, once one has passed 255. */
+type Carry = Uint32Array
 
 /**
  * Windowed statistics of one op: a ring of slices, each a row of scalars and a row of histogram
@@ -80,8 +80,12 @@ export class OpStats {
   private liveSlice = 0
   /**
    * The counters' high part, `undefined` until one passes 255: a counter is `counts[k] + 256 ×
-   * carry[k]` (the readers below sum them). Made 16 bits wide, widened once to 32; a 32-bit high part
-   * is never widened (2^40 events in one bucket of one slice is out of reach).
+   * carry[k]` (the readers below sum them). 32 bits wide from the start, so it never widens (2^40
+   * events in one bucket of one slice is out of reach) and `tryAdd` carries with no test: a 16-bit
+   * high part widened to 32 when full took a test there, and its bytes pushed `tryAdd` past what V8
+   * inlines beside record's other calls once `tryAdd` has optimised code of its own (Node 24, record by
+   * name in a process that also records with options: 23 or 30 ns a record from run to run, as the
+   * compiler's timing went).
    */
   carry: Carry | undefined = undefined
   /** Buckets per row. */
@@ -143,39 +147,35 @@ export class OpStats {
    * returns false having touched nothing, and the monitor's rare path takes it: a bad duration is
    * thrown, the rest counted by {@link add}.
    *
-   * A full low part carries here, without a call, once the op has a high part that can take it; the
-   * op's first carry (which makes the high part) and a full 16-bit high part are left to the rare
-   * path, so is every carry of a bucket past 2^24 events in one slice (its high part is 32 bits). A
-   * bucket outside the rows' range is counted by `addSlow`, the one call: an op widens a few times in
-   * its first records, and left to the monitor's rare path those made it look common enough for V8 to
-   * inline that path into every caller (Node 24: 270 instructions a record through a handle against
-   * 188, counted). With the carries called too, as before, a record paid for values kept across a call
-   * that runs once in 256 (counted: 196 → 188 through a handle, 295 → 287 by name on Node 24; 200 →
-   * 196 and 320 → 302 on Node 20).
+   * A full low part carries here, without a call, once the op has its high part; the op's first
+   * carry (which makes the high part) is left to the rare path. A bucket outside the rows' range is
+   * counted by `addSlow`, the one call: an op widens a few times in its first records, and left to the
+   * monitor's rare path those made it look common enough for V8 to inline that path into every caller
+   * (Node 24: 270 instructions a record through a handle, counted). With the carries called too, as
+   * before, every record paid for values kept across a call that runs once in 256 (counted, Node 24:
+   * 196 → 190 instructions a record through a handle, 295 → 289 by name, 153 → 147 for a record that
+   * keeps no event; Node 20: 320 → 306 by name, 161 → 142 keeping none).
    */
   tryAdd(ms: number): boolean {
     const i = bucketOrOut(ms)
-    if (!(i >= this.lo && i < this.fastHi)) {
+    if (i >= this.lo && i < this.fastHi) {
+      // `| 0`: `at + i` is a counter's index, a small integer; without it V8 checks the sum for overflow.
+      const k = (this.at + i) | 0
+      const c = this.counts
+      // Read once: `c[k]++` after the test would read it again.
+      const n = c[k]!
+      if (n < 255) c[k] = n + 1
+      else {
+        // 256 events in: the low part goes back to 0 and one goes into the high part, as in addSlow.
+        const carry = this.carry
+        if (carry === undefined) return false
+        c[k] = 0
+        carry[k]!++
+      }
+    } else {
       // A common record outside the rows' range (or below it): widened and counted by addSlow.
       if (!(i >= 0 && i < this.fastLimit)) return false
-      this.addScalars(ms)
       this.addSlow(i)
-      return true
-    }
-    // `| 0`: `at + i` is a counter's index, a small integer; without it V8 checks the sum for overflow.
-    const k = (this.at + i) | 0
-    const c = this.counts
-    // Read once: `c[k]++` after the test would read it again.
-    const n = c[k]!
-    if (n < 255) c[k] = n + 1
-    else {
-      // 256 events in: the low part goes back to 0 and one goes into the high part, as in addSlow.
-      const carry = this.carry
-      if (carry === undefined) return false
-      const h = carry[k]!
-      if (h >= 0xffff) return false
-      c[k] = 0
-      carry[k] = h + 1
     }
     this.addScalars(ms)
     return true
@@ -212,8 +212,7 @@ export class OpStats {
   /**
    * What `add` does not do in place, for bucket `i` of the live slice, and what `tryAdd` leaves to it:
    * it is outside the rows' range (they widen to take it, carry and all) or its low 8 bits are full
-   * (they carry into {@link carry}, made on the first carry as 16 bits and widened to 32 when one of
-   * those fills).
+   * (they carry into {@link carry}, made on the op's first carry).
    * One function on purpose, over V8's 460-byte limit for inlining: split into three, the widening
    * was inlined into every optimised caller of `add` (a new op widens several times in its first
    * records, so the profile says it runs often), and the caller's code grew past what its own
@@ -230,12 +229,7 @@ export class OpStats {
       const size = this.rows * width
       const counts = new Uint8Array(size)
       const carry = this.carry
-      const wider =
-        carry === undefined
-          ? undefined
-          : carry instanceof Uint16Array
-            ? new Uint16Array(size)
-            : new Uint32Array(size)
+      const wider = carry === undefined ? undefined : new Uint32Array(size)
       if (this.width > 0) {
         for (let r = 0; r < this.rows; r++) {
           const from = r * this.width
@@ -260,20 +254,19 @@ export class OpStats {
     // 256 events in: the low part goes back to 0 and one goes into the high part.
     c[k] = 0
     let carry = this.carry
-    if (carry === undefined) carry = this.carry = new Uint16Array(c.length)
-    else if (carry[k] === 0xffff && carry instanceof Uint16Array) carry = this.carry = Uint32Array.from(carry)
+    if (carry === undefined) carry = this.carry = new Uint32Array(c.length)
     carry[k]!++
   }
 
   /**
-   * Slice `slice`'s counters once one has carried (low and high parts summed), bucket `lo + j` at `j`:
-   * a `Uint32Array`, or a `Float64Array` once the carry is 32 bits (its counters can pass 2^32).
+   * Slice `slice`'s counters once one has carried (low and high parts summed), bucket `lo + j` at `j`,
+   * in a `Float64Array` (a counter can pass 2^32).
    */
   private carried(slice: number): ArrayLike<number> {
     const carry = this.carry!
     const from = slice * this.width
     const w = this.width
-    const out = carry instanceof Uint16Array ? new Uint32Array(w) : new Float64Array(w)
+    const out = new Float64Array(w)
     for (let j = 0; j < w; j++) out[j] = this.counts[from + j]! + 256 * carry[from + j]!
     return out
   }
