@@ -85,7 +85,7 @@ export class OpStats {
    * high part widened to 32 when full took a test there, and its bytes pushed `tryAdd` past what V8
    * inlines beside record's other calls once `tryAdd` has optimised code of its own (Node 24, record by
    * name in a process that also records with options: 23 or 30 ns a record from run to run, as the
-   * compiler's timing went).
+   * compiler's timing went; 23-26 ns in 6 runs of 6 without the test).
    */
   carry: Carry | undefined = undefined
   /** Buckets per row. */
@@ -147,14 +147,15 @@ export class OpStats {
    * returns false having touched nothing, and the monitor's rare path takes it: a bad duration is
    * thrown, the rest counted by {@link add}.
    *
-   * A full low part carries here, without a call, once the op has its high part; the op's first
-   * carry (which makes the high part) is left to the rare path. A bucket outside the rows' range is
-   * counted by `addSlow`, the one call: an op widens a few times in its first records, and left to the
-   * monitor's rare path those made it look common enough for V8 to inline that path into every caller
-   * (Node 24: 270 instructions a record through a handle, counted). With the carries called too, as
-   * before, every record paid for values kept across a call that runs once in 256 (counted, Node 24:
-   * 196 → 190 instructions a record through a handle, 295 → 289 by name, 153 → 147 for a record that
-   * keeps no event; Node 20: 320 → 306 by name, 161 → 142 keeping none).
+   * A full low part carries here, without a call, once the op has its high part. `addSlow` makes the
+   * high part (the op's first carry) and widens the rows; an op does either a few times in its life.
+   * Left to the monitor's rare path, the widening of an op's first records made that path look common
+   * enough for V8 to inline it into every caller (Node 24: 270 instructions a record through a handle,
+   * counted); returning false for the first carry, Node 20 boxed the duration on every record of a
+   * process that had taken the rare path (the handle loop of bench/memory.mjs: 16 bytes a record).
+   * With every carry a call, as before, every record paid for values kept across a call made once in
+   * 256 records (counted, Node 20: 200 → 184 instructions a record through a handle, 320 → 288 by
+   * name; Node 24: 196 → 195 and 295 → 291).
    */
   tryAdd(ms: number): boolean {
     const i = bucketOrOut(ms)
@@ -168,9 +169,11 @@ export class OpStats {
       else {
         // 256 events in: the low part goes back to 0 and one goes into the high part, as in addSlow.
         const carry = this.carry
-        if (carry === undefined) return false
-        c[k] = 0
-        carry[k]!++
+        if (carry === undefined) this.addSlow(i)
+        else {
+          c[k] = 0
+          carry[k]!++
+        }
       }
     } else {
       // A common record outside the rows' range (or below it): widened and counted by addSlow.
