@@ -28,8 +28,8 @@ const GRAIN = 16
 const bucketOf = bucketIndex
 const bucketOrOut = bucketOrOutside
 
-/** The high part of an op's counters, once one has passed 255. */
-type Carry = Uint32Array
+/** The high part of an op's counters, once one has passed 255: 16 bits, then 32. */
+type Carry = Uint16Array | Uint32Array
 
 /**
  * Windowed statistics of one op: a ring of slices, each a row of scalars and a row of histogram
@@ -80,12 +80,8 @@ export class OpStats {
   private liveSlice = 0
   /**
    * The counters' high part, `undefined` until one passes 255: a counter is `counts[k] + 256 ×
-   * carry[k]` (the readers below sum them). 32 bits wide from the start, so it never widens (2^40
-   * events in one bucket of one slice is out of reach) and `tryAdd` carries with no test: a 16-bit
-   * high part widened to 32 when full took a test there, and its bytes pushed `tryAdd` past what V8
-   * inlines beside record's other calls once `tryAdd` has optimised code of its own (Node 24, record by
-   * name in a process that also records with options: 23 or 30 ns a record from run to run, as the
-   * compiler's timing went; 23-26 ns in 6 runs of 6 without the test).
+   * carry[k]` (the readers below sum them). Made 16 bits wide, widened once to 32; a 32-bit high part
+   * is never widened (2^40 events in one bucket of one slice is out of reach).
    */
   carry: Carry | undefined = undefined
   /** Buckets per row. */
@@ -146,41 +142,35 @@ export class OpStats {
    * Node 24: 223 → 201 instructions a record through a handle, 332 → 303 by name). Anything else
    * returns false having touched nothing, and the monitor's rare path takes it: a bad duration is
    * thrown, the rest counted by {@link add}.
-   *
-   * A full low part carries here, without a call, once the op has its high part. `addSlow` makes the
-   * high part (the op's first carry) and widens the rows; an op does either a few times in its life.
-   * Left to the monitor's rare path, the widening of an op's first records made that path look common
-   * enough for V8 to inline it into every caller (Node 24: 270 instructions a record through a handle,
-   * counted); returning false for the first carry, Node 20 boxed the duration on every record of a
-   * process that had taken the rare path (the handle loop of bench/memory.mjs: 16 bytes a record).
-   * With every carry a call, as before, every record paid for values kept across a call made once in
-   * 256 records (counted, Node 20: 200 → 184 instructions a record through a handle, 320 → 288 by
-   * name; Node 24: 196 → 195 and 295 → 291).
    */
   tryAdd(ms: number): boolean {
     const i = bucketOrOut(ms)
     if (i >= this.lo && i < this.fastHi) {
+      this.addScalars(ms)
       // `| 0`: `at + i` is a counter's index, a small integer; without it V8 checks the sum for overflow.
       const k = (this.at + i) | 0
       const c = this.counts
       // Read once: `c[k]++` after the test would read it again.
       const n = c[k]!
-      if (n < 255) c[k] = n + 1
-      else {
-        // 256 events in: the low part goes back to 0 and one goes into the high part, as in addSlow.
-        const carry = this.carry
-        if (carry === undefined) this.addSlow(i)
-        else {
-          c[k] = 0
-          carry[k]!++
-        }
+      if (n < 255) {
+        c[k] = n + 1
+        return true
       }
     } else {
-      // A common record outside the rows' range (or below it): widened and counted by addSlow.
+      // A common record the rows cannot count in place (a bucket past the rows' range, or below, a
+      // carry) is still counted here, by addSlow: were it left to the monitor's rare path, that path
+      // would run often enough in an op's first records for V8 to inline it into every caller.
       if (!(i >= 0 && i < this.fastLimit)) return false
-      this.addSlow(i)
+      this.addScalars(ms)
     }
-    this.addScalars(ms)
+    // Last, and the one call: what is read after a call is checked again. No duration passed: with
+    // it, V8 boxed the duration on every record. Carrying in place once the op has a (32-bit) high
+    // part, with only the widening and the first carry called, counted fewer instructions (Node 20:
+    // 184 a record through a handle, 288 by name; Node 24: 195, 291) but was no faster timed on Node
+    // 20 and about 0.5 ns slower through a handle on Node 24, so the carry stays a call. Variants of
+    // it tripped V8 too: a second `return false` boxed the duration on Node 20, and 15 more bytes of
+    // bytecode made Node 24 stop inlining tryAdd into record by name in some runs (23 or 30 ns).
+    this.addSlow(i)
     return true
   }
 
@@ -213,9 +203,9 @@ export class OpStats {
   }
 
   /**
-   * What `add` does not do in place, for bucket `i` of the live slice, and what `tryAdd` leaves to it:
-   * it is outside the rows' range (they widen to take it, carry and all) or its low 8 bits are full
-   * (they carry into {@link carry}, made on the op's first carry).
+   * What `add` does not do in place, for bucket `i` of the live slice: it is outside the rows' range
+   * (they widen to take it, carry and all) or its low 8 bits are full (they carry into
+   * {@link carry}, made on the first carry as 16 bits and widened to 32 when one of those fills).
    * One function on purpose, over V8's 460-byte limit for inlining: split into three, the widening
    * was inlined into every optimised caller of `add` (a new op widens several times in its first
    * records, so the profile says it runs often), and the caller's code grew past what its own
@@ -232,7 +222,12 @@ export class OpStats {
       const size = this.rows * width
       const counts = new Uint8Array(size)
       const carry = this.carry
-      const wider = carry === undefined ? undefined : new Uint32Array(size)
+      const wider =
+        carry === undefined
+          ? undefined
+          : carry instanceof Uint16Array
+            ? new Uint16Array(size)
+            : new Uint32Array(size)
       if (this.width > 0) {
         for (let r = 0; r < this.rows; r++) {
           const from = r * this.width
@@ -257,19 +252,20 @@ export class OpStats {
     // 256 events in: the low part goes back to 0 and one goes into the high part.
     c[k] = 0
     let carry = this.carry
-    if (carry === undefined) carry = this.carry = new Uint32Array(c.length)
+    if (carry === undefined) carry = this.carry = new Uint16Array(c.length)
+    else if (carry[k] === 0xffff && carry instanceof Uint16Array) carry = this.carry = Uint32Array.from(carry)
     carry[k]!++
   }
 
   /**
-   * Slice `slice`'s counters once one has carried (low and high parts summed), bucket `lo + j` at `j`,
-   * in a `Float64Array` (a counter can pass 2^32).
+   * Slice `slice`'s counters once one has carried (low and high parts summed), bucket `lo + j` at `j`:
+   * a `Uint32Array`, or a `Float64Array` once the carry is 32 bits (its counters can pass 2^32).
    */
   private carried(slice: number): ArrayLike<number> {
     const carry = this.carry!
     const from = slice * this.width
     const w = this.width
-    const out = new Float64Array(w)
+    const out = carry instanceof Uint16Array ? new Uint32Array(w) : new Float64Array(w)
     for (let j = 0; j < w; j++) out[j] = this.counts[from + j]! + 256 * carry[from + j]!
     return out
   }
