@@ -168,8 +168,9 @@ export class OpStats {
     // part, with only the widening and the first carry called, counted fewer instructions (Node 20:
     // 184 a record through a handle, 288 by name; Node 24: 195, 291) but was no faster timed on Node
     // 20 and about 0.5 ns slower through a handle on Node 24, so the carry stays a call. Variants of
-    // it tripped V8 too: a second `return false` boxed the duration on Node 20, and 15 more bytes of
-    // bytecode made Node 24 stop inlining tryAdd into record by name in some runs (23 or 30 ns).
+    // it tripped V8 too: a second `return false` boxed the duration on Node 20, and at 156 bytes of
+    // bytecode (124 here; 149 passed) Node 24 stopped inlining tryAdd into record by name in some
+    // runs, those where tryAdd had optimised code of its own first (23 or 30 ns a record).
     this.addSlow(i)
     return true
   }
