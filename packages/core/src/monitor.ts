@@ -16,6 +16,7 @@ import {
   type Snapshot,
   type SnapshotOptions,
   type Stats,
+  type CountedTotals,
   type Totals,
   type TypeSnapshot,
 } from './snapshot.js'
@@ -214,18 +215,12 @@ class MonitorImpl implements Monitor, MonitorInternals {
   private readonly opWindow = new Aggregate()
   private readonly startedAt = Date.now()
   private readonly pid: number
-  private readonly totals: Totals = {
-    /** Stays 0: the ops' counts add up to it (see totalsNow). */
-    events: 0,
-    /** Stays 0: the log's sequence numbers count it (see totalsNow). */
-    kept: 0,
-    sampledOut: 0,
+  /** What is counted as it happens; totalsNow derives the rest. */
+  private readonly totals: CountedTotals = {
     folded: 0,
     foldedTypes: 0,
     rejected: 0,
     droppedAfterClose: 0,
-    sinkQueued: 0,
-    sinkInFlight: 0,
     sinkDropped: 0,
     sinkAbandoned: 0,
     sinkErrors: 0,
@@ -815,13 +810,21 @@ class MonitorImpl implements Monitor, MonitorInternals {
     let events = 0
     for (const op of this.ops) events += op.allTimeCount(this.cur)
     const kept = this.log.keptSinceClear()
+    const t = this.totals
     return {
-      ...this.totals,
       events,
       kept,
       sampledOut: events - kept,
+      folded: t.folded,
+      foldedTypes: t.foldedTypes,
+      rejected: t.rejected,
+      droppedAfterClose: t.droppedAfterClose,
       sinkQueued: queued,
       sinkInFlight: inFlight,
+      sinkDropped: t.sinkDropped,
+      sinkAbandoned: t.sinkAbandoned,
+      sinkErrors: t.sinkErrors,
+      internalErrors: t.internalErrors,
     }
   }
 
@@ -889,7 +892,7 @@ class MonitorImpl implements Monitor, MonitorInternals {
       state.countersFolded = 0
     }
     this.log.clear()
-    for (const key of Object.keys(this.totals) as (keyof Totals)[]) this.totals[key] = 0
+    for (const key of Object.keys(this.totals) as (keyof CountedTotals)[]) this.totals[key] = 0
   }
 
   addSink(sink: Sink): void {

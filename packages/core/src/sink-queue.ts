@@ -2,7 +2,7 @@ import type { MonitorConfig } from './config.js'
 import { errorText } from './describe-value.js'
 import type { PerfEvent } from './event.js'
 import type { OpAggregate, ProcessSample, Sink } from './sink.js'
-import type { Totals } from './snapshot.js'
+import type { CountedTotals } from './snapshot.js'
 
 /** One kind of batch (events, aggregates or samples) on its way to one sink. */
 class Lane<T> {
@@ -60,7 +60,7 @@ export class SinkQueue {
 
   constructor(
     private readonly config: MonitorConfig,
-    private readonly totals: Totals,
+    private readonly totals: CountedTotals,
     private readonly report: (message: string) => void,
   ) {}
 

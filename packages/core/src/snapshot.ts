@@ -60,6 +60,13 @@ export interface Totals {
   internalErrors: number
 }
 
+/**
+ * The {@link Totals} a monitor counts as they happen. The rest are derived when a snapshot reads them:
+ * `events` from the ops' counts, `kept` from the kept events' sequence numbers, `sampledOut` as the
+ * two's difference, and the sink queue's two from the queue itself.
+ */
+export type CountedTotals = Omit<Totals, 'events' | 'kept' | 'sampledOut' | 'sinkQueued' | 'sinkInFlight'>
+
 /** Latency and outcome statistics over the window. */
 export interface WindowStats {
   count: number
