@@ -274,8 +274,9 @@ class MonitorImpl implements Monitor, MonitorInternals {
     // and V8 then inlines it into a caller only while 1.2 × (its bytecode + what that code inlined)
     // fits 920 bytes. With the checks, the interning, the folded-type count and the pii check on this
     // path it was 186 + 613 bytes, and every record by name paid a call (a scratch driver timing each
-    // case alone, Node 20: 32.9 ns a record once records with options had run, 27.8 before; now
-    // 27.2-27.7 either way, at 165 + 581 bytes; 160 + 584 since the ops by name are an object).
+    // case alone, Node 20: 32.9 ns a record once records with options had run, 27.8 before; then
+    // 27.2-27.7 either way, at 165 + 581 bytes; 216 + 513 on Node 24 since tryAdd calls addScalars
+    // from one place, where 216 + 592 was past the budget: see tryAdd).
     // `=== true`, not a bare test: V8 tests a field's truthiness against every falsy value, where a
     // comparison with `true` is one test. The duration's value is checked by `tryAdd`'s range test
     // (see recordHandle); a type or name not looked up last checks it before anything is made.

@@ -145,8 +145,18 @@ export class OpStats {
    */
   tryAdd(ms: number): boolean {
     const i = bucketOrOut(ms)
-    if (i >= this.lo && i < this.fastHi) {
-      this.addScalars(ms)
+    const inRow = i >= this.lo && i < this.fastHi
+    // A common record the rows cannot count in place (a bucket past the rows' range, or below, a
+    // carry) is still counted here, by addSlow: were it left to the monitor's rare path, that path
+    // would run often enough in an op's first records for V8 to inline it into every caller.
+    if (!inRow && !(i >= 0 && i < this.fastLimit)) return false
+    // One call site of addScalars, not one per branch: V8 inlines a function once per call site, and
+    // its 72 bytes of bytecode counted twice in every inlining budget tryAdd is part of. With both,
+    // `record` compiled on its own (an app recording by name with options and without) had inlined
+    // 592 bytes, and a caller compiled after that no longer inlined `record` (1.2 × (216 + 592) is
+    // past V8's 920): record by name then paid a call, 32.7 instead of 21-24 ns on Node 24.
+    this.addScalars(ms)
+    if (inRow) {
       // `| 0`: `at + i` is a counter's index, a small integer; without it V8 checks the sum for overflow.
       const k = (this.at + i) | 0
       const c = this.counts
@@ -156,12 +166,6 @@ export class OpStats {
         c[k] = n + 1
         return true
       }
-    } else {
-      // A common record the rows cannot count in place (a bucket past the rows' range, or below, a
-      // carry) is still counted here, by addSlow: were it left to the monitor's rare path, that path
-      // would run often enough in an op's first records for V8 to inline it into every caller.
-      if (!(i >= 0 && i < this.fastLimit)) return false
-      this.addScalars(ms)
     }
     // Last, and the one call: what is read after a call is checked again. No duration passed: with
     // it, V8 boxed the duration on every record. Carrying in place once the op has a (32-bit) high
@@ -169,8 +173,8 @@ export class OpStats {
     // 184 a record through a handle, 288 by name; Node 24: 195, 291) but was no faster timed on Node
     // 20 and about 0.5 ns slower through a handle on Node 24, so the carry stays a call. Variants of
     // it tripped V8 too: a second `return false` boxed the duration on Node 20, and at 156 bytes of
-    // bytecode (124 here; 149 passed) Node 24 stopped inlining tryAdd into record by name in some
-    // runs, those where tryAdd had optimised code of its own first (23 or 30 ns a record).
+    // bytecode Node 24 stopped inlining tryAdd into record by name in some runs, those where tryAdd
+    // had optimised code of its own first (23 or 30 ns a record).
     this.addSlow(i)
     return true
   }
