@@ -146,9 +146,10 @@ export class OpStats {
   tryAdd(ms: number): boolean {
     const i = bucketOrOut(ms)
     const inRow = i >= this.lo && i < this.fastHi
-    // A common record the rows cannot count in place (a bucket past the rows' range, or below, a
-    // carry) is still counted here, by addSlow: were it left to the monitor's rare path, that path
-    // would run often enough in an op's first records for V8 to inline it into every caller.
+    // Outside the row, only a record that is not common goes back to the monitor. A common one the
+    // rows cannot count in place (a bucket past the rows' range, or below, a carry) is counted here,
+    // by addSlow below: were it left to the monitor's rare path, that path would run often enough in
+    // an op's first records for V8 to inline it into every caller.
     if (!inRow && !(i >= 0 && i < this.fastLimit)) return false
     // One call site of addScalars, not one per branch: V8 inlines a function once per call site, and
     // its 72 bytes of bytecode counted twice in every inlining budget tryAdd is part of. With both,
