@@ -105,6 +105,49 @@ describe('watchResponse', () => {
     expect(s.ended).toHaveLength(3)
   })
 
+  it('takes the connection from the response that holds it, and from the request while it waits (pipelined)', async () => {
+    // Node reads `res.socket` on every response anyway; `req.socket` is one more property looked up,
+    // which costs on express's per-request hidden classes (BENCHMARKS.md, http-ic).
+    const asked: string[] = []
+    const ended: { path: string; aborted: boolean }[] = []
+    let watching = false
+    server = createServer((req, res) => {
+      const socket = req.socket
+      // Reads by watchResponse only (Node reads the request's socket itself too).
+      Object.defineProperty(req, 'socket', {
+        configurable: true,
+        get() {
+          if (watching) asked.push(req.url ?? '')
+          return socket
+        },
+      })
+      const path = req.url ?? ''
+      watching = true
+      watchResponse(req, res, { ended: (_r, aborted) => ended.push({ path, aborted }) })
+      watching = false
+      setTimeout(() => res.end('ok'), 10)
+    })
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r))
+    const port = (server.address() as AddressInfo).port
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+    expect(await get(port, '/alone', agent)).toBe('ok')
+    agent.destroy()
+    expect(asked).toEqual([])
+    // Pipelined: the second response waits for the first before it holds the socket.
+    const socket = connect(port, '127.0.0.1')
+    await new Promise((r) => socket.once('connect', r))
+    const one = (p: string) => `GET ${p} HTTP/1.1\r\nHost: x\r\n\r\n`
+    socket.write(one('/first') + one('/second'))
+    await until(() => ended.length === 3)
+    socket.destroy()
+    expect(asked).toEqual(['/second'])
+    expect(ended.map((e) => `${e.path} ${e.aborted}`).sort()).toEqual([
+      '/alone false',
+      '/first false',
+      '/second false',
+    ])
+  })
+
   it('tells every watcher of a response (two monitors on one app)', async () => {
     const second: boolean[] = []
     const s = await start((req, res) => {
