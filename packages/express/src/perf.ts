@@ -122,9 +122,16 @@ export function perf(monitor: Monitor, options?: ExpressPerfOptions): ExpressMid
    * requests and responses is a call into the engine's runtime (about 120 instructions each, Node 24).
    */
   let checked = false
+  /** `seenApp`'s request prototype (`app.request`), valid while {@link checked}. */
+  let seenRequest: object | null = null
   return function perfMiddleware(req, res, next) {
     try {
-      const app = req.app
+      // Express gives each request its app's own prototype (`app.request`, which holds `app`): once
+      // that was checked, the prototype says the app is the one seen last without reading `req.app`.
+      // Express's requests each have a hidden class of their own, and on Node 20 and 22 every
+      // property read of one is a lookup in the engine's runtime (some 0.2 µs, BENCHMARKS.md, HTTP);
+      // `Object.getPrototypeOf` is a builtin call that reads no property.
+      const app = checked && Object.getPrototypeOf(req) === seenRequest ? seenApp : req.app
       if (app !== seenApp) {
         seenApp = app
         checked = false
@@ -153,6 +160,7 @@ export function perf(monitor: Monitor, options?: ExpressPerfOptions): ExpressMid
           const proto = Object.getPrototypeOf(req) as object | null
           if (proto !== withId) withId = installId(proto, header)
           checked = resProto !== undefined && isAppsOwn(seenApp, proto, resProto)
+          seenRequest = proto
         }
         // A request whose prototype chain could not take the accessor: an own property, the slow path.
         if (withId === null) setOwnId(req, id)
@@ -299,6 +307,15 @@ function setIdHeader(
   table: HeaderTable,
   known: boolean,
 ): object | null | undefined {
+  if (known && table.key !== null) {
+    // Node's response (its table was probed): `_header` is the field `headersSent` reads, and one
+    // property read where the getter is two (see `perfMiddleware` on what a read costs on Node 20).
+    if ((res as unknown as NodeFields)._header == null && writeIntoTable(res, table.key, header, id)) {
+      return table.proto
+    }
+    res.setHeader(header, id)
+    return table.proto
+  }
   if (res.headersSent) {
     res.setHeader(header, id)
     return undefined
@@ -335,6 +352,8 @@ function outHeadersKey(res: ExpressResponseLike, header: string, id: string): sy
     const key = Object.getOwnPropertySymbols(res).find((s) => s.description === 'kOutHeaders')
     const probe = res as unknown as { hasHeader?(n: string): boolean; getHeaderNames?(): string[] }
     if (key === undefined) return null
+    // Node's field for the header block sent (null until then), which later responses are asked.
+    if ((res as unknown as NodeFields)._header !== null) return null
     if (typeof probe.hasHeader !== 'function' || typeof probe.getHeaderNames !== 'function') return null
     const raw = res as unknown as Record<symbol, unknown>
     const before = raw[key]
@@ -352,6 +371,11 @@ function outHeadersKey(res: ExpressResponseLike, header: string, id: string): sy
   } catch {
     return null
   }
+}
+
+/** Node's `OutgoingMessage` field behind `headersSent`: the header block once written, else `null`. */
+interface NodeFields {
+  readonly _header?: unknown
 }
 
 /** Our `req.id` getters, with the header each reads. */

@@ -183,7 +183,35 @@ describe('the X-Request-ID header (written into Node’s header table, as setHea
     expect(viaSetHeader.filter((n) => n === 'x-request-id')).toEqual([])
   })
 
-  it('checks the prototypes of an app’s requests once, and again for each app it is shared with', async () => {
+  it('finds the headers gone out early on a later response too, where no prototype is read', async () => {
+    const monitor = createMonitor()
+    const app = express()
+    let n = 0
+    app.use((_req, res, next) => {
+      // The second response's headers go out before perf() sees it; the first was the app's first.
+      if (++n === 2) res.flushHeaders()
+      next()
+    })
+    app.use(perf(monitor))
+    app.get('/', (_req, res) => {
+      res.end('ok')
+    })
+    const base = await listen(app)
+    const first = await fetch(base)
+    await first.text()
+    expect(first.headers.get('x-request-id')).toMatch(/^[A-Za-z0-9]{16}-[0-9a-z]+$/)
+    const second = await fetch(base)
+    await second.text()
+    // Too late for the id: setHeader throws, as it did, counted; the request goes on.
+    expect(second.headers.get('x-request-id')).toBeNull()
+    expect(monitor.snapshot().totals.internalErrors).toBe(1)
+    const third = await fetch(base)
+    await third.text()
+    expect(third.headers.get('x-request-id')).toMatch(/^[A-Za-z0-9]{16}-[0-9a-z]+$/)
+    expect(monitor.snapshot().totals.internalErrors).toBe(1)
+  })
+
+  it('checks the prototypes of an app’s responses once, and again for each app it is shared with', async () => {
     const middleware = perf(createMonitor())
     const apps = [express(), express4(), express()]
     const bases: string[] = []
@@ -195,25 +223,33 @@ describe('the X-Request-ID header (written into Node’s header table, as setHea
       bases.push(await listen(app))
     }
     const asked: unknown[] = []
+    const requestsAsked: unknown[] = []
     const getPrototypeOf = Object.getPrototypeOf
     const spy = vi.spyOn(Object, 'getPrototypeOf').mockImplementation((o: unknown) => {
-      if (o instanceof IncomingMessage || o instanceof ServerResponse) asked.push(o)
+      if (o instanceof ServerResponse) asked.push(o)
+      // A request's prototype stands for its app (`app.request`), read in place of `req.app`.
+      if (o instanceof IncomingMessage) requestsAsked.push(o)
       return getPrototypeOf(o)
     })
     try {
       const counts: number[] = []
+      const requestCounts: number[] = []
       // Two requests to each app in turn, then two more to the first: every request answers with its
-      // id, and only an app's first request after another app's is asked for its prototypes.
+      // id, and only an app's first request after another app's is asked for its response's
+      // prototype; its later ones have their request's asked once, in place of reading `req.app`.
       for (const base of [...bases, bases[0]!]) {
         for (let i = 0; i < 2; i++) {
           const before = asked.length
+          const requestsBefore = requestsAsked.length
           const res = await fetch(base)
           expect(await res.text()).toBe(res.headers.get('x-request-id'))
           expect(res.headers.get('x-request-id')).toMatch(/^[A-Za-z0-9]{16}-[0-9a-z]+$/)
           counts.push(asked.length - before)
+          requestCounts.push(requestsAsked.length - requestsBefore)
         }
       }
       expect(counts.map((n) => n > 0)).toEqual([true, false, true, false, true, false, true, false])
+      expect(requestCounts.filter((_, i) => i % 2 === 1)).toEqual([1, 1, 1, 1])
     } finally {
       spy.mockRestore()
     }
