@@ -202,3 +202,35 @@ it('on node-server, asks a response nothing of its prototype: only a writeHead n
     await monitor.close()
   }
 })
+
+it('names routes from hono’s match result, not from a copy made by `matchedRoutes` on every request', async () => {
+  const monitor = createMonitor({ sampling: 1 })
+  const app = new Hono()
+  app.use(perf(monitor))
+  app.get('/a/:id', (c) => c.text('a'))
+  const sub = new Hono()
+  sub.get('/b', (c) => c.text('b'))
+  app.route('/sub', sub)
+  // The prototype of hono's requests (HonoRequest), where `matchedRoutes` is a getter.
+  let proto: object | undefined
+  app.get('/probe', (c) => {
+    proto = Object.getPrototypeOf(c.req) as object
+    return c.text('probe')
+  })
+  await app.request('/probe')
+  const getter = vi.spyOn(proto as { matchedRoutes: unknown }, 'matchedRoutes', 'get')
+  try {
+    for (let i = 0; i < 20; i++) {
+      expect((await app.request(`/a/${i}`)).status).toBe(200)
+      expect((await app.request('/sub/b')).status).toBe(200)
+      expect((await app.request('/none')).status).toBe(404)
+    }
+    // Read on the middleware's first request only (whether another perf runs before it), not per request.
+    expect(getter.mock.calls.length).toBeLessThanOrEqual(1)
+  } finally {
+    getter.mockRestore()
+  }
+  const ops = (monitor.snapshot().types.http?.ops ?? []).map((o) => `${o.name} ${o.totalCount}`)
+  expect(ops).toEqual(expect.arrayContaining(['GET /a/:id 20', 'GET /sub/b 20', 'GET <unmatched> 20']))
+  await monitor.close()
+})

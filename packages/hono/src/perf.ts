@@ -335,9 +335,54 @@ function nodeBindings(c: Context): { incoming: Incoming; outgoing: Outgoing } | 
  * the request on and the answer is 404, the not-found handler answered.
  */
 function routeOf(c: Context, status: number): string | undefined {
-  const routes = (c.req as unknown as { matchedRoutes?: readonly MatchedRoute[] }).matchedRoutes
-  const route = routes?.[c.req.routeIndex]
+  const route = matchedRoute(c.req, c.req.routeIndex)
   if (route === undefined) return undefined
   if (status === 404 && route.method === 'ALL' && route.handler.length >= 2) return undefined
   return route.path
+}
+
+/**
+ * Hono's key (a symbol, `GET_MATCH_RESULT` inside hono) of a request's match result, whose first item
+ * lists `[[handler, route], params]` per matched handler: found on the first request and checked
+ * against `matchedRoutes` there; `null` where there is none (hono before 4.8, or not that shape).
+ * `matchedRoutes` maps the match result to a new array, with a new callback, on every read.
+ */
+let matchKey: symbol | null | undefined
+
+type MatchEntry = readonly [readonly [unknown, MatchedRoute], unknown]
+
+/** The route hono's request `req` matched at `index` (`matchedRoutes[index]`), without a copy. */
+function matchedRoute(req: object, index: number): MatchedRoute | undefined {
+  if (matchKey === undefined) matchKey = findMatchKey(req)
+  if (matchKey !== null && matchKey !== undefined) {
+    const result = (req as Record<symbol, unknown>)[matchKey] as readonly unknown[] | undefined
+    const entries = result?.[0]
+    // Another copy of hono (its own key) reads as undefined here: the documented way below.
+    if (Array.isArray(entries)) return (entries[index] as MatchEntry | undefined)?.[0][1]
+  }
+  return (req as { matchedRoutes?: readonly MatchedRoute[] }).matchedRoutes?.[index]
+}
+
+/**
+ * The symbol of {@link matchKey} on `req`'s prototype: the one whose entries give `matchedRoutes`;
+ * `undefined` (ask again) when the request matched nothing to compare with.
+ */
+function findMatchKey(req: object): symbol | null | undefined {
+  try {
+    const routes = (req as { matchedRoutes?: readonly MatchedRoute[] }).matchedRoutes
+    if (!Array.isArray(routes)) return null
+    if (routes.length === 0) return undefined
+    const proto = Object.getPrototypeOf(req) as object | null
+    if (proto === null) return null
+    for (const key of Object.getOwnPropertySymbols(proto)) {
+      if (typeof Object.getOwnPropertyDescriptor(proto, key)?.get !== 'function') continue
+      const entries = ((req as Record<symbol, unknown>)[key] as unknown[] | undefined)?.[0]
+      if (!Array.isArray(entries) || entries.length !== routes.length) continue
+      const same = entries.every((e, i) => Array.isArray(e) && Array.isArray(e[0]) && e[0][1] === routes[i])
+      if (same) return key
+    }
+  } catch {
+    // Nothing readable: the documented way.
+  }
+  return null
 }
