@@ -3,7 +3,7 @@
 // http.mjs (http-server.mjs) miss V8's inline caches, bare, the floor and @perf, and which property
 // names @perf's extra misses are of. On Node 20 and 22 a miss on express's request or response (each
 // has a hidden class of its own: express sets their prototypes per request) is a lookup in V8's
-// runtime, some hundreds of ns; Node 24 takes them at almost no cost. Unlike CPU time, the count is
+// runtime, some hundreds of ns; Node 24's V8 logs almost none on the same servers. Unlike CPU time, the count is
 // the same in every run. Run: node http-ic.mjs [--quick] [--frameworks express,fastify,hono]
 // [--variants bare,floor,perf-0.1…] [--warmup 3000] [--requests 2000]
 import { fork } from 'node:child_process'
@@ -135,7 +135,7 @@ for (const fw of FRAMEWORKS) {
   }
 }
 notes.push(
-  `Each server of http.mjs (http-server.mjs) runs alone with V8's IC log on (node --log-ic) and answers GET / one request at a time over one keep-alive connection: ${WARMUP} requests, then ${REQUESTS} counted between two marks the server writes into the log. A miss is a property load, store or \`in\` whose inline cache had no answer and asked V8's runtime (a lookup, then the cache updated); a site that sees objects of many hidden classes (megamorphic) misses for each class and name it has not seen. The counts are those of this Node (${process.version}); what a miss costs differs by version: on Node 20 and 22 a miss on express's request or response, each of its own hidden class, is some hundreds of ns, on Node 24 little. "By property name" lists the names @perf's server misses on more, or less, than bare's (Load, Store, Has; keyed or not), per request.`,
+  `Each server of http.mjs (http-server.mjs) runs alone with V8's IC log on (node --log-ic) and answers GET / one request at a time over one keep-alive connection: ${WARMUP} requests, then ${REQUESTS} counted between two marks the server writes into the log. A miss is a property load, store or \`in\` whose inline cache had no answer and asked V8's runtime (a lookup, then the cache updated); a site that sees objects of many hidden classes (megamorphic) misses for each class and name it has not seen. The counts are those of this Node (${process.version}); they differ by version: on Node 20 and 22 express's requests and responses, each of its own hidden class, miss on most names read, some hundreds of ns each; Node 24's V8 logs almost no misses on the same servers. "By property name" lists the names @perf's server misses on more, or less, than bare's (Load, Store, Has; keyed or not), per request.`,
 )
 emit({
   title: 'HTTP hello world, inline-cache misses per request (V8 IC log)',
