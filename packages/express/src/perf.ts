@@ -118,8 +118,9 @@ export function perf(monitor: Monitor, options?: ExpressPerfOptions): ExpressMid
   /**
    * Whether the request and response prototypes of `seenApp` were checked: express gives every
    * request and response of an app the app's own two (`app.request`, `app.response`), so once the
-   * first request of an app had them, later ones are not asked. `Object.getPrototypeOf` on express's
-   * requests and responses is a call into the engine's runtime (about 120 instructions each, Node 24).
+   * first request of an app had them, later responses are not asked. `Object.getPrototypeOf` on
+   * express's requests and responses is a call into the engine's runtime (about 120 instructions each,
+   * Node 24); the request's is still asked once per request, in place of `req.app` (below).
    */
   let checked = false
   /** `seenApp`'s request prototype (`app.request`), valid while {@link checked}. */
@@ -128,9 +129,9 @@ export function perf(monitor: Monitor, options?: ExpressPerfOptions): ExpressMid
     try {
       // Express gives each request its app's own prototype (`app.request`, which holds `app`): once
       // that was checked, the prototype says the app is the one seen last without reading `req.app`.
-      // Express's requests each have a hidden class of their own, and on Node 20 and 22 every
-      // property read of one is a lookup in the engine's runtime (some 0.2 µs, BENCHMARKS.md, HTTP);
-      // `Object.getPrototypeOf` is a builtin call that reads no property.
+      // Express's requests each have a hidden class of their own, and on Node 20 and 22 a property
+      // name read on one that nothing else reads is a miss of V8's inline caches, a lookup in its
+      // runtime of some hundreds of ns (BENCHMARKS.md, http-ic); `Object.getPrototypeOf` reads none.
       const app = checked && Object.getPrototypeOf(req) === seenRequest ? seenApp : req.app
       if (app !== seenApp) {
         seenApp = app
@@ -308,8 +309,8 @@ function setIdHeader(
   known: boolean,
 ): object | null | undefined {
   if (known && table.key !== null) {
-    // Node's response (its table was probed): `_header` is the field `headersSent` reads, and one
-    // property read where the getter is two (see `perfMiddleware` on what a read costs on Node 20).
+    // Node's response (its table was probed): `_header` is the field `headersSent` reads, a name Node
+    // reads on every response anyway (see `perfMiddleware` on what another name costs on Node 20).
     if ((res as unknown as NodeFields)._header == null && writeIntoTable(res, table.key, header, id)) {
       return table.proto
     }

@@ -344,7 +344,7 @@ function routeOf(c: Context, status: number): string | undefined {
 /**
  * Hono's key (a symbol, `GET_MATCH_RESULT` inside hono) of a request's match result, whose first item
  * lists `[[handler, route], params]` per matched handler: found on the first request and checked
- * against `matchedRoutes` there; `null` where there is none (hono before 4.8, or not that shape).
+ * against `matchedRoutes` there; `null` where there is none (an older hono, or not that shape).
  * `matchedRoutes` maps the match result to a new array, with a new callback, on every read.
  */
 let matchKey: symbol | null | undefined
