@@ -3,9 +3,9 @@
 // http.mjs (http-server.mjs) miss V8's inline caches, bare, the floor and @perf, and which property
 // names @perf's extra misses are of. On Node 20 and 22 a miss on express's request or response (each
 // has a hidden class of its own: express sets their prototypes per request) is a lookup in V8's
-// runtime, some hundreds of ns; Node 24's V8 logs almost none on the same servers. Unlike CPU time, the count is
-// the same in every run. Run: node http-ic.mjs [--quick] [--frameworks express,fastify,hono]
-// [--variants bare,floor,perf-0.1…] [--warmup 3000] [--requests 2000]
+// runtime, some hundreds of ns; Node 24's V8 logs almost none on the same servers. Unlike CPU time,
+// the count is the same in every run. Run: node http-ic.mjs [--quick]
+// [--frameworks express,fastify,hono] [--variants bare,floor,perf-0.1…] [--warmup 3000] [--requests 2000]
 import { fork } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
