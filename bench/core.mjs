@@ -3,6 +3,7 @@
 // and percentile accuracy vs prom-client's Summary. Run: pnpm bench:core [--quick] [--count]
 // Imports the built packages: run `pnpm build` first (pnpm bench does).
 import { createMonitor } from '@perf/core'
+import { createHttpRecorder } from '@perf/core/http'
 import v8 from 'node:v8'
 import client from 'prom-client'
 import { floorByName, floorOps } from './lib/core-floor.mjs'
@@ -303,7 +304,7 @@ if (global.gc) {
 
 // Kept events: the same interned record with an adapter-like details getter (a fresh flat object of
 // seven fields, as HttpRecorder builds) at sampling 1 and at 0.1, no sinks. Each record has a request
-// id of its own, made as @perf makes them (a stem and a last digit): the redactor screens a string it
+// id of its own, made by HttpRecorder as the adapters make theirs: the redactor screens a string it
 // has not just passed, so one id for every record (as this case had) left that screen out of the
 // figure. ns per record as the median of interleaved rounds; bytes allocated per record from V8's
 // GC statistics. Both cases make their ids, so that work is not in the difference.
@@ -311,10 +312,8 @@ if (global.gc) {
   const at = (sampling) => {
     const m = createMonitor({ sampling })
     const h = m.op('http', 'GET /notes/:id')
+    const ids = createHttpRecorder(m, {}, 'bench:core')
     let i = 0
-    const digits = '0123456789abcdefghijklmnopqrstuvwxyz'
-    const prefix = 'k3J9sQ0aZ7fW2mPq-'
-    let stem = prefix
     const opts = {
       status: 200,
       requestId: '',
@@ -330,9 +329,7 @@ if (global.gc) {
     }
     return (n) => {
       for (let k = 0; k < n; k++, i++) {
-        const last = (i + 1) % 36
-        if (last === 0) stem = prefix + ((i + 1) / 36).toString(36)
-        opts.requestId = stem + digits[last]
+        opts.requestId = ids.requestId(undefined)
         h.record(durations[i & 4095], opts)
       }
     }
