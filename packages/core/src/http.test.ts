@@ -121,7 +121,6 @@ describe('HttpRecorder', () => {
       path: '/a',
       status: 200,
       responseBytes: 9,
-      requestId: 'id-1',
       dbQueries: 3,
       dbMs: 4.5,
     })

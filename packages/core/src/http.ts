@@ -454,34 +454,32 @@ export class HttpRecorder {
    * The kept event's details, from the request being recorded, in a reused object: the monitor copies
    * what it keeps (into its ring's columns, or as a sanitized copy) and holds nothing of it past the
    * record call, so a fresh object per kept event would only be garbage. One object per set of fields
-   * present (unknown sizes, no id, no request context leave theirs out rather than show null), each
-   * with its keys always in the same order, so the monitor sees few shapes.
+   * present (unknown sizes, no request context leave theirs out rather than show null), each with its
+   * keys always in the same order, so the monitor sees few shapes. The request id is not among them:
+   * it is the event's own `requestId` (a second copy here cost every kept event a redaction screen).
    */
   private details(): Record<string, unknown> {
     const outcome = this.current!
     const requestBytes = contentLength(outcome.requestBytes)
     // A HEAD response declares the GET body's length but sends none.
     const responseBytes = outcome.method === 'HEAD' ? 0 : contentLength(outcome.responseBytes)
-    const requestId = outcome.requestId
     const ctx = outcome.context
     const heapDelta = this.heapDelta
     const fields =
       (requestBytes !== undefined ? 1 : 0) |
       (responseBytes !== undefined ? 2 : 0) |
-      (requestId !== undefined ? 4 : 0) |
-      (ctx !== undefined ? 8 : 0) |
-      (heapDelta !== undefined ? 16 : 0)
+      (ctx !== undefined ? 4 : 0) |
+      (heapDelta !== undefined ? 8 : 0)
     let metadata = this.scratch[fields]
     if (metadata === undefined) {
       metadata = { method: '', path: '', status: 0 }
       if (fields & 1) metadata.requestBytes = 0
       if (fields & 2) metadata.responseBytes = 0
-      if (fields & 4) metadata.requestId = ''
-      if (fields & 8) {
+      if (fields & 4) {
         metadata.dbQueries = 0
         metadata.dbMs = 0
       }
-      if (fields & 16) metadata.heapDeltaBytes = 0
+      if (fields & 8) metadata.heapDeltaBytes = 0
       this.scratch[fields] = metadata
     }
     metadata.method = outcome.method
@@ -489,7 +487,6 @@ export class HttpRecorder {
     metadata.status = outcome.status
     if (requestBytes !== undefined) metadata.requestBytes = requestBytes
     if (responseBytes !== undefined) metadata.responseBytes = responseBytes
-    if (requestId !== undefined) metadata.requestId = requestId
     if (ctx !== undefined) {
       metadata.dbQueries = ctx.dbQueries
       metadata.dbMs = ctx.dbMs
