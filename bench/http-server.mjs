@@ -1,12 +1,14 @@
 // One hello-world server for http.mjs: `node http-server.mjs <framework> <variant>`, started with an
 // IPC channel. It listens on 127.0.0.1 (port 0), sends { ready: port }, answers { cmd: 'check' } with
-// how many requests its monitor recorded, and exits when the parent goes away.
+// how many requests its monitor recorded, and exits when the parent goes away. http-cpu.mjs drives
+// it instead over an in-memory connection ({ cmd: 'drive', n }).
 //
 // Frameworks and monitors are loaded with require() after the monitor is set up, because
 // OpenTelemetry instruments modules as they are required (its documented CommonJS path); every
 // variant loads them the same way so the comparison is fair.
 import { createRequire } from 'node:module'
-import { checkVariant, PERF_VARIANT } from './lib/http-variants.mjs'
+import { checkVariant, PERF_VARIANT, sendsId } from './lib/http-variants.mjs'
+import { inMemoryConnection } from './lib/in-memory.mjs'
 import { profileWindow } from './lib/profile.mjs'
 
 const require = createRequire(import.meta.url)
@@ -35,8 +37,14 @@ const floorPrefix = `${process.pid.toString(36)}${Date.now().toString(36)}-`
 /** @type {() => Promise<{ recorded: number, exact: boolean, note?: string }>} */
 let check = async () => ({ recorded: 0, exact: false, note: 'bare: nothing to record' })
 
+/** The port the server listens on, once started. */
+let listening = 0
+/** http-cpu.mjs's in-memory connection, opened by its first `{ cmd: 'drive' }`. */
+let memory
+
 try {
   const port = await start()
+  listening = port
   process.send({ ready: port })
 } catch (err) {
   process.send({ error: err instanceof Error ? (err.stack ?? err.message) : String(err) })
@@ -53,6 +61,20 @@ process.on('message', (msg) => {
     profileWindow({ ...msg, server: nodeServer }).then(
       (r) => process.send({ profile: r }),
       (err) => process.send({ profile: { error: String(err?.stack ?? err) } }),
+    )
+  }
+  // http-cpu.mjs: `n` requests over an in-memory connection (lib/in-memory.mjs), answered with the
+  // CPU time they took; `verify` first checks one batch's answers.
+  if (msg?.cmd === 'drive') {
+    memory ??= inMemoryConnection(nodeServer, `127.0.0.1:${listening}`)
+    const run = async () => {
+      const wrong = msg.verify === true ? await memory.check(sendsId(variant)) : undefined
+      if (wrong !== undefined) return { error: `${framework} ${variant}: ${wrong}` }
+      return memory.timed(msg.n)
+    }
+    run().then(
+      (r) => process.send({ drive: r }),
+      (err) => process.send({ drive: { error: String(err?.stack ?? err) } }),
     )
   }
   if (msg?.cmd === 'check') {

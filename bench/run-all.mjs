@@ -5,9 +5,9 @@
 //   node run-all.mjs --only http,memory    rerun some; replace only their sections of BENCHMARKS.md
 //   flags: --skip-build, --write (write even with --quick), --soak-duration 10m, --no-soak,
 //          --args 'http=--rounds 3 --paired-rounds 5' (extra arguments for one script; repeatable),
-//          --node24 <node binary>: also run core.mjs --count, http.mjs and http-count.mjs on Node 24 (no
-//          native module: this checkout serves), as their own sections `core-node24`, `http-node24`
-//          and `http-count-node24`;
+//          --node24 <node binary>: also run core.mjs --count, http.mjs, http-cpu.mjs, http-count.mjs
+//          and http-ic.mjs on Node 24 (no native module: this checkout serves), as their own sections
+//          `core-node24`, `http-node24`, `http-cpu-node24`, `http-count-node24` and `http-ic-node24`;
 //          --node24-checkout <dir> as well: also run realistic.mjs, realistic-count.mjs and sqlite.mjs
 //          on Node 24, from a checkout of the same commit installed and built by that Node
 //          (better-sqlite3 is native), as their own sections `realistic-node24`,
@@ -45,6 +45,8 @@ const SCRIPTS = [
   'core-node24',
   'http',
   'http-node24',
+  'http-cpu',
+  'http-cpu-node24',
   'http-count',
   'http-count-peers',
   'http-count-node24',
@@ -81,6 +83,12 @@ const ALIASES = {
     script: 'http',
     heading: 'http.mjs on Node 24',
     // Timed, side by side, on the Node users run: every framework, its floor and its lightest peer.
+    args: [],
+    node24: 'binary',
+  },
+  'http-cpu-node24': {
+    script: 'http-cpu',
+    heading: 'http-cpu.mjs on Node 24',
     args: [],
     node24: 'binary',
   },
