@@ -4,14 +4,21 @@
 // process pinned to CPU 0, driven in turn by pipelined GET / pushed into an in-memory connection
 // (lib/in-memory.mjs): Node's whole HTTP path runs, the kernel and the load generator do not, so the
 // differences that http.mjs's socket runs blur by a microsecond or more show here to a tenth.
-// Every round drives each server alone for the same number of requests; a figure over another
-// variant is the median of the rounds' differences. Run: node http-cpu.mjs [--quick]
+// Every round drives each server alone for the same number of requests; each variant runs in
+// several processes (--replicas), whose mean is its figure for the round, because two processes of
+// one build differ by a fraction of a µs for as long as they live; a figure over another variant is
+// the median of the rounds' differences. Run: node http-cpu.mjs [--quick]
 // [--frameworks fastify,hono,express] [--variants bare,floor,perf-0.1,perf-1.0,peers…]
-// [--rounds 31] [--requests 20000] (per round and server).
+// [--rounds 21] [--requests 20000] (per round and process) [--replicas 3].
 import { checkVariant, isPeer, label, PEERS } from './lib/http-variants.mjs'
+import { driveInTurn } from './lib/in-memory.mjs'
 import { pinning, startServer } from './lib/load.mjs'
 import { checkFlags, emit, flag, headComment, median, quick, round, wholeFlag } from './lib/result.mjs'
-checkFlags(headComment(import.meta.url), ['frameworks', 'requests', 'rounds', 'variants'], ['quick'])
+checkFlags(
+  headComment(import.meta.url),
+  ['frameworks', 'replicas', 'requests', 'rounds', 'variants'],
+  ['quick'],
+)
 
 const FRAMEWORKS = (flag('frameworks', quick ? 'fastify' : 'fastify,hono,express') ?? '').split(',')
 for (const fw of FRAMEWORKS) {
@@ -19,7 +26,8 @@ for (const fw of FRAMEWORKS) {
     throw new RangeError(`--frameworks: unknown framework ${fw}; expected some of express, fastify, hono`)
   }
 }
-const ROUNDS = wholeFlag('rounds', quick ? '3' : '31', { unit: 'rounds', min: 1 })
+const ROUNDS = wholeFlag('rounds', quick ? '3' : '21', { unit: 'rounds', min: 1 })
+const REPLICAS = wholeFlag('replicas', quick ? '1' : '3', { unit: 'processes', min: 1 })
 const REQUESTS = wholeFlag('requests', quick ? '2000' : '20000')
 // bare is always driven: every row is over it.
 const VARIANTS = (
@@ -38,40 +46,29 @@ const KEPT_US = 0.5
 
 const rows = []
 let failed = false
-console.log(`http-cpu: ${FRAMEWORKS.join(', ')}; ${ROUNDS} rounds, ${REQUESTS} requests a round and server`)
+console.log(
+  `http-cpu: ${FRAMEWORKS.join(', ')}; ${ROUNDS} rounds, ${REQUESTS} requests a round and process, ${REPLICAS} processes a variant`,
+)
 for (const fw of FRAMEWORKS) {
   const variants = variantsOf(fw)
-  const n = REQUESTS
   const servers = {}
   try {
-    for (const v of variants) servers[v] = await startServer(script, [fw, v], `${fw} ${v}`)
-    /** µs of CPU a request, per variant, one entry a round. */
-    const perRequest = Object.fromEntries(variants.map((v) => [v, []]))
-    const driven = Object.fromEntries(variants.map((v) => [v, 0]))
-    const drive = async (v, requests, verify = false) => {
-      const r = await servers[v].ask('drive', { n: requests, verify }, 120_000)
-      if (r.error !== undefined) throw new Error(r.error)
-      driven[v] += r.requests + (verify ? 50 : 0)
-      return r.cpuMicros / r.requests
-    }
-    // Warm-up: the answers checked, then enough requests for the optimiser to settle.
     for (const v of variants) {
-      await drive(v, 50, true)
-      await drive(v, Math.max(n, 2000))
+      servers[v] = []
+      for (let i = 0; i < REPLICAS; i++) servers[v].push(await startServer(script, [fw, v], `${fw} ${v}`))
     }
-    for (let r = 0; r < ROUNDS; r++) {
-      // Each round starts with the next variant, so none is always first after the parent's work.
-      for (let i = 0; i < variants.length; i++) {
-        const v = variants[(r + i) % variants.length]
-        perRequest[v].push(await drive(v, n))
-      }
-    }
+    const { perRequest, processMedians, driven } = await driveInTurn(servers, {
+      rounds: ROUNDS,
+      requests: REQUESTS,
+    })
     // Nothing lost: every request driven is recorded by the monitors that say so exactly.
     for (const v of variants) {
-      const c = await servers[v].ask('check', {}, 30_000)
-      if (c.exact && c.recorded !== driven[v]) {
-        console.error(`  ${fw} ${v}: ${driven[v]} requests driven, ${c.recorded} recorded`)
-        failed = true
+      for (const [i, server] of servers[v].entries()) {
+        const c = await server.ask('check', {}, 30_000)
+        if (c.exact && c.recorded !== driven[v][i]) {
+          console.error(`  ${fw} ${v}: ${driven[v][i]} requests driven, ${c.recorded} recorded`)
+          failed = true
+        }
       }
     }
     const bare = median(perRequest.bare)
@@ -127,17 +124,29 @@ for (const fw of FRAMEWORKS) {
         pass: round(median(diffs), 3) < 0,
       })
     }
+    if (REPLICAS > 1) {
+      // How far apart processes of one build run: what the replicas average away.
+      const spreads = variants.map((v) => Math.max(...processMedians[v]) - Math.min(...processMedians[v]))
+      const widest = variants[spreads.indexOf(Math.max(...spreads))]
+      rows.push({
+        name: `${fw}: widest gap between two processes of one variant (their medians)`,
+        value: round(Math.max(...spreads), 3),
+        unit: 'µs CPU per request',
+        note: `${widest}: ${processMedians[widest].map((x) => round(x, 3)).join(', ')} µs; median gap over the variants ${round(median(spreads), 3)} µs`,
+      })
+      console.log(`  ${rows.at(-1).name}: ${rows.at(-1).value} µs (${rows.at(-1).note})`)
+    }
   } finally {
-    for (const s of Object.values(servers)) s.stop()
+    for (const list of Object.values(servers)) for (const s of list) s.stop()
   }
 }
 
 emit({
   title: 'HTTP hello world over an in-memory connection: CPU per request',
-  command: `node bench/http-cpu.mjs --frameworks ${FRAMEWORKS.join(',')} --variants ${VARIANTS.join(',')} --rounds ${ROUNDS} --requests ${REQUESTS}`,
+  command: `node bench/http-cpu.mjs --frameworks ${FRAMEWORKS.join(',')} --variants ${VARIANTS.join(',')} --rounds ${ROUNDS} --requests ${REQUESTS} --replicas ${REPLICAS}`,
   rows,
   notes: [
-    `Each server (http-server.mjs, as in http.mjs) runs in its own process${pinning ? ' pinned to CPU 0' : ''} and is driven over an in-memory connection (bench/lib/in-memory.mjs): batches of 50 pipelined GET / pushed into a Duplex stream that the server takes as a connection, the answers counted as it writes them. Node's HTTP parser, the framework, the monitor and the response's serialisation all run; the kernel, the loopback and the load generator do not. In each of ${ROUNDS} rounds every server answers ${REQUESTS} requests alone, in an order that rotates from round to round; a server's CPU time is its process's (process.cpuUsage: the collector's threads too). A figure over another variant is the median of the rounds' differences, with the smallest and largest.`,
+    `Each server (http-server.mjs, as in http.mjs) runs in its own process${pinning ? ' pinned to CPU 0' : ''} and is driven over an in-memory connection (bench/lib/in-memory.mjs): batches of 50 pipelined GET / pushed into a Duplex stream that the server takes as a connection, the answers counted as it writes them. Node's HTTP parser, the framework, the monitor and the response's serialisation all run; the kernel, the loopback and the load generator do not. Each variant runs in ${REPLICAS} process${REPLICAS > 1 ? 'es' : ''}; in each of ${ROUNDS} rounds every process answers ${REQUESTS} requests alone, in an order that rotates from round to round; a process's CPU time is read with process.cpuUsage (the collector's threads too), and a variant's figure for a round is the mean of its processes'. Two processes of one build differ by a fraction of a µs a request for as long as they live (where code and objects landed: the "widest gap" rows), which one process per variant would take for a difference between variants. A figure over another variant is the median of the rounds' differences, with the smallest and largest.`,
     'These servers never wait on a socket, so a figure here is the CPU a request costs without the wake-ups and system calls a real connection adds (the same for every variant): http.mjs gives those, with their noise.',
   ],
 })

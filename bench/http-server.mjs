@@ -8,7 +8,7 @@
 // variant loads them the same way so the comparison is fair.
 import { createRequire } from 'node:module'
 import { checkVariant, PERF_VARIANT, sendsId } from './lib/http-variants.mjs'
-import { inMemoryConnection } from './lib/in-memory.mjs'
+import { answerDrive, inMemoryConnection } from './lib/in-memory.mjs'
 import { profileWindow } from './lib/profile.mjs'
 
 const require = createRequire(import.meta.url)
@@ -66,15 +66,9 @@ process.on('message', (msg) => {
   // http-cpu.mjs: `n` requests over an in-memory connection (lib/in-memory.mjs), answered with the
   // CPU time they took; `verify` first checks one batch's answers.
   if (msg?.cmd === 'drive') {
-    memory ??= inMemoryConnection(nodeServer, `127.0.0.1:${listening}`)
-    const run = async () => {
-      const wrong = msg.verify === true ? await memory.check(sendsId(variant)) : undefined
-      if (wrong !== undefined) return { error: `${framework} ${variant}: ${wrong}` }
-      return memory.timed(msg.n)
-    }
-    run().then(
-      (r) => process.send({ drive: r }),
-      (err) => process.send({ drive: { error: String(err?.stack ?? err) } }),
+    const open = () => (memory ??= inMemoryConnection(nodeServer, `127.0.0.1:${listening}`))
+    answerDrive(open, msg, sendsId(variant), `${framework} ${variant}`).then((r) =>
+      process.send({ drive: r }),
     )
   }
   if (msg?.cmd === 'check') {

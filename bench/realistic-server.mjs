@@ -17,11 +17,13 @@
 // Started by realistic.mjs with an IPC channel: sends { ready: port }; answers { cmd: 'check' } with
 // how many requests and queries its monitor recorded and { cmd: 'profile', ms } with where its CPU
 // and allocations went over `ms` (bench/lib/profile.mjs); exits when the parent goes away.
+// realistic-cpu.mjs drives it over an in-memory connection instead ({ cmd: 'drive', n }).
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { floorSink } from './lib/floor-store.mjs'
+import { answerDrive, inMemoryConnection } from './lib/in-memory.mjs'
 import { profileWindow } from './lib/profile.mjs'
 
 const [framework, variant] = process.argv.slice(2)
@@ -150,6 +152,8 @@ if (floor) {
 let port
 /** The Node HTTP server, for counting requests while profiling. */
 let nodeServer
+/** realistic-cpu.mjs's in-memory connection, opened by its first `{ cmd: 'drive' }`. */
+let memory
 try {
   if (framework === 'express') port = await startExpress()
   else if (framework === 'fastify') port = await startFastify()
@@ -166,6 +170,11 @@ process.on('message', (msg) => {
     const snap = monitor.snapshot({ recent: 0, slow: 0 })
     const count = (type) => (snap.types[type]?.ops ?? []).reduce((n, op) => n + op.totalCount, 0)
     process.send({ check: { http: count('http'), db: count('db'), kept: snap.totals.kept } })
+  } else if (msg?.cmd === 'drive') {
+    // Every answer carries an id where the floor or the adapter sends one.
+    const sendsId = floor || (http && variant !== 'no-id')
+    const open = () => (memory ??= inMemoryConnection(nodeServer, `127.0.0.1:${port}`, '/notes/7'))
+    answerDrive(open, msg, sendsId, `${framework} ${variant}`).then((r) => process.send({ drive: r }))
   } else if (msg?.cmd === 'profile') {
     profileWindow({ ...msg, server: nodeServer }).then(
       (r) => process.send({ profile: r }),

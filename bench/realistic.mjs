@@ -3,26 +3,49 @@
 // every variant's server running at the same time (CPU per request side by side), then where the
 // difference goes: CPU self time and bytes allocated per request by category of code, from the
 // inspector inside the server (bench/lib/profile.mjs). Servers: realistic-server.mjs.
+// With --in-memory, the servers are driven in turn over an in-memory connection instead of by wrk
+// (bench/lib/in-memory.mjs, as http-cpu.mjs drives the hello-world ones): no kernel, no load
+// generator, each server alone, --requests a round, each variant in --replicas processes (their mean
+// a round's figure); no profile.
 //
 //   node realistic.mjs [--quick] [--frameworks express,fastify,hono] [--variants off,on,...]
 //                      [--rounds 6] [--duration 4] [--connections 20] [--pipelining 1]
 //                      [--together] [--no-profile] [--profile-seconds 3]
-import { checkFlags, emit, flag, headComment, quick, round, summary } from './lib/result.mjs'
+//                      [--in-memory] [--requests 20000] (express a quarter) [--replicas 3]
+//                      (--rounds 21 by default)
+import { checkFlags, emit, flag, headComment, quick, round, summary, wholeFlag } from './lib/result.mjs'
+import { driveInTurn } from './lib/in-memory.mjs'
 import { CPU_CLOCK, cpuMicros, hasWrk, pinning, runWrk, startServer } from './lib/load.mjs'
 import { execFileSync } from 'node:child_process'
 checkFlags(
   headComment(import.meta.url),
-  ['connections', 'duration', 'frameworks', 'pipelining', 'profile-seconds', 'rounds', 'variants', 'warmup'],
-  ['quick', 'no-profile', 'together'],
+  [
+    'connections',
+    'duration',
+    'frameworks',
+    'pipelining',
+    'profile-seconds',
+    'replicas',
+    'requests',
+    'rounds',
+    'variants',
+    'warmup',
+  ],
+  ['quick', 'no-profile', 'together', 'in-memory'],
 )
 
-const ROUNDS = Number(flag('rounds', quick ? '2' : '6'))
+const IN_MEMORY = process.argv.includes('--in-memory')
+const ROUNDS = Number(flag('rounds', quick ? (IN_MEMORY ? '3' : '2') : IN_MEMORY ? '21' : '6'))
+// express's request costs several times fastify's and hono's: it gets a quarter, for rounds of a like length.
+const REQUESTS = wholeFlag('requests', quick ? '500' : '20000')
+const requestsFor = (fw) => (fw === 'express' ? Math.ceil(REQUESTS / 4) : REQUESTS)
+const REPLICAS = wholeFlag('replicas', quick ? '1' : '3', { unit: 'processes', min: 1 })
 const DURATION = Number(flag('duration', quick ? '1' : '4'))
 const WARMUP = Number(flag('warmup', quick ? '2' : '6'))
 const CONNECTIONS = Number(flag('connections', '20'))
 const PIPELINING = Number(flag('pipelining', '1'))
 const PROFILE_SECONDS = Number(flag('profile-seconds', quick ? '1' : '3'))
-const PROFILE = !process.argv.includes('--no-profile')
+const PROFILE = !process.argv.includes('--no-profile') && !IN_MEMORY
 const TOGETHER = process.argv.includes('--together')
 const PATH = '/notes/7'
 const frameworks = flag('frameworks', 'fastify,hono,express').split(',')
@@ -57,7 +80,7 @@ for (const [name, value] of [
     throw new RangeError(`--${name} ${value} is not valid: expected a positive number`)
   }
 }
-if (!hasWrk()) {
+if (!IN_MEMORY && !hasWrk()) {
   console.error('realistic.mjs needs wrk (apt-get install wrk)')
   process.exit(1)
 }
@@ -74,25 +97,45 @@ async function benchGroup(fws) {
   console.log(`\n== ${fws.join(' + ')}: ${variants.join(', ')} side by side`)
   /** @type {Map<string, any>} key `${fw} ${variant}` */
   const servers = new Map()
+  /** Every process of each variant: --in-memory runs --replicas of each, wrk one. */
+  const replicas = new Map()
   try {
     for (const fw of fws) {
       for (const v of variants) {
-        const s = await startServer(new URL('./realistic-server.mjs', import.meta.url).pathname, [fw, v])
-        const res = await fetch(`http://127.0.0.1:${s.port}${PATH}`)
-        const body = await res.json()
-        if (res.status !== 200 || body.id !== 7)
-          throw new Error(`${fw} ${v}: GET ${PATH} answered ${res.status}`)
-        if (v !== 'off' && v !== 'no-id' && v !== 'no-http' && !res.headers.get('x-request-id')) {
-          throw new Error(`${fw} ${v}: no X-Request-ID`)
+        replicas.set(`${fw} ${v}`, [])
+        for (let i = 0; i < (IN_MEMORY ? REPLICAS : 1); i++) {
+          const s = await startServer(new URL('./realistic-server.mjs', import.meta.url).pathname, [fw, v])
+          replicas.get(`${fw} ${v}`).push(s)
+          const res = await fetch(`http://127.0.0.1:${s.port}${PATH}`)
+          const body = await res.json()
+          if (res.status !== 200 || body.id !== 7)
+            throw new Error(`${fw} ${v}: GET ${PATH} answered ${res.status}`)
+          if (v !== 'off' && v !== 'no-id' && v !== 'no-http' && !res.headers.get('x-request-id')) {
+            throw new Error(`${fw} ${v}: no X-Request-ID`)
+          }
+          if (i === 0) servers.set(`${fw} ${v}`, s)
         }
-        servers.set(`${fw} ${v}`, s)
       }
     }
     const all = [...servers]
     const url = (s) => `http://127.0.0.1:${s.port}${PATH}`
-    await Promise.all(all.map(([, s]) => runWrk(url(s), WARMUP, CONNECTIONS, PIPELINING)))
     const cpu = new Map(all.map(([k]) => [k, []]))
-    for (let r = 0; r < ROUNDS; r++) {
+    if (IN_MEMORY) {
+      const { perRequest, processMedians, driven } = await driveInTurn(Object.fromEntries(replicas), {
+        rounds: ROUNDS,
+        requests: Math.min(...fws.map(requestsFor)),
+      })
+      for (const [k, list] of replicas) {
+        cpu.set(k, perRequest[k])
+        list.forEach((s, i) => {
+          s.answered += driven[k][i]
+        })
+        console.log(
+          `  ${k}: its processes' medians ${processMedians[k].map((x) => round(x, 3)).join(', ')} µs`,
+        )
+      }
+    } else await Promise.all(all.map(([, s]) => runWrk(url(s), WARMUP, CONNECTIONS, PIPELINING)))
+    for (let r = 0; r < (IN_MEMORY ? 0 : ROUNDS); r++) {
       const before = all.map(([, s]) => cpuMicros(s.pid))
       const results = await Promise.all(all.map(([, s]) => runWrk(url(s), DURATION, CONNECTIONS, PIPELINING)))
       all.forEach(([k, s], i) => {
@@ -104,7 +147,7 @@ async function benchGroup(fws) {
         `  round ${r + 1}/${ROUNDS}: ${all.map(([k], _i) => `${k} ${round(cpu.get(k)[r], 3)}`).join('; ')}`,
       )
     }
-    for (const [k, s] of all) {
+    for (const [k, s] of [...replicas].flatMap(([key, list]) => list.map((x) => [key, x]))) {
       if (s.errors > 0) {
         console.log(`  ${k}: ${s.errors} failed or non-2xx responses`)
         failed = true
@@ -171,11 +214,13 @@ async function benchGroup(fws) {
         console.log(`  ${row.name}: ${row.value} µs; ${row.note}`)
       }
       out.push({
-        title: `Realistic route: ${fw} GET /notes/:id — CPU per request, @perf on / off / without each feature, side by side`,
-        command: `pnpm bench:realistic -- --frameworks ${fw}`,
+        title: `Realistic route: ${fw} GET /notes/:id — CPU per request, @perf on / off / without each feature, ${IN_MEMORY ? 'over an in-memory connection' : 'side by side'}`,
+        command: `pnpm bench:realistic -- --frameworks ${fw}${IN_MEMORY ? ` --in-memory --rounds ${ROUNDS} --requests ${REQUESTS}` : ''}`,
         rows,
         notes: [
-          `The demo's GET /notes/:id rebuilt in bench/realistic-server.mjs (one SQLite query through monitorDatabase, JSON out, SqliteStore on, the process watcher on, the admin page mounted, default sampling). Every variant's server runs at the same time (${fws.length * variants.length} servers), each in its own process ${pinning ? 'pinned to CPU 0' : '(no pinning available)'}, each driven by its own wrk (${CONNECTIONS} connections, pipelining ${PIPELINING}) ${pinning ? 'on CPU 1' : ''}; ${ROUNDS} rounds of ${DURATION} s after ${WARMUP} s of warm-up. A figure is the server's CPU time, read as ${CPU_CLOCK.source}, over the requests it answered, median over rounds; "over off" is the difference in the same round, so the machine's drift cancels. A feature's cost is "on" minus "on without it" in the same round.`,
+          IN_MEMORY
+            ? `The demo's GET /notes/:id rebuilt in bench/realistic-server.mjs (one SQLite query through monitorDatabase, JSON out, SqliteStore on, the process watcher on, the admin page mounted, default sampling). Each variant runs in ${REPLICAS} process${REPLICAS > 1 ? 'es' : ''} of its own ${pinning ? 'pinned to CPU 0' : '(no pinning available)'}, each driven over an in-memory connection (bench/lib/in-memory.mjs: batches of 50 pipelined GET ${PATH} pushed into a stream the server takes as a connection; Node's HTTP path, the framework, the query and the monitor run, the kernel and a load generator do not). In each of ${ROUNDS} rounds every process answers ${requestsFor(fw)} requests alone, in an order that rotates from round to round. A process's figure is its CPU time (process.cpuUsage: its worker threads and the collector's too) over its requests, a variant's the mean of its processes' (two processes of one build differ for as long as they live), median over rounds; "over off" is the median of the rounds' differences. A feature's cost is "on" minus "on without it" in the same round.`
+            : `The demo's GET /notes/:id rebuilt in bench/realistic-server.mjs (one SQLite query through monitorDatabase, JSON out, SqliteStore on, the process watcher on, the admin page mounted, default sampling). Every variant's server runs at the same time (${fws.length * variants.length} servers), each in its own process ${pinning ? 'pinned to CPU 0' : '(no pinning available)'}, each driven by its own wrk (${CONNECTIONS} connections, pipelining ${PIPELINING}) ${pinning ? 'on CPU 1' : ''}; ${ROUNDS} rounds of ${DURATION} s after ${WARMUP} s of warm-up. A figure is the server's CPU time, read as ${CPU_CLOCK.source}, over the requests it answered, median over rounds; "over off" is the difference in the same round, so the machine's drift cancels. A feature's cost is "on" minus "on without it" in the same round.`,
           ...(quick
             ? [
                 `Not a measurement (--quick): ${ROUNDS} rounds of ${DURATION} s after ${WARMUP} s of warm-up shared by ${fws.length * variants.length} servers are too short for them to settle (one such run put fastify off at 289–370 µs a request, some seven times what a full run measures); these figures only show that the script runs, and no row is judged against its target.`,
@@ -187,7 +232,7 @@ async function benchGroup(fws) {
     if (PROFILE) for (const fw of fws) out.push(await attribute(fw, servers))
     return out
   } finally {
-    for (const s of servers.values()) s.stop()
+    for (const list of replicas.values()) for (const s of list) s.stop()
   }
 }
 

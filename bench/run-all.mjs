@@ -8,10 +8,10 @@
 //          --node24 <node binary>: also run core.mjs --count, http.mjs, http-cpu.mjs, http-count.mjs
 //          and http-ic.mjs on Node 24 (no native module: this checkout serves), as their own sections
 //          `core-node24`, `http-node24`, `http-cpu-node24`, `http-count-node24` and `http-ic-node24`;
-//          --node24-checkout <dir> as well: also run realistic.mjs, realistic-count.mjs and sqlite.mjs
-//          on Node 24, from a checkout of the same commit installed and built by that Node
-//          (better-sqlite3 is native), as their own sections `realistic-node24`,
-//          `realistic-count-node24` and `sqlite-node24` (each
+//          --node24-checkout <dir> as well: also run realistic.mjs (with wrk and in memory),
+//          realistic-count.mjs and sqlite.mjs on Node 24, from a checkout of the same commit installed
+//          and built by that Node (better-sqlite3 is native), as their own sections
+//          `realistic-node24`, `realistic-cpu-node24`, `realistic-count-node24` and `sqlite-node24` (each
 //          skipped, its old section kept, without what it needs)
 // `http-count-peers` is http-count.mjs on express beside its lightest peer (express-status-monitor),
 // its own section; a full run only (its express servers take minutes each under valgrind, and
@@ -54,6 +54,8 @@ const SCRIPTS = [
   'http-ic-node24',
   'realistic',
   'realistic-node24',
+  'realistic-cpu',
+  'realistic-cpu-node24',
   'realistic-count',
   'realistic-count-node24',
   'sqlite',
@@ -96,6 +98,19 @@ const ALIASES = {
     script: 'realistic',
     heading: 'realistic.mjs on Node 24',
     args: [],
+    node24: 'checkout',
+  },
+  'realistic-cpu': {
+    script: 'realistic',
+    heading: 'realistic.mjs over an in-memory connection',
+    // Each variant in three processes driven in turn without the kernel or wrk: the differences
+    // resolve to a few tenths of a µs (about 15 minutes on three frameworks).
+    args: ['--in-memory'],
+  },
+  'realistic-cpu-node24': {
+    script: 'realistic',
+    heading: 'realistic.mjs over an in-memory connection on Node 24',
+    args: ['--in-memory'],
     node24: 'checkout',
   },
   'realistic-count-node24': {
