@@ -3,7 +3,7 @@
 // (http-server.mjs: bare, the floor, @perf at sampling 0.1 and 1.0, the peers), each in its own
 // process pinned to CPU 0, driven in turn by pipelined GET / pushed into an in-memory connection
 // (lib/in-memory.mjs): Node's whole HTTP path runs, the kernel and the load generator do not, so the
-// differences that http.mjs's socket runs blur by a microsecond or more show here to a tenth.
+// differences that http.mjs's socket runs blur by a microsecond or more show here to a few tenths.
 // Every round drives each server alone for the same number of requests; each variant runs in
 // several processes (--replicas), whose mean is its figure for the round, because two processes of
 // one build differ by a fraction of a µs for as long as they live; a figure over another variant is
