@@ -17,7 +17,7 @@
 // Started by realistic.mjs with an IPC channel: sends { ready: port }; answers { cmd: 'check' } with
 // how many requests and queries its monitor recorded and { cmd: 'profile', ms } with where its CPU
 // and allocations went over `ms` (bench/lib/profile.mjs); exits when the parent goes away.
-// realistic-cpu.mjs drives it over an in-memory connection instead ({ cmd: 'drive', n }).
+// realistic.mjs --in-memory drives it over an in-memory connection instead ({ cmd: 'drive', n }).
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -152,7 +152,7 @@ if (floor) {
 let port
 /** The Node HTTP server, for counting requests while profiling. */
 let nodeServer
-/** realistic-cpu.mjs's in-memory connection, opened by its first `{ cmd: 'drive' }`. */
+/** realistic.mjs --in-memory's connection, opened by its first `{ cmd: 'drive' }`. */
 let memory
 try {
   if (framework === 'express') port = await startExpress()

@@ -215,13 +215,18 @@ async function benchGroup(fws) {
       }
       out.push({
         title: `Realistic route: ${fw} GET /notes/:id — CPU per request, @perf on / off / without each feature, ${IN_MEMORY ? 'over an in-memory connection' : 'side by side'}`,
-        command: `pnpm bench:realistic -- --frameworks ${fw}${IN_MEMORY ? ` --in-memory --rounds ${ROUNDS} --requests ${REQUESTS}` : ''}`,
+        command: `pnpm bench:realistic -- --frameworks ${fw}${IN_MEMORY ? ` --in-memory --rounds ${ROUNDS} --requests ${REQUESTS} --replicas ${REPLICAS}` : ''}`,
         rows,
         notes: [
           IN_MEMORY
             ? `The demo's GET /notes/:id rebuilt in bench/realistic-server.mjs (one SQLite query through monitorDatabase, JSON out, SqliteStore on, the process watcher on, the admin page mounted, default sampling). Each variant runs in ${REPLICAS} process${REPLICAS > 1 ? 'es' : ''} of its own ${pinning ? 'pinned to CPU 0' : '(no pinning available)'}, each driven over an in-memory connection (bench/lib/in-memory.mjs: batches of 50 pipelined GET ${PATH} pushed into a stream the server takes as a connection; Node's HTTP path, the framework, the query and the monitor run, the kernel and a load generator do not). In each of ${ROUNDS} rounds every process answers ${requestsFor(fw)} requests alone, in an order that rotates from round to round. A process's figure is its CPU time (process.cpuUsage: its worker threads and the collector's too) over its requests, a variant's the mean of its processes' (two processes of one build differ for as long as they live), median over rounds; "over off" is the median of the rounds' differences. A feature's cost is "on" minus "on without it" in the same round.`
             : `The demo's GET /notes/:id rebuilt in bench/realistic-server.mjs (one SQLite query through monitorDatabase, JSON out, SqliteStore on, the process watcher on, the admin page mounted, default sampling). Every variant's server runs at the same time (${fws.length * variants.length} servers), each in its own process ${pinning ? 'pinned to CPU 0' : '(no pinning available)'}, each driven by its own wrk (${CONNECTIONS} connections, pipelining ${PIPELINING}) ${pinning ? 'on CPU 1' : ''}; ${ROUNDS} rounds of ${DURATION} s after ${WARMUP} s of warm-up. A figure is the server's CPU time, read as ${CPU_CLOCK.source}, over the requests it answered, median over rounds; "over off" is the difference in the same round, so the machine's drift cancels. A feature's cost is "on" minus "on without it" in the same round.`,
-          ...(quick
+          ...(quick && IN_MEMORY
+            ? [
+                `Not a measurement (--quick): ${ROUNDS} rounds of ${requestsFor(fw)} requests, one process a variant, are too few for the figures to settle; they only show that the script runs, and no row is judged against its target.`,
+              ]
+            : []),
+          ...(quick && !IN_MEMORY
             ? [
                 `Not a measurement (--quick): ${ROUNDS} rounds of ${DURATION} s after ${WARMUP} s of warm-up shared by ${fws.length * variants.length} servers are too short for them to settle (one such run put fastify off at 289–370 µs a request, some seven times what a full run measures); these figures only show that the script runs, and no row is judged against its target.`,
               ]
