@@ -1,7 +1,8 @@
+import { channel } from 'node:diagnostics_channel'
 import { EventEmitter } from 'node:events'
-import { Agent, createServer, type IncomingMessage, request, type Server, ServerResponse } from 'node:http'
+import { Agent, createServer, IncomingMessage, request, type Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { connect } from 'node:net'
+import { connect, Socket } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type TrackableResponse, watchResponse } from './response-tracker.js'
 import { bytesAllocatedIn } from './test-support/allocations.js'
@@ -208,6 +209,68 @@ describe('watchResponse', () => {
     watch('abandoned', abandoned)
     abandoned.emit('close')
     expect(seen).toEqual(['finished done', 'ended done', 'abandoned aborted'])
+  })
+
+  describe('a pipelined connection, its finishes announced on the channel as Node announces them', () => {
+    const finish = channel('http.server.response.finish')
+    /** Opens a response on `socket` watched by one watcher that notes `name` in `told` when ended. */
+    const opener =
+      (socket: Socket, told: string[]) =>
+      (name: string, watchers = 1) => {
+        const req = new IncomingMessage(socket)
+        const res = new ServerResponse(req)
+        for (let w = 0; w < watchers; w++) {
+          watchResponse(req, res, { ended: (_r, aborted) => told.push(aborted ? `${name} aborted` : name) })
+        }
+        return res
+      }
+    const finished = (socket: Socket, res: ServerResponse) => finish.publish({ response: res, socket })
+
+    it('tells each response once, in any order of finishing, and the open ones when the connection closes', () => {
+      const socket = new Socket()
+      const told: string[] = []
+      const open = opener(socket, told)
+      const r = ['r0', 'r1', 'r2', 'r3'].map((name) => open(name))
+      finished(socket, r[0]!)
+      finished(socket, r[1]!)
+      // Two finished ahead, two open: the next requests move the open ones to the front.
+      const r4 = open('r4', 2)
+      const r5 = open('r5')
+      finished(socket, r[3]!) // out of order
+      finished(socket, r[2]!)
+      finished(socket, r[2]!) // told already: nothing
+      finished(socket, r4)
+      socket.emit('close')
+      socket.emit('close')
+      finished(socket, r5) // after the close: told already, as aborted
+      expect(told).toEqual(['r0', 'r1', 'r3', 'r2', 'r4', 'r4', 'r5 aborted'])
+      socket.destroy()
+    })
+
+    it('keeps a pipeline that never drains to the requests still open', async () => {
+      const socket = new Socket()
+      const told: string[] = []
+      const open = opener(socket, told)
+      const queue: ServerResponse[] = []
+      for (let i = 0; i < 3; i++) queue.push(open(`w${i}`))
+      const requests = 20_000
+      const bytes = await bytesAllocatedIn(['/response-tracker.ts'], async () => {
+        // Three requests always in flight: one more arrives before the oldest finishes.
+        for (let i = 0; i < requests; i++) {
+          queue.push(open(`p${i}`))
+          finished(socket, queue.shift()!)
+        }
+      })
+      expect(told).toHaveLength(requests)
+      expect(told[0]).toBe('w0')
+      expect(told.at(-1)).toBe(`p${requests - 4}`)
+      expect(new Set(told).size).toBe(requests)
+      // An array that grew with every request would be 8+ bytes a request (and its copies as it grew).
+      expect(bytes / requests).toBeLessThan(4)
+      socket.emit('close')
+      expect(told.slice(requests)).toEqual(['p19997 aborted', 'p19998 aborted', 'p19999 aborted'])
+      socket.destroy()
+    })
   })
 
   it('allocates nothing per request on a kept-alive connection, pipelined or not', async () => {

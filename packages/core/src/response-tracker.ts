@@ -45,11 +45,16 @@ type GetBuiltin = (id: string) => Builtins | undefined
 
 /**
  * Responses still open on one connection, with their watchers, as `[res, watcher, res, watcher…]` in
- * `items[0 … n)` (usually one pair; more when requests are pipelined). The array keeps its length
- * and `n` counts the pairs in use: shortening the array would let the engine drop its backing store,
- * and the next request's push would allocate a new one (some 150 bytes a request).
+ * `items[head … n)` (usually one pair; more when requests are pipelined). Responses finish in the
+ * order of their requests, so the first pair is nearly always the one that finished: `head` steps
+ * past it, and nothing moves. Shifting the rest down instead moved every pair behind it on each
+ * finish: 50 requests pipelined, 49 moves a request, which doubled what the tracker costs a request
+ * (about 60 ns more on Node 20 and 24). The array keeps its length and is used from 0 again once empty:
+ * shortening it would let the engine drop its backing store, and the next request's push would
+ * allocate a new one (some 150 bytes a request).
  */
 interface Open {
+  head: number
   n: number
   items: unknown[]
 }
@@ -100,18 +105,27 @@ function onFinishMessage(message: unknown): void {
   // Responses finish in the order of their requests: the first pair, nearly always. Every pair of
   // this response is told (two monitors may watch the same app).
   const items = open.items
-  for (let i = 0; i < open.n; ) {
+  for (let i = open.head; i < open.n; ) {
     if (items[i] !== response) {
       i += 2
       continue
     }
     const watcher = items[i + 1] as ResponseWatcher
-    // Shift the rest down by hand: splice() would allocate the array of removed items.
+    items[i] = undefined
+    items[i + 1] = undefined
     const n = open.n
-    for (let k = i + 2; k < n; k++) items[k - 2] = items[k]
-    items[n - 2] = undefined
-    items[n - 1] = undefined
-    open.n = n - 2
+    if (i === open.head) {
+      // The first pair: step past it (and start again from 0 once none is left).
+      open.head = i + 2 === n ? (open.n = 0) : i + 2
+      i += 2
+    } else {
+      // Out of order (a response ended before one pipelined ahead of it): shift the rest down by
+      // hand; splice() would allocate the array of removed items. The next pair is now at `i`.
+      for (let k = i + 2; k < n; k++) items[k - 2] = items[k]
+      items[n - 2] = undefined
+      items[n - 1] = undefined
+      open.n = n - 2
+    }
     tell(watcher, response as TrackableResponse, false)
   }
 }
@@ -132,9 +146,10 @@ function tell(watcher: ResponseWatcher, res: TrackableResponse, aborted: boolean
 /** The connection closed: every response still open on it was abandoned by its client. */
 function onSocketClose(this: SocketLike): void {
   const open = OPEN.get(this)
-  if (open === undefined || open.n === 0) return
-  const items = open.items.slice(0, open.n)
+  if (open === undefined || open.n === open.head) return
+  const items = open.items.slice(open.head, open.n)
   open.items = []
+  open.head = 0
   open.n = 0
   for (let i = 0; i < items.length; i += 2) {
     const res = items[i] as TrackableResponse
@@ -177,12 +192,25 @@ export function watchResponse(req: TrackableRequest, res: TrackableResponse, wat
   }
   const open = OPEN.get(socket)
   if (open !== undefined) {
-    const n = open.n
-    open.items[n] = res
-    open.items[n + 1] = watcher
+    const items = open.items
+    let n = open.n
+    const head = open.head
+    // Requests kept coming before those ahead finished (a pipeline that never drains): once the
+    // finished pairs are at least as many as the open ones, move the open ones to the front, so the
+    // array stays as long as the deepest pipeline and each pair is moved at most once a finish.
+    if (head !== 0 && head >= n - head) {
+      for (let k = head; k < n; k++) {
+        items[k - head] = items[k]
+        items[k] = undefined
+      }
+      n -= head
+      open.head = 0
+    }
+    items[n] = res
+    items[n + 1] = watcher
     open.n = n + 2
   } else {
-    OPEN.set(socket, { n: 2, items: [res, watcher] })
+    OPEN.set(socket, { head: 0, n: 2, items: [res, watcher] })
     socket.once('close', onSocketClose)
   }
 }
