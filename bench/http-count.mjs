@@ -5,7 +5,9 @@
 // wanders by microseconds between runs on a shared VM, these counts are the same on a busy or a
 // quiet machine. Run: node http-count.mjs [--quick] [--frameworks fastify,hono,express]
 // [--variants bare,floor,perf-0.1,express-status-monitor…|peers] [--warmup 20000] [--requests 20000]
-// [--idle-seconds 40]; `peers` counts every peer of each framework.
+// [--idle-seconds 40] [--in-memory]; `peers` counts every peer of each framework. --in-memory drives
+// each server over http-cpu.mjs's in-memory connection (batches of 50 pipelined requests, no socket)
+// instead of one request at a time over a loopback connection.
 // Needs valgrind (skipped, and says so, without it).
 import { checkVariant, isPeer, label, PEERS, sendsId } from './lib/http-variants.mjs'
 import { available, countServer, getInTurn, idlePerSecond } from './lib/instructions.mjs'
@@ -13,7 +15,7 @@ import { checkFlags, emit, flag, headComment, quick, wholeFlag } from './lib/res
 checkFlags(
   headComment(import.meta.url),
   ['frameworks', 'idle-seconds', 'requests', 'variants', 'warmup'],
-  ['quick'],
+  ['in-memory', 'quick'],
 )
 
 const FRAMEWORKS = (flag('frameworks', quick ? 'fastify' : 'fastify,hono') ?? '').split(',')
@@ -42,6 +44,7 @@ const server = new URL('./http-server.mjs', import.meta.url).pathname
 const cwd = new URL('.', import.meta.url).pathname
 
 const fmt = (x) => Math.round(x).toLocaleString('en-US')
+const IN_MEMORY = process.argv.includes('--in-memory')
 
 if (!available()) {
   console.log('http-count: skipped (valgrind is not installed; Debian: apt-get install valgrind)')
@@ -63,6 +66,28 @@ async function drive(port, n, wantsId) {
   if (wrong > 0) failed = true
 }
 
+/**
+ * Sends `n` GET / over the server's in-memory connection (lib/in-memory.mjs, as http-cpu.mjs drives
+ * it), its answers to the first batch checked (status, X-Request-ID).
+ * @param {import('node:child_process').ChildProcess} child
+ */
+function driveInMemory(child, n, label) {
+  return new Promise((resolve, reject) => {
+    const onMessage = (m) => {
+      if (m?.drive === undefined) return
+      child.off('message', onMessage)
+      if (m.drive.error !== undefined) {
+        console.error(`  ${label}: ${m.drive.error}`)
+        failed = true
+      }
+      resolve()
+    }
+    child.on('message', onMessage)
+    child.once('exit', () => reject(new Error(`${label}: the server exited while driven`)))
+    child.send({ cmd: 'drive', n, verify: true })
+  })
+}
+
 const rows = []
 console.log(`http-count: ${FRAMEWORKS.join(', ')}; ${WARMUP} requests of warm-up, ${REQUESTS} counted`)
 if (quick) {
@@ -79,9 +104,10 @@ for (const fw of FRAMEWORKS) {
       let seconds = 0
       const counts = await countServer(
         [server, fw, v],
-        async (port) => {
+        async (port, child) => {
           const t0 = performance.now()
-          await drive(port, n, wantsId)
+          if (IN_MEMORY) await driveInMemory(child, n, `${fw} ${v}`)
+          else await drive(port, n, wantsId)
           seconds = (performance.now() - t0) / 1000
         },
         cwd,
@@ -140,11 +166,11 @@ for (const fw of FRAMEWORKS) {
 }
 
 emit({
-  title: 'HTTP hello world, counted: instructions per request under valgrind',
-  command: `node bench/http-count.mjs --frameworks ${FRAMEWORKS.join(',')} --variants ${VARIANTS.join(',')} --warmup ${WARMUP} --requests ${REQUESTS}`,
+  title: `HTTP hello world, counted: instructions per request under valgrind${IN_MEMORY ? ', over an in-memory connection' : ''}`,
+  command: `node bench/http-count.mjs --frameworks ${FRAMEWORKS.join(',')} --variants ${VARIANTS.join(',')} --warmup ${WARMUP} --requests ${REQUESTS}${IN_MEMORY ? ' --in-memory' : ''}`,
   rows,
   notes: [
-    `Each server of http.mjs (http-server.mjs: bare, the floor, @perf, a peer when asked for) runs alone under valgrind (cachegrind, Node with --single-threaded --predictable) and answers GET / one request at a time over one keep-alive connection; a run of ${WARMUP + REQUESTS} requests minus a run of ${WARMUP}, over ${REQUESTS}. The first thousands of requests run while the optimiser is at work and move from run to run; past them, a request costs the same number of instructions in every run (two runs of bare fastify: 53,703 and 53,690). The counts are those of this build and this Node, not a time: they show what runs, not what a cache miss costs on a given CPU.`,
+    `Each server of http.mjs (http-server.mjs: bare, the floor, @perf, a peer when asked for) runs alone under valgrind (cachegrind, Node with --single-threaded --predictable) and answers GET / ${IN_MEMORY ? 'over an in-memory connection (lib/in-memory.mjs: batches of 50 pipelined requests, as http-cpu.mjs drives them; no socket)' : 'one request at a time over one keep-alive connection'}; a run of ${WARMUP + REQUESTS} requests minus a run of ${WARMUP}, over ${REQUESTS}. The first thousands of requests run while the optimiser is at work and move from run to run; past them, a request costs the same number of instructions in every run (two runs of bare fastify: 53,703 and 53,690). The counts are those of this build and this Node, not a time: they show what runs, not what a cache miss costs on a given CPU.`,
     ...(IDLE_SECONDS > 0
       ? [
           `Work a server does on its timers (a peer's once-a-second metrics, @perf's slice rotation) is paid per second, not per request, and under valgrind a server answers a few hundred requests a second instead of thousands: counted as it is, that work would weigh on each request some 100× more than at full speed. So each variant is also counted idle (${IDLE_SECONDS} s more of idling, no requests), and its instructions a second idle, times the counted run's extra seconds, are taken off its requests' count; the notes give the count before that. A loaded server's timers may do a little more than an idle one's.`,

@@ -14,7 +14,7 @@
 //   available()                    → whether valgrind is on PATH
 //   countAsync(args)               → { instructions, i1Misses, d1Misses } of `node ...args`, as a
 //                                    promise (two runs side by side on two cores)
-//   countServer(args, drive, cwd)  → the same for a server script, `drive(port)` loading it
+//   countServer(args, drive, cwd)  → the same for a server script, `drive(port, child)` loading it
 //   getInTurn(port, n, path, check) → `n` GETs one after the other over one keep-alive connection
 //   idlePerSecond(args, seconds, cwd) → a server's instructions a second while idle (its timers)
 import { spawn, spawnSync } from 'node:child_process'
@@ -81,10 +81,11 @@ export function countAsync(args) {
 
 /**
  * Runs a server script under cachegrind with an IPC channel: once it sends `{ ready: port }`,
- * `drive(port)` runs (from this process, which valgrind does not count); then the channel is
- * closed, the server exits, and its counts are returned.
+ * `drive(port, child)` runs (from this process, which valgrind does not count; `child` is the server's
+ * process, for a drive over its IPC channel); then the channel is closed, the server exits, and its
+ * counts are returned.
  * @param {string[]} args
- * @param {(port: number) => Promise<void>} drive
+ * @param {(port: number, child: import('node:child_process').ChildProcess) => Promise<void>} drive
  * @param {string} [cwd]
  */
 export async function countServer(args, drive, cwd) {
@@ -104,7 +105,7 @@ export async function countServer(args, drive, cwd) {
         reject(new Error(`exited with ${code} before it was ready:\n${out.slice(-2000)}`)),
       )
     })
-    await drive(port)
+    await drive(port, child)
   } finally {
     if (child.connected) child.disconnect()
   }
