@@ -247,6 +247,29 @@ describe('watchResponse', () => {
       socket.destroy()
     })
 
+    it('holds no connection once it closed (the last one looked up is remembered until then)', async () => {
+      const { setFlagsFromString } = await import('node:v8')
+      const { runInNewContext } = await import('node:vm')
+      setFlagsFromString('--expose-gc')
+      const gc = runInNewContext('gc') as () => void
+      const told: string[] = []
+      const connection = (): WeakRef<Socket> => {
+        const socket = new Socket()
+        const open = opener(socket, told)
+        finished(socket, open('a'))
+        open('b')
+        socket.emit('close')
+        socket.destroy()
+        return new WeakRef(socket)
+      }
+      const ref = connection()
+      // A WeakRef's target lives to the end of the job that made it.
+      await new Promise((r) => setImmediate(r))
+      gc()
+      expect(told).toEqual(['a', 'b aborted'])
+      expect(ref.deref()).toBeUndefined()
+    })
+
     it('keeps a pipeline that never drains to the requests still open', async () => {
       const socket = new Socket()
       const told: string[] = []
