@@ -531,7 +531,14 @@ export abstract class PendingRequest implements ResponseWatcher, HttpOutcome {
      */
     finishes = true,
   ) {
-    if (recorder.memory && finishes) requestStarted(this)
+    // Never throws, so that an adapter can make one outside its try block (see the adapters).
+    if (recorder.memory && finishes) {
+      try {
+        requestStarted(this)
+      } catch (err) {
+        recorder.fail('request', err)
+      }
+    }
   }
 
   abstract get method(): string

@@ -12,32 +12,39 @@ function collect(): void {
   ;(runInNewContext('gc') as () => void)()
 }
 
-/** The smallest adapter: a request to `/work`, answered 200 on route `/work`. */
-class TestRequest extends PendingRequest {
-  readonly raw = {}
-  constructor(recorder: HttpRecorder) {
-    super(recorder, performance.now(), undefined, undefined)
-  }
-  get method(): string {
-    return 'GET'
-  }
-  get url(): string {
-    return '/work'
-  }
-  get requestBytes(): unknown {
-    return undefined
-  }
-  get responseBytes(): unknown {
-    return undefined
-  }
-  protected rawRequest(): object {
-    return this.raw
-  }
-  protected settle(): string | undefined {
-    this.status = 200
-    return '/work'
+/**
+ * The smallest adapter on `Base` (this module's `PendingRequest`, or a fresh copy's): a request to
+ * `/work`, answered 200 on route `/work`.
+ */
+function smallestAdapter(Base: typeof PendingRequest) {
+  return class TestRequest extends Base {
+    readonly raw = {}
+    constructor(recorder: HttpRecorder) {
+      super(recorder, performance.now(), undefined, undefined)
+    }
+    get method(): string {
+      return 'GET'
+    }
+    get url(): string {
+      return '/work'
+    }
+    get requestBytes(): unknown {
+      return undefined
+    }
+    get responseBytes(): unknown {
+      return undefined
+    }
+    protected rawRequest(): object {
+      return this.raw
+    }
+    protected settle(): string | undefined {
+      this.status = 200
+      return '/work'
+    }
   }
 }
+
+const TestRequest = smallestAdapter(PendingRequest)
 
 /** What one request allocates and keeps (an array of 8-byte slots, in V8's heap). */
 const BYTES = 4 * 1024 * 1024
@@ -143,17 +150,34 @@ describe('memory per request', () => {
     )
   })
 
-  it('throws PERF_MEMORY_UNAVAILABLE where the runtime has no gc entries or heap statistics (edge)', async () => {
+  /**
+   * Runs `body` on fresh copies of the http and monitor modules, loaded while
+   * `process.getBuiltinModule` answers `replaced` for the builtins it names (an edge runtime, a
+   * failing one), and puts it back after.
+   */
+  async function withBuiltins(
+    replaced: Record<string, unknown>,
+    body: (fresh: typeof import('./http.js'), monitor: Monitor) => void,
+  ): Promise<void> {
     const proc = process as unknown as { getBuiltinModule: (id: string) => unknown }
     const real = proc.getBuiltinModule
-    // An edge runtime with node compat but no perf_hooks gc feed.
-    proc.getBuiltinModule = (id) => (id === 'node:perf_hooks' ? undefined : real(id))
+    proc.getBuiltinModule = (id) => (id in replaced ? replaced[id] : real(id))
     vi.resetModules()
     try {
       const fresh = await import('./http.js')
       const { createMonitor: create } = await import('./monitor.js')
       const monitor = create()
       monitors.push(monitor)
+      body(fresh, monitor)
+    } finally {
+      proc.getBuiltinModule = real
+      vi.resetModules()
+    }
+  }
+
+  it('throws PERF_MEMORY_UNAVAILABLE where the runtime has no gc entries or heap statistics (edge)', async () => {
+    // An edge runtime with node compat but no perf_hooks gc feed.
+    await withBuiltins({ 'node:perf_hooks': undefined }, (fresh, monitor) => {
       let thrown: unknown
       try {
         fresh.createHttpRecorder(monitor, { memory: true }, '@perf/hono')
@@ -165,10 +189,27 @@ describe('memory per request', () => {
       expect((thrown as { code?: string }).code).toBe('PERF_MEMORY_UNAVAILABLE')
       // Off, it works there as anywhere.
       expect(fresh.createHttpRecorder(monitor, { memory: false }, '@perf/hono').memory).toBe(false)
-    } finally {
-      proc.getBuiltinModule = real
-      vi.resetModules()
+    })
+  })
+
+  it('never throws from a request start when the heap statistics fail: the failure is counted', async () => {
+    // The adapters make their PendingRequest outside their try block (V8 inlines a derived class's
+    // super() call only there), so its constructor must not throw even when the runtime does.
+    const failing = {
+      getHeapStatistics: () => {
+        throw new Error('heap statistics unavailable')
+      },
     }
+    await withBuiltins({ 'node:v8': failing }, (fresh, monitor) => {
+      const recorder = fresh.createHttpRecorder(monitor, { memory: true }, '@perf/x')
+      const Started = smallestAdapter(fresh.PendingRequest)
+      let made: unknown
+      expect(() => {
+        made = new Started(recorder as HttpRecorder)
+      }).not.toThrow()
+      expect(made).toBeInstanceOf(Started)
+      expect(monitor.snapshot().totals.internalErrors).toBe(1)
+    })
   })
 
   it('adds the per-op figures of cluster workers up in mergeSnapshots', async () => {

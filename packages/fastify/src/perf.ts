@@ -157,16 +157,18 @@ function install(fastify: FastifyInstance, recorder: HttpRecorder): void {
   }
 
   fastify.addHook('onRequest', (request, reply, done) => {
+    const start = performance.now()
+    let watched = false
+    let id: string | undefined
+    let ctx: RequestContext | undefined
     try {
-      const start = performance.now()
       const made: unknown = header !== undefined ? request.id : undefined
       // The id fastify made (ours, or the app's generator's); an app's id that cannot be a header
       // value is kept on the request and the event, not sent.
-      const id = made === undefined ? undefined : String(made)
+      id = made === undefined ? undefined : String(made)
       // Ours (the id the recorder just made or echoed) is plain by construction: only an app's own
       // generator's id is checked.
       if (id !== undefined && (id === recorder.lastId || HEADER_SAFE.test(id))) reply.header(header!, id)
-      let ctx: RequestContext | undefined
       if (recorder.contextEnabled) {
         ctx = recorder.newContext(id ?? String(request.id))
         // enterWith, not run: fastify parses the body and calls the handler from the request stream's
@@ -175,15 +177,19 @@ function install(fastify: FastifyInstance, recorder: HttpRecorder): void {
         monitor.enterRequest(ctx)
       }
       const raw = request.raw
-      if (!(recorder.ignores && recorder.isIgnored(pathOf(raw.url ?? request.url), request.method))) {
-        watchResponse(
-          raw as TrackableRequest,
-          reply.raw as unknown as TrackableResponse,
-          new Pending(recorder, request, reply, start, id, ctx),
-        )
-      }
+      watched = !(recorder.ignores && recorder.isIgnored(pathOf(raw.url ?? request.url), request.method))
     } catch (err) {
+      watched = false
       recorder.fail('request', err)
+    }
+    if (watched) {
+      // Made outside the try block (its constructor never throws): see @perf/express's middleware.
+      const pending = new Pending(recorder, request, reply, start, id, ctx)
+      try {
+        watchResponse(request.raw as TrackableRequest, reply.raw as unknown as TrackableResponse, pending)
+      } catch (err) {
+        recorder.fail('request', err)
+      }
     }
     done()
   })

@@ -141,10 +141,12 @@ export function perf(
     // On node-server, read and write the Node objects: touching `c.req.raw.headers` or `c.res` after
     // the handler would turn node-server's lightweight Request/Response into full web objects.
     const node = nodeBindings(c)
+    let made = false
+    let ignored = false
+    let id: string | undefined
+    let ctx: RequestContext | undefined
     try {
-      const ignored =
-        recorder.ignores && recorder.isIgnored(pathOf(rawTarget(c, node?.incoming)), c.req.method)
-      let id: string | undefined
+      ignored = recorder.ignores && recorder.isIgnored(pathOf(rawTarget(c, node?.incoming)), c.req.method)
       if (header !== undefined) {
         id = recorder.requestId(
           node !== undefined ? rawHeader(node.incoming.rawHeaders, header) : c.req.raw.headers.get(header),
@@ -155,19 +157,25 @@ export function perf(
           node.outgoing.setHeader(header, id)
         }
       }
-      const ctx = recorder.contextEnabled
-        ? recorder.newContext(id ?? recorder.requestId(undefined))
-        : undefined
-      pending = new Pending(recorder, c, node?.incoming, performance.now(), id, ctx, ignored)
-      if (node !== undefined && !ignored) {
-        watchResponse(
-          node.incoming as TrackableRequest,
-          node.outgoing as unknown as TrackableResponse,
-          pending,
-        )
-      }
+      ctx = recorder.contextEnabled ? recorder.newContext(id ?? recorder.requestId(undefined)) : undefined
+      made = true
     } catch (err) {
       recorder.fail('request', err)
+    }
+    if (made) {
+      // Made outside the try block (its constructor never throws): see @perf/express's middleware.
+      pending = new Pending(recorder, c, node?.incoming, performance.now(), id, ctx, ignored)
+      if (node !== undefined && !ignored) {
+        try {
+          watchResponse(
+            node.incoming as TrackableRequest,
+            node.outgoing as unknown as TrackableResponse,
+            pending,
+          )
+        } catch (err) {
+          recorder.fail('request', err)
+        }
+      }
     }
     const done =
       pending?.context !== undefined ? recorder.monitor.runInRequest(pending.context, next) : next()
