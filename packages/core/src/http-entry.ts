@@ -30,6 +30,7 @@ export { DUPLICATE_INSTALL, warnDuplicateInstall } from './install-warning.js'
 export { monitorInternals } from './monitor.js'
 export { serveWebHandler } from './node-web.js'
 export { watchResponse } from './response-tracker.js'
+export { now } from './runtime.js'
 export {
   MAX_WEB_BODY_BYTES,
   MOUNT_METHODS,

@@ -6,12 +6,15 @@ import {
   markUnrecorded,
   normalizeMethod,
   OTHER_METHOD,
+  PendingRequest,
   pathOf,
   rawHeader,
   UNMATCHED,
 } from './http.js'
 import { createMonitor } from './monitor.js'
+import { now } from './runtime.js'
 import { bytesAllocatedIn } from './test-support/allocations.js'
+import { smallestAdapter } from './test-support/smallest-adapter.js'
 
 describe('http helpers', () => {
   it('keeps standard methods and folds every other one into _OTHER', () => {
@@ -147,6 +150,36 @@ describe('HttpRecorder', () => {
     expect(() => r.record(bad, 1, { method: 'GET', url: '/', status: 200 })).not.toThrow()
     expect(m.snapshot().totals.internalErrors).toBe(1)
     expect(m.snapshot().lastInternalError).toBe('@perf/test record: Error: kaput')
+  })
+
+  it('times requests without reading the performance global each time (an accessor on Node)', async () => {
+    const monitor = createMonitor({ sampling: 1 })
+    const recorder = createHttpRecorder(monitor, {}, 'test')
+    const TestRequest = smallestAdapter(PendingRequest)
+    const own = Object.getOwnPropertyDescriptor(globalThis, 'performance')
+    const real = globalThis.performance
+    let reads = 0
+    Object.defineProperty(globalThis, 'performance', {
+      configurable: true,
+      get: () => {
+        reads++
+        return real
+      },
+    })
+    try {
+      const start = now()
+      for (let i = 0; i < 3; i++) new TestRequest(recorder).finish(undefined, false)
+      monitor.time('job', 'sync', () => undefined)
+      monitor.start('job', 'ended')()
+      expect(now()).toBeGreaterThanOrEqual(start)
+    } finally {
+      if (own !== undefined) Object.defineProperty(globalThis, 'performance', own)
+    }
+    expect(reads).toBe(0)
+    const snap = monitor.snapshot()
+    expect(snap.types.http?.ops.map((op) => [op.name, op.totalCount])).toEqual([['GET /work', 3]])
+    expect(snap.types.job?.ops.map((op) => op.totalCount)).toEqual([1, 1])
+    await monitor.close()
   })
 
   it('uses a plain incoming id and replaces anything else', () => {

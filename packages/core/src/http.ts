@@ -12,6 +12,7 @@ import {
 import { isPlainRequestId, newRequestId } from './request-id.js'
 import type { ResponseWatcher, TrackableResponse } from './response-tracker.js'
 import { checkOptionKeys } from './option-keys.js'
+import { now } from './runtime.js'
 import {
   type HeapMeasurement,
   requestEnded,
@@ -566,7 +567,7 @@ export abstract class PendingRequest implements ResponseWatcher, HttpOutcome {
     try {
       if (recorder.memory && this.measuredEnd(res, aborted)) return
       if (isUnrecorded(this.rawRequest())) return
-      const ms = performance.now() - this.start
+      const ms = now() - this.start
       this.aborted = aborted
       // Resolved only now: an unrecorded request (the dashboard's own) must not intern an op.
       const route = this.settle(res)
@@ -583,7 +584,7 @@ export abstract class PendingRequest implements ResponseWatcher, HttpOutcome {
   private measuredEnd(res: TrackableResponse | undefined, aborted: boolean): boolean {
     const measured: HeapMeasurement | undefined = requestEnded(this)
     if (measured === undefined) return false
-    const ms = performance.now() - this.start
+    const ms = now() - this.start
     settleMeasurement(measured, (bytes) => {
       const recorder = this.recorder
       try {

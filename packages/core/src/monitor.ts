@@ -7,7 +7,7 @@ import type { PerfEvent, RecordOptions } from './event.js'
 import { EventLog, listLength, type SlowEventsQuery } from './event-log.js'
 import { type HeapDeltas, newHeapDeltas, OpStats } from './op-stats.js'
 import { findSecret } from './redact.js'
-import { runtimeProcess } from './runtime.js'
+import { now, runtimeProcess } from './runtime.js'
 import type { OpAggregate, ProcessSample, Sink } from './sink.js'
 import { SinkQueue, unref } from './sink-queue.js'
 import {
@@ -412,10 +412,10 @@ class MonitorImpl implements Monitor, MonitorInternals {
   start(type: string, name: string): (opts?: RecordOptions) => number {
     if (!this.enabled) return NOOP_END
     const handle = this.op(type, name)
-    const t0 = performance.now()
+    const t0 = now()
     let done = false
     return (opts?: RecordOptions): number => {
-      const ms = performance.now() - t0
+      const ms = now() - t0
       if (done) return ms
       done = true
       handle.record(ms, opts)

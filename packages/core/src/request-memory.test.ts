@@ -5,43 +5,12 @@ import { createHttpRecorder, type HttpRecorder, PendingRequest } from './http.js
 import { mergeSnapshots } from './merge.js'
 import { createMonitor, type Monitor } from './monitor.js'
 import { MEASURE_GAP_MS, requestsInFlight } from './request-memory.js'
+import { smallestAdapter } from './test-support/smallest-adapter.js'
 
 /** A full collection, made callable without starting node with --expose-gc. */
 function collect(): void {
   setFlagsFromString('--expose-gc')
   ;(runInNewContext('gc') as () => void)()
-}
-
-/**
- * The smallest adapter on `Base` (this module's `PendingRequest`, or a fresh copy's): a request to
- * `/work`, answered 200 on route `/work`.
- */
-function smallestAdapter(Base: typeof PendingRequest) {
-  return class TestRequest extends Base {
-    readonly raw = {}
-    constructor(recorder: HttpRecorder) {
-      super(recorder, performance.now(), undefined, undefined)
-    }
-    get method(): string {
-      return 'GET'
-    }
-    get url(): string {
-      return '/work'
-    }
-    get requestBytes(): unknown {
-      return undefined
-    }
-    get responseBytes(): unknown {
-      return undefined
-    }
-    protected rawRequest(): object {
-      return this.raw
-    }
-    protected settle(): string | undefined {
-      this.status = 200
-      return '/work'
-    }
-  }
 }
 
 const TestRequest = smallestAdapter(PendingRequest)

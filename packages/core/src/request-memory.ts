@@ -7,6 +7,7 @@
  * The main entry imports nothing from `node:`: the heap and the GC feed are looked up at run time
  * (`process.getBuiltinModule`), and a runtime without them cannot turn `memory` on.
  */
+import { now } from './runtime.js'
 
 /** The in-flight count and the one request that may still be measured, shared by every copy of @perf. */
 interface Flight {
@@ -147,14 +148,14 @@ export function requestMemoryAvailable(): boolean {
 export function requestStarted(request: object): void {
   const f = FLIGHT
   if (++f.inFlight === 1) {
-    const now = performance.now()
-    if (now - f.lastStart < MEASURE_GAP_MS) {
+    const time = now()
+    if (time - f.lastStart < MEASURE_GAP_MS) {
       f.candidate = undefined
       return
     }
     f.candidate = request
-    f.lastStart = now
-    f.timeAtStart = now
+    f.lastStart = time
+    f.timeAtStart = time
     // Read last, so the few bytes of the bookkeeping above are not charged to the request.
     f.heapAtStart = (probe as HeapProbe).heapUsed()
   } else {
@@ -173,7 +174,7 @@ export function requestEnded(request: object): HeapMeasurement | undefined {
   if (f.candidate !== request) return undefined
   f.candidate = undefined
   const heap = (probe as HeapProbe).heapUsed()
-  return { bytes: heap - f.heapAtStart, from: f.timeAtStart, to: performance.now() }
+  return { bytes: heap - f.heapAtStart, from: f.timeAtStart, to: now() }
 }
 
 /** Calls `done` with the measurement's bytes, or `undefined` when a collection ran during it. */

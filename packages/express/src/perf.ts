@@ -3,6 +3,7 @@ import type { HttpOptions, Monitor } from '@perf/core'
 import {
   createHttpRecorder,
   type HttpRecorder,
+  now,
   pathOf,
   PendingRequest,
   type RequestContext,
@@ -184,7 +185,7 @@ export function perf(monitor: Monitor, options?: ExpressPerfOptions): ExpressMid
       // V8 does not inline the derived class's `super()` call, and the generic construct it takes cost
       // about 17 ns a request (a scratch loop, Node 20 and 24: 35 ns inside a try, 17.5 outside; 280
       // instructions on an express hello world under cachegrind, Node 24).
-      const pending = new Pending(recorder, mounts, req, performance.now(), id, ctx)
+      const pending = new Pending(recorder, mounts, req, now(), id, ctx)
       try {
         watchResponse(req as TrackableRequest, res as unknown as TrackableResponse, pending)
       } catch (err) {

@@ -2,6 +2,7 @@ import type { HttpOptions, Monitor } from '@perf/core'
 import {
   createHttpRecorder,
   type HttpRecorder,
+  now,
   pathOf,
   PendingRequest,
   type RequestContext,
@@ -157,7 +158,7 @@ function install(fastify: FastifyInstance, recorder: HttpRecorder): void {
   }
 
   fastify.addHook('onRequest', (request, reply, done) => {
-    const start = performance.now()
+    const start = now()
     let watched = false
     let id: string | undefined
     let ctx: RequestContext | undefined

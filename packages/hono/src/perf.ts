@@ -2,6 +2,7 @@ import type { HttpOptions, Monitor } from '@perf/core'
 import {
   createHttpRecorder,
   type HttpRecorder,
+  now,
   pathOf,
   rawHeader,
   PendingRequest,
@@ -164,7 +165,7 @@ export function perf(
     }
     if (made) {
       // Made outside the try block (its constructor never throws): see @perf/express's middleware.
-      pending = new Pending(recorder, c, node?.incoming, performance.now(), id, ctx, ignored)
+      pending = new Pending(recorder, c, node?.incoming, now(), id, ctx, ignored)
       if (node !== undefined && !ignored) {
         try {
           watchResponse(
