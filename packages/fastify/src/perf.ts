@@ -180,7 +180,7 @@ function install(fastify: FastifyInstance, recorder: HttpRecorder): void {
       const raw = request.raw
       watched = !(recorder.ignores && recorder.isIgnored(pathOf(raw.url ?? request.url), request.method))
     } catch (err) {
-      watched = false
+      // `watched` is still false: it is the try block's last assignment.
       recorder.fail('request', err)
     }
     if (watched) {
