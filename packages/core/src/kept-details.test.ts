@@ -1,10 +1,7 @@
-import { runInNewContext } from 'node:vm'
 import * as v8 from 'node:v8'
 import { describe, expect, it } from 'vitest'
 import { createMonitor } from './index.js'
-
-v8.setFlagsFromString('--expose-gc')
-const gc = runInNewContext('gc') as () => void
+import { gc } from './test-support/gc.js'
 
 /** Bytes V8 allocated while `fn` ran: heap growth plus what collections freed meanwhile. */
 function allocatedDuring(fn: () => void): number {

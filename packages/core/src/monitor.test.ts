@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { PerfEvent } from './event.js'
 import { createMonitor, type Monitor, monitorInternals, monitorState, OVERFLOW_NAME } from './monitor.js'
 import type { OpAggregate, Sink } from './sink.js'
+import { gc } from './test-support/gc.js'
 
 afterEach(() => {
   vi.useRealTimers()
@@ -1118,10 +1119,6 @@ describe('sink backpressure', () => {
   })
 
   it('holds memory flat under a never-settling sink (heap after GC)', async () => {
-    const { setFlagsFromString } = await import('node:v8')
-    const { runInNewContext } = await import('node:vm')
-    setFlagsFromString('--expose-gc')
-    const gc = runInNewContext('gc') as () => void
     vi.useFakeTimers()
     const { sink } = stuckSink()
     const m = createMonitor({ sampling: 1, sinks: [sink], sinkIntervalMs: 10, sinkMaxQueue: 1000 })

@@ -1,17 +1,10 @@
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createHttpRecorder, type HttpRecorder, PendingRequest } from './http.js'
 import { mergeSnapshots } from './merge.js'
 import { createMonitor, type Monitor } from './monitor.js'
 import { MEASURE_GAP_MS, requestsInFlight } from './request-memory.js'
+import { gc } from './test-support/gc.js'
 import { smallestAdapter } from './test-support/smallest-adapter.js'
-
-/** A full collection, made callable without starting node with --expose-gc. */
-function collect(): void {
-  setFlagsFromString('--expose-gc')
-  ;(runInNewContext('gc') as () => void)()
-}
 
 const TestRequest = smallestAdapter(PendingRequest)
 
@@ -61,8 +54,8 @@ describe('memory per request', () => {
     for (let i = 0; i < 5; i++) await request(monitor, recorder)
     monitor.clear()
     for (let i = 0; i < 10; i++) await request(monitor, recorder)
-    await request(monitor, recorder, collect)
-    await request(monitor, recorder, collect)
+    await request(monitor, recorder, gc)
+    await request(monitor, recorder, gc)
     const all = deltas(monitor)
     expect(all).toHaveLength(12)
     const [d, e] = all.slice(10)

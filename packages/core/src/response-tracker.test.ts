@@ -6,6 +6,7 @@ import { connect, Socket } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type TrackableResponse, watchResponse } from './response-tracker.js'
 import { bytesAllocatedIn } from './test-support/allocations.js'
+import { gc } from './test-support/gc.js'
 
 type Ended = { path: string; aborted: boolean; finished: boolean }
 
@@ -248,10 +249,6 @@ describe('watchResponse', () => {
     })
 
     it('holds no connection once it closed (the last one looked up is remembered until then)', async () => {
-      const { setFlagsFromString } = await import('node:v8')
-      const { runInNewContext } = await import('node:vm')
-      setFlagsFromString('--expose-gc')
-      const gc = runInNewContext('gc') as () => void
       const told: string[] = []
       const connection = (): WeakRef<Socket> => {
         const socket = new Socket()

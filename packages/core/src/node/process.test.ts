@@ -1,12 +1,11 @@
 import { execFile } from 'node:child_process'
 import { join } from 'node:path'
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createMonitor } from '../index.js'
 import type { ProcessSample } from '../sink.js'
 import { compileCore } from '../test-support/compile-core.js'
+import { gc } from '../test-support/gc.js'
 import { type ProcessSection, type ProcessWatcher, processConfigFromEnv, watchProcess } from './process.js'
 
 const watchers: ProcessWatcher[] = []
@@ -22,10 +21,6 @@ afterEach(() => {
 function section(monitor: ReturnType<typeof createMonitor>): ProcessSection {
   return monitor.snapshot().process as ProcessSection
 }
-
-setFlagsFromString('--expose-gc')
-/** A full collection, without starting the test process with --expose-gc. */
-const gc = runInNewContext('gc') as () => void
 
 describe('watchProcess', () => {
   it('raises the growth flag (and warns once) when a real ~20 MB heap allocation outlives the baseline', () => {
