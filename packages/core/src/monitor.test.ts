@@ -151,6 +151,42 @@ describe('histogram storage', () => {
   })
 })
 
+describe("a name's first record", () => {
+  it('is counted and kept as a record of a name interned before', () => {
+    // record() takes a path of its own for a name it has not seen; every kind of record through it
+    // must come out as the same record of an op interned by op() first.
+    const cases: [string, number, Parameters<Monitor['record']>[3]][] = [
+      ['plain', 5, undefined],
+      ['slow', 150, undefined],
+      ['failed', 5, { error: new Error('boom'), status: 503 }],
+      ['forced', 5, { force: true, metadata: { path: '/x', password: 'hunter2' } }],
+      ['status', 5, { status: 404 }],
+      ['outside the buckets', 0, undefined],
+    ]
+    const run = (intern: boolean) => {
+      const m = createMonitor({ sampling: { http: 0 }, slowMs: { http: 100 } })
+      if (intern) for (const [name] of cases) m.op('http', name)
+      const kept = cases.map(([name, ms, opts]) => m.record('http', name, ms, opts))
+      const s = m.snapshot({ histograms: true })
+      void m.close()
+      const ops = s.types.http!.ops.map(({ p50Ms, p90Ms, p95Ms, p99Ms, ...op }) => op)
+      const events = s.slow.concat(s.recent).map(({ timestamp, ...e }) => e)
+      return { kept, ops, events, totals: s.totals }
+    }
+    const first = run(false)
+    expect(first.kept).toEqual([false, true, true, true, false, false])
+    expect(first.events.length).toBeGreaterThan(0)
+    expect(first).toEqual(run(true))
+  })
+
+  it('with a bad duration throws and interns nothing, as before', () => {
+    const m = createMonitor()
+    expect(() => m.record('http', 'GET /new', Number.NaN)).toThrow(/durationMs must be a finite number/)
+    expect(m.snapshot().types.http?.ops ?? []).toEqual([])
+    void m.close()
+  })
+})
+
 describe('counts are never sampled', () => {
   it('counts every event at sampling 0 and keeps only slow and failed details', () => {
     const m = createMonitor({ sampling: { http: 0 }, slowMs: { http: 100 } })
