@@ -75,7 +75,7 @@ let lastSocket: object | undefined
 let lastOpen: Open | undefined
 
 /** {@link OPEN}'s entry for `socket`, through {@link lastSocket}. */
-function openOf(socket: object): Open | undefined {
+const openOf = (socket: object): Open | undefined => {
   if (socket === lastSocket) return lastOpen
   const open = OPEN.get(socket)
   if (open !== undefined) {
@@ -155,7 +155,7 @@ function onFinishMessage(message: unknown): void {
  * socket's `close` listener would become an uncaught exception, and monitoring must never take the
  * process down (adapters count their own failures inside `ended`).
  */
-function tell(watcher: ResponseWatcher, res: TrackableResponse, aborted: boolean): void {
+const tell = (watcher: ResponseWatcher, res: TrackableResponse, aborted: boolean): void => {
   try {
     watcher.ended(res, aborted)
   } catch {

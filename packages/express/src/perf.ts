@@ -309,13 +309,13 @@ function isAppsOwn(app: unknown, reqProto: object | null, resProto: object | nul
  * app's own, checked on its first request) and is not read. Returns the response's prototype, or
  * `undefined` when the headers had gone out (such a response says nothing about its prototype's table).
  */
-function setIdHeader(
+const setIdHeader = (
   res: ExpressResponseLike,
   header: string,
   id: string,
   table: HeaderTable,
   known: boolean,
-): object | null | undefined {
+): object | null | undefined => {
   if (known && table.key !== null) {
     // Node's response (its table was probed): `_header` is the field `headersSent` reads, a name Node
     // reads on every response anyway (see `perfMiddleware` on what another name costs on Node 20).
@@ -341,7 +341,7 @@ function setIdHeader(
 }
 
 /** Writes `header: id` into `res[key]` as `setHeader` does; `false` when that is not a table. */
-function writeIntoTable(res: ExpressResponseLike, key: symbol, header: string, id: string): boolean {
+const writeIntoTable = (res: ExpressResponseLike, key: symbol, header: string, id: string): boolean => {
   const raw = res as unknown as Record<symbol, unknown>
   let table = raw[key]
   // Made as Node makes it: a literal, so the table is a fast object like Node's own.

@@ -87,7 +87,7 @@ let routeContext: symbol | null | undefined
  * The context is found by its symbol's description (`fastify.context`, the same in fastify 4 and 5);
  * a fastify without it is read through the public getters.
  */
-function routeUrl(request: FastifyRequest): string | undefined {
+const routeUrl = (request: FastifyRequest): string | undefined => {
   if (routeContext === undefined) {
     routeContext =
       Object.getOwnPropertySymbols(request).find((s) => s.description === 'fastify.context') ?? null

@@ -253,7 +253,7 @@ function sendingId(header: string, own: WriteHead): WriteHead {
  * copied with `name: id` added, or `undefined` when they carry `name` already (in any case) or are
  * none of those.
  */
-function withHeader(headers: unknown, name: string, id: string): object | undefined {
+const withHeader = (headers: unknown, name: string, id: string): object | undefined => {
   if (typeof headers !== 'object' || headers === null) return undefined
   if (Array.isArray(headers)) {
     const pairs = headers.length > 0 && Array.isArray(headers[0])
@@ -277,7 +277,7 @@ function withHeader(headers: unknown, name: string, id: string): object | undefi
 }
 
 /** Whether header name `key` is `lowerName` in any case (without a closure per response). */
-function isName(key: unknown, lowerName: string): boolean {
+const isName = (key: unknown, lowerName: string): boolean => {
   return typeof key === 'string' && key.length === lowerName.length && key.toLowerCase() === lowerName
 }
 
@@ -323,7 +323,7 @@ async function finishAfter(
  * The request target as the client sent it (percent-encoding kept), like the express and fastify
  * adapters report it; `c.req.path` would be decoded.
  */
-function rawTarget(c: Context, incoming: Incoming | undefined): string {
+const rawTarget = (c: Context, incoming: Incoming | undefined): string => {
   if (typeof incoming?.url === 'string') return incoming.url
   const url = c.req.url
   const slash = url.indexOf('/', url.indexOf('//') + 2)
@@ -331,7 +331,7 @@ function rawTarget(c: Context, incoming: Incoming | undefined): string {
 }
 
 /** The Node request and response when running on `@hono/node-server` (its `c.env`, no copy). */
-function nodeBindings(c: Context): { incoming: Incoming; outgoing: Outgoing } | undefined {
+const nodeBindings = (c: Context): { incoming: Incoming; outgoing: Outgoing } | undefined => {
   const env = c.env as { incoming?: Incoming; outgoing?: Outgoing } | undefined
   return env?.incoming !== undefined && typeof env.outgoing?.on === 'function'
     ? (env as { incoming: Incoming; outgoing: Outgoing })
@@ -343,7 +343,7 @@ function nodeBindings(c: Context): { incoming: Incoming; outgoing: Outgoing } | 
  * the last handler it ran; when that is a middleware (`app.use`: method ALL, takes `next`) that passed
  * the request on and the answer is 404, the not-found handler answered.
  */
-function routeOf(c: Context, status: number): string | undefined {
+const routeOf = (c: Context, status: number): string | undefined => {
   const route = matchedRoute(c.req, c.req.routeIndex)
   if (route === undefined) return undefined
   if (status === 404 && route.method === 'ALL' && route.handler.length >= 2) return undefined
@@ -361,7 +361,7 @@ let matchKey: symbol | null | undefined
 type MatchEntry = readonly [readonly [unknown, MatchedRoute], unknown]
 
 /** The route hono's request `req` matched at `index` (`matchedRoutes[index]`), without a copy. */
-function matchedRoute(req: object, index: number): MatchedRoute | undefined {
+const matchedRoute = (req: object, index: number): MatchedRoute | undefined => {
   if (matchKey === undefined) matchKey = findMatchKey(req)
   if (matchKey !== null && matchKey !== undefined) {
     const result = (req as Record<symbol, unknown>)[matchKey] as readonly unknown[] | undefined
