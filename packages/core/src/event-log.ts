@@ -1,6 +1,10 @@
 import type { MonitorConfig } from './config.js'
 import { coded } from './errors.js'
-import { describeValue, errorText, isFailure } from './describe-value.js'
+import {
+  describeValue,
+  errorText as errorTextImport,
+  isFailure as isFailureImport,
+} from './describe-value.js'
 import type { PerfEvent, RecordOptions } from './event.js'
 import type { OpStats } from './op-stats.js'
 import { Redactor } from './redact.js'
@@ -8,11 +12,14 @@ import { EventRing, FLAG_ERROR, FLAG_SLOW, KeyShapes, MAX_FIELDS } from './ring-
 import type { SinkQueue } from './sink-queue.js'
 
 /**
- * The flags as this module's own constants: an imported binding is a cell that optimised code loads
- * and checks (not yet initialised?) on every use, where a module-local `const` is folded in.
+ * The flags, and the functions a kept event calls, as this module's own constants: an imported
+ * binding is a cell that optimised code loads and checks (not yet initialised? the same function?) on
+ * every use, where a module-local `const` is folded in.
  */
 const ERROR = FLAG_ERROR
 const SLOW = FLAG_SLOW
+const isFailure = isFailureImport
+const errorText = errorTextImport
 
 /** Filter of `monitor.slowEvents`. */
 export interface SlowEventsQuery {

@@ -9,10 +9,13 @@ import {
   recordHeapDelta,
   trackHeapDeltas,
 } from './monitor.js'
-import { isPlainRequestId, newRequestId } from './request-id.js'
+import {
+  isPlainRequestId as isPlainRequestIdImport,
+  newRequestId as newRequestIdImport,
+} from './request-id.js'
 import type { ResponseWatcher, TrackableResponse } from './response-tracker.js'
 import { checkOptionKeys } from './option-keys.js'
-import { now } from './runtime.js'
+import { now as nowImport } from './runtime.js'
 import {
   type HeapMeasurement,
   requestEnded,
@@ -20,6 +23,13 @@ import {
   requestStarted,
   settleMeasurement,
 } from './request-memory.js'
+
+// The imported functions a request calls, as module consts (ARCHITECTURE, Adapters): optimised code
+// reads an import, or a function this module exports, through its module cell and checks the callee
+// before every call; a const's callee is folded in.
+const now = nowImport
+const newRequestId = newRequestIdImport
+const isPlainRequestId = isPlainRequestIdImport
 
 /** Event type of HTTP requests. */
 export const HTTP_TYPE = 'http'
@@ -174,6 +184,11 @@ export function contentLength(value: unknown): number | undefined {
   const n = Number(value)
   return Number.isInteger(n) && n >= 0 ? n : undefined
 }
+
+// This module's own calls of those it exports go through consts, as for the imports above.
+const isUnrecordedHere = isUnrecorded
+const pathOfHere = pathOf
+const contentLengthHere = contentLength
 
 /**
  * A header from Node's `rawHeaders` (`[name, value, name, value, …]`) without touching `req.headers`,
@@ -461,9 +476,9 @@ export class HttpRecorder {
    */
   private details(): Record<string, unknown> {
     const outcome = this.current!
-    const requestBytes = contentLength(outcome.requestBytes)
+    const requestBytes = contentLengthHere(outcome.requestBytes)
     // A HEAD response declares the GET body's length but sends none.
-    const responseBytes = outcome.method === 'HEAD' ? 0 : contentLength(outcome.responseBytes)
+    const responseBytes = outcome.method === 'HEAD' ? 0 : contentLengthHere(outcome.responseBytes)
     const ctx = outcome.context
     const heapDelta = this.heapDelta
     const fields =
@@ -484,7 +499,7 @@ export class HttpRecorder {
       this.scratch[fields] = metadata
     }
     metadata.method = outcome.method
-    metadata.path = pathOf(outcome.url)
+    metadata.path = pathOfHere(outcome.url)
     metadata.status = outcome.status
     if (requestBytes !== undefined) metadata.requestBytes = requestBytes
     if (responseBytes !== undefined) metadata.responseBytes = responseBytes
@@ -566,7 +581,7 @@ export abstract class PendingRequest implements ResponseWatcher, HttpOutcome {
     const recorder = this.recorder
     try {
       if (recorder.memory && this.measuredEnd(res, aborted)) return
-      if (isUnrecorded(this.rawRequest())) return
+      if (isUnrecordedHere(this.rawRequest())) return
       const ms = now() - this.start
       this.aborted = aborted
       // Resolved only now: an unrecorded request (the dashboard's own) must not intern an op.
@@ -588,7 +603,7 @@ export abstract class PendingRequest implements ResponseWatcher, HttpOutcome {
     settleMeasurement(measured, (bytes) => {
       const recorder = this.recorder
       try {
-        if (isUnrecorded(this.rawRequest())) return
+        if (isUnrecordedHere(this.rawRequest())) return
         this.aborted = aborted
         recorder.recordMeasured(recorder.op(this.method, this.settle(res)), ms, this, bytes)
       } catch (err) {

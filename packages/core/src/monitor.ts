@@ -1,13 +1,13 @@
 import { Aggregate } from './aggregate.js'
 import { checkRate, type MonitorConfig, type MonitorOptions, redactMatcher, resolveConfig } from './config.js'
 import { type ContextStorage, createContextStorage, type RequestContext } from './context.js'
-import { describeValue, errorText, isFailure } from './describe-value.js'
+import { describeValue, errorText, isFailure as isFailureImport } from './describe-value.js'
 import { coded } from './errors.js'
 import type { PerfEvent, RecordOptions } from './event.js'
 import { EventLog, listLength, type SlowEventsQuery } from './event-log.js'
 import { type HeapDeltas, newHeapDeltas, OpStats } from './op-stats.js'
 import { findSecret } from './redact.js'
-import { now, runtimeProcess } from './runtime.js'
+import { now as nowImport, runtimeProcess } from './runtime.js'
 import type { OpAggregate, ProcessSample, Sink } from './sink.js'
 import { SinkQueue, unref } from './sink-queue.js'
 import {
@@ -32,6 +32,11 @@ export const MAX_NAME_LENGTH = 200
 export const OVERFLOW_NAME = '<overflow>'
 /** Types longer than this are truncated. */
 const MAX_TYPE_LENGTH = 64
+
+// The imported functions a record calls, as module consts: optimised code reads an import through its
+// module cell and checks the callee before every call, where a const's callee is folded in.
+const isFailure = isFailureImport
+const now = nowImport
 
 /** An interned op: records without looking its name up. */
 export interface OpHandle {

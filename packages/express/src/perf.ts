@@ -3,14 +3,14 @@ import type { HttpOptions, Monitor } from '@perf/core'
 import {
   createHttpRecorder,
   type HttpRecorder,
-  now,
-  pathOf,
+  now as nowImport,
+  pathOf as pathOfImport,
   PendingRequest,
   type RequestContext,
   type TrackableRequest,
   type TrackableResponse,
   warnDuplicateInstall,
-  watchResponse,
+  watchResponse as watchResponseImport,
 } from '@perf/core/http'
 import { type LayerLike, MountTemplates, routerStack } from './mount-template.js'
 
@@ -48,8 +48,16 @@ export type ExpressMiddleware = (
   next: (err?: unknown) => void,
 ) => void
 
+// The imported functions a request calls, and its Pending class, as module consts (ARCHITECTURE,
+// Adapters): optimised code reads an import through its module cell, and a class declaration's
+// binding from the module context, and checks the callee (and that the class is initialised) at each
+// call; a const's callee is folded in.
+const now = nowImport
+const pathOf = pathOfImport
+const watchResponse = watchResponseImport
+
 /** One express request from the middleware to its end (see `PendingRequest` in `@perf/core`). */
-class Pending extends PendingRequest {
+const Pending = class Pending extends PendingRequest {
   private res: ExpressResponseLike | undefined = undefined
 
   constructor(

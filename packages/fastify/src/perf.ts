@@ -2,14 +2,14 @@ import type { HttpOptions, Monitor } from '@perf/core'
 import {
   createHttpRecorder,
   type HttpRecorder,
-  now,
-  pathOf,
+  now as nowImport,
+  pathOf as pathOfImport,
   PendingRequest,
   type RequestContext,
   type TrackableRequest,
   type TrackableResponse,
   warnDuplicateInstall,
-  watchResponse,
+  watchResponse as watchResponseImport,
 } from '@perf/core/http'
 import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
@@ -32,12 +32,20 @@ interface PerfRequest {
   [ERROR]: unknown
 }
 
+// The imported functions a request calls, and its Pending class, as module consts (ARCHITECTURE,
+// Adapters): optimised code reads an import through its module cell, and a class declaration's
+// binding from the module context, and checks the callee (and that the class is initialised) at each
+// call; a const's callee is folded in.
+const now = nowImport
+const pathOf = pathOfImport
+const watchResponse = watchResponseImport
+
 /**
  * One fastify request from `onRequest` to its end (see `PendingRequest` in `@perf/core`): told by
  * `watchResponse`, without fastify's `onResponse`/`onRequestAbort` hook runs (the latter adds a
  * `close` listener and a closure to every request).
  */
-class Pending extends PendingRequest {
+const Pending = class Pending extends PendingRequest {
   constructor(
     recorder: HttpRecorder,
     readonly request: FastifyRequest,

@@ -2,15 +2,15 @@ import type { HttpOptions, Monitor } from '@perf/core'
 import {
   createHttpRecorder,
   type HttpRecorder,
-  now,
-  pathOf,
-  rawHeader,
+  now as nowImport,
+  pathOf as pathOfImport,
+  rawHeader as rawHeaderImport,
   PendingRequest,
   type RequestContext,
   type TrackableRequest,
   type TrackableResponse,
   warnDuplicateInstall,
-  watchResponse,
+  watchResponse as watchResponseImport,
 } from '@perf/core/http'
 import type { Context, MiddlewareHandler } from 'hono'
 
@@ -51,12 +51,21 @@ interface MatchedRoute {
   readonly handler: { readonly length: number }
 }
 
+// The imported functions a request calls, and its Pending class, as module consts (ARCHITECTURE,
+// Adapters): optimised code reads an import through its module cell, and a class declaration's
+// binding from the module context, and checks the callee (and that the class is initialised) at each
+// call; a const's callee is folded in.
+const now = nowImport
+const pathOf = pathOfImport
+const rawHeader = rawHeaderImport
+const watchResponse = watchResponseImport
+
 /**
  * One hono request from the middleware to its end (see `PendingRequest` in `@perf/core`). On
  * node-server `watchResponse` tells it when the Node response ended; elsewhere the middleware calls
  * `finish` when the handler returned its `Response`.
  */
-class Pending extends PendingRequest {
+const Pending = class Pending extends PendingRequest {
   /** The Node response on node-server, set when the request ended. */
   private outgoing: Outgoing | undefined = undefined
 
@@ -107,6 +116,8 @@ class Pending extends PendingRequest {
       : this.c.res.headers.get('content-length')
   }
 }
+
+type Pending = InstanceType<typeof Pending>
 
 /**
  * Hono middleware that times every request as `http` `METHOD /route` (`app.route`/`basePath` prefixes
