@@ -185,7 +185,9 @@ export function contentLength(value: unknown): number | undefined {
   return Number.isInteger(n) && n >= 0 ? n : undefined
 }
 
-// This module's own calls of those it exports go through consts, as for the imports above.
+// This module's own calls of those it exports, and the record's reads of ABORTED, go through consts,
+// as for the imports above.
+const ABORTED_HERE = ABORTED
 const isUnrecordedHere = isUnrecorded
 const pathOfHere = pathOf
 const contentLengthHere = contentLength
@@ -420,13 +422,13 @@ export class HttpRecorder {
     try {
       const status = outcome.status
       let error: unknown
-      if (outcome.aborted === true) error = ABORTED
+      if (outcome.aborted === true) error = ABORTED_HERE
       else if (status >= 500) error = outcome.thrown ?? `HTTP ${status}`
       // One options object, reused: record() is synchronous and keeps nothing of it, and the details
       // are built by `details` only for the events the monitor keeps.
       const opts = this.opts
       // An aborted request has no real status: it is counted as an error, not in a status class.
-      opts.status = status > 0 && error !== ABORTED ? status : undefined
+      opts.status = status > 0 && error !== ABORTED_HERE ? status : undefined
       opts.requestId = outcome.requestId
       opts.error = error
       this.current = outcome

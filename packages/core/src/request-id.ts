@@ -37,10 +37,16 @@ function randomPrefix(): string {
   return out + ALPHABET[random32() % 62]
 }
 
-let prefix = ''
-let counter = 0
-/** `prefix` and the counter's base-36 digits but the last (none below 36): changes every 36 ids. */
-let stem = ''
+/**
+ * The id generator's state, fields of one `const` object rather than module `let`s: optimised code
+ * tests a module's `let` for initialisation at every read (five tests an id).
+ */
+const ids = {
+  prefix: '',
+  counter: 0,
+  /** `prefix` and the counter's base-36 digits but the last (none below 36): changes every 36 ids. */
+  stem: '',
+}
 
 /**
  * A fresh request id: a random per-process prefix (16 base-62 characters, ~95 bits, drawn once, so
@@ -53,13 +59,14 @@ let stem = ''
  * counter ever reaches 2^53.
  */
 export function newRequestId(): string {
+  const counter = ids.counter
   if (counter === 0 || counter >= Number.MAX_SAFE_INTEGER) {
-    prefix = `${randomPrefix()}-`
-    counter = 0
-    stem = prefix
+    ids.prefix = `${randomPrefix()}-`
+    ids.counter = 0
+    ids.stem = ids.prefix
   }
-  const n = ++counter
+  const n = ++ids.counter
   const last = n % 36
-  if (last === 0) stem = prefix + (n / 36).toString(36)
-  return stem + BASE36[last]
+  if (last === 0) ids.stem = ids.prefix + (n / 36).toString(36)
+  return ids.stem + BASE36[last]
 }

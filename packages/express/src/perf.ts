@@ -114,26 +114,22 @@ export function perf(monitor: Monitor, options?: ExpressPerfOptions): ExpressMid
   if (!monitor.enabled) return (_req, _res, next) => next()
   const header = recorder.header
   const mounts = new MountTemplates()
-  /** The request prototype last seen to carry the `id` accessor (express's, shared by its apps). */
-  let withId: object | null = null
-  // The app of the last request, and what was decided for it: apps change rarely (sub-apps, one
-  // middleware shared by two apps), so a request pays one comparison.
-  let seenApp: unknown = NO_APP
-  let stack: readonly LayerLike[] | undefined
-  let duplicate = false
-  let warned = false
   /** Where `setHeader` writes on the responses of the app last seen (see {@link setIdHeader}). */
   const table: HeaderTable = { proto: undefined, key: null }
   /**
-   * Whether the request and response prototypes of `seenApp` were checked: express gives every
-   * request and response of an app the app's own two (`app.request`, `app.response`), so once the
-   * first request of an app had them, later responses are not asked. `Object.getPrototypeOf` on
-   * express's requests and responses is a call into the engine's runtime (about 120 instructions each,
-   * Node 24); the request's is still asked once per request, in place of `req.app` (below).
+   * What the middleware knows of the apps it serves. Fields of one `const` object, not `let`s of this
+   * closure: optimised code tests a closure's `let` for initialisation at every read, eleven tests a
+   * request here, where the object's fields are plain loads.
    */
-  let checked = false
-  /** `seenApp`'s request prototype (`app.request`), valid while {@link checked}. */
-  let seenRequest: object | null = null
+  const seen: Seen = {
+    app: NO_APP,
+    checked: false,
+    request: null,
+    duplicate: false,
+    stack: undefined,
+    withId: null,
+    warned: false,
+  }
   return function perfMiddleware(req, res, next) {
     try {
       // Express gives each request its app's own prototype (`app.request`, which holds `app`): once
@@ -141,25 +137,26 @@ export function perf(monitor: Monitor, options?: ExpressPerfOptions): ExpressMid
       // Express's requests each have a hidden class of their own, and on Node 20 and 22 a property
       // name read on one that nothing else reads is a miss of V8's inline caches, a lookup in its
       // runtime of some hundreds of ns (BENCHMARKS.md, http-ic); `Object.getPrototypeOf` reads none.
-      const app = checked && Object.getPrototypeOf(req) === seenRequest ? seenApp : req.app
-      if (app !== seenApp) {
-        seenApp = app
-        checked = false
-        duplicate = !ownsApp(app, monitor, perfMiddleware)
-        stack = duplicate ? undefined : routerStack(app)
-        if (duplicate && !warned) {
-          warned = true
+      const app = seen.checked && Object.getPrototypeOf(req) === seen.request ? seen.app : req.app
+      if (app !== seen.app) {
+        seen.app = app
+        seen.checked = false
+        seen.duplicate = !ownsApp(app, monitor, perfMiddleware)
+        seen.stack = seen.duplicate ? undefined : routerStack(app)
+        if (seen.duplicate && !seen.warned) {
+          seen.warned = true
           warnDuplicateInstall('@perf/express')
         }
       }
-      if (!duplicate && stack !== undefined && stack[stack.length - 1]?.handle !== keepThrown) {
-        stack = appendKeepThrown(app, stack)
+      const stack = seen.stack
+      if (!seen.duplicate && stack !== undefined && stack[stack.length - 1]?.handle !== keepThrown) {
+        seen.stack = appendKeepThrown(app, stack)
       }
     } catch (err) {
-      stack = undefined
+      seen.stack = undefined
       recorder.fail('request', err)
     }
-    if (duplicate) return next()
+    if (seen.duplicate) return next()
     let ignored = true
     let id: string | undefined
     let ctx: RequestContext | undefined
@@ -167,15 +164,15 @@ export function perf(monitor: Monitor, options?: ExpressPerfOptions): ExpressMid
       ignored = recorder.ignores && recorder.isIgnored(pathOf(req.url), req.method)
       if (header !== undefined) {
         id = recorder.requestId(req.headers[header])
-        const resProto = setIdHeader(res, header, id, table, checked)
-        if (!checked) {
+        const resProto = setIdHeader(res, header, id, table, seen.checked)
+        if (!seen.checked) {
           const proto = Object.getPrototypeOf(req) as object | null
-          if (proto !== withId) withId = installId(proto, header)
-          checked = resProto !== undefined && isAppsOwn(seenApp, proto, resProto)
-          seenRequest = proto
+          if (proto !== seen.withId) seen.withId = installId(proto, header)
+          seen.checked = resProto !== undefined && isAppsOwn(seen.app, proto, resProto)
+          seen.request = proto
         }
         // A request whose prototype chain could not take the accessor: an own property, the slow path.
-        if (withId === null) setOwnId(req, id)
+        if (seen.withId === null) setOwnId(req, id)
       }
       if (recorder.contextEnabled) {
         ctx = recorder.newContext(id ?? recorder.requestId(undefined))
@@ -202,6 +199,33 @@ export function perf(monitor: Monitor, options?: ExpressPerfOptions): ExpressMid
     }
     next()
   }
+}
+
+/** What {@link perf}'s middleware knows of the apps it serves (one object per middleware). */
+interface Seen {
+  /**
+   * The app of the last request, and what was decided for it below: apps change rarely (sub-apps,
+   * one middleware shared by two apps), so a request pays one comparison.
+   */
+  app: unknown
+  /**
+   * Whether the request and response prototypes of `app` were checked: express gives every request
+   * and response of an app the app's own two (`app.request`, `app.response`), so once the first
+   * request of an app had them, later responses are not asked. `Object.getPrototypeOf` on express's
+   * requests and responses is a call into the engine's runtime (about 120 instructions each, Node 24);
+   * the request's is still asked once per request, in place of `req.app`.
+   */
+  checked: boolean
+  /** `app`'s request prototype (`app.request`), valid while {@link checked}. */
+  request: object | null
+  /** Whether another `perf(monitor)` on `app` runs first, making this one a no-op. */
+  duplicate: boolean
+  /** `app`'s router stack, watched for the error middleware appended at its end. */
+  stack: readonly LayerLike[] | undefined
+  /** The request prototype last seen to carry the `id` accessor (express's, shared by its apps). */
+  withId: object | null
+  /** Whether the duplicate install was warned of. */
+  warned: boolean
 }
 
 const NO_APP = {}

@@ -85,8 +85,12 @@ const Pending = class Pending extends PendingRequest {
   }
 }
 
-/** fastify's own symbol for a request's route context, once found on a request; `null` if it is not there. */
-let routeContext: symbol | null | undefined
+/**
+ * fastify's own symbol for a request's route context, once found on a request; `null` if it is not
+ * there. A field of a `const` object, not a module `let`, which optimised code would test for
+ * initialisation at every read.
+ */
+const found: { routeContext: symbol | null | undefined } = { routeContext: undefined }
 
 /**
  * The template of the route that answered, or `undefined` for a 404: what `request.is404` and
@@ -96,8 +100,9 @@ let routeContext: symbol | null | undefined
  * a fastify without it is read through the public getters.
  */
 const routeUrl = (request: FastifyRequest): string | undefined => {
+  let routeContext = found.routeContext
   if (routeContext === undefined) {
-    routeContext =
+    routeContext = found.routeContext =
       Object.getOwnPropertySymbols(request).find((s) => s.description === 'fastify.context') ?? null
   }
   if (routeContext !== null) {

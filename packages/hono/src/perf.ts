@@ -136,19 +136,20 @@ export function perf(
   const header = recorder.header
   const idAtWriteHead = header === undefined ? undefined : new IdAtWriteHead(header)
   // Decided on this middleware's first request, from the handlers hono matched for it (no per-request
-  // cost after that): another `perf(monitor)` that runs before it makes it a no-op.
-  let decided = false
-  let duplicate = false
+  // cost after that): another `perf(monitor)` that runs before it makes it a no-op. Fields of a
+  // `const` object, not `let`s of this closure, which optimised code would test for initialisation
+  // at every read.
+  const install = { decided: false, duplicate: false }
   // Not an async function: on node-server nothing follows the handler here (the Node response's end
   // is watched), so `next()`'s promise is returned as it is, without the promise and the awaits an
   // async middleware adds to every request.
   const middleware: MiddlewareHandler<{ Variables: PerfVariables }> = (c, next) => {
-    if (!decided) {
-      decided = true
-      duplicate = installedBefore(c, middleware, monitor)
-      if (duplicate) warnDuplicateInstall('@perf/hono')
+    if (!install.decided) {
+      install.decided = true
+      install.duplicate = installedBefore(c, middleware, monitor)
+      if (install.duplicate) warnDuplicateInstall('@perf/hono')
     }
-    if (duplicate) return next()
+    if (install.duplicate) return next()
     let pending: Pending | undefined
     // On node-server, read and write the Node objects: touching `c.req.raw.headers` or `c.res` after
     // the handler would turn node-server's lightweight Request/Response into full web objects.
@@ -365,15 +366,18 @@ const routeOf = (c: Context, status: number): string | undefined => {
  * Hono's key (a symbol, `GET_MATCH_RESULT` inside hono) of a request's match result, whose first item
  * lists `[[handler, route], params]` per matched handler: found on the first request and checked
  * against `matchedRoutes` there; `null` where there is none (an older hono, or not that shape).
- * `matchedRoutes` maps the match result to a new array, with a new callback, on every read.
+ * `matchedRoutes` maps the match result to a new array, with a new callback, on every read. A field
+ * of a `const` object, not a module `let`, which optimised code would test for initialisation at
+ * every read.
  */
-let matchKey: symbol | null | undefined
+const found: { matchKey: symbol | null | undefined } = { matchKey: undefined }
 
 type MatchEntry = readonly [readonly [unknown, MatchedRoute], unknown]
 
 /** The route hono's request `req` matched at `index` (`matchedRoutes[index]`), without a copy. */
 const matchedRoute = (req: object, index: number): MatchedRoute | undefined => {
-  if (matchKey === undefined) matchKey = findMatchKey(req)
+  let matchKey = found.matchKey
+  if (matchKey === undefined) matchKey = found.matchKey = findMatchKey(req)
   if (matchKey !== null && matchKey !== undefined) {
     const result = (req as Record<symbol, unknown>)[matchKey] as readonly unknown[] | undefined
     const entries = result?.[0]
@@ -384,7 +388,7 @@ const matchedRoute = (req: object, index: number): MatchedRoute | undefined => {
 }
 
 /**
- * The symbol of {@link matchKey} on `req`'s prototype: the one whose entries give `matchedRoutes`;
+ * The symbol of `found.matchKey` on `req`'s prototype: the one whose entries give `matchedRoutes`;
  * `undefined` (ask again) when the request matched nothing to compare with.
  */
 function findMatchKey(req: object): symbol | null | undefined {
