@@ -39,7 +39,7 @@ function randomPrefix(): string {
 
 /**
  * The id generator's state, fields of one `const` object rather than module `let`s: optimised code
- * tests a module's `let` for initialisation at every read (five tests an id).
+ * tests a module's `let` for initialisation at every read.
  */
 const ids = {
   prefix: '',

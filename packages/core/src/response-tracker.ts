@@ -67,7 +67,7 @@ interface Open {
 const OPEN = new WeakMap<object, Open>()
 /**
  * The tracker's state, fields of one `const` object rather than module `let`s: optimised code tests a
- * module's `let` for initialisation at every read (six tests a request here).
+ * module's `let` for initialisation at every read.
  */
 const state: {
   /**

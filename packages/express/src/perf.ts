@@ -118,8 +118,8 @@ export function perf(monitor: Monitor, options?: ExpressPerfOptions): ExpressMid
   const table: HeaderTable = { proto: undefined, key: null }
   /**
    * What the middleware knows of the apps it serves. Fields of one `const` object, not `let`s of this
-   * closure: optimised code tests a closure's `let` for initialisation at every read, eleven tests a
-   * request here, where the object's fields are plain loads.
+   * closure: optimised code tests a closure's `let` for initialisation at every read (sixteen tests in
+   * this middleware's optimised code, Node 20), where the object's fields are plain loads.
    */
   const seen: Seen = {
     app: NO_APP,
