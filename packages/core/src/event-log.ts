@@ -12,14 +12,15 @@ import { EventRing, FLAG_ERROR, FLAG_SLOW, KeyShapes, MAX_FIELDS } from './ring-
 import type { SinkQueue } from './sink-queue.js'
 
 /**
- * The flags, and the functions a kept event calls, as this module's own constants: an imported
- * binding is a cell that optimised code loads and checks (not yet initialised? the same function?) on
- * every use, where a module-local `const` is folded in.
+ * The flags, the field cap and the functions a kept event calls, as this module's own constants: an
+ * imported binding is a cell that optimised code loads and checks (not yet initialised? the same
+ * function?) on every use, where a module-local `const` is folded in.
  */
 const ERROR = FLAG_ERROR
 const SLOW = FLAG_SLOW
 const isFailure = isFailureImport
 const errorText = errorTextImport
+const FIELDS = MAX_FIELDS
 
 /** Filter of `monitor.slowEvents`. */
 export interface SlowEventsQuery {
@@ -79,7 +80,7 @@ export class EventLog {
     let shape = -1
     if (opts?.metadata !== undefined) {
       const raw = this.rawDetails(opts.metadata)
-      shape = this.redactor.flatten(raw, this.shapes, this.fieldValues, this.fieldNumbers, MAX_FIELDS)
+      shape = this.redactor.flatten(raw, this.shapes, this.fieldValues, this.fieldNumbers, FIELDS)
       if (shape < 0) metadata = this.redactor.sanitize(raw)
     }
     const ring = this.ring
