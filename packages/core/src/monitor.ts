@@ -33,8 +33,9 @@ export const OVERFLOW_NAME = '<overflow>'
 /** Types longer than this are truncated. */
 const MAX_TYPE_LENGTH = 64
 
-// The imported functions a record calls, as module consts: optimised code reads an import through its
-// module cell and checks the callee before every call, where a const's callee is folded in.
+// The imported functions a record (isFailure) and the timers (now) call, as module consts: optimised
+// code reads an import through its module cell and checks the callee before every call, where a
+// const's callee is folded in.
 const isFailure = isFailureImport
 const now = nowImport
 

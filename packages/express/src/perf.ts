@@ -48,10 +48,8 @@ export type ExpressMiddleware = (
   next: (err?: unknown) => void,
 ) => void
 
-// The imported functions a request calls, and its Pending class, as module consts (ARCHITECTURE,
-// Adapters): optimised code reads an import through its module cell, and a class declaration's
-// binding from the module context, and checks the callee (and that the class is initialised) at each
-// call; a const's callee is folded in.
+// The imported functions a request calls, and `Pending` below, are module consts, which optimised
+// code folds in; an import or a class declaration it checks at every call (ARCHITECTURE, Adapters).
 const now = nowImport
 const pathOf = pathOfImport
 const watchResponse = watchResponseImport

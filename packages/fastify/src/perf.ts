@@ -32,10 +32,8 @@ interface PerfRequest {
   [ERROR]: unknown
 }
 
-// The imported functions a request calls, and its Pending class, as module consts (ARCHITECTURE,
-// Adapters): optimised code reads an import through its module cell, and a class declaration's
-// binding from the module context, and checks the callee (and that the class is initialised) at each
-// call; a const's callee is folded in.
+// The imported functions a request calls, and `Pending` below, are module consts, which optimised
+// code folds in; an import or a class declaration it checks at every call (ARCHITECTURE, Adapters).
 const now = nowImport
 const pathOf = pathOfImport
 const watchResponse = watchResponseImport
@@ -87,8 +85,8 @@ const Pending = class Pending extends PendingRequest {
 
 /**
  * fastify's own symbol for a request's route context, once found on a request; `null` if it is not
- * there. A field of a `const` object, not a module `let`, which optimised code would test for
- * initialisation at every read.
+ * there. A `const` object's field, not a `let`, which optimised code tests at every read (ARCHITECTURE,
+ * Adapters).
  */
 const found: { routeContext: symbol | null | undefined } = { routeContext: undefined }
 

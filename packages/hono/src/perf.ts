@@ -51,10 +51,8 @@ interface MatchedRoute {
   readonly handler: { readonly length: number }
 }
 
-// The imported functions a request calls, and its Pending class, as module consts (ARCHITECTURE,
-// Adapters): optimised code reads an import through its module cell, and a class declaration's
-// binding from the module context, and checks the callee (and that the class is initialised) at each
-// call; a const's callee is folded in.
+// The imported functions a request calls, and `Pending` below, are module consts, which optimised
+// code folds in; an import or a class declaration it checks at every call (ARCHITECTURE, Adapters).
 const now = nowImport
 const pathOf = pathOfImport
 const rawHeader = rawHeaderImport
@@ -136,9 +134,8 @@ export function perf(
   const header = recorder.header
   const idAtWriteHead = header === undefined ? undefined : new IdAtWriteHead(header)
   // Decided on this middleware's first request, from the handlers hono matched for it (no per-request
-  // cost after that): another `perf(monitor)` that runs before it makes it a no-op. Fields of a
-  // `const` object, not `let`s of this closure, which optimised code would test for initialisation
-  // at every read.
+  // cost after that): another `perf(monitor)` that runs before it makes it a no-op. A `const`
+  // object's fields, not `let`s, which optimised code tests at every read (ARCHITECTURE, Adapters).
   const install = { decided: false, duplicate: false }
   // Not an async function: on node-server nothing follows the handler here (the Node response's end
   // is watched), so `next()`'s promise is returned as it is, without the promise and the awaits an
@@ -366,9 +363,8 @@ const routeOf = (c: Context, status: number): string | undefined => {
  * Hono's key (a symbol, `GET_MATCH_RESULT` inside hono) of a request's match result, whose first item
  * lists `[[handler, route], params]` per matched handler: found on the first request and checked
  * against `matchedRoutes` there; `null` where there is none (an older hono, or not that shape).
- * `matchedRoutes` maps the match result to a new array, with a new callback, on every read. A field
- * of a `const` object, not a module `let`, which optimised code would test for initialisation at
- * every read.
+ * `matchedRoutes` maps the match result to a new array, with a new callback, on every read. A `const`
+ * object's field, not a `let`, which optimised code tests at every read (ARCHITECTURE, Adapters).
  */
 const found: { matchKey: symbol | null | undefined } = { matchKey: undefined }
 
