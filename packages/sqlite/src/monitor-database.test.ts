@@ -208,6 +208,38 @@ describe('monitorDatabase: recording', () => {
     expect(opCount('SELECT notes')).toBe(5)
   })
 
+  it("a database's statements share one wrapper per method, each recording into its own statement's op", () => {
+    const byId = db.prepare('SELECT * FROM notes WHERE id = ?')
+    const byUser = db.prepare('SELECT * FROM users WHERE id = ?')
+    const insNote = db.prepare('INSERT INTO notes (user_id, body) VALUES (?, ?)')
+    const insUser = db.prepare('INSERT INTO users (name) VALUES (?)')
+    // One function per method at every call site, whichever statement it reaches (an app's query
+    // helper): a closure per statement made such a site polymorphic (ARCHITECTURE.md, SQLite).
+    for (const m of ['run', 'get', 'all', 'iterate'] as const) {
+      expect(byUser[m]).toBe(byId[m])
+      expect(insUser[m]).toBe(insNote[m])
+    }
+    const other = monitorDatabase(new Database(join(dir, 'other.db')), monitor)
+    try {
+      expect(other.prepare('SELECT 1').get).not.toBe(byId.get)
+    } finally {
+      other.close()
+    }
+    const helper = (s: Database.Statement, ...args: unknown[]): unknown => s.run(...args)
+    for (let i = 0; i < 6; i++)
+      helper(i % 2 === 0 ? insNote : insUser, ...(i % 2 === 0 ? [i, `b${i}`] : [`u${i}`]))
+    const read = (s: Database.Statement, id: number): unknown => s.get(id)
+    expect(read(byId, 1)).toEqual(bare.prepare('SELECT * FROM notes WHERE id = 1').get())
+    expect(read(byUser, 1)).toEqual({ id: 1, name: 'u1' })
+    expect(read(byUser, 99)).toBeUndefined()
+    expect(opCount('INSERT notes')).toBe(3)
+    expect(opCount('INSERT users')).toBe(3)
+    expect(opCount('SELECT notes')).toBe(1)
+    expect(opCount('SELECT users')).toBe(2)
+    // Newest first: the miss, then the hit.
+    expect(events('SELECT users').map((e) => e.metadata?.rows)).toEqual([0, 1])
+  })
+
   it('keeps redacted SQL and row counts, never bound values or literals', () => {
     db.prepare('INSERT INTO notes (user_id, body) VALUES (?, ?)').run(7, 'secret-bound-value')
     db.prepare("SELECT * FROM notes WHERE body != 'secret-literal' AND user_id IN (7, 8, 9)").all()

@@ -243,160 +243,171 @@ export function monitorDatabase<D extends Db>(
     }
   }
 
+  // run, get, all and iterate: one function each per database, the statement's state read from the
+  // statement (STATE), not one closure per statement. With a closure per statement, a call site that
+  // reaches several statements (an app's query helper) saw several functions: V8 compiled the wrapper
+  // on its own there, walking its contexts for the statement's state, the native method and this
+  // database's settings, testing each for initialisation, and checking `now` and `finish` as callees
+  // at every call. One function per database is one target at every call site, inlined with its
+  // context known. run, get and all are separate function literals, not closures of one shared
+  // literal: V8 keeps one feedback vector and one optimised code per literal, so with a shared one
+  // every statement's run, get and all met at the same call sites, and the native call there was
+  // compiled for three targets (a generic call into C++, see NATIVE_RUN). The native call is written
+  // here, not called through a helper: what V8 inlines into a function is bounded (920 bytes of
+  // bytecode on Node 20), Node 20's process.hrtime is 244 of them, and with the helper the second
+  // clock read was left out (a call and a 64-byte array per execution: bench/lib/sqlite-alloc.mjs). Up
+  // to three bound values (most statements) go to the native method as plain arguments, not through
+  // apply() and the arguments object; a rest parameter would build an array per call.
+  const run = function run(this: Stmt): unknown {
+    const t0 = now()
+    const s = this as Instrumented
+    let out: unknown
+    try {
+      // biome-ignore lint/complexity/noArguments: see above
+      const a = arguments
+      const n = a.length
+      out =
+        n === 1
+          ? s[NATIVE_RUN](a[0])
+          : n === 0
+            ? s[NATIVE_RUN]()
+            : n === 2
+              ? s[NATIVE_RUN](a[0], a[1])
+              : n === 3
+                ? s[NATIVE_RUN](a[0], a[1], a[2])
+                : s[NATIVE_RUN].apply(this, a as unknown as unknown[])
+    } catch (err) {
+      finish(s[STATE], now() - t0, 0, err, this, NO_ARGS)
+      throw err
+    }
+    const ms = now() - t0
+    const rows = (out as BetterSqlite3.RunResult).changes
+    // biome-ignore lint/complexity/noArguments: see above
+    finish(s[STATE], ms, rows, undefined, this, explainSlow && ms >= slowMs ? copy(arguments) : NO_ARGS)
+    return out
+  }
+  const get = function get(this: Stmt): unknown {
+    const t0 = now()
+    const s = this as Instrumented
+    let out: unknown
+    try {
+      // biome-ignore lint/complexity/noArguments: see run
+      const a = arguments
+      const n = a.length
+      out =
+        n === 1
+          ? s[NATIVE_GET](a[0])
+          : n === 0
+            ? s[NATIVE_GET]()
+            : n === 2
+              ? s[NATIVE_GET](a[0], a[1])
+              : n === 3
+                ? s[NATIVE_GET](a[0], a[1], a[2])
+                : s[NATIVE_GET].apply(this, a as unknown as unknown[])
+    } catch (err) {
+      finish(s[STATE], now() - t0, 0, err, this, NO_ARGS)
+      throw err
+    }
+    const ms = now() - t0
+    const rows = out === undefined ? 0 : 1
+    // biome-ignore lint/complexity/noArguments: see run
+    finish(s[STATE], ms, rows, undefined, this, explainSlow && ms >= slowMs ? copy(arguments) : NO_ARGS)
+    return out
+  }
+  const all = function all(this: Stmt): unknown {
+    const t0 = now()
+    const s = this as Instrumented
+    let out: unknown
+    try {
+      // biome-ignore lint/complexity/noArguments: see run
+      const a = arguments
+      const n = a.length
+      out =
+        n === 1
+          ? s[NATIVE_ALL](a[0])
+          : n === 0
+            ? s[NATIVE_ALL]()
+            : n === 2
+              ? s[NATIVE_ALL](a[0], a[1])
+              : n === 3
+                ? s[NATIVE_ALL](a[0], a[1], a[2])
+                : s[NATIVE_ALL].apply(this, a as unknown as unknown[])
+    } catch (err) {
+      finish(s[STATE], now() - t0, 0, err, this, NO_ARGS)
+      throw err
+    }
+    const ms = now() - t0
+    const rows = (out as unknown[]).length
+    // biome-ignore lint/complexity/noArguments: see run
+    finish(s[STATE], ms, rows, undefined, this, explainSlow && ms >= slowMs ? copy(arguments) : NO_ARGS)
+    return out
+  }
+  const iterate = function iterate(this: Stmt, ...args: unknown[]) {
+    const t0 = now()
+    const st = (this as Instrumented)[STATE]
+    const database = this.database
+    let it: IterableIterator<unknown>
+    try {
+      it = (this as Instrumented)[NATIVE_ITERATE].apply(this, args) as IterableIterator<unknown>
+    } catch (err) {
+      finish(st, now() - t0, 0, err, database, args)
+      throw err
+    }
+    // Time spent inside SQLite: the iterate() call and every next()/return() until the end.
+    let spent = now() - t0
+    let rows = 0
+    let open = true
+    const nativeNext = it.next as unknown as Fn
+    const nativeReturn = it.return as unknown as Fn
+    const close = (error: unknown): void => {
+      if (!open) return
+      open = false
+      finish(st, spent, rows, error, database, args)
+    }
+    define(it, 'next', function next(this: unknown, ...a: unknown[]) {
+      const t = now()
+      let r: IteratorResult<unknown>
+      try {
+        r = nativeNext.apply(this, a) as IteratorResult<unknown>
+      } catch (err) {
+        spent += now() - t
+        close(err)
+        throw err
+      }
+      spent += now() - t
+      if (r.done === true) close(undefined)
+      else if (open) rows++
+      return r
+    })
+    define(it, 'return', function return_(this: unknown, ...a: unknown[]) {
+      const t = now()
+      let r: unknown
+      try {
+        r = nativeReturn.apply(this, a)
+      } catch (err) {
+        spent += now() - t
+        close(err)
+        throw err
+      }
+      spent += now() - t
+      close(undefined)
+      return r
+    })
+    return it
+  }
+
+  /** The statement's own methods under the symbols, its state under STATE, and the wrappers above. */
   const instrument = (stmt: Stmt, st: StatementState): void => {
     const proto = stmt as unknown as Record<string, Fn>
-    const nativeRun = proto.run!
-    const nativeGet = proto.get!
-    const nativeAll = proto.all!
-    const nativeIterate = proto.iterate!
-    define(stmt, NATIVE_RUN, nativeRun)
-    define(stmt, NATIVE_GET, nativeGet)
-    define(stmt, NATIVE_ALL, nativeAll)
-    // run, get and all: one function literal each, not closures of one shared literal: V8 keeps one
-    // feedback vector and one optimised code per literal, so with a shared one every statement's run,
-    // get and all met at the same call sites, and the native call there was compiled for three targets
-    // (a generic call into C++, see NATIVE_RUN). The native call is written here, not called through a
-    // helper: what V8 inlines into a function is bounded (920 bytes of bytecode on Node 20), Node 20's
-    // process.hrtime is 244 of them, and with the helper the second clock read was left out (a call and
-    // a 64-byte array per execution: bench/lib/sqlite-alloc.mjs). Up to three bound values (most
-    // statements) go to the native method as plain arguments, not through apply() and the arguments
-    // object; a rest parameter would build an array per call.
-    define(stmt, 'run', function run(this: Stmt): unknown {
-      const t0 = now()
-      let out: unknown
-      try {
-        const s = this as Instrumented
-        // biome-ignore lint/complexity/noArguments: see above
-        const a = arguments
-        const n = a.length
-        out =
-          n === 1
-            ? s[NATIVE_RUN](a[0])
-            : n === 0
-              ? s[NATIVE_RUN]()
-              : n === 2
-                ? s[NATIVE_RUN](a[0], a[1])
-                : n === 3
-                  ? s[NATIVE_RUN](a[0], a[1], a[2])
-                  : nativeRun.apply(this, a as unknown as unknown[])
-      } catch (err) {
-        finish(st, now() - t0, 0, err, this, NO_ARGS)
-        throw err
-      }
-      const ms = now() - t0
-      const rows = (out as BetterSqlite3.RunResult).changes
-      // biome-ignore lint/complexity/noArguments: see above
-      finish(st, ms, rows, undefined, this, explainSlow && ms >= slowMs ? copy(arguments) : NO_ARGS)
-      return out
-    })
-    define(stmt, 'get', function get(this: Stmt): unknown {
-      const t0 = now()
-      let out: unknown
-      try {
-        const s = this as Instrumented
-        // biome-ignore lint/complexity/noArguments: see run
-        const a = arguments
-        const n = a.length
-        out =
-          n === 1
-            ? s[NATIVE_GET](a[0])
-            : n === 0
-              ? s[NATIVE_GET]()
-              : n === 2
-                ? s[NATIVE_GET](a[0], a[1])
-                : n === 3
-                  ? s[NATIVE_GET](a[0], a[1], a[2])
-                  : nativeGet.apply(this, a as unknown as unknown[])
-      } catch (err) {
-        finish(st, now() - t0, 0, err, this, NO_ARGS)
-        throw err
-      }
-      const ms = now() - t0
-      const rows = out === undefined ? 0 : 1
-      // biome-ignore lint/complexity/noArguments: see run
-      finish(st, ms, rows, undefined, this, explainSlow && ms >= slowMs ? copy(arguments) : NO_ARGS)
-      return out
-    })
-    define(stmt, 'all', function all(this: Stmt): unknown {
-      const t0 = now()
-      let out: unknown
-      try {
-        const s = this as Instrumented
-        // biome-ignore lint/complexity/noArguments: see run
-        const a = arguments
-        const n = a.length
-        out =
-          n === 1
-            ? s[NATIVE_ALL](a[0])
-            : n === 0
-              ? s[NATIVE_ALL]()
-              : n === 2
-                ? s[NATIVE_ALL](a[0], a[1])
-                : n === 3
-                  ? s[NATIVE_ALL](a[0], a[1], a[2])
-                  : nativeAll.apply(this, a as unknown as unknown[])
-      } catch (err) {
-        finish(st, now() - t0, 0, err, this, NO_ARGS)
-        throw err
-      }
-      const ms = now() - t0
-      const rows = (out as unknown[]).length
-      // biome-ignore lint/complexity/noArguments: see run
-      finish(st, ms, rows, undefined, this, explainSlow && ms >= slowMs ? copy(arguments) : NO_ARGS)
-      return out
-    })
-    define(stmt, 'iterate', function iterate(this: Stmt, ...args: unknown[]) {
-      const t0 = now()
-      const database = this.database
-      let it: IterableIterator<unknown>
-      try {
-        it = nativeIterate.apply(this, args) as IterableIterator<unknown>
-      } catch (err) {
-        finish(st, now() - t0, 0, err, database, args)
-        throw err
-      }
-      // Time spent inside SQLite: the iterate() call and every next()/return() until the end.
-      let spent = now() - t0
-      let rows = 0
-      let open = true
-      const nativeNext = it.next as unknown as Fn
-      const nativeReturn = it.return as unknown as Fn
-      const close = (error: unknown): void => {
-        if (!open) return
-        open = false
-        finish(st, spent, rows, error, database, args)
-      }
-      define(it, 'next', function next(this: unknown, ...a: unknown[]) {
-        const t = now()
-        let r: IteratorResult<unknown>
-        try {
-          r = nativeNext.apply(this, a) as IteratorResult<unknown>
-        } catch (err) {
-          spent += now() - t
-          close(err)
-          throw err
-        }
-        spent += now() - t
-        if (r.done === true) close(undefined)
-        else if (open) rows++
-        return r
-      })
-      define(it, 'return', function return_(this: unknown, ...a: unknown[]) {
-        const t = now()
-        let r: unknown
-        try {
-          r = nativeReturn.apply(this, a)
-        } catch (err) {
-          spent += now() - t
-          close(err)
-          throw err
-        }
-        spent += now() - t
-        close(undefined)
-        return r
-      })
-      return it
-    })
+    define(stmt, NATIVE_RUN, proto.run)
+    define(stmt, NATIVE_GET, proto.get)
+    define(stmt, NATIVE_ALL, proto.all)
+    define(stmt, NATIVE_ITERATE, proto.iterate)
+    define(stmt, STATE, st)
+    define(stmt, 'run', run)
+    define(stmt, 'get', get)
+    define(stmt, 'all', all)
+    define(stmt, 'iterate', iterate)
   }
 
   define(db, 'prepare', function prepare(this: Db, sql: string) {
@@ -568,6 +579,15 @@ function define(target: object, key: PropertyKey, value: unknown): void {
 const NATIVE_RUN = Symbol('@perf/sqlite native run')
 const NATIVE_GET = Symbol('@perf/sqlite native get')
 const NATIVE_ALL = Symbol('@perf/sqlite native all')
+const NATIVE_ITERATE = Symbol('@perf/sqlite native iterate')
+/** Where an instrumented statement keeps its {@link StatementState}. */
+const STATE = Symbol('@perf/sqlite statement state')
 
-/** An instrumented statement, with better-sqlite3's own methods under the symbols above. */
-type Instrumented = Stmt & { [NATIVE_RUN]: Fn; [NATIVE_GET]: Fn; [NATIVE_ALL]: Fn }
+/** An instrumented statement, with better-sqlite3's own methods and its state under the symbols above. */
+type Instrumented = Stmt & {
+  [NATIVE_RUN]: Fn
+  [NATIVE_GET]: Fn
+  [NATIVE_ALL]: Fn
+  [NATIVE_ITERATE]: Fn
+  [STATE]: StatementState
+}
