@@ -1,21 +1,23 @@
 // Run by sqlite.mjs under cachegrind (lib/instructions.mjs):
 //   node --expose-gc sqlite-instructions.mjs <db file> <variant> <executions> [<warm-up executions>]
 // Opens the file sqlite.mjs made for it (its notes table), warms the native call and one variant of
-// a point get (lib/sqlite-variants.mjs: native, clock, floor, floor-context, floor-wrapper, perf),
-// then runs `executions` gets of that variant. A run of the same variant with 0 executions is its
-// baseline. Each variant is warmed alone, as in an app that runs only one of them (warmed together,
-// the floor's op.record and @perf's share their feedback), and long enough that nothing compiles
-// while it is counted.
+// a point get (lib/sqlite-variants.mjs: native, clock, floor, floor-context, floor-wrapper, perf,
+// native-helper, perf-helper), then runs `executions` gets of that variant. A run of the same variant
+// with 0 executions is its baseline. Each variant is warmed alone, as in an app that runs only one of
+// them (warmed together, the floor's op.record and @perf's share their feedback), and long enough
+// that nothing compiles while it is counted.
 import { createRequire } from 'node:module'
-import { statementVariants, VARIANTS } from './sqlite-variants.mjs'
+import { COUNTED_VARIANTS, statementVariants } from './sqlite-variants.mjs'
 
 const require = createRequire(import.meta.url)
 const Database = require('better-sqlite3')
 const [file, variant, executions, warmUp = '200000'] = process.argv.slice(2)
 const n = Number(executions)
 const warm = Number(warmUp)
-if (file === undefined || !VARIANTS.includes(variant) || !(n >= 0) || !(warm >= 0)) {
-  console.error(`usage: sqlite-instructions.mjs <db file> ${VARIANTS.join('|')} <executions> [<warm-up>]`)
+if (file === undefined || !COUNTED_VARIANTS.includes(variant) || !(n >= 0) || !(warm >= 0)) {
+  console.error(
+    `usage: sqlite-instructions.mjs <db file> ${COUNTED_VARIANTS.join('|')} <executions> [<warm-up>]`,
+  )
   process.exit(2)
 }
 

@@ -16,6 +16,10 @@
 //   context, and records with the statement's details (its text, rows) and the request's id;
 // - `perf`: the monitored method (`stmt.get(key)`, `stmt.run(...)`), its request context on as an app
 //   with an HTTP adapter has it.
+// Counted only (lib/sqlite-instructions.mjs), point gets through one call site that reaches four
+// statements of the same SQL in turn, as an app's query helper does:
+// - `native-helper`: better-sqlite3's own method;
+// - `perf-helper`: the monitored method.
 // No request is in progress in any of them (a point get outside a request, as @perf's variant is).
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { createMonitor } from '@perf/core'
@@ -23,6 +27,7 @@ import { monitorDatabase } from '@perf/sqlite'
 import Database from 'better-sqlite3'
 
 export const VARIANTS = ['native', 'clock', 'floor', 'floor-context', 'floor-wrapper', 'perf']
+export const COUNTED_VARIANTS = [...VARIANTS, 'native-helper', 'perf-helper']
 
 /**
  * What a per-variant process (lib/sqlite-timed.mjs, lib/sqlite-alloc.mjs) runs: the variants over a
@@ -81,6 +86,7 @@ export function statementVariants(db, ids, { insert = false } = {}) {
   let clockSink = 0
   const get = monitored.prepare(GET_SQL)
   const { get: nativeGet, run: nativeRun } = Object.getPrototypeOf(get)
+  const helper = [get, monitored.prepare(GET_SQL), monitored.prepare(GET_SQL), monitored.prepare(GET_SQL)]
   // The wrappers call the native method as a method of the statement under a key of their own, not
   // through a variable: V8 compiles a call of a native function it cannot see as a generic call into
   // C++, about 100 ns more wherever the wrapper is not inlined into its caller (the cheapest way, which
@@ -146,6 +152,12 @@ export function statementVariants(db, ids, { insert = false } = {}) {
     },
     perf(k, off = 0) {
       for (let i = 0; i < k; i++) sink += get.get(ids[(off + i) & 4095]).user_id
+    },
+    'native-helper'(k, off = 0) {
+      for (let i = 0; i < k; i++) sink += nativeGet.call(helper[i & 3], ids[(off + i) & 4095]).user_id
+    },
+    'perf-helper'(k, off = 0) {
+      for (let i = 0; i < k; i++) sink += helper[i & 3].get(ids[(off + i) & 4095]).user_id
     },
   }
   const inserts = insert ? insertVariants() : undefined
