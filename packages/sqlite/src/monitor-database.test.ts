@@ -240,6 +240,26 @@ describe('monitorDatabase: recording', () => {
     expect(events('SELECT users').map((e) => e.metadata?.rows)).toEqual([0, 1])
   })
 
+  it("a wrapper called on what is not one of this database's statements throws the app's TypeError and records nothing", () => {
+    const get = db.prepare('SELECT * FROM notes WHERE id = ?').get
+    const run = db.prepare('INSERT INTO users (name) VALUES (?)').run
+    const calls: [string, () => unknown][] = [
+      ['unbound get', () => get(1)],
+      ['unbound run', () => run('x')],
+      ["another connection's statement", () => get.call(bare.prepare('SELECT * FROM notes WHERE id = ?'), 1)],
+      ['a plain object', () => get.call({}, 1)],
+    ]
+    for (const [what, call] of calls) {
+      const err = errorOf(call)
+      expect(err, what).toBeInstanceOf(TypeError)
+      // The call's own error, not one thrown while recording it.
+      expect(err.message, what).not.toContain('statement state')
+    }
+    expect(monitor.snapshot().totals.internalErrors).toBe(0)
+    expect(opCount('SELECT notes')).toBe(0)
+    expect(opCount('INSERT users')).toBe(0)
+  })
+
   it('keeps redacted SQL and row counts, never bound values or literals', () => {
     db.prepare('INSERT INTO notes (user_id, body) VALUES (?, ?)').run(7, 'secret-bound-value')
     db.prepare("SELECT * FROM notes WHERE body != 'secret-literal' AND user_id IN (7, 8, 9)").all()

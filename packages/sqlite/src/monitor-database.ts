@@ -258,6 +258,15 @@ export function monitorDatabase<D extends Db>(
   // clock read was left out (a call and a 64-byte array per execution: bench/lib/sqlite-alloc.mjs). Up
   // to three bound values (most statements) go to the native method as plain arguments, not through
   // apply() and the arguments object; a rest parameter would build an array per call.
+  /**
+   * A run, get or all that threw, recorded as a failed query of its statement. Called on something
+   * that is not a monitored statement (an unbound method, another connection's statement), it threw
+   * the app's TypeError before SQLite ran: nothing to record, and that error is the one rethrown.
+   */
+  const threw = (s: Instrumented | null | undefined, ms: number, err: unknown): void => {
+    const st = s == null ? undefined : s[STATE]
+    if (st !== undefined) finish(st, ms, 0, err, s as Stmt, NO_ARGS)
+  }
   const run = function run(this: Stmt): unknown {
     const t0 = now()
     const s = this as Instrumented
@@ -277,7 +286,7 @@ export function monitorDatabase<D extends Db>(
                 ? s[NATIVE_RUN](a[0], a[1], a[2])
                 : s[NATIVE_RUN].apply(this, a as unknown as unknown[])
     } catch (err) {
-      finish(s[STATE], now() - t0, 0, err, this, NO_ARGS)
+      threw(s, now() - t0, err)
       throw err
     }
     const ms = now() - t0
@@ -305,7 +314,7 @@ export function monitorDatabase<D extends Db>(
                 ? s[NATIVE_GET](a[0], a[1], a[2])
                 : s[NATIVE_GET].apply(this, a as unknown as unknown[])
     } catch (err) {
-      finish(s[STATE], now() - t0, 0, err, this, NO_ARGS)
+      threw(s, now() - t0, err)
       throw err
     }
     const ms = now() - t0
@@ -333,7 +342,7 @@ export function monitorDatabase<D extends Db>(
                 ? s[NATIVE_ALL](a[0], a[1], a[2])
                 : s[NATIVE_ALL].apply(this, a as unknown as unknown[])
     } catch (err) {
-      finish(s[STATE], now() - t0, 0, err, this, NO_ARGS)
+      threw(s, now() - t0, err)
       throw err
     }
     const ms = now() - t0
