@@ -88,7 +88,9 @@ export function statementVariants(db, ids, { insert = false } = {}) {
   let clockSink = 0
   const get = monitored.prepare(GET_SQL)
   const { get: nativeGet, run: nativeRun } = Object.getPrototypeOf(get)
-  const helper = [get, monitored.prepare(GET_SQL), monitored.prepare(GET_SQL), monitored.prepare(GET_SQL)]
+  // Four statements of their own, each given the same key, so that they share one hidden class, as an
+  // app's statements do (`get` above gets another key too).
+  const helper = [0, 1, 2, 3].map(() => monitored.prepare(GET_SQL))
   for (const h of helper) Object.defineProperty(h, HELPER_GET, { value: nativeGet })
   // The wrappers call the native method as a method of the statement under a key of their own, not
   // through a variable: V8 compiles a call of a native function it cannot see as a generic call into
