@@ -243,11 +243,14 @@ describe('monitorDatabase: recording', () => {
   it("a wrapper called on what is not one of this database's statements throws the app's TypeError and records nothing", () => {
     const get = db.prepare('SELECT * FROM notes WHERE id = ?').get
     const run = db.prepare('INSERT INTO users (name) VALUES (?)').run
+    const iterate = db.prepare('SELECT * FROM notes').iterate
     const calls: [string, () => unknown][] = [
       ['unbound get', () => get(1)],
       ['unbound run', () => run('x')],
       ["another connection's statement", () => get.call(bare.prepare('SELECT * FROM notes WHERE id = ?'), 1)],
       ['a plain object', () => get.call({}, 1)],
+      ['unbound iterate', () => iterate()],
+      ["iterate on another connection's statement", () => iterate.call(bare.prepare('SELECT * FROM notes'))],
     ]
     for (const [what, call] of calls) {
       const err = errorOf(call)

@@ -243,6 +243,16 @@ export function monitorDatabase<D extends Db>(
     }
   }
 
+  /**
+   * A run, get or all that threw, recorded as a failed query of its statement. Called on something
+   * that is not a monitored statement (an unbound method, another connection's statement), it threw
+   * the app's TypeError before SQLite ran: nothing to record, and that error is the one rethrown.
+   */
+  const threw = (s: Instrumented | null | undefined, ms: number, err: unknown): void => {
+    const st = s == null ? undefined : s[STATE]
+    if (st !== undefined) finish(st, ms, 0, err, s as Stmt, NO_ARGS)
+  }
+
   // run, get, all and iterate: one function each per database, the statement's state read from the
   // statement (STATE), not one closure per statement. With a closure per statement, a call site that
   // reaches several statements (an app's query helper) saw several functions: V8 compiled the wrapper
@@ -258,15 +268,6 @@ export function monitorDatabase<D extends Db>(
   // clock read was left out (a call and a 64-byte array per execution: bench/lib/sqlite-alloc.mjs). Up
   // to three bound values (most statements) go to the native method as plain arguments, not through
   // apply() and the arguments object; a rest parameter would build an array per call.
-  /**
-   * A run, get or all that threw, recorded as a failed query of its statement. Called on something
-   * that is not a monitored statement (an unbound method, another connection's statement), it threw
-   * the app's TypeError before SQLite ran: nothing to record, and that error is the one rethrown.
-   */
-  const threw = (s: Instrumented | null | undefined, ms: number, err: unknown): void => {
-    const st = s == null ? undefined : s[STATE]
-    if (st !== undefined) finish(st, ms, 0, err, s as Stmt, NO_ARGS)
-  }
   const run = function run(this: Stmt): unknown {
     const t0 = now()
     const s = this as Instrumented
@@ -353,13 +354,15 @@ export function monitorDatabase<D extends Db>(
   }
   const iterate = function iterate(this: Stmt, ...args: unknown[]) {
     const t0 = now()
-    const st = (this as Instrumented)[STATE]
     const database = this.database
+    const s = this as Instrumented
+    // Undefined when called on what is not a monitored statement: see threw.
+    const st = s[STATE]
     let it: IterableIterator<unknown>
     try {
-      it = (this as Instrumented)[NATIVE_ITERATE].apply(this, args) as IterableIterator<unknown>
+      it = s[NATIVE_ITERATE].apply(this, args) as IterableIterator<unknown>
     } catch (err) {
-      finish(st, now() - t0, 0, err, database, args)
+      if (st !== undefined) finish(st, now() - t0, 0, err, database, args)
       throw err
     }
     // Time spent inside SQLite: the iterate() call and every next()/return() until the end.
