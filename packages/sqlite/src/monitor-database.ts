@@ -583,10 +583,11 @@ function define(target: object, key: PropertyKey, value: unknown): void {
  * variable of the wrapper's closure) was compiled as a generic call into C++ wherever V8 did not inline
  * the wrapper into the app's function that called it, which it decides anew in every process: on Node
  * 20 a point get cost 335–360 ns over the native call in those processes against 160–175 ns in the
- * others (bench/lib/sqlite-timed.mjs, eight processes). Four bound values or more still go through
- * `native.apply`, and on Node 20 still show that slow mode in some processes (a get with five values:
- * 145–200 ns over the native call in most, 330–383 ns in 2–3 of 10); the call spelled out for up to six
- * values removed it but cost 215–273 ns in every process, so it stays.
+ * others (bench/lib/sqlite-timed.mjs, eight processes). Four bound values or more still go through the
+ * native method's `apply`, which on Node 20 showed that slow mode in some processes (measured when the
+ * method was the closure's variable; a get with five values: 145–200 ns over the native call in most,
+ * 330–383 ns in 2–3 of 10); the call spelled out for up to six values removed it but cost 215–273 ns in
+ * every process, so it stays.
  */
 const NATIVE_RUN = Symbol('@perf/sqlite native run')
 const NATIVE_GET = Symbol('@perf/sqlite native get')
