@@ -173,6 +173,7 @@ function perStatement() {
     clock: o.clock,
     floor: o.floor,
     floorContext: o['floor-context'],
+    floorDetails: o['floor-details'],
     floorWrapper: o['floor-wrapper'],
     perf: o.perf,
   })
@@ -183,7 +184,7 @@ function perStatement() {
     ['insert', insOver],
   ]) {
     console.log(
-      `${what}, one statement: @perf adds ${round(o.perf)} ns over the native call; its two clock reads there ${round(o.clock)} ns (target ≤ ${round(o.clock + 40)} ns); the floor written inline (reads + op.record) ${round(o.floor)} ns, with the request context ${round(o.floorContext)} ns; the floor as a drop-in wrapper doing @perf's whole job ${round(o.floorWrapper)} ns, @perf ${round(o.perf - o.floorWrapper)} ns over it`,
+      `${what}, one statement: @perf adds ${round(o.perf)} ns over the native call; its two clock reads there ${round(o.clock)} ns (target ≤ ${round(o.clock + 40)} ns); the floor written inline (reads + op.record) ${round(o.floor)} ns, with the request context ${round(o.floorContext)} ns, recording the statement's details too (@perf's whole job, inline) ${round(o.floorDetails)} ns; that job as a drop-in wrapper ${round(o.floorWrapper)} ns, @perf ${round(o.perf - o.floorWrapper)} ns over it`,
     )
   }
   return { get: getOver, insert: insOver, blocks, processes: PROCESSES, allocProcesses: ALLOC_PROCESSES }
@@ -247,6 +248,7 @@ async function countPerStatement() {
     clock: over('clock'),
     floor: over('floor'),
     floorContext: over('floor-context'),
+    floorDetails: over('floor-details'),
     floorWrapper: over('floor-wrapper'),
     perf: over('perf'),
     // Through one call site reaching four statements, over the native call through the same site.
@@ -259,18 +261,18 @@ async function countPerStatement() {
   // Every variant makes the native call, and the floors and @perf the two clock reads as well: a count
   // below those is no cost but a run whose collector or compiler did other work than its baseline's
   // (seen on Node 20, where a variant counted hundreds of instructions a get below the native call).
-  // Not the wrapper floor's nor @perf's: they call the native method as a method of the statement,
-  // which V8 makes in fewer instructions than the other variants' `nativeGet.call(...)`, so they may
-  // count below them (only not below the native call). The helper case is over a native call made as
-  // @perf makes it.
+  // Every variant calls the native method the same way (lib/sqlite-variants.mjs), so none is exempt.
+  // The helper case is over the native call through its own call site.
   const ins = (k) => out[k].instructions
   out.consistent =
     ins('clock') >= -spread &&
-    ['floor', 'floorContext'].every((k) => ins(k) >= ins('clock') - spread) &&
-    ['perf', 'floorWrapper', 'helper'].every((k) => ins(k) >= -spread)
+    ['floor', 'floorContext', 'floorDetails', 'floorWrapper', 'perf'].every(
+      (k) => ins(k) >= ins('clock') - spread,
+    ) &&
+    ins('helper') >= -spread
   const pair = (o) => `+${Math.round(o.instructions)} / +${Math.round(o.i1Misses)}`
   console.log(
-    `point get, counted (valgrind, ${n} gets${quick ? ' after a short warm-up, --quick: these show only that the counting runs' : ''}): native ${Math.round(per.native.instructions)} instructions and ${Math.round(per.native.i1Misses)} I1 misses a get; over it (instructions / I1 misses), @perf ${pair(out.perf)}, the floor ${pair(out.floor)}, with the request context ${pair(out.floorContext)}, as a drop-in wrapper doing @perf's whole job ${pair(out.floorWrapper)}, the two clock reads ${pair(out.clock)}; through one call site reaching four statements (a query helper), @perf ${pair(out.helper)} over the native call through that site; the native run repeated moved by ${Math.round(spread)} instructions a get`,
+    `point get, counted (valgrind, ${n} gets${quick ? ' after a short warm-up, --quick: these show only that the counting runs' : ''}): native ${Math.round(per.native.instructions)} instructions and ${Math.round(per.native.i1Misses)} I1 misses a get; over it (instructions / I1 misses), @perf ${pair(out.perf)}, the floor ${pair(out.floor)}, with the request context ${pair(out.floorContext)}, @perf's whole job inline ${pair(out.floorDetails)}, as a drop-in wrapper ${pair(out.floorWrapper)}, the two clock reads ${pair(out.clock)}; through one call site reaching four statements (a query helper), @perf ${pair(out.helper)} over the native call through that site; the native run repeated moved by ${Math.round(spread)} instructions a get`,
   )
   return out
 }
@@ -645,10 +647,16 @@ emit({
         note: `with the request context (an AsyncLocalStorage read) ${round(o.floorContext)} ns; @perf over this floor: ${round(o.perf - o.floor)} ns`,
       },
       {
+        name: `${what}: @perf/sqlite's whole job by hand, written where the statement runs (the two reads, the request context, one op.record with the statement's details and the request's id), over the native call`,
+        value: round(o.floorDetails),
+        unit: 'ns',
+        note: `over the floor with the request context (the details, which the one execution in ten that is kept stores): ${round(o.floorDetails - o.floorContext)} ns; @perf over this: ${round(o.perf - o.floorDetails)} ns`,
+      },
+      {
         name: `${what}: the floor as a drop-in wrapper, @perf/sqlite's whole job by hand (a function standing in for the statement's method: the two reads, the request context, one op.record with the statement's details), over the native call`,
         value: round(o.floorWrapper),
         unit: 'ns',
-        note: `@perf over this floor: ${round(o.perf - o.floorWrapper)} ns; the wrapper over the floor written where the statement runs: ${round(o.floorWrapper - o.floor)} ns`,
+        note: `@perf over this floor: ${round(o.perf - o.floorWrapper)} ns; the wrapper over the same job written where the statement runs (the call alone): ${round(o.floorWrapper - o.floorDetails)} ns`,
       },
       {
         name: `${what}: bytes @perf allocates per statement beyond the native call (sampling 0.1)`,
@@ -664,7 +672,7 @@ emit({
             name: 'point get(): instructions @perf adds per statement over the native call, counted (valgrind)',
             value: Math.round(counted.perf.instructions),
             unit: 'instructions',
-            note: `the hand-written floor adds ${Math.round(counted.floor.instructions)}, with the request context ${Math.round(counted.floorContext.instructions)}, as a drop-in wrapper doing @perf's whole job ${Math.round(counted.floorWrapper.instructions)}, the two clock reads ${Math.round(counted.clock.instructions)}; the native get itself ${Math.round(counted.native.instructions)}, and its run repeated moved by ${Math.round(counted.spread)} a get`,
+            note: `the hand-written floor adds ${Math.round(counted.floor.instructions)}, with the request context ${Math.round(counted.floorContext.instructions)}, @perf's whole job written inline ${Math.round(counted.floorDetails.instructions)}, as a drop-in wrapper ${Math.round(counted.floorWrapper.instructions)}, the two clock reads ${Math.round(counted.clock.instructions)}; the native get itself ${Math.round(counted.native.instructions)}, and its run repeated moved by ${Math.round(counted.spread)} a get`,
           },
           {
             name: 'point get() through one call site reaching four statements (a query helper): instructions @perf adds over the native call, counted (valgrind)',
@@ -676,7 +684,7 @@ emit({
             name: 'point get(): first-level instruction-cache misses @perf adds per statement, counted (valgrind)',
             value: Math.round(counted.perf.i1Misses),
             unit: 'misses',
-            note: `the floor adds ${Math.round(counted.floor.i1Misses)}, with the request context ${Math.round(counted.floorContext.i1Misses)}, as a drop-in wrapper ${Math.round(counted.floorWrapper.i1Misses)}, the two clock reads ${Math.round(counted.clock.i1Misses)}; the native get itself misses ${Math.round(counted.native.i1Misses)} times: between two SQLite calls little of anyone's code stays in a 32 KB cache`,
+            note: `the floor adds ${Math.round(counted.floor.i1Misses)}, with the request context ${Math.round(counted.floorContext.i1Misses)}, the whole job inline ${Math.round(counted.floorDetails.i1Misses)}, as a drop-in wrapper ${Math.round(counted.floorWrapper.i1Misses)}, the two clock reads ${Math.round(counted.clock.i1Misses)}; the native get itself misses ${Math.round(counted.native.i1Misses)} times: between two SQLite calls little of anyone's code stays in a 32 KB cache`,
           },
         ]),
     {
@@ -826,8 +834,8 @@ emit({
   ],
   notes: [
     `Two connections to one WAL file (synchronous = NORMAL), one bare and one through monitorDatabase with a monitor at sampling 0.1; ${ROUNDS} interleaved rounds (order alternating), each side timed by the process's CPU time (user + system, less disturbed by other processes than wall time), the ratio taken per round and its median reported. Point gets: ${GETS} get() calls per round on random primary keys. Inserts: ${INS_REPEAT} transactions of 1,000 inserts per round, each followed by a DELETE of the rows on both sides.`,
-    `Per statement (lib/sqlite-variants.mjs): every variant runs the same statement of one monitored connection (two connections differ by up to ±200 ns per point get here, more than what is measured): better-sqlite3's own method from the prototype, that call between the two process.hrtime() reads @perf/sqlite makes, the same plus one op.record written by hand where the statement runs (the floor; with the request context: plus an AsyncLocalStorage read and the time added to the request's store when there is one), the floor as a drop-in wrapper must do it (a function standing in for the statement's method, doing @perf/sqlite's whole job by hand: the two reads, the request context, one op.record with the statement's details and the request's id), and the monitored method. Each variant runs in a process of its own beside the native call (lib/sqlite-timed.mjs), as in an app that runs only that one: in one process the variants would share the monitor's code and its type feedback, and each be compiled for the others' calls too. Blocks of 400 gets or of a 200-insert transaction, the variant and the native call in turn, CPU time per block; ${per.processes} processes per variant of ${per.blocks / per.processes} blocks each, the median of their pooled per-block differences to the native call. Bytes (lib/sqlite-alloc.mjs): the floors and @perf, each warmed beside the native call in a process of its own, then each run alone under V8's sampling heap profiler with the objects already collected included (every byte allocated, garbage too); the variant's bytes per execution minus the native call's, the median of ${per.allocProcesses} processes: V8 decides anew in every process what it inlines, and what it leaves out shows here (a clock read not inlined returns a 64-byte array, a duration passed to a call that is not inlined is boxed in 16 bytes). The clock costs more between two SQLite calls than in a loop of clock reads, and so does a record: neither's code nor data is still in the CPU's caches, which is what an app pays; and a wrapper costs more than the same work written where the statement runs, though it executes no more instructions (the counted rows): a call more between the app and SQLite. Each execution reads the clock twice, so the absolute overhead per query is two clock reads plus one record: with a bare insert near 0.9 µs the reads alone are several % of it, and the 1.05 insert ratio cannot be met while every execution is timed.`,
-    "Counted: the same point-get variants, each in its own process under valgrind (cachegrind, Node with --single-threaded --predictable; lib/instructions.mjs and lib/sqlite-instructions.mjs), the native call and one variant warmed (200,000 gets each, so that nothing compiles while the variant is counted), as in an app that runs only that one, then a full collection, that variant run, and a full collection again; its instructions and simulated first-level cache misses over a run of the same variant that executes none, per get, minus the native call's (run first and again last, averaged; how far the two moved is given). The variants are those timed (lib/sqlite-variants.mjs), and two more: gets through one call site that reaches four statements of the same SQL in turn (an app's query helper), native and monitored, @perf's over the native call through that site. Counts where a variant comes out below the native call, or a floor written where the statement runs below the two clock reads it makes, are left out of the table (seen on Node 20). @perf and the drop-in wrapper may count below those two reads: they call the native method as a method of the statement, which V8 makes in fewer instructions than the `nativeGet.call(...)` of the native, clock and inline-floor variants; the query-helper case compares @perf with a native call made that way. The file is a copy of the notes table in rollback-journal mode, so no run reads through a WAL another left. The counts do not move with the load of the machine; they are those of this build.",
+    `Per statement (lib/sqlite-variants.mjs): every variant runs the same statement of one monitored connection (two connections differ by up to ±200 ns per point get here, more than what is measured): better-sqlite3's own method from the prototype (every variant calling it as a method of the statement, as @perf/sqlite and an app call it), that call between the two process.hrtime() reads @perf/sqlite makes, the same plus one op.record written by hand where the statement runs (the floor; with the request context: plus an AsyncLocalStorage read and the time added to the request's store when there is one), @perf/sqlite's whole job by hand where the statement runs (the two reads, the request context, one op.record with the statement's details and the request's id), the same job as a drop-in wrapper must do it (a function standing in for the statement's method, with that body), and the monitored method. Each variant runs in a process of its own beside the native call (lib/sqlite-timed.mjs), as in an app that runs only that one: in one process the variants would share the monitor's code and its type feedback, and each be compiled for the others' calls too. Blocks of 400 gets or of a 200-insert transaction, the variant and the native call in turn, CPU time per block; ${per.processes} processes per variant of ${per.blocks / per.processes} blocks each, the median of their pooled per-block differences to the native call. Bytes (lib/sqlite-alloc.mjs): the floors and @perf, each warmed beside the native call in a process of its own, then each run alone under V8's sampling heap profiler with the objects already collected included (every byte allocated, garbage too); the variant's bytes per execution minus the native call's, the median of ${per.allocProcesses} processes: V8 decides anew in every process what it inlines, and what it leaves out shows here (a clock read not inlined returns a 64-byte array, a duration passed to a call that is not inlined is boxed in 16 bytes). The clock costs more between two SQLite calls than in a loop of clock reads, and so does a record: neither's code nor data is still in the CPU's caches, which is what an app pays; and a wrapper costs more than the same work written where the statement runs, though it executes no more instructions (the counted rows): a call more between the app and SQLite. Each execution reads the clock twice, so the absolute overhead per query is two clock reads plus one record: with a bare insert near 0.9 µs the reads alone are several % of it, and the 1.05 insert ratio cannot be met while every execution is timed.`,
+    "Counted: the same point-get variants, each in its own process under valgrind (cachegrind, Node with --single-threaded --predictable; lib/instructions.mjs and lib/sqlite-instructions.mjs), the native call and one variant warmed (200,000 gets each, so that nothing compiles while the variant is counted), as in an app that runs only that one, then a full collection, that variant run, and a full collection again; its instructions and simulated first-level cache misses over a run of the same variant that executes none, per get, minus the native call's (run first and again last, averaged; how far the two moved is given). The variants are those timed (lib/sqlite-variants.mjs), and two more: gets through one call site that reaches four statements of the same SQL in turn (an app's query helper), native and monitored, @perf's over the native call through that site. Every variant calls the native method as a method of the statement under a key of its own, as @perf/sqlite does and as an app calls `stmt.get(key)` (a `nativeGet.call(stmt, key)` is compiled differently: on Node 24 it counted 200 instructions fewer than the method call alone, and 190 more with the clock reads around it). Counts where a variant comes out below the native call, or the floors or @perf below the two clock reads they all make, are left out of the table (seen on Node 20). The file is a copy of the notes table in rollback-journal mode, so no run reads through a WAL another left. The counts do not move with the load of the machine; they are those of this build.",
     'OpenTelemetry: the community instrumentation opentelemetry-plugin-better-sqlite3 (OpenTelemetry has none of its own), a BasicTracerProvider with a BatchSpanProcessor into an in-memory exporter; its connection is a third one to the same file, raced against the same bare connection.',
     'Normaliser: nine 128 KB inputs built to defeat naive scanners (quote and comment runs, endless IN lists, blob and number soup); median of the runs per input, the worst input reported.',
     `History: a store file of ${HISTORY_DAYS} days × 120 ops of per-minute rows (histograms of ~40 events over ~20 buckets) and a process sample every 10 s, written as schema version 1 and opened by SqliteStore, which rolls the minutes up into hours in the background; then history({ since, until, bucketMs, ops: false, events: false }) as the dashboard's 7 d view asks, after one warm-up call. "Longest block" is the largest gap between turns of a setImmediate loop running beside the work (wall time; the CPU time within that gap is given too, as wall time on a shared machine includes other processes' turns); heap is the peak heapUsed sampled at every turn minus a post-GC baseline.`,

@@ -6,20 +6,27 @@
 //
 // Every variant runs the same statement of one monitored connection (two connections differ by up
 // to ±200 ns per point get on this VM, more than what is measured):
-// - `native`: better-sqlite3's own method, from the prototype (what a bare app calls);
+// - `native`: better-sqlite3's own method, from the prototype (what a bare app calls), called as a
+//   method of the statement under a key of its own (NATIVE_GET), as a bare app calls `stmt.get(key)`
+//   and as @perf/sqlite calls it; every variant makes the native call so, so that no variant's count
+//   or time differs from another's by how V8 compiles the call (on Node 24 a `nativeGet.call(stmt, key)`
+//   counted 200 instructions a get fewer than the method call alone, and 190 more with the clock
+//   reads around it);
 // - `clock`: that call between the two `process.hrtime()` reads @perf/sqlite makes;
 // - `floor`: the same plus one `op.record(ms)` into an interned op (sampling 0.1), written inline;
 // - `floor-context`: the floor plus what carrying db time to the request costs (an
 //   `AsyncLocalStorage` read, and the time added to the request's store when there is one);
-// - `floor-wrapper`: @perf/sqlite's whole job by hand, as a drop-in wrapper must do it: a function
-//   standing in for the statement's method that reads the clock twice, adds the time to the request's
-//   context, and records with the statement's details (its text, rows) and the request's id;
+// - `floor-details`: @perf/sqlite's whole job by hand, written inline: the floor with the request
+//   context, recording with the statement's details (its text, rows) and the request's id, which the
+//   one execution in ten that is kept stores (what `floor-context` leaves out);
+// - `floor-wrapper`: the same job as a drop-in wrapper must do it: a function standing in for the
+//   statement's method, with `floor-details`'s body (so the two differ only by the call);
 // - `perf`: the monitored method (`stmt.get(key)`, `stmt.run(...)`), its request context on as an app
 //   with an HTTP adapter has it.
 // Counted only (lib/sqlite-instructions.mjs), point gets through one call site that reaches four
 // statements of the same SQL in turn, as an app's query helper does:
 // - `native-helper`: better-sqlite3's own method, called as a method of the statement under a key of
-//   its own (as a bare app calls `stmt.get(key)`, and as @perf/sqlite calls it: see FLOOR_GET);
+//   its own, as `native` calls it;
 // - `perf-helper`: the monitored method.
 // No request is in progress in any of them (a point get outside a request, as @perf's variant is).
 import { AsyncLocalStorage } from 'node:async_hooks'
@@ -27,7 +34,15 @@ import { createMonitor } from '@perf/core'
 import { monitorDatabase } from '@perf/sqlite'
 import Database from 'better-sqlite3'
 
-export const VARIANTS = ['native', 'clock', 'floor', 'floor-context', 'floor-wrapper', 'perf']
+export const VARIANTS = [
+  'native',
+  'clock',
+  'floor',
+  'floor-context',
+  'floor-details',
+  'floor-wrapper',
+  'perf',
+]
 export const COUNTED_VARIANTS = [...VARIANTS, 'native-helper', 'perf-helper']
 
 /**
@@ -55,8 +70,10 @@ export function variantProcess(file, what, variant, usage) {
 export const GET_SQL = 'SELECT * FROM notes WHERE id = ?'
 const INSERT_SQL = 'INSERT INTO one_ins (user_id, title, body) VALUES (?, ?, ?)'
 const BODY = 'a body of some length for the row'
-const FLOOR_GET = Symbol('floor get')
-const FLOOR_RUN = Symbol('floor run')
+const NATIVE_GET = Symbol('native get')
+const NATIVE_RUN = Symbol('native run')
+const WRAPPER_GET = Symbol('wrapper get')
+const WRAPPER_RUN = Symbol('wrapper run')
 const HELPER_GET = Symbol('helper get')
 
 /**
@@ -92,11 +109,12 @@ export function statementVariants(db, ids, { insert = false } = {}) {
   // app's statements do (`get` above gets another key too).
   const helper = [0, 1, 2, 3].map(() => monitored.prepare(GET_SQL))
   for (const h of helper) Object.defineProperty(h, HELPER_GET, { value: nativeGet })
-  // The wrappers call the native method as a method of the statement under a key of their own, not
-  // through a variable: V8 compiles a call of a native function it cannot see as a generic call into
-  // C++, about 100 ns more wherever the wrapper is not inlined into its caller (the cheapest way, which
-  // @perf/sqlite takes too).
-  Object.defineProperty(get, FLOOR_GET, { value: nativeGet })
+  // Every variant calls the native method as a method of the statement under a key of its own, not
+  // through a variable: in a wrapper V8 compiles a call of a native function it cannot see as a
+  // generic call into C++, about 100 ns more wherever the wrapper is not inlined into its caller (the
+  // cheapest way, which @perf/sqlite takes too); and the variants written where the statement runs
+  // call it the same way, so that they differ from the wrappers only by what they do around it.
+  Object.defineProperty(get, NATIVE_GET, { value: nativeGet })
   /** The floor-wrapper's job for one execution, as @perf/sqlite does it (see the top of this file). */
   const wrapperDetails = (sql) => {
     const details = { sql, rows: 0 }
@@ -105,7 +123,7 @@ export function statementVariants(db, ids, { insert = false } = {}) {
   const getJob = wrapperDetails(GET_SQL)
   function wrapperGet(key) {
     const t0 = ms()
-    const row = this[FLOOR_GET](key)
+    const row = this[NATIVE_GET](key)
     const d = ms() - t0
     const request = requests.getStore()
     if (request !== undefined) {
@@ -117,15 +135,17 @@ export function statementVariants(db, ids, { insert = false } = {}) {
     floorOp.record(d, getJob.opts)
     return row
   }
+  // Called as a method of the statement, as the app calls @perf's (`stmt.get(key)`).
+  Object.defineProperty(get, WRAPPER_GET, { value: wrapperGet })
   // One function per variant, so that no call site sees more than one callee.
   const gets = {
     native(k, off = 0) {
-      for (let i = 0; i < k; i++) sink += nativeGet.call(get, ids[(off + i) & 4095]).user_id
+      for (let i = 0; i < k; i++) sink += get[NATIVE_GET](ids[(off + i) & 4095]).user_id
     },
     clock(k, off = 0) {
       for (let i = 0; i < k; i++) {
         const t0 = ms()
-        const row = nativeGet.call(get, ids[(off + i) & 4095])
+        const row = get[NATIVE_GET](ids[(off + i) & 4095])
         clockSink += ms() - t0
         sink += row.user_id
       }
@@ -133,7 +153,7 @@ export function statementVariants(db, ids, { insert = false } = {}) {
     floor(k, off = 0) {
       for (let i = 0; i < k; i++) {
         const t0 = ms()
-        const row = nativeGet.call(get, ids[(off + i) & 4095])
+        const row = get[NATIVE_GET](ids[(off + i) & 4095])
         floorOp.record(ms() - t0)
         sink += row.user_id
       }
@@ -141,7 +161,7 @@ export function statementVariants(db, ids, { insert = false } = {}) {
     'floor-context'(k, off = 0) {
       for (let i = 0; i < k; i++) {
         const t0 = ms()
-        const row = nativeGet.call(get, ids[(off + i) & 4095])
+        const row = get[NATIVE_GET](ids[(off + i) & 4095])
         const d = ms() - t0
         floorOp.record(d)
         const request = requests.getStore()
@@ -152,8 +172,24 @@ export function statementVariants(db, ids, { insert = false } = {}) {
         sink += row.user_id
       }
     },
+    'floor-details'(k, off = 0) {
+      for (let i = 0; i < k; i++) {
+        const t0 = ms()
+        const row = get[NATIVE_GET](ids[(off + i) & 4095])
+        const d = ms() - t0
+        const request = requests.getStore()
+        if (request !== undefined) {
+          request.queries++
+          request.ms += d
+        }
+        getJob.details.rows = row === undefined ? 0 : 1
+        getJob.opts.requestId = request?.id
+        floorOp.record(d, getJob.opts)
+        sink += row.user_id
+      }
+    },
     'floor-wrapper'(k, off = 0) {
-      for (let i = 0; i < k; i++) sink += wrapperGet.call(get, ids[(off + i) & 4095]).user_id
+      for (let i = 0; i < k; i++) sink += get[WRAPPER_GET](ids[(off + i) & 4095]).user_id
     },
     perf(k, off = 0) {
       for (let i = 0; i < k; i++) sink += get.get(ids[(off + i) & 4095]).user_id
@@ -169,11 +205,11 @@ export function statementVariants(db, ids, { insert = false } = {}) {
   function insertVariants() {
     const ins = monitored.prepare(INSERT_SQL)
     const clear = monitored.prepare('DELETE FROM one_ins')
-    Object.defineProperty(ins, FLOOR_RUN, { value: nativeRun })
+    Object.defineProperty(ins, NATIVE_RUN, { value: nativeRun })
     const insJob = wrapperDetails(INSERT_SQL)
     function wrapperRun(userId, title, body) {
       const t0 = ms()
-      const info = this[FLOOR_RUN](userId, title, body)
+      const info = this[NATIVE_RUN](userId, title, body)
       const d = ms() - t0
       const request = requests.getStore()
       if (request !== undefined) {
@@ -185,6 +221,7 @@ export function statementVariants(db, ids, { insert = false } = {}) {
       floorOp.record(d, insJob.opts)
       return info
     }
+    Object.defineProperty(ins, WRAPPER_RUN, { value: wrapperRun })
     // A transaction of `k` inserts, then the rows deleted (the same for every variant).
     const inTxn = (loop) => {
       const txn = monitored.transaction(loop)
@@ -195,26 +232,26 @@ export function statementVariants(db, ids, { insert = false } = {}) {
     }
     return {
       native: inTxn((k) => {
-        for (let i = 0; i < k; i++) nativeRun.call(ins, i, 'a title', BODY)
+        for (let i = 0; i < k; i++) ins[NATIVE_RUN](i, 'a title', BODY)
       }),
       clock: inTxn((k) => {
         for (let i = 0; i < k; i++) {
           const t0 = ms()
-          nativeRun.call(ins, i, 'a title', BODY)
+          ins[NATIVE_RUN](i, 'a title', BODY)
           clockSink += ms() - t0
         }
       }),
       floor: inTxn((k) => {
         for (let i = 0; i < k; i++) {
           const t0 = ms()
-          nativeRun.call(ins, i, 'a title', BODY)
+          ins[NATIVE_RUN](i, 'a title', BODY)
           floorOp.record(ms() - t0)
         }
       }),
       'floor-context': inTxn((k) => {
         for (let i = 0; i < k; i++) {
           const t0 = ms()
-          nativeRun.call(ins, i, 'a title', BODY)
+          ins[NATIVE_RUN](i, 'a title', BODY)
           const d = ms() - t0
           floorOp.record(d)
           const request = requests.getStore()
@@ -224,8 +261,23 @@ export function statementVariants(db, ids, { insert = false } = {}) {
           }
         }
       }),
+      'floor-details': inTxn((k) => {
+        for (let i = 0; i < k; i++) {
+          const t0 = ms()
+          const info = ins[NATIVE_RUN](i, 'a title', BODY)
+          const d = ms() - t0
+          const request = requests.getStore()
+          if (request !== undefined) {
+            request.queries++
+            request.ms += d
+          }
+          insJob.details.rows = info.changes
+          insJob.opts.requestId = request?.id
+          floorOp.record(d, insJob.opts)
+        }
+      }),
       'floor-wrapper': inTxn((k) => {
-        for (let i = 0; i < k; i++) wrapperRun.call(ins, i, 'a title', BODY)
+        for (let i = 0; i < k; i++) ins[WRAPPER_RUN](i, 'a title', BODY)
       }),
       perf: inTxn((k) => {
         for (let i = 0; i < k; i++) ins.run(i, 'a title', BODY)
