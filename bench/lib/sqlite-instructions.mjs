@@ -1,8 +1,8 @@
 // Run by sqlite.mjs under cachegrind (lib/instructions.mjs):
 //   node --expose-gc sqlite-instructions.mjs <db file> <variant> <executions> [<warm-up executions>]
 // Opens the file sqlite.mjs made for it (its notes table), warms the native call and one variant of
-// a point get (lib/sqlite-variants.mjs: native, clock, floor, floor-context, floor-details, floor-wrapper, perf,
-// native-helper, perf-helper), then runs `executions` gets of that variant. A run of the same variant
+// a point get (lib/sqlite-variants.mjs: native, clock, floor, floor-context, floor-details,
+// floor-wrapper, perf, native-helper, perf-helper), then runs `executions` gets of that variant. A run of the same variant
 // with 0 executions is its baseline. Each variant is warmed alone, as in an app that runs only one of
 // them (warmed together, the floor's op.record and @perf's share their feedback), and long enough
 // that nothing compiles while it is counted.

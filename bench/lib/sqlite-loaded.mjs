@@ -11,8 +11,9 @@
 // In a process of its own, not in sqlite.mjs's: there the measurement ran after the rest of that
 // bench had filled the heap, and each collection of the main thread (every variant's, the same)
 // lengthened the delays the rows compare: off, the floor and the worker measured 1.51, 2.49 and 2.96
-// ms there, against 1.2–1.3, 1.5–1.6 and 1.5 here, and the worker minus the floor moved by half a
-// millisecond between two runs of the same code.
+// ms there (Node 20, e1df55c), against 1.2–1.4, 1.6–1.7 and 1.5–1.7 here (Node 20 and 24, ab91ce3
+// and 966571a), and the worker minus the floor moved by half a millisecond between two runs of the
+// same code there, by 0.05 here (two runs on Node 20).
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
