@@ -14,6 +14,7 @@ import {
 } from '@perf/core'
 import Database from 'better-sqlite3'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { PackedItems } from './handover.js'
 import { monitorDatabase } from './monitor-database.js'
 import { SqliteStore } from './sqlite-store.js'
 import { MIGRATIONS, SCHEMA_VERSION } from './store-schema.js'
@@ -699,9 +700,9 @@ describe('SqliteStore: writes and reads in a worker thread', () => {
     const worker = (store as unknown as { backend: { worker: Worker } }).backend.worker
     const sizes: number[] = []
     const post = worker.postMessage.bind(worker)
-    worker.postMessage = (msg: { items?: unknown[] }) => {
-      if (msg.items !== undefined) sizes.push(msg.items.length)
-      post(msg)
+    worker.postMessage = (msg: { packed?: PackedItems }, transfer?: Transferable[]) => {
+      if (msg.packed !== undefined) sizes.push(msg.packed.kind.length)
+      post(msg, transfer)
     }
     let turns = 0
     let spinning = true
@@ -721,13 +722,87 @@ describe('SqliteStore: writes and reads in a worker thread', () => {
     expect(rows(file)).toBe(1000)
   })
 
+  it("hands the monitor's events over in columns: no object per event in the message, its arrays moved", async () => {
+    const store = open()
+    const worker = (store as unknown as { backend: { worker: Worker } }).backend.worker
+    const sent: PackedItems[] = []
+    /** Per message: events in columns, events as objects (read before the arrays move). */
+    const counts: number[][] = []
+    const post = worker.postMessage.bind(worker)
+    worker.postMessage = (msg: { packed?: PackedItems; items?: unknown }, transfer?: Transferable[]) => {
+      expect(msg.items).toBeUndefined()
+      const p = msg.packed
+      if (p !== undefined) {
+        sent.push(p)
+        counts.push([p.kind.filter((k) => k !== 0).length, p.others.filter((o) => o.k === 0).length])
+      }
+      post(msg, transfer)
+    }
+    const monitor = createMonitor({ sampling: 1, sinks: [store], sinkIntervalMs: 10, slowMs: { http: 5 } })
+    monitor.record('http', 'GET /a', 1)
+    monitor.record('http', 'GET /a', 9, { metadata: { route: '/a', note: 'é ✓ 𝄞' }, requestId: 'req-1' })
+    monitor.record('http', 'POST /b', 2, { error: new Error('boom') })
+    await monitor.flush()
+    await store.flush()
+    await monitor.close()
+    // Every kind of event the monitor keeps (plain, slow with details and an id, failed) went in columns.
+    expect(counts.reduce((a, c) => [a[0]! + c[0]!, a[1]! + c[1]!], [0, 0])).toEqual([3, 0])
+    // Transferred: the app's thread no longer holds the arrays' bytes (a copy would leave them).
+    for (const p of sent) expect([p.kind.byteLength, p.num.byteLength, p.lens.byteLength]).toEqual([0, 0, 0])
+    await store.flush()
+    expect(store.stats()).toMatchObject({ writeErrors: 0, queued: 0 })
+    expect(rows(file)).toBe(3)
+  })
+
+  it('writes from its worker exactly the rows an in-thread store writes, whatever the items', async () => {
+    const t = Math.floor(Date.now() / MINUTE) * MINUTE - 10 * MINUTE
+    const odd = { ...event(7), type: 5 } as unknown as PerfEvent
+    // Made once, so both stores get the same timestamps.
+    const first = [
+      event(0),
+      event(1, { error: 'SQLITE_BUSY: database is locked', slow: true, requestId: null }),
+      event(2, { metadata: null, durationMs: -0, name: 'GET /é ✓ 𝄞 \ud800' }),
+      event(3, { metadata: { nested: { list: [1, 'two', null] }, at: new Date(0) } as never }),
+    ]
+    const second = [event(4, { pid: 4_000_000, timestamp: t + 0.5 }), odd]
+    // Past one slice of the hand-over, so the worker joins staged slices with the last one.
+    const third = Array.from({ length: 150 }, (_, i) => event(10 + i, { name: `GET /${i % 3}` }))
+    const items = (store: SqliteStore) => {
+      store.write(first)
+      store.writeAggregates([aggregate(t, [0, 1])])
+      store.write(second)
+      store.writeSamples([{ timestamp: t, pid: 9, rss: 1 }])
+      store.write(third)
+    }
+    const inWorker = open()
+    const inThread = open({ path: join(dir, 'in-thread.db'), thread: false })
+    for (const store of [inWorker, inThread]) {
+      items(store)
+      await store.flush()
+      expect(store.stats()).toMatchObject({ persisted: 158, writeErrors: 0, queued: 0 })
+    }
+    const dump = (path: string) => {
+      const r = new Database(path, { readonly: true })
+      try {
+        return ['perf_events ORDER BY id', 'perf_aggregates ORDER BY minute, name', 'perf_samples'].map((q) =>
+          r.prepare(`SELECT * FROM ${q}`).raw().all(),
+        )
+      } finally {
+        r.close()
+      }
+    }
+    const fromWorker = dump(file)
+    expect(fromWorker[0]).toHaveLength(156)
+    expect(fromWorker).toEqual(dump(join(dir, 'in-thread.db')))
+  })
+
   it('a worker that dies while a batch is handed over: the batch lands whole, once, from a new worker', async () => {
     const store = open()
     const worker = (store as unknown as { backend: { worker: Worker } }).backend.worker
     const post = worker.postMessage.bind(worker)
     let slices = 0
-    worker.postMessage = (msg: { op?: string }) => {
-      post(msg)
+    worker.postMessage = (msg: { op?: string }, transfer?: Transferable[]) => {
+      post(msg, transfer)
       // Killed after its third slice: those slices die with it.
       if (msg.op === 'stage' && ++slices === 3) void worker.terminate()
     }

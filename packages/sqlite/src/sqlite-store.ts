@@ -20,6 +20,7 @@ import {
   message,
   StoreFile,
 } from './store-engine.js'
+import { packItems } from './handover.js'
 import type { WorkerData, WorkerReply, WorkerRequest } from './store-worker.js'
 import type Database from 'better-sqlite3'
 import {
@@ -508,7 +509,7 @@ class LocalBackend implements Backend {
 
 /**
  * `thread: true`: the connection is in a worker. Each batch is handed over in slices of
- * {@link HANDOVER_SLICE} items (their structured clone); the answers carry the file's status, so `stats()` stays synchronous.
+ * {@link HANDOVER_SLICE} items (written into columns, handover.ts); the answers carry the file's status, so `stats()` stays synchronous.
  * The worker is unreferenced while nothing is asked of it, so it never keeps the process alive by
  * itself, and referenced while an answer is awaited, so a flush at exit is not cut short.
  */
@@ -561,33 +562,35 @@ class WorkerBackend implements Backend {
     return worker
   }
 
-  private ask(req: DistributiveOmit<WorkerRequest, 'id'>): Promise<unknown> {
+  private ask(req: DistributiveOmit<WorkerRequest, 'id'>, transfer: ArrayBuffer[] = []): Promise<unknown> {
     const worker = this.worker ?? this.start()
     const id = this.nextId++
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject })
       if (this.pending.size === 1) worker.ref()
-      worker.postMessage({ ...req, id })
+      worker.postMessage({ ...req, id }, transfer)
     })
   }
 
   /**
-   * Hands the batch over in slices with the event loop given back between them, because the
-   * structured clone of a whole batch is one synchronous block on the app's thread (see BENCHMARKS.md,
-   * bench:sqlite's hand-over row); the worker writes the slices in one transaction on the last one.
+   * Hands the batch over in slices written into columns (handover.ts), with the event loop given back
+   * between them, so no slice holds the app's thread for long (see BENCHMARKS.md, bench:sqlite's
+   * hand-over row); the worker writes the slices in one transaction on the last one.
    */
   async commit(items: Item[]): Promise<CommitResult> {
     try {
       const worker = this.worker ?? this.start()
       let i = 0
       for (; items.length - i > HANDOVER_SLICE; i += HANDOVER_SLICE) {
-        worker.postMessage({ id: 0, op: 'stage', items: items.slice(i, i + HANDOVER_SLICE) })
+        const { packed, transfer } = packItems(items, i, i + HANDOVER_SLICE)
+        worker.postMessage({ id: 0, op: 'stage', packed }, transfer)
         await new Promise<void>((r) => setImmediate(r))
         // The worker died meanwhile: its slices went with it, so the batch is not committed now (it
         // stays queued and is handed whole to the next worker).
         if (this.worker !== worker) return { ok: false }
       }
-      return (await this.ask({ op: 'commit', items: i === 0 ? items : items.slice(i) })) as CommitResult
+      const { packed, transfer } = packItems(items, i, items.length)
+      return (await this.ask({ op: 'commit', packed }, transfer)) as CommitResult
     } catch {
       return { ok: false }
     }

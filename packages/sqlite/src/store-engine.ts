@@ -4,6 +4,7 @@ import { threadId } from 'node:worker_threads'
 import { Aggregate, type OpAggregate, type PerfEvent, type ProcessSample } from '@perf/core'
 import Database from 'better-sqlite3'
 import { type AggregateRow, addedColumns, rowInput } from './aggregate-row.js'
+import { type PackedItems, unpackItems, type WriteEvent } from './handover.js'
 import { addonMismatchHint } from './native-addon.js'
 import { ReleaseRows } from './release-rows.js'
 import type { History, HistoryPoint, HistoryTypePoint } from './sqlite-store.js'
@@ -72,7 +73,7 @@ export class StoreFile {
   private upsertHour!: Database.Statement
   private insertSample!: Database.Statement
   private releaseRows!: ReleaseRows
-  private writeBatch!: (items: readonly Item[]) => void
+  private writeBatch!: (items: readonly Item[], packed: readonly PackedItems[]) => void
   /**
    * Which file is open (absolute path, device, inode), to notice it being deleted or replaced; none
    * for `:memory:`. The path is resolved once so a later `process.chdir()` changes nothing.
@@ -124,12 +125,18 @@ export class StoreFile {
     )
     this.insertSample = db.prepare('INSERT INTO perf_samples (ts, pid, data) VALUES (?, ?, ?)')
     this.releaseRows = new ReleaseRows(db)
-    this.writeBatch = db.transaction((items: readonly Item[]) => {
-      for (const item of items) {
-        if (item.k === 0) this.writeEvent(item.e)
-        else if (item.k === 1) this.writeAggregate(item.a)
-        else this.writeSample(item.s)
-      }
+    const insertEvent = this.insertEvent
+    const writeRow: WriteEvent = (ts, type, name, durationMs, pid, error, slow, requestId, metadata) => {
+      insertEvent.run(ts, type, name, durationMs, pid, error, slow, requestId, metadata)
+    }
+    const writeItem = (item: Item): void => {
+      if (item.k === 0) this.writeEvent(item.e)
+      else if (item.k === 1) this.writeAggregate(item.a)
+      else this.writeSample(item.s)
+    }
+    this.writeBatch = db.transaction((items: readonly Item[], packed: readonly PackedItems[]) => {
+      for (const item of items) writeItem(item)
+      for (const p of packed) unpackItems(p, writeRow, writeItem)
     })
     if (this.path === ':memory:') return
     const path = this.file?.path ?? resolve(this.path)
@@ -168,12 +175,15 @@ export class StoreFile {
     this.lost = false
   }
 
-  /** One transaction. Returns whether it committed, and how long it took. */
-  commit(batch: readonly Item[]): CommitResult {
+  /**
+   * One transaction: `batch`, then `packed` (slices handed over by the app's thread, see
+   * handover.ts). Returns whether it committed, and how long it took.
+   */
+  commit(batch: readonly Item[], packed: readonly PackedItems[] = []): CommitResult {
     const t0 = performance.now()
     try {
       this.ensureFile()
-      this.writeBatch(batch)
+      this.writeBatch(batch, packed)
     } catch (err) {
       this.lastError = `${new Date().toISOString()} ${message(err)}`
       return { ok: false }

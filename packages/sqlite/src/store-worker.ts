@@ -1,5 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads'
-import { type FileStatus, type HistoryRequest, type Item, message, StoreFile } from './store-engine.js'
+import type { PackedItems } from './handover.js'
+import { type FileStatus, type HistoryRequest, message, StoreFile } from './store-engine.js'
 
 // The thread a SqliteStore writes from (the default, `thread: true`): it opens its own connection
 // to the store's file and runs every batch, the retention prune, the roll-up and history reads, so
@@ -8,8 +9,8 @@ import { type FileStatus, type HistoryRequest, type Item, message, StoreFile } f
 
 /** A request from the store: an id to answer, and what to do. */
 export type WorkerRequest =
-  | { id: number; op: 'commit'; items: Item[] }
-  | { id: 0; op: 'stage'; items: Item[] }
+  | { id: number; op: 'commit'; packed: PackedItems }
+  | { id: 0; op: 'stage'; packed: PackedItems }
   | { id: number; op: 'history'; query: HistoryRequest }
   | { id: number; op: 'maintain' }
   | { id: number; op: 'close' }
@@ -54,26 +55,28 @@ function status(): FileStatus {
  * carries the last slice and writes them all in one transaction. A failed commit drops them too: the
  * store keeps the batch queued and hands it over again.
  */
-let staged: Item[] = []
+let staged: PackedItems[] = []
 
 port.on('message', (req: WorkerRequest) => {
   if (req.op === 'stage') {
-    for (const item of req.items) staged.push(item)
+    staged.push(req.packed)
     return
   }
-  if (req.op === 'commit' && staged.length > 0) {
-    for (const item of req.items) staged.push(item)
-    req = { ...req, items: staged }
+  let slices: PackedItems[] = []
+  if (req.op === 'commit') {
+    slices = staged
+    slices.push(req.packed)
     staged = []
   }
-  void answer(req).then(
+  void answer(req, slices).then(
     (result) => port.postMessage({ id: req.id, status: status(), result } satisfies WorkerReply),
     (err: unknown) =>
       port.postMessage({ id: req.id, status: status(), error: message(err) } satisfies WorkerReply),
   )
 })
 
-async function answer(req: WorkerRequest): Promise<unknown> {
+/** Does `req`; a commit writes `slices`, its staged slices and its own. */
+async function answer(req: WorkerRequest, slices: readonly PackedItems[]): Promise<unknown> {
   if (file === undefined) {
     try {
       file = new StoreFile(path, retentionMs)
@@ -89,7 +92,7 @@ async function answer(req: WorkerRequest): Promise<unknown> {
     case 'stage':
       return undefined
     case 'commit':
-      return file.commit(req.items)
+      return file.commit([], slices)
     case 'history':
       return file.history(req.query)
     case 'maintain':
