@@ -29,6 +29,9 @@ function open(opts: Partial<ConstructorParameters<typeof SqliteStore>[0]> = {}):
   return store
 }
 
+/** What a worker's `postMessage` takes to transfer. */
+type Transfer = Parameters<Worker['postMessage']>[1]
+
 /** Events in the file at `path`, read by a connection of its own. */
 function rows(path: string): number {
   const r = new Database(path, { readonly: true })
@@ -700,7 +703,7 @@ describe('SqliteStore: writes and reads in a worker thread', () => {
     const worker = (store as unknown as { backend: { worker: Worker } }).backend.worker
     const sizes: number[] = []
     const post = worker.postMessage.bind(worker)
-    worker.postMessage = (msg: { packed?: PackedItems }, transfer?: Transferable[]) => {
+    worker.postMessage = (msg: { packed?: PackedItems }, transfer?: Transfer) => {
       if (msg.packed !== undefined) sizes.push(msg.packed.kind.length)
       post(msg, transfer)
     }
@@ -729,7 +732,7 @@ describe('SqliteStore: writes and reads in a worker thread', () => {
     /** Per message: events in columns, events as objects (read before the arrays move). */
     const counts: number[][] = []
     const post = worker.postMessage.bind(worker)
-    worker.postMessage = (msg: { packed?: PackedItems; items?: unknown }, transfer?: Transferable[]) => {
+    worker.postMessage = (msg: { packed?: PackedItems; items?: unknown }, transfer?: Transfer) => {
       expect(msg.items).toBeUndefined()
       const p = msg.packed
       if (p !== undefined) {
@@ -801,7 +804,7 @@ describe('SqliteStore: writes and reads in a worker thread', () => {
     const worker = (store as unknown as { backend: { worker: Worker } }).backend.worker
     const post = worker.postMessage.bind(worker)
     let slices = 0
-    worker.postMessage = (msg: { op?: string }, transfer?: Transferable[]) => {
+    worker.postMessage = (msg: { op?: string }, transfer?: Transfer) => {
       post(msg, transfer)
       // Killed after its third slice: those slices die with it.
       if (msg.op === 'stage' && ++slices === 3) void worker.terminate()
@@ -810,6 +813,22 @@ describe('SqliteStore: writes and reads in a worker thread', () => {
     await store.flush()
     await until(() => store.stats().persisted === 1000)
     expect(store.stats()).toMatchObject({ persisted: 1000, queued: 0, dropped: 0 })
+    expect(rows(file)).toBe(1000)
+  })
+
+  it('a hand-over that fails part-way leaves nothing behind: the batch lands once, whole', async () => {
+    const store = open()
+    const worker = (store as unknown as { backend: { worker: Worker } }).backend.worker
+    const post = worker.postMessage.bind(worker)
+    let slices = 0
+    worker.postMessage = (msg: { op?: string }, transfer?: Transfer) => {
+      // The first hand-over's third slice cannot be posted; its first two are already in the worker.
+      if (msg.op === 'stage' && ++slices === 3) throw new Error('could not post')
+      post(msg, transfer)
+    }
+    store.write(Array.from({ length: 1000 }, (_, i) => event(i)))
+    await store.flush()
+    expect(store.stats()).toMatchObject({ persisted: 1000, queued: 0, writeErrors: 1 })
     expect(rows(file)).toBe(1000)
   })
 

@@ -517,6 +517,8 @@ class WorkerBackend implements Backend {
   private worker: Worker | undefined
   private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>()
   private nextId = 1
+  /** Hand-overs begun (see `commit`). */
+  private batches = 0
   private last: FileStatus
 
   constructor(
@@ -578,19 +580,21 @@ class WorkerBackend implements Backend {
    * hand-over row); the worker writes the slices in one transaction on the last one.
    */
   async commit(items: Item[]): Promise<CommitResult> {
+    // Numbers this hand-over's slices, so the worker never writes them with another's.
+    const batch = ++this.batches
     try {
       const worker = this.worker ?? this.start()
       let i = 0
       for (; items.length - i > HANDOVER_SLICE; i += HANDOVER_SLICE) {
         const { packed, transfer } = packItems(items, i, i + HANDOVER_SLICE)
-        worker.postMessage({ id: 0, op: 'stage', packed }, transfer)
+        worker.postMessage({ id: 0, op: 'stage', batch, packed }, transfer)
         await new Promise<void>((r) => setImmediate(r))
         // The worker died meanwhile: its slices went with it, so the batch is not committed now (it
         // stays queued and is handed whole to the next worker).
         if (this.worker !== worker) return { ok: false }
       }
       const { packed, transfer } = packItems(items, i, items.length)
-      return (await this.ask({ op: 'commit', packed }, transfer)) as CommitResult
+      return (await this.ask({ op: 'commit', batch, packed }, transfer)) as CommitResult
     } catch {
       return { ok: false }
     }

@@ -9,8 +9,8 @@ import { type FileStatus, type HistoryRequest, message, StoreFile } from './stor
 
 /** A request from the store: an id to answer, and what to do. */
 export type WorkerRequest =
-  | { id: number; op: 'commit'; packed: PackedItems }
-  | { id: 0; op: 'stage'; packed: PackedItems }
+  | { id: number; op: 'commit'; batch: number; packed: PackedItems }
+  | { id: 0; op: 'stage'; batch: number; packed: PackedItems }
   | { id: number; op: 'history'; query: HistoryRequest }
   | { id: number; op: 'maintain' }
   | { id: number; op: 'close' }
@@ -53,18 +53,24 @@ function status(): FileStatus {
 /**
  * The first slices of the batch being handed over ('stage', not answered); the 'commit' that follows
  * carries the last slice and writes them all in one transaction. A failed commit drops them too: the
- * store keeps the batch queued and hands it over again.
+ * store keeps the batch queued and hands it over again. Slices are kept for their hand-over only
+ * (`batch`): those of a hand-over that failed part-way are never written with a later one.
  */
 let staged: PackedItems[] = []
+let stagedBatch = 0
 
 port.on('message', (req: WorkerRequest) => {
   if (req.op === 'stage') {
+    if (req.batch !== stagedBatch) {
+      staged = []
+      stagedBatch = req.batch
+    }
     staged.push(req.packed)
     return
   }
   let slices: PackedItems[] = []
   if (req.op === 'commit') {
-    slices = staged
+    if (req.batch === stagedBatch) slices = staged
     slices.push(req.packed)
     staged = []
   }
