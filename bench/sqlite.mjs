@@ -756,7 +756,7 @@ emit({
       name: 'SqliteStore: CPU per kept event written, every thread of the process, over no sink',
       value: round(storeCpu),
       unit: 'µs',
-      note: `the floor (a hand-written worker sink, lib/floor-store-worker.mjs) ${round(floorCpu)} µs, so the store costs ${round(storeCpu - floorCpu)} µs more (same table and indexes; the store also writes the slice aggregates with their hour roll-ups, hands batches over in slices and answers each with its status); ${CPU_EVENTS} events, median of ${CPU_ROUNDS} rounds`,
+      note: `the floor (a hand-written worker sink, lib/floor-store-worker.mjs) ${round(floorCpu)} µs, so the store costs ${round(Math.abs(storeCpu - floorCpu))} µs ${storeCpu >= floorCpu ? 'more' : 'less'} (same table and indexes; the store also writes the slice aggregates with their hour roll-ups, hands batches over in slices and answers each with its status); ${CPU_EVENTS} events, median of ${CPU_ROUNDS} rounds`,
     },
     {
       name: 'loaded app: event-loop delay max, store in its worker minus store off',
