@@ -29,8 +29,25 @@ function open(opts: Partial<ConstructorParameters<typeof SqliteStore>[0]> = {}):
   return store
 }
 
-/** What a worker's `postMessage` takes to transfer. */
-type Transfer = Parameters<Worker['postMessage']>[1]
+/** A message a `thread: true` store posts to its worker. */
+type WorkerMessage = { op?: string; packed?: PackedItems; items?: unknown }
+
+/** The worker of a `thread: true` store. */
+function workerOf(store: SqliteStore): Worker {
+  return (store as unknown as { backend: { worker: Worker } }).backend.worker
+}
+
+/**
+ * Routes each message `store` posts to its worker through `spy`, with a function that posts it (and
+ * its transfer list): `spy` decides when, and whether, to call it. Returns the worker.
+ */
+function spyOnPosts(store: SqliteStore, spy: (msg: WorkerMessage, post: () => void) => void): Worker {
+  const worker = workerOf(store)
+  const post = worker.postMessage.bind(worker)
+  worker.postMessage = (msg: WorkerMessage, transfer?: Parameters<Worker['postMessage']>[1]) =>
+    spy(msg, () => post(msg, transfer))
+  return worker
+}
 
 /** Events in the file at `path`, read by a connection of its own. */
 function rows(path: string): number {
@@ -687,7 +704,7 @@ describe('SqliteStore: writes and reads in a worker thread', () => {
     store.write([event(1)])
     await store.flush()
     const first = store.stats().threadId
-    const worker = (store as unknown as { backend: { worker: Worker } }).backend.worker
+    const worker = workerOf(store)
     await worker.terminate()
     store.write([event(2)])
     await store.flush()
@@ -700,13 +717,11 @@ describe('SqliteStore: writes and reads in a worker thread', () => {
 
   it('hands a batch to its worker in slices, giving the event loop back between them', async () => {
     const store = open()
-    const worker = (store as unknown as { backend: { worker: Worker } }).backend.worker
     const sizes: number[] = []
-    const post = worker.postMessage.bind(worker)
-    worker.postMessage = (msg: { packed?: PackedItems }, transfer?: Transfer) => {
+    spyOnPosts(store, (msg, post) => {
       if (msg.packed !== undefined) sizes.push(msg.packed.kind.length)
-      post(msg, transfer)
-    }
+      post()
+    })
     let turns = 0
     let spinning = true
     const spin = () => {
@@ -727,20 +742,18 @@ describe('SqliteStore: writes and reads in a worker thread', () => {
 
   it("hands the monitor's events over in columns: no object per event in the message, its arrays moved", async () => {
     const store = open()
-    const worker = (store as unknown as { backend: { worker: Worker } }).backend.worker
     const sent: PackedItems[] = []
     /** Per message: events in columns, events as objects (read before the arrays move). */
     const counts: number[][] = []
-    const post = worker.postMessage.bind(worker)
-    worker.postMessage = (msg: { packed?: PackedItems; items?: unknown }, transfer?: Transfer) => {
+    spyOnPosts(store, (msg, post) => {
       expect(msg.items).toBeUndefined()
       const p = msg.packed
       if (p !== undefined) {
         sent.push(p)
         counts.push([p.kind.filter((k) => k !== 0).length, p.others.filter((o) => o.k === 0).length])
       }
-      post(msg, transfer)
-    }
+      post()
+    })
     const monitor = createMonitor({ sampling: 1, sinks: [store], sinkIntervalMs: 10, slowMs: { http: 5 } })
     monitor.record('http', 'GET /a', 1)
     monitor.record('http', 'GET /a', 9, { metadata: { route: '/a', note: 'é ✓ 𝄞' }, requestId: 'req-1' })
@@ -801,14 +814,12 @@ describe('SqliteStore: writes and reads in a worker thread', () => {
 
   it('a worker that dies while a batch is handed over: the batch lands whole, once, from a new worker', async () => {
     const store = open()
-    const worker = (store as unknown as { backend: { worker: Worker } }).backend.worker
-    const post = worker.postMessage.bind(worker)
     let slices = 0
-    worker.postMessage = (msg: { op?: string }, transfer?: Transfer) => {
-      post(msg, transfer)
+    const worker = spyOnPosts(store, (msg, post) => {
+      post()
       // Killed after its third slice: those slices die with it.
       if (msg.op === 'stage' && ++slices === 3) void worker.terminate()
-    }
+    })
     store.write(Array.from({ length: 1000 }, (_, i) => event(i)))
     await store.flush()
     await until(() => store.stats().persisted === 1000)
@@ -818,14 +829,12 @@ describe('SqliteStore: writes and reads in a worker thread', () => {
 
   it('a hand-over that fails part-way leaves nothing behind: the batch lands once, whole', async () => {
     const store = open()
-    const worker = (store as unknown as { backend: { worker: Worker } }).backend.worker
-    const post = worker.postMessage.bind(worker)
     let slices = 0
-    worker.postMessage = (msg: { op?: string }, transfer?: Transfer) => {
+    spyOnPosts(store, (msg, post) => {
       // The first hand-over's third slice cannot be posted; its first two are already in the worker.
       if (msg.op === 'stage' && ++slices === 3) throw new Error('could not post')
-      post(msg, transfer)
-    }
+      post()
+    })
     store.write(Array.from({ length: 1000 }, (_, i) => event(i)))
     await store.flush()
     expect(store.stats()).toMatchObject({ persisted: 1000, queued: 0, writeErrors: 1 })
@@ -850,7 +859,7 @@ describe('SqliteStore: writes and reads in a worker thread', () => {
 
   it('close() ends the worker after writing everything', async () => {
     const store = open()
-    const worker = (store as unknown as { backend: { worker: Worker } }).backend.worker
+    const worker = workerOf(store)
     const exited = new Promise((r) => worker.once('exit', r))
     store.write(Array.from({ length: 30 }, (_, i) => event(i)))
     await store.close()
