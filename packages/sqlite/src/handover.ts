@@ -1,11 +1,13 @@
+import { Buffer } from 'node:buffer'
 import type { PerfEvent } from '@perf/core'
 import type { Item } from './store-engine.js'
 
 // How a slice of the store's queue reaches its worker. A structured clone of the items costs the
 // app's thread about 0.5–0.9 µs an event (V8 serialises every object with its property names);
-// written into columns it costs less: the numbers into a Float64Array, the texts into one string,
-// the arrays moved (transferred) rather than copied, and on the worker's side no object made per
-// event, only its texts. See BENCHMARKS.md, bench:sqlite's hand-over row.
+// written into columns it costs less: the numbers into a Float64Array, the texts' UTF-16 code units
+// into one Uint16Array, the arrays moved (transferred) rather than copied. No string or object is
+// made per event on the app's thread but the JSON of its details, if it has any (the file stores that
+// JSON; it used to be made in the worker). See BENCHMARKS.md, bench:sqlite's hand-over row.
 
 /** A text column's null in {@link PackedItems.lens}. */
 const NONE = 0xffffffff
@@ -22,7 +24,8 @@ export interface PackedItems {
   readonly num: Float64Array
   /** Per item, the lengths in `text` of its {@link TEXTS} texts, {@link NONE} for a null (events only). */
   readonly lens: Uint32Array
-  readonly text: string
+  /** The events' texts one after another, as UTF-16 code units. */
+  readonly text: Uint16Array
   /**
    * Aggregates, samples, and any event not made the way the monitor makes them (a text that is not a
    * string, details with no JSON form), as they are: the worker writes them as it always did.
@@ -41,7 +44,7 @@ export function packItems(
   const num = new Float64Array(n * NUMBERS)
   const lens = new Uint32Array(n * TEXTS)
   const others: Item[] = []
-  let text = ''
+  const text = new CodeUnits(n * 48)
   for (let i = 0; i < n; i++) {
     const item = items[from + i]!
     const json = item.k === 0 ? packable(item.e) : undefined
@@ -55,29 +58,43 @@ export function packItems(
     num[i * NUMBERS + 1] = e.durationMs
     num[i * NUMBERS + 2] = e.pid
     const at = i * TEXTS
-    text += e.type
-    lens[at] = e.type.length
-    text += e.name
-    lens[at + 1] = e.name.length
-    if (e.error === null) lens[at + 2] = NONE
-    else {
-      text += e.error
-      lens[at + 2] = e.error.length
-    }
-    if (e.requestId === null) lens[at + 3] = NONE
-    else {
-      text += e.requestId
-      lens[at + 3] = e.requestId.length
-    }
-    if (json === null) lens[at + 4] = NONE
-    else {
-      text += json
-      lens[at + 4] = json.length
-    }
+    lens[at] = text.write(e.type)
+    lens[at + 1] = text.write(e.name)
+    lens[at + 2] = e.error === null ? NONE : text.write(e.error)
+    lens[at + 3] = e.requestId === null ? NONE : text.write(e.requestId)
+    lens[at + 4] = json === null ? NONE : text.write(json)
   }
+  const units = text.buf
   return {
-    packed: { kind, num, lens, text, others },
-    transfer: [kind.buffer as ArrayBuffer, num.buffer as ArrayBuffer, lens.buffer as ArrayBuffer],
+    packed: { kind, num, lens, text: units.subarray(0, text.pos), others },
+    transfer: [kind.buffer, num.buffer, lens.buffer, units.buffer] as ArrayBuffer[],
+  }
+}
+
+/** Strings' UTF-16 code units, one after another in one array that doubles when full. */
+class CodeUnits {
+  buf: Uint16Array
+  pos = 0
+
+  constructor(capacity: number) {
+    this.buf = new Uint16Array(Math.max(64, capacity))
+  }
+
+  /** Appends `s`; returns its length. */
+  write(s: string): number {
+    const n = s.length
+    if (this.pos + n > this.buf.length) {
+      let size = this.buf.length * 2
+      while (size < this.pos + n) size *= 2
+      const next = new Uint16Array(size)
+      next.set(this.buf.subarray(0, this.pos))
+      this.buf = next
+    }
+    const buf = this.buf
+    let pos = this.pos
+    for (let i = 0; i < n; i++) buf[pos++] = s.charCodeAt(i)
+    this.pos = pos
+    return n
   }
 }
 
@@ -122,7 +139,11 @@ export type WriteEvent = (
 
 /** Calls `event` with each packed event's columns and `other` with each other item, in order. */
 export function unpackItems(p: PackedItems, event: WriteEvent, other: (item: Item) => void): void {
-  const { kind, num, lens, text, others } = p
+  const { kind, num, lens, others } = p
+  // One string of all the texts; each is a slice of it. Buffer's utf16le keeps every code unit as it
+  // is (TextDecoder would turn a lone surrogate into U+FFFD, and the file would differ).
+  const units = p.text
+  const text = Buffer.from(units.buffer, units.byteOffset, units.byteLength).toString('utf16le')
   let pos = 0
   let next = 0
   const take = (len: number): string | null => {

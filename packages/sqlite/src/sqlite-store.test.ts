@@ -764,7 +764,11 @@ describe('SqliteStore: writes and reads in a worker thread', () => {
     // Every kind of event the monitor keeps (plain, slow with details and an id, failed) went in columns.
     expect(counts.reduce((a, c) => [a[0]! + c[0]!, a[1]! + c[1]!], [0, 0])).toEqual([3, 0])
     // Transferred: the app's thread no longer holds the arrays' bytes (a copy would leave them).
-    for (const p of sent) expect([p.kind.byteLength, p.num.byteLength, p.lens.byteLength]).toEqual([0, 0, 0])
+    for (const p of sent) {
+      expect([p.kind.byteLength, p.num.byteLength, p.lens.byteLength, p.text.byteLength]).toEqual([
+        0, 0, 0, 0,
+      ])
+    }
     await store.flush()
     expect(store.stats()).toMatchObject({ writeErrors: 0, queued: 0 })
     expect(rows(file)).toBe(3)
